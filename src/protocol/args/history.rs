@@ -1,0 +1,17 @@
+//! `history {rid | uid, before, after, limit}`: a page of stored messages (an extension of the seed).
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(default)]
+pub struct History {
+    /// A room's history...
+    pub rid: Option<String>,
+    /// ...or the conversation between the caller and this user.
+    pub uid: Option<String>,
+    /// Only messages with an id below this.
+    pub before: Option<i64>,
+    /// Only messages with an id above this.
+    pub after: Option<i64>,
+    pub limit: Option<u32>,
+}

@@ -1,0 +1,24 @@
+//! Typed arguments, one file per command family of the seed document.
+//!
+//! Unknown fields are ignored (clients may add their own); missing optional fields take defaults; a field of
+//! the wrong JSON type is an error with serde's description, which the session hands back in a `status`.
+
+pub mod chmod;
+pub mod connect;
+pub mod history;
+pub mod pipes;
+pub mod property;
+pub mod rooms;
+pub mod send;
+pub mod signaling;
+pub mod user;
+
+pub use chmod::{Chmod, Mask, Operator};
+pub use connect::Connect;
+pub use history::History;
+pub use pipes::{Create, PipeKind, Release};
+pub use property::{GetProperty, SetProperty};
+pub use rooms::{Join, Leave};
+pub use send::{Cast, Send, SendKind, SendPush};
+pub use signaling::{Candidate, Play, Sdp, Stop};
+pub use user::User;

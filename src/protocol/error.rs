@@ -1,0 +1,82 @@
+//! Typed decoding errors. The session layer turns each into exactly one `status` (see `session::reply`).
+
+use thiserror::Error;
+
+/// A frame (or a reassembled message) that cannot be understood.
+///
+/// Variants carry the pipe where it is known, so the error can be answered on the pipe that caused it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FrameError {
+    #[error("frame of {len} bytes is shorter than the 5-byte header")]
+    Truncated { len: usize },
+    #[error("reserved bits are set in the frame header (0x{byte:02x})")]
+    Reserved { pipe: u16, byte: u8 },
+    #[error("unknown message type 0x{kind:x}")]
+    UnknownType { pipe: u16, kind: u8 },
+    #[error("{kind} payload must be {expected} bytes, got {got}")]
+    BadControlLength {
+        pipe: u16,
+        kind: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    #[error("control message {kind} may not be fragmented")]
+    FragmentedControl { pipe: u16, kind: &'static str },
+    #[error("command payload of {len} bytes is shorter than its 8-byte head")]
+    ShortCommand { pipe: u16, len: usize },
+    #[error(
+        "command argument offset {offset} runs past the {available} bytes that follow the head"
+    )]
+    BadOffset {
+        pipe: u16,
+        offset: usize,
+        available: usize,
+    },
+    #[error("message on pipe {pipe} grew past the {limit}-byte limit")]
+    MessageTooLarge { pipe: u16, limit: usize },
+    #[error("abort names unknown message type 0x{kind:x}")]
+    BadAbort { pipe: u16, kind: u8 },
+}
+
+impl FrameError {
+    /// The pipe the offending frame was addressed to, when the header was readable.
+    pub fn pipe(&self) -> Option<u16> {
+        match self {
+            FrameError::Truncated { .. } => None,
+            FrameError::Reserved { pipe, .. }
+            | FrameError::UnknownType { pipe, .. }
+            | FrameError::BadControlLength { pipe, .. }
+            | FrameError::FragmentedControl { pipe, .. }
+            | FrameError::ShortCommand { pipe, .. }
+            | FrameError::BadOffset { pipe, .. }
+            | FrameError::MessageTooLarge { pipe, .. }
+            | FrameError::BadAbort { pipe, .. } => Some(*pipe),
+        }
+    }
+
+    /// A short, stable label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FrameError::Truncated { .. } => "truncated",
+            FrameError::Reserved { .. } => "reserved_bits",
+            FrameError::UnknownType { .. } => "unknown_type",
+            FrameError::BadControlLength { .. } => "bad_control_length",
+            FrameError::FragmentedControl { .. } => "fragmented_control",
+            FrameError::ShortCommand { .. } => "short_command",
+            FrameError::BadOffset { .. } => "bad_offset",
+            FrameError::MessageTooLarge { .. } => "message_too_large",
+            FrameError::BadAbort { .. } => "bad_abort",
+        }
+    }
+}
+
+/// Command arguments that are not the JSON the command needs.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ArgsError {
+    #[error("arguments are not valid UTF-8 JSON: {0}")]
+    Json(String),
+    #[error("arguments have no string field `name`")]
+    NoName,
+    #[error("bad arguments for `{name}`: {reason}")]
+    Invalid { name: String, reason: String },
+}

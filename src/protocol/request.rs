@@ -1,0 +1,159 @@
+//! Command arguments parsed by name into one typed `Request`.
+//!
+//! Parsing happens in two steps: the `name` first, then the command's own struct. An unknown name is not an
+//! error here: it becomes `Request::Unknown`, which the session answers with `NetConnection.Call.Failed`
+//! while the connection stays up.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::args::*;
+use super::error::ArgsError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    Connect(Connect),
+    Create(Create),
+    Release(Release),
+    Join(Join),
+    Leave(Leave),
+    Send(Send),
+    Chmod(Chmod),
+    History(History),
+    SetProperty(SetProperty),
+    GetProperty(GetProperty),
+    Play(Play),
+    Stop(Stop),
+    Sdp(Sdp),
+    Candidate(Candidate),
+    /// A client's `status` (e.g. answering a server push): accepted and ignored.
+    Status,
+    Unknown(String),
+}
+
+#[derive(Deserialize)]
+struct NameOnly<'a> {
+    #[serde(borrow)]
+    name: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl Request {
+    /// Parses JSON arguments. Never panics on any input.
+    pub fn parse(args: &[u8]) -> Result<Request, ArgsError> {
+        let head: NameOnly =
+            serde_json::from_slice(args).map_err(|e| ArgsError::Json(e.to_string()))?;
+        let name = head.name.ok_or(ArgsError::NoName)?;
+        fn typed<T: DeserializeOwned>(name: &str, args: &[u8]) -> Result<T, ArgsError> {
+            serde_json::from_slice(args).map_err(|e| ArgsError::Invalid {
+                name: name.to_string(),
+                reason: e.to_string(),
+            })
+        }
+        Ok(match name.as_ref() {
+            "connect" => Request::Connect(typed(&name, args)?),
+            "create" => Request::Create(typed(&name, args)?),
+            "release" => Request::Release(typed(&name, args)?),
+            "join" => Request::Join(typed(&name, args)?),
+            "leave" => Request::Leave(typed(&name, args)?),
+            "send" => Request::Send(typed(&name, args)?),
+            "chmod" => Request::Chmod(typed(&name, args)?),
+            "history" => Request::History(typed(&name, args)?),
+            "setProperty" => Request::SetProperty(typed(&name, args)?),
+            "getProperty" => Request::GetProperty(typed(&name, args)?),
+            "play" => Request::Play(typed(&name, args)?),
+            "stop" => Request::Stop(typed(&name, args)?),
+            "sdp" => Request::Sdp(typed(&name, args)?),
+            "candidate" => Request::Candidate(typed(&name, args)?),
+            "status" => Request::Status,
+            other => Request::Unknown(other.to_string()),
+        })
+    }
+
+    /// The command's wire name, for logs and metrics.
+    pub fn name(&self) -> &str {
+        match self {
+            Request::Connect(_) => "connect",
+            Request::Create(_) => "create",
+            Request::Release(_) => "release",
+            Request::Join(_) => "join",
+            Request::Leave(_) => "leave",
+            Request::Send(_) => "send",
+            Request::Chmod(_) => "chmod",
+            Request::History(_) => "history",
+            Request::SetProperty(_) => "setProperty",
+            Request::GetProperty(_) => "getProperty",
+            Request::Play(_) => "play",
+            Request::Stop(_) => "stop",
+            Request::Sdp(_) => "sdp",
+            Request::Candidate(_) => "candidate",
+            Request::Status => "status",
+            Request::Unknown(_) => "unknown",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_seed_examples() {
+        let c = Request::parse(
+            br#"{"name":"connect","device":"","os":"Mac/10.15.6","kernel":"AppleWebKit/605.1.15",
+                "browser":"Safari/14.0.3","client":"odd.js/2.4.25","uuid":"","parameters":{"token":"t"}}"#,
+        );
+        match c {
+            Ok(Request::Connect(c)) => assert_eq!(c.parameters.token, "t"),
+            other => panic!("{other:?}"),
+        }
+        let s = Request::parse(
+            br#"{"name":"send","type":"text","cast":"uni","id":"10001","data":"hello",
+                "user":{"id":"10000","nick":"Spencer","avatar":""},"room":{"id":"001"}}"#,
+        );
+        match s {
+            Ok(Request::Send(s)) => {
+                assert_eq!(s.cast, Cast::Uni);
+                assert_eq!(
+                    s.data.map(|d| d.get().to_string()).as_deref(),
+                    Some("\"hello\"")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Request::parse(br#"{"name":"chmod","rid":"1","tid":"2","operator":"+","mask":"w"}"#),
+            Ok(Request::Chmod(Chmod {
+                mask: Mask::W,
+                operator: Operator::Add,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            Request::parse(
+                br#"{"name":"candidate","candidate":"c","sdpMid":"0","sdpMLineIndex":0}"#
+            ),
+            Ok(Request::Candidate(Candidate {
+                sdp_mline_index: Some(0),
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn errors_are_typed() {
+        assert!(matches!(Request::parse(b"{nope"), Err(ArgsError::Json(_))));
+        assert_eq!(Request::parse(br#"{"x":1}"#), Err(ArgsError::NoName));
+        assert!(matches!(
+            Request::parse(br#"{"name":"join"}"#),
+            Err(ArgsError::Invalid { name, reason }) if name == "join" && reason.contains("rid")
+        ));
+        assert!(matches!(
+            Request::parse(br#"{"name":"join","rid":7}"#),
+            Err(ArgsError::Invalid { .. })
+        ));
+        assert_eq!(
+            Request::parse(br#"{"name":"dance","with":"me"}"#),
+            Ok(Request::Unknown("dance".into()))
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! The `status` command: the answer to every request and the carrier of most pushes.
+
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Status,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    pub name: &'static str,
+    pub level: Level,
+    pub code: &'static str,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<Value>,
+}
+
+impl Status {
+    pub fn ok(code: &'static str, description: impl Into<String>) -> Status {
+        Status {
+            name: "status",
+            level: Level::Status,
+            code,
+            description: description.into(),
+            info: None,
+        }
+    }
+
+    pub fn error(code: &'static str, description: impl Into<String>) -> Status {
+        Status {
+            level: Level::Error,
+            ..Status::ok(code, description)
+        }
+    }
+
+    pub fn with_info(mut self, info: Value) -> Status {
+        self.info = Some(info);
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.level == Level::Error
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing this struct cannot fail: every field is a string, an enum or a `Value`.
+        serde_json::to_vec(self).unwrap_or_else(|_| b"{\"name\":\"status\"}".to_vec())
+    }
+}
+
+/// The status codes the gateway uses (Flash/AIR NetStatusEvent names, PROTOCOL.md §2).
+pub mod codes {
+    pub const CONNECT_SUCCESS: &str = "NetConnection.Connect.Success";
+    pub const CONNECT_REJECTED: &str = "NetConnection.Connect.Rejected";
+    pub const CONNECT_FAILED: &str = "NetConnection.Connect.Failed";
+    pub const CONNECT_CLOSED: &str = "NetConnection.Connect.Closed";
+    pub const CONNECT_IDLE_TIMEOUT: &str = "NetConnection.Connect.IdleTimeout";
+    pub const CONNECT_APP_SHUTDOWN: &str = "NetConnection.Connect.AppShutdown";
+    pub const CALL_SUCCESS: &str = "NetConnection.Call.Success";
+    pub const CALL_FAILED: &str = "NetConnection.Call.Failed";
+    pub const GROUP_CONNECT_SUCCESS: &str = "NetGroup.Connect.Success";
+    pub const GROUP_CONNECT_REJECTED: &str = "NetGroup.Connect.Rejected";
+    pub const GROUP_CONNECT_FAILED: &str = "NetGroup.Connect.Failed";
+    pub const GROUP_CONNECT_CLOSED: &str = "NetGroup.Connect.Closed";
+    pub const GROUP_LOCAL_COVERAGE: &str = "NetGroup.LocalCoverage.Notify";
+    pub const GROUP_NEIGHBOR_CONNECT: &str = "NetGroup.Neighbor.Connect";
+    pub const GROUP_NEIGHBOR_DISCONNECT: &str = "NetGroup.Neighbor.Disconnect";
+    pub const GROUP_SENDTO_NOTIFY: &str = "NetGroup.SendTo.Notify";
+    pub const GROUP_SENDTO_FAILED: &str = "NetGroup.SendTo.Failed";
+    pub const GROUP_POSTING_NOTIFY: &str = "NetGroup.Posting.Notify";
+    pub const GROUP_POSTING_FAILED: &str = "NetGroup.Posting.Failed";
+    pub const STREAM_PLAY_START: &str = "NetStream.Play.Start";
+    pub const STREAM_PLAY_STOP: &str = "NetStream.Play.Stop";
+    pub const STREAM_PLAY_FAILED: &str = "NetStream.Play.Failed";
+    pub const STREAM_PLAY_NOT_FOUND: &str = "NetStream.Play.StreamNotFound";
+}
