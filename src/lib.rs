@@ -2,7 +2,12 @@
 //!
 //! Data flows one way through the layers: `protocol` (pure wire format) -> `transport` (bytes <-> frames)
 //! -> `session` (connection state, pipes, transactions, auth) -> `rooms` (membership, fan-out, rights)
-//! -> `store` (the only place with SQL). `config`, `metrics` and `http` sit beside them, and `client` is the
-//! project's own client library, used by the tests, the CLI and the benchmarks.
+//! -> `store` (the only place with SQL). `config`, `metrics` and `http` sit beside them, `gateway` wires them
+//! together, and `client` is the project's own client library, used by the tests, the CLI and the benches.
 
+pub mod client;
+pub mod config;
+pub mod gateway;
 pub mod protocol;
+pub mod session;
+pub mod transport;

@@ -75,6 +75,8 @@ impl FrameError {
 pub enum ArgsError {
     #[error("arguments are not valid UTF-8 JSON: {0}")]
     Json(String),
+    #[error("arguments must be a JSON object")]
+    NotObject,
     #[error("arguments have no string field `name`")]
     NoName,
     #[error("bad arguments for `{name}`: {reason}")]

@@ -40,13 +40,27 @@ struct NameOnly<'a> {
 impl Request {
     /// Parses JSON arguments. Never panics on any input.
     pub fn parse(args: &[u8]) -> Result<Request, ArgsError> {
+        // Serde would also read a struct from a JSON array; arguments must be an object.
+        if args.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ArgsError::NotObject);
+        }
         let head: NameOnly =
             serde_json::from_slice(args).map_err(|e| ArgsError::Json(e.to_string()))?;
         let name = head.name.ok_or(ArgsError::NoName)?;
         fn typed<T: DeserializeOwned>(name: &str, args: &[u8]) -> Result<T, ArgsError> {
-            serde_json::from_slice(args).map_err(|e| ArgsError::Invalid {
-                name: name.to_string(),
-                reason: e.to_string(),
+            // serde_path_to_error names the offending field (`kind: unknown variant ...`).
+            let mut de = serde_json::Deserializer::from_slice(args);
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                ArgsError::Invalid {
+                    name: name.to_string(),
+                    reason: if path == "." {
+                        inner.to_string()
+                    } else {
+                        format!("{path}: {inner}")
+                    },
+                }
             })
         }
         Ok(match name.as_ref() {

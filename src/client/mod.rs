@@ -1,0 +1,299 @@
+//! The project's own client library: async, transport-agnostic, used by the tests, the `odd` CLI and the
+//! benchmarks.
+//!
+//! A `Client` matches each answer to its request by (pipe, transaction id), keeps a transaction counter per
+//! pipe as PROTOCOL.md §2 says, and hands everything else (pushes) to `next_push`.
+
+mod error;
+mod reply;
+mod url;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::ClientError;
+pub use reply::Reply;
+pub use url::Endpoint;
+
+use crate::protocol::args::User;
+use crate::protocol::{CommandMessage, Frame, Message, MessageType, Reassembler};
+use crate::transport::{Inbound, Link, Outbound, OutboundTx};
+
+/// How long `call` waits for an answer.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Pending = Arc<Mutex<HashMap<(u16, u16), oneshot::Sender<Reply>>>>;
+
+pub struct Client {
+    tx: OutboundTx,
+    pending: Pending,
+    txids: Mutex<HashMap<u16, u16>>,
+    pushes: mpsc::UnboundedReceiver<Reply>,
+    /// Set when the transport is gone, with the reason if one was given.
+    closed: Arc<Mutex<Option<String>>>,
+    /// The session's uuid and our identity, once `connect` succeeded.
+    pub uuid: String,
+    pub user: User,
+}
+
+impl Client {
+    /// Opens the transport only; call `handshake` (or `call` anything, to test the server's manners).
+    pub async fn open(url: &str) -> Result<Client, ClientError> {
+        let endpoint: Endpoint = url.parse()?;
+        let link = endpoint.open().await?;
+        Ok(Client::over(link))
+    }
+
+    /// Opens the transport and connects with `token` (empty for a guest).
+    pub async fn connect(url: &str, token: &str) -> Result<Client, ClientError> {
+        let mut c = Client::open(url).await?;
+        c.handshake(token, "").await?;
+        Ok(c)
+    }
+
+    /// Wraps an open link (any transport).
+    pub fn over(link: Link) -> Client {
+        let (tx, rx) = mpsc::channel(1024);
+        link.writer.start(rx);
+        let pending: Pending = Arc::default();
+        let closed = Arc::new(Mutex::new(None));
+        let (push_tx, pushes) = mpsc::unbounded_channel();
+        tokio::spawn(read_loop(
+            link.inbound,
+            pending.clone(),
+            push_tx,
+            closed.clone(),
+        ));
+        Client {
+            tx,
+            pending,
+            txids: Mutex::new(HashMap::new()),
+            pushes,
+            closed,
+            uuid: String::new(),
+            user: User::default(),
+        }
+    }
+
+    /// Sends `connect`; on success remembers the uuid and user.
+    pub async fn handshake(&mut self, token: &str, uuid: &str) -> Result<Reply, ClientError> {
+        let r = self
+            .call(
+                0,
+                json!({
+                    "name": "connect", "device": "", "os": std::env::consts::OS, "kernel": "",
+                    "browser": "", "client": concat!("odd-gateway-client/", env!("CARGO_PKG_VERSION")),
+                    "uuid": uuid, "parameters": {"token": token}
+                }),
+            )
+            .await?;
+        let r = r.ok()?;
+        let info = r.info();
+        self.uuid = info["uuid"].as_str().unwrap_or_default().to_string();
+        self.user = serde_json::from_value(info["user"].clone()).unwrap_or_default();
+        Ok(r)
+    }
+
+    fn next_txid(&self, pipe: u16) -> u16 {
+        let mut t = self.txids.lock().unwrap_or_else(|e| e.into_inner());
+        let n = t.entry(pipe).or_insert(0);
+        *n = n.wrapping_add(1);
+        if *n == 0 {
+            *n = 1;
+        }
+        *n
+    }
+
+    /// Sends a command and waits for its status (success or error: see `Reply::ok`).
+    pub async fn call(&self, pipe: u16, args: Value) -> Result<Reply, ClientError> {
+        self.call_with(pipe, args, Bytes::new()).await
+    }
+
+    /// Like `call`, with a binary payload after the arguments.
+    pub async fn call_with(
+        &self,
+        pipe: u16,
+        args: Value,
+        payload: Bytes,
+    ) -> Result<Reply, ClientError> {
+        let txid = self.next_txid(pipe);
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((pipe, txid), tx);
+        self.send_command(pipe, txid, &args, &payload).await?;
+        match tokio::time::timeout(CALL_TIMEOUT, rx).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err(ClientError::Closed(self.close_reason())),
+            Err(_) => {
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&(pipe, txid));
+                Err(ClientError::Timeout)
+            }
+        }
+    }
+
+    /// Sends a command that wants no answer (transaction id 0).
+    pub async fn notify(&self, pipe: u16, args: Value) -> Result<(), ClientError> {
+        self.send_command(pipe, 0, &args, &[]).await
+    }
+
+    async fn send_command(
+        &self,
+        pipe: u16,
+        txid: u16,
+        args: &Value,
+        payload: &[u8],
+    ) -> Result<(), ClientError> {
+        let json = serde_json::to_vec(args).map_err(|e| ClientError::Encode(e.to_string()))?;
+        let body = CommandMessage::encode(crate::session::now_secs(), txid, &json, payload);
+        self.send_frame(Frame::new(MessageType::Command, pipe, body))
+            .await
+    }
+
+    /// Sends any frame as is (tests use it for hostile input).
+    pub async fn send_frame(&self, frame: Frame) -> Result<(), ClientError> {
+        self.tx
+            .send(Outbound::Frame(frame))
+            .await
+            .map_err(|_| ClientError::Closed(self.close_reason()))
+    }
+
+    /// `create {kind}`: returns the new pipe id.
+    pub async fn create(&self, kind: &str) -> Result<u16, ClientError> {
+        let r = self
+            .call(0, json!({"name": "create", "kind": kind}))
+            .await?
+            .ok()?;
+        r.info()["id"]
+            .as_u64()
+            .and_then(|id| u16::try_from(id).ok())
+            .ok_or_else(|| {
+                ClientError::Unexpected(format!("create answered without a pipe id: {}", r.args))
+            })
+    }
+
+    /// `release {id}` on pipe 0.
+    pub async fn release(&self, pipe: u16) -> Result<Reply, ClientError> {
+        self.call(0, json!({"name": "release", "id": pipe, "reason": ""}))
+            .await?
+            .ok()
+    }
+
+    /// The next push (or unmatched answer), waiting at most `wait`.
+    pub async fn next_push_within(&mut self, wait: Duration) -> Option<Reply> {
+        tokio::time::timeout(wait, self.pushes.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The next push, waiting up to the call timeout.
+    pub async fn next_push(&mut self) -> Option<Reply> {
+        self.next_push_within(CALL_TIMEOUT).await
+    }
+
+    /// Waits for a push with this status code or command name, skipping others. `None` on timeout or close.
+    pub async fn wait_for(&mut self, code_or_name: &str) -> Option<Reply> {
+        let deadline = tokio::time::Instant::now() + CALL_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let p = self.next_push_within(left).await?;
+            if p.code() == code_or_name || p.name() == code_or_name {
+                return Some(p);
+            }
+        }
+    }
+
+    /// True once the transport has closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.lock().map(|c| c.is_some()).unwrap_or(true)
+    }
+
+    fn close_reason(&self) -> String {
+        self.closed
+            .lock()
+            .ok()
+            .and_then(|c| c.clone())
+            .unwrap_or_else(|| "connection closed".to_string())
+    }
+
+    /// Waits until the server closes the connection; returns the reason we saw, if any.
+    pub async fn closed_within(&mut self, wait: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(r) = self.closed.lock().ok().and_then(|c| c.clone()) {
+                return Some(r);
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            // Pushes that arrive meanwhile are dropped; the caller only cares about the close.
+            let _ =
+                tokio::time::timeout(left.min(Duration::from_millis(20)), self.pushes.recv()).await;
+        }
+    }
+
+    /// Closes the transport politely.
+    pub async fn close(self) {
+        let _ = self.tx.send(Outbound::Close("client closed".into())).await;
+    }
+}
+
+async fn read_loop(
+    mut inbound: mpsc::Receiver<Inbound>,
+    pending: Pending,
+    pushes: mpsc::UnboundedSender<Reply>,
+    closed: Arc<Mutex<Option<String>>>,
+) {
+    let mut reassembler = Reassembler::new(64 * 1024 * 1024);
+    let reason = loop {
+        let frame = match inbound.recv().await {
+            None => break "connection closed".to_string(),
+            Some(Inbound::Failed(r)) => break r,
+            Some(Inbound::Malformed(e)) => break format!("server sent a malformed frame: {e}"),
+            Some(Inbound::Frame(f)) => f,
+        };
+        let (pipe, cmd) = match reassembler.push(frame) {
+            Ok(Some(Message::Command { pipe, command })) => (pipe, command),
+            Ok(_) => continue,
+            Err(e) => break format!("server sent a bad message: {e}"),
+        };
+        let reply = match Reply::decode(pipe, cmd) {
+            Ok(r) => r,
+            Err(e) => break e,
+        };
+        let waiter = if reply.txid != 0 {
+            pending
+                .lock()
+                .ok()
+                .and_then(|mut p| p.remove(&(pipe, reply.txid)))
+        } else {
+            None
+        };
+        match waiter {
+            Some(w) => {
+                let _ = w.send(reply);
+            }
+            None => {
+                let _ = pushes.send(reply);
+            }
+        }
+    };
+    if let Ok(mut c) = closed.lock() {
+        *c = Some(reason);
+    }
+    // Fail every caller still waiting.
+    if let Ok(mut p) = pending.lock() {
+        p.clear();
+    }
+}

@@ -1,0 +1,84 @@
+//! Command-line flags; each also reads an `ODD_*` environment variable. Flags beat the environment, which
+//! beats the config file.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use super::{Config, ConfigError, ListenAddr, LogFormat, Profile};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "odd-gateway",
+    version,
+    about = "Odd IM gateway: QUIC, TCP, TLS and WebSocket into one session layer"
+)]
+pub struct Cli {
+    /// TOML config file (see docs/configuration.md).
+    #[arg(long, short, env = "ODD_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[arg(long, env = "ODD_PROFILE")]
+    pub profile: Option<Profile>,
+    /// Directory for the SQLite file and generated dev certificates.
+    #[arg(long, env = "ODD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Plain TCP listener, or `off`.
+    #[arg(long, env = "ODD_TCP")]
+    pub tcp: Option<ListenAddr>,
+    /// TLS-over-TCP listener, or `off`.
+    #[arg(long, env = "ODD_TLS")]
+    pub tls: Option<ListenAddr>,
+    /// QUIC (UDP) listener, or `off`.
+    #[arg(long, env = "ODD_QUIC")]
+    pub quic: Option<ListenAddr>,
+    /// HTTP listener (WebSocket `/im`, `/metrics`, `/healthz`, `/api`), or `off`.
+    #[arg(long, env = "ODD_HTTP")]
+    pub http: Option<ListenAddr>,
+    /// `sqlite://file.db` or `postgres://...`.
+    #[arg(long, env = "ODD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Allow connects with an empty token (guest identities).
+    #[arg(long, env = "ODD_ANONYMOUS")]
+    pub anonymous: Option<bool>,
+    #[arg(long, env = "ODD_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+impl Cli {
+    /// The effective configuration: file (if any) with flags and environment laid over it.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let mut c = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(p) = self.profile {
+            c.profile = p;
+        }
+        if let Some(d) = self.data_dir {
+            c.data_dir = d;
+        }
+        if let Some(a) = self.tcp {
+            c.listen.tcp = a;
+        }
+        if let Some(a) = self.tls {
+            c.listen.tls = a;
+        }
+        if let Some(a) = self.quic {
+            c.listen.quic = a;
+        }
+        if let Some(a) = self.http {
+            c.listen.http = a;
+        }
+        if let Some(u) = self.database_url {
+            c.database.url = u;
+        }
+        if let Some(a) = self.anonymous {
+            c.auth.anonymous = Some(a);
+        }
+        if let Some(f) = self.log_format {
+            c.log.format = f;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}

@@ -1,0 +1,289 @@
+//! Configuration: defaults, then a TOML file, then environment variables, then command-line flags.
+//!
+//! With no file and no flags the gateway runs the dev profile: every transport on 127.0.0.1 at the documented
+//! ports, a SQLite file under `data/`, anonymous connects allowed. `docs/configuration.md` lists every key.
+
+mod cli;
+mod listen;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use cli::Cli;
+pub use listen::ListenAddr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid setting {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// Dev is friendly (anonymous connects, generated certificates); prod refuses to guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    #[default]
+    Dev,
+    Prod,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub profile: Profile,
+    /// Where the SQLite file and generated dev certificates live.
+    pub data_dir: PathBuf,
+    pub listen: Listen,
+    pub database: Database,
+    pub limits: Limits,
+    pub auth: Auth,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Listen {
+    pub tcp: ListenAddr,
+    pub tls: ListenAddr,
+    pub quic: ListenAddr,
+    pub http: ListenAddr,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Database {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`. Empty: `sqlite://<data_dir>/odd.db`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest single frame (header + payload) a transport accepts; a longer length prefix closes the connection.
+    pub max_frame_bytes: usize,
+    /// Largest reassembled message; a longer one is refused with an error status.
+    pub max_message_bytes: usize,
+    /// Pipes a connection may hold besides pipe 0.
+    pub max_pipes: usize,
+    /// A connection that has not sent `connect` within this time is closed.
+    pub handshake_timeout_ms: u64,
+    /// Frames that may wait for a slow client before it is cut off.
+    pub outbound_queue: usize,
+    /// Malformed frames tolerated on one connection before it is closed.
+    pub max_protocol_errors: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    /// Empty tokens get a fresh guest identity. Unset: on in the dev profile, off in prod.
+    pub anonymous: Option<bool>,
+    /// Static `token -> user` pairs, for small deployments and tests.
+    pub tokens: Vec<StaticToken>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StaticToken {
+    pub token: String,
+    pub id: String,
+    #[serde(default)]
+    pub nick: String,
+    #[serde(default)]
+    pub avatar: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `odd_gateway=debug`. `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            profile: Profile::Dev,
+            data_dir: PathBuf::from("data"),
+            listen: Listen::default(),
+            database: Database::default(),
+            limits: Limits::default(),
+            auth: Auth::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            tcp: ListenAddr::local(7100),
+            tls: ListenAddr::local(7101),
+            quic: ListenAddr::local(7102),
+            http: ListenAddr::local(7180),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 1024 * 1024 + 64,
+            max_message_bytes: 16 * 1024 * 1024,
+            max_pipes: 64,
+            handshake_timeout_ms: 10_000,
+            outbound_queue: 4096,
+            max_protocol_errors: 16,
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: LogFormat::Text,
+            filter: "info".to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file over the defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Whether an empty token may connect as a guest.
+    pub fn anonymous_allowed(&self) -> bool {
+        self.auth.anonymous.unwrap_or(self.profile == Profile::Dev)
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("odd.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// Catches settings that would only fail later, at the first connection.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        if l.max_frame_bytes < 64 {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_frame_bytes",
+                reason: "must be at least 64".into(),
+            });
+        }
+        if l.max_message_bytes < l.max_frame_bytes.min(65_536) {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_message_bytes",
+                reason: "must be at least min(max_frame_bytes, 65536)".into(),
+            });
+        }
+        if l.max_pipes == 0 || l.max_pipes > u16::MAX as usize {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_pipes",
+                reason: "must be between 1 and 65535".into(),
+            });
+        }
+        if l.outbound_queue == 0 {
+            return Err(ConfigError::Invalid {
+                key: "limits.outbound_queue",
+                reason: "must be at least 1".into(),
+            });
+        }
+        for t in &self.auth.tokens {
+            if t.token.is_empty() || t.id.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "auth.tokens",
+                    reason: "every entry needs a non-empty token and id".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Settings for tests and benches: every listener on an ephemeral 127.0.0.1 port.
+    pub fn ephemeral(data_dir: &Path) -> Config {
+        Config {
+            data_dir: data_dir.to_path_buf(),
+            listen: Listen {
+                tcp: ListenAddr::local(0),
+                tls: ListenAddr::local(0),
+                quic: ListenAddr::local(0),
+                http: ListenAddr::local(0),
+            },
+            ..Config::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_dev_profile() {
+        let c = Config::default();
+        assert_eq!(c.listen.tcp.addr().map(|a| a.port()), Some(7100));
+        assert_eq!(c.listen.http.addr().map(|a| a.port()), Some(7180));
+        assert!(c.anonymous_allowed());
+        assert_eq!(c.database_url(), "sqlite://data/odd.db");
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn file_overrides_and_off() {
+        let c = Config::from_toml(
+            r#"
+            profile = "prod"
+            [listen]
+            tcp = "0.0.0.0:9000"
+            quic = "off"
+            [[auth.tokens]]
+            token = "s3cret"
+            id = "1001"
+            nick = "alice"
+        "#,
+        )
+        .expect("parses");
+        assert_eq!(c.listen.tcp.addr().map(|a| a.port()), Some(9000));
+        assert_eq!(c.listen.quic.addr(), None);
+        assert!(!c.anonymous_allowed());
+        assert_eq!(c.auth.tokens[0].nick, "alice");
+        assert!(Config::from_toml("[listen]\nbogus = 1").is_err());
+    }
+}

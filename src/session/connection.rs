@@ -1,0 +1,295 @@
+//! The per-connection task: read frames, reassemble, dispatch, answer; close cleanly with a reason.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{debug, info};
+
+use super::acks::AckState;
+use super::context::Context;
+use super::error::SessionError;
+use super::outbox::Outbox;
+use super::pipes::Pipes;
+use super::reply::{ack_frame, status_frame};
+use super::{now_secs, Identity};
+use crate::protocol::args::PipeKind;
+use crate::protocol::status::codes;
+use crate::protocol::{Frame, Message, Reassembler, Request, Status};
+use crate::transport::{Inbound, Link, LinkInfo};
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How long a closing session waits for its transport to flush the last frames.
+const CLOSE_FLUSH: Duration = Duration::from_secs(5);
+
+/// Why a session ended; decides the last word the client hears.
+#[derive(Debug)]
+pub(super) enum End {
+    /// The peer closed the transport: nobody to tell.
+    PeerGone,
+    /// The transport broke (oversize length, I/O error): tell the client if it still listens.
+    Transport(String),
+    /// We already sent the status that explains it.
+    AfterStatus(String),
+    HandshakeTimeout,
+    SlowConsumer,
+    Shutdown,
+}
+
+pub struct Session {
+    pub(super) id: u64,
+    pub(super) ctx: Arc<Context>,
+    pub(super) info: LinkInfo,
+    pub(super) out: Outbox,
+    pub(super) identity: Option<Identity>,
+    pub(super) pipes: Pipes,
+    reassembler: Reassembler,
+    acks: AckState,
+    protocol_errors: u32,
+}
+
+/// Runs one connection to its end.
+pub async fn run(link: Link, ctx: Arc<Context>) {
+    let (tx, rx) = tokio::sync::mpsc::channel(ctx.limits.outbound_queue);
+    let writer = link.writer.start(rx);
+    let mut inbound = link.inbound;
+    let mut s = Session {
+        id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
+        reassembler: Reassembler::new(ctx.limits.max_message_bytes),
+        pipes: Pipes::new(ctx.limits.max_pipes),
+        out: Outbox::new(tx),
+        identity: None,
+        acks: AckState::default(),
+        protocol_errors: 0,
+        info: link.info,
+        ctx,
+    };
+    debug!(conn = s.id, transport = %s.info.kind, peer = %s.info.peer, "open");
+    let handshake = tokio::time::sleep(Duration::from_millis(s.ctx.limits.handshake_timeout_ms));
+    tokio::pin!(handshake);
+    let shutdown = s.ctx.shutdown.clone();
+    let overflowed = s.out.overflowed().clone();
+    let end = loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break End::Shutdown,
+            _ = overflowed.cancelled() => break End::SlowConsumer,
+            _ = &mut handshake, if s.identity.is_none() => break End::HandshakeTimeout,
+            item = inbound.recv() => match item {
+                None => break End::PeerGone,
+                Some(Inbound::Failed(reason)) => break End::Transport(reason),
+                Some(Inbound::Malformed(e)) => {
+                    if let Some(end) = s.on_error(None, 0, e.into()).await {
+                        break end;
+                    }
+                }
+                Some(Inbound::Frame(frame)) => {
+                    if let Some(end) = s.on_frame(frame).await {
+                        break end;
+                    }
+                }
+            },
+        }
+    };
+    drop(inbound);
+    s.finish(end, writer).await;
+}
+
+impl Session {
+    async fn on_frame(&mut self, frame: Frame) -> Option<End> {
+        if let Some(received) = self.acks.on_received(frame.wire_len()) {
+            if self.out.reply(ack_frame(received)).await.is_err() {
+                return Some(End::SlowConsumer);
+            }
+        }
+        let pipe = frame.pipe;
+        let message = match self.reassembler.push(frame) {
+            Ok(None) => return None,
+            Ok(Some(m)) => m,
+            Err(e) => return self.on_error(Some(pipe), 0, e.into()).await,
+        };
+        match message {
+            Message::Abort { .. } => None,
+            Message::AckWindowSize { size, .. } => {
+                self.acks.set_window(size);
+                None
+            }
+            Message::Ack { received, .. } => {
+                self.acks.peer_acked = received;
+                None
+            }
+            Message::Command { pipe, command } => {
+                let txid = command.txid;
+                let request = match Request::parse(&command.args) {
+                    Ok(r) => r,
+                    Err(e) => return self.on_error(Some(pipe), txid, e.into()).await,
+                };
+                match self.dispatch(pipe, request, command.payload).await {
+                    Ok(None) => None,
+                    Ok(Some(status)) => {
+                        if txid != 0 {
+                            self.answer(pipe, txid, &status).await?;
+                        }
+                        None
+                    }
+                    Err(e) => self.on_error(Some(pipe), txid, e).await,
+                }
+            }
+        }
+    }
+
+    /// Routes a request by pipe and name. `Ok(None)`: nothing to answer.
+    async fn dispatch(
+        &mut self,
+        pipe: u16,
+        request: Request,
+        _payload: bytes::Bytes,
+    ) -> Result<Option<Status>, SessionError> {
+        if self.identity.is_none() {
+            return match (pipe, request) {
+                (0, Request::Connect(args)) => self.connect(args).map(Some),
+                (_, other) => Err(SessionError::NotConnected(other.name().to_string())),
+            };
+        }
+        let kind = if pipe == 0 {
+            None
+        } else {
+            Some(
+                self.pipes
+                    .get(pipe)
+                    .ok_or(SessionError::UnknownPipe(pipe))?
+                    .kind,
+            )
+        };
+        let status = match (kind, request) {
+            (_, Request::Status) => return Ok(None),
+            (_, Request::Unknown(name)) => return Err(SessionError::UnknownCommand(name)),
+            (None, Request::Connect(args)) => self.connect(args)?,
+            (None, Request::Create(args)) => self.create(args)?,
+            (None, Request::Release(args)) => self.release(args).await?,
+            (
+                Some(PipeKind::Messaging),
+                r @ (Request::Join(_)
+                | Request::Leave(_)
+                | Request::Send(_)
+                | Request::Chmod(_)
+                | Request::History(_)),
+            ) => return Err(SessionError::NotSupported(r.name().to_string())),
+            (_, r @ (Request::SetProperty(_) | Request::GetProperty(_))) => {
+                return Err(SessionError::NotSupported(r.name().to_string()))
+            }
+            (
+                Some(PipeKind::Signaling),
+                r @ (Request::Play(_) | Request::Stop(_) | Request::Sdp(_) | Request::Candidate(_)),
+            ) => return Err(SessionError::NotSupported(r.name().to_string())),
+            (place, r) => {
+                return Err(SessionError::WrongPipe {
+                    command: r.name().to_string(),
+                    place: match place {
+                        None => "pipe 0".to_string(),
+                        Some(k) => format!("a {} pipe", k.as_str()),
+                    },
+                })
+            }
+        };
+        Ok(Some(status))
+    }
+
+    /// Sends `status` on `pipe` for `txid`. `Some(End)` when the client cannot take it.
+    pub(super) async fn answer(&mut self, pipe: u16, txid: u16, status: &Status) -> Option<End> {
+        match self
+            .out
+            .reply(status_frame(pipe, txid, status, now_secs()))
+            .await
+        {
+            Ok(()) => None,
+            Err(_) => Some(End::SlowConsumer),
+        }
+    }
+
+    /// Answers an error. Errors are sent even for txid 0, so a client that asked for no answer still learns
+    /// why its command did nothing. Returns `Some(End)` when the connection must close.
+    async fn on_error(&mut self, pipe: Option<u16>, txid: u16, err: SessionError) -> Option<End> {
+        debug!(conn = self.id, error = %err, "request failed");
+        let status = err.status();
+        if let Some(end) = self.answer(pipe.unwrap_or(0), txid, &status).await {
+            return Some(end);
+        }
+        if let SessionError::Frame(_) = err {
+            self.protocol_errors += 1;
+            if self.protocol_errors >= self.ctx.limits.max_protocol_errors {
+                let reason = format!("too many malformed frames ({})", self.protocol_errors);
+                let closing = Status::error(codes::CONNECT_CLOSED, reason.clone());
+                let _ = self.answer(0, 0, &closing).await;
+                return Some(End::AfterStatus(reason));
+            }
+        }
+        if err.closes_connection() {
+            return Some(End::AfterStatus(err.to_string()));
+        }
+        None
+    }
+
+    /// Called whenever a pipe goes away (release or connection end); later layers hook in here.
+    pub(super) async fn on_pipe_closed(&mut self, pipe: u16) {
+        self.reassembler.forget_pipe(pipe);
+    }
+
+    async fn finish(
+        mut self,
+        end: End,
+        writer: tokio::task::JoinHandle<crate::transport::OutboundRx>,
+    ) {
+        let last_word = match &end {
+            End::PeerGone | End::AfterStatus(_) => None,
+            End::Transport(reason) => Some(Status::error(codes::CONNECT_CLOSED, reason.clone())),
+            End::HandshakeTimeout => Some(Status::error(
+                codes::CONNECT_FAILED,
+                format!(
+                    "no `connect` within {} ms",
+                    self.ctx.limits.handshake_timeout_ms
+                ),
+            )),
+            End::SlowConsumer => None,
+            End::Shutdown => Some(Status {
+                level: crate::protocol::Level::Warning,
+                ..Status::ok(codes::CONNECT_APP_SHUTDOWN, "the gateway is shutting down")
+            }),
+        };
+        let reason = match &end {
+            End::PeerGone => "peer closed".to_string(),
+            End::Transport(r) | End::AfterStatus(r) => r.clone(),
+            End::HandshakeTimeout => "handshake timeout".to_string(),
+            End::SlowConsumer => "slow consumer: outgoing queue full".to_string(),
+            End::Shutdown => "gateway shutdown".to_string(),
+        };
+        if let Some(status) = last_word {
+            // Best effort, never blocking: the client may be the reason we are closing.
+            let _ = self.out.push(status_frame(0, 0, &status, now_secs()));
+        }
+        let ids: Vec<u16> = self.pipes.ids().collect();
+        for id in ids {
+            self.on_pipe_closed(id).await;
+        }
+        match end {
+            End::PeerGone => writer.abort(),
+            // Its queue is full and it does not read: drop the transport without waiting.
+            End::SlowConsumer => writer.abort(),
+            _ => {
+                self.out.close(reason.clone()).await;
+                if tokio::time::timeout(CLOSE_FLUSH, writer).await.is_err() {
+                    debug!(conn = self.id, "transport did not flush in time");
+                }
+            }
+        }
+        info!(
+            conn = self.id,
+            transport = %self.info.kind,
+            peer = %self.info.peer,
+            user = self.identity.as_ref().map(|i| i.user.id.as_str()).unwrap_or("-"),
+            %reason,
+            "connection closed"
+        );
+    }
+}

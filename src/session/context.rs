@@ -1,0 +1,18 @@
+//! What every session shares: limits, the token verifier, the shutdown signal.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::auth::TokenVerifier;
+use crate::config::Limits;
+
+pub struct Context {
+    pub limits: Limits,
+    pub verifier: Arc<dyn TokenVerifier>,
+    /// Cancelled when the gateway stops: sessions tell their clients and close.
+    pub shutdown: CancellationToken,
+    /// Every session task, so shutdown can wait for them to finish.
+    pub sessions: TaskTracker,
+}

@@ -1,0 +1,75 @@
+//! Every failure a client can see, and the one place each becomes a `status`.
+
+use thiserror::Error;
+
+use super::auth::AuthError;
+use crate::protocol::status::codes;
+use crate::protocol::{ArgsError, FrameError, Status};
+
+#[derive(Debug, Error)]
+pub enum SessionError {
+    #[error("malformed frame: {0}")]
+    Frame(#[from] FrameError),
+    #[error("{0}")]
+    Args(#[from] ArgsError),
+    #[error("`connect` must be the first command on a connection, got `{0}`")]
+    NotConnected(String),
+    #[error("this connection is already connected")]
+    AlreadyConnected,
+    #[error("connect rejected: {0}")]
+    Auth(#[from] AuthError),
+    #[error("unknown command `{0}`")]
+    UnknownCommand(String),
+    #[error("pipe {0} does not exist on this connection")]
+    UnknownPipe(u16),
+    #[error("`{command}` is not valid on {place}")]
+    WrongPipe { command: String, place: String },
+    #[error("too many pipes: at most {0} per connection")]
+    TooManyPipes(usize),
+    #[error("pipe 0 is the connection itself and cannot be released")]
+    ReleaseControlPipe,
+    #[error("`{0}` is not supported by this gateway yet")]
+    NotSupported(String),
+}
+
+impl SessionError {
+    /// The status the client gets. The only mapping from errors to codes in the gateway.
+    pub fn status(&self) -> Status {
+        let code = match self {
+            SessionError::Auth(_) => codes::CONNECT_REJECTED,
+            SessionError::NotConnected(_) => codes::CONNECT_FAILED,
+            SessionError::Frame(_)
+            | SessionError::Args(_)
+            | SessionError::AlreadyConnected
+            | SessionError::UnknownCommand(_)
+            | SessionError::UnknownPipe(_)
+            | SessionError::WrongPipe { .. }
+            | SessionError::TooManyPipes(_)
+            | SessionError::ReleaseControlPipe
+            | SessionError::NotSupported(_) => codes::CALL_FAILED,
+        };
+        Status::error(code, self.to_string())
+    }
+
+    /// Errors after which the connection is closed (after the status is sent).
+    pub fn closes_connection(&self) -> bool {
+        matches!(self, SessionError::Auth(_) | SessionError::NotConnected(_))
+    }
+
+    /// A short label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SessionError::Frame(e) => e.kind(),
+            SessionError::Args(_) => "bad_args",
+            SessionError::NotConnected(_) => "not_connected",
+            SessionError::AlreadyConnected => "already_connected",
+            SessionError::Auth(_) => "auth",
+            SessionError::UnknownCommand(_) => "unknown_command",
+            SessionError::UnknownPipe(_) => "unknown_pipe",
+            SessionError::WrongPipe { .. } => "wrong_pipe",
+            SessionError::TooManyPipes(_) => "too_many_pipes",
+            SessionError::ReleaseControlPipe => "release_pipe_0",
+            SessionError::NotSupported(_) => "not_supported",
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Pipes (NetStreams): made by `create` on pipe 0, freed by `release` or by the connection closing.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use super::connection::Session;
+use super::error::SessionError;
+use crate::protocol::args::{Create, PipeKind, Release};
+use crate::protocol::status::codes;
+use crate::protocol::Status;
+
+#[derive(Debug, Clone)]
+pub struct Pipe {
+    pub kind: PipeKind,
+    /// Properties set by `setProperty` on this pipe.
+    pub properties: Map<String, Value>,
+}
+
+/// The pipes of one connection. Ids are handed out upward from 1 and wrap, skipping ids in use, so a
+/// just-released id is not immediately reused while stray frames for it may still be in flight.
+#[derive(Debug)]
+pub struct Pipes {
+    open: BTreeMap<u16, Pipe>,
+    max: usize,
+    next: u16,
+}
+
+impl Pipes {
+    pub fn new(max: usize) -> Pipes {
+        Pipes {
+            open: BTreeMap::new(),
+            max,
+            next: 1,
+        }
+    }
+
+    pub fn get(&self, id: u16) -> Option<&Pipe> {
+        self.open.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: u16) -> Option<&mut Pipe> {
+        self.open.get_mut(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = u16> + '_ {
+        self.open.keys().copied()
+    }
+
+    pub fn open(&mut self, kind: PipeKind) -> Result<u16, SessionError> {
+        if self.open.len() >= self.max {
+            return Err(SessionError::TooManyPipes(self.max));
+        }
+        let mut id = self.next;
+        while id == 0 || self.open.contains_key(&id) {
+            id = id.wrapping_add(1);
+        }
+        self.next = id.wrapping_add(1);
+        self.open.insert(
+            id,
+            Pipe {
+                kind,
+                properties: Map::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    pub fn close(&mut self, id: u16) -> Result<Pipe, SessionError> {
+        if id == 0 {
+            return Err(SessionError::ReleaseControlPipe);
+        }
+        self.open.remove(&id).ok_or(SessionError::UnknownPipe(id))
+    }
+}
+
+impl Session {
+    pub(super) fn create(&mut self, args: Create) -> Result<Status, SessionError> {
+        let id = self.pipes.open(args.kind)?;
+        Ok(Status::ok(
+            codes::CALL_SUCCESS,
+            format!("created {} pipe {id}", args.kind.as_str()),
+        )
+        .with_info(json!({ "id": id, "kind": args.kind.as_str() })))
+    }
+
+    pub(super) async fn release(&mut self, args: Release) -> Result<Status, SessionError> {
+        self.pipes.close(args.id)?;
+        self.on_pipe_closed(args.id).await;
+        Ok(
+            Status::ok(codes::CALL_SUCCESS, format!("released pipe {}", args.id))
+                .with_info(json!({ "id": args.id })),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_skip_zero_and_live_ones_and_respect_the_limit() {
+        let mut p = Pipes::new(3);
+        assert_eq!(p.open(PipeKind::Messaging).ok(), Some(1));
+        assert_eq!(p.open(PipeKind::Signaling).ok(), Some(2));
+        assert!(p.close(1).is_ok());
+        assert_eq!(p.open(PipeKind::Messaging).ok(), Some(3));
+        assert_eq!(p.open(PipeKind::Messaging).ok(), Some(4));
+        assert!(matches!(
+            p.open(PipeKind::Messaging),
+            Err(SessionError::TooManyPipes(3))
+        ));
+        assert!(matches!(p.close(0), Err(SessionError::ReleaseControlPipe)));
+        assert!(matches!(p.close(9), Err(SessionError::UnknownPipe(9))));
+        p.next = u16::MAX;
+        assert!(p.close(2).is_ok());
+        assert_eq!(p.open(PipeKind::Messaging).ok(), Some(u16::MAX));
+        assert!(p.close(3).is_ok());
+        assert_eq!(p.open(PipeKind::Messaging).ok(), Some(1));
+    }
+}

@@ -1,0 +1,42 @@
+//! Building the frames a session sends: statuses and pushes, always whole (F=1) command frames.
+
+use bytes::Bytes;
+
+use crate::protocol::command::MAX_ARGS_LEN;
+use crate::protocol::status::codes;
+use crate::protocol::{CommandMessage, Frame, MessageType, Status};
+
+/// A `status` command frame on `pipe` answering `txid` (0 for a push).
+pub fn status_frame(pipe: u16, txid: u16, status: &Status, timestamp: u32) -> Frame {
+    let mut json = status.to_json();
+    if json.len() > MAX_ARGS_LEN {
+        // The offset field is a u16: an answer that does not fit is replaced, never truncated into bad JSON.
+        json = Status::error(
+            codes::CALL_FAILED,
+            format!(
+                "the answer is {} bytes, more than a command can carry",
+                json.len()
+            ),
+        )
+        .to_json();
+    }
+    command_frame(pipe, txid, &json, &[], timestamp)
+}
+
+/// Any command frame: pre-serialized JSON args and an optional binary payload.
+pub fn command_frame(pipe: u16, txid: u16, args: &[u8], payload: &[u8], timestamp: u32) -> Frame {
+    Frame::new(
+        MessageType::Command,
+        pipe,
+        CommandMessage::encode(timestamp, txid, args, payload),
+    )
+}
+
+/// An ACK frame on pipe 0 carrying the received byte count.
+pub fn ack_frame(received: u32) -> Frame {
+    Frame::new(
+        MessageType::Ack,
+        0,
+        Bytes::copy_from_slice(&received.to_be_bytes()),
+    )
+}

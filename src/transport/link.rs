@@ -1,0 +1,102 @@
+//! The seam between a transport and the session layer.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::protocol::{Frame, FrameError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    Tcp,
+    Tls,
+    Quic,
+    WebSocket,
+}
+
+impl TransportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Tcp => "tcp",
+            TransportKind::Tls => "tls",
+            TransportKind::Quic => "quic",
+            TransportKind::WebSocket => "ws",
+        }
+    }
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct LinkInfo {
+    pub kind: TransportKind,
+    pub peer: SocketAddr,
+}
+
+/// What a transport's reader hands up.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A frame; `wire_len` is its size on the wire without the transport's own delimiting.
+    Frame(Frame),
+    /// Bytes that were delimited fine but are not a valid frame. The stream is still in sync.
+    Malformed(FrameError),
+    /// The transport cannot go on (oversized length prefix, text on a WebSocket, I/O error).
+    Failed(String),
+}
+
+/// What the session layer hands down.
+#[derive(Debug)]
+pub enum Outbound {
+    Frame(Frame),
+    /// Flush what is queued, close with this reason, and stop.
+    Close(String),
+}
+
+pub type OutboundTx = mpsc::Sender<Outbound>;
+pub type OutboundRx = mpsc::Receiver<Outbound>;
+
+type StartFn = Box<dyn FnOnce(OutboundRx) -> BoxFuture<'static, OutboundRx> + Send>;
+
+/// The sending half of a transport, not yet running.
+pub struct Writer {
+    start: StartFn,
+}
+
+impl Writer {
+    pub fn new<F, Fut>(f: F) -> Writer
+    where
+        F: FnOnce(OutboundRx) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = OutboundRx> + Send + 'static,
+    {
+        Writer {
+            start: Box::new(move |rx| Box::pin(f(rx))),
+        }
+    }
+
+    /// Spawns the writer task. It returns the channel when the transport closes or fails.
+    pub fn start(self, rx: OutboundRx) -> JoinHandle<OutboundRx> {
+        tokio::spawn((self.start)(rx))
+    }
+}
+
+/// One connection, as the session layer sees it.
+pub struct Link {
+    pub info: LinkInfo,
+    /// Closed when the peer is gone.
+    pub inbound: mpsc::Receiver<Inbound>,
+    pub writer: Writer,
+}
+
+/// Inbound frames buffered between a transport's reader and its session. Small: when the session is busy the
+/// reader stops reading, and the transport's own flow control pushes back on the client.
+pub const INBOUND_QUEUE: usize = 64;
+
+/// Most frames a writer encodes before it flushes, so one busy connection cannot starve the flush.
+pub const WRITE_BATCH: usize = 128;

@@ -1,0 +1,14 @@
+//! Transports turn bytes into frames and frames into bytes, and nothing else.
+//!
+//! Every transport (TCP, TLS, QUIC, WebSocket) ends in the same `Link`: a channel of inbound frames and a
+//! `Writer` that drains a channel of outbound frames onto the wire. The session layer never learns which
+//! transport it talks to.
+//!
+//! The writer hands its channel back when the transport dies (`Writer::start` returns it from the task), so
+//! a session can outlive one connection and pick up on the next with nothing queued lost: that is the base of
+//! fast reconnect.
+
+pub mod link;
+pub mod tcp;
+
+pub use link::{Inbound, Link, LinkInfo, Outbound, OutboundRx, OutboundTx, TransportKind, Writer};

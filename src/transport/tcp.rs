@@ -1,0 +1,160 @@
+//! Length-delimited frames over a byte stream: plain TCP here, and TLS (which wraps the same stream).
+//!
+//! Every frame is preceded by its u32 big-endian length, tokio-util's `LengthDelimitedCodec` default layout.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::link::{
+    Inbound, Link, LinkInfo, Outbound, TransportKind, Writer, INBOUND_QUEUE, WRITE_BATCH,
+};
+use crate::protocol::frame::SeqCounter;
+use crate::protocol::Frame;
+
+/// The codec every stream transport uses.
+pub fn codec(max_frame_bytes: usize) -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .length_field_length(4)
+        .max_frame_length(max_frame_bytes)
+        .new_codec()
+}
+
+/// Turns any byte stream into a `Link`: spawns the reader now, returns the writer ready to start.
+pub fn link<S>(stream: S, info: LinkInfo, max_frame_bytes: usize) -> Link
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (read_half, write_half) = tokio::io::split(stream);
+    let (tx, inbound) = mpsc::channel(INBOUND_QUEUE);
+    tokio::spawn(read_frames(
+        FramedRead::new(read_half, codec(max_frame_bytes)),
+        tx,
+    ));
+    let sink = FramedWrite::new(write_half, codec(max_frame_bytes));
+    Link {
+        info,
+        inbound,
+        writer: Writer::new(move |rx| write_frames(sink, rx)),
+    }
+}
+
+async fn read_frames<R: AsyncRead + Unpin>(
+    mut frames: FramedRead<R, LengthDelimitedCodec>,
+    tx: mpsc::Sender<Inbound>,
+) {
+    loop {
+        let next = tokio::select! {
+            next = frames.next() => next,
+            // The session is gone: stop reading even if the peer never closes.
+            _ = tx.closed() => return,
+        };
+        let item = match next {
+            None => return,
+            Some(Ok(bytes)) => match Frame::decode(bytes.freeze()) {
+                Ok(f) => Inbound::Frame(f),
+                Err(e) => Inbound::Malformed(e),
+            },
+            Some(Err(e)) => {
+                let reason = describe_read_error(&e);
+                let _ = tx.send(Inbound::Failed(reason)).await;
+                return;
+            }
+        };
+        if tx.send(item).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn describe_read_error(e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::InvalidData {
+        // LengthDelimitedCodec's only InvalidData error: a length prefix above the configured maximum.
+        format!("frame length exceeds the limit: {e}")
+    } else if e.kind() == io::ErrorKind::UnexpectedEof || e.to_string().contains("bytes remaining")
+    {
+        "connection closed in the middle of a frame".to_string()
+    } else {
+        format!("read failed: {e}")
+    }
+}
+
+async fn write_frames<W: AsyncWrite + Unpin>(
+    mut sink: FramedWrite<W, LengthDelimitedCodec>,
+    mut rx: mpsc::Receiver<Outbound>,
+) -> mpsc::Receiver<Outbound> {
+    let mut seq = SeqCounter::default();
+    let mut buf = bytes::BytesMut::new();
+    'outer: while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let mut n = 0;
+        while let Some(out) = next.take() {
+            match out {
+                Outbound::Frame(frame) => {
+                    buf.clear();
+                    frame.encode(seq.next_seq(), &mut buf);
+                    if let Err(e) = sink.feed(buf.split().freeze()).await {
+                        debug!(error = %e, "write failed");
+                        break 'outer;
+                    }
+                }
+                Outbound::Close(reason) => {
+                    debug!(%reason, "closing stream transport");
+                    let _ = SinkExt::<bytes::Bytes>::flush(&mut sink).await;
+                    let _ = sink.get_mut().shutdown().await;
+                    break 'outer;
+                }
+            }
+            n += 1;
+            if n < WRITE_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if let Err(e) = SinkExt::<bytes::Bytes>::flush(&mut sink).await {
+            debug!(error = %e, "flush failed");
+            break;
+        }
+    }
+    rx
+}
+
+/// Accepts plain TCP connections until `shutdown`, handing each `Link` to `on_link`.
+pub async fn serve(
+    listener: TcpListener,
+    max_frame_bytes: usize,
+    on_link: Arc<dyn Fn(Link) + Send + Sync>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.cancelled() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                on_link(link(stream, tcp_info(peer), max_frame_bytes));
+            }
+            Err(e) => {
+                // Usually EMFILE: back off briefly instead of spinning.
+                warn!(error = %e, "tcp accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn tcp_info(peer: SocketAddr) -> LinkInfo {
+    LinkInfo {
+        kind: TransportKind::Tcp,
+        peer,
+    }
+}

@@ -1,0 +1,165 @@
+//! Test helpers: a gateway on ephemeral ports with its own data directory, and a raw framed socket for
+//! feeding the server bytes no well-behaved client would send.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::{SinkExt, StreamExt};
+use odd_gateway::config::Config;
+use odd_gateway::gateway::Gateway;
+use odd_gateway::protocol::{CommandMessage, Frame, Message, MessageType, Reassembler};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
+
+pub struct TestGateway {
+    pub gateway: Gateway,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestGateway {
+    pub async fn start() -> TestGateway {
+        TestGateway::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestGateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::ephemeral(dir.path());
+        tweak(&mut config);
+        let gateway = Gateway::start(config).await.expect("gateway starts");
+        TestGateway { gateway, dir }
+    }
+
+    pub fn tcp_url(&self) -> String {
+        format!("tcp://{}", self.gateway.tcp_addr.expect("tcp listener"))
+    }
+}
+
+/// A TCP connection that speaks length-delimited frames but nothing else: the test decides every byte.
+pub struct Raw {
+    pub framed: Framed<TcpStream, LengthDelimitedCodec>,
+    seq: u16,
+    reassembler: Reassembler,
+}
+
+/// A command the raw connection received.
+#[derive(Debug)]
+pub struct RawCommand {
+    pub pipe: u16,
+    pub txid: u16,
+    pub timestamp: u32,
+    pub args: Value,
+}
+
+impl RawCommand {
+    pub fn code(&self) -> &str {
+        self.args["code"].as_str().unwrap_or("")
+    }
+    pub fn level(&self) -> &str {
+        self.args["level"].as_str().unwrap_or("")
+    }
+    pub fn description(&self) -> &str {
+        self.args["description"].as_str().unwrap_or("")
+    }
+}
+
+impl Raw {
+    pub async fn open(gw: &TestGateway) -> Raw {
+        let stream = TcpStream::connect(gw.gateway.tcp_addr.expect("tcp"))
+            .await
+            .expect("connect");
+        // A codec that lets the test send lengths of any size.
+        let codec = LengthDelimitedCodec::builder()
+            .max_frame_length(usize::MAX)
+            .new_codec();
+        Raw {
+            framed: Framed::new(stream, codec),
+            seq: 1,
+            reassembler: Reassembler::new(64 << 20),
+        }
+    }
+
+    /// Sends these bytes as one delimited frame.
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.framed
+            .send(Bytes::copy_from_slice(bytes))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_frame(&mut self, frame: Frame) {
+        let b = frame.to_bytes(self.seq);
+        self.seq = self.seq.wrapping_add(1);
+        self.framed.send(b).await.expect("send");
+    }
+
+    pub async fn command(&mut self, pipe: u16, txid: u16, args: &str) {
+        let body = CommandMessage::encode(0, txid, args.as_bytes(), &[]);
+        self.send_frame(Frame::new(MessageType::Command, pipe, body))
+            .await;
+    }
+
+    pub async fn connect(&mut self) -> RawCommand {
+        self.command(
+            0,
+            1,
+            r#"{"name":"connect","uuid":"","parameters":{"token":""}}"#,
+        )
+        .await;
+        let r = self.recv_command().await.expect("connect answer");
+        assert_eq!(r.code(), "NetConnection.Connect.Success", "{:?}", r.args);
+        r
+    }
+
+    /// The next frame, or `None` if the connection closed or nothing came within 5 s.
+    pub async fn recv_frame(&mut self) -> Option<Frame> {
+        match tokio::time::timeout(Duration::from_secs(5), self.framed.next()).await {
+            Ok(Some(Ok(b))) => Some(Frame::decode(b.freeze()).expect("server frames are valid")),
+            _ => None,
+        }
+    }
+
+    /// The next command (skipping ACKs).
+    pub async fn recv_command(&mut self) -> Option<RawCommand> {
+        loop {
+            let f = self.recv_frame().await?;
+            assert!(f.fin, "the server sends whole frames");
+            if let Ok(Some(Message::Command { pipe, command })) = self.reassembler.push(f) {
+                let args = serde_json::from_slice(&command.args).expect("server args are JSON");
+                return Some(RawCommand {
+                    pipe,
+                    txid: command.txid,
+                    timestamp: command.timestamp,
+                    args,
+                });
+            }
+        }
+    }
+
+    /// True when the server closes the connection within 5 s (frames still arriving are drained).
+    pub async fn closed(&mut self) -> bool {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match tokio::time::timeout_at(deadline, self.framed.next()).await {
+                Err(_) => return false,
+                Ok(None) | Ok(Some(Err(_))) => return true,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    pub async fn write_bytes(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let s = self.framed.get_mut();
+        s.write_all(bytes).await.expect("write");
+        s.flush().await.expect("flush");
+    }
+}
+
+pub fn length_prefixed(frame: &[u8]) -> BytesMut {
+    let mut b = BytesMut::new();
+    b.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+    b.extend_from_slice(frame);
+    b
+}
