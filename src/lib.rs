@@ -6,8 +6,12 @@
 //! together, and `client` is the project's own client library, used by the tests, the CLI and the benches.
 
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod gateway;
+pub mod http;
 pub mod protocol;
+pub mod rooms;
 pub mod session;
+pub mod store;
 pub mod transport;

@@ -47,8 +47,33 @@ pub struct Config {
     pub listen: Listen,
     pub database: Database,
     pub limits: Limits,
+    pub rooms: Rooms,
     pub auth: Auth,
     pub log: Log,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Rooms {
+    /// Rights (`r`, `w`, `x` letters) of a user joining a room they have no stored rights in.
+    pub default_rights: String,
+    /// Joining an unknown room creates it, with the joiner as owner (`rwx`). Off: unknown rooms are refused.
+    pub create_on_join: bool,
+    /// History page size when a request names none.
+    pub history_default: u32,
+    /// Largest history page a request may ask for.
+    pub history_max: u32,
+}
+
+impl Default for Rooms {
+    fn default() -> Self {
+        Rooms {
+            default_rights: "rw".to_string(),
+            create_on_join: true,
+            history_default: 50,
+            history_max: 500,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,6 +90,8 @@ pub struct Listen {
 pub struct Database {
     /// `sqlite://path/to/file.db` or `postgres://user@host/db`. Empty: `sqlite://<data_dir>/odd.db`.
     pub url: String,
+    /// PostgreSQL only: keep the tables in this schema (created if missing).
+    pub schema: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +109,8 @@ pub struct Limits {
     pub outbound_queue: usize,
     /// Malformed frames tolerated on one connection before it is closed.
     pub max_protocol_errors: u32,
+    /// Rooms one connection may be in at once.
+    pub max_rooms_per_connection: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -128,6 +157,7 @@ impl Default for Config {
             listen: Listen::default(),
             database: Database::default(),
             limits: Limits::default(),
+            rooms: Rooms::default(),
             auth: Auth::default(),
             log: Log::default(),
         }
@@ -154,6 +184,7 @@ impl Default for Limits {
             handshake_timeout_ms: 10_000,
             outbound_queue: 4096,
             max_protocol_errors: 16,
+            max_rooms_per_connection: 256,
         }
     }
 }
@@ -225,6 +256,21 @@ impl Config {
                 reason: "must be at least 1".into(),
             });
         }
+        if crate::protocol::args::Mask::from_letters(&self.rooms.default_rights).is_none() {
+            return Err(ConfigError::Invalid {
+                key: "rooms.default_rights",
+                reason: "only the letters r, w, x".into(),
+            });
+        }
+        if self.rooms.history_max == 0
+            || self.rooms.history_default == 0
+            || self.rooms.history_default > self.rooms.history_max
+        {
+            return Err(ConfigError::Invalid {
+                key: "rooms.history_default",
+                reason: "must be between 1 and rooms.history_max".into(),
+            });
+        }
         for t in &self.auth.tokens {
             if t.token.is_empty() || t.id.is_empty() {
                 return Err(ConfigError::Invalid {
@@ -234,6 +280,18 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The room policy these settings describe.
+    pub fn room_policy(&self) -> crate::rooms::RoomPolicy {
+        crate::rooms::RoomPolicy {
+            default_mask: crate::protocol::args::Mask::from_letters(&self.rooms.default_rights)
+                .unwrap_or(crate::protocol::args::Mask::R.union(crate::protocol::args::Mask::W)),
+            create_on_join: self.rooms.create_on_join,
+            history_default: self.rooms.history_default,
+            history_max: self.rooms.history_max,
+            ..crate::rooms::RoomPolicy::default()
+        }
     }
 
     /// Settings for tests and benches: every listener on an ephemeral 127.0.0.1 port.

@@ -11,6 +11,7 @@ pub mod args;
 pub mod command;
 pub mod error;
 pub mod frame;
+pub mod frames;
 pub mod message;
 pub mod reassembly;
 pub mod request;

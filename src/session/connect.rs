@@ -10,11 +10,15 @@ use crate::protocol::status::codes;
 use crate::protocol::Status;
 
 impl Session {
-    pub(super) fn connect(&mut self, args: Connect) -> Result<Status, SessionError> {
+    pub(super) async fn connect(&mut self, args: Connect) -> Result<Status, SessionError> {
         if self.identity.is_some() {
             return Err(SessionError::AlreadyConnected);
         }
         let user = self.ctx.verifier.verify(&args.parameters.token)?;
+        // Keeping the users table current is not worth refusing a connect over.
+        if let Err(e) = self.ctx.store.upsert_user(&user).await {
+            tracing::warn!(error = %e, user = %user.id, "could not record the user");
+        }
         // A uuid we do not know (or none) starts a fresh session; the client sees a new uuid and drops its
         // old pipes, as PROTOCOL.md §3.2 says.
         let identity = Identity {

@@ -1,5 +1,6 @@
 //! The per-connection task: read frames, reassemble, dispatch, answer; close cleanly with a reason.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,14 +10,13 @@ use tracing::{debug, info};
 use super::acks::AckState;
 use super::context::Context;
 use super::error::SessionError;
-use super::outbox::Outbox;
 use super::pipes::Pipes;
-use super::reply::{ack_frame, status_frame};
 use super::{now_secs, Identity};
 use crate::protocol::args::PipeKind;
+use crate::protocol::frames::{ack_frame, status_frame};
 use crate::protocol::status::codes;
 use crate::protocol::{Frame, Message, Reassembler, Request, Status};
-use crate::transport::{Inbound, Link, LinkInfo};
+use crate::transport::{Inbound, Link, LinkInfo, Outbox};
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -44,9 +44,13 @@ pub struct Session {
     pub(super) out: Outbox,
     pub(super) identity: Option<Identity>,
     pub(super) pipes: Pipes,
+    /// (pipe, room id) for every room a pipe of this connection joined.
+    pub(super) joined: BTreeSet<(u16, String)>,
     reassembler: Reassembler,
     acks: AckState,
     protocol_errors: u32,
+    /// The transaction id of the request being handled.
+    current_txid: u16,
 }
 
 /// Runs one connection to its end.
@@ -60,8 +64,10 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         pipes: Pipes::new(ctx.limits.max_pipes),
         out: Outbox::new(tx),
         identity: None,
+        joined: BTreeSet::new(),
         acks: AckState::default(),
         protocol_errors: 0,
+        current_txid: 0,
         info: link.info,
         ctx,
     };
@@ -121,6 +127,7 @@ impl Session {
             }
             Message::Command { pipe, command } => {
                 let txid = command.txid;
+                self.current_txid = txid;
                 let request = match Request::parse(&command.args) {
                     Ok(r) => r,
                     Err(e) => return self.on_error(Some(pipe), txid, e.into()).await,
@@ -144,11 +151,11 @@ impl Session {
         &mut self,
         pipe: u16,
         request: Request,
-        _payload: bytes::Bytes,
+        payload: bytes::Bytes,
     ) -> Result<Option<Status>, SessionError> {
         if self.identity.is_none() {
             return match (pipe, request) {
-                (0, Request::Connect(args)) => self.connect(args).map(Some),
+                (0, Request::Connect(args)) => self.connect(args).await.map(Some),
                 (_, other) => Err(SessionError::NotConnected(other.name().to_string())),
             };
         }
@@ -165,17 +172,16 @@ impl Session {
         let status = match (kind, request) {
             (_, Request::Status) => return Ok(None),
             (_, Request::Unknown(name)) => return Err(SessionError::UnknownCommand(name)),
-            (None, Request::Connect(args)) => self.connect(args)?,
+            (None, Request::Connect(args)) => self.connect(args).await?,
             (None, Request::Create(args)) => self.create(args)?,
             (None, Request::Release(args)) => self.release(args).await?,
-            (
-                Some(PipeKind::Messaging),
-                r @ (Request::Join(_)
-                | Request::Leave(_)
-                | Request::Send(_)
-                | Request::Chmod(_)
-                | Request::History(_)),
-            ) => return Err(SessionError::NotSupported(r.name().to_string())),
+            (Some(PipeKind::Messaging), Request::Join(args)) => return self.join(pipe, args).await,
+            (Some(PipeKind::Messaging), Request::Leave(args)) => self.leave(pipe, args)?,
+            (Some(PipeKind::Messaging), Request::Send(args)) => {
+                self.send(pipe, args, payload).await?
+            }
+            (Some(PipeKind::Messaging), Request::Chmod(args)) => self.chmod(args).await?,
+            (_, Request::History(args)) => self.history(args).await?,
             (_, r @ (Request::SetProperty(_) | Request::GetProperty(_))) => {
                 return Err(SessionError::NotSupported(r.name().to_string()))
             }
@@ -196,6 +202,22 @@ impl Session {
         Ok(Some(status))
     }
 
+    /// Sends a handler's answer itself (for handlers that push right after answering).
+    pub(super) async fn send_answer(
+        &mut self,
+        pipe: u16,
+        status: Status,
+    ) -> Result<(), SessionError> {
+        let txid = self.current_txid;
+        if txid == 0 {
+            return Ok(());
+        }
+        match self.answer(pipe, txid, &status).await {
+            None => Ok(()),
+            Some(_) => Err(SessionError::SlowConsumer),
+        }
+    }
+
     /// Sends `status` on `pipe` for `txid`. `Some(End)` when the client cannot take it.
     pub(super) async fn answer(&mut self, pipe: u16, txid: u16, status: &Status) -> Option<End> {
         match self
@@ -211,7 +233,12 @@ impl Session {
     /// Answers an error. Errors are sent even for txid 0, so a client that asked for no answer still learns
     /// why its command did nothing. Returns `Some(End)` when the connection must close.
     async fn on_error(&mut self, pipe: Option<u16>, txid: u16, err: SessionError) -> Option<End> {
-        debug!(conn = self.id, error = %err, "request failed");
+        match &err {
+            SessionError::Room(_, crate::rooms::RoomError::Store(e)) => {
+                tracing::error!(conn = self.id, error = %e, "storage failed")
+            }
+            _ => debug!(conn = self.id, error = %err, "request failed"),
+        }
         let status = err.status();
         if let Some(end) = self.answer(pipe.unwrap_or(0), txid, &status).await {
             return Some(end);
@@ -231,9 +258,10 @@ impl Session {
         None
     }
 
-    /// Called whenever a pipe goes away (release or connection end); later layers hook in here.
-    pub(super) async fn on_pipe_closed(&mut self, pipe: u16) {
+    /// Called whenever a pipe goes away (release or connection end).
+    pub(super) async fn on_pipe_closed(&mut self, pipe: u16, reason: &str) {
         self.reassembler.forget_pipe(pipe);
+        self.leave_rooms_of(pipe, reason);
     }
 
     async fn finish(
@@ -270,7 +298,10 @@ impl Session {
         }
         let ids: Vec<u16> = self.pipes.ids().collect();
         for id in ids {
-            self.on_pipe_closed(id).await;
+            self.on_pipe_closed(id, "connection closed").await;
+        }
+        if let Some(identity) = &self.identity {
+            self.ctx.rooms.set_inbox(self.id, &identity.user, None);
         }
         match end {
             End::PeerGone => writer.abort(),

@@ -7,10 +7,14 @@ use tokio_util::task::TaskTracker;
 
 use super::auth::TokenVerifier;
 use crate::config::Limits;
+use crate::rooms::Rooms;
+use crate::store::Store;
 
 pub struct Context {
     pub limits: Limits,
     pub verifier: Arc<dyn TokenVerifier>,
+    pub rooms: Rooms,
+    pub store: Store,
     /// Cancelled when the gateway stops: sessions tell their clients and close.
     pub shutdown: CancellationToken,
     /// Every session task, so shutdown can wait for them to finish.

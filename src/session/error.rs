@@ -5,6 +5,7 @@ use thiserror::Error;
 use super::auth::AuthError;
 use crate::protocol::status::codes;
 use crate::protocol::{ArgsError, FrameError, Status};
+use crate::rooms::RoomError;
 
 #[derive(Debug, Error)]
 pub enum SessionError {
@@ -30,6 +31,25 @@ pub enum SessionError {
     ReleaseControlPipe,
     #[error("`{0}` is not supported by this gateway yet")]
     NotSupported(String),
+    #[error("too many rooms: at most {0} per connection")]
+    TooManyRooms(usize),
+    #[error("this pipe is not in room {0:?}")]
+    NotInRoom(String),
+    #[error("{1}")]
+    Room(RoomContext, RoomError),
+    #[error("the client does not read its answers")]
+    SlowConsumer,
+}
+
+/// Which command a room error answers: it decides the status code family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomContext {
+    Join,
+    /// `send` to a room.
+    Post,
+    /// `send` to a user.
+    SendTo,
+    Other,
 }
 
 impl SessionError {
@@ -46,14 +66,29 @@ impl SessionError {
             | SessionError::WrongPipe { .. }
             | SessionError::TooManyPipes(_)
             | SessionError::ReleaseControlPipe
-            | SessionError::NotSupported(_) => codes::CALL_FAILED,
+            | SessionError::NotSupported(_)
+            | SessionError::TooManyRooms(_)
+            | SessionError::NotInRoom(_)
+            | SessionError::SlowConsumer => codes::CALL_FAILED,
+            SessionError::Room(context, e) => match (context, e) {
+                (RoomContext::Join, RoomError::NoSuchRoom(_) | RoomError::Banned(_)) => {
+                    codes::GROUP_CONNECT_REJECTED
+                }
+                (RoomContext::Join, _) => codes::GROUP_CONNECT_FAILED,
+                (RoomContext::Post, _) => codes::GROUP_POSTING_FAILED,
+                (RoomContext::SendTo, _) => codes::GROUP_SENDTO_FAILED,
+                (RoomContext::Other, _) => codes::CALL_FAILED,
+            },
         };
         Status::error(code, self.to_string())
     }
 
     /// Errors after which the connection is closed (after the status is sent).
     pub fn closes_connection(&self) -> bool {
-        matches!(self, SessionError::Auth(_) | SessionError::NotConnected(_))
+        matches!(
+            self,
+            SessionError::Auth(_) | SessionError::NotConnected(_) | SessionError::SlowConsumer
+        )
     }
 
     /// A short label for logs and metrics.
@@ -70,6 +105,20 @@ impl SessionError {
             SessionError::TooManyPipes(_) => "too_many_pipes",
             SessionError::ReleaseControlPipe => "release_pipe_0",
             SessionError::NotSupported(_) => "not_supported",
+            SessionError::TooManyRooms(_) => "too_many_rooms",
+            SessionError::NotInRoom(_) => "not_in_room",
+            SessionError::Room(_, e) => match e {
+                RoomError::NoSuchRoom(_) => "no_such_room",
+                RoomError::Banned(_) => "banned",
+                RoomError::NotJoined(_) => "not_joined",
+                RoomError::NoWrite(_) => "no_write",
+                RoomError::NoRead(_) => "no_read",
+                RoomError::NotAdmin(_) | RoomError::OwnerKeepsAdmin(_) => "not_admin",
+                RoomError::Invalid { .. } => "invalid",
+                RoomError::Store(_) => "store",
+                RoomError::ShuttingDown => "shutting_down",
+            },
+            SessionError::SlowConsumer => "slow_consumer",
         }
     }
 }

@@ -7,19 +7,19 @@
 
 pub mod acks;
 pub mod auth;
+mod chmod;
 mod connect;
 pub mod connection;
 pub mod context;
 pub mod error;
-pub mod outbox;
 pub mod pipes;
-pub mod reply;
+mod rooms;
+mod send;
 
 pub use auth::{AuthError, ConfigVerifier, TokenVerifier};
 pub use connection::run;
 pub use context::Context;
 pub use error::SessionError;
-pub use outbox::Outbox;
 
 /// Who a connection is, once `connect` succeeded.
 #[derive(Debug, Clone)]
@@ -29,10 +29,4 @@ pub struct Identity {
     pub user: crate::protocol::args::User,
 }
 
-/// Seconds since the Unix epoch, as command timestamps carry them.
-pub fn now_secs() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_secs;

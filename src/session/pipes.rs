@@ -85,6 +85,9 @@ impl Pipes {
 impl Session {
     pub(super) fn create(&mut self, args: Create) -> Result<Status, SessionError> {
         let id = self.pipes.open(args.kind)?;
+        if args.kind == PipeKind::Messaging {
+            self.refresh_inbox();
+        }
         Ok(Status::ok(
             codes::CALL_SUCCESS,
             format!("created {} pipe {id}", args.kind.as_str()),
@@ -93,8 +96,11 @@ impl Session {
     }
 
     pub(super) async fn release(&mut self, args: Release) -> Result<Status, SessionError> {
-        self.pipes.close(args.id)?;
-        self.on_pipe_closed(args.id).await;
+        let pipe = self.pipes.close(args.id)?;
+        self.on_pipe_closed(args.id, &args.reason).await;
+        if pipe.kind == PipeKind::Messaging {
+            self.refresh_inbox();
+        }
         Ok(
             Status::ok(codes::CALL_SUCCESS, format!("released pipe {}", args.id))
                 .with_info(json!({ "id": args.id })),

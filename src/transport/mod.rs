@@ -9,6 +9,8 @@
 //! fast reconnect.
 
 pub mod link;
+pub mod outbox;
 pub mod tcp;
 
 pub use link::{Inbound, Link, LinkInfo, Outbound, OutboundRx, OutboundTx, TransportKind, Writer};
+pub use outbox::{Outbox, Undeliverable};

@@ -19,6 +19,6 @@ pub use history::History;
 pub use pipes::{Create, PipeKind, Release};
 pub use property::{GetProperty, SetProperty};
 pub use rooms::{Join, Leave};
-pub use send::{Cast, Send, SendKind, SendPush};
+pub use send::{Cast, RoomRef, Send, SendKind, SendPush};
 pub use signaling::{Candidate, Play, Sdp, Stop};
 pub use user::User;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
 use tokio_util::sync::CancellationToken;
 
+use super::link::{Outbound, OutboundTx};
 use crate::protocol::Frame;
-use crate::transport::{Outbound, OutboundTx};
 
 /// How long a session waits for its client to make room for an answer before giving up on it.
 pub const REPLY_WAIT: Duration = Duration::from_secs(10);

@@ -1,10 +1,10 @@
-//! Building the frames a session sends: statuses and pushes, always whole (F=1) command frames.
+//! Building the frames the gateway sends: statuses, pushes and ACKs, always whole (F=1) frames.
 
 use bytes::Bytes;
 
-use crate::protocol::command::MAX_ARGS_LEN;
-use crate::protocol::status::codes;
-use crate::protocol::{CommandMessage, Frame, MessageType, Status};
+use super::command::{CommandMessage, MAX_ARGS_LEN};
+use super::frame::{Frame, MessageType};
+use super::status::{codes, Status};
 
 /// A `status` command frame on `pipe` answering `txid` (0 for a push).
 pub fn status_frame(pipe: u16, txid: u16, status: &Status, timestamp: u32) -> Frame {

@@ -1,0 +1,26 @@
+//! `Authorization: Bearer <token>` verified by the same verifier as `connect`. No header is an empty token
+//! (a guest, where anonymous access is on).
+
+use axum::http::header::AUTHORIZATION;
+use axum::http::HeaderMap;
+
+use super::error::ApiError;
+use super::HttpState;
+use crate::protocol::args::User;
+
+pub fn caller(state: &HttpState, headers: &HeaderMap) -> Result<User, ApiError> {
+    let token = match headers.get(AUTHORIZATION) {
+        None => "",
+        Some(v) => {
+            let v = v
+                .to_str()
+                .map_err(|_| ApiError::BadRequest("Authorization header is not ASCII".into()))?;
+            v.strip_prefix("Bearer ")
+                .ok_or_else(|| {
+                    ApiError::BadRequest("Authorization must be `Bearer <token>`".into())
+                })?
+                .trim()
+        }
+    };
+    state.verifier.verify(token).map_err(ApiError::Auth)
+}

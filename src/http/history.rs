@@ -1,0 +1,99 @@
+//! `GET /api/rooms/{rid}/messages` and `GET /api/users/{a}/conversations/{b}/messages`.
+//!
+//! Query: `before` (ids below), `after` (ids above), `limit`. Pages are ascending by id; the response's
+//! `before` / `after` are the cursors for the next older / newer page, `more` says whether one exists.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::auth::caller;
+use super::error::ApiError;
+use super::HttpState;
+use crate::rooms::{page_json, HistoryRequest, HistoryThread};
+
+#[derive(Debug, Deserialize)]
+pub struct Params {
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+fn params(q: Result<Query<Params>, QueryRejection>) -> Result<Params, ApiError> {
+    q.map(|Query(p)| p)
+        .map_err(|e| ApiError::BadRequest(e.body_text()))
+}
+
+async fn page(
+    state: &HttpState,
+    user: &str,
+    thread: HistoryThread,
+    p: Params,
+) -> Result<Json<Value>, ApiError> {
+    let newest = p.after.is_none() || p.before.is_some();
+    let page = state
+        .rooms
+        .history(
+            user,
+            HistoryRequest {
+                thread,
+                before: p.before,
+                after: p.after,
+                limit: p.limit,
+            },
+        )
+        .await?;
+    Ok(Json(page_json(&page, newest, None)))
+}
+
+pub async fn room_messages(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(rid): Path<String>,
+    q: Result<Query<Params>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let user = caller(&state, &headers)?;
+    page(&state, &user.id, HistoryThread::Room(rid), params(q)?).await
+}
+
+pub async fn conversation_messages(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path((a, b)): Path<(String, String)>,
+    q: Result<Query<Params>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let user = caller(&state, &headers)?;
+    let other = if user.id == a {
+        b
+    } else if user.id == b {
+        a
+    } else {
+        return Err(ApiError::Forbidden(format!(
+            "only {a} and {b} may read their conversation"
+        )));
+    };
+    page(&state, &user.id, HistoryThread::With(other), params(q)?).await
+}
+
+/// `GET /api/messages/{mid}/payload`: the binary payload of a file message, as `application/octet-stream`.
+pub async fn message_payload(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(mid): Path<i64>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let user = caller(&state, &headers)?;
+    match state.rooms.payload(&user.id, mid).await? {
+        Some(bytes) => Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            bytes,
+        )
+            .into_response()),
+        None => Err(ApiError::NotFound(format!(
+            "message {mid} has no payload you can read"
+        ))),
+    }
+}

@@ -1,0 +1,66 @@
+//! `chmod`: rights are persisted first, then written through to the loaded room, so they survive restarts and
+//! take effect on the very next message.
+
+use serde_json::{json, Value};
+
+use super::presence::{validate_room_id, validate_user_id};
+use super::{RoomError, Rooms};
+use crate::protocol::args::{Chmod, Mask};
+use crate::store::RoomRow;
+
+impl Rooms {
+    /// The rights of `user` in a room, from the loaded room, else the store, else the policy default.
+    pub async fn mask_of(&self, row: &RoomRow, user: &str) -> Result<Mask, RoomError> {
+        if let Some(m) = self
+            .state()
+            .rooms
+            .get(&row.id)
+            .and_then(|r| r.rights.get(user).copied())
+        {
+            return Ok(m);
+        }
+        Ok(match self.store().member_mask(&row.id, user).await? {
+            Some(m) => Mask(m),
+            None if row.owner == user => Mask::ALL,
+            None => self.policy().default_mask,
+        })
+    }
+
+    pub(super) async fn existing_room(&self, rid: &str) -> Result<RoomRow, RoomError> {
+        validate_room_id(rid)?;
+        if let Some(r) = self.state().rooms.get(rid) {
+            return Ok(r.row.clone());
+        }
+        self.store()
+            .room(rid)
+            .await?
+            .ok_or_else(|| RoomError::NoSuchRoom(rid.to_string()))
+    }
+
+    /// Applies `chmod` on behalf of `actor`; returns the info for the answer.
+    pub async fn chmod(&self, actor: &str, args: &Chmod) -> Result<Value, RoomError> {
+        validate_user_id(&args.tid)?;
+        let row = self.existing_room(&args.rid).await?;
+        if !self.mask_of(&row, actor).await?.contains(Mask::X) {
+            return Err(RoomError::NotAdmin(args.rid.clone()));
+        }
+        let current = self.mask_of(&row, &args.tid).await?;
+        let next = args.operator.apply(current, args.mask);
+        if args.tid == row.owner && !next.contains(Mask::X) {
+            return Err(RoomError::OwnerKeepsAdmin(args.rid.clone()));
+        }
+        self.store()
+            .set_member_mask(&args.rid, &args.tid, next.0)
+            .await?;
+        if let Some(room) = self.state().rooms.get_mut(&args.rid) {
+            room.rights.insert(args.tid.clone(), next);
+        }
+        tracing::info!(room = %args.rid, actor, target = %args.tid, mask = %next.letters(), "chmod");
+        Ok(json!({
+            "room": { "id": args.rid },
+            "user": { "id": args.tid },
+            "mask": next.letters(),
+            "value": next.0,
+        }))
+    }
+}

@@ -1,0 +1,30 @@
+//! Room failures; the session maps each to the status code of the command that hit it.
+
+use thiserror::Error;
+
+use crate::store::StoreError;
+
+#[derive(Debug, Error)]
+pub enum RoomError {
+    #[error("room {0:?} does not exist")]
+    NoSuchRoom(String),
+    #[error("you are not allowed in room {0:?}")]
+    Banned(String),
+    #[error("join room {0:?} before sending to it")]
+    NotJoined(String),
+    #[error("you have no write (w) permission in room {0:?}")]
+    NoWrite(String),
+    #[error("you have no read (r) permission in room {0:?}")]
+    NoRead(String),
+    #[error("you have no administer (x) permission in room {0:?}")]
+    NotAdmin(String),
+    #[error("the owner of room {0:?} keeps the x permission")]
+    OwnerKeepsAdmin(String),
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: &'static str, reason: String },
+    /// The details are logged; the client only learns that storage failed.
+    #[error("storage is unavailable right now; nothing was changed or sent")]
+    Store(#[from] StoreError),
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+}

@@ -1,0 +1,246 @@
+//! The journal: the single task that commits messages in batches (group commit) and then fans them out.
+//!
+//! Senders queue a `Post` and wait. The journal takes everything queued (up to `max_batch`), commits it in one
+//! transaction, and only then pushes each message to its recipients, in id order, and answers each sender.
+//! While one batch commits the next one gathers, so throughput grows with load instead of paying one commit
+//! per message. Because fan-out follows commit, an acknowledged or delivered message is always in the store.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Weak};
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, oneshot};
+
+use super::presence::{validate_room_id, validate_user_id};
+use super::{Inner, RoomError, Rooms};
+use crate::protocol::args::{Cast, Mask, RoomRef, SendKind, SendPush, User};
+use crate::protocol::command::MAX_ARGS_LEN;
+use crate::protocol::frames::command_frame;
+use crate::store::{NewMessage, Thread};
+
+/// Posts waiting for the journal. Senders wait for their answer, so this only bounds bursts.
+const QUEUE: usize = 8192;
+/// A batch stops gathering once its payloads reach this many bytes.
+const BATCH_BYTES: usize = 8 << 20;
+
+/// A message a connection wants delivered.
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub sender: User,
+    /// The sending connection: it gets the answer, not a copy.
+    pub conn: u64,
+    pub kind: SendKind,
+    pub cast: Cast,
+    /// Room id (`multi`) or user id (`uni`).
+    pub target: String,
+    pub data: Box<RawValue>,
+    pub payload: Bytes,
+    /// False for `temporary` pipes: delivered live, never stored.
+    pub persist: bool,
+}
+
+/// What the sender is told.
+#[derive(Debug, Clone, Copy)]
+pub struct Posted {
+    /// The stored id (`None` when not persisted).
+    pub mid: Option<i64>,
+    /// Unix seconds at acceptance: the Timestamp of every push of this message.
+    pub timestamp: u32,
+    /// Connections it was pushed to.
+    pub delivered: usize,
+}
+
+pub(super) struct Entry {
+    post: Post,
+    created_ms: i64,
+    done: oneshot::Sender<Result<Posted, RoomError>>,
+}
+
+pub(super) struct JournalHandle {
+    tx: mpsc::Sender<Entry>,
+}
+
+impl JournalHandle {
+    pub(super) fn channel() -> (JournalHandle, mpsc::Receiver<Entry>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        (JournalHandle { tx }, rx)
+    }
+}
+
+impl Rooms {
+    /// Checks, stores (unless temporary) and delivers a message; returns once it is committed and pushed.
+    pub async fn post(&self, post: Post) -> Result<Posted, RoomError> {
+        match post.cast {
+            Cast::Multi => {
+                validate_room_id(&post.target)?;
+                let state = self.state();
+                let room = state
+                    .rooms
+                    .get(&post.target)
+                    .filter(|r| r.members.iter().any(|m| m.conn == post.conn))
+                    .ok_or_else(|| RoomError::NotJoined(post.target.clone()))?;
+                if !room.mask_of(&post.sender.id).contains(Mask::W) {
+                    return Err(RoomError::NoWrite(post.target.clone()));
+                }
+            }
+            Cast::Uni => validate_user_id(&post.target)?,
+        }
+        // The push must fit a command's u16 argument length; refuse before storing, not after.
+        let probe = push_args(&post, Some(i64::MAX));
+        if probe.len() > MAX_ARGS_LEN {
+            return Err(RoomError::Invalid {
+                what: "message",
+                reason: format!(
+                    "its JSON is {} bytes, more than a command can carry ({MAX_ARGS_LEN}); send large content as the binary payload",
+                    probe.len()
+                ),
+            });
+        }
+        let (done, answer) = oneshot::channel();
+        let entry = Entry {
+            post,
+            created_ms: crate::clock::now_ms(),
+            done,
+        };
+        self.inner
+            .journal
+            .tx
+            .send(entry)
+            .await
+            .map_err(|_| RoomError::ShuttingDown)?;
+        answer.await.map_err(|_| RoomError::ShuttingDown)?
+    }
+}
+
+fn push_args(post: &Post, mid: Option<i64>) -> Vec<u8> {
+    let room_id = match post.cast {
+        Cast::Multi => post.target.as_str(),
+        Cast::Uni => "",
+    };
+    let push = SendPush {
+        name: "send",
+        kind: post.kind.as_str(),
+        cast: post.cast.as_str(),
+        id: &post.target,
+        data: &post.data,
+        user: &post.sender,
+        room: RoomRef { id: room_id },
+        mid,
+    };
+    serde_json::to_vec(&push).unwrap_or_default()
+}
+
+fn thread_of(post: &Post) -> Thread {
+    match post.cast {
+        Cast::Multi => Thread::Room(post.target.clone()),
+        Cast::Uni => Thread::peers(&post.sender.id, &post.target),
+    }
+}
+
+pub(super) async fn run(inner: Weak<Inner>, mut rx: mpsc::Receiver<Entry>) {
+    while let Some(first) = rx.recv().await {
+        let Some(inner) = inner.upgrade() else { break };
+        let mut bytes = first.post.payload.len();
+        let mut batch = vec![first];
+        while batch.len() < inner.policy.max_batch && bytes < BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(e) => {
+                    bytes += e.post.payload.len();
+                    batch.push(e);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_and_deliver(&inner, batch).await;
+    }
+}
+
+async fn commit_and_deliver(inner: &Arc<Inner>, batch: Vec<Entry>) {
+    let rows: Vec<NewMessage> = batch
+        .iter()
+        .filter(|e| e.post.persist)
+        .map(|e| NewMessage {
+            thread: thread_of(&e.post),
+            sender: e.post.sender.id.clone(),
+            sender_nick: e.post.sender.nick.clone(),
+            sender_avatar: e.post.sender.avatar.clone(),
+            kind: e.post.kind.as_str().to_string(),
+            cast: e.post.cast.as_str().to_string(),
+            target: e.post.target.clone(),
+            data: e.post.data.get().to_string(),
+            payload: if e.post.payload.is_empty() {
+                None
+            } else {
+                Some(e.post.payload.to_vec())
+            },
+            created_ms: e.created_ms,
+        })
+        .collect();
+    let ids = match inner.store.append(&rows).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::error!(error = %e, messages = rows.len(), "journal commit failed; senders are told");
+            let shared = Arc::new(e);
+            for entry in batch {
+                let _ = entry
+                    .done
+                    .send(Err(RoomError::Store(crate::store::StoreError::Setup(
+                        shared.to_string(),
+                    ))));
+            }
+            return;
+        }
+    };
+    let mut ids = ids.into_iter();
+    for entry in batch {
+        let mid = if entry.post.persist { ids.next() } else { None };
+        let timestamp = (entry.created_ms / 1000) as u32;
+        let delivered = deliver(inner, &entry.post, mid, timestamp);
+        let _ = entry.done.send(Ok(Posted {
+            mid,
+            timestamp,
+            delivered,
+        }));
+    }
+}
+
+/// Pushes one committed message to everyone who should see it. Never waits: a full queue marks its
+/// connection as a slow consumer.
+fn deliver(inner: &Inner, post: &Post, mid: Option<i64>, timestamp: u32) -> usize {
+    let args = push_args(post, mid);
+    let body = command_frame(0, 0, &args, &post.payload, timestamp).payload;
+    let state = inner.state();
+    let mut delivered = 0;
+    let mut push = |outbox: &crate::transport::Outbox, pipe: u16| {
+        let frame =
+            crate::protocol::Frame::new(crate::protocol::MessageType::Command, pipe, body.clone());
+        if outbox.push(frame).is_ok() {
+            delivered += 1;
+        }
+    };
+    match post.cast {
+        Cast::Multi => {
+            if let Some(room) = state.rooms.get(&post.target) {
+                for m in &room.members {
+                    if m.conn != post.conn && room.mask_of(&m.user.id).contains(Mask::R) {
+                        push(&m.outbox, m.pipe);
+                    }
+                }
+            }
+        }
+        Cast::Uni => {
+            // The target's connections, and the sender's other connections (so all its devices show the
+            // conversation), each once.
+            let mut seen = HashSet::new();
+            for uid in [post.target.as_str(), post.sender.id.as_str()] {
+                for m in state.inboxes.get(uid).into_iter().flatten() {
+                    if m.conn != post.conn && seen.insert(m.conn) {
+                        push(&m.outbox, m.pipe);
+                    }
+                }
+            }
+        }
+    }
+    delivered
+}

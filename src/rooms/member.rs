@@ -1,0 +1,14 @@
+//! A member is one pipe of one connection joined to a room: the unit that receives fan-out.
+
+use crate::protocol::args::User;
+use crate::transport::Outbox;
+
+#[derive(Clone, Debug)]
+pub struct Member {
+    /// The connection's id (unique for the life of the process).
+    pub conn: u64,
+    /// The messaging pipe pushes go to.
+    pub pipe: u16,
+    pub user: User,
+    pub outbox: Outbox,
+}

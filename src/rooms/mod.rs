@@ -1,0 +1,102 @@
+//! Rooms: membership, presence, rights (chmod), fan-out, and the message journal.
+//!
+//! Presence is in memory (who is joined right now, on which connection and pipe); rights and messages are in
+//! the store. A room is loaded into memory when its first member joins and dropped when its last member leaves.
+//! All message fan-out happens in one task, the journal (`journal.rs`), right after the batch holding the
+//! message is committed, in id order: so every member sees a room's messages in the order of their stored ids,
+//! and nobody ever sees a message the store does not have.
+
+mod chmod;
+mod error;
+mod history;
+mod journal;
+mod member;
+mod presence;
+mod state;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use error::RoomError;
+pub use history::{page_json, HistoryRequest, HistoryThread};
+pub use journal::{Post, Posted};
+pub use member::Member;
+pub use presence::Joined;
+
+use crate::protocol::args::Mask;
+use crate::store::Store;
+use state::State;
+
+/// Room policy from the config file (`[rooms]`).
+#[derive(Debug, Clone)]
+pub struct RoomPolicy {
+    /// Rights of a user joining a room they have no stored rights in. The creator gets `rwx`.
+    pub default_mask: Mask,
+    /// Joining a room that does not exist creates it (the joiner becomes its owner).
+    pub create_on_join: bool,
+    /// History page size when the request names none, and the most a request may ask for.
+    pub history_default: u32,
+    pub history_max: u32,
+    /// Most messages the journal commits in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for RoomPolicy {
+    fn default() -> Self {
+        RoomPolicy {
+            default_mask: Mask::R.union(Mask::W),
+            create_on_join: true,
+            history_default: 50,
+            history_max: 500,
+            max_batch: 512,
+        }
+    }
+}
+
+/// The room service. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Rooms {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    store: Store,
+    policy: RoomPolicy,
+    journal: journal::JournalHandle,
+}
+
+impl Rooms {
+    /// Starts the journal task; it ends when the last `Rooms` clone is dropped.
+    pub fn new(store: Store, policy: RoomPolicy) -> Rooms {
+        let (journal, rx) = journal::JournalHandle::channel();
+        let rooms = Rooms {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                store,
+                policy,
+                journal,
+            }),
+        };
+        tokio::spawn(journal::run(Arc::downgrade(&rooms.inner), rx));
+        rooms
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn policy(&self) -> &RoomPolicy {
+        &self.inner.policy
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state()
+    }
+}
+
+impl Inner {
+    /// The state lock is only ever held for in-memory work, never across an await.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

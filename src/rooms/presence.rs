@@ -1,0 +1,196 @@
+//! `join` / `leave`, presence pushes, and the inboxes uni-cast is delivered to.
+//!
+//! Presence is per user, not per connection: others see `Neighbor.Connect` when a user's first connection
+//! joins and `Neighbor.Disconnect` when the last one leaves, so a phone and a laptop in the same room do not
+//! make the member list flap.
+
+use serde_json::{json, Map, Value};
+
+use super::member::Member;
+use super::state::{Room, State};
+use super::{RoomError, Rooms};
+use crate::clock::now_secs;
+use crate::protocol::args::{Mask, User};
+use crate::protocol::frames::status_frame;
+use crate::protocol::status::codes;
+use crate::protocol::Status;
+
+/// What a successful join hands back to the session: the answer and the coverage push to send after it.
+pub struct Joined {
+    pub room: Value,
+    pub mask: Mask,
+    /// Members present, keyed by user id (LocalCoverage.Notify `list`).
+    pub list: Map<String, Value>,
+}
+
+pub(super) fn room_json(room: &Room) -> Value {
+    json!({ "id": room.row.id, "owner": room.row.owner, "created": room.row.created_ms })
+}
+
+fn push_status(m: &Member, status: &Status) {
+    // A full queue marks the member as a slow consumer; its session closes it. Nothing else to do here.
+    let _ = m.outbox.push(status_frame(m.pipe, 0, status, now_secs()));
+}
+
+impl Rooms {
+    /// Joins `member` (one pipe of one connection) to room `rid`, creating the room if policy allows.
+    pub async fn join(&self, member: Member, rid: &str) -> Result<Joined, RoomError> {
+        validate_room_id(rid)?;
+        let store = self.store();
+        let policy = self.policy();
+        let user = member.user.id.clone();
+        let loaded = self
+            .state()
+            .rooms
+            .get(rid)
+            .map(|r| (r.row.clone(), r.rights.get(&user).copied()));
+        let (row, cached) = match loaded {
+            Some(x) => x,
+            None => {
+                let row = match store.room(rid).await? {
+                    Some(row) => row,
+                    None if policy.create_on_join => store.ensure_room(rid, &user).await?.0,
+                    None => return Err(RoomError::NoSuchRoom(rid.to_string())),
+                };
+                (row, None)
+            }
+        };
+        let mask = match cached {
+            Some(m) => m,
+            None => {
+                let initial = if row.owner == user {
+                    Mask::ALL
+                } else {
+                    policy.default_mask
+                };
+                Mask(store.init_member_mask(rid, &user, initial.0).await?)
+            }
+        };
+        if mask == Mask::NONE {
+            return Err(RoomError::Banned(rid.to_string()));
+        }
+
+        let mut state = self.state();
+        let room = state
+            .rooms
+            .entry(rid.to_string())
+            .or_insert_with(|| Room::new(row));
+        // A chmod that landed while we were reading the store wins.
+        let mask = *room.rights.entry(user.clone()).or_insert(mask);
+        let already = room
+            .members
+            .iter()
+            .any(|m| m.conn == member.conn && m.pipe == member.pipe);
+        let first_of_user = room.user_connections(&user) == 0;
+        if !already {
+            room.members.push(member.clone());
+        }
+        let room_info = room_json(room);
+        if first_of_user {
+            let notice = Status::ok(codes::GROUP_NEIGHBOR_CONNECT, format!("{user} joined"))
+                .with_info(json!({ "user": member.user, "room": room_info }));
+            for m in room.members.iter().filter(|m| m.user.id != user) {
+                push_status(m, &notice);
+            }
+        }
+        let list = room
+            .present()
+            .into_iter()
+            .map(|(id, u)| (id.to_string(), json!(u)))
+            .collect();
+        Ok(Joined {
+            room: room_info,
+            mask,
+            list,
+        })
+    }
+
+    /// Removes one pipe of one connection from a room. Returns the room's description, or `None` if that pipe
+    /// was not in the room.
+    pub fn leave(&self, conn: u64, pipe: u16, rid: &str, reason: &str) -> Option<Value> {
+        let mut state = self.state();
+        leave_locked(&mut state, conn, pipe, rid, reason)
+    }
+
+    /// Registers (or, with `None`, removes) the pipe a connection takes uni-cast messages on.
+    pub fn set_inbox(&self, conn: u64, user: &User, inbox: Option<Member>) {
+        let mut state = self.state();
+        let list = state.inboxes.entry(user.id.clone()).or_default();
+        list.retain(|m| m.conn != conn);
+        if let Some(m) = inbox {
+            list.push(m);
+        }
+        if list.is_empty() {
+            state.inboxes.remove(&user.id);
+        }
+    }
+
+    /// Present users of a loaded room (tests and the HTTP API use it).
+    pub fn present(&self, rid: &str) -> Vec<String> {
+        let state = self.state();
+        let mut ids: Vec<String> = state
+            .rooms
+            .get(rid)
+            .map(|r| r.present().keys().map(|k| k.to_string()).collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+
+    /// Rooms loaded in memory and members present in them (for metrics).
+    pub fn counts(&self) -> (usize, usize) {
+        let state = self.state();
+        let members = state.rooms.values().map(|r| r.members.len()).sum();
+        (state.rooms.len(), members)
+    }
+}
+
+fn leave_locked(state: &mut State, conn: u64, pipe: u16, rid: &str, reason: &str) -> Option<Value> {
+    let room = state.rooms.get_mut(rid)?;
+    let pos = room
+        .members
+        .iter()
+        .position(|m| m.conn == conn && m.pipe == pipe)?;
+    let gone = room.members.swap_remove(pos);
+    let info = room_json(room);
+    if room.user_connections(&gone.user.id) == 0 {
+        let notice = Status::ok(
+            codes::GROUP_NEIGHBOR_DISCONNECT,
+            if reason.is_empty() {
+                format!("{} left", gone.user.id)
+            } else {
+                format!("{} left: {reason}", gone.user.id)
+            },
+        )
+        .with_info(json!({ "user": gone.user, "room": info }));
+        for m in &room.members {
+            push_status(m, &notice);
+        }
+    }
+    if room.members.is_empty() {
+        state.rooms.remove(rid);
+    }
+    Some(info)
+}
+
+/// Room ids are opaque strings, bounded so they stay usable as keys and in logs.
+pub(super) fn validate_room_id(rid: &str) -> Result<(), RoomError> {
+    if rid.is_empty() || rid.len() > 128 || rid.chars().any(char::is_control) {
+        return Err(RoomError::Invalid {
+            what: "room id",
+            reason: "1 to 128 characters, no control characters".into(),
+        });
+    }
+    Ok(())
+}
+
+/// User ids as targets of uni-cast and chmod: the same bounds as room ids.
+pub(super) fn validate_user_id(uid: &str) -> Result<(), RoomError> {
+    if uid.is_empty() || uid.len() > 128 || uid.chars().any(char::is_control) {
+        return Err(RoomError::Invalid {
+            what: "user id",
+            reason: "1 to 128 characters, no control characters".into(),
+        });
+    }
+    Ok(())
+}

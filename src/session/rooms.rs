@@ -1,0 +1,114 @@
+//! `join` and `leave` on a messaging pipe, and the bookkeeping that lets a closing pipe or connection leave
+//! everything it joined.
+
+use serde_json::json;
+
+use super::connection::Session;
+use super::error::{RoomContext, SessionError};
+use crate::clock::now_secs;
+use crate::protocol::args::{Join, Leave, PipeKind};
+use crate::protocol::frames::status_frame;
+use crate::protocol::status::codes;
+use crate::protocol::Status;
+use crate::rooms::Member;
+
+impl Session {
+    pub(super) fn member(&self, pipe: u16) -> Option<Member> {
+        let identity = self.identity.as_ref()?;
+        Some(Member {
+            conn: self.id,
+            pipe,
+            user: identity.user.clone(),
+            outbox: self.out.clone(),
+        })
+    }
+
+    pub(super) async fn join(
+        &mut self,
+        pipe: u16,
+        args: Join,
+    ) -> Result<Option<Status>, SessionError> {
+        let already = self.joined.contains(&(pipe, args.rid.clone()));
+        let rooms_held = self
+            .joined
+            .iter()
+            .map(|(_, r)| r)
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        if !already && rooms_held >= self.ctx.limits.max_rooms_per_connection {
+            return Err(SessionError::TooManyRooms(
+                self.ctx.limits.max_rooms_per_connection,
+            ));
+        }
+        let member = self
+            .member(pipe)
+            .ok_or(SessionError::NotConnected("join".into()))?;
+        let user = member.user.clone();
+        let joined = self
+            .ctx
+            .rooms
+            .join(member, &args.rid)
+            .await
+            .map_err(|e| SessionError::Room(RoomContext::Join, e))?;
+        self.joined.insert((pipe, args.rid.clone()));
+        let mut room = joined.room.clone();
+        room["mask"] = json!(joined.mask.letters());
+        let status = Status::ok(codes::GROUP_CONNECT_SUCCESS, format!("joined {}", args.rid))
+            .with_info(json!({ "user": user, "room": room }));
+        // The answer first, then the coverage push, as PROTOCOL.md §3.4 orders them. The answer is sent here
+        // (not by the dispatcher) so nothing can slip in between.
+        self.send_answer(pipe, status).await?;
+        let coverage = Status::ok(
+            codes::GROUP_LOCAL_COVERAGE,
+            format!("members of {}", args.rid),
+        )
+        .with_info(json!({ "room": joined.room, "list": joined.list }));
+        self.out
+            .reply(status_frame(pipe, 0, &coverage, now_secs()))
+            .await
+            .map_err(|_| SessionError::SlowConsumer)?;
+        Ok(None)
+    }
+
+    pub(super) fn leave(&mut self, pipe: u16, args: Leave) -> Result<Status, SessionError> {
+        if !self.joined.remove(&(pipe, args.rid.clone())) {
+            return Err(SessionError::NotInRoom(args.rid));
+        }
+        let room = self
+            .ctx
+            .rooms
+            .leave(self.id, pipe, &args.rid, &args.reason)
+            .unwrap_or_else(|| json!({ "id": args.rid }));
+        Ok(
+            Status::ok(codes::GROUP_CONNECT_CLOSED, format!("left {}", args.rid))
+                .with_info(json!({ "room": room })),
+        )
+    }
+
+    /// Leaves every room `pipe` joined (the pipe was released or the connection ended).
+    pub(super) fn leave_rooms_of(&mut self, pipe: u16, reason: &str) {
+        let rids: Vec<String> = self
+            .joined
+            .iter()
+            .filter(|(p, _)| *p == pipe)
+            .map(|(_, r)| r.clone())
+            .collect();
+        for rid in rids {
+            self.joined.remove(&(pipe, rid.clone()));
+            self.ctx.rooms.leave(self.id, pipe, &rid, reason);
+        }
+    }
+
+    /// Points uni-cast delivery at this connection's lowest messaging pipe (or nowhere, if it has none).
+    pub(super) fn refresh_inbox(&self) {
+        let Some(identity) = &self.identity else {
+            return;
+        };
+        let pipe = self
+            .pipes
+            .ids()
+            .find(|id| self.pipes.get(*id).map(|p| p.kind) == Some(PipeKind::Messaging));
+        let inbox = pipe.and_then(|p| self.member(p));
+        self.ctx.rooms.set_inbox(self.id, &identity.user, inbox);
+    }
+}

@@ -1,0 +1,129 @@
+//! Messages: batched appends (group commit) and history pages.
+
+use sqlx::QueryBuilder;
+
+use super::models::{
+    Direction, HistoryQuery, NewMessage, Page, StoredMessage, StoredPayload, Thread,
+};
+use super::{with_pool, Store, StoreError};
+
+const COLUMNS: &str =
+    "id, room_id, sender, sender_nick, sender_avatar, kind, cast_to, target, data, \
+                       COALESCE(LENGTH(payload), 0) AS payload_len, created_ms";
+
+impl Store {
+    /// Appends a batch in one transaction and returns the ids in the batch's order.
+    ///
+    /// One multi-row INSERT per batch. Ids come from the table's sequence in VALUES order (both SQLite and
+    /// PostgreSQL assign them row by row as they insert), so sorting the returned ids restores the batch order
+    /// whatever order RETURNING reports them in. With one writer (see `rooms::journal`) ids also follow commit
+    /// order, which is what makes the id the room's order.
+    pub async fn append(&self, batch: &[NewMessage]) -> Result<Vec<i64>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids: Vec<i64> = with_pool!(self, |pool| {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO messages (room_id, peer_lo, peer_hi, sender, sender_nick, sender_avatar, kind, \
+                 cast_to, target, data, payload, created_ms) ",
+            );
+            qb.push_values(batch, |mut row, m| {
+                let (room, lo, hi) = match &m.thread {
+                    Thread::Room(r) => (Some(r.as_str()), None, None),
+                    Thread::Peers(a, b) => (None, Some(a.as_str()), Some(b.as_str())),
+                };
+                row.push_bind(room)
+                    .push_bind(lo)
+                    .push_bind(hi)
+                    .push_bind(m.sender.as_str())
+                    .push_bind(m.sender_nick.as_str())
+                    .push_bind(m.sender_avatar.as_str())
+                    .push_bind(m.kind.as_str())
+                    .push_bind(m.cast.as_str())
+                    .push_bind(m.target.as_str())
+                    .push_bind(m.data.as_str())
+                    .push_bind(m.payload.as_deref())
+                    .push_bind(m.created_ms);
+            });
+            qb.push(" RETURNING id");
+            let mut tx = pool.begin().await?;
+            let ids = qb.build_query_scalar::<i64>().fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            ids
+        });
+        if ids.len() != batch.len() {
+            return Err(StoreError::Corrupt(format!(
+                "inserted {} messages but got {} ids",
+                batch.len(),
+                ids.len()
+            )));
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// A page of a room's or a conversation's history, ascending by id.
+    pub async fn history(&self, q: &HistoryQuery) -> Result<Page, StoreError> {
+        let limit = i64::from(q.limit.max(1));
+        let (filter, a, b) = match &q.thread {
+            Thread::Room(r) => ("room_id = $1 AND $2 = $2", r.as_str(), ""),
+            Thread::Peers(lo, hi) => ("peer_lo = $1 AND peer_hi = $2", lo.as_str(), hi.as_str()),
+        };
+        let order = match q.direction() {
+            Direction::Newest => "DESC",
+            Direction::Oldest => "ASC",
+        };
+        // Fetch one extra row to learn whether there is more.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM messages WHERE {filter} AND id > $3 AND id < $4 ORDER BY id {order} LIMIT $5"
+        );
+        let mut rows: Vec<StoredMessage> = with_pool!(self, |pool| {
+            sqlx::query_as::<_, StoredMessage>(&sql)
+                .bind(a)
+                .bind(b)
+                .bind(q.after.unwrap_or(0))
+                .bind(q.before.unwrap_or(i64::MAX))
+                .bind(limit + 1)
+                .fetch_all(pool)
+                .await?
+        });
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        rows.sort_by_key(|m| m.id);
+        Ok(Page {
+            messages: rows,
+            more,
+        })
+    }
+
+    /// The binary payload of one message and the thread it belongs to (for the access check), if it has one.
+    pub async fn payload(&self, id: i64) -> Result<Option<StoredPayload>, StoreError> {
+        let row: Option<PayloadRow> = with_pool!(self, |pool| {
+            sqlx::query_as::<_, PayloadRow>(
+                "SELECT room_id, peer_lo, peer_hi, payload FROM messages WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        let Some(row) = row else { return Ok(None) };
+        let thread = match (row.room_id, row.peer_lo, row.peer_hi) {
+            (Some(room), _, _) => Thread::Room(room),
+            (None, Some(lo), Some(hi)) => Thread::Peers(lo, hi),
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "message {id} has neither room nor peers"
+                )))
+            }
+        };
+        Ok(row.payload.map(|bytes| StoredPayload { thread, bytes }))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct PayloadRow {
+    room_id: Option<String>,
+    peer_lo: Option<String>,
+    peer_hi: Option<String>,
+    payload: Option<Vec<u8>>,
+}

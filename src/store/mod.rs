@@ -1,0 +1,138 @@
+//! Persistence: the only place in the gateway with SQL.
+//!
+//! One `Store` serves SQLite (the embedded default: a WAL-mode file in the data directory) or PostgreSQL,
+//! chosen by the database URL. Both run the same SQL text (numbered `$n` parameters work on both), so every
+//! repository function is written once and compiled for each driver by `with_pool!`. The store knows rows,
+//! not frames: callers hand it plain values.
+
+mod error;
+mod messages;
+mod models;
+mod rooms;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use error::StoreError;
+pub use models::{
+    Direction, HistoryQuery, NewMessage, Page, RoomRow, StoredMessage, StoredPayload, Thread,
+};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Clone, Debug)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool the store holds. The body is compiled once per driver.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    /// Connects and applies the migrations. `schema` (PostgreSQL only) isolates the tables in a schema of their
+    /// own, created if missing: how tests get a fresh database, and how one server can host several gateways.
+    pub async fn open(url: &str, schema: Option<&str>) -> Result<Store, StoreError> {
+        let db = if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // NORMAL in WAL mode: a commit survives the process being killed (it is in the OS's hands);
+                // only a power loss can take the last commits. See docs/storage.md.
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true);
+            if let Some(dir) = opts.get_filename().parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Setup(format!(
+                            "cannot create the database directory {}: {e}",
+                            dir.display()
+                        ))
+                    })?;
+                }
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await?;
+            SQLITE_MIGRATIONS.run(&pool).await?;
+            Db::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let mut opts = PgConnectOptions::from_str(url)?;
+            if let Some(schema) = schema {
+                if !schema
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    || schema.is_empty()
+                {
+                    return Err(StoreError::Setup(format!(
+                        "schema name {schema:?} may only hold ASCII letters, digits and _"
+                    )));
+                }
+                let admin = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(opts.clone())
+                    .await?;
+                // Identifiers cannot be bound parameters; the name was checked above.
+                sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                    .execute(&admin)
+                    .await?;
+                admin.close().await;
+                opts = opts.options([("search_path", schema)]);
+            }
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            POSTGRES_MIGRATIONS.run(&pool).await?;
+            Db::Postgres(pool)
+        } else {
+            return Err(StoreError::Setup(format!(
+                "database url {url:?} must start with sqlite: or postgres:"
+            )));
+        };
+        Ok(Store { db })
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await)
+    }
+}
+
+pub use crate::clock::now_ms;

@@ -1,0 +1,104 @@
+//! Plain values the store reads and writes.
+
+use sqlx::FromRow;
+
+/// A message to persist. `room_id` for room messages, `peers` (sorted pair) for user-to-user ones.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub thread: Thread,
+    pub sender: String,
+    pub sender_nick: String,
+    pub sender_avatar: String,
+    pub kind: String,
+    pub cast: String,
+    pub target: String,
+    /// Raw JSON of the `data` field.
+    pub data: String,
+    pub payload: Option<Vec<u8>>,
+    pub created_ms: i64,
+}
+
+/// Where a message lives: a room, or the conversation of two users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Thread {
+    Room(String),
+    /// Always stored as (smaller id, larger id), so both directions are one conversation.
+    Peers(String, String),
+}
+
+impl Thread {
+    pub fn peers(a: &str, b: &str) -> Thread {
+        if a <= b {
+            Thread::Peers(a.to_string(), b.to_string())
+        } else {
+            Thread::Peers(b.to_string(), a.to_string())
+        }
+    }
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub room_id: Option<String>,
+    pub sender: String,
+    pub sender_nick: String,
+    pub sender_avatar: String,
+    pub kind: String,
+    pub cast_to: String,
+    pub target: String,
+    pub data: String,
+    pub payload_len: i64,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct RoomRow {
+    pub id: String,
+    pub owner: String,
+    pub created_ms: i64,
+    pub properties: String,
+}
+
+/// Which end of the thread to read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The newest messages (below `before`, if set): a chat window scrolling back.
+    Newest,
+    /// The oldest messages above `after`: catching up from a known point.
+    Oldest,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    pub thread: Thread,
+    /// Only ids strictly below this.
+    pub before: Option<i64>,
+    /// Only ids strictly above this.
+    pub after: Option<i64>,
+    pub limit: u32,
+}
+
+impl HistoryQuery {
+    pub fn direction(&self) -> Direction {
+        if self.after.is_some() && self.before.is_none() {
+            Direction::Oldest
+        } else {
+            Direction::Newest
+        }
+    }
+}
+
+/// A page of history, always in ascending id order.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub messages: Vec<StoredMessage>,
+    /// More messages exist beyond this page in the direction read.
+    pub more: bool,
+}
+
+/// A message's binary payload with the thread it belongs to.
+#[derive(Debug, Clone)]
+pub struct StoredPayload {
+    pub thread: Thread,
+    pub bytes: Vec<u8>,
+}

@@ -1,0 +1,103 @@
+//! Rooms and the rights of users in them.
+
+use super::models::RoomRow;
+use super::{now_ms, with_pool, Store, StoreError};
+
+impl Store {
+    /// Creates the room with `owner` unless it exists; returns the room as stored (first creator wins).
+    pub async fn ensure_room(&self, id: &str, owner: &str) -> Result<(RoomRow, bool), StoreError> {
+        let now = now_ms();
+        let created = with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO rooms (id, owner, created_ms, properties) VALUES ($1, $2, $3, '{}')
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(owner)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+                == 1
+        });
+        let row = self
+            .room(id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("room {id} vanished after creation")))?;
+        Ok((row, created))
+    }
+
+    pub async fn room(&self, id: &str) -> Result<Option<RoomRow>, StoreError> {
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as::<_, RoomRow>(
+                "SELECT id, owner, created_ms, properties FROM rooms WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        }))
+    }
+
+    /// The stored rights of `user` in `room`, if any were ever set.
+    pub async fn member_mask(&self, room: &str, user: &str) -> Result<Option<u32>, StoreError> {
+        let m: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT mask FROM room_members WHERE room_id = $1 AND user_id = $2")
+                .bind(room)
+                .bind(user)
+                .fetch_optional(pool)
+                .await?
+        });
+        m.map(|m| {
+            u32::try_from(m).map_err(|_| StoreError::Corrupt(format!("mask {m} out of range")))
+        })
+        .transpose()
+    }
+
+    /// Sets the rights of `user` in `room` (the room must exist).
+    pub async fn set_member_mask(
+        &self,
+        room: &str,
+        user: &str,
+        mask: u32,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO room_members (room_id, user_id, mask, updated_ms) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (room_id, user_id) DO UPDATE SET mask = excluded.mask, updated_ms = excluded.updated_ms",
+            )
+            .bind(room)
+            .bind(user)
+            .bind(i64::from(mask))
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Stores rights only if none are stored yet; returns the rights in force.
+    pub async fn init_member_mask(
+        &self,
+        room: &str,
+        user: &str,
+        mask: u32,
+    ) -> Result<u32, StoreError> {
+        let now = now_ms();
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO room_members (room_id, user_id, mask, updated_ms) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (room_id, user_id) DO NOTHING",
+            )
+            .bind(room)
+            .bind(user)
+            .bind(i64::from(mask))
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        self.member_mask(room, user)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("rights of {user} in {room} vanished")))
+    }
+}
