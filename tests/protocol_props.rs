@@ -26,7 +26,7 @@ proptest! {
 
     #[test]
     fn command_round_trip(ts: u32, txid: u16, args in "[ -~]{0,300}", payload in proptest::collection::vec(any::<u8>(), 0..300)) {
-        let b = CommandMessage::encode(ts, txid, args.as_bytes(), &payload);
+        let b = CommandMessage::encode(ts, txid, args.as_bytes(), &payload).expect("fits");
         let c = CommandMessage::decode(3, b).expect("decodes");
         prop_assert_eq!(c.timestamp, ts);
         prop_assert_eq!(c.txid, txid);
@@ -36,7 +36,7 @@ proptest! {
 
     #[test]
     fn fragmentation_is_transparent(cuts in proptest::collection::vec(1usize..50, 0..20), payload in proptest::collection::vec(any::<u8>(), 0..400)) {
-        let body = CommandMessage::encode(1, 9, br#"{"name":"send"}"#, &payload);
+        let body = CommandMessage::encode(1, 9, br#"{"name":"send"}"#, &payload).expect("fits");
         let mut r = Reassembler::new(1 << 20);
         let mut rest = body.clone();
         let mut out = None;
@@ -49,7 +49,7 @@ proptest! {
             out = Some(command);
         }
         let c = out.expect("a whole command");
-        prop_assert_eq!(c.to_bytes(), body);
+        prop_assert_eq!(c.to_bytes().expect("fits"), body);
         prop_assert_eq!(r.buffered(), 0);
     }
 }

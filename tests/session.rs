@@ -360,7 +360,8 @@ async fn fragments_are_reassembled_and_bounded() {
         4,
         br#"{"name":"create","kind":"signaling"}"#,
         &[],
-    );
+    )
+    .expect("fits");
     for (i, chunk) in body.chunks(7).enumerate() {
         let last = (i + 1) * 7 >= body.len();
         raw.send_frame(Frame {

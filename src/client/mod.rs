@@ -121,24 +121,35 @@ impl Client {
         args: Value,
         payload: Bytes,
     ) -> Result<Reply, ClientError> {
+        self.submit(pipe, args, payload).await?.wait().await
+    }
+
+    /// Sends a command now and returns a handle to its answer, so many requests can be in flight in order.
+    pub async fn submit(
+        &self,
+        pipe: u16,
+        args: Value,
+        payload: Bytes,
+    ) -> Result<PendingReply, ClientError> {
         let txid = self.next_txid(pipe);
         let (tx, rx) = oneshot::channel();
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert((pipe, txid), tx);
-        self.send_command(pipe, txid, &args, &payload).await?;
-        match tokio::time::timeout(CALL_TIMEOUT, rx).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(_)) => Err(ClientError::Closed(self.close_reason())),
-            Err(_) => {
-                self.pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&(pipe, txid));
-                Err(ClientError::Timeout)
-            }
+        if let Err(e) = self.send_command(pipe, txid, &args, &payload).await {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(pipe, txid));
+            return Err(e);
         }
+        Ok(PendingReply {
+            rx,
+            key: (pipe, txid),
+            pending: self.pending.clone(),
+            closed: self.closed.clone(),
+        })
     }
 
     /// Sends a command that wants no answer (transaction id 0).
@@ -154,7 +165,8 @@ impl Client {
         payload: &[u8],
     ) -> Result<(), ClientError> {
         let json = serde_json::to_vec(args).map_err(|e| ClientError::Encode(e.to_string()))?;
-        let body = CommandMessage::encode(crate::session::now_secs(), txid, &json, payload);
+        let body = CommandMessage::encode(crate::session::now_secs(), txid, &json, payload)
+            .map_err(|e| ClientError::Encode(e.to_string()))?;
         self.send_frame(Frame::new(MessageType::Command, pipe, body))
             .await
     }
@@ -186,6 +198,65 @@ impl Client {
         self.call(0, json!({"name": "release", "id": pipe, "reason": ""}))
             .await?
             .ok()
+    }
+
+    /// `join {rid}` on a messaging pipe; returns the `NetGroup.Connect.Success` answer.
+    pub async fn join(&self, pipe: u16, rid: &str) -> Result<Reply, ClientError> {
+        self.call(pipe, json!({"name": "join", "rid": rid}))
+            .await?
+            .ok()
+    }
+
+    /// `leave {rid}`.
+    pub async fn leave(&self, pipe: u16, rid: &str) -> Result<Reply, ClientError> {
+        self.call(pipe, json!({"name": "leave", "rid": rid, "reason": ""}))
+            .await?
+            .ok()
+    }
+
+    /// `send` with `cast` `multi` (room id) or `uni` (user id); returns the answer (its info has `mid`).
+    pub async fn send(
+        &self,
+        pipe: u16,
+        cast: &str,
+        id: &str,
+        kind: &str,
+        data: Value,
+    ) -> Result<Reply, ClientError> {
+        self.call(
+            pipe,
+            json!({"name": "send", "type": kind, "cast": cast, "id": id, "data": data}),
+        )
+        .await?
+        .ok()
+    }
+
+    /// A text message to a room.
+    pub async fn say(&self, pipe: u16, rid: &str, text: &str) -> Result<Reply, ClientError> {
+        self.send(pipe, "multi", rid, "text", json!(text)).await
+    }
+
+    /// `chmod {rid, tid, operator, mask}`.
+    pub async fn chmod(
+        &self,
+        pipe: u16,
+        rid: &str,
+        tid: &str,
+        operator: &str,
+        mask: &str,
+    ) -> Result<Reply, ClientError> {
+        self.call(
+            pipe,
+            json!({"name": "chmod", "rid": rid, "tid": tid, "operator": operator, "mask": mask}),
+        )
+        .await?
+        .ok()
+    }
+
+    /// `history`: `query` holds `rid` or `uid` and optionally `before`, `after`, `limit`.
+    pub async fn history(&self, pipe: u16, mut query: Value) -> Result<Reply, ClientError> {
+        query["name"] = json!("history");
+        self.call(pipe, query).await?.ok()
     }
 
     /// The next push (or unmatched answer), waiting at most `wait`.
@@ -246,6 +317,37 @@ impl Client {
     /// Closes the transport politely.
     pub async fn close(self) {
         let _ = self.tx.send(Outbound::Close("client closed".into())).await;
+    }
+}
+
+/// An answer still to come (see `Client::submit`).
+pub struct PendingReply {
+    rx: oneshot::Receiver<Reply>,
+    key: (u16, u16),
+    pending: Pending,
+    closed: Arc<Mutex<Option<String>>>,
+}
+
+impl PendingReply {
+    /// Waits up to `CALL_TIMEOUT` for the answer.
+    pub async fn wait(self) -> Result<Reply, ClientError> {
+        match tokio::time::timeout(CALL_TIMEOUT, self.rx).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err(ClientError::Closed(
+                self.closed
+                    .lock()
+                    .ok()
+                    .and_then(|c| c.clone())
+                    .unwrap_or_else(|| "connection closed".to_string()),
+            )),
+            Err(_) => {
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&self.key);
+                Err(ClientError::Timeout)
+            }
+        }
     }
 }
 

@@ -51,22 +51,27 @@ impl CommandMessage {
         })
     }
 
-    /// Encodes the command body (what goes after the frame header).
-    ///
-    /// Callers keep `args` within `MAX_ARGS_LEN`; `session::reply` trims oversize status info before it gets here.
-    pub fn encode(timestamp: u32, txid: u16, args: &[u8], payload: &[u8]) -> Bytes {
-        debug_assert!(args.len() <= MAX_ARGS_LEN);
-        let args_len = args.len().min(MAX_ARGS_LEN);
-        let mut b = BytesMut::with_capacity(COMMAND_HEAD_LEN + args_len + payload.len());
+    /// Encodes the command body (what goes after the frame header). Arguments longer than the u16 offset can
+    /// address are refused rather than cut into invalid JSON.
+    pub fn encode(
+        timestamp: u32,
+        txid: u16,
+        args: &[u8],
+        payload: &[u8],
+    ) -> Result<Bytes, FrameError> {
+        let offset =
+            u16::try_from(args.len()).map_err(|_| FrameError::ArgsTooLong { len: args.len() })?;
+        let mut b = BytesMut::with_capacity(COMMAND_HEAD_LEN + args.len() + payload.len());
         b.put_u32(timestamp);
         b.put_u16(txid);
-        b.put_u16(args_len as u16);
-        b.extend_from_slice(&args[..args_len]);
+        b.put_u16(offset);
+        b.extend_from_slice(args);
         b.extend_from_slice(payload);
-        b.freeze()
+        Ok(b.freeze())
     }
 
-    pub fn to_bytes(&self) -> Bytes {
+    /// Re-encodes a decoded command (whose arguments, having been decoded, always fit).
+    pub fn to_bytes(&self) -> Result<Bytes, FrameError> {
         CommandMessage::encode(self.timestamp, self.txid, &self.args, &self.payload)
     }
 }
@@ -77,12 +82,24 @@ mod tests {
 
     #[test]
     fn round_trip_with_payload() {
-        let b = CommandMessage::encode(7, 3, br#"{"name":"x"}"#, b"\x00\x01");
+        let b = CommandMessage::encode(7, 3, br#"{"name":"x"}"#, b"\x00\x01").expect("fits");
         let c = CommandMessage::decode(1, b).expect("decodes");
         assert_eq!(c.timestamp, 7);
         assert_eq!(c.txid, 3);
         assert_eq!(&c.args[..], br#"{"name":"x"}"#);
         assert_eq!(&c.payload[..], b"\x00\x01");
+    }
+
+    #[test]
+    fn oversize_arguments_are_refused() {
+        let args = vec![b' '; MAX_ARGS_LEN + 1];
+        assert_eq!(
+            CommandMessage::encode(0, 1, &args, b""),
+            Err(FrameError::ArgsTooLong {
+                len: MAX_ARGS_LEN + 1
+            })
+        );
+        assert!(CommandMessage::encode(0, 1, &args[1..], b"").is_ok());
     }
 
     #[test]

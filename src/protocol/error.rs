@@ -36,13 +36,15 @@ pub enum FrameError {
     MessageTooLarge { pipe: u16, limit: usize },
     #[error("abort names unknown message type 0x{kind:x}")]
     BadAbort { pipe: u16, kind: u8 },
+    #[error("command arguments of {len} bytes exceed the 65535 a command can carry")]
+    ArgsTooLong { len: usize },
 }
 
 impl FrameError {
     /// The pipe the offending frame was addressed to, when the header was readable.
     pub fn pipe(&self) -> Option<u16> {
         match self {
-            FrameError::Truncated { .. } => None,
+            FrameError::Truncated { .. } | FrameError::ArgsTooLong { .. } => None,
             FrameError::Reserved { pipe, .. }
             | FrameError::UnknownType { pipe, .. }
             | FrameError::BadControlLength { pipe, .. }
@@ -66,6 +68,7 @@ impl FrameError {
             FrameError::BadOffset { .. } => "bad_offset",
             FrameError::MessageTooLarge { .. } => "message_too_large",
             FrameError::BadAbort { .. } => "bad_abort",
+            FrameError::ArgsTooLong { .. } => "args_too_long",
         }
     }
 }

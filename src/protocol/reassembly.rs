@@ -158,7 +158,7 @@ mod tests {
     }
 
     fn command_bytes(args: &[u8], payload: &[u8]) -> Bytes {
-        CommandMessage::encode(1, 2, args, payload)
+        CommandMessage::encode(1, 2, args, payload).expect("fits")
     }
 
     #[test]

@@ -209,7 +209,14 @@ async fn commit_and_deliver(inner: &Arc<Inner>, batch: Vec<Entry>) {
 /// connection as a slow consumer.
 fn deliver(inner: &Inner, post: &Post, mid: Option<i64>, timestamp: u32) -> usize {
     let args = push_args(post, mid);
-    let body = command_frame(0, 0, &args, &post.payload, timestamp).payload;
+    let body = match command_frame(0, 0, &args, &post.payload, timestamp) {
+        Ok(f) => f.payload,
+        Err(e) => {
+            // `post` checked the size before storing; reaching this is a bug, not a client error.
+            tracing::error!(error = %e, "a stored message could not be encoded for delivery");
+            return 0;
+        }
+    };
     let state = inner.state();
     let mut delivered = 0;
     let mut push = |outbox: &crate::transport::Outbox, pipe: u16| {

@@ -7,9 +7,10 @@ use super::models::{
 };
 use super::{with_pool, Store, StoreError};
 
+// LENGTH(bytea) is an int4 on PostgreSQL: the cast makes both backends return an i64.
 const COLUMNS: &str =
     "id, room_id, sender, sender_nick, sender_avatar, kind, cast_to, target, data, \
-                       COALESCE(LENGTH(payload), 0) AS payload_len, created_ms";
+                       CAST(COALESCE(LENGTH(payload), 0) AS BIGINT) AS payload_len, created_ms";
 
 impl Store {
     /// Appends a batch in one transaction and returns the ids in the batch's order.
@@ -65,28 +66,46 @@ impl Store {
     /// A page of a room's or a conversation's history, ascending by id.
     pub async fn history(&self, q: &HistoryQuery) -> Result<Page, StoreError> {
         let limit = i64::from(q.limit.max(1));
-        let (filter, a, b) = match &q.thread {
-            Thread::Room(r) => ("room_id = $1 AND $2 = $2", r.as_str(), ""),
-            Thread::Peers(lo, hi) => ("peer_lo = $1 AND peer_hi = $2", lo.as_str(), hi.as_str()),
-        };
         let order = match q.direction() {
             Direction::Newest => "DESC",
             Direction::Oldest => "ASC",
         };
-        // Fetch one extra row to learn whether there is more.
-        let sql = format!(
-            "SELECT {COLUMNS} FROM messages WHERE {filter} AND id > $3 AND id < $4 ORDER BY id {order} LIMIT $5"
-        );
-        let mut rows: Vec<StoredMessage> = with_pool!(self, |pool| {
-            sqlx::query_as::<_, StoredMessage>(&sql)
-                .bind(a)
-                .bind(b)
-                .bind(q.after.unwrap_or(0))
-                .bind(q.before.unwrap_or(i64::MAX))
-                .bind(limit + 1)
-                .fetch_all(pool)
-                .await?
-        });
+        let after = q.after.unwrap_or(0);
+        let before = q.before.unwrap_or(i64::MAX);
+        // One extra row tells whether there is more. Each filter matches its partial index's leading columns.
+        let mut rows: Vec<StoredMessage> = match &q.thread {
+            Thread::Room(room) => {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM messages WHERE room_id = $1 AND id > $2 AND id < $3 \
+                     ORDER BY id {order} LIMIT $4"
+                );
+                with_pool!(self, |pool| {
+                    sqlx::query_as::<_, StoredMessage>(&sql)
+                        .bind(room)
+                        .bind(after)
+                        .bind(before)
+                        .bind(limit + 1)
+                        .fetch_all(pool)
+                        .await?
+                })
+            }
+            Thread::Peers(lo, hi) => {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM messages WHERE peer_lo = $1 AND peer_hi = $2 AND id > $3 AND id < $4 \
+                     ORDER BY id {order} LIMIT $5"
+                );
+                with_pool!(self, |pool| {
+                    sqlx::query_as::<_, StoredMessage>(&sql)
+                        .bind(lo)
+                        .bind(hi)
+                        .bind(after)
+                        .bind(before)
+                        .bind(limit + 1)
+                        .fetch_all(pool)
+                        .await?
+                })
+            }
+        };
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         rows.sort_by_key(|m| m.id);

@@ -13,12 +13,17 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
+pub use db::{Backend, TestDb};
+
+mod db;
+
 pub struct TestGateway {
     pub gateway: Gateway,
     pub dir: tempfile::TempDir,
 }
 
 impl TestGateway {
+    /// A gateway on a fresh SQLite file.
     pub async fn start() -> TestGateway {
         TestGateway::start_with(|_| {}).await
     }
@@ -34,6 +39,75 @@ impl TestGateway {
     pub fn tcp_url(&self) -> String {
         format!("tcp://{}", self.gateway.tcp_addr.expect("tcp listener"))
     }
+
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.gateway.http_addr.expect("http listener"))
+    }
+}
+
+/// A gateway on a test database (either backend); can be stopped and started again on the same data.
+pub struct DbGateway {
+    pub gateway: Gateway,
+    pub db: TestDb,
+    tweak: fn(&mut Config),
+}
+
+impl DbGateway {
+    /// `None` when the backend is unavailable and not required (the test then returns early, loudly).
+    pub async fn start(backend: Backend, tweak: fn(&mut Config)) -> Option<DbGateway> {
+        let db = TestDb::new(backend).await?;
+        let gateway = Gateway::start(db.config(tweak))
+            .await
+            .expect("gateway starts");
+        Some(DbGateway { gateway, db, tweak })
+    }
+
+    /// Shuts down gracefully and starts a new gateway on the same database (new ports).
+    pub async fn restart(self) -> DbGateway {
+        let DbGateway { gateway, db, tweak } = self;
+        gateway.shutdown(Duration::from_secs(5)).await;
+        let gateway = Gateway::start(db.config(tweak))
+            .await
+            .expect("gateway restarts");
+        DbGateway { gateway, db, tweak }
+    }
+
+    pub fn tcp_url(&self) -> String {
+        format!("tcp://{}", self.gateway.tcp_addr.expect("tcp listener"))
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.gateway.http_addr.expect("http listener"))
+    }
+}
+
+/// Static tokens `alice`, `bob`, `carol`, `dave` (token = user id), anonymous off.
+pub fn people(c: &mut Config) {
+    c.auth.anonymous = Some(false);
+    c.auth.tokens = ["alice", "bob", "carol", "dave"]
+        .iter()
+        .map(|n| odd_gateway::config::StaticToken {
+            token: n.to_string(),
+            id: n.to_string(),
+            nick: n.to_uppercase(),
+            avatar: String::new(),
+        })
+        .collect();
+}
+
+/// Runs each named scenario `async fn name(backend: Backend)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name(super::common::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name(super::common::Backend::Postgres).await } )*
+        }
+    };
 }
 
 /// A TCP connection that speaks length-delimited frames but nothing else: the test decides every byte.
@@ -95,7 +169,7 @@ impl Raw {
     }
 
     pub async fn command(&mut self, pipe: u16, txid: u16, args: &str) {
-        let body = CommandMessage::encode(0, txid, args.as_bytes(), &[]);
+        let body = CommandMessage::encode(0, txid, args.as_bytes(), &[]).expect("fits");
         self.send_frame(Frame::new(MessageType::Command, pipe, body))
             .await;
     }
