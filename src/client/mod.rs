@@ -290,11 +290,7 @@ impl Client {
     }
 
     fn close_reason(&self) -> String {
-        self.closed
-            .lock()
-            .ok()
-            .and_then(|c| c.clone())
-            .unwrap_or_else(|| "connection closed".to_string())
+        close_reason(&self.closed)
     }
 
     /// Waits until the server closes the connection; returns the reason we saw, if any.
@@ -333,13 +329,7 @@ impl PendingReply {
     pub async fn wait(self) -> Result<Reply, ClientError> {
         match tokio::time::timeout(CALL_TIMEOUT, self.rx).await {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(_)) => Err(ClientError::Closed(
-                self.closed
-                    .lock()
-                    .ok()
-                    .and_then(|c| c.clone())
-                    .unwrap_or_else(|| "connection closed".to_string()),
-            )),
+            Ok(Err(_)) => Err(ClientError::Closed(close_reason(&self.closed))),
             Err(_) => {
                 self.pending
                     .lock()
@@ -349,6 +339,14 @@ impl PendingReply {
             }
         }
     }
+}
+
+fn close_reason(closed: &Mutex<Option<String>>) -> String {
+    closed
+        .lock()
+        .ok()
+        .and_then(|c| c.clone())
+        .unwrap_or_else(|| "connection closed".to_string())
 }
 
 async fn read_loop(

@@ -6,6 +6,7 @@
 //! per message. Because fan-out follows commit, an acknowledged or delivered message is always in the store.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
@@ -59,18 +60,35 @@ pub(super) struct Entry {
 
 pub(super) struct JournalHandle {
     tx: mpsc::Sender<Entry>,
+    pub(super) stats: Arc<JournalStats>,
+}
+
+/// Counters for the bench and the metrics: how well group commit is batching.
+#[derive(Debug, Default)]
+pub struct JournalStats {
+    pub batches: AtomicU64,
+    pub messages: AtomicU64,
+    pub failed_batches: AtomicU64,
 }
 
 impl JournalHandle {
     pub(super) fn channel() -> (JournalHandle, mpsc::Receiver<Entry>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        (JournalHandle { tx }, rx)
+        let stats = Arc::new(JournalStats::default());
+        (JournalHandle { tx, stats }, rx)
     }
 }
 
 impl Rooms {
     /// Checks, stores (unless temporary) and delivers a message; returns once it is committed and pushed.
     pub async fn post(&self, post: Post) -> Result<Posted, RoomError> {
+        self.submit(post).await?.committed().await
+    }
+
+    /// Checks a message and queues it for the journal; the returned handle resolves once it is committed and
+    /// delivered. Messages submitted one after another are committed and delivered in that order, so a
+    /// connection can keep many in flight without losing its ordering.
+    pub async fn submit(&self, post: Post) -> Result<PendingPost, RoomError> {
         match post.cast {
             Cast::Multi => {
                 validate_room_id(&post.target)?;
@@ -109,7 +127,16 @@ impl Rooms {
             .send(entry)
             .await
             .map_err(|_| RoomError::ShuttingDown)?;
-        answer.await.map_err(|_| RoomError::ShuttingDown)?
+        Ok(PendingPost(answer))
+    }
+}
+
+/// A submitted message on its way through the journal.
+pub struct PendingPost(oneshot::Receiver<Result<Posted, RoomError>>);
+
+impl PendingPost {
+    pub async fn committed(self) -> Result<Posted, RoomError> {
+        self.0.await.map_err(|_| RoomError::ShuttingDown)?
     }
 }
 
@@ -177,9 +204,17 @@ async fn commit_and_deliver(inner: &Arc<Inner>, batch: Vec<Entry>) {
             created_ms: e.created_ms,
         })
         .collect();
+    let stats = &inner.journal.stats;
     let ids = match inner.store.append(&rows).await {
-        Ok(ids) => ids,
+        Ok(ids) => {
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+            stats
+                .messages
+                .fetch_add(rows.len() as u64, Ordering::Relaxed);
+            ids
+        }
         Err(e) => {
+            stats.failed_batches.fetch_add(1, Ordering::Relaxed);
             tracing::error!(error = %e, messages = rows.len(), "journal commit failed; senders are told");
             let shared = Arc::new(e);
             for entry in batch {

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use error::RoomError;
 pub use history::{page_json, HistoryRequest, HistoryThread};
-pub use journal::{Post, Posted};
+pub use journal::{JournalStats, PendingPost, Post, Posted};
 pub use member::Member;
 pub use presence::Joined;
 
@@ -83,6 +83,11 @@ impl Rooms {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Group-commit counters.
+    pub fn journal_stats(&self) -> &JournalStats {
+        &self.inner.journal.stats
     }
 
     pub fn policy(&self) -> &RoomPolicy {

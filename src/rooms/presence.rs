@@ -173,24 +173,22 @@ fn leave_locked(state: &mut State, conn: u64, pipe: u16, rid: &str, reason: &str
     Some(info)
 }
 
-/// Room ids are opaque strings, bounded so they stay usable as keys and in logs.
-pub(super) fn validate_room_id(rid: &str) -> Result<(), RoomError> {
-    if rid.is_empty() || rid.len() > 128 || rid.chars().any(char::is_control) {
+/// Room and user ids are opaque strings, bounded so they stay usable as keys and in logs.
+fn validate_id(what: &'static str, id: &str) -> Result<(), RoomError> {
+    if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
         return Err(RoomError::Invalid {
-            what: "room id",
+            what,
             reason: "1 to 128 characters, no control characters".into(),
         });
     }
     Ok(())
 }
 
-/// User ids as targets of uni-cast and chmod: the same bounds as room ids.
+pub(super) fn validate_room_id(rid: &str) -> Result<(), RoomError> {
+    validate_id("room id", rid)
+}
+
+/// User ids as targets of uni-cast and chmod.
 pub(super) fn validate_user_id(uid: &str) -> Result<(), RoomError> {
-    if uid.is_empty() || uid.len() > 128 || uid.chars().any(char::is_control) {
-        return Err(RoomError::Invalid {
-            what: "user id",
-            reason: "1 to 128 characters, no control characters".into(),
-        });
-    }
-    Ok(())
+    validate_id("user id", uid)
 }

@@ -50,7 +50,9 @@ pub struct Session {
     acks: AckState,
     protocol_errors: u32,
     /// The transaction id of the request being handled.
-    current_txid: u16,
+    pub(super) current_txid: u16,
+    /// Bounds the messages waiting for their commit (see send.rs).
+    pub(super) in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// Runs one connection to its end.
@@ -68,6 +70,7 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         acks: AckState::default(),
         protocol_errors: 0,
         current_txid: 0,
+        in_flight: super::send::in_flight_limit(),
         info: link.info,
         ctx,
     };
@@ -178,7 +181,7 @@ impl Session {
             (Some(PipeKind::Messaging), Request::Join(args)) => return self.join(pipe, args).await,
             (Some(PipeKind::Messaging), Request::Leave(args)) => self.leave(pipe, args)?,
             (Some(PipeKind::Messaging), Request::Send(args)) => {
-                self.send(pipe, args, payload).await?
+                return self.send(pipe, args, payload).await
             }
             (Some(PipeKind::Messaging), Request::Chmod(args)) => self.chmod(args).await?,
             (_, Request::History(args)) => self.history(args).await?,
@@ -292,6 +295,10 @@ impl Session {
             End::SlowConsumer => "slow consumer: outgoing queue full".to_string(),
             End::Shutdown => "gateway shutdown".to_string(),
         };
+        // Messages already accepted get their answers before the goodbye (unless the client is gone).
+        if !matches!(end, End::PeerGone | End::SlowConsumer) {
+            self.settle_in_flight(CLOSE_FLUSH).await;
+        }
         if let Some(status) = last_word {
             // Best effort, never blocking: the client may be the reason we are closing.
             let _ = self.out.push(status_frame(0, 0, &status, now_secs()));

@@ -1,14 +1,31 @@
-//! `send`: hand the message to the journal, answer once it is committed and delivered.
+//! `send`: check the message, queue it for the journal, and answer once it is committed and delivered.
+//!
+//! The answer is awaited off the session task, so a client can keep many messages in flight (the journal then
+//! commits them in larger batches) while the session goes on reading. The journal is first-in first-out, so
+//! a connection's messages keep their order. At most `MAX_IN_FLIGHT` are pending per connection; past that
+//! the session stops reading until one is answered.
+
+use std::sync::Arc;
 
 use serde_json::json;
 use serde_json::value::RawValue;
+use tokio::sync::Semaphore;
 
 use super::connection::Session;
 use super::error::{RoomContext, SessionError};
+use crate::clock::now_secs;
 use crate::protocol::args::{Cast, Send};
+use crate::protocol::frames::status_frame;
 use crate::protocol::status::codes;
 use crate::protocol::Status;
 use crate::rooms::Post;
+
+/// Messages one connection may have waiting for their commit.
+pub const MAX_IN_FLIGHT: u32 = 1024;
+
+pub(super) fn in_flight_limit() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize))
+}
 
 impl Session {
     pub(super) async fn send(
@@ -16,7 +33,7 @@ impl Session {
         pipe: u16,
         args: Send,
         payload: bytes::Bytes,
-    ) -> Result<Status, SessionError> {
+    ) -> Result<Option<Status>, SessionError> {
         let identity = self
             .identity
             .as_ref()
@@ -34,10 +51,16 @@ impl Session {
         let data = args
             .data
             .unwrap_or_else(|| RawValue::from_string("null".into()).unwrap_or_default());
-        let posted = self
+        let permit = self
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| SessionError::Room(context, crate::rooms::RoomError::ShuttingDown))?;
+        let pending = self
             .ctx
             .rooms
-            .post(Post {
+            .submit(Post {
                 sender: identity.user.clone(),
                 conn: self.id,
                 kind: args.kind,
@@ -49,16 +72,39 @@ impl Session {
             })
             .await
             .map_err(|e| SessionError::Room(context, e))?;
-        let code = match args.cast {
-            Cast::Multi => codes::GROUP_POSTING_NOTIFY,
-            Cast::Uni => codes::GROUP_SENDTO_NOTIFY,
-        };
-        Ok(
-            Status::ok(code, format!("sent to {}", args.id)).with_info(json!({
-                "mid": posted.mid,
-                "timestamp": posted.timestamp,
-                "delivered": posted.delivered,
-            })),
-        )
+        let txid = self.current_txid;
+        let out = self.out.clone();
+        let target = args.id;
+        tokio::spawn(async move {
+            let status = match pending.committed().await {
+                Ok(posted) => {
+                    if txid == 0 {
+                        drop(permit);
+                        return;
+                    }
+                    let code = match context {
+                        RoomContext::SendTo => codes::GROUP_SENDTO_NOTIFY,
+                        _ => codes::GROUP_POSTING_NOTIFY,
+                    };
+                    Status::ok(code, format!("sent to {target}")).with_info(json!({
+                        "mid": posted.mid,
+                        "timestamp": posted.timestamp,
+                        "delivered": posted.delivered,
+                    }))
+                }
+                Err(e) => SessionError::Room(context, e).status(),
+            };
+            // A client that does not read its answers is cut off by the outbox; nothing else to do here.
+            let _ = out
+                .reply(status_frame(pipe, txid, &status, now_secs()))
+                .await;
+            drop(permit);
+        });
+        Ok(None)
+    }
+
+    /// Waits (bounded) for this connection's messages in flight to be committed and answered.
+    pub(super) async fn settle_in_flight(&self, wait: std::time::Duration) {
+        let _ = tokio::time::timeout(wait, self.in_flight.acquire_many(MAX_IN_FLIGHT)).await;
     }
 }
