@@ -11,17 +11,23 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
-use crate::config::Config;
+use crate::config::{Config, Profile};
 use crate::http::{self, HttpState};
 use crate::rooms::Rooms;
 use crate::session::{self, ConfigVerifier, Context, TokenVerifier};
 use crate::store::Store;
-use crate::transport::{self, Link};
+use crate::transport::certs::CertMaterial;
+use crate::transport::{self, quic, Link};
 
 /// A gateway that is listening. Drop it or call `shutdown` to stop.
 pub struct Gateway {
     pub tcp_addr: Option<SocketAddr>,
+    pub tls_addr: Option<SocketAddr>,
+    /// UDP.
+    pub quic_addr: Option<SocketAddr>,
     pub http_addr: Option<SocketAddr>,
+    /// The PEM certificate TLS and QUIC present (clients of a dev gateway trust this file).
+    pub cert_path: Option<std::path::PathBuf>,
     ctx: Arc<Context>,
     listeners: TaskTracker,
 }
@@ -74,22 +80,78 @@ impl Gateway {
             ));
         }
 
+        // TLS-over-TCP and QUIC share one certificate: configured, or generated for the dev profile.
+        let mut tls_addr = None;
+        let mut quic_addr = None;
+        let mut cert_path = None;
+        if config.listen.tls.addr().is_some() || config.listen.quic.addr().is_some() {
+            let material = CertMaterial::load(
+                config.tls.cert.as_deref(),
+                config.tls.key.as_deref(),
+                &config.data_dir,
+                config.profile == Profile::Dev,
+            )?;
+            info!(cert = %material.cert_path.display(), sha256 = %material.fingerprint(), "TLS certificate");
+            cert_path = Some(material.cert_path.clone());
+            if let Some(addr) = config.listen.tls.addr() {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for TLS on {addr}"))?;
+                let bound = l.local_addr()?;
+                info!(%bound, "TLS listening");
+                tls_addr = Some(bound);
+                listeners.spawn(transport::tls::serve(
+                    l,
+                    material.server_config(&[quic::ALPN], false)?,
+                    config.limits.max_frame_bytes,
+                    on_link.clone(),
+                    shutdown.clone(),
+                ));
+            }
+            if let Some(addr) = config.listen.quic.addr() {
+                let server = quic::server_config(
+                    material.server_config(&[quic::ALPN], true)?,
+                    Duration::from_millis(config.limits.quic_idle_timeout_ms),
+                    Duration::from_millis(config.limits.quic_keep_alive_ms),
+                )?;
+                let endpoint = quinn::Endpoint::server(server, addr)
+                    .with_context(|| format!("cannot listen for QUIC on {addr}/udp"))?;
+                let bound = endpoint.local_addr()?;
+                info!(%bound, alpn = "odd-im", "QUIC listening (udp)");
+                quic_addr = Some(bound);
+                listeners.spawn(quic::serve(
+                    endpoint,
+                    config.limits.max_frame_bytes,
+                    on_link.clone(),
+                    shutdown.clone(),
+                ));
+            }
+        }
+
         let mut http_addr = None;
         if let Some(addr) = config.listen.http.addr() {
             let l = TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
             let bound = l.local_addr()?;
-            info!(%bound, "HTTP listening (/healthz, /readyz, /api)");
+            info!(%bound, "HTTP listening (/im WebSocket, /healthz, /readyz, /api)");
             http_addr = Some(bound);
-            let app = http::router(HttpState { rooms, verifier });
+            let app = http::router(HttpState {
+                rooms,
+                verifier,
+                on_link: on_link.clone(),
+                max_frame_bytes: config.limits.max_frame_bytes,
+            });
             listeners.spawn(http::serve(l, app, shutdown.clone()));
         }
 
         listeners.close();
         Ok(Gateway {
             tcp_addr,
+            tls_addr,
+            quic_addr,
             http_addr,
+            cert_path,
             ctx,
             listeners,
         })

@@ -18,11 +18,14 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use error::ClientError;
 pub use reply::Reply;
-pub use url::Endpoint;
+pub use url::{ClientOptions, Endpoint};
 
 use crate::protocol::args::User;
 use crate::protocol::{CommandMessage, Frame, Message, MessageType, Reassembler};
 use crate::transport::{Inbound, Link, Outbound, OutboundTx};
+
+/// Messages larger than this are sent as fragments of this size.
+pub const FRAGMENT_BYTES: usize = 256 * 1024;
 
 /// How long `call` waits for an answer.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,9 +47,25 @@ pub struct Client {
 impl Client {
     /// Opens the transport only; call `handshake` (or `call` anything, to test the server's manners).
     pub async fn open(url: &str) -> Result<Client, ClientError> {
+        Client::open_with(url, &ClientOptions::default()).await
+    }
+
+    /// Opens the transport with explicit options (certificates to trust for `tls://` and `quic://`).
+    pub async fn open_with(url: &str, options: &ClientOptions) -> Result<Client, ClientError> {
         let endpoint: Endpoint = url.parse()?;
-        let link = endpoint.open().await?;
+        let link = endpoint.open(options).await?;
         Ok(Client::over(link))
+    }
+
+    /// Opens with `options` and connects with `token`.
+    pub async fn connect_with(
+        url: &str,
+        token: &str,
+        options: &ClientOptions,
+    ) -> Result<Client, ClientError> {
+        let mut c = Client::open_with(url, options).await?;
+        c.handshake(token, "").await?;
+        Ok(c)
     }
 
     /// Opens the transport and connects with `token` (empty for a guest).
@@ -165,8 +184,15 @@ impl Client {
         payload: &[u8],
     ) -> Result<(), ClientError> {
         let json = serde_json::to_vec(args).map_err(|e| ClientError::Encode(e.to_string()))?;
-        let body = CommandMessage::encode(crate::session::now_secs(), txid, &json, payload)
+        let mut body = CommandMessage::encode(crate::session::now_secs(), txid, &json, payload)
             .map_err(|e| ClientError::Encode(e.to_string()))?;
+        // Large messages go as fragments, each well under the gateway's default frame limit.
+        while body.len() > FRAGMENT_BYTES {
+            let part = body.split_to(FRAGMENT_BYTES);
+            let mut frame = Frame::new(MessageType::Command, pipe, part);
+            frame.fin = false;
+            self.send_frame(frame).await?;
+        }
         self.send_frame(Frame::new(MessageType::Command, pipe, body))
             .await
     }

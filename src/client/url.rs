@@ -1,18 +1,44 @@
-//! Gateway URLs: the scheme picks the transport (`tcp://host:port`).
+//! Gateway URLs: the scheme picks the transport.
+//!
+//! `tcp://host:port`, `tls://host:port`, `quic://host:port`, `ws://host:port[/path]` (path defaults to `/im`).
 
 use std::str::FromStr;
 
+use rustls::pki_types::{CertificateDer, ServerName};
+
 use super::error::ClientError;
-use crate::transport::{self, Link, LinkInfo, TransportKind};
+use crate::transport::certs::client_config;
+use crate::transport::{self, quic, Link, LinkInfo, TransportKind};
 
 /// Frames up to this size are accepted from the server.
 const CLIENT_MAX_FRAME: usize = 64 * 1024 * 1024;
+
+/// How to reach and trust the gateway.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Certificates to trust for `tls://` and `quic://` (e.g. a dev gateway's `data/certs/dev-cert.pem`).
+    pub roots: Vec<CertificateDer<'static>>,
+}
+
+impl ClientOptions {
+    /// Trusts the certificates in a PEM file.
+    pub fn trusting(pem: &std::path::Path) -> Result<ClientOptions, ClientError> {
+        let roots = transport::certs::read_pem_certs(pem).map_err(|e| ClientError::Url {
+            url: pem.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(ClientOptions { roots })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub kind: TransportKind,
     /// `host:port`.
     pub authority: String,
+    pub host: String,
+    /// WebSocket path.
+    pub path: String,
 }
 
 impl FromStr for Endpoint {
@@ -28,42 +54,115 @@ impl FromStr for Endpoint {
             .ok_or_else(|| bad("expected scheme://host:port, e.g. tcp://127.0.0.1:7100"))?;
         let kind = match scheme {
             "tcp" => TransportKind::Tcp,
-            other => return Err(bad(&format!("unsupported scheme {other:?} (use tcp)"))),
+            "tls" => TransportKind::Tls,
+            "quic" => TransportKind::Quic,
+            "ws" => TransportKind::WebSocket,
+            "wss" => return Err(bad("wss is not served by the gateway itself: terminate TLS in front of it, or use tls:// or quic://")),
+            other => return Err(bad(&format!("unknown scheme {other:?}: use tcp, tls, quic or ws"))),
         };
-        let authority = rest.split('/').next().unwrap_or_default().to_string();
-        if !authority.contains(':') {
-            return Err(bad("a port is required, e.g. tcp://127.0.0.1:7100"));
-        }
-        Ok(Endpoint { kind, authority })
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/im"),
+        };
+        let host = match authority.rsplit_once(':') {
+            Some((h, port)) if !h.is_empty() && port.parse::<u16>().is_ok() => {
+                h.trim_start_matches('[').trim_end_matches(']')
+            }
+            _ => {
+                return Err(bad(
+                    "a host and a numeric port are required, e.g. tcp://127.0.0.1:7100",
+                ))
+            }
+        };
+        Ok(Endpoint {
+            kind,
+            authority: authority.to_string(),
+            host: host.to_string(),
+            path: path.to_string(),
+        })
     }
 }
 
 impl Endpoint {
-    pub async fn open(&self) -> Result<Link, ClientError> {
-        let connect_err = |source| ClientError::Connect {
+    pub async fn open(&self, options: &ClientOptions) -> Result<Link, ClientError> {
+        let connect_err = |source: std::io::Error| ClientError::Connect {
             target: self.authority.clone(),
             source,
         };
+        let other_err = |e: &dyn std::fmt::Display| ClientError::Connect {
+            target: self.authority.clone(),
+            source: std::io::Error::other(e.to_string()),
+        };
+        let addr = tokio::net::lookup_host(&self.authority)
+            .await
+            .map_err(connect_err)?
+            .next()
+            .ok_or_else(|| connect_err(std::io::Error::other("no address found")))?;
         match self.kind {
-            TransportKind::Tcp => {
-                let stream = tokio::net::TcpStream::connect(&self.authority)
+            TransportKind::Tcp | TransportKind::Tls | TransportKind::WebSocket => {
+                let stream = tokio::net::TcpStream::connect(addr)
                     .await
                     .map_err(connect_err)?;
                 let _ = stream.set_nodelay(true);
-                let peer = stream.peer_addr().map_err(connect_err)?;
-                Ok(transport::tcp::link(
-                    stream,
-                    LinkInfo {
-                        kind: TransportKind::Tcp,
-                        peer,
-                    },
-                    CLIENT_MAX_FRAME,
-                ))
+                let info = LinkInfo {
+                    kind: self.kind,
+                    peer: addr,
+                };
+                match self.kind {
+                    TransportKind::Tcp => Ok(transport::tcp::link(stream, info, CLIENT_MAX_FRAME)),
+                    TransportKind::Tls => {
+                        let config = client_config(&options.roots, &[quic::ALPN], false)
+                            .map_err(|e| other_err(&e))?;
+                        let name =
+                            ServerName::try_from(self.host.clone()).map_err(|e| other_err(&e))?;
+                        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+                            .connect(name, stream)
+                            .await
+                            .map_err(connect_err)?;
+                        Ok(transport::tcp::link(tls, info, CLIENT_MAX_FRAME))
+                    }
+                    _ => {
+                        let url = format!("ws://{}{}", self.authority, self.path);
+                        let config =
+                            tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                                .max_message_size(Some(CLIENT_MAX_FRAME))
+                                .max_frame_size(Some(CLIENT_MAX_FRAME));
+                        let (ws, _) =
+                            tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+                                .await
+                                .map_err(|e| other_err(&e))?;
+                        Ok(transport::ws::link(ws, info))
+                    }
+                }
             }
-            other => Err(ClientError::Url {
-                url: format!("{other}://{}", self.authority),
-                reason: "transport not supported by this client yet".into(),
-            }),
+            TransportKind::Quic => {
+                let config = client_config(&options.roots, &[quic::ALPN], true)
+                    .map_err(|e| other_err(&e))?;
+                quic::connect(addr, &self.host, config, CLIENT_MAX_FRAME)
+                    .await
+                    .map_err(|e| other_err(&e))
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_scheme() {
+        let e: Endpoint = "quic://localhost:7102".parse().expect("parses");
+        assert_eq!(
+            (e.kind, e.host.as_str()),
+            (TransportKind::Quic, "localhost")
+        );
+        let e: Endpoint = "ws://127.0.0.1:7180".parse().expect("parses");
+        assert_eq!(e.path, "/im");
+        let e: Endpoint = "tls://[::1]:7101".parse().expect("parses");
+        assert_eq!(e.host, "::1");
+        assert!("http://x:1".parse::<Endpoint>().is_err());
+        assert!("tcp://nohost".parse::<Endpoint>().is_err());
+        assert!("tcp://host:port".parse::<Endpoint>().is_err());
     }
 }

@@ -42,6 +42,12 @@ pub struct Cli {
     pub anonymous: Option<bool>,
     #[arg(long, env = "ODD_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// PEM certificate chain for TLS and QUIC.
+    #[arg(long, env = "ODD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS and QUIC.
+    #[arg(long, env = "ODD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Cli {
@@ -77,6 +83,10 @@ impl Cli {
         }
         if let Some(f) = self.log_format {
             c.log.format = f;
+        }
+        if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
+            c.tls.cert = Some(cert);
+            c.tls.key = Some(key);
         }
         c.validate()?;
         Ok(c)

@@ -49,7 +49,19 @@ pub struct Config {
     pub limits: Limits,
     pub rooms: Rooms,
     pub auth: Auth,
+    pub tls: Tls,
     pub log: Log,
+}
+
+/// Certificate for TLS-over-TCP and QUIC (and nothing else: the HTTP port is plain).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    /// PEM certificate chain. Empty: in the dev profile a self-signed certificate is generated into
+    /// `<data_dir>/certs/` at first start and reused; in prod, TLS and QUIC refuse to start without one.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +123,10 @@ pub struct Limits {
     pub max_protocol_errors: u32,
     /// Rooms one connection may be in at once.
     pub max_rooms_per_connection: usize,
+    /// A QUIC connection with no traffic for this long is closed (clients keep it alive with pings).
+    pub quic_idle_timeout_ms: u64,
+    /// The gateway pings idle QUIC connections this often, so NATs keep their mapping.
+    pub quic_keep_alive_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -158,6 +174,7 @@ impl Default for Config {
             database: Database::default(),
             limits: Limits::default(),
             rooms: Rooms::default(),
+            tls: Tls::default(),
             auth: Auth::default(),
             log: Log::default(),
         }
@@ -185,6 +202,8 @@ impl Default for Limits {
             outbound_queue: 4096,
             max_protocol_errors: 16,
             max_rooms_per_connection: 256,
+            quic_idle_timeout_ms: 30_000,
+            quic_keep_alive_ms: 10_000,
         }
     }
 }
@@ -254,6 +273,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "limits.outbound_queue",
                 reason: "must be at least 1".into(),
+            });
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "tls",
+                reason: "set both tls.cert and tls.key, or neither".into(),
             });
         }
         if crate::protocol::args::Mask::from_letters(&self.rooms.default_rights).is_none() {

@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod health;
 mod history;
+mod ws;
 
 use std::sync::Arc;
 
@@ -17,15 +18,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::rooms::Rooms;
 use crate::session::TokenVerifier;
+use crate::transport::Link;
 
 #[derive(Clone)]
 pub struct HttpState {
     pub rooms: Rooms,
     pub verifier: Arc<dyn TokenVerifier>,
+    /// Where WebSocket connections go: the session layer.
+    pub on_link: Arc<dyn Fn(Link) + Send + Sync>,
+    pub max_frame_bytes: usize,
 }
 
 pub fn router(state: HttpState) -> Router {
     Router::new()
+        .route("/im", get(ws::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/api/rooms/{rid}/messages", get(history::room_messages))
@@ -39,6 +45,7 @@ pub fn router(state: HttpState) -> Router {
 
 /// Serves until `shutdown`.
 pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;

@@ -8,9 +8,13 @@
 //! a session can outlive one connection and pick up on the next with nothing queued lost: that is the base of
 //! fast reconnect.
 
+pub mod certs;
 pub mod link;
 pub mod outbox;
+pub mod quic;
 pub mod tcp;
+pub mod tls;
+pub mod ws;
 
 pub use link::{Inbound, Link, LinkInfo, Outbound, OutboundRx, OutboundTx, TransportKind, Writer};
 pub use outbox::{Outbox, Undeliverable};

@@ -20,6 +20,9 @@ use super::link::{
 use crate::protocol::frame::SeqCounter;
 use crate::protocol::Frame;
 
+/// Largest frame a writer sends: whatever the u32 length prefix can describe.
+pub(super) const OUTGOING_MAX: usize = u32::MAX as usize;
+
 /// The codec every stream transport uses.
 pub fn codec(max_frame_bytes: usize) -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
@@ -39,7 +42,9 @@ where
         FramedRead::new(read_half, codec(max_frame_bytes)),
         tx,
     ));
-    let sink = FramedWrite::new(write_half, codec(max_frame_bytes));
+    // The limit guards what we read. What we write is whole messages (we never fragment), so only the u32
+    // length prefix bounds it.
+    let sink = FramedWrite::new(write_half, codec(OUTGOING_MAX));
     Link {
         info,
         inbound,
@@ -75,7 +80,7 @@ async fn read_frames<R: AsyncRead + Unpin>(
     }
 }
 
-fn describe_read_error(e: &io::Error) -> String {
+pub(super) fn describe_read_error(e: &io::Error) -> String {
     if e.kind() == io::ErrorKind::InvalidData {
         // LengthDelimitedCodec's only InvalidData error: a length prefix above the configured maximum.
         format!("frame length exceeds the limit: {e}")

@@ -1,0 +1,30 @@
+//! `GET /im`: the WebSocket entry for browsers. One binary message per frame; the socket becomes a `Link` and
+//! joins the same session layer as every other transport.
+
+use std::net::SocketAddr;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::response::Response;
+
+use super::HttpState;
+use crate::transport::{self, LinkInfo, TransportKind};
+
+pub async fn upgrade(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let on_link = state.on_link.clone();
+    ws.max_message_size(state.max_frame_bytes)
+        .max_frame_size(state.max_frame_bytes)
+        .on_upgrade(move |socket| async move {
+            on_link(transport::ws::link(
+                socket,
+                LinkInfo {
+                    kind: TransportKind::WebSocket,
+                    peer,
+                },
+            ));
+        })
+}

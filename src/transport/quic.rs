@@ -1,0 +1,413 @@
+//! QUIC: every bidirectional stream of a connection carries length-delimited frames exactly like TCP, and all
+//! streams of a connection feed one session.
+//!
+//! Routing keeps pipes independent: the gateway answers and pushes a pipe's frames on the stream that pipe
+//! last spoke on (pipe 0 and pipes not yet heard from: the connection's first stream), and each stream has its
+//! own writer task and queue, so an 8 MiB file on one pipe never waits behind, or holds up, chat on another.
+//! The client library does the mirror image: one stream per pipe, opened on first use.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, Notify};
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use super::link::{
+    Inbound, Link, LinkInfo, Outbound, OutboundRx, TransportKind, Writer, INBOUND_QUEUE,
+};
+use super::tcp::{codec, describe_read_error, OUTGOING_MAX};
+use crate::protocol::frame::SeqCounter;
+use crate::protocol::Frame;
+
+/// The ALPN protocol id clients must offer.
+pub const ALPN: &[u8] = b"odd-im";
+
+/// Application close codes.
+pub const CLOSE_NORMAL: u32 = 0;
+pub const CLOSE_PROTOCOL: u32 = 1;
+
+/// Frames queued per stream before the connection counts as a slow consumer.
+const STREAM_QUEUE: usize = 4096;
+/// How long a closing connection waits for the peer to acknowledge what was sent.
+const DRAIN: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Accepts the peer's streams and routes each pipe to the stream it last spoke on.
+    Server,
+    /// Opens one stream per pipe on first use.
+    Client,
+}
+
+#[derive(Default)]
+struct Streams {
+    /// Per stream: the queue into its writer task.
+    queues: Vec<mpsc::Sender<Bytes>>,
+    /// pipe -> index into `queues`.
+    routes: HashMap<u16, usize>,
+    writers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+struct Shared {
+    streams: Mutex<Streams>,
+    first: Notify,
+    max_frame_bytes: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Streams> {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts the writer and reader of a new stream; returns its index.
+    fn add_stream(
+        self: &Arc<Self>,
+        send: quinn::SendStream,
+        recv: quinn::RecvStream,
+        tx: mpsc::Sender<Inbound>,
+        role: Role,
+    ) -> usize {
+        let (qtx, qrx) = mpsc::channel(STREAM_QUEUE);
+        let writer = tokio::spawn(write_stream(send, qrx));
+        let idx = {
+            let mut s = self.lock();
+            s.queues.push(qtx);
+            s.writers.push(writer);
+            s.queues.len() - 1
+        };
+        tokio::spawn(read_stream(recv, idx, tx, self.clone(), role));
+        self.first.notify_waiters();
+        idx
+    }
+}
+
+/// Turns a QUIC connection into a `Link`.
+pub fn link(
+    conn: quinn::Connection,
+    info: LinkInfo,
+    max_frame_bytes: usize,
+    role: Role,
+    keep: Option<quinn::Endpoint>,
+) -> Link {
+    let (tx, inbound) = mpsc::channel(INBOUND_QUEUE);
+    let shared = Arc::new(Shared {
+        streams: Mutex::new(Streams::default()),
+        first: Notify::new(),
+        max_frame_bytes,
+    });
+    if role == Role::Server {
+        tokio::spawn(accept_streams(conn.clone(), tx.clone(), shared.clone()));
+    }
+    // Tell the session why the connection ended (peer close, idle timeout, network loss).
+    let watcher = conn.clone();
+    let watch_tx = tx.clone();
+    tokio::spawn(async move {
+        let reason = match watcher.closed().await {
+            quinn::ConnectionError::LocallyClosed => return,
+            quinn::ConnectionError::ApplicationClosed(c) => {
+                format!("closed by peer: {}", String::from_utf8_lossy(&c.reason))
+            }
+            quinn::ConnectionError::TimedOut => "idle timeout".to_string(),
+            other => other.to_string(),
+        };
+        let _ = watch_tx.send(Inbound::Failed(reason)).await;
+    });
+    // The writer only needs the inbound queue to start readers for streams it opens; a weak handle keeps it
+    // from holding the queue open after the connection is gone.
+    let inbound_tx = tx.downgrade();
+    drop(tx);
+    Link {
+        info,
+        inbound,
+        writer: Writer::new(move |rx| async move {
+            let rx = write_frames(conn, rx, shared, role, inbound_tx).await;
+            drop(keep);
+            rx
+        }),
+    }
+}
+
+async fn accept_streams(conn: quinn::Connection, tx: mpsc::Sender<Inbound>, shared: Arc<Shared>) {
+    loop {
+        tokio::select! {
+            accepted = conn.accept_bi() => match accepted {
+                Ok((send, recv)) => {
+                    shared.add_stream(send, recv, tx.clone(), Role::Server);
+                }
+                Err(e) => {
+                    debug!(error = %e, "quic connection ended");
+                    return;
+                }
+            },
+            _ = tx.closed() => return,
+        }
+    }
+}
+
+async fn read_stream(
+    recv: quinn::RecvStream,
+    idx: usize,
+    tx: mpsc::Sender<Inbound>,
+    shared: Arc<Shared>,
+    role: Role,
+) {
+    let mut frames = FramedRead::new(recv, codec(shared.max_frame_bytes));
+    loop {
+        let next = tokio::select! {
+            n = frames.next() => n,
+            _ = tx.closed() => return,
+        };
+        let item = match next {
+            // One stream ending is not the connection ending.
+            None => return,
+            Some(Ok(bytes)) => match Frame::decode(bytes.freeze()) {
+                Ok(f) => {
+                    if role == Role::Server {
+                        shared.lock().routes.insert(f.pipe, idx);
+                    }
+                    Inbound::Frame(f)
+                }
+                Err(e) => Inbound::Malformed(e),
+            },
+            Some(Err(e)) => {
+                let _ = tx.send(Inbound::Failed(describe_read_error(&e))).await;
+                return;
+            }
+        };
+        if tx.send(item).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn write_stream(send: quinn::SendStream, mut rx: mpsc::Receiver<Bytes>) {
+    let mut sink = FramedWrite::new(send, codec(OUTGOING_MAX));
+    while let Some(first) = rx.recv().await {
+        if sink.feed(first).await.is_err() {
+            return;
+        }
+        while let Ok(more) = rx.try_recv() {
+            if sink.feed(more).await.is_err() {
+                return;
+            }
+        }
+        if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
+            return;
+        }
+    }
+    // The queue closed: the connection is closing. Finish the stream and let the peer read everything.
+    let send = sink.get_mut();
+    let _ = send.finish();
+    let _ = tokio::time::timeout(DRAIN, send.stopped()).await;
+}
+
+/// Picks (or, for a client, opens) the stream for `pipe`.
+async fn stream_for(
+    conn: &quinn::Connection,
+    shared: &Arc<Shared>,
+    pipe: u16,
+    role: Role,
+    tx: &mpsc::WeakSender<Inbound>,
+) -> Option<mpsc::Sender<Bytes>> {
+    loop {
+        {
+            let s = shared.lock();
+            let idx = match role {
+                Role::Server => s.routes.get(&pipe).copied().or(if s.queues.is_empty() {
+                    None
+                } else {
+                    Some(0)
+                }),
+                Role::Client => s.routes.get(&pipe).copied(),
+            };
+            if let Some(i) = idx {
+                return s.queues.get(i).cloned();
+            }
+        }
+        match role {
+            Role::Server => {
+                // Nothing to answer on until the client opens its first stream.
+                let notified = shared.first.notified();
+                if !shared.lock().queues.is_empty() {
+                    continue;
+                }
+                tokio::select! {
+                    _ = notified => continue,
+                    _ = conn.closed() => return None,
+                }
+            }
+            Role::Client => {
+                let tx = tx.upgrade()?;
+                let (send, recv) = conn.open_bi().await.ok()?;
+                let idx = shared.add_stream(send, recv, tx, Role::Client);
+                shared.lock().routes.insert(pipe, idx);
+            }
+        }
+    }
+}
+
+async fn write_frames(
+    conn: quinn::Connection,
+    mut rx: OutboundRx,
+    shared: Arc<Shared>,
+    role: Role,
+    tx: mpsc::WeakSender<Inbound>,
+) -> OutboundRx {
+    let mut seq = SeqCounter::default();
+    let mut close = (CLOSE_NORMAL, "closed".to_string());
+    while let Some(out) = rx.recv().await {
+        match out {
+            Outbound::Frame(frame) => {
+                let Some(queue) = stream_for(&conn, &shared, frame.pipe, role, &tx).await else {
+                    break;
+                };
+                match queue.try_send(frame.to_bytes(seq.next_seq())) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        close = (
+                            CLOSE_PROTOCOL,
+                            "slow consumer: stream queue full".to_string(),
+                        );
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                }
+            }
+            Outbound::Close(reason) => {
+                close = (CLOSE_NORMAL, reason);
+                break;
+            }
+        }
+    }
+    // Let every stream flush and be acknowledged, then close the connection with the reason.
+    let writers = {
+        let mut s = shared.lock();
+        s.queues.clear();
+        std::mem::take(&mut s.writers)
+    };
+    let _ = tokio::time::timeout(DRAIN, futures::future::join_all(writers)).await;
+    let reason = truncate(&close.1, 200);
+    conn.close(quinn::VarInt::from_u32(close.0), reason.as_bytes());
+    rx
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The QUIC server endpoint's settings.
+pub fn server_config(
+    tls: Arc<rustls::ServerConfig>,
+    idle_timeout: Duration,
+    keep_alive: Duration,
+) -> anyhow::Result<quinn::ServerConfig> {
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport.max_idle_timeout(Some(idle_timeout.try_into()?));
+    transport.keep_alive_interval(Some(keep_alive));
+    transport.max_concurrent_bidi_streams(256u32.into());
+    transport.max_concurrent_uni_streams(0u32.into());
+    config.transport_config(Arc::new(transport));
+    // A phone that changes networks keeps its connection (and so its session).
+    config.migration(true);
+    Ok(config)
+}
+
+/// Accepts QUIC connections until `shutdown`. Connections that did not negotiate ALPN `odd-im` are closed.
+pub async fn serve(
+    endpoint: quinn::Endpoint,
+    max_frame_bytes: usize,
+    on_link: Arc<dyn Fn(Link) + Send + Sync>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let incoming = tokio::select! {
+            i = endpoint.accept() => match i { Some(i) => i, None => return },
+            _ = shutdown.cancelled() => break,
+        };
+        let on_link = on_link.clone();
+        tokio::spawn(async move {
+            let peer = incoming.remote_address();
+            let conn = match incoming.await {
+                Ok(c) => c,
+                Err(e) => {
+                    debug!(%peer, error = %e, "quic handshake failed");
+                    return;
+                }
+            };
+            if negotiated_alpn(&conn).as_deref() != Some(ALPN) {
+                conn.close(
+                    quinn::VarInt::from_u32(CLOSE_PROTOCOL),
+                    b"ALPN odd-im required",
+                );
+                return;
+            }
+            on_link(link(
+                conn,
+                LinkInfo {
+                    kind: TransportKind::Quic,
+                    peer,
+                },
+                max_frame_bytes,
+                Role::Server,
+                None,
+            ));
+        });
+    }
+    // Sessions close their own connections on shutdown; give them a moment, then stop the endpoint.
+    let _ = tokio::time::timeout(Duration::from_secs(3), endpoint.wait_idle()).await;
+    endpoint.close(quinn::VarInt::from_u32(CLOSE_NORMAL), b"shutdown");
+}
+
+fn negotiated_alpn(conn: &quinn::Connection) -> Option<Vec<u8>> {
+    conn.handshake_data()?
+        .downcast::<quinn::crypto::rustls::HandshakeData>()
+        .ok()?
+        .protocol
+}
+
+/// Opens a client connection (used by the client library and tests).
+pub async fn connect(
+    addr: SocketAddr,
+    server_name: &str,
+    tls: rustls::ClientConfig,
+    max_frame_bytes: usize,
+) -> anyhow::Result<Link> {
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport.keep_alive_interval(Some(Duration::from_secs(10)));
+    config.transport_config(Arc::new(transport));
+    let bind: SocketAddr = if addr.is_ipv4() {
+        "0.0.0.0:0".parse()?
+    } else {
+        "[::]:0".parse()?
+    };
+    let mut endpoint = quinn::Endpoint::client(bind)?;
+    endpoint.set_default_client_config(config);
+    let conn = endpoint.connect(addr, server_name)?.await?;
+    Ok(link(
+        conn,
+        LinkInfo {
+            kind: TransportKind::Quic,
+            peer: addr,
+        },
+        max_frame_bytes,
+        Role::Client,
+        Some(endpoint),
+    ))
+}

@@ -1,0 +1,184 @@
+//! WebSocket: exactly one frame per binary message, no length prefix. Text messages are a protocol error
+//! and close the connection with a reason. Works with axum's server socket and tungstenite's client socket
+//! alike, through `WsMessage`.
+
+use std::fmt::Display;
+
+use bytes::Bytes;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use super::link::{
+    Inbound, Link, LinkInfo, Outbound, OutboundRx, Writer, INBOUND_QUEUE, WRITE_BATCH,
+};
+use crate::protocol::frame::SeqCounter;
+use crate::protocol::Frame;
+
+/// What the transport needs to tell apart in a WebSocket message.
+pub enum WsKind {
+    Binary(Bytes),
+    Text,
+    Close,
+    /// Ping / pong: answered by the WebSocket library itself.
+    Control,
+}
+
+/// A WebSocket message type (axum's or tungstenite's).
+pub trait WsMessage: Send + Sized + 'static {
+    fn binary(data: Bytes) -> Self;
+    /// A close message with code 1000 and `reason` (cut to the 123 bytes a close frame allows).
+    fn close(reason: &str) -> Self;
+    fn kind(self) -> WsKind;
+}
+
+impl WsMessage for axum::extract::ws::Message {
+    fn binary(data: Bytes) -> Self {
+        axum::extract::ws::Message::Binary(data)
+    }
+    fn close(reason: &str) -> Self {
+        axum::extract::ws::Message::Close(Some(axum::extract::ws::CloseFrame {
+            code: 1000,
+            reason: close_reason(reason).into(),
+        }))
+    }
+    fn kind(self) -> WsKind {
+        use axum::extract::ws::Message as M;
+        match self {
+            M::Binary(b) => WsKind::Binary(b),
+            M::Text(_) => WsKind::Text,
+            M::Close(_) => WsKind::Close,
+            M::Ping(_) | M::Pong(_) => WsKind::Control,
+        }
+    }
+}
+
+impl WsMessage for tokio_tungstenite::tungstenite::Message {
+    fn binary(data: Bytes) -> Self {
+        tokio_tungstenite::tungstenite::Message::Binary(data)
+    }
+    fn close(reason: &str) -> Self {
+        use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
+        tokio_tungstenite::tungstenite::Message::Close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: close_reason(reason).into(),
+        }))
+    }
+    fn kind(self) -> WsKind {
+        use tokio_tungstenite::tungstenite::Message as M;
+        match self {
+            M::Binary(b) => WsKind::Binary(b),
+            M::Text(_) => WsKind::Text,
+            M::Close(_) => WsKind::Close,
+            M::Ping(_) | M::Pong(_) | M::Frame(_) => WsKind::Control,
+        }
+    }
+}
+
+fn close_reason(reason: &str) -> String {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_string()
+}
+
+/// Turns a WebSocket into a `Link`.
+pub fn link<S, M, E>(socket: S, info: LinkInfo) -> Link
+where
+    S: Stream<Item = Result<M, E>> + Sink<M> + Send + 'static,
+    M: WsMessage,
+    E: Display + Send + 'static,
+{
+    let (sink, stream) = socket.split();
+    let (tx, inbound) = mpsc::channel(INBOUND_QUEUE);
+    tokio::spawn(read_messages(stream, tx));
+    Link {
+        info,
+        inbound,
+        writer: Writer::new(move |rx| write_messages(sink, rx)),
+    }
+}
+
+async fn read_messages<St, M, E>(mut stream: St, tx: mpsc::Sender<Inbound>)
+where
+    St: Stream<Item = Result<M, E>> + Unpin,
+    M: WsMessage,
+    E: Display,
+{
+    loop {
+        let next = tokio::select! {
+            n = stream.next() => n,
+            _ = tx.closed() => return,
+        };
+        let item = match next {
+            None => return,
+            Some(Err(e)) => {
+                let msg = e.to_string();
+                let reason = if msg.contains("too long") || msg.contains("size") {
+                    format!("frame length exceeds the limit: {msg}")
+                } else {
+                    format!("websocket error: {msg}")
+                };
+                let _ = tx.send(Inbound::Failed(reason)).await;
+                return;
+            }
+            Some(Ok(m)) => match m.kind() {
+                WsKind::Binary(b) => match Frame::decode(b) {
+                    Ok(f) => Inbound::Frame(f),
+                    Err(e) => Inbound::Malformed(e),
+                },
+                WsKind::Text => {
+                    let _ = tx
+                        .send(Inbound::Failed(
+                            "text messages are not part of the protocol: send each frame as one binary message".into(),
+                        ))
+                        .await;
+                    return;
+                }
+                WsKind::Close => return,
+                WsKind::Control => continue,
+            },
+        };
+        if tx.send(item).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn write_messages<Si, M>(mut sink: Si, mut rx: OutboundRx) -> OutboundRx
+where
+    Si: Sink<M> + Unpin,
+    M: WsMessage,
+{
+    let mut seq = SeqCounter::default();
+    'outer: while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let mut n = 0;
+        while let Some(out) = next.take() {
+            match out {
+                Outbound::Frame(frame) => {
+                    if sink
+                        .feed(M::binary(frame.to_bytes(seq.next_seq())))
+                        .await
+                        .is_err()
+                    {
+                        break 'outer;
+                    }
+                }
+                Outbound::Close(reason) => {
+                    let _ = sink.send(M::close(&reason)).await;
+                    let _ = sink.close().await;
+                    break 'outer;
+                }
+            }
+            n += 1;
+            if n < WRITE_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if sink.flush().await.is_err() {
+            break;
+        }
+    }
+    rx
+}

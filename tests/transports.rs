@@ -1,0 +1,312 @@
+//! One gateway, every transport: TCP, TLS over TCP, QUIC and WebSocket all reach the same session layer.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::TestGateway;
+use futures::{SinkExt, StreamExt};
+use odd_gateway::client::{Client, ClientOptions, Reply};
+use serde_json::json;
+
+fn urls(gw: &TestGateway) -> Vec<(&'static str, String)> {
+    let g = &gw.gateway;
+    vec![
+        ("tcp", format!("tcp://{}", g.tcp_addr.expect("tcp"))),
+        (
+            "tls",
+            format!("tls://localhost:{}", g.tls_addr.expect("tls").port()),
+        ),
+        (
+            "quic",
+            format!("quic://localhost:{}", g.quic_addr.expect("quic").port()),
+        ),
+        ("ws", format!("ws://{}/im", g.http_addr.expect("http"))),
+    ]
+}
+
+fn trust(gw: &TestGateway) -> ClientOptions {
+    ClientOptions::trusting(gw.gateway.cert_path.as_deref().expect("dev cert"))
+        .expect("cert readable")
+}
+
+async fn drain_sends(c: &mut Client, wait: Duration) -> Vec<Reply> {
+    let mut out = Vec::new();
+    while let Some(p) = c.next_push_within(wait).await {
+        if p.name() == "send" {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_room_with_a_member_on_every_transport() {
+    let gw = TestGateway::start().await;
+    let opts = trust(&gw);
+    let mut members = Vec::new();
+    for (name, url) in urls(&gw) {
+        let c = Client::connect_with(&url, "", &opts)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let pipe = c
+            .create("messaging")
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let joined = c
+            .join(pipe, "mixed")
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(joined.info()["room"]["id"], "mixed", "{name}");
+        members.push((name, c, pipe));
+    }
+    for (name, c, pipe) in &members {
+        let ack = c
+            .say(*pipe, "mixed", &format!("hello from {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            ack.info()["delivered"],
+            3,
+            "{name}: reaches the three others"
+        );
+    }
+    for (name, c, _) in members.iter_mut() {
+        let got = drain_sends(c, Duration::from_millis(300)).await;
+        let mut texts: Vec<String> = got
+            .iter()
+            .map(|m| m.args["data"].as_str().unwrap_or_default().to_string())
+            .collect();
+        texts.sort();
+        let mut expected: Vec<String> = ["tcp", "tls", "quic", "ws"]
+            .iter()
+            .filter(|t| *t != name)
+            .map(|t| format!("hello from {t}"))
+            .collect();
+        expected.sort();
+        assert_eq!(
+            texts, expected,
+            "{name} sees the others' messages exactly once"
+        );
+    }
+    // History is the same whichever transport asks.
+    for (name, c, pipe) in &members {
+        let page = c
+            .history(*pipe, json!({"rid": "mixed"}))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            page.info()["messages"].as_array().map(Vec::len),
+            Some(4),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_conversation_works_on_each_transport() {
+    let gw = TestGateway::start().await;
+    let opts = trust(&gw);
+    for (name, url) in urls(&gw) {
+        let mut a = Client::connect_with(&url, "", &opts)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let b = Client::connect_with(&url, "", &opts)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (ap, bp) = (
+            a.create("messaging").await.expect("pipe"),
+            b.create("messaging").await.expect("pipe"),
+        );
+        let room = format!("solo-{name}");
+        a.join(ap, &room).await.expect("join");
+        b.join(bp, &room).await.expect("join");
+        let n = a
+            .wait_for("NetGroup.Neighbor.Connect")
+            .await
+            .expect("presence");
+        assert_eq!(n.info()["user"]["id"], b.user.id.as_str(), "{name}");
+        let file = b
+            .call_with(bp, json!({"name": "send", "type": "file", "cast": "multi", "id": room, "data": {"name": "x.bin"}}),
+                       Bytes::from(vec![7u8; 300_000]))
+            .await
+            .expect("answer")
+            .ok()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(file.info()["mid"].is_i64());
+        let got = drain_sends(&mut a, Duration::from_millis(300)).await;
+        assert_eq!(got.len(), 1, "{name}");
+        assert_eq!(
+            got[0].payload.len(),
+            300_000,
+            "{name}: the fragmented file arrives whole"
+        );
+        assert!(got[0].payload.iter().all(|b| *b == 7));
+        let page = a.history(ap, json!({"rid": room})).await.expect("history");
+        assert_eq!(page.info()["messages"][0]["size"], 300_000, "{name}");
+        b.release(bp).await.expect("release");
+        let d = a
+            .wait_for("NetGroup.Neighbor.Disconnect")
+            .await
+            .expect("presence");
+        assert_eq!(d.info()["user"]["id"], b.user.id.as_str(), "{name}");
+        drop(b);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_large_file_does_not_hold_up_chat_on_another_pipe() {
+    let gw = TestGateway::start().await;
+    let opts = trust(&gw);
+    let url = format!(
+        "quic://localhost:{}",
+        gw.gateway.quic_addr.expect("quic").port()
+    );
+    let sender = Client::connect_with(&url, "", &opts).await.expect("sender");
+    let files = sender.create("messaging").await.expect("pipe");
+    let chat = sender.create("messaging").await.expect("pipe");
+    sender.join(files, "files").await.expect("join");
+    sender.join(chat, "chat").await.expect("join");
+    let mut receiver = Client::connect_with(&url, "", &opts)
+        .await
+        .expect("receiver");
+    let rf = receiver.create("messaging").await.expect("pipe");
+    let rc = receiver.create("messaging").await.expect("pipe");
+    receiver.join(rf, "files").await.expect("join");
+    receiver.join(rc, "chat").await.expect("join");
+    drain_sends(&mut receiver, Duration::from_millis(200)).await;
+
+    // Baseline: a text alone.
+    let t0 = Instant::now();
+    sender.say(chat, "chat", "warm-up").await.expect("text");
+    let alone = t0.elapsed();
+    drain_sends(&mut receiver, Duration::from_millis(200)).await;
+
+    // 8 MiB on the files pipe, and right behind it a text on the chat pipe.
+    let started = Instant::now();
+    let file = sender
+        .submit(files, json!({"name": "send", "type": "file", "cast": "multi", "id": "files", "data": {"name": "big.bin"}}),
+                Bytes::from(vec![1u8; 8 << 20]))
+        .await
+        .expect("file submitted");
+    let file_sent = started.elapsed();
+    let text_start = Instant::now();
+    let text = sender.say(chat, "chat", "quick").await.expect("text");
+    let text_rtt = text_start.elapsed();
+    assert!(text.info()["mid"].is_i64());
+    // The receiver gets the text on its chat pipe; the file arrives on the other pipe's stream.
+    let mut text_seen = None;
+    let mut file_seen = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while (text_seen.is_none() || file_seen.is_none()) && Instant::now() < deadline {
+        let Some(p) = receiver.next_push_within(Duration::from_secs(5)).await else {
+            break;
+        };
+        if p.name() == "send" && p.pipe == rc {
+            text_seen = Some(started.elapsed());
+        } else if p.name() == "send" && p.pipe == rf {
+            assert_eq!(p.payload.len(), 8 << 20);
+            file_seen = Some(started.elapsed());
+        }
+    }
+    let file_ack = file
+        .wait()
+        .await
+        .expect("file answered")
+        .ok()
+        .expect("file stored");
+    assert!(file_ack.info()["mid"].is_i64());
+    let (text_seen, file_seen) = (
+        text_seen.expect("text delivered"),
+        file_seen.expect("file delivered"),
+    );
+    println!(
+        "text alone {alone:?}; 8 MiB queued in {file_sent:?}; text round trip during the file {text_rtt:?}; \
+         text at receiver {text_seen:?}, file at receiver {file_seen:?}"
+    );
+    assert!(
+        text_rtt < Duration::from_secs(1),
+        "chat waited {text_rtt:?} behind a file"
+    );
+    assert!(
+        text_seen < file_seen,
+        "the text overtook the 8 MiB file: it did not queue behind it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_refuses_a_wrong_alpn() {
+    let gw = TestGateway::start().await;
+    let roots = odd_gateway::transport::certs::read_pem_certs(
+        gw.gateway.cert_path.as_deref().expect("cert"),
+    )
+    .expect("pem");
+    let addr = gw.gateway.quic_addr.expect("quic");
+    for alpn in [&b"h3"[..], &b""[..]] {
+        let alpns: Vec<&[u8]> = if alpn.is_empty() { vec![] } else { vec![alpn] };
+        let tls =
+            odd_gateway::transport::certs::client_config(&roots, &alpns, true).expect("config");
+        let result = odd_gateway::transport::quic::connect(addr, "localhost", tls, 1 << 20).await;
+        match result {
+            Err(e) => println!("ALPN {alpn:?} refused at handshake: {e}"),
+            Ok(link) => {
+                // Without any ALPN the handshake can complete; the gateway then closes at once.
+                let mut c = Client::over(link);
+                let answer = c.handshake("", "").await;
+                assert!(answer.is_err(), "ALPN {alpn:?} must not get a session");
+                assert!(c.closed_within(Duration::from_secs(5)).await.is_some());
+            }
+        }
+    }
+    // The right ALPN still works.
+    let opts = trust(&gw);
+    Client::connect_with(&format!("quic://localhost:{}", addr.port()), "", &opts)
+        .await
+        .expect("odd-im works");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_text_message_closes_with_a_reason() {
+    let gw = TestGateway::start().await;
+    let url = format!("ws://{}/im", gw.gateway.http_addr.expect("http"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("ws connect");
+    use tokio_tungstenite::tungstenite::Message;
+    ws.send(Message::Text("hello".into())).await.expect("send");
+    let mut reason = None;
+    while let Some(Ok(m)) = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .ok()
+        .flatten()
+    {
+        if let Message::Close(Some(frame)) = m {
+            reason = Some(frame.reason.to_string());
+            break;
+        }
+    }
+    let reason = reason.expect("a close frame with a reason");
+    assert!(
+        reason.contains("text messages are not part of the protocol"),
+        "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_certificate_is_generated_once_and_reused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let first = odd_gateway::transport::certs::CertMaterial::dev(dir.path()).expect("generated");
+    let again = odd_gateway::transport::certs::CertMaterial::dev(dir.path()).expect("reused");
+    assert_eq!(first.fingerprint(), again.fingerprint());
+    assert_eq!(first.fingerprint().len(), 32 * 3 - 1);
+    assert!(dir.path().join("certs/dev-key.pem").exists());
+    // Without a configured certificate the prod profile refuses to start TLS/QUIC.
+    let mut c = odd_gateway::config::Config::ephemeral(dir.path());
+    c.profile = odd_gateway::config::Profile::Prod;
+    let err = odd_gateway::gateway::Gateway::start(c)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{err:#}").contains("need a certificate"), "{err:#}");
+}
