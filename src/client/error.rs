@@ -6,11 +6,13 @@ use thiserror::Error;
 pub enum ClientError {
     #[error("bad url {url:?}: {reason}")]
     Url { url: String, reason: String },
-    #[error("cannot reach {target}: {source}")]
+    #[error("cannot reach {target}: {error}")]
     Connect {
         target: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    #[error("certificate: {0}")]
+    Certificate(String),
     #[error("the server answered {code}: {description}")]
     Status { code: String, description: String },
     #[error("connection closed: {0}")]

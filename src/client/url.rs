@@ -23,10 +23,8 @@ pub struct ClientOptions {
 impl ClientOptions {
     /// Trusts the certificates in a PEM file.
     pub fn trusting(pem: &std::path::Path) -> Result<ClientOptions, ClientError> {
-        let roots = transport::certs::read_pem_certs(pem).map_err(|e| ClientError::Url {
-            url: pem.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let roots = transport::certs::read_pem_certs(pem)
+            .map_err(|e| ClientError::Certificate(e.to_string()))?;
         Ok(ClientOptions { roots })
     }
 }
@@ -87,11 +85,11 @@ impl Endpoint {
     pub async fn open(&self, options: &ClientOptions) -> Result<Link, ClientError> {
         let connect_err = |source: std::io::Error| ClientError::Connect {
             target: self.authority.clone(),
-            source,
+            error: source,
         };
         let other_err = |e: &dyn std::fmt::Display| ClientError::Connect {
             target: self.authority.clone(),
-            source: std::io::Error::other(e.to_string()),
+            error: std::io::Error::other(e.to_string()),
         };
         let addr = tokio::net::lookup_host(&self.authority)
             .await

@@ -1,0 +1,84 @@
+//! What a bench run found, as a table or JSON.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub transport: String,
+    pub connections: usize,
+    pub connections_per_sec: f64,
+    pub messages_sent: usize,
+    pub deliveries: usize,
+    pub deliveries_per_sec: f64,
+    pub latency_ms: Option<Latency>,
+    pub server_rss_kib_per_connection: Option<f64>,
+    pub mb_per_sec: Option<f64>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Latency {
+    pub fn of(mut samples: Vec<Duration>) -> Option<Latency> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_unstable();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
+        Some(Latency {
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            max: at(1.0),
+        })
+    }
+}
+
+impl Report {
+    pub fn print_table(&self) {
+        let row = |k: &str, v: String| println!("{k:<28} {v}");
+        row(
+            "scenario",
+            format!("{} over {}", self.scenario, self.transport),
+        );
+        row(
+            "connections",
+            format!(
+                "{} ({:.0}/s established)",
+                self.connections, self.connections_per_sec
+            ),
+        );
+        if self.messages_sent > 0 {
+            row("messages sent", self.messages_sent.to_string());
+            row(
+                "deliveries",
+                format!("{} ({:.0}/s)", self.deliveries, self.deliveries_per_sec),
+            );
+        }
+        if let Some(l) = &self.latency_ms {
+            row(
+                "send->deliver latency ms",
+                format!(
+                    "p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+                    l.p50, l.p90, l.p99, l.max
+                ),
+            );
+        }
+        if let Some(r) = self.server_rss_kib_per_connection {
+            row("server RSS per connection", format!("{r:.1} KiB"));
+        }
+        if let Some(m) = self.mb_per_sec {
+            row("file throughput", format!("{m:.1} MB/s"));
+        }
+        row("duration", format!("{:.2} s", self.seconds));
+    }
+}

@@ -1,0 +1,203 @@
+//! The scenarios. All of them are "R rooms of N members, one sender per room" with different shapes, except
+//! `idle`, which only connects.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::json;
+
+use super::report::{Latency, Report};
+use super::server::Target;
+use super::{BenchArgs, Scenario};
+use crate::client::{Client, PendingReply};
+
+/// Connections opened at once while setting up.
+const CONNECT_PARALLEL: usize = 64;
+/// Messages a sender keeps in flight when sending flat out.
+const WINDOW: usize = 32;
+/// A receiver gives up after this long without the next message.
+const QUIET: Duration = Duration::from_secs(10);
+
+pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
+    let mut report = Report {
+        scenario: format!("{:?}", args.scenario).to_lowercase(),
+        transport: target.transport.clone(),
+        ..Report::default()
+    };
+    let (rooms, members, payload) = match args.scenario {
+        Scenario::Fanout => (1, args.connections + 1, 0),
+        Scenario::Rooms => (args.rooms, args.connections, 0),
+        Scenario::File => (1, 2, args.size),
+        Scenario::Idle => (0, 0, 0),
+    };
+    let rss_before = target.rss_kib();
+    if args.scenario == Scenario::Idle {
+        let started = Instant::now();
+        let clients = connect_many(target, args.connections, None).await?;
+        report.connections = clients.len();
+        report.connections_per_sec = clients.len() as f64 / started.elapsed().as_secs_f64();
+        report.server_rss_kib_per_connection =
+            per_conn(rss_before, target.rss_kib(), clients.len());
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
+
+    // Set up: every member connects, opens a pipe and joins its room.
+    let started = Instant::now();
+    let mut groups = Vec::new();
+    for r in 0..rooms {
+        let room = format!("bench-{}-{r}", report.scenario);
+        groups.push((
+            room.clone(),
+            connect_many(target, members, Some(&room)).await?,
+        ));
+    }
+    let total: usize = groups.iter().map(|(_, g)| g.len()).sum();
+    report.connections = total;
+    report.connections_per_sec = total as f64 / started.elapsed().as_secs_f64();
+    report.server_rss_kib_per_connection = per_conn(rss_before, target.rss_kib(), total);
+    // Let the presence pushes of the set-up settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let epoch = Instant::now();
+    let expected = args.messages;
+    let mut receivers = Vec::new();
+    let mut senders = Vec::new();
+    for (room, mut members) in groups {
+        let (sender, pipe) = members.remove(0);
+        for (mut client, _) in members {
+            // Drop what queued up during set-up, then count only the bench's messages.
+            while client
+                .next_push_within(Duration::from_millis(1))
+                .await
+                .is_some()
+            {}
+            receivers.push(tokio::spawn(async move {
+                receive(&mut client, expected, epoch).await
+            }));
+        }
+        let rate = args.rate;
+        let size = payload;
+        senders.push(tokio::spawn(async move {
+            send(sender, pipe, room, expected, rate, size, epoch).await
+        }));
+    }
+    let mut sent = 0;
+    for s in senders {
+        sent += s.await??;
+    }
+    let mut latencies = Vec::new();
+    let mut last = Duration::ZERO;
+    let mut bytes = 0usize;
+    for r in receivers {
+        let got = r.await?;
+        latencies.extend(got.latencies);
+        last = last.max(got.last);
+        bytes += got.bytes;
+    }
+    let elapsed = last.max(Duration::from_millis(1)).as_secs_f64();
+    report.messages_sent = sent;
+    report.deliveries = latencies.len();
+    report.deliveries_per_sec = latencies.len() as f64 / elapsed;
+    report.latency_ms = Latency::of(latencies);
+    if payload > 0 {
+        report.mb_per_sec = Some(bytes as f64 / 1e6 / elapsed);
+    }
+    report.seconds = epoch.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn per_conn(before: Option<u64>, after: Option<u64>, n: usize) -> Option<f64> {
+    Some(after?.saturating_sub(before?) as f64 / n.max(1) as f64)
+}
+
+async fn connect_many(
+    target: &Target,
+    n: usize,
+    room: Option<&str>,
+) -> anyhow::Result<Vec<(Client, u16)>> {
+    let room = room.map(str::to_string);
+    let results: Vec<anyhow::Result<(Client, u16)>> = futures::stream::iter(0..n)
+        .map(|_| {
+            let room = room.clone();
+            async move {
+                let c = Client::connect_with(&target.url, "", &target.options).await?;
+                let pipe = c.create("messaging").await?;
+                if let Some(room) = &room {
+                    c.join(pipe, room).await?;
+                }
+                anyhow::Ok((c, pipe))
+            }
+        })
+        .buffer_unordered(CONNECT_PARALLEL)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+async fn send(
+    client: Client,
+    pipe: u16,
+    room: String,
+    n: usize,
+    rate: u64,
+    size: usize,
+    epoch: Instant,
+) -> anyhow::Result<usize> {
+    let payload = Bytes::from(vec![0x5Au8; size]);
+    let kind = if size > 0 { "file" } else { "text" };
+    let gap = (rate > 0).then(|| Duration::from_secs_f64(1.0 / rate as f64));
+    let mut in_flight: std::collections::VecDeque<PendingReply> = Default::default();
+    let client = Arc::new(client);
+    for _ in 0..n {
+        if in_flight.len() >= WINDOW {
+            if let Some(p) = in_flight.pop_front() {
+                p.wait().await?.ok()?;
+            }
+        }
+        let t = epoch.elapsed().as_micros() as u64;
+        let args =
+            json!({"name": "send", "type": kind, "cast": "multi", "id": room, "data": {"t": t}});
+        in_flight.push_back(client.submit(pipe, args, payload.clone()).await?);
+        if let Some(g) = gap {
+            tokio::time::sleep(g).await;
+        }
+    }
+    for p in in_flight {
+        p.wait().await?.ok()?;
+    }
+    Ok(n)
+}
+
+struct Received {
+    latencies: Vec<Duration>,
+    /// When the last message arrived, since the epoch.
+    last: Duration,
+    bytes: usize,
+}
+
+async fn receive(client: &mut Client, expected: usize, epoch: Instant) -> Received {
+    let mut got = Received {
+        latencies: Vec::with_capacity(expected),
+        last: Duration::ZERO,
+        bytes: 0,
+    };
+    while got.latencies.len() < expected {
+        let Some(p) = client.next_push_within(QUIET).await else {
+            break;
+        };
+        if p.name() != "send" {
+            continue;
+        }
+        let now = epoch.elapsed();
+        if let Some(t) = p.args["data"]["t"].as_u64() {
+            got.latencies
+                .push(now.saturating_sub(Duration::from_micros(t)));
+            got.last = now;
+            got.bytes += p.payload.len();
+        }
+    }
+    got
+}

@@ -1,0 +1,188 @@
+//! The `odd` command: try the gateway from a terminal, script it, and measure it.
+
+mod bench;
+mod chat;
+mod history;
+mod print;
+
+use print::out;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::client::{Client, ClientOptions, Endpoint};
+use crate::transport::TransportKind;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "odd",
+    version,
+    about = "Odd IM client: chat, send, history, chmod, bench"
+)]
+pub struct Cli {
+    /// Gateway URL: tcp://, tls://, quic:// or ws://host:port[/im].
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "ODD_URL",
+        default_value = "tcp://127.0.0.1:7100"
+    )]
+    pub url: String,
+    /// Token for `connect` (empty: a guest, where the gateway allows it).
+    #[arg(long, short, global = true, env = "ODD_TOKEN", default_value = "")]
+    pub token: String,
+    /// PEM certificate to trust for tls:// and quic:// (default: data/certs/dev-cert.pem if present).
+    #[arg(long, global = true, env = "ODD_CA")]
+    pub ca: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Join a room and chat: each line on stdin is a message; incoming messages are printed.
+    Chat {
+        #[arg(long, short)]
+        room: String,
+    },
+    /// Send one message to a room (--room) or a user (--to).
+    Send {
+        #[arg(long, short, conflicts_with = "to", required_unless_present = "to")]
+        room: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// The text (words are joined with spaces).
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// Print a room's history (--room) or a conversation (--with).
+    History {
+        #[arg(long, short, conflicts_with = "with", required_unless_present = "with")]
+        room: Option<String>,
+        #[arg(long)]
+        with: Option<String>,
+        #[arg(long, short, default_value_t = 50)]
+        limit: u32,
+        /// Only messages older than this id (the `before` cursor of a previous page).
+        #[arg(long)]
+        before: Option<i64>,
+        /// Print the page as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a user's rights in a room: MODE is like +w, -r, =rw.
+    Chmod {
+        #[arg(long, short)]
+        room: String,
+        #[arg(long)]
+        user: String,
+        #[arg(allow_hyphen_values = true)]
+        mode: String,
+    },
+    /// Measure the gateway: see benches/README.md.
+    Bench(bench::BenchArgs),
+}
+
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Chat { ref room } => chat::run(&cli, room).await,
+        Command::Send {
+            ref room,
+            ref to,
+            ref text,
+        } => {
+            let (client, pipe) = open(&cli).await?;
+            let (cast, id) = match (room, to) {
+                (Some(r), _) => {
+                    client.join(pipe, r).await?;
+                    ("multi", r.as_str())
+                }
+                (None, Some(u)) => ("uni", u.as_str()),
+                (None, None) => anyhow::bail!("give --room or --to"),
+            };
+            let ack = client
+                .send(pipe, cast, id, "text", json!(text.join(" ")))
+                .await?;
+            out(format!("sent, id {}", ack.info()["mid"]))?;
+            client.close().await;
+            Ok(())
+        }
+        Command::History {
+            ref room,
+            ref with,
+            limit,
+            before,
+            json,
+        } => history::run(&cli, room.as_deref(), with.as_deref(), limit, before, json).await,
+        Command::Chmod {
+            ref room,
+            ref user,
+            ref mode,
+        } => {
+            let (operator, mask) = parse_mode(mode)?;
+            let (client, pipe) = open(&cli).await?;
+            let r = client.chmod(pipe, room, user, operator, mask).await?;
+            out(format!(
+                "{user} in {room}: {}",
+                r.info()["mask"].as_str().unwrap_or("?")
+            ))?;
+            client.close().await;
+            Ok(())
+        }
+        Command::Bench(ref args) => bench::run(&cli, args).await,
+    }
+}
+
+/// `+w` -> ("+", "w").
+fn parse_mode(mode: &str) -> anyhow::Result<(&str, &str)> {
+    let (op, mask) = mode.split_at(mode.chars().next().map_or(0, char::len_utf8));
+    if !matches!(op, "+" | "-" | "=") || !mask.chars().all(|c| "rwx".contains(c)) {
+        anyhow::bail!(
+            "mode {mode:?} must be +, - or = followed by letters from r, w, x (e.g. -w, =rw)"
+        );
+    }
+    Ok((op, mask))
+}
+
+/// Client options: the CA given, or the dev certificate when talking TLS/QUIC to a local dev gateway.
+pub(crate) fn options(cli: &Cli) -> anyhow::Result<ClientOptions> {
+    let endpoint: Endpoint = cli.url.parse()?;
+    let needs_tls = matches!(endpoint.kind, TransportKind::Tls | TransportKind::Quic);
+    let ca = match &cli.ca {
+        Some(p) => Some(p.clone()),
+        None if needs_tls => Some(PathBuf::from("data/certs/dev-cert.pem")).filter(|p| p.exists()),
+        None => None,
+    };
+    match ca {
+        Some(p) => Ok(ClientOptions::trusting(&p)?),
+        None if needs_tls => {
+            anyhow::bail!("{} needs a certificate to trust: pass --ca <pem>", cli.url)
+        }
+        None => Ok(ClientOptions::default()),
+    }
+}
+
+/// Connects and creates a messaging pipe.
+async fn open(cli: &Cli) -> anyhow::Result<(Client, u16)> {
+    let options = options(cli)?;
+    let client = Client::connect_with(&cli.url, &cli.token, &options).await?;
+    let pipe = client.create("messaging").await?;
+    Ok((client, pipe))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes() {
+        assert_eq!(parse_mode("-w").ok(), Some(("-", "w")));
+        assert_eq!(parse_mode("=").ok(), Some(("=", "")));
+        assert!(parse_mode("w").is_err());
+        assert!(parse_mode("+q").is_err());
+    }
+}
