@@ -26,7 +26,7 @@ pub async fn run(
     client.close().await;
     let info = page.info();
     if as_json {
-        out(format!("{}", serde_json::to_string_pretty(info)?))?;
+        out(serde_json::to_string_pretty(info)?)?;
         return Ok(());
     }
     let messages = info["messages"].as_array().cloned().unwrap_or_default();
