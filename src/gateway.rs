@@ -13,6 +13,7 @@ use tracing::info;
 
 use crate::config::{Config, Profile};
 use crate::http::{self, HttpState};
+use crate::metrics::Metrics;
 use crate::rooms::Rooms;
 use crate::session::{self, ConfigVerifier, Context, TokenVerifier};
 use crate::store::Store;
@@ -46,11 +47,13 @@ impl Gateway {
             .await
             .with_context(|| format!("cannot open the database {}", redact(&url)))?;
         info!(backend = store.backend(), url = %redact(&url), "store ready");
-        let rooms = Rooms::new(store.clone(), config.room_policy());
+        let metrics = Arc::new(Metrics::new());
+        let rooms = Rooms::new(store.clone(), config.room_policy(), metrics.clone());
         let ctx = Arc::new(Context {
             limits: config.limits.clone(),
             verifier: verifier.clone(),
             rooms: rooms.clone(),
+            metrics: metrics.clone(),
             store,
             shutdown: shutdown.clone(),
             sessions: TaskTracker::new(),
@@ -141,6 +144,7 @@ impl Gateway {
                 verifier,
                 on_link: on_link.clone(),
                 max_frame_bytes: config.limits.max_frame_bytes,
+                metrics,
             });
             listeners.spawn(http::serve(l, app, shutdown.clone()));
         }

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod gateway;
 pub mod http;
+pub mod metrics;
 pub mod protocol;
 pub mod rooms;
 pub mod session;

@@ -293,6 +293,11 @@ impl Client {
             .flatten()
     }
 
+    /// Every push as a stream (ends when the connection closes).
+    pub fn pushes(&mut self) -> impl futures::Stream<Item = Reply> + '_ {
+        futures::stream::poll_fn(move |cx| self.pushes.poll_recv(cx))
+    }
+
     /// The next push, waiting up to the call timeout.
     pub async fn next_push(&mut self) -> Option<Reply> {
         self.next_push_within(CALL_TIMEOUT).await

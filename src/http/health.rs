@@ -31,3 +31,17 @@ pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<Value>)
         ),
     }
 }
+
+/// `GET /metrics`: the Prometheus text format. Room gauges are read at scrape time.
+pub async fn metrics(State(state): State<HttpState>) -> impl axum::response::IntoResponse {
+    let (rooms, members) = state.rooms.counts();
+    state.metrics.rooms_loaded.set(rooms as i64);
+    state.metrics.room_members.set(members as i64);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}

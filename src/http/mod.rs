@@ -27,12 +27,14 @@ pub struct HttpState {
     /// Where WebSocket connections go: the session layer.
     pub on_link: Arc<dyn Fn(Link) + Send + Sync>,
     pub max_frame_bytes: usize,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/im", get(ws::upgrade))
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
         .route("/readyz", get(health::readyz))
         .route("/api/rooms/{rid}/messages", get(history::room_messages))
         .route(

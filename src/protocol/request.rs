@@ -86,6 +86,14 @@ impl Request {
     /// The command's wire name, for logs and metrics.
     pub fn name(&self) -> &str {
         match self {
+            Request::Unknown(name) => name,
+            other => other.static_name(),
+        }
+    }
+
+    /// The wire name of a known command; `"unknown"` for others.
+    pub fn static_name(&self) -> &'static str {
+        match self {
             Request::Connect(_) => "connect",
             Request::Create(_) => "create",
             Request::Release(_) => "release",

@@ -205,15 +205,27 @@ async fn commit_and_deliver(inner: &Arc<Inner>, batch: Vec<Entry>) {
         })
         .collect();
     let stats = &inner.journal.stats;
-    let ids = match inner.store.append(&rows).await {
+    let m = &inner.metrics;
+    let started = std::time::Instant::now();
+    let result = inner.store.append(&rows).await;
+    if !rows.is_empty() {
+        m.store_commit_duration_seconds
+            .observe(started.elapsed().as_secs_f64());
+    }
+    let ids = match result {
         Ok(ids) => {
             stats.batches.fetch_add(1, Ordering::Relaxed);
             stats
                 .messages
                 .fetch_add(rows.len() as u64, Ordering::Relaxed);
+            if !rows.is_empty() {
+                m.store_batch_messages.observe(rows.len() as f64);
+                m.messages_stored_total.inc_by(rows.len() as u64);
+            }
             ids
         }
         Err(e) => {
+            m.store_commit_failures_total.inc();
             stats.failed_batches.fetch_add(1, Ordering::Relaxed);
             tracing::error!(error = %e, messages = rows.len(), "journal commit failed; senders are told");
             let shared = Arc::new(e);
@@ -232,6 +244,7 @@ async fn commit_and_deliver(inner: &Arc<Inner>, batch: Vec<Entry>) {
         let mid = if entry.post.persist { ids.next() } else { None };
         let timestamp = (entry.created_ms / 1000) as u32;
         let delivered = deliver(inner, &entry.post, mid, timestamp);
+        m.fanout_deliveries_total.inc_by(delivered as u64);
         let _ = entry.done.send(Ok(Posted {
             mid,
             timestamp,

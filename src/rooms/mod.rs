@@ -22,6 +22,7 @@ pub use journal::{JournalStats, PendingPost, Post, Posted};
 pub use member::Member;
 pub use presence::Joined;
 
+use crate::metrics::Metrics;
 use crate::protocol::args::Mask;
 use crate::store::Store;
 use state::State;
@@ -63,11 +64,12 @@ struct Inner {
     store: Store,
     policy: RoomPolicy,
     journal: journal::JournalHandle,
+    metrics: Arc<Metrics>,
 }
 
 impl Rooms {
     /// Starts the journal task; it ends when the last `Rooms` clone is dropped.
-    pub fn new(store: Store, policy: RoomPolicy) -> Rooms {
+    pub fn new(store: Store, policy: RoomPolicy, metrics: Arc<Metrics>) -> Rooms {
         let (journal, rx) = journal::JournalHandle::channel();
         let rooms = Rooms {
             inner: Arc::new(Inner {
@@ -75,6 +77,7 @@ impl Rooms {
                 store,
                 policy,
                 journal,
+                metrics,
             }),
         };
         tokio::spawn(journal::run(Arc::downgrade(&rooms.inner), rx));

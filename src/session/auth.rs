@@ -21,6 +21,17 @@ pub enum AuthError {
     Invalid(String),
 }
 
+impl AuthError {
+    /// A fixed label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuthError::TokenRequired => "token_required",
+            AuthError::UnknownToken => "unknown_token",
+            AuthError::Invalid(_) => "invalid_token",
+        }
+    }
+}
+
 pub trait TokenVerifier: Send + Sync {
     /// Never logs or echoes the token.
     fn verify(&self, token: &str) -> Result<User, AuthError>;

@@ -12,6 +12,7 @@ use super::context::Context;
 use super::error::SessionError;
 use super::pipes::Pipes;
 use super::{now_secs, Identity};
+use crate::metrics::LinkMetrics;
 use crate::protocol::args::PipeKind;
 use crate::protocol::frames::{ack_frame, status_frame};
 use crate::protocol::status::codes;
@@ -37,6 +38,20 @@ pub(super) enum End {
     Shutdown,
 }
 
+impl End {
+    /// A fixed label for metrics.
+    fn label(&self) -> &'static str {
+        match self {
+            End::PeerGone => "peer_closed",
+            End::Transport(_) => "transport_error",
+            End::AfterStatus(_) => "refused",
+            End::HandshakeTimeout => "handshake_timeout",
+            End::SlowConsumer => "slow_consumer",
+            End::Shutdown => "shutdown",
+        }
+    }
+}
+
 pub struct Session {
     pub(super) id: u64,
     pub(super) ctx: Arc<Context>,
@@ -53,6 +68,32 @@ pub struct Session {
     pub(super) current_txid: u16,
     /// Bounds the messages waiting for their commit (see send.rs).
     pub(super) in_flight: Arc<tokio::sync::Semaphore>,
+    /// When the request being handled arrived (for deferred answers' latency).
+    pub(super) current_started: std::time::Instant,
+    /// Frames to send right after the current request's answer.
+    pub(super) after_answer: Vec<Frame>,
+    link_metrics: LinkMetrics,
+}
+
+/// The command label for metrics: a fixed set, so a client cannot mint label values.
+fn command_label(r: &Request) -> &'static str {
+    match r {
+        Request::Unknown(_) => "unknown",
+        other => other.static_name(),
+    }
+}
+
+/// Counts one answered command and its latency.
+pub(super) fn record_command(
+    m: &crate::metrics::Metrics,
+    name: &'static str,
+    code: &'static str,
+    started: std::time::Instant,
+) {
+    m.commands_total.with_label_values(&[name, code]).inc();
+    m.command_duration_seconds
+        .with_label_values(&[name])
+        .observe(started.elapsed().as_secs_f64());
 }
 
 /// Runs one connection to its end.
@@ -64,17 +105,31 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
         reassembler: Reassembler::new(ctx.limits.max_message_bytes),
         pipes: Pipes::new(ctx.limits.max_pipes),
-        out: Outbox::new(tx),
+        out: Outbox::with_metrics(tx, ctx.metrics.link(link.info.kind)),
         identity: None,
         joined: BTreeSet::new(),
         acks: AckState::default(),
         protocol_errors: 0,
         current_txid: 0,
         in_flight: super::send::in_flight_limit(),
+        after_answer: Vec::new(),
+        current_started: std::time::Instant::now(),
+        link_metrics: ctx.metrics.link(link.info.kind),
         info: link.info,
         ctx,
     };
     debug!(conn = s.id, transport = %s.info.kind, peer = %s.info.peer, "open");
+    let transport = s.info.kind.as_str();
+    s.ctx
+        .metrics
+        .connections_total
+        .with_label_values(&[transport])
+        .inc();
+    s.ctx
+        .metrics
+        .connections_open
+        .with_label_values(&[transport])
+        .inc();
     let handshake = tokio::time::sleep(Duration::from_millis(s.ctx.limits.handshake_timeout_ms));
     tokio::pin!(handshake);
     let shutdown = s.ctx.shutdown.clone();
@@ -102,11 +157,33 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         }
     };
     drop(inbound);
+    let metrics = s.ctx.metrics.clone();
+    metrics
+        .connections_closed_total
+        .with_label_values(&[transport, end.label()])
+        .inc();
+    if let End::SlowConsumer = end {
+        metrics
+            .slow_consumer_disconnects_total
+            .with_label_values(&[transport])
+            .inc();
+    }
+    if let End::Transport(_) = end {
+        metrics
+            .protocol_errors_total
+            .with_label_values(&["transport"])
+            .inc();
+    }
     s.finish(end, writer).await;
+    metrics
+        .connections_open
+        .with_label_values(&[transport])
+        .dec();
 }
 
 impl Session {
     async fn on_frame(&mut self, frame: Frame) -> Option<End> {
+        self.link_metrics.received(frame.kind, frame.wire_len());
         if let Some(received) = self.acks.on_received(frame.wire_len()) {
             if self.out.reply(ack_frame(received)).await.is_err() {
                 return Some(End::SlowConsumer);
@@ -129,22 +206,49 @@ impl Session {
                 None
             }
             Message::Command { pipe, command } => {
+                let started = std::time::Instant::now();
                 let txid = command.txid;
                 self.current_txid = txid;
+                self.current_started = started;
                 let request = match Request::parse(&command.args) {
                     Ok(r) => r,
-                    Err(e) => return self.on_error(Some(pipe), txid, e.into()).await,
+                    Err(e) => {
+                        self.ctx
+                            .metrics
+                            .commands_total
+                            .with_label_values(&["invalid", codes::CALL_FAILED])
+                            .inc();
+                        return self.on_error(Some(pipe), txid, e.into()).await;
+                    }
                 };
-                match self.dispatch(pipe, request, command.payload).await {
+                let name = command_label(&request);
+                let result = self.dispatch(pipe, request, command.payload).await;
+                let code = match &result {
+                    Ok(Some(status)) => Some(status.code),
+                    Ok(None) => None,
+                    Err(e) => Some(e.status().code),
+                };
+                if let Some(code) = code {
+                    record_command(&self.ctx.metrics, name, code, started);
+                }
+                let end = match result {
                     Ok(None) => None,
                     Ok(Some(status)) => {
                         if txid != 0 {
-                            self.answer(pipe, txid, &status).await?;
+                            self.answer(pipe, txid, &status).await
+                        } else {
+                            None
                         }
-                        None
                     }
                     Err(e) => self.on_error(Some(pipe), txid, e).await,
+                };
+                // Pushes that must follow the answer (the coverage list after a join).
+                for frame in std::mem::take(&mut self.after_answer) {
+                    if end.is_none() && self.out.reply(frame).await.is_err() {
+                        return Some(End::SlowConsumer);
+                    }
                 }
+                end
             }
         }
     }
@@ -178,7 +282,7 @@ impl Session {
             (None, Request::Connect(args)) => self.connect(args).await?,
             (None, Request::Create(args)) => self.create(args)?,
             (None, Request::Release(args)) => self.release(args).await?,
-            (Some(PipeKind::Messaging), Request::Join(args)) => return self.join(pipe, args).await,
+            (Some(PipeKind::Messaging), Request::Join(args)) => self.join(pipe, args).await?,
             (Some(PipeKind::Messaging), Request::Leave(args)) => self.leave(pipe, args)?,
             (Some(PipeKind::Messaging), Request::Send(args)) => {
                 return self.send(pipe, args, payload).await
@@ -205,22 +309,6 @@ impl Session {
         Ok(Some(status))
     }
 
-    /// Sends a handler's answer itself (for handlers that push right after answering).
-    pub(super) async fn send_answer(
-        &mut self,
-        pipe: u16,
-        status: Status,
-    ) -> Result<(), SessionError> {
-        let txid = self.current_txid;
-        if txid == 0 {
-            return Ok(());
-        }
-        match self.answer(pipe, txid, &status).await {
-            None => Ok(()),
-            Some(_) => Err(SessionError::SlowConsumer),
-        }
-    }
-
     /// Sends `status` on `pipe` for `txid`. `Some(End)` when the client cannot take it.
     pub(super) async fn answer(&mut self, pipe: u16, txid: u16, status: &Status) -> Option<End> {
         match self
@@ -241,6 +329,26 @@ impl Session {
                 tracing::error!(conn = self.id, error = %e, "storage failed")
             }
             _ => debug!(conn = self.id, error = %err, "request failed"),
+        }
+        match &err {
+            SessionError::Auth(e) => self
+                .ctx
+                .metrics
+                .auth_failures_total
+                .with_label_values(&[e.kind()])
+                .inc(),
+            SessionError::Frame(_)
+            | SessionError::Args(_)
+            | SessionError::UnknownCommand(_)
+            | SessionError::UnknownPipe(_)
+            | SessionError::WrongPipe { .. }
+            | SessionError::NotConnected(_) => self
+                .ctx
+                .metrics
+                .protocol_errors_total
+                .with_label_values(&[err.kind()])
+                .inc(),
+            _ => {}
         }
         let status = err.status();
         if let Some(end) = self.answer(pipe.unwrap_or(0), txid, &status).await {

@@ -14,6 +14,7 @@ pub struct Context {
     pub limits: Limits,
     pub verifier: Arc<dyn TokenVerifier>,
     pub rooms: Rooms,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub store: Store,
     /// Cancelled when the gateway stops: sessions tell their clients and close.
     pub shutdown: CancellationToken,

@@ -23,11 +23,7 @@ impl Session {
         })
     }
 
-    pub(super) async fn join(
-        &mut self,
-        pipe: u16,
-        args: Join,
-    ) -> Result<Option<Status>, SessionError> {
+    pub(super) async fn join(&mut self, pipe: u16, args: Join) -> Result<Status, SessionError> {
         let already = self.joined.contains(&(pipe, args.rid.clone()));
         let rooms_held = self
             .joined
@@ -55,19 +51,15 @@ impl Session {
         room["mask"] = json!(joined.mask.letters());
         let status = Status::ok(codes::GROUP_CONNECT_SUCCESS, format!("joined {}", args.rid))
             .with_info(json!({ "user": user, "room": room }));
-        // The answer first, then the coverage push, as PROTOCOL.md §3.4 orders them. The answer is sent here
-        // (not by the dispatcher) so nothing can slip in between.
-        self.send_answer(pipe, status).await?;
+        // The answer first, then the coverage push, as PROTOCOL.md §3.4 orders them.
         let coverage = Status::ok(
             codes::GROUP_LOCAL_COVERAGE,
             format!("members of {}", args.rid),
         )
         .with_info(json!({ "room": joined.room, "list": joined.list }));
-        self.out
-            .reply(status_frame(pipe, 0, &coverage, now_secs()))
-            .await
-            .map_err(|_| SessionError::SlowConsumer)?;
-        Ok(None)
+        self.after_answer
+            .push(status_frame(pipe, 0, &coverage, now_secs()));
+        Ok(status)
     }
 
     pub(super) fn leave(&mut self, pipe: u16, args: Leave) -> Result<Status, SessionError> {

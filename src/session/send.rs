@@ -11,7 +11,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 
-use super::connection::Session;
+use super::connection::{record_command, Session};
 use super::error::{RoomContext, SessionError};
 use crate::clock::now_secs;
 use crate::protocol::args::{Cast, Send};
@@ -73,11 +73,19 @@ impl Session {
             .await
             .map_err(|e| SessionError::Room(context, e))?;
         let txid = self.current_txid;
+        let started = self.current_started;
+        let metrics = self.ctx.metrics.clone();
         let out = self.out.clone();
         let target = args.id;
         tokio::spawn(async move {
-            let status = match pending.committed().await {
+            let result = pending.committed().await;
+            let status = match result {
                 Ok(posted) => {
+                    let code = match context {
+                        RoomContext::SendTo => codes::GROUP_SENDTO_NOTIFY,
+                        _ => codes::GROUP_POSTING_NOTIFY,
+                    };
+                    record_command(&metrics, "send", code, started);
                     if txid == 0 {
                         drop(permit);
                         return;
@@ -92,7 +100,11 @@ impl Session {
                         "delivered": posted.delivered,
                     }))
                 }
-                Err(e) => SessionError::Room(context, e).status(),
+                Err(e) => {
+                    let status = SessionError::Room(context, e).status();
+                    record_command(&metrics, "send", status.code, started);
+                    status
+                }
             };
             // A client that does not read its answers is cut off by the outbox; nothing else to do here.
             let _ = out

@@ -11,7 +11,8 @@ use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
 use tokio_util::sync::CancellationToken;
 
 use super::link::{Outbound, OutboundTx};
-use crate::protocol::Frame;
+use crate::metrics::LinkMetrics;
+use crate::protocol::{Frame, MessageType};
 
 /// How long a session waits for its client to make room for an answer before giving up on it.
 pub const REPLY_WAIT: Duration = Duration::from_secs(10);
@@ -20,6 +21,7 @@ pub const REPLY_WAIT: Duration = Duration::from_secs(10);
 pub struct Outbox {
     tx: OutboundTx,
     overflowed: CancellationToken,
+    metrics: Option<LinkMetrics>,
 }
 
 /// Why a frame was not queued.
@@ -36,6 +38,21 @@ impl Outbox {
         Outbox {
             tx,
             overflowed: CancellationToken::new(),
+            metrics: None,
+        }
+    }
+
+    /// An outbox that counts what it queues and drops.
+    pub fn with_metrics(tx: OutboundTx, metrics: LinkMetrics) -> Outbox {
+        Outbox {
+            metrics: Some(metrics),
+            ..Outbox::new(tx)
+        }
+    }
+
+    fn count(&self, kind: MessageType, len: usize) {
+        if let Some(m) = &self.metrics {
+            m.sent(kind, len);
         }
     }
 
@@ -44,9 +61,16 @@ impl Outbox {
         if self.overflowed.is_cancelled() {
             return Err(Undeliverable::SlowConsumer);
         }
+        let (kind, len) = (frame.kind, frame.wire_len());
         match self.tx.try_send(Outbound::Frame(frame)) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.count(kind, len);
+                Ok(())
+            }
             Err(TrySendError::Full(_)) => {
+                if let Some(m) = &self.metrics {
+                    m.dropped();
+                }
                 self.overflowed.cancel();
                 Err(Undeliverable::SlowConsumer)
             }
@@ -56,12 +80,16 @@ impl Outbox {
 
     /// Queues the session's own answer, waiting up to `REPLY_WAIT` for room.
     pub async fn reply(&self, frame: Frame) -> Result<(), Undeliverable> {
+        let (kind, len) = (frame.kind, frame.wire_len());
         match self
             .tx
             .send_timeout(Outbound::Frame(frame), REPLY_WAIT)
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.count(kind, len);
+                Ok(())
+            }
             Err(SendTimeoutError::Timeout(_)) => {
                 self.overflowed.cancel();
                 Err(Undeliverable::SlowConsumer)

@@ -1,0 +1,282 @@
+//! Prometheus metrics: one registry per gateway (so tests can run several gateways in one process), served on
+//! `GET /metrics`. Names follow the Prometheus conventions: `odd_gateway_*`, `_total` for counters,
+//! `_seconds` and `_bytes` in base units. docs/operations.md lists them all.
+//!
+//! Hot paths never look labels up: a connection resolves its transport's counters once (`LinkMetrics`).
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::protocol::MessageType;
+use crate::transport::TransportKind;
+
+pub struct Metrics {
+    registry: Registry,
+    pub connections_open: IntGaugeVec,
+    pub connections_total: IntCounterVec,
+    pub connections_closed_total: IntCounterVec,
+    pub frames_received_total: IntCounterVec,
+    pub frames_sent_total: IntCounterVec,
+    pub bytes_received_total: IntCounterVec,
+    pub bytes_sent_total: IntCounterVec,
+    pub commands_total: IntCounterVec,
+    pub command_duration_seconds: HistogramVec,
+    pub fanout_deliveries_total: IntCounter,
+    pub pushes_dropped_total: IntCounterVec,
+    pub slow_consumer_disconnects_total: IntCounterVec,
+    pub auth_failures_total: IntCounterVec,
+    pub protocol_errors_total: IntCounterVec,
+    pub rooms_loaded: IntGauge,
+    pub room_members: IntGauge,
+    pub messages_stored_total: IntCounter,
+    pub store_commit_duration_seconds: Histogram,
+    pub store_batch_messages: Histogram,
+    pub store_commit_failures_total: IntCounter,
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    c
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(c.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(g.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    g
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    r.register(Box::new(h.clone()))
+        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+    h
+}
+
+/// Latency buckets from 100 µs to 10 s.
+fn latency_buckets() -> Vec<f64> {
+    vec![
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        5.0, 10.0,
+    ]
+}
+
+impl Metrics {
+    /// Builds the registry. The names and label sets are static, so registration cannot fail at run time; a
+    /// clash would be a programming error caught by every test.
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        #[cfg(target_os = "linux")]
+        {
+            let _ = r.register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ));
+        }
+        let connections_open = IntGaugeVec::new(
+            Opts::new(
+                "odd_gateway_connections_open",
+                "Connections open now, by transport.",
+            ),
+            &["transport"],
+        )
+        .unwrap_or_else(|e| panic!("metric: {e}"));
+        r.register(Box::new(connections_open.clone()))
+            .unwrap_or_else(|e| panic!("metric: {e}"));
+        Metrics {
+            connections_open,
+            connections_total: counter_vec(
+                &r,
+                "odd_gateway_connections_total",
+                "Connections accepted, by transport.",
+                &["transport"],
+            ),
+            connections_closed_total: counter_vec(
+                &r,
+                "odd_gateway_connections_closed_total",
+                "Connections closed, by transport and reason.",
+                &["transport", "reason"],
+            ),
+            frames_received_total: counter_vec(
+                &r,
+                "odd_gateway_frames_received_total",
+                "Frames received, by transport and message type.",
+                &["transport", "type"],
+            ),
+            frames_sent_total: counter_vec(
+                &r,
+                "odd_gateway_frames_sent_total",
+                "Frames queued for sending, by transport and message type.",
+                &["transport", "type"],
+            ),
+            bytes_received_total: counter_vec(
+                &r,
+                "odd_gateway_received_bytes_total",
+                "Frame bytes received (header + payload), by transport.",
+                &["transport"],
+            ),
+            bytes_sent_total: counter_vec(
+                &r,
+                "odd_gateway_sent_bytes_total",
+                "Frame bytes queued for sending (header + payload), by transport.",
+                &["transport"],
+            ),
+            commands_total: counter_vec(
+                &r,
+                "odd_gateway_commands_total",
+                "Commands handled, by name and the status code answered.",
+                &["command", "code"],
+            ),
+            command_duration_seconds: {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(
+                        "odd_gateway_command_duration_seconds",
+                        "Time from a command's arrival to its answer, by command.",
+                    )
+                    .buckets(latency_buckets()),
+                    &["command"],
+                )
+                .unwrap_or_else(|e| panic!("metric: {e}"));
+                r.register(Box::new(h.clone()))
+                    .unwrap_or_else(|e| panic!("metric: {e}"));
+                h
+            },
+            fanout_deliveries_total: counter(
+                &r,
+                "odd_gateway_fanout_deliveries_total",
+                "Messages pushed to recipients (one per recipient connection).",
+            ),
+            pushes_dropped_total: counter_vec(
+                &r,
+                "odd_gateway_pushes_dropped_total",
+                "Pushes not queued because the recipient's queue was full, by transport.",
+                &["transport"],
+            ),
+            slow_consumer_disconnects_total: counter_vec(
+                &r,
+                "odd_gateway_slow_consumer_disconnects_total",
+                "Connections cut off because they did not read fast enough, by transport.",
+                &["transport"],
+            ),
+            auth_failures_total: counter_vec(
+                &r,
+                "odd_gateway_auth_failures_total",
+                "Rejected connects, by reason.",
+                &["reason"],
+            ),
+            protocol_errors_total: counter_vec(
+                &r,
+                "odd_gateway_protocol_errors_total",
+                "Malformed input, by kind.",
+                &["kind"],
+            ),
+            rooms_loaded: gauge(
+                &r,
+                "odd_gateway_rooms",
+                "Rooms with at least one member present.",
+            ),
+            room_members: gauge(
+                &r,
+                "odd_gateway_room_members",
+                "Member pipes present in rooms.",
+            ),
+            messages_stored_total: counter(
+                &r,
+                "odd_gateway_messages_stored_total",
+                "Messages committed to the store.",
+            ),
+            store_commit_duration_seconds: histogram(
+                &r,
+                "odd_gateway_store_commit_duration_seconds",
+                "Time to commit one journal batch.",
+                latency_buckets(),
+            ),
+            store_batch_messages: histogram(
+                &r,
+                "odd_gateway_store_batch_messages",
+                "Messages per committed journal batch.",
+                vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
+            ),
+            store_commit_failures_total: counter(
+                &r,
+                "odd_gateway_store_commit_failures_total",
+                "Journal batches whose commit failed.",
+            ),
+            registry: r,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
+    }
+
+    /// Counters of one connection, resolved once.
+    pub fn link(&self, kind: TransportKind) -> LinkMetrics {
+        let t = kind.as_str();
+        let types = [
+            MessageType::Abort,
+            MessageType::AckWindowSize,
+            MessageType::Ack,
+            MessageType::Command,
+        ];
+        LinkMetrics {
+            frames_sent: types.map(|m| self.frames_sent_total.with_label_values(&[t, m.name()])),
+            frames_received: types
+                .map(|m| self.frames_received_total.with_label_values(&[t, m.name()])),
+            bytes_sent: self.bytes_sent_total.with_label_values(&[t]),
+            bytes_received: self.bytes_received_total.with_label_values(&[t]),
+            dropped: self.pushes_dropped_total.with_label_values(&[t]),
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// One connection's counters.
+#[derive(Clone, Debug)]
+pub struct LinkMetrics {
+    frames_sent: [IntCounter; 4],
+    frames_received: [IntCounter; 4],
+    bytes_sent: IntCounter,
+    bytes_received: IntCounter,
+    dropped: IntCounter,
+}
+
+fn slot(kind: MessageType) -> usize {
+    kind as usize - 1
+}
+
+impl LinkMetrics {
+    pub fn sent(&self, kind: MessageType, bytes: usize) {
+        self.frames_sent[slot(kind)].inc();
+        self.bytes_sent.inc_by(bytes as u64);
+    }
+
+    pub fn received(&self, kind: MessageType, bytes: usize) {
+        self.frames_received[slot(kind)].inc();
+        self.bytes_received.inc_by(bytes as u64);
+    }
+
+    pub fn dropped(&self) {
+        self.dropped.inc();
+    }
+}
