@@ -218,6 +218,52 @@ impl Metrics {
         }
     }
 
+    /// Every metric family this gateway can export (including ones with no samples yet), for checks that
+    /// dashboards and alert rules only name real metrics.
+    pub fn family_names(&self) -> Vec<String> {
+        use prometheus::core::Collector;
+        let collectors: Vec<&dyn Collector> = vec![
+            &self.connections_open,
+            &self.connections_total,
+            &self.connections_closed_total,
+            &self.frames_received_total,
+            &self.frames_sent_total,
+            &self.bytes_received_total,
+            &self.bytes_sent_total,
+            &self.commands_total,
+            &self.command_duration_seconds,
+            &self.fanout_deliveries_total,
+            &self.pushes_dropped_total,
+            &self.slow_consumer_disconnects_total,
+            &self.auth_failures_total,
+            &self.protocol_errors_total,
+            &self.rooms_loaded,
+            &self.room_members,
+            &self.messages_stored_total,
+            &self.store_commit_duration_seconds,
+            &self.store_batch_messages,
+            &self.store_commit_failures_total,
+        ];
+        let mut names: Vec<String> = collectors
+            .iter()
+            .flat_map(|c| c.desc().into_iter().map(|d| d.fq_name.clone()))
+            .collect();
+        // What the process collector exports on Linux.
+        names.extend(
+            [
+                "process_cpu_seconds_total",
+                "process_open_fds",
+                "process_max_fds",
+                "process_virtual_memory_bytes",
+                "process_resident_memory_bytes",
+                "process_start_time_seconds",
+                "process_threads",
+            ]
+            .map(String::from),
+        );
+        names
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         TextEncoder::new()

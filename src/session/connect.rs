@@ -25,7 +25,7 @@ impl Session {
             uuid: uuid::Uuid::new_v4().to_string(),
             user,
         };
-        tracing::info!(
+        tracing::debug!(
             conn = self.id,
             uuid = %identity.uuid,
             user = %identity.user.id,

@@ -118,7 +118,7 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         info: link.info,
         ctx,
     };
-    debug!(conn = s.id, transport = %s.info.kind, peer = %s.info.peer, "open");
+    info!(conn = s.id, transport = %s.info.kind, peer = %s.info.peer, "connection open");
     let transport = s.info.kind.as_str();
     s.ctx
         .metrics

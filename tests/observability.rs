@@ -1,0 +1,271 @@
+//! Metrics, dashboard and alert rules: the counters move by the right amounts, and nothing the operator
+//! looks at names a metric the gateway does not export.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{people, TestGateway};
+use odd_gateway::client::Client;
+use odd_gateway::metrics::Metrics;
+
+/// `name{labels}` -> value, from the text exposition format.
+fn parse(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+async fn scrape(gw: &TestGateway) -> (String, HashMap<String, f64>) {
+    let body = reqwest::get(format!("{}/metrics", gw.http_url()))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    let map = parse(&body);
+    (body, map)
+}
+
+fn get(m: &HashMap<String, f64>, key: &str) -> f64 {
+    m.get(key).copied().unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_follow_a_scripted_conversation() {
+    let gw = TestGateway::start_with(people).await;
+    let url = gw.tcp_url();
+    let a = Client::connect(&url, "alice").await.expect("alice");
+    let mut b = Client::connect(&url, "bob").await.expect("bob");
+    let (ap, bp) = (
+        a.create("messaging").await.expect("pipe"),
+        b.create("messaging").await.expect("pipe"),
+    );
+    a.join(ap, "metrics").await.expect("join");
+    b.join(bp, "metrics").await.expect("join");
+    for i in 0..3 {
+        a.say(ap, "metrics", &format!("m{i}")).await.expect("sent");
+    }
+    for _ in 0..3 {
+        b.wait_for("send").await.expect("delivered");
+    }
+    let bad = a
+        .call(ap, serde_json::json!({"name": "bogus"}))
+        .await
+        .expect("answer");
+    assert!(bad.is_error());
+    let mut rejected = Client::open(&url).await.expect("open");
+    assert!(rejected.handshake("wrong", "").await.is_err());
+    rejected.closed_within(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let (_, m) = scrape(&gw).await;
+    assert_eq!(
+        get(&m, r#"odd_gateway_connections_total{transport="tcp"}"#),
+        3.0
+    );
+    assert_eq!(
+        get(&m, r#"odd_gateway_connections_open{transport="tcp"}"#),
+        2.0,
+        "the rejected one closed"
+    );
+    assert_eq!(
+        get(
+            &m,
+            r#"odd_gateway_connections_closed_total{reason="refused",transport="tcp"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(
+            &m,
+            r#"odd_gateway_auth_failures_total{reason="unknown_token"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(
+            &m,
+            r#"odd_gateway_commands_total{code="NetConnection.Connect.Success",command="connect"}"#
+        ),
+        2.0
+    );
+    assert_eq!(
+        get(
+            &m,
+            r#"odd_gateway_commands_total{code="NetConnection.Connect.Rejected",command="connect"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(
+            &m,
+            r#"odd_gateway_commands_total{code="NetGroup.Connect.Success",command="join"}"#
+        ),
+        2.0
+    );
+    assert_eq!(
+        get(
+            &m,
+            r#"odd_gateway_commands_total{code="NetGroup.Posting.Notify",command="send"}"#
+        ),
+        3.0
+    );
+    assert_eq!(
+        get(
+            &m,
+            r#"odd_gateway_commands_total{code="NetConnection.Call.Failed",command="unknown"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(
+            &m,
+            r#"odd_gateway_protocol_errors_total{kind="unknown_command"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(&m, "odd_gateway_fanout_deliveries_total"),
+        3.0,
+        "one recipient per message"
+    );
+    assert_eq!(get(&m, "odd_gateway_messages_stored_total"), 3.0);
+    assert!(get(&m, "odd_gateway_store_batch_messages_count") >= 1.0);
+    assert_eq!(get(&m, "odd_gateway_store_batch_messages_sum"), 3.0);
+    assert_eq!(
+        get(
+            &m,
+            r#"odd_gateway_command_duration_seconds_count{command="send"}"#
+        ),
+        3.0
+    );
+    assert_eq!(get(&m, "odd_gateway_rooms"), 1.0);
+    assert_eq!(get(&m, "odd_gateway_room_members"), 2.0);
+    // alice: connect, create, join, 3 x send, bogus; bob: connect, create, join; the rejected: connect.
+    assert_eq!(
+        get(
+            &m,
+            r#"odd_gateway_frames_received_total{transport="tcp",type="command"}"#
+        ),
+        11.0
+    );
+    assert!(get(&m, r#"odd_gateway_received_bytes_total{transport="tcp"}"#) > 0.0);
+    assert!(
+        get(
+            &m,
+            r#"odd_gateway_frames_sent_total{transport="tcp",type="command"}"#
+        ) >= 11.0
+    );
+    assert!(get(&m, "process_resident_memory_bytes") > 0.0);
+}
+
+/// Every `odd_gateway_*` / `process_*` name an expression mentions, histogram suffixes removed.
+fn names_in(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for prefix in ["odd_gateway_", "process_"] {
+        let mut rest = text;
+        while let Some(i) = rest.find(prefix) {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            let mut name = tail[..end].to_string();
+            for suffix in ["_bucket", "_sum", "_count"] {
+                if let Some(base) = name.strip_suffix(suffix) {
+                    if base.ends_with("_seconds") || base.ends_with("_messages") {
+                        name = base.to_string();
+                    }
+                }
+            }
+            out.push(name);
+            rest = &tail[end..];
+        }
+    }
+    out
+}
+
+#[test]
+fn dashboard_and_alerts_only_name_exported_metrics() {
+    let exported = Metrics::new().family_names();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/grafana/dashboard.json")).expect("dashboard"),
+    )
+    .expect("the dashboard is JSON");
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for t in panel["targets"].as_array().into_iter().flatten() {
+            exprs.push(t["expr"].as_str().expect("expr").to_string());
+        }
+    }
+    assert!(exprs.len() >= 20, "the dashboard has its panels");
+    assert_eq!(
+        dashboard["templating"]["list"][0]["type"], "datasource",
+        "the data source is a variable"
+    );
+    let alerts = std::fs::read_to_string(format!("{root}/grafana/alerts.yml")).expect("alerts");
+    let mut used = Vec::new();
+    for e in exprs.iter().map(String::as_str).chain([alerts.as_str()]) {
+        used.extend(names_in(e));
+    }
+    assert!(used.len() > 20);
+    for name in used {
+        assert!(
+            exported.contains(&name),
+            "{name} is used by the dashboard or alerts but not exported"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promtool_accepts_rules_and_exposition() {
+    let Ok(out) = std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("\n!!! SKIPPED: promtool not installed (apt-get install prometheus) !!!\n");
+        return;
+    };
+    assert!(out.status.success());
+    let root = env!("CARGO_MANIFEST_DIR");
+    let rules = std::process::Command::new("promtool")
+        .args(["check", "rules", &format!("{root}/grafana/alerts.yml")])
+        .output()
+        .expect("promtool runs");
+    assert!(
+        rules.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rules.stdout)
+    );
+    let gw = TestGateway::start().await;
+    let c = Client::connect(&gw.tcp_url(), "").await.expect("connect");
+    c.create("messaging").await.expect("pipe");
+    let (body, _) = scrape(&gw).await;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("promtool ends");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool check metrics: {report}");
+}
