@@ -56,6 +56,7 @@ impl Gateway {
             metrics: metrics.clone(),
             store,
             shutdown: shutdown.clone(),
+            resumable: Default::default(),
             sessions: TaskTracker::new(),
         });
         let on_link: Arc<dyn Fn(Link) + Send + Sync> = {

@@ -31,7 +31,13 @@ fn sends(pushes: &[Reply]) -> Vec<&Reply> {
 }
 
 async fn presence_and_fanout(backend: Backend) {
-    let Some(gw) = DbGateway::start(backend, people).await else {
+    // A short fast-reconnect grace, so a dropped connection leaves its rooms quickly.
+    let Some(gw) = DbGateway::start(backend, |c| {
+        people(c);
+        c.limits.resume_grace_ms = 200;
+    })
+    .await
+    else {
         return;
     };
     let (mut a, ap, joined) = member(&gw, "alice", "lobby").await;
@@ -125,7 +131,7 @@ async fn presence_and_fanout(backend: Backend) {
         .expect("alice sees carol leave");
     assert_eq!(d.info()["user"]["id"], "carol");
 
-    // A dropped connection leaves its rooms.
+    // A dropped connection leaves its rooms once the fast-reconnect grace period is over.
     b.close().await;
     let d = a
         .wait_for("NetGroup.Neighbor.Disconnect")

@@ -78,7 +78,8 @@ impl Client {
     /// Wraps an open link (any transport).
     pub fn over(link: Link) -> Client {
         let (tx, rx) = mpsc::channel(1024);
-        link.writer.start(rx);
+        link.writer
+            .start(rx, tokio_util::sync::CancellationToken::new());
         let pending: Pending = Arc::default();
         let closed = Arc::new(Mutex::new(None));
         let (push_tx, pushes) = mpsc::unbounded_channel();
@@ -390,7 +391,7 @@ async fn read_loop(
     let reason = loop {
         let frame = match inbound.recv().await {
             None => break "connection closed".to_string(),
-            Some(Inbound::Failed(r)) => break r,
+            Some(Inbound::Failed(r)) | Some(Inbound::Violation(r)) => break r,
             Some(Inbound::Malformed(e)) => break format!("server sent a malformed frame: {e}"),
             Some(Inbound::Frame(f)) => f,
         };

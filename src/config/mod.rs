@@ -127,6 +127,14 @@ pub struct Limits {
     pub quic_idle_timeout_ms: u64,
     /// The gateway pings idle QUIC connections this often, so NATs keep their mapping.
     pub quic_keep_alive_ms: u64,
+    /// How long a session whose transport was lost is kept for a fast reconnect. 0 turns resuming off.
+    pub resume_grace_ms: u64,
+    /// A connection that sends nothing for this long is closed (`NetConnection.Connect.IdleTimeout`).
+    pub idle_timeout_ms: u64,
+    /// Commands per second one connection may send (a burst of twice this is allowed).
+    pub commands_per_second: u32,
+    /// The ACK window the gateway announces after `connect`: clients ACK every this many bytes. 0: none.
+    pub ack_window_bytes: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -204,6 +212,10 @@ impl Default for Limits {
             max_rooms_per_connection: 256,
             quic_idle_timeout_ms: 30_000,
             quic_keep_alive_ms: 10_000,
+            resume_grace_ms: 30_000,
+            idle_timeout_ms: 300_000,
+            commands_per_second: 500,
+            ack_window_bytes: 1 << 20,
         }
     }
 }

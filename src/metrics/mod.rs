@@ -34,6 +34,8 @@ pub struct Metrics {
     pub store_commit_duration_seconds: Histogram,
     pub store_batch_messages: Histogram,
     pub store_commit_failures_total: IntCounter,
+    pub sessions_parked: IntGauge,
+    pub session_resumes_total: IntCounter,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -213,6 +215,16 @@ impl Metrics {
                 &r,
                 "odd_gateway_store_commit_failures_total",
                 "Journal batches whose commit failed.",
+            ),
+            sessions_parked: gauge(
+                &r,
+                "odd_gateway_sessions_parked",
+                "Sessions kept for a fast reconnect after losing their transport.",
+            ),
+            session_resumes_total: counter(
+                &r,
+                "odd_gateway_session_resumes_total",
+                "Sessions taken over by a fast reconnect.",
             ),
             registry: r,
         }

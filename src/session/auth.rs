@@ -80,10 +80,13 @@ impl TokenVerifier for ConfigVerifier {
     }
 }
 
+/// Every guest id starts with this.
+pub const GUEST_PREFIX: &str = "guest-";
+
 /// A fresh guest: `guest-` and 12 random hex digits, so guests never collide with each other in rooms.
 fn guest() -> User {
     let n: u64 = rand::thread_rng().gen::<u64>() & 0xFFFF_FFFF_FFFF;
-    let id = format!("guest-{n:012x}");
+    let id = format!("{GUEST_PREFIX}{n:012x}");
     User {
         nick: id[..10].to_string(),
         id,

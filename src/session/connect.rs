@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::connection::Session;
 use super::error::SessionError;
+use super::resume::ClaimError;
 use super::Identity;
 use crate::protocol::args::Connect;
 use crate::protocol::status::codes;
@@ -15,6 +16,32 @@ impl Session {
             return Err(SessionError::AlreadyConnected);
         }
         let user = self.ctx.verifier.verify(&args.parameters.token)?;
+        if !args.uuid.is_empty() {
+            let guest = args.parameters.token.is_empty();
+            match self.ctx.resumable.claim(&args.uuid, &user.id, guest).await {
+                Err(ClaimError::OtherUser) => return Err(SessionError::NotYourSession(args.uuid)),
+                Ok(Some(handover)) => {
+                    self.adopt(handover);
+                    let identity = self
+                        .identity
+                        .clone()
+                        .ok_or(SessionError::AlreadyConnected)?;
+                    tracing::info!(conn = self.id, uuid = %identity.uuid, user = %identity.user.id, "session resumed");
+                    self.ctx
+                        .resumable
+                        .live(&identity.uuid, &identity.user.id, self.kick.clone());
+                    self.announce_ack_window();
+                    return Ok(Status::ok(
+                        codes::CONNECT_SUCCESS,
+                        "connect success: session resumed",
+                    )
+                    .with_info(
+                        json!({ "uuid": identity.uuid, "user": identity.user, "resumed": true }),
+                    ));
+                }
+                Ok(None) => {}
+            }
+        }
         // Keeping the users table current is not worth refusing a connect over.
         if let Err(e) = self.ctx.store.upsert_user(&user).await {
             tracing::warn!(error = %e, user = %user.id, "could not record the user");
@@ -34,7 +61,25 @@ impl Session {
         );
         let status = Status::ok(codes::CONNECT_SUCCESS, "connect success")
             .with_info(json!({ "uuid": identity.uuid, "user": identity.user }));
+        self.ctx
+            .resumable
+            .live(&identity.uuid, &identity.user.id, self.kick.clone());
         self.identity = Some(identity);
+        self.announce_ack_window();
         Ok(status)
+    }
+}
+
+impl Session {
+    /// After the connect answer: ask the client to ACK every `limits.ack_window_bytes` bytes.
+    fn announce_ack_window(&mut self) {
+        let window = self.ctx.limits.ack_window_bytes;
+        if window > 0 {
+            self.after_answer.push(crate::protocol::Frame::new(
+                crate::protocol::MessageType::AckWindowSize,
+                0,
+                bytes::Bytes::copy_from_slice(&window.to_be_bytes()),
+            ));
+        }
     }
 }

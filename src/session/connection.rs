@@ -18,6 +18,8 @@ use crate::protocol::frames::{ack_frame, status_frame};
 use crate::protocol::status::codes;
 use crate::protocol::{Frame, Message, Reassembler, Request, Status};
 use crate::transport::{Inbound, Link, LinkInfo, Outbox};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -26,15 +28,20 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 
 /// Why a session ended; decides the last word the client hears.
 #[derive(Debug)]
-pub(super) enum End {
-    /// The peer closed the transport: nobody to tell.
+pub enum End {
+    /// The peer closed the transport cleanly: nobody to tell.
     PeerGone,
-    /// The transport broke (oversize length, I/O error): tell the client if it still listens.
+    /// The transport was lost (reset, I/O error, QUIC timeout): the session may be resumed.
+    Lost(String),
+    /// The peer broke the transport's rules (oversize length, text on a WebSocket): tell it, if it listens.
     Transport(String),
     /// We already sent the status that explains it.
     AfterStatus(String),
     HandshakeTimeout,
+    IdleTimeout,
     SlowConsumer,
+    /// A reconnect with this session's uuid took it over.
+    TakenOver,
     Shutdown,
 }
 
@@ -43,11 +50,33 @@ impl End {
     fn label(&self) -> &'static str {
         match self {
             End::PeerGone => "peer_closed",
+            End::Lost(_) => "lost",
             End::Transport(_) => "transport_error",
             End::AfterStatus(_) => "refused",
             End::HandshakeTimeout => "handshake_timeout",
+            End::IdleTimeout => "idle_timeout",
             End::SlowConsumer => "slow_consumer",
+            End::TakenOver => "taken_over",
             End::Shutdown => "shutdown",
+        }
+    }
+
+    /// Ends after which a connected session is kept for a fast reconnect.
+    fn resumable(&self) -> bool {
+        matches!(self, End::PeerGone | End::Lost(_) | End::TakenOver)
+    }
+
+    fn reason(&self, limits: &crate::config::Limits) -> String {
+        match self {
+            End::PeerGone => "peer closed".to_string(),
+            End::Lost(r) | End::Transport(r) | End::AfterStatus(r) => r.clone(),
+            End::HandshakeTimeout => {
+                format!("no `connect` within {} ms", limits.handshake_timeout_ms)
+            }
+            End::IdleTimeout => format!("nothing received for {} ms", limits.idle_timeout_ms),
+            End::SlowConsumer => "slow consumer: outgoing queue full".to_string(),
+            End::TakenOver => "taken over by a reconnect".to_string(),
+            End::Shutdown => "gateway shutdown".to_string(),
         }
     }
 }
@@ -73,6 +102,11 @@ pub struct Session {
     /// Frames to send right after the current request's answer.
     pub(super) after_answer: Vec<Frame>,
     link_metrics: LinkMetrics,
+    /// Notified when a reconnect takes this session over.
+    pub(super) kick: Arc<Notify>,
+    rate: RateLimit,
+    /// A resumed session's outbox and queue, swapped in right after the connect answer.
+    pub(super) pending_splice: Option<(Outbox, crate::transport::OutboundRx)>,
 }
 
 /// The command label for metrics: a fixed set, so a client cannot mint label values.
@@ -99,7 +133,8 @@ pub(super) fn record_command(
 /// Runs one connection to its end.
 pub async fn run(link: Link, ctx: Arc<Context>) {
     let (tx, rx) = tokio::sync::mpsc::channel(ctx.limits.outbound_queue);
-    let writer = link.writer.start(rx);
+    let stop = CancellationToken::new();
+    let mut writer = link.writer.start(rx, stop.clone());
     let mut inbound = link.inbound;
     let mut s = Session {
         id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
@@ -115,70 +150,125 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         after_answer: Vec::new(),
         current_started: std::time::Instant::now(),
         link_metrics: ctx.metrics.link(link.info.kind),
+        kick: Arc::new(Notify::new()),
+        rate: RateLimit::new(ctx.limits.commands_per_second),
+        pending_splice: None,
         info: link.info,
         ctx,
     };
     info!(conn = s.id, transport = %s.info.kind, peer = %s.info.peer, "connection open");
     let transport = s.info.kind.as_str();
-    s.ctx
-        .metrics
+    let metrics = s.ctx.metrics.clone();
+    metrics
         .connections_total
         .with_label_values(&[transport])
         .inc();
-    s.ctx
-        .metrics
+    metrics
         .connections_open
         .with_label_values(&[transport])
         .inc();
-    let handshake = tokio::time::sleep(Duration::from_millis(s.ctx.limits.handshake_timeout_ms));
-    tokio::pin!(handshake);
+    let limits = s.ctx.limits.clone();
+    let handshake = tokio::time::sleep(Duration::from_millis(limits.handshake_timeout_ms));
+    let idle_after = Duration::from_millis(limits.idle_timeout_ms);
+    let idle = tokio::time::sleep(idle_after);
+    tokio::pin!(handshake, idle);
     let shutdown = s.ctx.shutdown.clone();
-    let overflowed = s.out.overflowed().clone();
     let end = loop {
+        // Re-read each time: a resumed session swaps in its old outbox.
+        let overflowed = s.out.overflowed().clone();
+        let kick = s.kick.clone();
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break End::Shutdown,
             _ = overflowed.cancelled() => break End::SlowConsumer,
+            _ = kick.notified() => break End::TakenOver,
             _ = &mut handshake, if s.identity.is_none() => break End::HandshakeTimeout,
-            item = inbound.recv() => match item {
-                None => break End::PeerGone,
-                Some(Inbound::Failed(reason)) => break End::Transport(reason),
-                Some(Inbound::Malformed(e)) => {
-                    if let Some(end) = s.on_error(None, 0, e.into()).await {
-                        break end;
+            _ = &mut idle, if limits.idle_timeout_ms > 0 => break End::IdleTimeout,
+            item = inbound.recv() => {
+                idle.as_mut().reset(tokio::time::Instant::now() + idle_after);
+                match item {
+                    None => break End::PeerGone,
+                    Some(Inbound::Failed(reason)) => break End::Lost(reason),
+                    Some(Inbound::Violation(reason)) => break End::Transport(reason),
+                    Some(Inbound::Malformed(e)) => {
+                        if let Some(end) = s.on_error(None, 0, e.into()).await {
+                            break end;
+                        }
+                    }
+                    Some(Inbound::Frame(frame)) => {
+                        if let Some(end) = s.on_frame(frame).await {
+                            break end;
+                        }
                     }
                 }
-                Some(Inbound::Frame(frame)) => {
-                    if let Some(end) = s.on_frame(frame).await {
-                        break end;
-                    }
-                }
-            },
+            }
         }
     };
     drop(inbound);
-    let metrics = s.ctx.metrics.clone();
     metrics
         .connections_closed_total
         .with_label_values(&[transport, end.label()])
         .inc();
-    if let End::SlowConsumer = end {
-        metrics
-            .slow_consumer_disconnects_total
-            .with_label_values(&[transport])
-            .inc();
-    }
-    if let End::Transport(_) = end {
-        metrics
-            .protocol_errors_total
-            .with_label_values(&["transport"])
-            .inc();
-    }
-    s.finish(end, writer).await;
     metrics
         .connections_open
         .with_label_values(&[transport])
         .dec();
+    match &end {
+        End::SlowConsumer => metrics
+            .slow_consumer_disconnects_total
+            .with_label_values(&[transport])
+            .inc(),
+        End::Transport(_) => metrics
+            .protocol_errors_total
+            .with_label_values(&["transport"])
+            .inc(),
+        _ => {}
+    }
+    let grace = Duration::from_millis(limits.resume_grace_ms);
+    if end.resumable()
+        && s.identity.is_some()
+        && !grace.is_zero()
+        && !s.out.overflowed().is_cancelled()
+    {
+        // Detach the queue from the dead transport without losing what it holds.
+        stop.cancel();
+        match (&mut writer).await {
+            Ok(queued) => return s.park(end, queued, grace).await,
+            Err(e) => debug!(conn = s.id, error = %e, "writer ended abnormally; not parking"),
+        }
+    }
+    s.finish(end, Some(writer)).await;
+}
+
+/// A token bucket: `per_second` commands, bursts of twice that.
+pub(super) struct RateLimit {
+    per_second: f64,
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl RateLimit {
+    fn new(per_second: u32) -> RateLimit {
+        let per_second = f64::from(per_second.max(1));
+        RateLimit {
+            per_second,
+            tokens: per_second * 2.0,
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.per_second;
+        self.tokens = (self.tokens + refill).min(self.per_second * 2.0);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl Session {
@@ -208,6 +298,12 @@ impl Session {
             Message::Command { pipe, command } => {
                 let started = std::time::Instant::now();
                 let txid = command.txid;
+                if !self.rate.allow() {
+                    let limit = self.ctx.limits.commands_per_second;
+                    return self
+                        .on_error(Some(pipe), txid, SessionError::RateLimited(limit))
+                        .await;
+                }
                 self.current_txid = txid;
                 self.current_started = started;
                 let request = match Request::parse(&command.args) {
@@ -247,6 +343,13 @@ impl Session {
                     if end.is_none() && self.out.reply(frame).await.is_err() {
                         return Some(End::SlowConsumer);
                     }
+                }
+                // A resumed session: what queued while it was away follows the answer, then live traffic.
+                if let Some((old, queued)) = self.pending_splice.take() {
+                    if self.out.splice(queued).await.is_err() {
+                        return Some(End::SlowConsumer);
+                    }
+                    self.out = old;
                 }
                 end
             }
@@ -331,6 +434,12 @@ impl Session {
             _ => debug!(conn = self.id, error = %err, "request failed"),
         }
         match &err {
+            SessionError::NotYourSession(_) => self
+                .ctx
+                .metrics
+                .auth_failures_total
+                .with_label_values(&["not_your_session"])
+                .inc(),
             SessionError::Auth(e) => self
                 .ctx
                 .metrics
@@ -375,36 +484,38 @@ impl Session {
         self.leave_rooms_of(pipe, reason);
     }
 
-    async fn finish(
+    pub(super) async fn finish(
         mut self,
         end: End,
-        writer: tokio::task::JoinHandle<crate::transport::OutboundRx>,
+        writer: Option<tokio::task::JoinHandle<crate::transport::OutboundRx>>,
     ) {
         let last_word = match &end {
-            End::PeerGone | End::AfterStatus(_) => None,
+            End::PeerGone
+            | End::Lost(_)
+            | End::AfterStatus(_)
+            | End::SlowConsumer
+            | End::TakenOver => None,
             End::Transport(reason) => Some(Status::error(codes::CONNECT_CLOSED, reason.clone())),
             End::HandshakeTimeout => Some(Status::error(
                 codes::CONNECT_FAILED,
-                format!(
-                    "no `connect` within {} ms",
-                    self.ctx.limits.handshake_timeout_ms
-                ),
+                end.reason(&self.ctx.limits),
             )),
-            End::SlowConsumer => None,
+            End::IdleTimeout => Some(Status::error(
+                codes::CONNECT_IDLE_TIMEOUT,
+                end.reason(&self.ctx.limits),
+            )),
             End::Shutdown => Some(Status {
                 level: crate::protocol::Level::Warning,
                 ..Status::ok(codes::CONNECT_APP_SHUTDOWN, "the gateway is shutting down")
             }),
         };
-        let reason = match &end {
-            End::PeerGone => "peer closed".to_string(),
-            End::Transport(r) | End::AfterStatus(r) => r.clone(),
-            End::HandshakeTimeout => "handshake timeout".to_string(),
-            End::SlowConsumer => "slow consumer: outgoing queue full".to_string(),
-            End::Shutdown => "gateway shutdown".to_string(),
-        };
+        let reason = end.reason(&self.ctx.limits);
+        let client_listens = !matches!(
+            end,
+            End::PeerGone | End::Lost(_) | End::SlowConsumer | End::TakenOver
+        );
         // Messages already accepted get their answers before the goodbye (unless the client is gone).
-        if !matches!(end, End::PeerGone | End::SlowConsumer) {
+        if client_listens {
             self.settle_in_flight(CLOSE_FLUSH).await;
         }
         if let Some(status) = last_word {
@@ -417,16 +528,16 @@ impl Session {
         }
         if let Some(identity) = &self.identity {
             self.ctx.rooms.set_inbox(self.id, &identity.user, None);
+            self.ctx.resumable.forget(&identity.uuid, &self.kick);
         }
-        match end {
-            End::PeerGone => writer.abort(),
-            // Its queue is full and it does not read: drop the transport without waiting.
-            End::SlowConsumer => writer.abort(),
-            _ => {
+        if let Some(writer) = writer {
+            if client_listens {
                 self.out.close(reason.clone()).await;
                 if tokio::time::timeout(CLOSE_FLUSH, writer).await.is_err() {
                     debug!(conn = self.id, "transport did not flush in time");
                 }
+            } else {
+                writer.abort();
             }
         }
         info!(

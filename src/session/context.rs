@@ -18,6 +18,8 @@ pub struct Context {
     pub store: Store,
     /// Cancelled when the gateway stops: sessions tell their clients and close.
     pub shutdown: CancellationToken,
+    /// Sessions that a reconnect may take over.
+    pub resumable: super::resume::Registry,
     /// Every session task, so shutdown can wait for them to finish.
     pub sessions: TaskTracker,
 }

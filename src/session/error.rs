@@ -39,6 +39,10 @@ pub enum SessionError {
     Room(RoomContext, RoomError),
     #[error("the client does not read its answers")]
     SlowConsumer,
+    #[error("rate limit: at most {0} commands per second; this one was dropped")]
+    RateLimited(u32),
+    #[error("connect rejected: session {0} belongs to another user")]
+    NotYourSession(String),
 }
 
 /// Which command a room error answers: it decides the status code family.
@@ -69,7 +73,9 @@ impl SessionError {
             | SessionError::NotSupported(_)
             | SessionError::TooManyRooms(_)
             | SessionError::NotInRoom(_)
-            | SessionError::SlowConsumer => codes::CALL_FAILED,
+            | SessionError::SlowConsumer
+            | SessionError::RateLimited(_) => codes::CALL_FAILED,
+            SessionError::NotYourSession(_) => codes::CONNECT_REJECTED,
             SessionError::Room(context, e) => match (context, e) {
                 (RoomContext::Join, RoomError::NoSuchRoom(_) | RoomError::Banned(_)) => {
                     codes::GROUP_CONNECT_REJECTED
@@ -87,7 +93,10 @@ impl SessionError {
     pub fn closes_connection(&self) -> bool {
         matches!(
             self,
-            SessionError::Auth(_) | SessionError::NotConnected(_) | SessionError::SlowConsumer
+            SessionError::Auth(_)
+                | SessionError::NotConnected(_)
+                | SessionError::SlowConsumer
+                | SessionError::NotYourSession(_)
         )
     }
 
@@ -119,6 +128,8 @@ impl SessionError {
                 RoomError::ShuttingDown => "shutting_down",
             },
             SessionError::SlowConsumer => "slow_consumer",
+            SessionError::RateLimited(_) => "rate_limited",
+            SessionError::NotYourSession(_) => "not_your_session",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod connection;
 pub mod context;
 pub mod error;
 pub mod pipes;
+pub mod resume;
 mod rooms;
 mod send;
 

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{Frame, FrameError};
 
@@ -47,7 +48,10 @@ pub enum Inbound {
     Frame(Frame),
     /// Bytes that were delimited fine but are not a valid frame. The stream is still in sync.
     Malformed(FrameError),
-    /// The transport cannot go on (oversized length prefix, text on a WebSocket, I/O error).
+    /// The peer broke the transport's rules (oversized length prefix, text on a WebSocket): the connection
+    /// cannot go on and the session must not be kept for a reconnect.
+    Violation(String),
+    /// The transport was lost (I/O error, reset, QUIC idle timeout): a reconnect may resume the session.
     Failed(String),
 }
 
@@ -57,12 +61,61 @@ pub enum Outbound {
     Frame(Frame),
     /// Flush what is queued, close with this reason, and stop.
     Close(String),
+    /// From now on, write what this other queue holds (a resumed session's queue, with the pushes that
+    /// waited for the client), in place of the current one.
+    Splice(OutboundRx),
 }
 
 pub type OutboundTx = mpsc::Sender<Outbound>;
 pub type OutboundRx = mpsc::Receiver<Outbound>;
 
-type StartFn = Box<dyn FnOnce(OutboundRx) -> BoxFuture<'static, OutboundRx> + Send>;
+type StartFn = Box<dyn FnOnce(Source) -> BoxFuture<'static, OutboundRx> + Send>;
+
+/// What a writer drains: the session's queue, which a `Splice` can swap, and which `stop` detaches from the
+/// transport without consuming what is still queued (a session being parked keeps its pushes).
+pub struct Source {
+    rx: OutboundRx,
+    stop: CancellationToken,
+}
+
+impl Source {
+    pub fn new(rx: OutboundRx, stop: CancellationToken) -> Source {
+        Source { rx, stop }
+    }
+
+    /// The next frame or close; `None` when stopped or when every sender is gone.
+    pub async fn next(&mut self) -> Option<Outbound> {
+        loop {
+            let item = tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => return None,
+                item = self.rx.recv() => item?,
+            };
+            match item {
+                Outbound::Splice(rx) => self.rx = rx,
+                other => return Some(other),
+            }
+        }
+    }
+
+    /// Like `next`, without waiting.
+    pub fn try_next(&mut self) -> Option<Outbound> {
+        loop {
+            if self.stop.is_cancelled() {
+                return None;
+            }
+            match self.rx.try_recv().ok()? {
+                Outbound::Splice(rx) => self.rx = rx,
+                other => return Some(other),
+            }
+        }
+    }
+
+    /// The queue, with whatever it still holds.
+    pub fn into_rx(self) -> OutboundRx {
+        self.rx
+    }
+}
 
 /// The sending half of a transport, not yet running.
 pub struct Writer {
@@ -72,7 +125,7 @@ pub struct Writer {
 impl Writer {
     pub fn new<F, Fut>(f: F) -> Writer
     where
-        F: FnOnce(OutboundRx) -> Fut + Send + 'static,
+        F: FnOnce(Source) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = OutboundRx> + Send + 'static,
     {
         Writer {
@@ -80,9 +133,10 @@ impl Writer {
         }
     }
 
-    /// Spawns the writer task. It returns the channel when the transport closes or fails.
-    pub fn start(self, rx: OutboundRx) -> JoinHandle<OutboundRx> {
-        tokio::spawn((self.start)(rx))
+    /// Spawns the writer task. It returns the channel when the transport closes or fails, or as soon as
+    /// `stop` is cancelled (leaving what is queued in it).
+    pub fn start(self, rx: OutboundRx, stop: CancellationToken) -> JoinHandle<OutboundRx> {
+        tokio::spawn((self.start)(Source::new(rx, stop)))
     }
 }
 

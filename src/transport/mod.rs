@@ -16,5 +16,7 @@ pub mod tcp;
 pub mod tls;
 pub mod ws;
 
-pub use link::{Inbound, Link, LinkInfo, Outbound, OutboundRx, OutboundTx, TransportKind, Writer};
+pub use link::{
+    Inbound, Link, LinkInfo, Outbound, OutboundRx, OutboundTx, Source, TransportKind, Writer,
+};
 pub use outbox::{Outbox, Undeliverable};

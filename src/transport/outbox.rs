@@ -98,6 +98,14 @@ impl Outbox {
         }
     }
 
+    /// Hands the writer another queue to drain from now on (a resumed session's).
+    pub async fn splice(&self, queue: super::link::OutboundRx) -> Result<(), Undeliverable> {
+        self.tx
+            .send_timeout(Outbound::Splice(queue), REPLY_WAIT)
+            .await
+            .map_err(|_| Undeliverable::Closed)
+    }
+
     /// Asks the transport to flush and close. Waits for room, but not forever.
     pub async fn close(&self, reason: String) {
         let _ = self

@@ -19,9 +19,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::link::{
-    Inbound, Link, LinkInfo, Outbound, OutboundRx, TransportKind, Writer, INBOUND_QUEUE,
+    Inbound, Link, LinkInfo, Outbound, OutboundRx, Source, TransportKind, Writer, INBOUND_QUEUE,
 };
-use super::tcp::{codec, describe_read_error, OUTGOING_MAX};
+use super::tcp::{codec, read_error, OUTGOING_MAX};
 use crate::protocol::frame::SeqCounter;
 use crate::protocol::Frame;
 
@@ -176,7 +176,7 @@ async fn read_stream(
                 Err(e) => Inbound::Malformed(e),
             },
             Some(Err(e)) => {
-                let _ = tx.send(Inbound::Failed(describe_read_error(&e))).await;
+                let _ = tx.send(read_error(&e)).await;
                 return;
             }
         };
@@ -254,14 +254,14 @@ async fn stream_for(
 
 async fn write_frames(
     conn: quinn::Connection,
-    mut rx: OutboundRx,
+    mut rx: Source,
     shared: Arc<Shared>,
     role: Role,
     tx: mpsc::WeakSender<Inbound>,
 ) -> OutboundRx {
     let mut seq = SeqCounter::default();
     let mut close = (CLOSE_NORMAL, "closed".to_string());
-    while let Some(out) = rx.recv().await {
+    while let Some(out) = rx.next().await {
         match out {
             Outbound::Frame(frame) => {
                 let Some(queue) = stream_for(&conn, &shared, frame.pipe, role, &tx).await else {
@@ -283,6 +283,8 @@ async fn write_frames(
                 close = (CLOSE_NORMAL, reason);
                 break;
             }
+            // `Source` applies splices itself; none reach a writer.
+            Outbound::Splice(_) => {}
         }
     }
     // Let every stream flush and be acknowledged, then close the connection with the reason.
@@ -294,7 +296,7 @@ async fn write_frames(
     let _ = tokio::time::timeout(DRAIN, futures::future::join_all(writers)).await;
     let reason = truncate(&close.1, 200);
     conn.close(quinn::VarInt::from_u32(close.0), reason.as_bytes());
-    rx
+    rx.into_rx()
 }
 
 fn truncate(s: &str, max: usize) -> &str {

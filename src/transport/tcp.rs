@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::link::{
-    Inbound, Link, LinkInfo, Outbound, TransportKind, Writer, INBOUND_QUEUE, WRITE_BATCH,
+    Inbound, Link, LinkInfo, Outbound, Source, TransportKind, Writer, INBOUND_QUEUE, WRITE_BATCH,
 };
 use crate::protocol::frame::SeqCounter;
 use crate::protocol::Frame;
@@ -69,8 +69,7 @@ async fn read_frames<R: AsyncRead + Unpin>(
                 Err(e) => Inbound::Malformed(e),
             },
             Some(Err(e)) => {
-                let reason = describe_read_error(&e);
-                let _ = tx.send(Inbound::Failed(reason)).await;
+                let _ = tx.send(read_error(&e)).await;
                 return;
             }
         };
@@ -80,25 +79,26 @@ async fn read_frames<R: AsyncRead + Unpin>(
     }
 }
 
-pub(super) fn describe_read_error(e: &io::Error) -> String {
+/// What a stream read error means for the session.
+pub(super) fn read_error(e: &io::Error) -> Inbound {
     if e.kind() == io::ErrorKind::InvalidData {
         // LengthDelimitedCodec's only InvalidData error: a length prefix above the configured maximum.
-        format!("frame length exceeds the limit: {e}")
+        Inbound::Violation(format!("frame length exceeds the limit: {e}"))
     } else if e.kind() == io::ErrorKind::UnexpectedEof || e.to_string().contains("bytes remaining")
     {
-        "connection closed in the middle of a frame".to_string()
+        Inbound::Failed("connection closed in the middle of a frame".to_string())
     } else {
-        format!("read failed: {e}")
+        Inbound::Failed(format!("read failed: {e}"))
     }
 }
 
 async fn write_frames<W: AsyncWrite + Unpin>(
     mut sink: FramedWrite<W, LengthDelimitedCodec>,
-    mut rx: mpsc::Receiver<Outbound>,
+    mut rx: Source,
 ) -> mpsc::Receiver<Outbound> {
     let mut seq = SeqCounter::default();
     let mut buf = bytes::BytesMut::new();
-    'outer: while let Some(first) = rx.recv().await {
+    'outer: while let Some(first) = rx.next().await {
         let mut next = Some(first);
         let mut n = 0;
         while let Some(out) = next.take() {
@@ -111,6 +111,8 @@ async fn write_frames<W: AsyncWrite + Unpin>(
                         break 'outer;
                     }
                 }
+                // `Source` applies splices itself; none reach a writer.
+                Outbound::Splice(_) => {}
                 Outbound::Close(reason) => {
                     debug!(%reason, "closing stream transport");
                     let _ = SinkExt::<bytes::Bytes>::flush(&mut sink).await;
@@ -120,7 +122,7 @@ async fn write_frames<W: AsyncWrite + Unpin>(
             }
             n += 1;
             if n < WRITE_BATCH {
-                next = rx.try_recv().ok();
+                next = rx.try_next();
             }
         }
         if let Err(e) = SinkExt::<bytes::Bytes>::flush(&mut sink).await {
@@ -128,7 +130,7 @@ async fn write_frames<W: AsyncWrite + Unpin>(
             break;
         }
     }
-    rx
+    rx.into_rx()
 }
 
 /// Accepts plain TCP connections until `shutdown`, handing each `Link` to `on_link`.

@@ -9,7 +9,7 @@ use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use super::link::{
-    Inbound, Link, LinkInfo, Outbound, OutboundRx, Writer, INBOUND_QUEUE, WRITE_BATCH,
+    Inbound, Link, LinkInfo, Outbound, OutboundRx, Source, Writer, INBOUND_QUEUE, WRITE_BATCH,
 };
 use crate::protocol::frame::SeqCounter;
 use crate::protocol::Frame;
@@ -114,12 +114,12 @@ where
             None => return,
             Some(Err(e)) => {
                 let msg = e.to_string();
-                let reason = if msg.contains("too long") || msg.contains("size") {
-                    format!("frame length exceeds the limit: {msg}")
+                let item = if msg.contains("too long") || msg.contains("size") {
+                    Inbound::Violation(format!("frame length exceeds the limit: {msg}"))
                 } else {
-                    format!("websocket error: {msg}")
+                    Inbound::Failed(format!("websocket error: {msg}"))
                 };
-                let _ = tx.send(Inbound::Failed(reason)).await;
+                let _ = tx.send(item).await;
                 return;
             }
             Some(Ok(m)) => match m.kind() {
@@ -129,7 +129,7 @@ where
                 },
                 WsKind::Text => {
                     let _ = tx
-                        .send(Inbound::Failed(
+                        .send(Inbound::Violation(
                             "text messages are not part of the protocol: send each frame as one binary message".into(),
                         ))
                         .await;
@@ -145,13 +145,13 @@ where
     }
 }
 
-async fn write_messages<Si, M>(mut sink: Si, mut rx: OutboundRx) -> OutboundRx
+async fn write_messages<Si, M>(mut sink: Si, mut rx: Source) -> OutboundRx
 where
     Si: Sink<M> + Unpin,
     M: WsMessage,
 {
     let mut seq = SeqCounter::default();
-    'outer: while let Some(first) = rx.recv().await {
+    'outer: while let Some(first) = rx.next().await {
         let mut next = Some(first);
         let mut n = 0;
         while let Some(out) = next.take() {
@@ -165,6 +165,8 @@ where
                         break 'outer;
                     }
                 }
+                // `Source` applies splices itself; none reach a writer.
+                Outbound::Splice(_) => {}
                 Outbound::Close(reason) => {
                     let _ = sink.send(M::close(&reason)).await;
                     let _ = sink.close().await;
@@ -173,12 +175,12 @@ where
             }
             n += 1;
             if n < WRITE_BATCH {
-                next = rx.try_recv().ok();
+                next = rx.try_next();
             }
         }
         if sink.flush().await.is_err() {
             break;
         }
     }
-    rx
+    rx.into_rx()
 }

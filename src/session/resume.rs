@@ -1,0 +1,227 @@
+//! Fast reconnect: a connected session that loses its transport is parked for a grace period, with its pipes,
+//! its room memberships (so nobody sees it leave) and its outgoing queue (which keeps collecting pushes). A
+//! `connect` that names its uuid, from the same user, takes it over: the new transport first writes the
+//! connect answer, then everything that queued up, in order, then the live traffic.
+//!
+//! A session whose transport is still up when its uuid reconnects (a phone that changed networks before the
+//! gateway noticed) is kicked off its old transport and handed over the same way.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{oneshot, Notify, Semaphore};
+
+use super::pipes::Pipes;
+use super::Identity;
+use crate::transport::{OutboundRx, Outbox};
+
+/// Everything a resumed session takes over.
+pub struct Handover {
+    pub id: u64,
+    pub identity: Identity,
+    pub pipes: Pipes,
+    pub joined: BTreeSet<(u16, String)>,
+    pub out: Outbox,
+    pub in_flight: Arc<Semaphore>,
+    /// The queue with what waited for the client.
+    pub queued: OutboundRx,
+}
+
+type Claim = oneshot::Sender<Handover>;
+
+enum Entry {
+    Live {
+        user: String,
+        kick: Arc<Notify>,
+    },
+    Parked {
+        user: String,
+        claim: oneshot::Sender<Claim>,
+    },
+}
+
+/// Why a claim failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimError {
+    /// The uuid belongs to another user's session.
+    OtherUser,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl Registry {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a connected session.
+    pub fn live(&self, uuid: &str, user: &str, kick: Arc<Notify>) {
+        self.lock().insert(
+            uuid.to_string(),
+            Entry::Live {
+                user: user.to_string(),
+                kick,
+            },
+        );
+    }
+
+    /// Forgets a session that ended (only if the entry is still this session's).
+    pub fn forget(&self, uuid: &str, kick: &Arc<Notify>) {
+        let mut entries = self.lock();
+        if let Some(Entry::Live { kick: k, .. }) = entries.get(uuid) {
+            if Arc::ptr_eq(k, kick) {
+                entries.remove(uuid);
+            }
+        }
+    }
+
+    /// Parks a session; the receiver yields a claim when a reconnect takes it over.
+    pub fn park(&self, uuid: &str, user: &str) -> oneshot::Receiver<Claim> {
+        let (tx, rx) = oneshot::channel();
+        self.lock().insert(
+            uuid.to_string(),
+            Entry::Parked {
+                user: user.to_string(),
+                claim: tx,
+            },
+        );
+        rx
+    }
+
+    /// Removes a parked entry whose grace period ran out. False if a reconnect claimed it meanwhile.
+    pub fn expire(&self, uuid: &str) -> bool {
+        let mut entries = self.lock();
+        match entries.get(uuid) {
+            Some(Entry::Parked { .. }) => {
+                entries.remove(uuid);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes over the session `uuid` for `user`: `Ok(None)` if there is none to take over. A `guest` (empty
+    /// token) may take over a guest session: for guests, knowing the unguessable uuid is the proof.
+    pub async fn claim(
+        &self,
+        uuid: &str,
+        user: &str,
+        guest: bool,
+    ) -> Result<Option<Handover>, ClaimError> {
+        let other = |u: &str| u != user && !(guest && u.starts_with(super::auth::GUEST_PREFIX));
+        // A live session is kicked off its transport first; it parks itself within moments.
+        for _ in 0..100 {
+            let claim = {
+                let mut entries = self.lock();
+                match entries.get(uuid) {
+                    None => return Ok(None),
+                    Some(Entry::Live { user: u, .. }) | Some(Entry::Parked { user: u, .. })
+                        if other(u) =>
+                    {
+                        return Err(ClaimError::OtherUser)
+                    }
+                    Some(Entry::Live { kick, .. }) => {
+                        kick.notify_one();
+                        None
+                    }
+                    Some(Entry::Parked { .. }) => match entries.remove(uuid) {
+                        Some(Entry::Parked { claim, .. }) => Some(claim),
+                        _ => None,
+                    },
+                }
+            };
+            match claim {
+                Some(claim) => {
+                    let (tx, rx) = oneshot::channel();
+                    if claim.send(tx).is_err() {
+                        return Ok(None);
+                    }
+                    return Ok(tokio::time::timeout(Duration::from_secs(2), rx)
+                        .await
+                        .ok()
+                        .and_then(Result::ok));
+                }
+                None => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sessions parked right now.
+    pub fn parked(&self) -> usize {
+        self.lock()
+            .values()
+            .filter(|e| matches!(e, Entry::Parked { .. }))
+            .count()
+    }
+}
+
+impl super::connection::Session {
+    /// Keeps a session whose transport was lost until a reconnect claims it or `grace` runs out.
+    pub(super) async fn park(
+        mut self,
+        end: super::connection::End,
+        queued: OutboundRx,
+        grace: Duration,
+    ) {
+        let Some(identity) = self.identity.clone() else {
+            return self.finish(end, None).await;
+        };
+        let registry = &self.ctx.resumable;
+        let mut claim = registry.park(&identity.uuid, &identity.user.id);
+        self.ctx.metrics.sessions_parked.inc();
+        tracing::info!(conn = self.id, uuid = %identity.uuid, user = %identity.user.id, "session kept for a fast reconnect");
+        let shutdown = self.ctx.shutdown.clone();
+        let claimed = tokio::select! {
+            c = &mut claim => c.ok(),
+            _ = tokio::time::sleep(grace) => None,
+            _ = shutdown.cancelled() => None,
+        };
+        let claimed = match claimed {
+            Some(c) => Some(c),
+            // Someone claimed it just as the grace period ended: honour the claim.
+            None if !registry.expire(&identity.uuid) => {
+                tokio::time::timeout(Duration::from_secs(2), claim)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
+            None => None,
+        };
+        self.ctx.metrics.sessions_parked.dec();
+        let Some(reply) = claimed else {
+            drop(queued);
+            return self.finish(end, None).await;
+        };
+        let handover = Handover {
+            id: self.id,
+            identity,
+            pipes: std::mem::replace(&mut self.pipes, Pipes::new(1)),
+            joined: std::mem::take(&mut self.joined),
+            out: self.out.clone(),
+            in_flight: self.in_flight.clone(),
+            queued,
+        };
+        if let Err(h) = reply.send(handover) {
+            // The reconnect went away before taking over: end the session normally.
+            self.pipes = h.pipes;
+            self.joined = h.joined;
+            return self.finish(end, None).await;
+        }
+        self.ctx.metrics.session_resumes_total.inc();
+    }
+
+    /// Adopts a parked session: same id, identity, pipes and rooms; its queue follows the connect answer.
+    pub(super) fn adopt(&mut self, h: Handover) {
+        self.id = h.id;
+        self.identity = Some(h.identity);
+        self.pipes = h.pipes;
+        self.joined = h.joined;
+        self.in_flight = h.in_flight;
+        self.pending_splice = Some((h.out, h.queued));
+    }
+}
