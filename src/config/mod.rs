@@ -214,7 +214,7 @@ impl Default for Limits {
             quic_keep_alive_ms: 10_000,
             resume_grace_ms: 30_000,
             idle_timeout_ms: 300_000,
-            commands_per_second: 500,
+            commands_per_second: 1_000,
             ack_window_bytes: 1 << 20,
         }
     }

@@ -1,0 +1,227 @@
+//! Mobile resilience over real sockets: fast reconnect, takeover, grace expiry, slow consumers, limits.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{people, Raw, TestGateway};
+use odd_gateway::client::{Client, ClientError, Reply};
+use odd_gateway::config::Config;
+use serde_json::json;
+
+fn quick_grace(c: &mut Config) {
+    people(c);
+    c.limits.resume_grace_ms = 1_500;
+}
+
+async fn sends_within(c: &mut Client, wait: Duration) -> Vec<Reply> {
+    let mut out = Vec::new();
+    while let Some(p) = c.next_push_within(wait).await {
+        if p.name() == "send" {
+            out.push(p);
+        }
+    }
+    out
+}
+
+async fn presence_within(c: &mut Client, wait: Duration) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(p) = c.next_push_within(wait).await {
+        if p.code().starts_with("NetGroup.Neighbor") {
+            out.push(format!("{} {}", p.code(), p.info()["user"]["id"]));
+        }
+    }
+    out
+}
+
+async fn parked(gw: &TestGateway) -> bool {
+    let body = reqwest::get(format!("{}/metrics", gw.http_url())).await.expect("scrape").text().await.expect("body");
+    body.lines().any(|l| l == "odd_gateway_sessions_parked 1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_within_grace_resumes_with_queued_messages_in_order() {
+    let gw = TestGateway::start_with(quick_grace).await;
+    let url = gw.tcp_url();
+    let alice = Client::connect(&url, "alice").await.expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    alice.join(ap, "r").await.expect("join");
+    let mut bob = Client::connect(&url, "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    bob.join(bp, "r").await.expect("join");
+    presence_within(&mut bob, Duration::from_millis(200)).await;
+    let uuid = alice.uuid.clone();
+
+    // Alice's transport drops mid-conversation.
+    alice.close().await;
+    for _ in 0..50 {
+        if parked(&gw).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(parked(&gw).await, "the session is kept");
+    for i in 0..5 {
+        bob.say(bp, "r", &format!("while away {i}")).await.expect("sent");
+    }
+
+    let mut again = Client::open(&url).await.expect("open");
+    let r = again.handshake("alice", &uuid).await.expect("resume");
+    assert_eq!(r.info()["uuid"], uuid.as_str(), "same uuid: the session was resumed");
+    assert_eq!(r.info()["resumed"], true);
+    let got = sends_within(&mut again, Duration::from_millis(500)).await;
+    let texts: Vec<_> = got.iter().map(|m| m.args["data"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(texts, (0..5).map(|i| format!("while away {i}")).collect::<Vec<_>>(), "exactly once, in order");
+    assert!(got.iter().all(|m| m.pipe == ap), "on the pipe that joined");
+    // The pipe and the membership are intact: alice talks without create/join.
+    again.say(ap, "r", "back").await.expect("old pipe still works");
+    let seen = sends_within(&mut bob, Duration::from_millis(300)).await;
+    assert_eq!(seen.len(), 1);
+    assert!(presence_within(&mut bob, Duration::from_millis(300)).await.is_empty(), "no presence flapping");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_grace_period_a_reconnect_is_a_new_session() {
+    let gw = TestGateway::start_with(|c| {
+        people(c);
+        c.limits.resume_grace_ms = 200;
+    })
+    .await;
+    let url = gw.tcp_url();
+    let alice = Client::connect(&url, "alice").await.expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    alice.join(ap, "r").await.expect("join");
+    let mut bob = Client::connect(&url, "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    bob.join(bp, "r").await.expect("join");
+    presence_within(&mut bob, Duration::from_millis(200)).await;
+    let uuid = alice.uuid.clone();
+    alice.close().await;
+    let left = bob.wait_for("NetGroup.Neighbor.Disconnect").await.expect("alice leaves after the grace period");
+    assert_eq!(left.info()["user"]["id"], "alice");
+    let mut again = Client::open(&url).await.expect("open");
+    let r = again.handshake("alice", &uuid).await.expect("connect");
+    assert_ne!(r.info()["uuid"], uuid.as_str(), "a new session");
+    assert!(r.info().get("resumed").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_uuid_is_refused() {
+    let gw = TestGateway::start_with(quick_grace).await;
+    let url = gw.tcp_url();
+    let alice = Client::connect(&url, "alice").await.expect("alice");
+    let uuid = alice.uuid.clone();
+    alice.close().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut mallory = Client::open(&url).await.expect("open");
+    match mallory.handshake("bob", &uuid).await {
+        Err(ClientError::Status { code, description }) => {
+            assert_eq!(code, "NetConnection.Connect.Rejected");
+            assert!(description.contains("another user"), "{description}");
+        }
+        other => panic!("bob must not take alice's session: {other:?}"),
+    }
+    assert!(mallory.closed_within(Duration::from_secs(5)).await.is_some());
+    // Alice still can.
+    let mut back = Client::open(&url).await.expect("open");
+    let r = back.handshake("alice", &uuid).await.expect("resume");
+    assert_eq!(r.info()["resumed"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_takes_over_a_session_whose_old_transport_still_looks_alive() {
+    let gw = TestGateway::start_with(quick_grace).await;
+    let url = gw.tcp_url();
+    let mut old = Client::connect(&url, "alice").await.expect("alice");
+    let ap = old.create("messaging").await.expect("pipe");
+    old.join(ap, "r").await.expect("join");
+    // The phone switched networks: a new connection with the same uuid while the old one is still open.
+    let mut new = Client::open(&url).await.expect("open");
+    let r = new.handshake("alice", &old.uuid).await.expect("takeover");
+    assert_eq!(r.info()["resumed"], true);
+    assert!(old.closed_within(Duration::from_secs(5)).await.is_some(), "the old transport is dropped");
+    new.say(ap, "r", "still here").await.expect("the pipe moved with the session");
+    let page = new.history(ap, json!({"rid": "r"})).await.expect("history");
+    assert_eq!(page.info()["messages"][0]["data"], "still here");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_cut_and_the_room_keeps_flowing() {
+    let gw = TestGateway::start_with(|c| {
+        people(c);
+        c.limits.outbound_queue = 1024;
+        c.limits.resume_grace_ms = 0;
+        c.limits.commands_per_second = 100_000;
+    })
+    .await;
+    let url = gw.tcp_url();
+    // The slow one: joins, then never reads again.
+    let mut slow = Raw::open(&gw).await;
+    slow.command(0, 1, r#"{"name":"connect","uuid":"","parameters":{"token":"carol"}}"#).await;
+    slow.command(0, 2, r#"{"name":"create","kind":"messaging"}"#).await;
+    slow.command(1, 1, r#"{"name":"join","rid":"busy"}"#).await;
+    let alice = Client::connect(&url, "alice").await.expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    alice.join(ap, "busy").await.expect("join");
+    let mut bob = Client::connect(&url, "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    bob.join(bp, "busy").await.expect("join");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // 2,000 x 16 KB = 32 MB: more than the non-reader's queue (1,024 frames) and socket buffers can hold.
+    let big = "x".repeat(16_000);
+    let started = std::time::Instant::now();
+    let mut pending = Vec::new();
+    for _ in 0..2_000 {
+        let args = json!({"name": "send", "type": "text", "cast": "multi", "id": "busy", "data": big});
+        pending.push(alice.submit(ap, args, bytes::Bytes::new()).await.expect("submitted"));
+    }
+    for p in pending {
+        p.wait().await.expect("answered").ok().expect("accepted");
+    }
+    let mut received = 0;
+    while received < 2_000 {
+        match bob.next_push_within(Duration::from_secs(5)).await {
+            Some(p) if p.name() == "send" => received += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(received, 2_000, "the reader got everything");
+    println!("2,000 x 16 KB to a reader next to a non-reader in {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(30));
+    let body = reqwest::get(format!("{}/metrics", gw.http_url())).await.expect("scrape").text().await.expect("body");
+    assert!(
+        body.lines().any(|l| l == r#"odd_gateway_slow_consumer_disconnects_total{transport="tcp"} 1"#),
+        "the slow one was cut: {}",
+        body.lines().filter(|l| l.contains("slow")).collect::<Vec<_>>().join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_and_idle_timeout_answer_clearly() {
+    let gw = TestGateway::start_with(|c| {
+        c.limits.commands_per_second = 5;
+        c.limits.idle_timeout_ms = 700;
+    })
+    .await;
+    let c = Client::connect(&gw.tcp_url(), "").await.expect("connect");
+    let mut refused = 0;
+    for _ in 0..30 {
+        let r = c.call(0, json!({"name": "getProperty", "keys": []})).await.expect("answer");
+        if r.description().contains("rate limit") {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 10, "bursts past 2 x 5/s are refused ({refused})");
+    let mut idle = Raw::open(&gw).await;
+    idle.connect().await;
+    let mut last = None;
+    while let Some(r) = idle.recv_command().await {
+        last = Some(r);
+    }
+    let last = last.expect("a reason before the close");
+    assert_eq!(last.code(), "NetConnection.Connect.IdleTimeout");
+    assert!(idle.closed().await);
+}
