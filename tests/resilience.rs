@@ -35,7 +35,12 @@ async fn presence_within(c: &mut Client, wait: Duration) -> Vec<String> {
 }
 
 async fn parked(gw: &TestGateway) -> bool {
-    let body = reqwest::get(format!("{}/metrics", gw.http_url())).await.expect("scrape").text().await.expect("body");
+    let body = reqwest::get(format!("{}/metrics", gw.http_url()))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
     body.lines().any(|l| l == "odd_gateway_sessions_parked 1")
 }
 
@@ -62,22 +67,45 @@ async fn reconnect_within_grace_resumes_with_queued_messages_in_order() {
     }
     assert!(parked(&gw).await, "the session is kept");
     for i in 0..5 {
-        bob.say(bp, "r", &format!("while away {i}")).await.expect("sent");
+        bob.say(bp, "r", &format!("while away {i}"))
+            .await
+            .expect("sent");
     }
 
     let mut again = Client::open(&url).await.expect("open");
     let r = again.handshake("alice", &uuid).await.expect("resume");
-    assert_eq!(r.info()["uuid"], uuid.as_str(), "same uuid: the session was resumed");
+    assert_eq!(
+        r.info()["uuid"],
+        uuid.as_str(),
+        "same uuid: the session was resumed"
+    );
     assert_eq!(r.info()["resumed"], true);
     let got = sends_within(&mut again, Duration::from_millis(500)).await;
-    let texts: Vec<_> = got.iter().map(|m| m.args["data"].as_str().unwrap_or_default().to_string()).collect();
-    assert_eq!(texts, (0..5).map(|i| format!("while away {i}")).collect::<Vec<_>>(), "exactly once, in order");
+    let texts: Vec<_> = got
+        .iter()
+        .map(|m| m.args["data"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        texts,
+        (0..5)
+            .map(|i| format!("while away {i}"))
+            .collect::<Vec<_>>(),
+        "exactly once, in order"
+    );
     assert!(got.iter().all(|m| m.pipe == ap), "on the pipe that joined");
     // The pipe and the membership are intact: alice talks without create/join.
-    again.say(ap, "r", "back").await.expect("old pipe still works");
+    again
+        .say(ap, "r", "back")
+        .await
+        .expect("old pipe still works");
     let seen = sends_within(&mut bob, Duration::from_millis(300)).await;
     assert_eq!(seen.len(), 1);
-    assert!(presence_within(&mut bob, Duration::from_millis(300)).await.is_empty(), "no presence flapping");
+    assert!(
+        presence_within(&mut bob, Duration::from_millis(300))
+            .await
+            .is_empty(),
+        "no presence flapping"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +125,10 @@ async fn after_the_grace_period_a_reconnect_is_a_new_session() {
     presence_within(&mut bob, Duration::from_millis(200)).await;
     let uuid = alice.uuid.clone();
     alice.close().await;
-    let left = bob.wait_for("NetGroup.Neighbor.Disconnect").await.expect("alice leaves after the grace period");
+    let left = bob
+        .wait_for("NetGroup.Neighbor.Disconnect")
+        .await
+        .expect("alice leaves after the grace period");
     assert_eq!(left.info()["user"]["id"], "alice");
     let mut again = Client::open(&url).await.expect("open");
     let r = again.handshake("alice", &uuid).await.expect("connect");
@@ -121,7 +152,10 @@ async fn another_users_uuid_is_refused() {
         }
         other => panic!("bob must not take alice's session: {other:?}"),
     }
-    assert!(mallory.closed_within(Duration::from_secs(5)).await.is_some());
+    assert!(mallory
+        .closed_within(Duration::from_secs(5))
+        .await
+        .is_some());
     // Alice still can.
     let mut back = Client::open(&url).await.expect("open");
     let r = back.handshake("alice", &uuid).await.expect("resume");
@@ -139,8 +173,13 @@ async fn a_reconnect_takes_over_a_session_whose_old_transport_still_looks_alive(
     let mut new = Client::open(&url).await.expect("open");
     let r = new.handshake("alice", &old.uuid).await.expect("takeover");
     assert_eq!(r.info()["resumed"], true);
-    assert!(old.closed_within(Duration::from_secs(5)).await.is_some(), "the old transport is dropped");
-    new.say(ap, "r", "still here").await.expect("the pipe moved with the session");
+    assert!(
+        old.closed_within(Duration::from_secs(5)).await.is_some(),
+        "the old transport is dropped"
+    );
+    new.say(ap, "r", "still here")
+        .await
+        .expect("the pipe moved with the session");
     let page = new.history(ap, json!({"rid": "r"})).await.expect("history");
     assert_eq!(page.info()["messages"][0]["data"], "still here");
 }
@@ -157,8 +196,14 @@ async fn a_client_that_never_reads_is_cut_and_the_room_keeps_flowing() {
     let url = gw.tcp_url();
     // The slow one: joins, then never reads again.
     let mut slow = Raw::open(&gw).await;
-    slow.command(0, 1, r#"{"name":"connect","uuid":"","parameters":{"token":"carol"}}"#).await;
-    slow.command(0, 2, r#"{"name":"create","kind":"messaging"}"#).await;
+    slow.command(
+        0,
+        1,
+        r#"{"name":"connect","uuid":"","parameters":{"token":"carol"}}"#,
+    )
+    .await;
+    slow.command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
+        .await;
     slow.command(1, 1, r#"{"name":"join","rid":"busy"}"#).await;
     let alice = Client::connect(&url, "alice").await.expect("alice");
     let ap = alice.create("messaging").await.expect("pipe");
@@ -173,8 +218,14 @@ async fn a_client_that_never_reads_is_cut_and_the_room_keeps_flowing() {
     let started = std::time::Instant::now();
     let mut pending = Vec::new();
     for _ in 0..2_000 {
-        let args = json!({"name": "send", "type": "text", "cast": "multi", "id": "busy", "data": big});
-        pending.push(alice.submit(ap, args, bytes::Bytes::new()).await.expect("submitted"));
+        let args =
+            json!({"name": "send", "type": "text", "cast": "multi", "id": "busy", "data": big});
+        pending.push(
+            alice
+                .submit(ap, args, bytes::Bytes::new())
+                .await
+                .expect("submitted"),
+        );
     }
     for p in pending {
         p.wait().await.expect("answered").ok().expect("accepted");
@@ -191,11 +242,20 @@ async fn a_client_that_never_reads_is_cut_and_the_room_keeps_flowing() {
     assert_eq!(received, 2_000, "the reader got everything");
     println!("2,000 x 16 KB to a reader next to a non-reader in {elapsed:?}");
     assert!(elapsed < Duration::from_secs(30));
-    let body = reqwest::get(format!("{}/metrics", gw.http_url())).await.expect("scrape").text().await.expect("body");
+    let body = reqwest::get(format!("{}/metrics", gw.http_url()))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
     assert!(
-        body.lines().any(|l| l == r#"odd_gateway_slow_consumer_disconnects_total{transport="tcp"} 1"#),
+        body.lines()
+            .any(|l| l == r#"odd_gateway_slow_consumer_disconnects_total{transport="tcp"} 1"#),
         "the slow one was cut: {}",
-        body.lines().filter(|l| l.contains("slow")).collect::<Vec<_>>().join("\n")
+        body.lines()
+            .filter(|l| l.contains("slow"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -209,7 +269,10 @@ async fn rate_limit_and_idle_timeout_answer_clearly() {
     let c = Client::connect(&gw.tcp_url(), "").await.expect("connect");
     let mut refused = 0;
     for _ in 0..30 {
-        let r = c.call(0, json!({"name": "getProperty", "keys": []})).await.expect("answer");
+        let r = c
+            .call(0, json!({"name": "getProperty", "keys": []}))
+            .await
+            .expect("answer");
         if r.description().contains("rate limit") {
             refused += 1;
         }
