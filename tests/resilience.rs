@@ -288,3 +288,87 @@ async fn rate_limit_and_idle_timeout_answer_clearly() {
     assert_eq!(last.code(), "NetConnection.Connect.IdleTimeout");
     assert!(idle.closed().await);
 }
+
+/// A TCP proxy whose live connections the test can cut, as a network change would.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(target: std::net::SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (cut, cuts) = tokio::sync::watch::channel(0u64);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut cuts = cuts.clone();
+                cuts.borrow_and_update();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cuts.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, cut }
+    }
+
+    fn cut_all(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_library_reconnects_and_resumes_by_itself() {
+    let gw = TestGateway::start_with(quick_grace).await;
+    let proxy = Proxy::start(gw.gateway.tcp_addr.expect("tcp")).await;
+    let mut alice = Client::connect(&format!("tcp://{}", proxy.addr), "alice")
+        .await
+        .expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    alice.join(ap, "net").await.expect("join");
+    let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    bob.join(bp, "net").await.expect("join");
+    while alice
+        .next_push_within(Duration::from_millis(200))
+        .await
+        .is_some()
+    {}
+    let uuid = alice.uuid.clone();
+
+    proxy.cut_all();
+    for i in 0..3 {
+        bob.say(bp, "net", &format!("during the outage {i}"))
+            .await
+            .expect("sent");
+    }
+    let back = alice
+        .wait_for(odd_gateway::client::RECONNECTED)
+        .await
+        .expect("reconnected");
+    assert_eq!(back.info()["resumed"], true);
+    assert_eq!(back.info()["uuid"], uuid.as_str());
+    let got = sends_within(&mut alice, Duration::from_millis(500)).await;
+    let texts: Vec<_> = got
+        .iter()
+        .map(|m| m.args["data"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        texts,
+        (0..3)
+            .map(|i| format!("during the outage {i}"))
+            .collect::<Vec<_>>()
+    );
+    alice
+        .say(ap, "net", "I am back")
+        .await
+        .expect("the same pipe works after the reconnect");
+}

@@ -3,6 +3,11 @@
 //!
 //! A `Client` matches each answer to its request by (pipe, transaction id), keeps a transaction counter per
 //! pipe as PROTOCOL.md §2 says, and hands everything else (pushes) to `next_push`.
+//!
+//! A client opened by URL reconnects by itself when its transport is lost (not when the server said goodbye
+//! or the client closed): it reopens the transport and sends `connect` with its session's uuid, so the
+//! gateway resumes the session with its pipes, rooms and queued pushes. Requests in flight at the loss fail
+//! with `ClientError::Closed`; the app sees a push with code `Client.Reconnected` and `info.resumed`.
 
 mod error;
 mod reply;
@@ -32,10 +37,36 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Pending = Arc<Mutex<HashMap<(u16, u16), oneshot::Sender<Reply>>>>;
 
+/// The code of the push a client emits to its app after reconnecting (never sent by the gateway).
+pub const RECONNECTED: &str = "Client.Reconnected";
+
+/// How long a client keeps trying to get back after losing its transport.
+pub const RECONNECT_FOR: Duration = Duration::from_secs(30);
+
+/// Status codes with which the gateway says goodbye: no reconnect after them.
+const GOODBYES: [&str; 5] = [
+    "NetConnection.Connect.Closed",
+    "NetConnection.Connect.Rejected",
+    "NetConnection.Connect.Failed",
+    "NetConnection.Connect.AppShutdown",
+    "NetConnection.Connect.IdleTimeout",
+];
+
+/// What a URL-opened client needs to come back.
+struct Reconnect {
+    endpoint: Endpoint,
+    options: ClientOptions,
+    /// (token, uuid) of the session to resume; set by a successful handshake.
+    session: Mutex<Option<(String, String)>>,
+    /// The client closed on purpose: do not come back.
+    done: std::sync::atomic::AtomicBool,
+}
+
 pub struct Client {
-    tx: OutboundTx,
+    tx: Arc<Mutex<OutboundTx>>,
     pending: Pending,
-    txids: Mutex<HashMap<u16, u16>>,
+    txids: Arc<Mutex<HashMap<u16, u16>>>,
+    reconnect: Option<Arc<Reconnect>>,
     pushes: mpsc::UnboundedReceiver<Reply>,
     /// Set when the transport is gone, with the reason if one was given.
     closed: Arc<Mutex<Option<String>>>,
@@ -54,7 +85,13 @@ impl Client {
     pub async fn open_with(url: &str, options: &ClientOptions) -> Result<Client, ClientError> {
         let endpoint: Endpoint = url.parse()?;
         let link = endpoint.open(options).await?;
-        Ok(Client::over(link))
+        let reconnect = Arc::new(Reconnect {
+            endpoint,
+            options: options.clone(),
+            session: Mutex::new(None),
+            done: std::sync::atomic::AtomicBool::new(false),
+        });
+        Ok(Client::start(link, Some(reconnect)))
     }
 
     /// Opens with `options` and connects with `token`.
@@ -75,24 +112,36 @@ impl Client {
         Ok(c)
     }
 
-    /// Wraps an open link (any transport).
+    /// Wraps an open link (any transport). Such a client does not reconnect by itself.
     pub fn over(link: Link) -> Client {
+        Client::start(link, None)
+    }
+
+    fn start(link: Link, reconnect: Option<Arc<Reconnect>>) -> Client {
         let (tx, rx) = mpsc::channel(1024);
         link.writer
             .start(rx, tokio_util::sync::CancellationToken::new());
         let pending: Pending = Arc::default();
         let closed = Arc::new(Mutex::new(None));
         let (push_tx, pushes) = mpsc::unbounded_channel();
-        tokio::spawn(read_loop(
+        let tx = Arc::new(Mutex::new(tx));
+        let txids = Arc::new(Mutex::new(HashMap::new()));
+        tokio::spawn(supervise(
             link.inbound,
-            pending.clone(),
-            push_tx,
-            closed.clone(),
+            Conn {
+                tx: tx.clone(),
+                txids: txids.clone(),
+                pending: pending.clone(),
+                pushes: push_tx,
+                closed: closed.clone(),
+            },
+            reconnect.clone(),
         ));
         Client {
             tx,
             pending,
-            txids: Mutex::new(HashMap::new()),
+            txids,
+            reconnect,
             pushes,
             closed,
             uuid: String::new(),
@@ -102,31 +151,20 @@ impl Client {
 
     /// Sends `connect`; on success remembers the uuid and user.
     pub async fn handshake(&mut self, token: &str, uuid: &str) -> Result<Reply, ClientError> {
-        let r = self
-            .call(
-                0,
-                json!({
-                    "name": "connect", "device": "", "os": std::env::consts::OS, "kernel": "",
-                    "browser": "", "client": concat!("odd-gateway-client/", env!("CARGO_PKG_VERSION")),
-                    "uuid": uuid, "parameters": {"token": token}
-                }),
-            )
-            .await?;
+        let r = self.call(0, connect_args(token, uuid)).await?;
         let r = r.ok()?;
         let info = r.info();
         self.uuid = info["uuid"].as_str().unwrap_or_default().to_string();
         self.user = serde_json::from_value(info["user"].clone()).unwrap_or_default();
+        if let Some(rc) = &self.reconnect {
+            *rc.session.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((token.to_string(), self.uuid.clone()));
+        }
         Ok(r)
     }
 
     fn next_txid(&self, pipe: u16) -> u16 {
-        let mut t = self.txids.lock().unwrap_or_else(|e| e.into_inner());
-        let n = t.entry(pipe).or_insert(0);
-        *n = n.wrapping_add(1);
-        if *n == 0 {
-            *n = 1;
-        }
-        *n
+        next_txid(&self.txids, pipe)
     }
 
     /// Sends a command and waits for its status (success or error: see `Reply::ok`).
@@ -200,8 +238,8 @@ impl Client {
 
     /// Sends any frame as is (tests use it for hostile input).
     pub async fn send_frame(&self, frame: Frame) -> Result<(), ClientError> {
-        self.tx
-            .send(Outbound::Frame(frame))
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        tx.send(Outbound::Frame(frame))
             .await
             .map_err(|_| ClientError::Closed(self.close_reason()))
     }
@@ -344,7 +382,11 @@ impl Client {
 
     /// Closes the transport politely.
     pub async fn close(self) {
-        let _ = self.tx.send(Outbound::Close("client closed".into())).await;
+        if let Some(rc) = &self.reconnect {
+            rc.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let _ = tx.send(Outbound::Close("client closed".into())).await;
     }
 }
 
@@ -381,13 +423,147 @@ fn close_reason(closed: &Mutex<Option<String>>) -> String {
         .unwrap_or_else(|| "connection closed".to_string())
 }
 
-async fn read_loop(
-    mut inbound: mpsc::Receiver<Inbound>,
+fn next_txid(txids: &Mutex<HashMap<u16, u16>>, pipe: u16) -> u16 {
+    let mut t = txids.lock().unwrap_or_else(|e| e.into_inner());
+    let n = t.entry(pipe).or_insert(0);
+    *n = n.wrapping_add(1);
+    if *n == 0 {
+        *n = 1;
+    }
+    *n
+}
+
+fn connect_args(token: &str, uuid: &str) -> Value {
+    json!({
+        "name": "connect", "device": "", "os": std::env::consts::OS, "kernel": "",
+        "browser": "", "client": concat!("odd-gateway-client/", env!("CARGO_PKG_VERSION")),
+        "uuid": uuid, "parameters": {"token": token}
+    })
+}
+
+/// What the background task shares with the `Client`.
+struct Conn {
+    tx: Arc<Mutex<OutboundTx>>,
+    txids: Arc<Mutex<HashMap<u16, u16>>>,
     pending: Pending,
     pushes: mpsc::UnboundedSender<Reply>,
     closed: Arc<Mutex<Option<String>>>,
-) {
+}
+
+/// Reads the transport; when it is lost (and nobody said goodbye), reconnects and resumes the session.
+async fn supervise(first: mpsc::Receiver<Inbound>, conn: Conn, reconnect: Option<Arc<Reconnect>>) {
+    let mut inbound = first;
+    let reason = loop {
+        let (reason, goodbye) = read_loop(inbound, &conn.pending, &conn.pushes).await;
+        // Requests in flight may never be answered: fail them now.
+        conn.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let Some(rc) = &reconnect else { break reason };
+        let session = rc.session.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let (Some((token, uuid)), false) = (
+            session,
+            goodbye || rc.done.load(std::sync::atomic::Ordering::SeqCst),
+        ) else {
+            break reason;
+        };
+        match come_back(rc, &conn, &token, &uuid).await {
+            Some(next) => inbound = next,
+            None => break reason,
+        }
+    };
+    *conn.closed.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+    conn.pending
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+}
+
+/// Reopens the transport and resumes `uuid`, retrying with backoff for `RECONNECT_FOR`.
+async fn come_back(
+    rc: &Reconnect,
+    conn: &Conn,
+    token: &str,
+    uuid: &str,
+) -> Option<mpsc::Receiver<Inbound>> {
+    let deadline = tokio::time::Instant::now() + RECONNECT_FOR;
+    let mut backoff = Duration::from_millis(50);
+    while tokio::time::Instant::now() < deadline {
+        if rc.done.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
+        if let Ok(link) = rc.endpoint.open(&rc.options).await {
+            let (tx, rx) = mpsc::channel(1024);
+            link.writer
+                .start(rx, tokio_util::sync::CancellationToken::new());
+            *conn.tx.lock().unwrap_or_else(|e| e.into_inner()) = tx.clone();
+            let mut inbound = link.inbound;
+            let txid = next_txid(&conn.txids, 0);
+            let json = serde_json::to_vec(&connect_args(token, uuid)).ok()?;
+            let body = CommandMessage::encode(crate::clock::now_secs(), txid, &json, &[]).ok()?;
+            if tx
+                .send(Outbound::Frame(Frame::new(MessageType::Command, 0, body)))
+                .await
+                .is_ok()
+            {
+                match tokio::time::timeout(CALL_TIMEOUT, answer(&mut inbound, txid)).await {
+                    Ok(Some(r)) if !r.is_error() => {
+                        let new_uuid = r.info()["uuid"].as_str().unwrap_or_default().to_string();
+                        let resumed = r.info()["resumed"] == json!(true);
+                        if let Some(s) = rc
+                            .session
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .as_mut()
+                        {
+                            s.1 = new_uuid.clone();
+                        }
+                        let _ = conn.pushes.send(Reply {
+                            pipe: 0,
+                            txid: 0,
+                            timestamp: crate::clock::now_secs(),
+                            args: json!({"name": "status", "level": "status", "code": RECONNECTED,
+                                         "description": "reconnected", "info": {"uuid": new_uuid, "resumed": resumed}}),
+                            payload: Bytes::new(),
+                        });
+                        return Some(inbound);
+                    }
+                    // Refused (e.g. the token expired): coming back is not possible.
+                    Ok(Some(_)) => return None,
+                    _ => {}
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+    None
+}
+
+/// Reads until the answer to the connect with `txid`.
+async fn answer(inbound: &mut mpsc::Receiver<Inbound>, txid: u16) -> Option<Reply> {
     let mut reassembler = Reassembler::new(64 * 1024 * 1024);
+    loop {
+        let Inbound::Frame(f) = inbound.recv().await? else {
+            return None;
+        };
+        if let Ok(Some(Message::Command { pipe: 0, command })) = reassembler.push(f) {
+            if command.txid == txid {
+                return Reply::decode(0, command).ok();
+            }
+        }
+    }
+}
+
+/// Reads one transport until it ends; returns why, and whether the gateway said goodbye first.
+async fn read_loop(
+    mut inbound: mpsc::Receiver<Inbound>,
+    pending: &Pending,
+    pushes: &mpsc::UnboundedSender<Reply>,
+) -> (String, bool) {
+    let mut reassembler = Reassembler::new(64 * 1024 * 1024);
+    let mut goodbye = false;
     let reason = loop {
         let frame = match inbound.recv().await {
             None => break "connection closed".to_string(),
@@ -404,6 +580,9 @@ async fn read_loop(
             Ok(r) => r,
             Err(e) => break e,
         };
+        if pipe == 0 && GOODBYES.contains(&reply.code()) && reply.level() != "status" {
+            goodbye = true;
+        }
         let waiter = if reply.txid != 0 {
             pending
                 .lock()
@@ -421,11 +600,5 @@ async fn read_loop(
             }
         }
     };
-    if let Ok(mut c) = closed.lock() {
-        *c = Some(reason);
-    }
-    // Fail every caller still waiting.
-    if let Ok(mut p) = pending.lock() {
-        p.clear();
-    }
+    (reason, goodbye)
 }

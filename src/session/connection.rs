@@ -230,6 +230,20 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         && !grace.is_zero()
         && !s.out.overflowed().is_cancelled()
     {
+        if let End::TakenOver = end {
+            // The old transport may still be read (the device is alive on two networks): say goodbye on it
+            // so its client does not reconnect and take the session back. What the writer takes from the queue
+            // until then goes to the old transport; the rest follows the session.
+            let goodbye = Status::error(codes::CONNECT_CLOSED, "taken over by a reconnect");
+            let _ = s.out.push(status_frame(0, 0, &goodbye, now_secs()));
+            s.out.try_close("taken over by a reconnect");
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                while !writer.is_finished() {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await;
+        }
         // Detach the queue from the dead transport without losing what it holds.
         stop.cancel();
         match (&mut writer).await {

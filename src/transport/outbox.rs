@@ -106,6 +106,11 @@ impl Outbox {
             .map_err(|_| Undeliverable::Closed)
     }
 
+    /// Asks the transport to close after what is queued, without waiting for room.
+    pub fn try_close(&self, reason: &str) {
+        let _ = self.tx.try_send(Outbound::Close(reason.to_string()));
+    }
+
     /// Asks the transport to flush and close. Waits for room, but not forever.
     pub async fn close(&self, reason: String) {
         let _ = self
