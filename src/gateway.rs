@@ -57,6 +57,7 @@ impl Gateway {
             store,
             shutdown: shutdown.clone(),
             resumable: Default::default(),
+            per_ip: crate::session::per_ip::PerIp::new(config.connections_per_ip()),
             sessions: TaskTracker::new(),
         });
         let on_link: Arc<dyn Fn(Link) + Send + Sync> = {

@@ -565,7 +565,12 @@ async fn read_loop(
     let mut reassembler = Reassembler::new(64 * 1024 * 1024);
     let mut goodbye = false;
     let reason = loop {
-        let frame = match inbound.recv().await {
+        let next = tokio::select! {
+            next = inbound.recv() => next,
+            // The `Client` was dropped: close the transport (dropping `inbound` does) and do not come back.
+            _ = pushes.closed() => return ("client dropped".to_string(), true),
+        };
+        let frame = match next {
             None => break "connection closed".to_string(),
             Some(Inbound::Failed(r)) | Some(Inbound::Violation(r)) => break r,
             Some(Inbound::Malformed(e)) => break format!("server sent a malformed frame: {e}"),

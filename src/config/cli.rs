@@ -84,6 +84,12 @@ impl Cli {
         if let Some(f) = self.log_format {
             c.log.format = f;
         }
+        // The JWT secret comes from the environment only, so it never shows in `ps`.
+        if let Ok(secret) = std::env::var("ODD_JWT_SECRET") {
+            if !secret.is_empty() {
+                c.auth.jwt_secret = Some(secret);
+            }
+        }
         if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
             c.tls.cert = Some(cert);
             c.tls.key = Some(key);

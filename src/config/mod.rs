@@ -135,6 +135,8 @@ pub struct Limits {
     pub commands_per_second: u32,
     /// The ACK window the gateway announces after `connect`: clients ACK every this many bytes. 0: none.
     pub ack_window_bytes: u32,
+    /// Connections one IP address may hold. Unset: unlimited in the dev profile, 1,000 in prod.
+    pub max_connections_per_ip: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -144,6 +146,8 @@ pub struct Auth {
     pub anonymous: Option<bool>,
     /// Static `token -> user` pairs, for small deployments and tests.
     pub tokens: Vec<StaticToken>,
+    /// HMAC secret for HS256 JWTs. Prefer the `ODD_JWT_SECRET` environment variable to the file.
+    pub jwt_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -216,6 +220,7 @@ impl Default for Limits {
             idle_timeout_ms: 300_000,
             commands_per_second: 1_000,
             ack_window_bytes: 1 << 20,
+            max_connections_per_ip: None,
         }
     }
 }
@@ -244,6 +249,15 @@ impl Config {
 
     pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
         toml::from_str(text)
+    }
+
+    /// Connections allowed per IP address (`usize::MAX`: no limit).
+    pub fn connections_per_ip(&self) -> usize {
+        match (self.limits.max_connections_per_ip, self.profile) {
+            (Some(n), _) => n,
+            (None, Profile::Dev) => usize::MAX,
+            (None, Profile::Prod) => 1_000,
+        }
     }
 
     /// Whether an empty token may connect as a guest.

@@ -7,8 +7,14 @@ use axum::http::HeaderMap;
 use super::error::ApiError;
 use super::HttpState;
 use crate::protocol::args::User;
+use crate::session::Principal;
 
 pub fn caller(state: &HttpState, headers: &HeaderMap) -> Result<User, ApiError> {
+    principal(state, headers).map(|p| p.user)
+}
+
+/// The caller with what its token allows.
+pub fn principal(state: &HttpState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let token = match headers.get(AUTHORIZATION) {
         None => "",
         Some(v) => {
@@ -22,5 +28,5 @@ pub fn caller(state: &HttpState, headers: &HeaderMap) -> Result<User, ApiError> 
                 .trim()
         }
     };
-    state.verifier.verify(token).map_err(ApiError::Auth)
+    state.verifier.principal(token).map_err(ApiError::Auth)
 }

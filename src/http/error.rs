@@ -27,7 +27,7 @@ impl IntoResponse for ApiError {
             ApiError::Room(e) => {
                 let (status, code) = match &e {
                     RoomError::NoSuchRoom(_) => (StatusCode::NOT_FOUND, "not_found"),
-                    RoomError::NoRead(_) | RoomError::Banned(_) => {
+                    RoomError::NoRead(_) | RoomError::Banned(_) | RoomError::NotGranted(_) => {
                         (StatusCode::FORBIDDEN, "forbidden")
                     }
                     RoomError::Invalid { .. } => (StatusCode::BAD_REQUEST, "bad_request"),

@@ -10,7 +10,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::auth::caller;
+use super::auth::{caller, principal};
 use super::error::ApiError;
 use super::HttpState;
 use crate::rooms::{page_json, HistoryRequest, HistoryThread};
@@ -55,8 +55,11 @@ pub async fn room_messages(
     Path(rid): Path<String>,
     q: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = caller(&state, &headers)?;
-    page(&state, &user.id, HistoryThread::Room(rid), params(q)?).await
+    let p = principal(&state, &headers)?;
+    if !p.may_enter(&rid) {
+        return Err(crate::rooms::RoomError::NotGranted(rid).into());
+    }
+    page(&state, &p.user.id, HistoryThread::Room(rid), params(q)?).await
 }
 
 pub async fn conversation_messages(

@@ -10,6 +10,8 @@ pub enum RoomError {
     NoSuchRoom(String),
     #[error("you are not allowed in room {0:?}")]
     Banned(String),
+    #[error("your token does not grant room {0:?}")]
+    NotGranted(String),
     #[error("join room {0:?} before sending to it")]
     NotJoined(String),
     #[error("you have no write (w) permission in room {0:?}")]

@@ -1,11 +1,15 @@
-//! Who is connecting: a token in `connect` becomes a `User`, or the connect is rejected.
+//! Who is connecting: a token in `connect` (or an HTTP Bearer token) becomes a `Principal`, or is refused.
 //!
-//! Verifiers are pluggable behind `TokenVerifier`. The configured one serves static `token -> user` pairs from
-//! the config file and, when anonymous mode is on, gives an empty token a fresh guest identity.
+//! Verifiers are pluggable behind `TokenVerifier`. The configured one accepts, in order: an empty token as a
+//! fresh guest (when anonymous mode is on), static `token -> user` pairs from the config file, and HMAC-signed
+//! JWTs (HS256, `sub` = user id, optional `nick`, `avatar`, `rooms`; `exp` required and checked). Whatever the
+//! source, ids and nicks are validated, so a client that renders them as HTML is never handed markup from the
+//! token path. Tokens are never logged or echoed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rand::Rng;
+use serde::Deserialize;
 use thiserror::Error;
 
 use crate::config::Auth;
@@ -19,6 +23,8 @@ pub enum AuthError {
     UnknownToken,
     #[error("the token is not valid: {0}")]
     Invalid(String),
+    #[error("the token has expired")]
+    Expired,
 }
 
 impl AuthError {
@@ -28,18 +34,50 @@ impl AuthError {
             AuthError::TokenRequired => "token_required",
             AuthError::UnknownToken => "unknown_token",
             AuthError::Invalid(_) => "invalid_token",
+            AuthError::Expired => "expired_token",
         }
     }
 }
 
+/// An authenticated identity and what its token allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user: User,
+    /// Rooms the token is limited to (`rooms` claim); `None`: no limit beyond room rights.
+    pub rooms: Option<HashSet<String>>,
+}
+
+impl Principal {
+    pub fn may_enter(&self, rid: &str) -> bool {
+        self.rooms.as_ref().is_none_or(|r| r.contains(rid))
+    }
+}
+
 pub trait TokenVerifier: Send + Sync {
-    /// Never logs or echoes the token.
-    fn verify(&self, token: &str) -> Result<User, AuthError>;
+    fn principal(&self, token: &str) -> Result<Principal, AuthError>;
+
+    fn verify(&self, token: &str) -> Result<User, AuthError> {
+        self.principal(token).map(|p| p.user)
+    }
+}
+
+/// JWT claims the gateway reads.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    nick: Option<String>,
+    #[serde(default)]
+    avatar: Option<String>,
+    #[serde(default)]
+    rooms: Option<Vec<String>>,
 }
 
 pub struct ConfigVerifier {
     anonymous: bool,
     tokens: HashMap<String, User>,
+    jwt: Option<(jsonwebtoken::DecodingKey, jsonwebtoken::Validation)>,
 }
 
 impl ConfigVerifier {
@@ -60,24 +98,108 @@ impl ConfigVerifier {
                 (t.token.clone(), user)
             })
             .collect();
-        ConfigVerifier { anonymous, tokens }
+        let jwt = auth
+            .jwt_secret
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|secret| {
+                let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+                v.set_required_spec_claims(&["exp"]);
+                v.leeway = 5;
+                (jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()), v)
+            });
+        ConfigVerifier {
+            anonymous,
+            tokens,
+            jwt,
+        }
+    }
+
+    fn jwt(&self, token: &str) -> Result<Principal, AuthError> {
+        let Some((key, validation)) = &self.jwt else {
+            return Err(AuthError::UnknownToken);
+        };
+        use jsonwebtoken::errors::ErrorKind;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, validation).map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
+                ErrorKind::MissingRequiredClaim(c) => {
+                    AuthError::Invalid(format!("missing claim `{c}`"))
+                }
+                ErrorKind::Json(_) => AuthError::Invalid("claims of the wrong type".into()),
+                ErrorKind::InvalidAlgorithm => AuthError::Invalid("only HS256 is accepted".into()),
+                _ => AuthError::Invalid("not a valid JWT".into()),
+            })?;
+        let c = data.claims;
+        let sub = c
+            .sub
+            .ok_or_else(|| AuthError::Invalid("missing claim `sub`".into()))?;
+        let user = User {
+            nick: c
+                .nick
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| sub.clone()),
+            id: sub,
+            avatar: c.avatar.unwrap_or_default(),
+        };
+        Ok(Principal {
+            user,
+            rooms: c.rooms.map(|r| r.into_iter().collect()),
+        })
     }
 }
 
 impl TokenVerifier for ConfigVerifier {
-    fn verify(&self, token: &str) -> Result<User, AuthError> {
-        if token.is_empty() {
-            return if self.anonymous {
-                Ok(guest())
-            } else {
-                Err(AuthError::TokenRequired)
-            };
-        }
-        self.tokens
-            .get(token)
-            .cloned()
-            .ok_or(AuthError::UnknownToken)
+    fn principal(&self, token: &str) -> Result<Principal, AuthError> {
+        let principal = if token.is_empty() {
+            if !self.anonymous {
+                return Err(AuthError::TokenRequired);
+            }
+            Principal {
+                user: guest(),
+                rooms: None,
+            }
+        } else if let Some(user) = self.tokens.get(token) {
+            Principal {
+                user: user.clone(),
+                rooms: None,
+            }
+        } else if token.matches('.').count() == 2 {
+            self.jwt(token)?
+        } else {
+            return Err(AuthError::UnknownToken);
+        };
+        validate_user(&principal.user)?;
+        Ok(principal)
     }
+}
+
+/// Ids: 1-128 characters of letters, digits and `_ - . @ :`. Nicks: 1-64 characters, no control characters and
+/// none of `< > & " '`. Avatars: at most 512 characters, no control characters, quotes or angle brackets.
+pub fn validate_user(u: &User) -> Result<(), AuthError> {
+    let id_ok = !u.id.is_empty()
+        && u.id.chars().count() <= 128
+        && u.id
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_-.@:".contains(c));
+    if !id_ok {
+        return Err(AuthError::Invalid(
+            "user id must be 1-128 letters, digits or _ - . @ :".into(),
+        ));
+    }
+    let markup = |c: char| c.is_control() || "<>&\"'".contains(c);
+    if u.nick.is_empty() || u.nick.chars().count() > 64 || u.nick.chars().any(markup) {
+        return Err(AuthError::Invalid(
+            "nick must be 1-64 characters without < > & \" ' or control characters".into(),
+        ));
+    }
+    if u.avatar.chars().count() > 512 || u.avatar.chars().any(markup) {
+        return Err(AuthError::Invalid(
+            "avatar must be at most 512 characters without quotes or angle brackets".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Every guest id starts with this.
@@ -99,24 +221,87 @@ mod tests {
     use super::*;
     use crate::config::StaticToken;
 
+    fn auth(tokens: Vec<StaticToken>, secret: Option<&str>) -> Auth {
+        Auth {
+            anonymous: None,
+            tokens,
+            jwt_secret: secret.map(String::from),
+        }
+    }
+
+    fn jwt(secret: &str, claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap_or_default()
+    }
+
+    fn now() -> u64 {
+        crate::clock::now_secs() as u64
+    }
+
     #[test]
     fn static_tokens_and_guests() {
-        let auth = Auth {
-            anonymous: None,
-            tokens: vec![StaticToken {
+        let a = auth(
+            vec![StaticToken {
                 token: "t1".into(),
                 id: "1001".into(),
                 nick: "".into(),
                 avatar: "".into(),
             }],
-        };
-        let open = ConfigVerifier::new(&auth, true);
+            None,
+        );
+        let open = ConfigVerifier::new(&a, true);
         assert_eq!(open.verify("t1").map(|u| u.nick), Ok("1001".to_string()));
         assert_eq!(open.verify("nope"), Err(AuthError::UnknownToken));
         let g1 = open.verify("").map(|u| u.id).unwrap_or_default();
         let g2 = open.verify("").map(|u| u.id).unwrap_or_default();
         assert!(g1.starts_with("guest-") && g1 != g2);
-        let closed = ConfigVerifier::new(&auth, false);
+        let closed = ConfigVerifier::new(&a, false);
         assert_eq!(closed.verify(""), Err(AuthError::TokenRequired));
+    }
+
+    #[test]
+    fn jwt_valid_expired_wrong_signature_missing_sub() {
+        let v = ConfigVerifier::new(&auth(vec![], Some("s3cret")), false);
+        let ok = jwt(
+            "s3cret",
+            serde_json::json!({"sub": "u42", "nick": "Zed", "exp": now() + 60, "rooms": ["a"]}),
+        );
+        let p = v.principal(&ok).expect("valid");
+        assert_eq!((p.user.id.as_str(), p.user.nick.as_str()), ("u42", "Zed"));
+        assert!(p.may_enter("a") && !p.may_enter("b"));
+        let expired = jwt(
+            "s3cret",
+            serde_json::json!({"sub": "u42", "exp": now() - 3600}),
+        );
+        assert_eq!(v.verify(&expired), Err(AuthError::Expired));
+        let forged = jwt(
+            "other",
+            serde_json::json!({"sub": "u42", "exp": now() + 60}),
+        );
+        assert_eq!(
+            v.verify(&forged),
+            Err(AuthError::Invalid("bad signature".into()))
+        );
+        let no_sub = jwt("s3cret", serde_json::json!({"exp": now() + 60}));
+        assert!(matches!(v.verify(&no_sub), Err(AuthError::Invalid(m)) if m.contains("sub")));
+        let no_exp = jwt("s3cret", serde_json::json!({"sub": "u42"}));
+        assert!(matches!(v.verify(&no_exp), Err(AuthError::Invalid(m)) if m.contains("exp")));
+        let markup = jwt(
+            "s3cret",
+            serde_json::json!({"sub": "u42", "nick": "<script>", "exp": now() + 60}),
+        );
+        assert!(matches!(v.verify(&markup), Err(AuthError::Invalid(m)) if m.contains("nick")));
+        let bad_id = jwt(
+            "s3cret",
+            serde_json::json!({"sub": "a b", "exp": now() + 60}),
+        );
+        assert!(v.verify(&bad_id).is_err());
+        // Without a secret, JWTs are unknown tokens.
+        let none = ConfigVerifier::new(&auth(vec![], None), false);
+        assert_eq!(none.verify(&ok), Err(AuthError::UnknownToken));
     }
 }

@@ -34,7 +34,19 @@ impl Session {
     pub(super) async fn history(&mut self, args: History) -> Result<Status, SessionError> {
         let caller = self.caller()?;
         let thread = match (args.rid, args.uid) {
-            (Some(rid), None) => HistoryThread::Room(rid),
+            (Some(rid), None) => {
+                if self
+                    .allowed_rooms
+                    .as_ref()
+                    .is_some_and(|r| !r.contains(&rid))
+                {
+                    return Err(SessionError::Room(
+                        RoomContext::Other,
+                        crate::rooms::RoomError::NotGranted(rid),
+                    ));
+                }
+                HistoryThread::Room(rid)
+            }
             (None, Some(uid)) => HistoryThread::With(uid),
             _ => {
                 return Err(SessionError::Args(crate::protocol::ArgsError::Invalid {

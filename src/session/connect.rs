@@ -15,7 +15,9 @@ impl Session {
         if self.identity.is_some() {
             return Err(SessionError::AlreadyConnected);
         }
-        let user = self.ctx.verifier.verify(&args.parameters.token)?;
+        let principal = self.ctx.verifier.principal(&args.parameters.token)?;
+        let user = principal.user.clone();
+        self.allowed_rooms = principal.rooms;
         if !args.uuid.is_empty() {
             let guest = args.parameters.token.is_empty();
             match self.ctx.resumable.claim(&args.uuid, &user.id, guest).await {

@@ -105,6 +105,8 @@ pub struct Session {
     /// Notified when a reconnect takes this session over.
     pub(super) kick: Arc<Notify>,
     rate: RateLimit,
+    /// Rooms the token limits this connection to (`None`: no limit).
+    pub(super) allowed_rooms: Option<std::collections::HashSet<String>>,
     /// A resumed session's outbox and queue, swapped in right after the connect answer.
     pub(super) pending_splice: Option<(Outbox, crate::transport::OutboundRx)>,
 }
@@ -135,6 +137,9 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
     let (tx, rx) = tokio::sync::mpsc::channel(ctx.limits.outbound_queue);
     let stop = CancellationToken::new();
     let mut writer = link.writer.start(rx, stop.clone());
+    let Some(slot) = ctx.per_ip.acquire(link.info.peer.ip()) else {
+        return refuse_over_ip_limit(link.info, ctx, Outbox::new(tx), writer).await;
+    };
     let mut inbound = link.inbound;
     let mut s = Session {
         id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
@@ -153,6 +158,7 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         kick: Arc::new(Notify::new()),
         rate: RateLimit::new(ctx.limits.commands_per_second),
         pending_splice: None,
+        allowed_rooms: None,
         info: link.info,
         ctx,
     };
@@ -244,6 +250,8 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
             })
             .await;
         }
+        // A parked session holds no socket: free its address's slot for the reconnect.
+        drop(slot);
         // Detach the queue from the dead transport without losing what it holds.
         stop.cancel();
         match (&mut writer).await {
@@ -252,6 +260,39 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         }
     }
     s.finish(end, Some(writer)).await;
+}
+
+/// Tells a connection over its address's limit why, and closes it.
+async fn refuse_over_ip_limit(
+    info: LinkInfo,
+    ctx: Arc<Context>,
+    out: Outbox,
+    writer: tokio::task::JoinHandle<crate::transport::OutboundRx>,
+) {
+    let reason = format!(
+        "too many connections from {} (at most {})",
+        info.peer.ip(),
+        ctx.per_ip.limit()
+    );
+    let transport = info.kind.as_str();
+    ctx.metrics
+        .connections_total
+        .with_label_values(&[transport])
+        .inc();
+    ctx.metrics
+        .connections_closed_total
+        .with_label_values(&[transport, "over_ip_limit"])
+        .inc();
+    let _ = out.push(status_frame(
+        0,
+        0,
+        &Status::error(codes::CONNECT_REJECTED, reason.clone()),
+        now_secs(),
+    ));
+    out.try_close(&reason);
+    drop(out);
+    let _ = tokio::time::timeout(CLOSE_FLUSH, writer).await;
+    info!(transport, peer = %info.peer, %reason, "connection refused");
 }
 
 /// A token bucket: `per_second` commands, bursts of twice that.

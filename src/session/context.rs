@@ -18,6 +18,8 @@ pub struct Context {
     pub store: Store,
     /// Cancelled when the gateway stops: sessions tell their clients and close.
     pub shutdown: CancellationToken,
+    /// Connections per IP address.
+    pub per_ip: super::per_ip::PerIp,
     /// Sessions that a reconnect may take over.
     pub resumable: super::resume::Registry,
     /// Every session task, so shutdown can wait for them to finish.

@@ -77,9 +77,10 @@ impl SessionError {
             | SessionError::RateLimited(_) => codes::CALL_FAILED,
             SessionError::NotYourSession(_) => codes::CONNECT_REJECTED,
             SessionError::Room(context, e) => match (context, e) {
-                (RoomContext::Join, RoomError::NoSuchRoom(_) | RoomError::Banned(_)) => {
-                    codes::GROUP_CONNECT_REJECTED
-                }
+                (
+                    RoomContext::Join,
+                    RoomError::NoSuchRoom(_) | RoomError::Banned(_) | RoomError::NotGranted(_),
+                ) => codes::GROUP_CONNECT_REJECTED,
                 (RoomContext::Join, _) => codes::GROUP_CONNECT_FAILED,
                 (RoomContext::Post, _) => codes::GROUP_POSTING_FAILED,
                 (RoomContext::SendTo, _) => codes::GROUP_SENDTO_FAILED,
@@ -119,6 +120,7 @@ impl SessionError {
             SessionError::Room(_, e) => match e {
                 RoomError::NoSuchRoom(_) => "no_such_room",
                 RoomError::Banned(_) => "banned",
+                RoomError::NotGranted(_) => "not_granted",
                 RoomError::NotJoined(_) => "not_joined",
                 RoomError::NoWrite(_) => "no_write",
                 RoomError::NoRead(_) => "no_read",

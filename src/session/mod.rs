@@ -12,12 +12,13 @@ mod connect;
 pub mod connection;
 pub mod context;
 pub mod error;
+pub mod per_ip;
 pub mod pipes;
 pub mod resume;
 mod rooms;
 mod send;
 
-pub use auth::{AuthError, ConfigVerifier, TokenVerifier};
+pub use auth::{AuthError, ConfigVerifier, Principal, TokenVerifier};
 pub use connection::run;
 pub use context::Context;
 pub use error::SessionError;

@@ -24,6 +24,16 @@ impl Session {
     }
 
     pub(super) async fn join(&mut self, pipe: u16, args: Join) -> Result<Status, SessionError> {
+        if self
+            .allowed_rooms
+            .as_ref()
+            .is_some_and(|r| !r.contains(&args.rid))
+        {
+            return Err(SessionError::Room(
+                RoomContext::Join,
+                crate::rooms::RoomError::NotGranted(args.rid),
+            ));
+        }
         let already = self.joined.contains(&(pipe, args.rid.clone()));
         let rooms_held = self
             .joined
