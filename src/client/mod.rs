@@ -525,6 +525,7 @@ async fn come_back(
                             timestamp: crate::clock::now_secs(),
                             args: json!({"name": "status", "level": "status", "code": RECONNECTED,
                                          "description": "reconnected", "info": {"uuid": new_uuid, "resumed": resumed}}),
+                            raw_args: Bytes::new(),
                             payload: Bytes::new(),
                         });
                         return Some(inbound);

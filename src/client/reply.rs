@@ -12,6 +12,8 @@ pub struct Reply {
     pub txid: u16,
     pub timestamp: u32,
     pub args: Value,
+    /// The arguments exactly as they arrived.
+    pub raw_args: Bytes,
     pub payload: Bytes,
 }
 
@@ -26,6 +28,7 @@ impl Reply {
             txid: cmd.txid,
             timestamp: cmd.timestamp,
             args,
+            raw_args: cmd.args,
             payload: cmd.payload,
         })
     }

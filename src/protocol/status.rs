@@ -76,6 +76,7 @@ pub mod codes {
     pub const GROUP_POSTING_NOTIFY: &str = "NetGroup.Posting.Notify";
     pub const GROUP_POSTING_FAILED: &str = "NetGroup.Posting.Failed";
     pub const STREAM_PLAY_START: &str = "NetStream.Play.Start";
+    pub const STREAM_PLAY_PUBLISH_NOTIFY: &str = "NetStream.Play.PublishNotify";
     pub const STREAM_PLAY_STOP: &str = "NetStream.Play.Stop";
     pub const STREAM_PLAY_FAILED: &str = "NetStream.Play.Failed";
     pub const STREAM_PLAY_NOT_FOUND: &str = "NetStream.Play.StreamNotFound";

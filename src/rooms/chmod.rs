@@ -22,7 +22,7 @@ impl Rooms {
         Ok(match self.store().member_mask(&row.id, user).await? {
             Some(m) => Mask(m),
             None if row.owner == user => Mask::ALL,
-            None => self.policy().default_mask,
+            None => room_default(row, self.policy().default_mask),
         })
     }
 
@@ -63,4 +63,66 @@ impl Rooms {
             "value": next.0,
         }))
     }
+}
+
+impl Rooms {
+    /// Sets a room property (`x` holders only). Known: `default_rights` (letters).
+    pub async fn set_room_property(
+        &self,
+        actor: &str,
+        rid: &str,
+        key: &str,
+        value: &Value,
+    ) -> Result<Value, RoomError> {
+        let row = self.existing_room(rid).await?;
+        if !self.mask_of(&row, actor).await?.contains(Mask::X) {
+            return Err(RoomError::NotAdmin(rid.to_string()));
+        }
+        let value = match key {
+            "default_rights" => {
+                let letters = value.as_str().and_then(Mask::from_letters).ok_or_else(|| {
+                    RoomError::Invalid {
+                        what: "default_rights",
+                        reason: "letters from r, w, x".into(),
+                    }
+                })?;
+                json!(letters.letters())
+            }
+            other => {
+                return Err(RoomError::Invalid {
+                    what: "room property",
+                    reason: format!("unknown room property `{other}` (known: default_rights)"),
+                })
+            }
+        };
+        let mut props: serde_json::Map<String, Value> =
+            serde_json::from_str(&row.properties).unwrap_or_default();
+        props.insert(key.to_string(), value.clone());
+        let text = Value::Object(props).to_string();
+        self.store().set_room_properties(rid, &text).await?;
+        if let Some(room) = self.state().rooms.get_mut(rid) {
+            room.row.properties = text;
+        }
+        Ok(value)
+    }
+
+    /// A room property, or null.
+    pub async fn room_property(&self, rid: &str, key: &str) -> Result<Value, RoomError> {
+        let row = self.existing_room(rid).await?;
+        let props: serde_json::Map<String, Value> =
+            serde_json::from_str(&row.properties).unwrap_or_default();
+        Ok(props.get(key).cloned().unwrap_or(Value::Null))
+    }
+}
+
+/// The rights a room gives users without stored rights: its `default_rights` property, else the policy's.
+pub(super) fn room_default(row: &RoomRow, policy_default: Mask) -> Mask {
+    serde_json::from_str::<serde_json::Map<String, Value>>(&row.properties)
+        .ok()
+        .and_then(|p| {
+            p.get("default_rights")
+                .and_then(|v| v.as_str())
+                .and_then(Mask::from_letters)
+        })
+        .unwrap_or(policy_default)
 }

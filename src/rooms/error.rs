@@ -29,4 +29,8 @@ pub enum RoomError {
     Store(#[from] StoreError),
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    #[error("stream {0:?} already has two players")]
+    Busy(String),
+    #[error("this pipe has no peer yet: play a stream and wait for NetStream.Play.Start")]
+    NoPeer,
 }

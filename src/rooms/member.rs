@@ -11,4 +11,6 @@ pub struct Member {
     pub pipe: u16,
     pub user: User,
     pub outbox: Outbox,
+    /// Hidden from presence: not in coverage lists, no Neighbor pushes about it.
+    pub private: bool,
 }

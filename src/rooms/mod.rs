@@ -13,6 +13,7 @@ mod journal;
 mod member;
 mod presence;
 mod state;
+mod streams;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -21,6 +22,7 @@ pub use history::{page_json, HistoryRequest, HistoryThread};
 pub use journal::{JournalStats, PendingPost, Post, Posted};
 pub use member::Member;
 pub use presence::Joined;
+pub use streams::{Played, Player};
 
 use crate::metrics::Metrics;
 use crate::protocol::args::Mask;

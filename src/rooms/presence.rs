@@ -61,7 +61,7 @@ impl Rooms {
                 let initial = if row.owner == user {
                     Mask::ALL
                 } else {
-                    policy.default_mask
+                    super::chmod::room_default(&row, policy.default_mask)
                 };
                 Mask(store.init_member_mask(rid, &user, initial.0).await?)
             }
@@ -86,18 +86,20 @@ impl Rooms {
             room.members.push(member.clone());
         }
         let room_info = room_json(room);
-        if first_of_user {
+        if first_of_user && !member.private {
             let notice = Status::ok(codes::GROUP_NEIGHBOR_CONNECT, format!("{user} joined"))
                 .with_info(json!({ "user": member.user, "room": room_info }));
             for m in room.members.iter().filter(|m| m.user.id != user) {
                 push_status(m, &notice);
             }
         }
-        let list = room
+        let mut list: Map<String, Value> = room
             .present()
             .into_iter()
             .map(|(id, u)| (id.to_string(), json!(u)))
             .collect();
+        // A private member still sees itself.
+        list.insert(user.clone(), json!(member.user));
         Ok(Joined {
             room: room_info,
             mask,
@@ -153,7 +155,7 @@ fn leave_locked(state: &mut State, conn: u64, pipe: u16, rid: &str, reason: &str
         .position(|m| m.conn == conn && m.pipe == pipe)?;
     let gone = room.members.swap_remove(pos);
     let info = room_json(room);
-    if room.user_connections(&gone.user.id) == 0 {
+    if room.user_connections(&gone.user.id) == 0 && !gone.private {
         let notice = Status::ok(
             codes::GROUP_NEIGHBOR_DISCONNECT,
             if reason.is_empty() {

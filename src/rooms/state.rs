@@ -12,6 +12,8 @@ pub(super) struct State {
     pub rooms: HashMap<String, Room>,
     /// user id -> the messaging pipe of each of that user's connections that can take uni-cast pushes.
     pub inboxes: HashMap<String, Vec<Member>>,
+    /// Signaling streams and their players.
+    pub streams: super::streams::Streams,
 }
 
 pub(super) struct Room {
@@ -34,10 +36,11 @@ impl Room {
         self.rights.get(user).copied().unwrap_or(Mask::NONE)
     }
 
-    /// Distinct users present, keyed by id (a user on two devices is listed once).
+    /// Distinct users present and not private, keyed by id (a user on two devices is listed once).
     pub fn present(&self) -> HashMap<&str, &User> {
         self.members
             .iter()
+            .filter(|m| !m.private)
             .map(|m| (m.user.id.as_str(), &m.user))
             .collect()
     }

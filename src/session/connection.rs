@@ -105,6 +105,8 @@ pub struct Session {
     /// Notified when a reconnect takes this session over.
     pub(super) kick: Arc<Notify>,
     rate: RateLimit,
+    /// Properties set on pipe 0 (the connection itself).
+    pub(super) conn_properties: serde_json::Map<String, serde_json::Value>,
     /// Rooms the token limits this connection to (`None`: no limit).
     pub(super) allowed_rooms: Option<std::collections::HashSet<String>>,
     /// A resumed session's outbox and queue, swapped in right after the connect answer.
@@ -159,6 +161,7 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         rate: RateLimit::new(ctx.limits.commands_per_second),
         pending_splice: None,
         allowed_rooms: None,
+        conn_properties: serde_json::Map::new(),
         info: link.info,
         ctx,
     };
@@ -373,7 +376,9 @@ impl Session {
                     }
                 };
                 let name = command_label(&request);
-                let result = self.dispatch(pipe, request, command.payload).await;
+                let result = self
+                    .dispatch(pipe, request, &command.args, command.payload)
+                    .await;
                 let code = match &result {
                     Ok(Some(status)) => Some(status.code),
                     Ok(None) => None,
@@ -416,6 +421,7 @@ impl Session {
         &mut self,
         pipe: u16,
         request: Request,
+        raw_args: &[u8],
         payload: bytes::Bytes,
     ) -> Result<Option<Status>, SessionError> {
         if self.identity.is_none() {
@@ -447,13 +453,13 @@ impl Session {
             }
             (Some(PipeKind::Messaging), Request::Chmod(args)) => self.chmod(args).await?,
             (_, Request::History(args)) => self.history(args).await?,
-            (_, r @ (Request::SetProperty(_) | Request::GetProperty(_))) => {
-                return Err(SessionError::NotSupported(r.name().to_string()))
+            (_, Request::SetProperty(a)) => self.set_property(pipe, a).await?,
+            (_, Request::GetProperty(a)) => self.get_property(pipe, a).await?,
+            (Some(PipeKind::Signaling), Request::Play(a)) => self.play(pipe, a).await?,
+            (Some(PipeKind::Signaling), Request::Stop(a)) => self.stop(pipe, a)?,
+            (Some(PipeKind::Signaling), Request::Sdp(_) | Request::Candidate(_)) => {
+                self.relay(pipe, raw_args)?
             }
-            (
-                Some(PipeKind::Signaling),
-                r @ (Request::Play(_) | Request::Stop(_) | Request::Sdp(_) | Request::Candidate(_)),
-            ) => return Err(SessionError::NotSupported(r.name().to_string())),
             (place, r) => {
                 return Err(SessionError::WrongPipe {
                     command: r.name().to_string(),
@@ -537,6 +543,7 @@ impl Session {
     pub(super) async fn on_pipe_closed(&mut self, pipe: u16, reason: &str) {
         self.reassembler.forget_pipe(pipe);
         self.leave_rooms_of(pipe, reason);
+        self.ctx.rooms.stop_stream(self.id, pipe, None, reason);
     }
 
     pub(super) async fn finish(

@@ -53,6 +53,8 @@ pub enum RoomContext {
     Post,
     /// `send` to a user.
     SendTo,
+    /// `play` / `stop`.
+    Stream,
     Other,
 }
 
@@ -84,6 +86,7 @@ impl SessionError {
                 (RoomContext::Join, _) => codes::GROUP_CONNECT_FAILED,
                 (RoomContext::Post, _) => codes::GROUP_POSTING_FAILED,
                 (RoomContext::SendTo, _) => codes::GROUP_SENDTO_FAILED,
+                (RoomContext::Stream, _) => codes::STREAM_PLAY_FAILED,
                 (RoomContext::Other, _) => codes::CALL_FAILED,
             },
         };
@@ -128,6 +131,8 @@ impl SessionError {
                 RoomError::Invalid { .. } => "invalid",
                 RoomError::Store(_) => "store",
                 RoomError::ShuttingDown => "shutting_down",
+                RoomError::Busy(_) => "busy",
+                RoomError::NoPeer => "no_peer",
             },
             SessionError::SlowConsumer => "slow_consumer",
             SessionError::RateLimited(_) => "rate_limited",

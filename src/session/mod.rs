@@ -14,9 +14,11 @@ pub mod context;
 pub mod error;
 pub mod per_ip;
 pub mod pipes;
+mod properties;
 pub mod resume;
 mod rooms;
 mod send;
+mod signaling;
 
 pub use auth::{AuthError, ConfigVerifier, Principal, TokenVerifier};
 pub use connection::run;

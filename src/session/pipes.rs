@@ -87,6 +87,19 @@ impl Session {
         let id = self.pipes.open(args.kind)?;
         if args.kind == PipeKind::Messaging {
             self.refresh_inbox();
+            // Tell the client the pipe's server-side properties, as a push after the answer.
+            let push =
+                json!({"name": "setProperty", "info": {"temporary": false, "private": false}})
+                    .to_string();
+            if let Ok(frame) = crate::protocol::frames::command_frame(
+                id,
+                0,
+                push.as_bytes(),
+                &[],
+                crate::clock::now_secs(),
+            ) {
+                self.after_answer.push(frame);
+            }
         }
         Ok(Status::ok(
             codes::CALL_SUCCESS,

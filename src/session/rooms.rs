@@ -20,6 +20,12 @@ impl Session {
             pipe,
             user: identity.user.clone(),
             outbox: self.out.clone(),
+            private: self
+                .pipes
+                .get(pipe)
+                .and_then(|p| p.properties.get("private"))
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
         })
     }
 

@@ -38,6 +38,18 @@ impl Store {
         }))
     }
 
+    /// Replaces a room's properties (a JSON object as text).
+    pub async fn set_room_properties(&self, id: &str, properties: &str) -> Result<(), StoreError> {
+        with_pool!(self, |pool| {
+            sqlx::query("UPDATE rooms SET properties = $1 WHERE id = $2")
+                .bind(properties)
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// The stored rights of `user` in `room`, if any were ever set.
     pub async fn member_mask(&self, room: &str, user: &str) -> Result<Option<u32>, StoreError> {
         let m: Option<i64> = with_pool!(self, |pool| {

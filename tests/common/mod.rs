@@ -194,13 +194,16 @@ impl Raw {
         }
     }
 
-    /// The next command (skipping ACKs).
+    /// The next command (skipping ACKs and the informational `setProperty` push that follows a `create`).
     pub async fn recv_command(&mut self) -> Option<RawCommand> {
         loop {
             let f = self.recv_frame().await?;
             assert!(f.fin, "the server sends whole frames");
             if let Ok(Some(Message::Command { pipe, command })) = self.reassembler.push(f) {
-                let args = serde_json::from_slice(&command.args).expect("server args are JSON");
+                let args: Value = serde_json::from_slice(&command.args).expect("server args are JSON");
+                if command.txid == 0 && args["name"] == "setProperty" {
+                    continue;
+                }
                 return Some(RawCommand {
                     pipe,
                     txid: command.txid,
