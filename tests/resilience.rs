@@ -34,6 +34,18 @@ async fn presence_within(c: &mut Client, wait: Duration) -> Vec<String> {
     out
 }
 
+/// Alice and Bob, each with a messaging pipe joined to room `r`, presence pushes drained.
+async fn alice_and_bob_in_r(url: &str) -> (Client, u16, Client, u16) {
+    let alice = Client::connect(url, "alice").await.expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    alice.join(ap, "r").await.expect("join");
+    let mut bob = Client::connect(url, "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    bob.join(bp, "r").await.expect("join");
+    presence_within(&mut bob, Duration::from_millis(200)).await;
+    (alice, ap, bob, bp)
+}
+
 async fn parked(gw: &TestGateway) -> bool {
     let body = reqwest::get(format!("{}/metrics", gw.http_url()))
         .await
@@ -48,13 +60,7 @@ async fn parked(gw: &TestGateway) -> bool {
 async fn reconnect_within_grace_resumes_with_queued_messages_in_order() {
     let gw = TestGateway::start_with(quick_grace).await;
     let url = gw.tcp_url();
-    let alice = Client::connect(&url, "alice").await.expect("alice");
-    let ap = alice.create("messaging").await.expect("pipe");
-    alice.join(ap, "r").await.expect("join");
-    let mut bob = Client::connect(&url, "bob").await.expect("bob");
-    let bp = bob.create("messaging").await.expect("pipe");
-    bob.join(bp, "r").await.expect("join");
-    presence_within(&mut bob, Duration::from_millis(200)).await;
+    let (alice, ap, mut bob, bp) = alice_and_bob_in_r(&url).await;
     let uuid = alice.uuid.clone();
 
     // Alice's transport drops mid-conversation.
@@ -116,13 +122,7 @@ async fn after_the_grace_period_a_reconnect_is_a_new_session() {
     })
     .await;
     let url = gw.tcp_url();
-    let alice = Client::connect(&url, "alice").await.expect("alice");
-    let ap = alice.create("messaging").await.expect("pipe");
-    alice.join(ap, "r").await.expect("join");
-    let mut bob = Client::connect(&url, "bob").await.expect("bob");
-    let bp = bob.create("messaging").await.expect("pipe");
-    bob.join(bp, "r").await.expect("join");
-    presence_within(&mut bob, Duration::from_millis(200)).await;
+    let (alice, _, mut bob, _) = alice_and_bob_in_r(&url).await;
     let uuid = alice.uuid.clone();
     alice.close().await;
     let left = bob

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
@@ -21,9 +21,8 @@ use tracing::debug;
 use super::link::{
     Inbound, Link, LinkInfo, Outbound, OutboundRx, Source, TransportKind, Writer, INBOUND_QUEUE,
 };
-use super::tcp::{codec, read_error, OUTGOING_MAX};
+use super::tcp::{codec, read_frames, OUTGOING_MAX};
 use crate::protocol::frame::SeqCounter;
-use crate::protocol::Frame;
 
 /// The ALPN protocol id clients must offer.
 pub const ALPN: &[u8] = b"odd-im";
@@ -157,33 +156,14 @@ async fn read_stream(
     shared: Arc<Shared>,
     role: Role,
 ) {
-    let mut frames = FramedRead::new(recv, codec(shared.max_frame_bytes));
-    loop {
-        let next = tokio::select! {
-            n = frames.next() => n,
-            _ = tx.closed() => return,
-        };
-        let item = match next {
-            // One stream ending is not the connection ending.
-            None => return,
-            Some(Ok(bytes)) => match Frame::decode(bytes.freeze()) {
-                Ok(f) => {
-                    if role == Role::Server {
-                        shared.lock().routes.insert(f.pipe, idx);
-                    }
-                    Inbound::Frame(f)
-                }
-                Err(e) => Inbound::Malformed(e),
-            },
-            Some(Err(e)) => {
-                let _ = tx.send(read_error(&e)).await;
-                return;
-            }
-        };
-        if tx.send(item).await.is_err() {
-            return;
+    // One stream ending is not the connection ending: the reader just stops.
+    let frames = FramedRead::new(recv, codec(shared.max_frame_bytes));
+    read_frames(frames, tx, |f| {
+        if role == Role::Server {
+            shared.lock().routes.insert(f.pipe, idx);
         }
-    }
+    })
+    .await;
 }
 
 async fn write_stream(send: quinn::SendStream, mut rx: mpsc::Receiver<Bytes>) {

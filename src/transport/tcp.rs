@@ -41,6 +41,7 @@ where
     tokio::spawn(read_frames(
         FramedRead::new(read_half, codec(max_frame_bytes)),
         tx,
+        |_| {},
     ));
     // The limit guards what we read. What we write is whole messages (we never fragment), so only the u32
     // length prefix bounds it.
@@ -52,9 +53,12 @@ where
     }
 }
 
-async fn read_frames<R: AsyncRead + Unpin>(
+/// Reads length-delimited frames into `tx` until the stream ends, fails, or the session is gone. `seen`
+/// observes every valid frame (QUIC uses it to route each pipe to the stream it last spoke on).
+pub(super) async fn read_frames<R: AsyncRead + Unpin>(
     mut frames: FramedRead<R, LengthDelimitedCodec>,
     tx: mpsc::Sender<Inbound>,
+    mut seen: impl FnMut(&Frame),
 ) {
     loop {
         let next = tokio::select! {
@@ -65,7 +69,10 @@ async fn read_frames<R: AsyncRead + Unpin>(
         let item = match next {
             None => return,
             Some(Ok(bytes)) => match Frame::decode(bytes.freeze()) {
-                Ok(f) => Inbound::Frame(f),
+                Ok(f) => {
+                    seen(&f);
+                    Inbound::Frame(f)
+                }
                 Err(e) => Inbound::Malformed(e),
             },
             Some(Err(e)) => {

@@ -200,7 +200,8 @@ impl Raw {
             let f = self.recv_frame().await?;
             assert!(f.fin, "the server sends whole frames");
             if let Ok(Some(Message::Command { pipe, command })) = self.reassembler.push(f) {
-                let args: Value = serde_json::from_slice(&command.args).expect("server args are JSON");
+                let args: Value =
+                    serde_json::from_slice(&command.args).expect("server args are JSON");
                 if command.txid == 0 && args["name"] == "setProperty" {
                     continue;
                 }
