@@ -51,6 +51,36 @@ pub struct Config {
     pub auth: Auth,
     pub tls: Tls,
     pub log: Log,
+    pub cluster: Cluster,
+}
+
+/// Scale-out (`[cluster]`): several gateways share rooms and presence over NATS. Empty `nats_url`: one node,
+/// everything in process. `docs/cluster.md` explains the design.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cluster {
+    /// `nats://host:4222`. Empty: single node (the in-process bus).
+    pub nats_url: String,
+    /// This node's name, unique in the cluster. Empty: a random one at every start.
+    pub node: String,
+    /// Subject prefix; clusters that share a NATS server use different ones.
+    pub subject_prefix: String,
+    /// How often a node announces who is present on it.
+    pub heartbeat_ms: u64,
+    /// A node not heard from for this long is taken as dead: its users leave presence everywhere.
+    pub node_ttl_ms: u64,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            nats_url: String::new(),
+            node: String::new(),
+            subject_prefix: "odd".to_string(),
+            heartbeat_ms: 1_000,
+            node_ttl_ms: 5_000,
+        }
+    }
 }
 
 /// Certificate for TLS-over-TCP and QUIC (and nothing else: the HTTP port is plain).
@@ -119,6 +149,8 @@ pub struct Limits {
     pub handshake_timeout_ms: u64,
     /// Frames that may wait for a slow client before it is cut off.
     pub outbound_queue: usize,
+    /// Bytes that may wait for a slow client before it is cut off (a single larger message still goes).
+    pub outbound_queue_bytes: usize,
     /// Malformed frames tolerated on one connection before it is closed.
     pub max_protocol_errors: u32,
     /// Rooms one connection may be in at once.
@@ -189,6 +221,7 @@ impl Default for Config {
             tls: Tls::default(),
             auth: Auth::default(),
             log: Log::default(),
+            cluster: Cluster::default(),
         }
     }
 }
@@ -212,6 +245,7 @@ impl Default for Limits {
             max_pipes: 64,
             handshake_timeout_ms: 10_000,
             outbound_queue: 4096,
+            outbound_queue_bytes: 64 * 1024 * 1024,
             max_protocol_errors: 16,
             max_rooms_per_connection: 256,
             quic_idle_timeout_ms: 30_000,
@@ -321,6 +355,29 @@ impl Config {
                 key: "rooms.history_default",
                 reason: "must be between 1 and rooms.history_max".into(),
             });
+        }
+        let c = &self.cluster;
+        if !c.nats_url.is_empty() {
+            if c.subject_prefix.is_empty()
+                || !c
+                    .subject_prefix
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-' || ch == '.')
+                || c.subject_prefix.starts_with('.')
+                || c.subject_prefix.ends_with('.')
+            {
+                return Err(ConfigError::Invalid {
+                    key: "cluster.subject_prefix",
+                    reason: "letters, digits, `_`, `-` and inner dots".into(),
+                });
+            }
+            if c.heartbeat_ms == 0 || c.node_ttl_ms < 2 * c.heartbeat_ms {
+                return Err(ConfigError::Invalid {
+                    key: "cluster.node_ttl_ms",
+                    reason: "heartbeat_ms must be at least 1 and node_ttl_ms at least twice it"
+                        .into(),
+                });
+            }
         }
         for t in &self.auth.tokens {
             if t.token.is_empty() || t.id.is_empty() {

@@ -147,7 +147,8 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
         reassembler: Reassembler::new(ctx.limits.max_message_bytes),
         pipes: Pipes::new(ctx.limits.max_pipes),
-        out: Outbox::with_metrics(tx, ctx.metrics.link(link.info.kind)),
+        out: Outbox::with_metrics(tx, ctx.metrics.link(link.info.kind))
+            .with_byte_limit(ctx.limits.outbound_queue_bytes),
         identity: None,
         joined: BTreeSet::new(),
         acks: AckState::default(),

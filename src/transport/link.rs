@@ -61,12 +61,38 @@ pub enum Outbound {
     Frame(Frame),
     /// Flush what is queued, close with this reason, and stop.
     Close(String),
+    /// A frame counted against its outbox's byte budget until a writer takes it (see `Outbox`).
+    Queued(Frame, QueueTicket),
     /// From now on, write what this other queue holds (a resumed session's queue, with the pushes that
     /// waited for the client), in place of the current one.
     Splice(OutboundRx),
 }
 
 pub type OutboundTx = mpsc::Sender<Outbound>;
+
+/// Holds a queued frame's bytes against its outbox's budget; gives them back when dropped.
+#[derive(Debug)]
+pub struct QueueTicket {
+    bytes: usize,
+    counter: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl QueueTicket {
+    pub fn new(
+        bytes: usize,
+        counter: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) -> QueueTicket {
+        counter.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        QueueTicket { bytes, counter }
+    }
+}
+
+impl Drop for QueueTicket {
+    fn drop(&mut self) {
+        self.counter
+            .fetch_sub(self.bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 pub type OutboundRx = mpsc::Receiver<Outbound>;
 
 type StartFn = Box<dyn FnOnce(Source) -> BoxFuture<'static, OutboundRx> + Send>;
@@ -93,6 +119,8 @@ impl Source {
             };
             match item {
                 Outbound::Splice(rx) => self.rx = rx,
+                // The ticket is dropped here: the frame leaves the queue's byte budget.
+                Outbound::Queued(frame, _ticket) => return Some(Outbound::Frame(frame)),
                 other => return Some(other),
             }
         }
@@ -106,6 +134,7 @@ impl Source {
             }
             match self.rx.try_recv().ok()? {
                 Outbound::Splice(rx) => self.rx = rx,
+                Outbound::Queued(frame, _ticket) => return Some(Outbound::Frame(frame)),
                 other => return Some(other),
             }
         }

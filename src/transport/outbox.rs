@@ -10,7 +10,10 @@ use std::time::Duration;
 use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
 use tokio_util::sync::CancellationToken;
 
-use super::link::{Outbound, OutboundTx};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use super::link::{Outbound, OutboundTx, QueueTicket};
 use crate::metrics::LinkMetrics;
 use crate::protocol::{Frame, MessageType};
 
@@ -22,6 +25,10 @@ pub struct Outbox {
     tx: OutboundTx,
     overflowed: CancellationToken,
     metrics: Option<LinkMetrics>,
+    /// Bytes of frames waiting in the queue, and the most pushes may fill it to: a queue of large files is
+    /// bounded by memory, not only by count.
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
 }
 
 /// Why a frame was not queued.
@@ -39,7 +46,25 @@ impl Outbox {
             tx,
             overflowed: CancellationToken::new(),
             metrics: None,
+            queued_bytes: Arc::default(),
+            max_bytes: usize::MAX,
         }
+    }
+
+    /// Bounds the bytes pushes may queue (a single frame larger than the bound still goes into an empty queue).
+    pub fn with_byte_limit(mut self, max_bytes: usize) -> Outbox {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// Bytes waiting to be written.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.load(Ordering::Relaxed)
+    }
+
+    fn ticket(&self, frame: Frame) -> Outbound {
+        let len = frame.wire_len();
+        Outbound::Queued(frame, QueueTicket::new(len, self.queued_bytes.clone()))
     }
 
     /// An outbox that counts what it queues and drops.
@@ -62,7 +87,15 @@ impl Outbox {
             return Err(Undeliverable::SlowConsumer);
         }
         let (kind, len) = (frame.kind, frame.wire_len());
-        match self.tx.try_send(Outbound::Frame(frame)) {
+        let queued = self.queued_bytes();
+        if queued > 0 && queued + len > self.max_bytes {
+            if let Some(m) = &self.metrics {
+                m.dropped();
+            }
+            self.overflowed.cancel();
+            return Err(Undeliverable::SlowConsumer);
+        }
+        match self.tx.try_send(self.ticket(frame)) {
             Ok(()) => {
                 self.count(kind, len);
                 Ok(())
@@ -81,11 +114,7 @@ impl Outbox {
     /// Queues the session's own answer, waiting up to `REPLY_WAIT` for room.
     pub async fn reply(&self, frame: Frame) -> Result<(), Undeliverable> {
         let (kind, len) = (frame.kind, frame.wire_len());
-        match self
-            .tx
-            .send_timeout(Outbound::Frame(frame), REPLY_WAIT)
-            .await
-        {
+        match self.tx.send_timeout(self.ticket(frame), REPLY_WAIT).await {
             Ok(()) => {
                 self.count(kind, len);
                 Ok(())
@@ -131,5 +160,45 @@ impl Outbox {
 
     pub fn same_as(&self, other: &Outbox) -> bool {
         self.tx.same_channel(&other.tx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::link::Source;
+    use bytes::Bytes;
+
+    fn frame(len: usize) -> Frame {
+        Frame::new(
+            MessageType::Command,
+            1,
+            Bytes::from(vec![0u8; len - crate::protocol::HEADER_LEN]),
+        )
+    }
+
+    #[tokio::test]
+    async fn bytes_are_bounded_and_given_back_when_written() {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let out = Outbox::new(tx).with_byte_limit(100);
+        assert_eq!(out.push(frame(60)), Ok(()));
+        assert_eq!(out.queued_bytes(), 60);
+        // A second 60-byte push would pass 100 bytes: the receiver is a slow consumer.
+        assert_eq!(out.push(frame(60)), Err(Undeliverable::SlowConsumer));
+        assert!(out.overflowed().is_cancelled());
+        let mut source = Source::new(rx, CancellationToken::new());
+        assert!(matches!(source.try_next(), Some(Outbound::Frame(_))));
+        assert_eq!(
+            out.queued_bytes(),
+            0,
+            "taken by the writer, no longer counted"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_large_message_still_fits_an_empty_queue() {
+        let (tx, _rx) = tokio::sync::mpsc::channel(16);
+        let out = Outbox::new(tx).with_byte_limit(100);
+        assert_eq!(out.push(frame(1000)), Ok(()));
     }
 }

@@ -264,7 +264,7 @@ async fn write_frames(
                 break;
             }
             // `Source` applies splices itself; none reach a writer.
-            Outbound::Splice(_) => {}
+            Outbound::Splice(_) | Outbound::Queued(..) => {}
         }
     }
     // Let every stream flush and be acknowledged, then close the connection with the reason.

@@ -119,7 +119,7 @@ async fn write_frames<W: AsyncWrite + Unpin>(
                     }
                 }
                 // `Source` applies splices itself; none reach a writer.
-                Outbound::Splice(_) => {}
+                Outbound::Splice(_) | Outbound::Queued(..) => {}
                 Outbound::Close(reason) => {
                     debug!(%reason, "closing stream transport");
                     let _ = SinkExt::<bytes::Bytes>::flush(&mut sink).await;

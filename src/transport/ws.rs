@@ -166,7 +166,7 @@ where
                     }
                 }
                 // `Source` applies splices itself; none reach a writer.
-                Outbound::Splice(_) => {}
+                Outbound::Splice(_) | Outbound::Queued(..) => {}
                 Outbound::Close(reason) => {
                     let _ = sink.send(M::close(&reason)).await;
                     let _ = sink.close().await;
