@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
+use crate::bus::{Bus, NatsBus};
 use crate::config::{Config, Profile};
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
@@ -48,7 +49,39 @@ impl Gateway {
             .with_context(|| format!("cannot open the database {}", redact(&url)))?;
         info!(backend = store.backend(), url = %redact(&url), "store ready");
         let metrics = Arc::new(Metrics::new());
-        let rooms = Rooms::new(store.clone(), config.room_policy(), metrics.clone());
+        metrics.cluster_nodes.set(1);
+        let c = &config.cluster;
+        let bus = if c.nats_url.is_empty() {
+            Bus::Local
+        } else {
+            let node = if c.node.is_empty() {
+                format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+            } else {
+                c.node.clone()
+            };
+            let bus =
+                NatsBus::connect(&c.nats_url, &c.subject_prefix, &node, metrics.clone()).await?;
+            info!(%node, nats = %c.nats_url, prefix = %c.subject_prefix, "joined the cluster bus");
+            Bus::Nats(bus)
+        };
+        let rooms = Rooms::new(
+            store.clone(),
+            config.room_policy(),
+            metrics.clone(),
+            bus.clone(),
+        );
+        let listeners = TaskTracker::new();
+        if let Bus::Nats(nats) = &bus {
+            let cluster = crate::rooms::run_cluster(
+                rooms.clone(),
+                nats.clone(),
+                Duration::from_millis(c.heartbeat_ms),
+                Duration::from_millis(c.node_ttl_ms),
+                shutdown.clone(),
+            )
+            .await?;
+            listeners.spawn(cluster);
+        }
         let ctx = Arc::new(Context {
             limits: config.limits.clone(),
             verifier: verifier.clone(),
@@ -67,7 +100,6 @@ impl Gateway {
                 ctx.sessions.spawn(session::run(link, ctx2));
             })
         };
-        let listeners = TaskTracker::new();
 
         let mut tcp_addr = None;
         if let Some(addr) = config.listen.tcp.addr() {

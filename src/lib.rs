@@ -5,6 +5,7 @@
 //! -> `store` (the only place with SQL). `config`, `metrics` and `http` sit beside them, `gateway` wires them
 //! together, and `client` is the project's own client library, used by the tests, the CLI and the benches.
 
+pub mod bus;
 pub mod cli;
 pub mod client;
 pub mod clock;

@@ -42,6 +42,15 @@ pub struct Cli {
     pub anonymous: Option<bool>,
     #[arg(long, env = "ODD_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// NATS server that joins this gateway to a cluster (`nats://127.0.0.1:4222`); unset: single node.
+    #[arg(long, env = "ODD_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// This node's name in the cluster (unset: random).
+    #[arg(long, env = "ODD_NODE")]
+    pub node: Option<String>,
+    /// NATS subject prefix of the cluster.
+    #[arg(long, env = "ODD_CLUSTER_PREFIX")]
+    pub cluster_prefix: Option<String>,
     /// PEM certificate chain for TLS and QUIC.
     #[arg(long, env = "ODD_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -80,6 +89,15 @@ impl Cli {
         }
         if let Some(a) = self.anonymous {
             c.auth.anonymous = Some(a);
+        }
+        if let Some(u) = self.nats_url {
+            c.cluster.nats_url = u;
+        }
+        if let Some(n) = self.node {
+            c.cluster.node = n;
+        }
+        if let Some(p) = self.cluster_prefix {
+            c.cluster.subject_prefix = p;
         }
         if let Some(f) = self.log_format {
             c.log.format = f;

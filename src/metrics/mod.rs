@@ -36,6 +36,10 @@ pub struct Metrics {
     pub store_commit_failures_total: IntCounter,
     pub sessions_parked: IntGauge,
     pub session_resumes_total: IntCounter,
+    pub bus_published_total: IntCounterVec,
+    pub bus_received_total: IntCounterVec,
+    pub bus_errors_total: IntCounterVec,
+    pub cluster_nodes: IntGauge,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -226,6 +230,29 @@ impl Metrics {
                 "odd_gateway_session_resumes_total",
                 "Sessions taken over by a fast reconnect.",
             ),
+            bus_published_total: counter_vec(
+                &r,
+                "odd_gateway_bus_published_total",
+                "Events this node published on the cluster bus, by kind.",
+                &["kind"],
+            ),
+            bus_received_total: counter_vec(
+                &r,
+                "odd_gateway_bus_received_total",
+                "Events this node received from the cluster bus (its own included), by kind.",
+                &["kind"],
+            ),
+            bus_errors_total: counter_vec(
+                &r,
+                "odd_gateway_bus_errors_total",
+                "Cluster bus failures: publish, decode.",
+                &["kind"],
+            ),
+            cluster_nodes: gauge(
+                &r,
+                "odd_gateway_cluster_nodes",
+                "Nodes this node sees alive, itself included (1 for a single node).",
+            ),
             registry: r,
         }
     }
@@ -255,6 +282,12 @@ impl Metrics {
             &self.store_commit_duration_seconds,
             &self.store_batch_messages,
             &self.store_commit_failures_total,
+            &self.sessions_parked,
+            &self.session_resumes_total,
+            &self.bus_published_total,
+            &self.bus_received_total,
+            &self.bus_errors_total,
+            &self.cluster_nodes,
         ];
         let mut names: Vec<String> = collectors
             .iter()

@@ -55,6 +55,12 @@ impl Rooms {
         if let Some(room) = self.state().rooms.get_mut(&args.rid) {
             room.rights.insert(args.tid.clone(), next);
         }
+        self.publish(|node| crate::bus::Event::Rights {
+            node: node.to_string(),
+            rid: args.rid.clone(),
+            uid: args.tid.clone(),
+            mask: next.0,
+        });
         tracing::info!(room = %args.rid, actor, target = %args.tid, mask = %next.letters(), "chmod");
         Ok(json!({
             "room": { "id": args.rid },
@@ -101,8 +107,13 @@ impl Rooms {
         let text = Value::Object(props).to_string();
         self.store().set_room_properties(rid, &text).await?;
         if let Some(room) = self.state().rooms.get_mut(rid) {
-            room.row.properties = text;
+            room.row.properties = text.clone();
         }
+        self.publish(|node| crate::bus::Event::RoomProperties {
+            node: node.to_string(),
+            rid: rid.to_string(),
+            properties: text,
+        });
         Ok(value)
     }
 

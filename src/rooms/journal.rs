@@ -48,8 +48,8 @@ pub struct Posted {
     pub mid: Option<i64>,
     /// Unix seconds at acceptance: the Timestamp of every push of this message.
     pub timestamp: u32,
-    /// Connections it was pushed to.
-    pub delivered: usize,
+    /// Connections it was pushed to (`None` in a cluster: other nodes deliver on their own).
+    pub delivered: Option<usize>,
 }
 
 pub(super) struct Entry {
@@ -243,8 +243,27 @@ async fn commit_and_deliver(inner: &Arc<Inner>, batch: Vec<Entry>) {
     for entry in batch {
         let mid = if entry.post.persist { ids.next() } else { None };
         let timestamp = (entry.created_ms / 1000) as u32;
-        let delivered = deliver(inner, &entry.post, mid, timestamp);
-        m.fanout_deliveries_total.inc_by(delivered as u64);
+        let delivered = match inner.bus.nats() {
+            None => {
+                let n = deliver(inner, &entry.post, mid, timestamp);
+                m.fanout_deliveries_total.inc_by(n as u64);
+                Some(n)
+            }
+            Some(bus) => {
+                // Every node, this one included, delivers it when it comes back from the bus.
+                if let Some(body) = push_body(&entry.post, mid, timestamp) {
+                    let event = crate::bus::Event::Message {
+                        node: bus.node().to_string(),
+                        conn: entry.post.conn,
+                        room: entry.post.cast == Cast::Multi,
+                        target: entry.post.target.clone(),
+                        sender: entry.post.sender.id.clone(),
+                    };
+                    bus.publish(&event, &body);
+                }
+                None
+            }
+        };
         let _ = entry.done.send(Ok(Posted {
             mid,
             timestamp,
@@ -253,18 +272,45 @@ async fn commit_and_deliver(inner: &Arc<Inner>, batch: Vec<Entry>) {
     }
 }
 
-/// Pushes one committed message to everyone who should see it. Never waits: a full queue marks its
-/// connection as a slow consumer.
-fn deliver(inner: &Inner, post: &Post, mid: Option<i64>, timestamp: u32) -> usize {
+/// The command payload every recipient of a message gets (the pipe id is set per recipient).
+fn push_body(post: &Post, mid: Option<i64>, timestamp: u32) -> Option<Bytes> {
     let args = push_args(post, mid);
-    let body = match command_frame(0, 0, &args, &post.payload, timestamp) {
-        Ok(f) => f.payload,
+    match command_frame(0, 0, &args, &post.payload, timestamp) {
+        Ok(f) => Some(f.payload),
         Err(e) => {
-            // `post` checked the size before storing; reaching this is a bug, not a client error.
+            // `submit` checked the size before storing; reaching this is a bug, not a client error.
             tracing::error!(error = %e, "a stored message could not be encoded for delivery");
-            return 0;
+            None
         }
-    };
+    }
+}
+
+/// Pushes one committed message to everyone on this node who should see it.
+fn deliver(inner: &Inner, post: &Post, mid: Option<i64>, timestamp: u32) -> usize {
+    match push_body(post, mid, timestamp) {
+        Some(body) => deliver_body(
+            inner,
+            post.cast == Cast::Multi,
+            &post.target,
+            &post.sender.id,
+            Some(post.conn),
+            &body,
+        ),
+        None => 0,
+    }
+}
+
+/// Pushes an encoded message to this node's recipients: the room's members with `r` (`room`), or the target
+/// user's connections and the sender's other ones (uni-cast), never to connection `skip` (the sender). Never
+/// waits: a full queue marks its connection as a slow consumer.
+pub(super) fn deliver_body(
+    inner: &Inner,
+    room: bool,
+    target: &str,
+    sender: &str,
+    skip: Option<u64>,
+    body: &Bytes,
+) -> usize {
     let state = inner.state();
     let mut delivered = 0;
     let mut push = |outbox: &crate::transport::Outbox, pipe: u16| {
@@ -274,25 +320,22 @@ fn deliver(inner: &Inner, post: &Post, mid: Option<i64>, timestamp: u32) -> usiz
             delivered += 1;
         }
     };
-    match post.cast {
-        Cast::Multi => {
-            if let Some(room) = state.rooms.get(&post.target) {
-                for m in &room.members {
-                    if m.conn != post.conn && room.mask_of(&m.user.id).contains(Mask::R) {
-                        push(&m.outbox, m.pipe);
-                    }
+    if room {
+        if let Some(room) = state.rooms.get(target) {
+            for m in &room.members {
+                if Some(m.conn) != skip && room.mask_of(&m.user.id).contains(Mask::R) {
+                    push(&m.outbox, m.pipe);
                 }
             }
         }
-        Cast::Uni => {
-            // The target's connections, and the sender's other connections (so all its devices show the
-            // conversation), each once.
-            let mut seen = HashSet::new();
-            for uid in [post.target.as_str(), post.sender.id.as_str()] {
-                for m in state.inboxes.get(uid).into_iter().flatten() {
-                    if m.conn != post.conn && seen.insert(m.conn) {
-                        push(&m.outbox, m.pipe);
-                    }
+    } else {
+        // The target's connections, and the sender's other connections (so all its devices show the
+        // conversation), each once.
+        let mut seen = HashSet::new();
+        for uid in [target, sender] {
+            for m in state.inboxes.get(uid).into_iter().flatten() {
+                if Some(m.conn) != skip && seen.insert(m.conn) {
+                    push(&m.outbox, m.pipe);
                 }
             }
         }

@@ -7,6 +7,7 @@
 //! and nobody ever sees a message the store does not have.
 
 mod chmod;
+mod cluster;
 mod error;
 mod history;
 mod journal;
@@ -17,6 +18,7 @@ mod streams;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use cluster::run_cluster;
 pub use error::RoomError;
 pub use history::{page_json, HistoryRequest, HistoryThread};
 pub use journal::{JournalStats, PendingPost, Post, Posted};
@@ -24,6 +26,7 @@ pub use member::Member;
 pub use presence::Joined;
 pub use streams::{Played, Player};
 
+use crate::bus::Bus;
 use crate::metrics::Metrics;
 use crate::protocol::args::Mask;
 use crate::store::Store;
@@ -67,11 +70,13 @@ struct Inner {
     policy: RoomPolicy,
     journal: journal::JournalHandle,
     metrics: Arc<Metrics>,
+    bus: Bus,
 }
 
 impl Rooms {
     /// Starts the journal task; it ends when the last `Rooms` clone is dropped.
-    pub fn new(store: Store, policy: RoomPolicy, metrics: Arc<Metrics>) -> Rooms {
+    /// `bus` is `Bus::Local` for a single node; with NATS, also start `run_cluster`.
+    pub fn new(store: Store, policy: RoomPolicy, metrics: Arc<Metrics>, bus: Bus) -> Rooms {
         let (journal, rx) = journal::JournalHandle::channel();
         let rooms = Rooms {
             inner: Arc::new(Inner {
@@ -80,6 +85,7 @@ impl Rooms {
                 policy,
                 journal,
                 metrics,
+                bus,
             }),
         };
         tokio::spawn(journal::run(Arc::downgrade(&rooms.inner), rx));

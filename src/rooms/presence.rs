@@ -27,7 +27,7 @@ pub(super) fn room_json(room: &Room) -> Value {
     json!({ "id": room.row.id, "owner": room.row.owner, "created": room.row.created_ms })
 }
 
-fn push_status(m: &Member, status: &Status) {
+pub(super) fn push_status(m: &Member, status: &Status) {
     // A full queue marks the member as a slow consumer; its session closes it. Nothing else to do here.
     let _ = m.outbox.push(status_frame(m.pipe, 0, status, now_secs()));
 }
@@ -71,8 +71,8 @@ impl Rooms {
         }
 
         let mut state = self.state();
-        let room = state
-            .rooms
+        let State { rooms, remote, .. } = &mut *state;
+        let room = rooms
             .entry(rid.to_string())
             .or_insert_with(|| Room::new(row));
         // A chmod that landed while we were reading the store wins.
@@ -87,15 +87,24 @@ impl Rooms {
         }
         let room_info = room_json(room);
         if first_of_user && !member.private {
+            self.publish(|node| crate::bus::Event::Join {
+                node: node.to_string(),
+                rid: rid.to_string(),
+                user: member.user.clone(),
+            });
+        }
+        // Others already see this user if it is present through another node.
+        if first_of_user && !member.private && !remote.has(rid, &user) {
             let notice = Status::ok(codes::GROUP_NEIGHBOR_CONNECT, format!("{user} joined"))
                 .with_info(json!({ "user": member.user, "room": room_info }));
             for m in room.members.iter().filter(|m| m.user.id != user) {
                 push_status(m, &notice);
             }
         }
-        let mut list: Map<String, Value> = room
-            .present()
+        let mut list: Map<String, Value> = remote
+            .users(rid)
             .into_iter()
+            .chain(room.present())
             .map(|(id, u)| (id.to_string(), json!(u)))
             .collect();
         // A private member still sees itself.
@@ -111,7 +120,16 @@ impl Rooms {
     /// was not in the room.
     pub fn leave(&self, conn: u64, pipe: u16, rid: &str, reason: &str) -> Option<Value> {
         let mut state = self.state();
-        leave_locked(&mut state, conn, pipe, rid, reason)
+        let (info, gone) = leave_locked(&mut state, conn, pipe, rid, reason)?;
+        if let Some(uid) = gone {
+            self.publish(|node| crate::bus::Event::Leave {
+                node: node.to_string(),
+                rid: rid.to_string(),
+                uid,
+                reason: reason.to_string(),
+            });
+        }
+        Some(info)
     }
 
     /// Registers (or, with `None`, removes) the pipe a connection takes uni-cast messages on.
@@ -135,7 +153,9 @@ impl Rooms {
             .get(rid)
             .map(|r| r.present().keys().map(|k| k.to_string()).collect())
             .unwrap_or_default();
+        ids.extend(state.remote.users(rid).keys().map(|k| k.to_string()));
         ids.sort();
+        ids.dedup();
         ids
     }
 
@@ -147,15 +167,25 @@ impl Rooms {
     }
 }
 
-fn leave_locked(state: &mut State, conn: u64, pipe: u16, rid: &str, reason: &str) -> Option<Value> {
-    let room = state.rooms.get_mut(rid)?;
+/// Returns the room's description, and the user id if that user is no longer visible on this node (the
+/// cluster is told).
+fn leave_locked(
+    state: &mut State,
+    conn: u64,
+    pipe: u16,
+    rid: &str,
+    reason: &str,
+) -> Option<(Value, Option<String>)> {
+    let State { rooms, remote, .. } = state;
+    let room = rooms.get_mut(rid)?;
     let pos = room
         .members
         .iter()
         .position(|m| m.conn == conn && m.pipe == pipe)?;
     let gone = room.members.swap_remove(pos);
     let info = room_json(room);
-    if room.user_connections(&gone.user.id) == 0 && !gone.private {
+    let last_here = room.user_connections(&gone.user.id) == 0 && !gone.private;
+    if last_here && !remote.has(rid, &gone.user.id) {
         let notice = Status::ok(
             codes::GROUP_NEIGHBOR_DISCONNECT,
             if reason.is_empty() {
@@ -170,9 +200,9 @@ fn leave_locked(state: &mut State, conn: u64, pipe: u16, rid: &str, reason: &str
         }
     }
     if room.members.is_empty() {
-        state.rooms.remove(rid);
+        rooms.remove(rid);
     }
-    Some(info)
+    Some((info, last_here.then(|| gone.user.id.clone())))
 }
 
 /// Room and user ids are opaque strings, bounded so they stay usable as keys and in logs.

@@ -14,6 +14,8 @@ pub(super) struct State {
     pub inboxes: HashMap<String, Vec<Member>>,
     /// Signaling streams and their players.
     pub streams: super::streams::Streams,
+    /// Presence on the other nodes of a cluster (empty for a single node).
+    pub remote: super::cluster::Remote,
 }
 
 pub(super) struct Room {

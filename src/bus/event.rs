@@ -1,0 +1,156 @@
+//! What nodes tell each other, and its encoding: a u32 big-endian length, that many bytes of JSON header, then
+//! the raw body (a message's push, already encoded once by the node that committed it, so no node re-encodes
+//! it and every recipient everywhere gets the same bytes).
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::args::User;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Event {
+    /// A committed (or temporary) message; the body is the push's command payload.
+    Message {
+        node: String,
+        /// The sending connection on `node`: it gets the answer, not a copy.
+        conn: u64,
+        /// True: `target` is a room id (`multi`); false: a user id (`uni`).
+        room: bool,
+        target: String,
+        sender: String,
+    },
+    /// `user` became present in room `rid` on `node` (its first connection there joined).
+    Join {
+        node: String,
+        rid: String,
+        user: User,
+    },
+    /// `uid` is no longer present in room `rid` on `node`.
+    Leave {
+        node: String,
+        rid: String,
+        uid: String,
+        reason: String,
+    },
+    /// Everyone present on `node`, per room: sent every heartbeat. A node not heard from within the TTL is dead.
+    Snapshot {
+        node: String,
+        rooms: Vec<(String, Vec<User>)>,
+    },
+    /// A node started: the others answer with a snapshot at once, so it sees presence without waiting.
+    Hello { node: String },
+    /// A node stops: its users leave presence now rather than at the TTL.
+    Bye { node: String },
+    /// Rights changed (persisted already): nodes with the room loaded update their cache.
+    Rights {
+        node: String,
+        rid: String,
+        uid: String,
+        mask: u32,
+    },
+    /// A room's properties changed (persisted already).
+    RoomProperties {
+        node: String,
+        rid: String,
+        properties: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EventError {
+    #[error("bus event shorter than its header length")]
+    Truncated,
+    #[error("bus event header is not valid: {0}")]
+    Header(String),
+}
+
+impl Event {
+    /// The node that sent it.
+    pub fn node(&self) -> &str {
+        match self {
+            Event::Message { node, .. }
+            | Event::Join { node, .. }
+            | Event::Leave { node, .. }
+            | Event::Snapshot { node, .. }
+            | Event::Hello { node }
+            | Event::Bye { node }
+            | Event::Rights { node, .. }
+            | Event::RoomProperties { node, .. } => node,
+        }
+    }
+
+    /// A short name for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Message { .. } => "message",
+            Event::Join { .. } => "join",
+            Event::Leave { .. } => "leave",
+            Event::Snapshot { .. } => "snapshot",
+            Event::Hello { .. } => "hello",
+            Event::Bye { .. } => "bye",
+            Event::Rights { .. } => "rights",
+            Event::RoomProperties { .. } => "room_properties",
+        }
+    }
+
+    pub fn encode(&self, body: &[u8]) -> Bytes {
+        // Serializing a tree of strings and numbers cannot fail.
+        let header = serde_json::to_vec(self).unwrap_or_default();
+        let mut b = BytesMut::with_capacity(4 + header.len() + body.len());
+        b.put_u32(header.len() as u32);
+        b.put_slice(&header);
+        b.put_slice(body);
+        b.freeze()
+    }
+
+    pub fn decode(bytes: &Bytes) -> Result<(Event, Bytes), EventError> {
+        if bytes.len() < 4 {
+            return Err(EventError::Truncated);
+        }
+        let len = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        let end = 4usize.checked_add(len).ok_or(EventError::Truncated)?;
+        if bytes.len() < end {
+            return Err(EventError::Truncated);
+        }
+        let event = serde_json::from_slice(&bytes[4..end])
+            .map_err(|e| EventError::Header(e.to_string()))?;
+        Ok((event, bytes.slice(end..)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_keeps_header_and_body() {
+        let e = Event::Message {
+            node: "n1".into(),
+            conn: 7,
+            room: true,
+            target: "lobby".into(),
+            sender: "alice".into(),
+        };
+        let bytes = e.encode(b"\x00\x01body");
+        let (back, body) = Event::decode(&bytes).expect("decodes");
+        assert_eq!(back, e);
+        assert_eq!(&body[..], b"\x00\x01body");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert_eq!(
+            Event::decode(&Bytes::from_static(b"\x00\x00")),
+            Err(EventError::Truncated)
+        );
+        assert_eq!(
+            Event::decode(&Bytes::from_static(b"\xff\xff\xff\xffab")),
+            Err(EventError::Truncated)
+        );
+        assert!(matches!(
+            Event::decode(&Bytes::from_static(b"\x00\x00\x00\x02{}")),
+            Err(EventError::Header(_))
+        ));
+    }
+}

@@ -1,0 +1,373 @@
+//! Three gateway processes on one PostgreSQL schema and the local NATS: a room's members spread over them see
+//! each other's presence and messages (each once, in one order), chmod made on one node holds on the others,
+//! history is shared, and a node killed with SIGKILL drops out of presence within the TTL while the others
+//! keep talking.
+//!
+//! Skipped with a loud message when NATS (127.0.0.1:4222, or `ODD_TEST_NATS_URL`) is unreachable, unless
+//! `ODD_REQUIRE_NATS=1` (as in CI), which makes that a failure.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Backend, TestDb};
+use odd_gateway::client::{Client, Reply};
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+const HEARTBEAT_MS: u64 = 200;
+const TTL_MS: u64 = 1_000;
+const QUIET: Duration = Duration::from_millis(500);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn nats_url() -> String {
+    std::env::var("ODD_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_string())
+}
+
+async fn nats_reachable() -> bool {
+    let url = nats_url();
+    let ok = matches!(
+        tokio::time::timeout(Duration::from_secs(5), async_nats::connect(url.as_str())).await,
+        Ok(Ok(_))
+    );
+    if !ok {
+        if std::env::var("ODD_REQUIRE_NATS").as_deref() == Ok("1") {
+            panic!("NATS at {url} is required (ODD_REQUIRE_NATS=1) but unreachable");
+        }
+        eprintln!("\n!!! SKIPPED: NATS at {url} is unreachable; set ODD_REQUIRE_NATS=1 to fail instead !!!\n");
+    }
+    ok
+}
+
+struct Node {
+    child: Child,
+    tcp: u16,
+}
+
+impl Node {
+    fn url(&self) -> String {
+        format!("tcp://127.0.0.1:{}", self.tcp)
+    }
+}
+
+async fn spawn(name: &str, config: &Path, dir: &Path) -> Node {
+    let (tcp, http) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_odd-gateway"))
+        .env("ODD_CONFIG", config)
+        .env("ODD_DATA_DIR", dir.join(name))
+        .env("ODD_NODE", name)
+        .env("ODD_TCP", format!("127.0.0.1:{tcp}"))
+        .env("ODD_HTTP", format!("127.0.0.1:{http}"))
+        .env("ODD_TLS", "off")
+        .env("ODD_QUIC", "off")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("gateway starts");
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", tcp))
+            .await
+            .is_ok()
+        {
+            return Node { child, tcp };
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("node {name} did not listen");
+}
+
+async fn member(node: &Node, who: &str, rid: &str) -> (Client, u16, Reply) {
+    let c = Client::connect(&node.url(), who).await.expect("connect");
+    let pipe = c.create("messaging").await.expect("pipe");
+    let joined = c.join(pipe, rid).await.expect("join");
+    (c, pipe, joined)
+}
+
+/// Pushes that arrive until the connection has been quiet for a while.
+async fn drain(c: &mut Client) -> Vec<Reply> {
+    let mut out = Vec::new();
+    while let Some(p) = c.next_push_within(QUIET).await {
+        out.push(p);
+    }
+    out
+}
+
+fn texts(pushes: &[Reply]) -> Vec<(String, String, i64)> {
+    pushes
+        .iter()
+        .filter(|p| p.name() == "send")
+        .map(|p| {
+            (
+                p.args["user"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                p.args["data"].as_str().unwrap_or_default().to_string(),
+                p.args["mid"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect()
+}
+
+fn neighbors(pushes: &[Reply], code: &str) -> Vec<String> {
+    pushes
+        .iter()
+        .filter(|p| p.code() == code)
+        .map(|p| {
+            p.info()["user"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+fn settle() -> tokio::time::Sleep {
+    tokio::time::sleep(Duration::from_millis(3 * HEARTBEAT_MS))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_a_room() {
+    if !nats_reachable().await {
+        return;
+    }
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let prefix = format!("oddtest{}", rand::random::<u32>());
+    let tokens: String = ["alice", "bob", "carol"]
+        .iter()
+        .map(|n| {
+            format!(
+                "[[auth.tokens]]\ntoken = \"{n}\"\nid = \"{n}\"\nnick = \"{}\"\n",
+                n.to_uppercase()
+            )
+        })
+        .collect();
+    let config = format!(
+        "[database]\nurl = \"{}\"\nschema = \"{}\"\n[auth]\nanonymous = false\n[limits]\nresume_grace_ms = 200\n\
+         [cluster]\nnats_url = \"{}\"\nsubject_prefix = \"{prefix}\"\nheartbeat_ms = {HEARTBEAT_MS}\nnode_ttl_ms = {TTL_MS}\n{tokens}",
+        db.url,
+        db.schema.as_deref().expect("a Postgres schema"),
+        nats_url(),
+    );
+    let path = db.dir.path().join("cluster.toml");
+    std::fs::write(&path, config).expect("config written");
+    // The first node creates the schema; the others start on it.
+    let n1 = spawn("n1", &path, db.dir.path()).await;
+    let (n2, mut n3) = tokio::join!(
+        spawn("n2", &path, db.dir.path()),
+        spawn("n3", &path, db.dir.path())
+    );
+    settle().await;
+
+    // Presence: one member per node.
+    let (mut alice, ap, joined) = member(&n1, "alice", "hall").await;
+    assert_eq!(joined.info()["room"]["mask"], "rwx", "the creator gets rwx");
+    settle().await;
+    let (mut bob, bp, _) = member(&n2, "bob", "hall").await;
+    let cov = bob
+        .wait_for("NetGroup.LocalCoverage.Notify")
+        .await
+        .expect("coverage");
+    let listed: Vec<&String> = cov.info()["list"]
+        .as_object()
+        .expect("list")
+        .keys()
+        .collect();
+    assert_eq!(listed, ["alice", "bob"], "bob on n2 sees alice on n1");
+    settle().await;
+    let (mut carol, cp, _) = member(&n3, "carol", "hall").await;
+    let cov = carol
+        .wait_for("NetGroup.LocalCoverage.Notify")
+        .await
+        .expect("coverage");
+    let listed: Vec<&String> = cov.info()["list"]
+        .as_object()
+        .expect("list")
+        .keys()
+        .collect();
+    assert_eq!(listed, ["alice", "bob", "carol"]);
+    let a = drain(&mut alice).await;
+    assert_eq!(neighbors(&a, "NetGroup.Neighbor.Connect"), ["bob", "carol"]);
+    let b = drain(&mut bob).await;
+    assert_eq!(neighbors(&b, "NetGroup.Neighbor.Connect"), ["carol"]);
+    drain(&mut carol).await;
+
+    // Messages from every node at once: everyone gets each of the others' messages exactly once, and all
+    // three see them in the same order.
+    let per_sender = 30;
+    let mut waits = Vec::new();
+    for i in 0..per_sender {
+        for (c, p, who) in [
+            (&alice, ap, "alice"),
+            (&bob, bp, "bob"),
+            (&carol, cp, "carol"),
+        ] {
+            let args = json!({"name": "send", "type": "text", "cast": "multi", "id": "hall", "data": format!("{who}-{i}")});
+            waits.push(
+                c.submit(p, args, bytes::Bytes::new())
+                    .await
+                    .expect("submitted"),
+            );
+        }
+    }
+    let mut acked = Vec::new();
+    for w in waits {
+        let r = w.wait().await.expect("answer").ok().expect("accepted");
+        acked.push(r.info()["mid"].as_i64().expect("mid"));
+    }
+    let got: HashMap<&str, Vec<(String, String, i64)>> = [
+        ("alice", texts(&drain(&mut alice).await)),
+        ("bob", texts(&drain(&mut bob).await)),
+        ("carol", texts(&drain(&mut carol).await)),
+    ]
+    .into_iter()
+    .collect();
+    for (who, msgs) in &got {
+        assert_eq!(
+            msgs.len(),
+            2 * per_sender,
+            "{who} gets every other member's message once"
+        );
+        assert!(
+            msgs.iter().all(|(from, _, _)| from != who),
+            "{who} gets no echo of its own"
+        );
+        let mut datas: Vec<&String> = msgs.iter().map(|(_, d, _)| d).collect();
+        datas.sort();
+        datas.dedup();
+        assert_eq!(datas.len(), 2 * per_sender, "{who}: no duplicates");
+    }
+    // Same order everywhere: the messages two members both received come in the same sequence.
+    for (x, y) in [("alice", "bob"), ("bob", "carol"), ("alice", "carol")] {
+        let common = |a: &str, b: &str| -> Vec<String> {
+            got[a]
+                .iter()
+                .filter(|(from, _, _)| from != b)
+                .map(|(_, d, _)| d.clone())
+                .collect()
+        };
+        assert_eq!(common(x, y), common(y, x), "{x} and {y} see one order");
+    }
+    let in_mid_order = got.values().all(|m| m.windows(2).all(|w| w[0].2 < w[1].2));
+    println!("delivery order equals stored-id order on every member: {in_mid_order}");
+
+    // Uni-cast across nodes.
+    alice
+        .send(ap, "uni", "bob", "text", json!("psst"))
+        .await
+        .expect("uni accepted");
+    let b = texts(&drain(&mut bob).await);
+    assert_eq!(
+        b.iter()
+            .map(|(f, d, _)| (f.as_str(), d.as_str()))
+            .collect::<Vec<_>>(),
+        [("alice", "psst")]
+    );
+
+    // Rights set on n1 hold on n2 and n3.
+    alice
+        .chmod(ap, "hall", "carol", "-", "w")
+        .await
+        .expect("chmod -w");
+    alice
+        .chmod(ap, "hall", "bob", "-", "r")
+        .await
+        .expect("chmod -r");
+    settle().await;
+    let refused = carol
+        .call(
+            cp,
+            json!({"name": "send", "type": "text", "cast": "multi", "id": "hall", "data": "no"}),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(
+        refused.code(),
+        "NetGroup.Posting.Failed",
+        "carol lost w, on another node"
+    );
+    let not_admin = bob.chmod(bp, "hall", "carol", "+", "w").await;
+    assert!(not_admin.is_err(), "bob has no x");
+    alice
+        .say(ap, "hall", "only for readers")
+        .await
+        .expect("said");
+    let c = texts(&drain(&mut carol).await);
+    assert_eq!(
+        c.iter().map(|(_, d, _)| d.as_str()).collect::<Vec<_>>(),
+        ["only for readers"]
+    );
+    let b = drain(&mut bob).await;
+    assert!(texts(&b).is_empty(), "bob lost r: nothing delivered on n2");
+    let denied = bob.history(bp, json!({"rid": "hall"})).await;
+    assert!(denied.is_err(), "bob lost r: no history either");
+
+    // History is the one database: carol on n3 reads everything acknowledged on any node, in id order.
+    let page = carol
+        .history(cp, json!({"rid": "hall", "limit": 500}))
+        .await
+        .expect("history");
+    let mids: Vec<i64> = page.info()["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["mid"].as_i64())
+        .collect();
+    assert!(mids.windows(2).all(|w| w[0] < w[1]), "history in id order");
+    for mid in &acked {
+        assert!(mids.contains(mid), "acknowledged {mid} is in history");
+    }
+
+    // Kill n3: carol drops out of presence on n1 and n2 within the TTL; alice and bob keep talking.
+    let killed = Instant::now();
+    n3.child.start_kill().expect("SIGKILL");
+    let _ = n3.child.wait().await;
+    let gone = alice
+        .wait_for("NetGroup.Neighbor.Disconnect")
+        .await
+        .expect("alice is told carol left");
+    let took = killed.elapsed();
+    assert_eq!(gone.info()["user"]["id"], "carol");
+    println!("carol left presence {took:?} after her node was killed (TTL {TTL_MS} ms)");
+    assert!(
+        took < Duration::from_millis(TTL_MS + 2 * HEARTBEAT_MS + 1_500),
+        "within the TTL: {took:?}"
+    );
+    let gone = bob
+        .wait_for("NetGroup.Neighbor.Disconnect")
+        .await
+        .expect("bob is told carol left");
+    assert_eq!(gone.info()["user"]["id"], "carol");
+    alice
+        .chmod(ap, "hall", "bob", "+", "r")
+        .await
+        .expect("chmod +r");
+    settle().await;
+    bob.say(bp, "hall", "still here").await.expect("bob says");
+    alice.say(ap, "hall", "me too").await.expect("alice says");
+    let a = texts(&drain(&mut alice).await);
+    assert_eq!(
+        a.iter().map(|(_, d, _)| d.as_str()).collect::<Vec<_>>(),
+        ["still here"]
+    );
+    let b = texts(&drain(&mut bob).await);
+    assert_eq!(
+        b.iter().map(|(_, d, _)| d.as_str()).collect::<Vec<_>>(),
+        ["me too"]
+    );
+    drop((n1, n2));
+}
