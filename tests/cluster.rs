@@ -1,5 +1,5 @@
 //! Three gateway processes on one PostgreSQL schema and the local NATS: a room's members spread over them see
-//! each other's presence and messages (each once, in one order), chmod made on one node holds on the others,
+//! each other's presence and messages (each once, in stored-id order), chmod made on one node holds on the others,
 //! history is shared, and a node killed with SIGKILL drops out of presence within the TTL while the others
 //! keep talking.
 //!

@@ -95,28 +95,37 @@ impl Event {
     }
 
     pub fn encode(&self, body: &[u8]) -> Bytes {
-        // Serializing a tree of strings and numbers cannot fail.
-        let header = serde_json::to_vec(self).unwrap_or_default();
-        let mut b = BytesMut::with_capacity(4 + header.len() + body.len());
-        b.put_u32(header.len() as u32);
-        b.put_slice(&header);
-        b.put_slice(body);
-        b.freeze()
+        encode(self, body)
     }
 
     pub fn decode(bytes: &Bytes) -> Result<(Event, Bytes), EventError> {
-        if bytes.len() < 4 {
-            return Err(EventError::Truncated);
-        }
-        let len = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-        let end = 4usize.checked_add(len).ok_or(EventError::Truncated)?;
-        if bytes.len() < end {
-            return Err(EventError::Truncated);
-        }
-        let event = serde_json::from_slice(&bytes[4..end])
-            .map_err(|e| EventError::Header(e.to_string()))?;
-        Ok((event, bytes.slice(end..)))
+        decode(bytes)
     }
+}
+
+/// Any header and a body in the bus layout (requests and answers use it too).
+pub fn encode<H: Serialize>(header: &H, body: &[u8]) -> Bytes {
+    // Serializing a tree of strings and numbers cannot fail.
+    let header = serde_json::to_vec(header).unwrap_or_default();
+    let mut b = BytesMut::with_capacity(4 + header.len() + body.len());
+    b.put_u32(header.len() as u32);
+    b.put_slice(&header);
+    b.put_slice(body);
+    b.freeze()
+}
+
+pub fn decode<H: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<(H, Bytes), EventError> {
+    if bytes.len() < 4 {
+        return Err(EventError::Truncated);
+    }
+    let len = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+    let end = 4usize.checked_add(len).ok_or(EventError::Truncated)?;
+    if bytes.len() < end {
+        return Err(EventError::Truncated);
+    }
+    let header =
+        serde_json::from_slice(&bytes[4..end]).map_err(|e| EventError::Header(e.to_string()))?;
+    Ok((header, bytes.slice(end..)))
 }
 
 #[cfg(test)]

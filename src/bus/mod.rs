@@ -8,7 +8,7 @@
 mod event;
 mod nats;
 
-pub use event::{Event, EventError};
+pub use event::{decode, encode, Event, EventError};
 pub use nats::{BusError, NatsBus};
 
 /// How this gateway reaches the others.

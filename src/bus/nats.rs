@@ -1,9 +1,12 @@
 //! The NATS side of the bus (async-nats, core pub/sub): one connection per node, one publisher task so events
 //! leave in the order they were published, one wildcard subscription for everything the cluster says.
 //!
-//! Subjects (`<p>` = `cluster.subject_prefix`, ids hex-encoded so any room or user id is a valid token):
-//! `<p>.room.<hex rid>` room messages, `<p>.user.<hex uid>` uni-cast messages, `<p>.presence` joins, leaves,
-//! snapshots, hello and bye, `<p>.rights` chmod and room properties. A node subscribes to `<p>.>`.
+//! Subjects (`<p>` = `cluster.subject_prefix`, ids hex-encoded so any room, user or node name is one token):
+//! - events, all nodes subscribe to `<p>.ev.>`: `<p>.ev.room.<hex rid>` room messages, `<p>.ev.user.<hex uid>`
+//!   uni-cast messages, `<p>.ev.presence` joins, leaves, snapshots, hello and bye, `<p>.ev.rights` chmod and
+//!   room properties;
+//! - requests to one node: `<p>.node.<hex node>.post` (a message for a room this node is home of), answered
+//!   on `<p>.reply.<hex asking node>.<request id>`.
 
 use std::sync::Arc;
 
@@ -24,6 +27,8 @@ pub enum BusError {
 /// What the publisher task is asked to do, in order.
 enum Out {
     Publish(String, Bytes),
+    /// A request: published with a reply subject, in order with everything else.
+    Request(String, String, Bytes),
     /// Answer once everything before it reached the server.
     Flush(tokio::sync::oneshot::Sender<()>),
 }
@@ -40,6 +45,32 @@ struct Inner {
     client: async_nats::Client,
     tx: mpsc::UnboundedSender<Out>,
     metrics: Arc<Metrics>,
+    /// Requests waiting for their answer, by id.
+    pending: std::sync::Mutex<std::collections::HashMap<u64, tokio::sync::oneshot::Sender<Bytes>>>,
+    next_request: std::sync::atomic::AtomicU64,
+}
+
+/// How long a node waits for another to answer a request.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// An answer on its way.
+pub struct PendingRequest {
+    rx: tokio::sync::oneshot::Receiver<Bytes>,
+    id: u64,
+    bus: NatsBus,
+}
+
+impl PendingRequest {
+    /// The answer, or why there is none.
+    pub async fn answer(self) -> Result<Bytes, String> {
+        let r = tokio::time::timeout(REQUEST_TIMEOUT, self.rx).await;
+        self.bus.pending().remove(&self.id);
+        match r {
+            Ok(Ok(b)) => Ok(b),
+            Ok(Err(_)) => Err("the bus closed".into()),
+            Err(_) => Err(format!("no answer within {REQUEST_TIMEOUT:?}")),
+        }
+    }
 }
 
 impl NatsBus {
@@ -71,6 +102,12 @@ impl NatsBus {
                             tracing::warn!(error = %e, "bus publish failed");
                         }
                     }
+                    Out::Request(subject, reply, bytes) => {
+                        if let Err(e) = publisher.publish_with_reply(subject, reply, bytes).await {
+                            m.bus_errors_total.with_label_values(&["publish"]).inc();
+                            tracing::warn!(error = %e, "bus request failed");
+                        }
+                    }
                     Out::Flush(done) => {
                         let _ = publisher.flush().await;
                         let _ = done.send(());
@@ -78,15 +115,108 @@ impl NatsBus {
                 }
             }
         });
-        Ok(NatsBus {
+        let bus = NatsBus {
             inner: Arc::new(Inner {
                 node: node.to_string(),
                 prefix: prefix.to_string(),
                 client,
                 tx,
                 metrics,
+                pending: Default::default(),
+                next_request: Default::default(),
             }),
-        })
+        };
+        // Answers to this node's requests.
+        let replies = format!("{}.reply.{}.>", bus.inner.prefix, hex(node));
+        let mut sub = bus
+            .inner
+            .client
+            .subscribe(replies.clone())
+            .await
+            .map_err(|e| BusError::Subscribe {
+                subject: replies,
+                reason: e.to_string(),
+            })?;
+        let weak = Arc::downgrade(&bus.inner);
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            while let Some(msg) = sub.next().await {
+                let Some(inner) = weak.upgrade() else { break };
+                let id = msg
+                    .subject
+                    .rsplit('.')
+                    .next()
+                    .and_then(|s| s.parse::<u64>().ok());
+                let waiting = id.and_then(|id| {
+                    inner
+                        .pending
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&id)
+                });
+                if let Some(done) = waiting {
+                    let _ = done.send(msg.payload);
+                }
+            }
+        });
+        Ok(bus)
+    }
+
+    fn pending(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<u64, tokio::sync::oneshot::Sender<Bytes>>,
+    > {
+        self.inner.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends a request to `node`'s `<kind>` subject now (in order with everything this node publishes); the
+    /// handle waits for the answer.
+    pub fn request(&self, node: &str, kind: &str, body: Bytes) -> PendingRequest {
+        let i = &self.inner;
+        let id = i
+            .next_request
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (done, rx) = tokio::sync::oneshot::channel();
+        self.pending().insert(id, done);
+        let subject = format!("{}.node.{}.{kind}", i.prefix, hex(node));
+        let reply = format!("{}.reply.{}.{id}", i.prefix, hex(&i.node));
+        i.metrics
+            .bus_published_total
+            .with_label_values(&[kind])
+            .inc();
+        let _ = i.tx.send(Out::Request(subject, reply, body));
+        PendingRequest {
+            rx,
+            id,
+            bus: self.clone(),
+        }
+    }
+
+    /// Requests of `<kind>` addressed to this node.
+    pub async fn serve(&self, kind: &str) -> Result<async_nats::Subscriber, BusError> {
+        let subject = format!(
+            "{}.node.{}.{kind}",
+            self.inner.prefix,
+            hex(&self.inner.node)
+        );
+        let sub = self
+            .inner
+            .client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|e| BusError::Subscribe {
+                subject,
+                reason: e.to_string(),
+            })?;
+        let _ = self.inner.client.flush().await;
+        Ok(sub)
+    }
+
+    /// Answers a request (to the reply subject it came with).
+    pub fn respond(&self, reply: &str, body: Bytes) {
+        let _ = self.inner.tx.send(Out::Publish(reply.to_string(), body));
     }
 
     pub fn node(&self) -> &str {
@@ -99,10 +229,12 @@ impl NatsBus {
         let subject = match event {
             Event::Message {
                 room: true, target, ..
-            } => format!("{}.room.{}", i.prefix, hex(target)),
-            Event::Message { target, .. } => format!("{}.user.{}", i.prefix, hex(target)),
-            Event::Rights { .. } | Event::RoomProperties { .. } => format!("{}.rights", i.prefix),
-            _ => format!("{}.presence", i.prefix),
+            } => format!("{}.ev.room.{}", i.prefix, hex(target)),
+            Event::Message { target, .. } => format!("{}.ev.user.{}", i.prefix, hex(target)),
+            Event::Rights { .. } | Event::RoomProperties { .. } => {
+                format!("{}.ev.rights", i.prefix)
+            }
+            _ => format!("{}.ev.presence", i.prefix),
         };
         i.metrics
             .bus_published_total
@@ -114,7 +246,7 @@ impl NatsBus {
 
     /// Everything the cluster publishes, this node's own events included.
     pub async fn subscribe(&self) -> Result<async_nats::Subscriber, BusError> {
-        let subject = format!("{}.>", self.inner.prefix);
+        let subject = format!("{}.ev.>", self.inner.prefix);
         let sub = self
             .inner
             .client

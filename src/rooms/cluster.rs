@@ -7,10 +7,13 @@
 //! visible (non-private) connection of it there; `Neighbor.Connect` / `Disconnect` are pushed when that
 //! cluster-wide answer flips, so a user on two nodes does not flap.
 //!
-//! Messages: with a cluster bus, the journal does not deliver itself; it publishes each committed message
-//! once, and every node (itself included) delivers what arrives on the bus to its own members. One NATS
-//! subscription per node sees the cluster's events in the server's order, so every member of a room, on any
-//! node, sees the room's messages in the same order, each exactly once.
+//! Messages: every room has a home node (rendezvous hashing of the room id over the live nodes), and only the
+//! home commits the room's messages: a node whose member sends to a room homed elsewhere checks membership and
+//! rights itself, then forwards the message to the home (a NATS request), which commits it in its journal and
+//! answers with the stored id. The journal does not deliver in a cluster; it publishes each committed message
+//! once, and every node (itself included) delivers what arrives on the bus to its own members. One publisher
+//! per room, committing in id order, and NATS keeping each publisher's order: every member of a room, on any
+//! node, sees the room's messages once each, in stored-id order.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -20,14 +23,18 @@ use futures::StreamExt;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::journal::deliver_body;
+use super::journal::{deliver_body, PendingPost, Post, Posted};
 use super::presence::{push_status, room_json};
 use super::state::State;
+use super::RoomError;
 use super::Rooms;
 use crate::bus::{Event, NatsBus};
+use crate::protocol::args::{Cast, SendKind};
 use crate::protocol::args::{Mask, User};
 use crate::protocol::status::codes;
 use crate::protocol::Status;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// What this node knows of the others' presence.
 #[derive(Default)]
@@ -315,6 +322,144 @@ impl Rooms {
     }
 }
 
+/// A message forwarded to its room's home node.
+#[derive(Serialize, Deserialize)]
+struct Forwarded {
+    origin: String,
+    conn: u64,
+    sender: User,
+    kind: SendKind,
+    target: String,
+    data: Box<RawValue>,
+    persist: bool,
+}
+
+/// The home node's answer.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Answer {
+    Committed { mid: Option<i64>, timestamp: u32 },
+    Failed { error: String },
+}
+
+/// Rendezvous score of a node for a room: the node with the highest score is the room's home.
+fn score(node: &str, rid: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in node.bytes().chain([0u8]).chain(rid.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    // splitmix64 finalizer: FNV alone mixes the last bytes poorly.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+impl Rooms {
+    /// The room's home node, when that is another node (`None`: this node commits, or no cluster).
+    pub(super) fn home_elsewhere(&self, rid: &str) -> Option<String> {
+        let bus = self.inner.bus.nats()?;
+        let me = bus.node();
+        let state = self.state();
+        let best = state
+            .remote
+            .nodes
+            .keys()
+            .map(String::as_str)
+            .chain([me])
+            .max_by_key(|n| (score(n, rid), *n))?;
+        (best != me).then(|| best.to_string())
+    }
+
+    /// Sends a checked message to its room's home node; the handle resolves with the home's answer.
+    pub(super) fn forward(&self, home: &str, post: &Post) -> PendingPost {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let Some(bus) = self.inner.bus.nats() else {
+            let _ = done.send(Err(RoomError::Cluster("not in a cluster".into())));
+            return PendingPost(answer);
+        };
+        let header = Forwarded {
+            origin: bus.node().to_string(),
+            conn: post.conn,
+            sender: post.sender.clone(),
+            kind: post.kind,
+            target: post.target.clone(),
+            data: post.data.clone(),
+            persist: post.persist,
+        };
+        let pending = bus.request(home, "post", crate::bus::encode(&header, &post.payload));
+        let home = home.to_string();
+        tokio::spawn(async move {
+            let result = match pending.answer().await {
+                Ok(bytes) => match crate::bus::decode::<Answer>(&bytes) {
+                    Ok((Answer::Committed { mid, timestamp }, _)) => Ok(Posted {
+                        mid,
+                        timestamp,
+                        delivered: None,
+                    }),
+                    Ok((Answer::Failed { error }, _)) => Err(RoomError::Cluster(error)),
+                    Err(e) => Err(RoomError::Cluster(format!("bad answer from {home}: {e}"))),
+                },
+                Err(e) => Err(RoomError::Cluster(format!("{home}: {e}"))),
+            };
+            let _ = done.send(result);
+        });
+        PendingPost(answer)
+    }
+
+    /// Commits a message forwarded by another node (this node is the room's home) and answers it.
+    async fn commit_forwarded(&self, bus: &NatsBus, msg: async_nats::Message) {
+        let Some(reply) = msg.reply.map(|r| r.to_string()) else {
+            return;
+        };
+        let answer = |a: &Answer| crate::bus::encode(a, &[]);
+        let (f, payload) = match crate::bus::decode::<Forwarded>(&msg.payload) {
+            Ok(x) => x,
+            Err(e) => {
+                bus.metrics()
+                    .bus_errors_total
+                    .with_label_values(&["decode"])
+                    .inc();
+                let error = format!("undecodable forwarded message: {e}");
+                bus.respond(&reply, answer(&Answer::Failed { error }));
+                return;
+            }
+        };
+        let post = Post {
+            sender: f.sender,
+            conn: f.conn,
+            kind: f.kind,
+            cast: Cast::Multi,
+            target: f.target,
+            data: f.data,
+            payload,
+            persist: f.persist,
+            origin: Some(f.origin),
+        };
+        // Queued in arrival order, so one sender's messages keep their order; answered when committed.
+        let pending = self.enqueue(post).await;
+        let bus = bus.clone();
+        tokio::spawn(async move {
+            let result = match pending {
+                Ok(p) => p.committed().await,
+                Err(e) => Err(e),
+            };
+            let a = match result {
+                Ok(p) => Answer::Committed {
+                    mid: p.mid,
+                    timestamp: p.timestamp,
+                },
+                Err(e) => Answer::Failed {
+                    error: e.to_string(),
+                },
+            };
+            bus.respond(&reply, answer(&a));
+        });
+    }
+}
+
 /// Subscribes and announces this node; the returned future then runs the cluster side until `shutdown`:
 /// applies what the bus says, announces this node's presence every heartbeat, drops nodes past the TTL, and
 /// says goodbye at the end.
@@ -326,6 +471,7 @@ pub async fn run_cluster(
     shutdown: CancellationToken,
 ) -> Result<impl std::future::Future<Output = ()> + Send + 'static, crate::bus::BusError> {
     let mut sub = bus.subscribe().await?;
+    let mut posts = bus.serve("post").await?;
     bus.publish(
         &Event::Hello {
             node: bus.node().to_string(),
@@ -351,6 +497,10 @@ pub async fn run_cluster(
                             tracing::warn!(error = %e, subject = %msg.subject, "undecodable bus event ignored");
                         }
                     }
+                }
+                msg = posts.next() => {
+                    let Some(msg) = msg else { break };
+                    rooms.commit_forwarded(&bus, msg).await;
                 }
                 _ = tick.tick() => {
                     bus.publish(&rooms.snapshot(), &[]);

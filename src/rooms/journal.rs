@@ -39,6 +39,9 @@ pub struct Post {
     pub payload: Bytes,
     /// False for `temporary` pipes: delivered live, never stored.
     pub persist: bool,
+    /// In a cluster, the node the sender is connected to, when that is not this node (this node is the
+    /// room's home and commits for it). `None`: this node.
+    pub origin: Option<String>,
 }
 
 /// What the sender is told.
@@ -89,6 +92,35 @@ impl Rooms {
     /// delivered. Messages submitted one after another are committed and delivered in that order, so a
     /// connection can keep many in flight without losing its ordering.
     pub async fn submit(&self, post: Post) -> Result<PendingPost, RoomError> {
+        self.check(&post)?;
+        // In a cluster a room's messages are committed by its home node, so they have one order everywhere.
+        if post.cast == Cast::Multi {
+            if let Some(home) = self.home_elsewhere(&post.target) {
+                return Ok(self.forward(&home, &post));
+            }
+        }
+        self.enqueue(post).await
+    }
+
+    /// Queues a checked message for this node's journal.
+    pub(super) async fn enqueue(&self, post: Post) -> Result<PendingPost, RoomError> {
+        let (done, answer) = oneshot::channel();
+        let entry = Entry {
+            post,
+            created_ms: crate::clock::now_ms(),
+            done,
+        };
+        self.inner
+            .journal
+            .tx
+            .send(entry)
+            .await
+            .map_err(|_| RoomError::ShuttingDown)?;
+        Ok(PendingPost(answer))
+    }
+
+    /// Membership, rights and size: what the sender's own node checks before anything is stored.
+    fn check(&self, post: &Post) -> Result<(), RoomError> {
         match post.cast {
             Cast::Multi => {
                 validate_room_id(&post.target)?;
@@ -115,24 +147,12 @@ impl Rooms {
                 ),
             });
         }
-        let (done, answer) = oneshot::channel();
-        let entry = Entry {
-            post,
-            created_ms: crate::clock::now_ms(),
-            done,
-        };
-        self.inner
-            .journal
-            .tx
-            .send(entry)
-            .await
-            .map_err(|_| RoomError::ShuttingDown)?;
-        Ok(PendingPost(answer))
+        Ok(())
     }
 }
 
-/// A submitted message on its way through the journal.
-pub struct PendingPost(oneshot::Receiver<Result<Posted, RoomError>>);
+/// A submitted message on its way through the journal (here, or on the room's home node).
+pub struct PendingPost(pub(super) oneshot::Receiver<Result<Posted, RoomError>>);
 
 impl PendingPost {
     pub async fn committed(self) -> Result<Posted, RoomError> {
@@ -253,7 +273,11 @@ async fn commit_and_deliver(inner: &Arc<Inner>, batch: Vec<Entry>) {
                 // Every node, this one included, delivers it when it comes back from the bus.
                 if let Some(body) = push_body(&entry.post, mid, timestamp) {
                     let event = crate::bus::Event::Message {
-                        node: bus.node().to_string(),
+                        node: entry
+                            .post
+                            .origin
+                            .clone()
+                            .unwrap_or_else(|| bus.node().to_string()),
                         conn: entry.post.conn,
                         room: entry.post.cast == Cast::Multi,
                         target: entry.post.target.clone(),

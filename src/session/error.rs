@@ -131,6 +131,7 @@ impl SessionError {
                 RoomError::Invalid { .. } => "invalid",
                 RoomError::Store(_) => "store",
                 RoomError::ShuttingDown => "shutting_down",
+                RoomError::Cluster(_) => "cluster",
                 RoomError::Busy(_) => "busy",
                 RoomError::NoPeer => "no_peer",
             },

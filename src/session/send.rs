@@ -69,6 +69,7 @@ impl Session {
                 data,
                 payload,
                 persist: !temporary,
+                origin: None,
             })
             .await
             .map_err(|e| SessionError::Room(context, e))?;
