@@ -137,7 +137,7 @@ impl Rooms {
             Cast::Uni => validate_user_id(&post.target)?,
         }
         // The push must fit a command's u16 argument length; refuse before storing, not after.
-        let probe = push_args(&post, Some(i64::MAX));
+        let probe = push_args(post, Some(i64::MAX));
         if probe.len() > MAX_ARGS_LEN {
             return Err(RoomError::Invalid {
                 what: "message",
