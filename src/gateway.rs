@@ -93,6 +93,9 @@ impl Gateway {
             per_ip: crate::session::per_ip::PerIp::new(config.connections_per_ip()),
             sessions: TaskTracker::new(),
         });
+        if let Some(nats) = ctx.rooms.bus().nats() {
+            session::moved::serve_takeovers(ctx.clone(), nats.clone()).await?;
+        }
         let on_link: Arc<dyn Fn(Link) + Send + Sync> = {
             let ctx = ctx.clone();
             Arc::new(move |link: Link| {

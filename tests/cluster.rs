@@ -369,5 +369,51 @@ async fn three_nodes_share_a_room() {
         b.iter().map(|(_, d, _)| d.as_str()).collect::<Vec<_>>(),
         ["me too"]
     );
+
+    // Fast reconnect to another node: bob's phone comes back through n1 with his session's uuid. Same uuid,
+    // same pipe, same rooms; alice sees no flapping.
+    let mut bob2 = Client::open(&n1.url()).await.expect("open");
+    let r = bob2
+        .handshake("bob", &bob.uuid)
+        .await
+        .expect("resumed on n1");
+    assert_eq!(r.info()["uuid"].as_str(), Some(bob.uuid.as_str()));
+    assert_eq!(r.info()["resumed"], true);
+    assert_eq!(r.info()["moved_from"], "n2");
+    assert!(
+        bob.closed_within(Duration::from_secs(5)).await.is_some(),
+        "the old transport on n2 is dropped"
+    );
+    bob2.say(bp, "hall", "moved")
+        .await
+        .expect("the pipe moved with the session");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let a = drain(&mut alice).await;
+    assert_eq!(
+        texts(&a)
+            .iter()
+            .map(|(_, d, _)| d.as_str())
+            .collect::<Vec<_>>(),
+        ["moved"]
+    );
+    assert!(
+        neighbors(&a, "NetGroup.Neighbor.Disconnect").is_empty()
+            && neighbors(&a, "NetGroup.Neighbor.Connect").is_empty(),
+        "no presence flapping when a session moves: {:?}",
+        a.iter().map(|p| p.code().to_string()).collect::<Vec<_>>()
+    );
+    alice
+        .say(ap, "hall", "welcome back")
+        .await
+        .expect("alice says");
+    let b = texts(&drain(&mut bob2).await);
+    assert_eq!(
+        b.iter().map(|(_, d, _)| d.as_str()).collect::<Vec<_>>(),
+        ["welcome back"]
+    );
+    // Another user cannot take bob's session, whatever node it asks.
+    let mut eve = Client::open(&n2.url()).await.expect("open");
+    let refused = eve.handshake("alice", &bob.uuid).await;
+    assert!(refused.is_err(), "a foreign uuid is refused: {refused:?}");
     drop((n1, n2));
 }

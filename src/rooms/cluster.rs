@@ -161,6 +161,11 @@ fn pairs(rooms: &HashMap<String, HashMap<String, User>>) -> HashSet<(String, Str
 }
 
 impl Rooms {
+    /// How this node reaches the others.
+    pub fn bus(&self) -> &crate::bus::Bus {
+        &self.inner.bus
+    }
+
     /// This node's name on the bus.
     pub fn node(&self) -> &str {
         self.inner.bus.node()

@@ -41,7 +41,15 @@ impl Session {
                         json!({ "uuid": identity.uuid, "user": identity.user, "resumed": true }),
                     ));
                 }
-                Ok(None) => {}
+                Ok(None) => {
+                    if let Some(status) = self
+                        .resume_from_other_node(&args.uuid, &user, guest)
+                        .await?
+                    {
+                        self.announce_ack_window();
+                        return Ok(status);
+                    }
+                }
             }
         }
         // Keeping the users table current is not worth refusing a connect over.
@@ -66,6 +74,16 @@ impl Session {
         self.ctx
             .resumable
             .live(&identity.uuid, &identity.user.id, self.kick.clone());
+        // In a cluster, record where this session lives, so a reconnect through another node finds it.
+        if let Some(bus) = self.ctx.rooms.bus().nats() {
+            let (store, node) = (self.ctx.store.clone(), bus.node().to_string());
+            let (uuid, uid) = (identity.uuid.clone(), identity.user.id.clone());
+            tokio::spawn(async move {
+                if let Err(e) = store.record_session(&uuid, &uid, &node).await {
+                    tracing::warn!(error = %e, "could not record the session's node");
+                }
+            });
+        }
         self.identity = Some(identity);
         self.announce_ack_window();
         Ok(status)

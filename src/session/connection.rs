@@ -592,6 +592,17 @@ impl Session {
         if let Some(identity) = &self.identity {
             self.ctx.rooms.set_inbox(self.id, &identity.user, None);
             self.ctx.resumable.forget(&identity.uuid, &self.kick);
+            // The session is over: no other node should come asking for it.
+            if let Some(bus) = self.ctx.rooms.bus().nats() {
+                let (store, node, uuid) = (
+                    self.ctx.store.clone(),
+                    bus.node().to_string(),
+                    identity.uuid.clone(),
+                );
+                tokio::spawn(async move {
+                    let _ = store.forget_session(&uuid, &node).await;
+                });
+            }
         }
         if let Some(writer) = writer {
             if client_listens {

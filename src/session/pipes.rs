@@ -74,6 +74,19 @@ impl Pipes {
         Ok(id)
     }
 
+    /// Every pipe with its id, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, &Pipe)> + '_ {
+        self.open.iter().map(|(id, p)| (*id, p))
+    }
+
+    /// Puts back a pipe of a session moved from another node, under its old id.
+    pub fn restore(&mut self, id: u16, kind: PipeKind, properties: Map<String, Value>) {
+        if id != 0 && self.open.len() < self.max {
+            self.open.insert(id, Pipe { kind, properties });
+            self.next = self.next.max(id.wrapping_add(1));
+        }
+    }
+
     pub fn close(&mut self, id: u16) -> Result<Pipe, SessionError> {
         if id == 0 {
             return Err(SessionError::ReleaseControlPipe);

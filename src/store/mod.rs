@@ -9,6 +9,7 @@ mod error;
 mod messages;
 mod models;
 mod rooms;
+mod sessions;
 mod users;
 
 use std::str::FromStr;

@@ -1,0 +1,207 @@
+//! Fast reconnect across nodes of a cluster. A phone that changes networks may come back through the load
+//! balancer on another node. The store records which node holds each session (uuid); a `connect` naming a
+//! uuid this node does not hold asks the owner over the bus to hand it over. The owner takes the session off
+//! its transport (or out of its parked state) as for a local reconnect, answers with what the session was
+//! (user, pipes with their properties, rooms), and a moment later lets its copy leave the rooms, after the new
+//! node has joined them, so nobody sees the user flap.
+//!
+//! What does not move: the pushes the old node had queued for the client. The client catches up from history
+//! (`after` = the last `mid` it saw), as docs/cluster.md says. If the owner is dead or does not answer, the
+//! connect starts a fresh session, as for any unknown uuid.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::connection::Session;
+use super::error::SessionError;
+use super::{Context, Identity};
+use crate::bus::NatsBus;
+use crate::protocol::args::{PipeKind, User};
+use crate::protocol::status::codes;
+use crate::protocol::Status;
+
+/// How long the old node keeps its copy in the rooms after handing a session over.
+const LEAVE_AFTER: Duration = Duration::from_secs(1);
+
+#[derive(Serialize, Deserialize)]
+struct Takeover {
+    uuid: String,
+    user: String,
+    guest: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MovedPipe {
+    id: u16,
+    kind: PipeKind,
+    properties: Map<String, Value>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Answer {
+    Moved {
+        user: User,
+        pipes: Vec<MovedPipe>,
+        rooms: Vec<(u16, String)>,
+    },
+    NotHere,
+    OtherUser,
+}
+
+impl Session {
+    /// Takes session `uuid` over from the node that holds it. `Ok(None)`: nothing to take over, start fresh.
+    pub(super) async fn resume_from_other_node(
+        &mut self,
+        uuid: &str,
+        user: &User,
+        guest: bool,
+    ) -> Result<Option<Status>, SessionError> {
+        let Some(bus) = self.ctx.rooms.bus().nats().cloned() else {
+            return Ok(None);
+        };
+        let owner = match self.ctx.store.session_owner(uuid).await {
+            Ok(Some(o)) => o,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look up a session's node; starting a fresh session");
+                return Ok(None);
+            }
+        };
+        let (owner_user, node) = owner;
+        if node == bus.node() {
+            return Ok(None);
+        }
+        let other =
+            owner_user != user.id && !(guest && owner_user.starts_with(super::auth::GUEST_PREFIX));
+        if other {
+            return Err(SessionError::NotYourSession(uuid.to_string()));
+        }
+        let ask = Takeover {
+            uuid: uuid.to_string(),
+            user: user.id.clone(),
+            guest,
+        };
+        let answer = match bus
+            .request(&node, "takeover", crate::bus::encode(&ask, &[]))
+            .answer()
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|b| crate::bus::decode::<Answer>(&b).map_err(|e| e.to_string()))
+        {
+            Ok((a, _)) => a,
+            Err(e) => {
+                tracing::info!(%node, error = %e, "the session's node did not hand it over; starting a fresh session");
+                return Ok(None);
+            }
+        };
+        let (user, pipes, rooms) = match answer {
+            Answer::Moved { user, pipes, rooms } => (user, pipes, rooms),
+            Answer::NotHere => return Ok(None),
+            Answer::OtherUser => return Err(SessionError::NotYourSession(uuid.to_string())),
+        };
+        self.identity = Some(Identity {
+            uuid: uuid.to_string(),
+            user: user.clone(),
+        });
+        for p in pipes {
+            self.pipes.restore(p.id, p.kind, p.properties);
+        }
+        for (pipe, rid) in rooms {
+            let Some(member) = self.member(pipe) else {
+                continue;
+            };
+            match self.ctx.rooms.join(member, &rid).await {
+                Ok(_) => {
+                    self.joined.insert((pipe, rid));
+                }
+                Err(e) => {
+                    tracing::warn!(room = %rid, error = %e, "a moved session could not rejoin")
+                }
+            }
+        }
+        self.refresh_inbox();
+        if let Err(e) = self
+            .ctx
+            .store
+            .record_session(uuid, &user.id, bus.node())
+            .await
+        {
+            tracing::warn!(error = %e, "could not record the moved session");
+        }
+        self.ctx.resumable.live(uuid, &user.id, self.kick.clone());
+        self.ctx.metrics.session_resumes_total.inc();
+        tracing::info!(conn = self.id, %uuid, user = %user.id, from = %node, "session moved here");
+        Ok(Some(
+            Status::ok(
+                codes::CONNECT_SUCCESS,
+                "connect success: session resumed from another node",
+            )
+            .with_info(json!({ "uuid": uuid, "user": user, "resumed": true, "moved_from": node })),
+        ))
+    }
+}
+
+/// Answers other nodes' takeover requests for sessions held here, until the bus subscription ends.
+pub async fn serve_takeovers(ctx: Arc<Context>, bus: NatsBus) -> Result<(), crate::bus::BusError> {
+    use futures::StreamExt;
+    let mut requests = bus.serve("takeover").await?;
+    tokio::spawn(async move {
+        loop {
+            let msg = tokio::select! {
+                m = requests.next() => m,
+                _ = ctx.shutdown.cancelled() => None,
+            };
+            let Some(msg) = msg else { break };
+            let Some(reply) = msg.reply.as_ref().map(|r| r.to_string()) else {
+                continue;
+            };
+            let (ctx, bus) = (ctx.clone(), bus.clone());
+            tokio::spawn(async move {
+                let answer = match crate::bus::decode::<Takeover>(&msg.payload) {
+                    Ok((t, _)) => hand_over(&ctx, &t).await,
+                    Err(_) => Answer::NotHere,
+                };
+                bus.respond(&reply, crate::bus::encode(&answer, &[]));
+            });
+        }
+    });
+    Ok(())
+}
+
+async fn hand_over(ctx: &Arc<Context>, t: &Takeover) -> Answer {
+    let h = match ctx.resumable.claim(&t.uuid, &t.user, t.guest).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return Answer::NotHere,
+        Err(_) => return Answer::OtherUser,
+    };
+    let pipes = h
+        .pipes
+        .iter()
+        .map(|(id, p)| MovedPipe {
+            id,
+            kind: p.kind,
+            properties: p.properties.clone(),
+        })
+        .collect();
+    let rooms: Vec<(u16, String)> = h.joined.iter().cloned().collect();
+    let user = h.identity.user.clone();
+    tracing::info!(uuid = %t.uuid, user = %user.id, "session handed over to another node");
+    // Leave once the new node has joined, so the user never looks absent; the queue goes with the handover.
+    let ctx2 = ctx.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(LEAVE_AFTER).await;
+        for (pipe, rid) in &h.joined {
+            ctx2.rooms.leave(h.id, *pipe, rid, "moved to another node");
+        }
+        for (id, _) in h.pipes.iter() {
+            ctx2.rooms
+                .stop_stream(h.id, id, None, "moved to another node");
+        }
+        ctx2.rooms.set_inbox(h.id, &h.identity.user, None);
+    });
+    Answer::Moved { user, pipes, rooms }
+}
