@@ -150,7 +150,12 @@ fn parse_mode(mode: &str) -> anyhow::Result<(&str, &str)> {
 
 /// Client options: the CA given, or the dev certificate when talking TLS/QUIC to a local dev gateway.
 pub(crate) fn options(cli: &Cli) -> anyhow::Result<ClientOptions> {
-    let endpoint: Endpoint = cli.url.parse()?;
+    options_for(cli, &cli.url)
+}
+
+/// Client options for `url` (one of several, for a bench spread over cluster nodes).
+pub(crate) fn options_for(cli: &Cli, url: &str) -> anyhow::Result<ClientOptions> {
+    let endpoint: Endpoint = url.parse()?;
     let needs_tls = matches!(endpoint.kind, TransportKind::Tls | TransportKind::Quic);
     let ca = match &cli.ca {
         Some(p) => Some(p.clone()),
@@ -160,7 +165,7 @@ pub(crate) fn options(cli: &Cli) -> anyhow::Result<ClientOptions> {
     match ca {
         Some(p) => Ok(ClientOptions::trusting(&p)?),
         None if needs_tls => {
-            anyhow::bail!("{} needs a certificate to trust: pass --ca <pem>", cli.url)
+            anyhow::bail!("{url} needs a certificate to trust: pass --ca <pem>")
         }
         None => Ok(ClientOptions::default()),
     }

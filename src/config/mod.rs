@@ -371,6 +371,15 @@ impl Config {
                     reason: "letters, digits, `_`, `-` and inner dots".into(),
                 });
             }
+            if self.database_url().starts_with("sqlite:") {
+                return Err(ConfigError::Invalid {
+                    key: "cluster.nats_url",
+                    reason:
+                        "a cluster shares one PostgreSQL database (database.url = postgres://...); \
+                             each node's own SQLite file would split the history"
+                            .into(),
+                });
+            }
             if c.heartbeat_ms == 0 || c.node_ttl_ms < 2 * c.heartbeat_ms {
                 return Err(ConfigError::Invalid {
                     key: "cluster.node_ttl_ms",
@@ -451,5 +460,19 @@ mod tests {
         assert!(!c.anonymous_allowed());
         assert_eq!(c.auth.tokens[0].nick, "alice");
         assert!(Config::from_toml("[listen]\nbogus = 1").is_err());
+    }
+
+    #[test]
+    fn a_cluster_needs_postgres_and_a_sane_ttl() {
+        let mut c = Config::default();
+        c.cluster.nats_url = "nats://127.0.0.1:4222".into();
+        assert!(c.validate().is_err(), "SQLite per node would split history");
+        c.database.url = "postgres://postgres@127.0.0.1/test".into();
+        assert!(c.validate().is_ok());
+        c.cluster.node_ttl_ms = c.cluster.heartbeat_ms;
+        assert!(c.validate().is_err(), "TTL must cover missed heartbeats");
+        c.cluster.node_ttl_ms = 5_000;
+        c.cluster.subject_prefix = "odd.>".into();
+        assert!(c.validate().is_err(), "wildcards in the prefix");
     }
 }

@@ -120,10 +120,10 @@ async fn connect_many(
 ) -> anyhow::Result<Vec<(Client, u16)>> {
     let room = room.map(str::to_string);
     let results: Vec<anyhow::Result<(Client, u16)>> = futures::stream::iter(0..n)
-        .map(|_| {
+        .map(|i| {
             let room = room.clone();
             async move {
-                let c = Client::connect_with(&target.url, "", &target.options).await?;
+                let c = Client::connect_with(target.url_for(i), "", &target.options).await?;
                 let pipe = c.create("messaging").await?;
                 if let Some(room) = &room {
                     c.join(pipe, room).await?;

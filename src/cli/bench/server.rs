@@ -8,11 +8,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::Transport;
-use crate::cli::{options, Cli};
+use crate::cli::Cli;
 use crate::client::ClientOptions;
 
 /// Where the bench connects, and whose memory it reads.
 pub struct Target {
+    /// One URL, or (attached to a cluster) several separated by commas: connections go round-robin.
     pub url: String,
     pub options: ClientOptions,
     pub pid: Option<u32>,
@@ -21,12 +22,25 @@ pub struct Target {
 
 impl Target {
     pub fn attach(cli: &Cli, pid: Option<u32>) -> anyhow::Result<Target> {
+        let first = cli.url.split(',').next().unwrap_or_default();
+        let nodes = cli.url.split(',').count();
+        let scheme = first.split("://").next().unwrap_or("?");
         Ok(Target {
             url: cli.url.clone(),
-            options: options(cli)?,
+            options: crate::cli::options_for(cli, first)?,
             pid,
-            transport: cli.url.split("://").next().unwrap_or("?").to_string(),
+            transport: if nodes > 1 {
+                format!("{scheme} x{nodes} nodes")
+            } else {
+                scheme.to_string()
+            },
         })
+    }
+
+    /// The URL connection `i` uses.
+    pub fn url_for(&self, i: usize) -> &str {
+        let urls: Vec<&str> = self.url.split(',').collect();
+        urls[i % urls.len()]
     }
 
     /// Resident memory of the server process in KiB, from /proc.
