@@ -111,6 +111,10 @@ impl Session {
             self.pipes.restore(p.id, p.kind, p.properties);
         }
         for (pipe, rid) in rooms {
+            // The token presented now decides, as for any join.
+            if self.allowed_rooms.as_ref().is_some_and(|r| !r.contains(&rid)) {
+                continue;
+            }
             let Some(member) = self.member(pipe) else {
                 continue;
             };
