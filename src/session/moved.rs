@@ -112,7 +112,11 @@ impl Session {
         }
         for (pipe, rid) in rooms {
             // The token presented now decides, as for any join.
-            if self.allowed_rooms.as_ref().is_some_and(|r| !r.contains(&rid)) {
+            if self
+                .allowed_rooms
+                .as_ref()
+                .is_some_and(|r| !r.contains(&rid))
+            {
                 continue;
             }
             let Some(member) = self.member(pipe) else {
