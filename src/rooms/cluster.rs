@@ -166,6 +166,11 @@ impl Rooms {
         &self.inner.bus
     }
 
+    /// Whether another node is alive as far as this node knows (heard from within the TTL).
+    pub fn node_alive(&self, node: &str) -> bool {
+        self.state().remote.nodes.contains_key(node)
+    }
+
     /// This node's name on the bus.
     pub fn node(&self) -> &str {
         self.inner.bus.node()
@@ -295,6 +300,13 @@ impl Rooms {
         });
         tracing::info!(node, users = touched.len(), reason, "cluster node dropped");
         self.count_nodes(&state);
+        // Its sessions died with it: a reconnect naming one starts fresh instead of asking a dead node.
+        let (store, node) = (self.store().clone(), node.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = store.forget_node_sessions(&node).await {
+                tracing::warn!(%node, error = %e, "could not forget a dropped node's sessions");
+            }
+        });
     }
 
     /// Drops nodes not heard from within `ttl`.

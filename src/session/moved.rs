@@ -80,6 +80,11 @@ impl Session {
         if other {
             return Err(SessionError::NotYourSession(uuid.to_string()));
         }
+        // A dead node hands nothing over; do not make the client wait for its silence.
+        if !self.ctx.rooms.node_alive(&node) {
+            tracing::info!(%node, %uuid, "the session's node is gone; starting a fresh session");
+            return Ok(None);
+        }
         let ask = Takeover {
             uuid: uuid.to_string(),
             user: user.id.clone(),

@@ -49,4 +49,16 @@ impl Store {
         });
         Ok(())
     }
+
+    /// Forgets every session of a node that died: nothing of them is left to hand over.
+    pub async fn forget_node_sessions(&self, node: &str) -> Result<u64, StoreError> {
+        let n = with_pool!(self, |pool| {
+            sqlx::query("DELETE FROM sessions WHERE node = $1")
+                .bind(node)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
 }
