@@ -9,26 +9,17 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::process::GatewayProcess;
 use common::{Backend, TestDb};
 use odd_gateway::client::{Client, Reply};
 use serde_json::json;
-use tokio::process::{Child, Command};
 
 const HEARTBEAT_MS: u64 = 200;
 const TTL_MS: u64 = 1_000;
 const QUIET: Duration = Duration::from_millis(500);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 fn nats_url() -> String {
     std::env::var("ODD_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_string())
@@ -49,46 +40,21 @@ async fn nats_reachable() -> bool {
     ok
 }
 
-struct Node {
-    child: Child,
-    tcp: u16,
+async fn spawn(name: &str, config: &Path, dir: &Path) -> GatewayProcess {
+    let data = dir.join(name);
+    let (config, data) = (config.display().to_string(), data.display().to_string());
+    GatewayProcess::spawn(
+        dir,
+        &[
+            ("ODD_CONFIG", &config),
+            ("ODD_DATA_DIR", &data),
+            ("ODD_NODE", name),
+        ],
+    )
+    .await
 }
 
-impl Node {
-    fn url(&self) -> String {
-        format!("tcp://127.0.0.1:{}", self.tcp)
-    }
-}
-
-async fn spawn(name: &str, config: &Path, dir: &Path) -> Node {
-    let (tcp, http) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_odd-gateway"))
-        .env("ODD_CONFIG", config)
-        .env("ODD_DATA_DIR", dir.join(name))
-        .env("ODD_NODE", name)
-        .env("ODD_TCP", format!("127.0.0.1:{tcp}"))
-        .env("ODD_HTTP", format!("127.0.0.1:{http}"))
-        .env("ODD_TLS", "off")
-        .env("ODD_QUIC", "off")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("gateway starts");
-    for _ in 0..400 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", tcp))
-            .await
-            .is_ok()
-        {
-            return Node { child, tcp };
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("node {name} did not listen");
-}
-
-async fn member(node: &Node, who: &str, rid: &str) -> (Client, u16, Reply) {
+async fn member(node: &GatewayProcess, who: &str, rid: &str) -> (Client, u16, Reply) {
     let c = Client::connect(&node.url(), who).await.expect("connect");
     let pipe = c.create("messaging").await.expect("pipe");
     let joined = c.join(pipe, rid).await.expect("join");
@@ -132,6 +98,22 @@ fn neighbors(pushes: &[Reply], code: &str) -> Vec<String> {
                 .to_string()
         })
         .collect()
+}
+
+/// The members listed by the next `LocalCoverage.Notify`.
+async fn coverage(c: &mut Client) -> Vec<String> {
+    let cov = c
+        .wait_for("NetGroup.LocalCoverage.Notify")
+        .await
+        .expect("coverage");
+    let mut ids: Vec<String> = cov.info()["list"]
+        .as_object()
+        .expect("list")
+        .keys()
+        .cloned()
+        .collect();
+    ids.sort();
+    ids
 }
 
 fn settle() -> tokio::time::Sleep {
@@ -178,28 +160,14 @@ async fn three_nodes_share_a_room() {
     assert_eq!(joined.info()["room"]["mask"], "rwx", "the creator gets rwx");
     settle().await;
     let (mut bob, bp, _) = member(&n2, "bob", "hall").await;
-    let cov = bob
-        .wait_for("NetGroup.LocalCoverage.Notify")
-        .await
-        .expect("coverage");
-    let listed: Vec<&String> = cov.info()["list"]
-        .as_object()
-        .expect("list")
-        .keys()
-        .collect();
-    assert_eq!(listed, ["alice", "bob"], "bob on n2 sees alice on n1");
+    assert_eq!(
+        coverage(&mut bob).await,
+        ["alice", "bob"],
+        "bob on n2 sees alice on n1"
+    );
     settle().await;
     let (mut carol, cp, _) = member(&n3, "carol", "hall").await;
-    let cov = carol
-        .wait_for("NetGroup.LocalCoverage.Notify")
-        .await
-        .expect("coverage");
-    let listed: Vec<&String> = cov.info()["list"]
-        .as_object()
-        .expect("list")
-        .keys()
-        .collect();
-    assert_eq!(listed, ["alice", "bob", "carol"]);
+    assert_eq!(coverage(&mut carol).await, ["alice", "bob", "carol"]);
     let a = drain(&mut alice).await;
     assert_eq!(neighbors(&a, "NetGroup.Neighbor.Connect"), ["bob", "carol"]);
     let b = drain(&mut bob).await;

@@ -1,59 +1,36 @@
 //! The gateway as a real process: killed with SIGKILL under load it loses no acknowledged message; stopped
 //! with SIGTERM it tells its clients, answers what it accepted, and exits 0.
 
+mod common;
+
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::process::GatewayProcess;
 use odd_gateway::client::Client;
 use serde_json::json;
-use tokio::process::{Child, Command};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+async fn spawn(dir: &Path) -> GatewayProcess {
+    GatewayProcess::spawn(dir, &[]).await
 }
 
-struct Proc {
-    child: Child,
-    tcp: u16,
-}
-
-async fn spawn(dir: &Path) -> Proc {
-    let (tcp, http) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_odd-gateway"))
-        .env("ODD_DATA_DIR", dir)
-        .env("ODD_TCP", format!("127.0.0.1:{tcp}"))
-        .env("ODD_HTTP", format!("127.0.0.1:{http}"))
-        .env("ODD_TLS", "off")
-        .env("ODD_QUIC", "off")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("gateway starts");
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", tcp))
-            .await
-            .is_ok()
-        {
-            return Proc { child, tcp };
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the gateway did not listen");
+async fn connect_once(url: &str) -> Result<Client, odd_gateway::client::ClientError> {
+    let endpoint: odd_gateway::client::Endpoint = url.parse()?;
+    let link = endpoint
+        .open(&odd_gateway::client::ClientOptions::default())
+        .await?;
+    let mut c = Client::over(link);
+    c.handshake("", "").await?;
+    Ok(c)
 }
 
 /// Sends as fast as acknowledgements allow until the connection fails; returns (mid -> data) acknowledged.
 async fn sender(url: String, room: String) -> HashMap<i64, String> {
     let mut acked = HashMap::new();
-    let Ok(c) = Client::connect(&url, "").await else {
+    // No automatic reconnect: once the gateway is killed this sender is done, it does not retry for 30 s.
+    let Ok(c) = connect_once(&url).await else {
         return acked;
     };
     let Ok(pipe) = c.create("messaging").await else {

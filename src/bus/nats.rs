@@ -128,15 +128,7 @@ impl NatsBus {
         };
         // Answers to this node's requests.
         let replies = format!("{}.reply.{}.>", bus.inner.prefix, hex(node));
-        let mut sub = bus
-            .inner
-            .client
-            .subscribe(replies.clone())
-            .await
-            .map_err(|e| BusError::Subscribe {
-                subject: replies,
-                reason: e.to_string(),
-            })?;
+        let mut sub = subscribe_flushed(&bus.inner.client, replies).await?;
         let weak = Arc::downgrade(&bus.inner);
         tokio::spawn(async move {
             use futures::StreamExt;
@@ -201,17 +193,7 @@ impl NatsBus {
             self.inner.prefix,
             hex(&self.inner.node)
         );
-        let sub = self
-            .inner
-            .client
-            .subscribe(subject.clone())
-            .await
-            .map_err(|e| BusError::Subscribe {
-                subject,
-                reason: e.to_string(),
-            })?;
-        let _ = self.inner.client.flush().await;
-        Ok(sub)
+        subscribe_flushed(&self.inner.client, subject).await
     }
 
     /// Answers a request (to the reply subject it came with).
@@ -246,19 +228,7 @@ impl NatsBus {
 
     /// Everything the cluster publishes, this node's own events included.
     pub async fn subscribe(&self) -> Result<async_nats::Subscriber, BusError> {
-        let subject = format!("{}.ev.>", self.inner.prefix);
-        let sub = self
-            .inner
-            .client
-            .subscribe(subject.clone())
-            .await
-            .map_err(|e| BusError::Subscribe {
-                subject: subject.clone(),
-                reason: e.to_string(),
-            })?;
-        // Make sure the server has the subscription before this node announces itself.
-        let _ = self.inner.client.flush().await;
-        Ok(sub)
+        subscribe_flushed(&self.inner.client, format!("{}.ev.>", self.inner.prefix)).await
     }
 
     /// Waits until what was published has reached the server (shutdown).
@@ -272,6 +242,23 @@ impl NatsBus {
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
+}
+
+/// Subscribes and makes sure the server has the subscription before this node says anything that others
+/// answer (a hello, a request).
+async fn subscribe_flushed(
+    client: &async_nats::Client,
+    subject: String,
+) -> Result<async_nats::Subscriber, BusError> {
+    let sub = client
+        .subscribe(subject.clone())
+        .await
+        .map_err(|e| BusError::Subscribe {
+            subject,
+            reason: e.to_string(),
+        })?;
+    let _ = client.flush().await;
+    Ok(sub)
 }
 
 fn hex(id: &str) -> String {

@@ -16,6 +16,7 @@ use tokio_util::codec::{Framed, LengthDelimitedCodec};
 pub use db::{Backend, TestDb};
 
 mod db;
+pub mod process;
 
 pub struct TestGateway {
     pub gateway: Gateway,
