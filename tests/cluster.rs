@@ -55,19 +55,11 @@ async fn spawn(name: &str, config: &Path, dir: &Path) -> GatewayProcess {
 }
 
 async fn member(node: &GatewayProcess, who: &str, rid: &str) -> (Client, u16, Reply) {
-    let c = Client::connect(&node.url(), who).await.expect("connect");
-    let pipe = c.create("messaging").await.expect("pipe");
-    let joined = c.join(pipe, rid).await.expect("join");
-    (c, pipe, joined)
+    common::member_at(&node.url(), who, rid).await
 }
 
-/// Pushes that arrive until the connection has been quiet for a while.
 async fn drain(c: &mut Client) -> Vec<Reply> {
-    let mut out = Vec::new();
-    while let Some(p) = c.next_push_within(QUIET).await {
-        out.push(p);
-    }
-    out
+    common::drain_within(c, QUIET).await
 }
 
 fn texts(pushes: &[Reply]) -> Vec<(String, String, i64)> {

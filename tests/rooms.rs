@@ -11,19 +11,11 @@ use serde_json::json;
 const QUIET: Duration = Duration::from_millis(300);
 
 async fn member(gw: &DbGateway, who: &str, rid: &str) -> (Client, u16, Reply) {
-    let c = Client::connect(&gw.tcp_url(), who).await.expect("connect");
-    let pipe = c.create("messaging").await.expect("pipe");
-    let joined = c.join(pipe, rid).await.expect("join");
-    (c, pipe, joined)
+    common::member_at(&gw.tcp_url(), who, rid).await
 }
 
-/// The pushes that arrive within a short quiet period.
 async fn drain(c: &mut Client) -> Vec<Reply> {
-    let mut out = Vec::new();
-    while let Some(p) = c.next_push_within(QUIET).await {
-        out.push(p);
-    }
-    out
+    common::drain_within(c, QUIET).await
 }
 
 fn sends(pushes: &[Reply]) -> Vec<&Reply> {

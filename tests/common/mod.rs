@@ -242,3 +242,29 @@ pub fn length_prefixed(frame: &[u8]) -> BytesMut {
     b.extend_from_slice(frame);
     b
 }
+
+/// Connects as `who`, opens a messaging pipe and joins `rid`: (client, pipe, join answer).
+pub async fn member_at(
+    url: &str,
+    who: &str,
+    rid: &str,
+) -> (odd_gateway::client::Client, u16, odd_gateway::client::Reply) {
+    let c = odd_gateway::client::Client::connect(url, who)
+        .await
+        .expect("connect");
+    let pipe = c.create("messaging").await.expect("pipe");
+    let joined = c.join(pipe, rid).await.expect("join");
+    (c, pipe, joined)
+}
+
+/// The pushes that arrive until the connection has been quiet for `quiet`.
+pub async fn drain_within(
+    c: &mut odd_gateway::client::Client,
+    quiet: Duration,
+) -> Vec<odd_gateway::client::Reply> {
+    let mut out = Vec::new();
+    while let Some(p) = c.next_push_within(quiet).await {
+        out.push(p);
+    }
+    out
+}
