@@ -108,6 +108,30 @@ async fn coverage(c: &mut Client) -> Vec<String> {
     ids
 }
 
+/// A cluster config on `db` and the NATS at `nats`, with static tokens for alice, bob, carol and dave, and a
+/// subject prefix of its own (so test runs sharing a NATS server never hear each other).
+fn write_config(db: &TestDb, nats: &str) -> std::path::PathBuf {
+    let prefix = format!("oddtest{}", rand::random::<u32>());
+    let tokens: String = ["alice", "bob", "carol", "dave"]
+        .iter()
+        .map(|n| {
+            format!(
+                "[[auth.tokens]]\ntoken = \"{n}\"\nid = \"{n}\"\nnick = \"{}\"\n",
+                n.to_uppercase()
+            )
+        })
+        .collect();
+    let config = format!(
+        "[database]\nurl = \"{}\"\nschema = \"{}\"\n[auth]\nanonymous = false\n[limits]\nresume_grace_ms = 200\n\
+         [cluster]\nnats_url = \"{nats}\"\nsubject_prefix = \"{prefix}\"\nheartbeat_ms = {HEARTBEAT_MS}\nnode_ttl_ms = {TTL_MS}\n{tokens}",
+        db.url,
+        db.schema.as_deref().expect("a Postgres schema"),
+    );
+    let path = db.dir.path().join("cluster.toml");
+    std::fs::write(&path, config).expect("config written");
+    path
+}
+
 fn settle() -> tokio::time::Sleep {
     tokio::time::sleep(Duration::from_millis(3 * HEARTBEAT_MS))
 }
@@ -120,25 +144,7 @@ async fn three_nodes_share_a_room() {
     let Some(db) = TestDb::new(Backend::Postgres).await else {
         return;
     };
-    let prefix = format!("oddtest{}", rand::random::<u32>());
-    let tokens: String = ["alice", "bob", "carol"]
-        .iter()
-        .map(|n| {
-            format!(
-                "[[auth.tokens]]\ntoken = \"{n}\"\nid = \"{n}\"\nnick = \"{}\"\n",
-                n.to_uppercase()
-            )
-        })
-        .collect();
-    let config = format!(
-        "[database]\nurl = \"{}\"\nschema = \"{}\"\n[auth]\nanonymous = false\n[limits]\nresume_grace_ms = 200\n\
-         [cluster]\nnats_url = \"{}\"\nsubject_prefix = \"{prefix}\"\nheartbeat_ms = {HEARTBEAT_MS}\nnode_ttl_ms = {TTL_MS}\n{tokens}",
-        db.url,
-        db.schema.as_deref().expect("a Postgres schema"),
-        nats_url(),
-    );
-    let path = db.dir.path().join("cluster.toml");
-    std::fs::write(&path, config).expect("config written");
+    let path = write_config(&db, &nats_url());
     // The first node creates the schema; the others start on it.
     let n1 = spawn("n1", &path, db.dir.path()).await;
     let (n2, mut n3) = tokio::join!(
@@ -376,4 +382,148 @@ async fn three_nodes_share_a_room() {
     let refused = eve.handshake("alice", &bob.uuid).await;
     assert!(refused.is_err(), "a foreign uuid is refused: {refused:?}");
     drop((n1, n2));
+}
+
+/// A NATS server of the test's own (the Debian `nats-server` binary), so the test can kill it.
+async fn own_nats(port: u16) -> tokio::process::Child {
+    let child = tokio::process::Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nats-server starts");
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("nats-server did not listen on {port}");
+}
+
+/// Waits (bounded) for a push with this code about `uid`.
+async fn wait_neighbor(c: &mut Client, code: &str, uid: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(p) = c.next_push_within(Duration::from_millis(200)).await {
+            if p.code() == code && p.info()["user"]["id"] == uid {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_nats_each_node_serves_its_own_then_the_cluster_heals() {
+    if !nats_reachable().await {
+        return;
+    }
+    if std::process::Command::new("nats-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        if std::env::var("ODD_REQUIRE_NATS").as_deref() == Ok("1") {
+            panic!("the nats-server binary is required (ODD_REQUIRE_NATS=1)");
+        }
+        eprintln!("\n!!! SKIPPED: no nats-server binary to run a NATS of the test's own !!!\n");
+        return;
+    }
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let port = common::process::free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut nats = own_nats(port).await;
+    let path = write_config(&db, &url);
+    let n1 = spawn("n1", &path, db.dir.path()).await;
+    let n2 = spawn("n2", &path, db.dir.path()).await;
+    settle().await;
+    let (mut alice, ap, _) = member(&n1, "alice", "room").await;
+    settle().await;
+    let (mut dave, _dp, _) = member(&n1, "dave", "room").await;
+    let (mut bob, bp, _) = member(&n2, "bob", "room").await;
+    settle().await;
+    alice.say(ap, "room", "all here").await.expect("said");
+    assert_eq!(
+        texts(&drain(&mut bob).await).len(),
+        1,
+        "bob on n2 hears alice"
+    );
+    assert_eq!(texts(&drain(&mut dave).await).len(), 1);
+    drain(&mut alice).await;
+
+    // NATS goes away: n1 serves its own members on its own.
+    nats.start_kill().expect("kill nats");
+    let _ = nats.wait().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sent = Instant::now();
+    alice
+        .say(ap, "room", "local only")
+        .await
+        .expect("acknowledged without NATS");
+    let d = texts(&drain(&mut dave).await);
+    assert_eq!(
+        d.iter().map(|(_, t, _)| t.as_str()).collect::<Vec<_>>(),
+        ["local only"],
+        "dave, on alice's node, still hears her"
+    );
+    assert!(
+        sent.elapsed() < Duration::from_secs(3),
+        "no wait on the dead bus: {:?}",
+        sent.elapsed()
+    );
+    assert!(
+        wait_neighbor(
+            &mut alice,
+            "NetGroup.Neighbor.Disconnect",
+            "bob",
+            Duration::from_secs(5)
+        )
+        .await,
+        "past the TTL, bob's node is out of reach and bob leaves alice's presence"
+    );
+    bob.say(bp, "room", "bob alone")
+        .await
+        .expect("bob's node commits on its own too");
+
+    // NATS comes back on the same port: the nodes find each other again.
+    let _nats = own_nats(port).await;
+    assert!(
+        wait_neighbor(
+            &mut alice,
+            "NetGroup.Neighbor.Connect",
+            "bob",
+            Duration::from_secs(20)
+        )
+        .await,
+        "bob is back in alice's presence once NATS is"
+    );
+    settle().await;
+    drain(&mut bob).await;
+    alice.say(ap, "room", "healed").await.expect("said");
+    let b = texts(&drain(&mut bob).await);
+    assert_eq!(
+        b.iter().map(|(_, t, _)| t.as_str()).collect::<Vec<_>>(),
+        ["healed"]
+    );
+    // Everything acknowledged during the outage is in the one history.
+    let page = alice
+        .history(ap, json!({"rid": "room"}))
+        .await
+        .expect("history");
+    let all: Vec<String> = page.info()["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["data"].as_str().map(String::from))
+        .collect();
+    for t in ["all here", "local only", "bob alone", "healed"] {
+        assert!(all.iter().any(|a| a == t), "{t:?} in history: {all:?}");
+    }
 }

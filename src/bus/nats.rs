@@ -205,6 +205,12 @@ impl NatsBus {
         &self.inner.node
     }
 
+    /// Whether the NATS connection is up right now. While it is not, the node serves on its own: it
+    /// commits every room locally and delivers to its own members directly (docs/cluster.md).
+    pub fn connected(&self) -> bool {
+        self.inner.client.connection_state() == async_nats::connection::State::Connected
+    }
+
     /// Queues an event; events leave in the order they were published. Never waits.
     pub fn publish(&self, event: &Event, body: &[u8]) {
         let i = &self.inner;

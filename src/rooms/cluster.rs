@@ -377,7 +377,8 @@ fn score(node: &str, rid: &str) -> u64 {
 impl Rooms {
     /// The room's home node, when that is another node (`None`: this node commits, or no cluster).
     pub(super) fn home_elsewhere(&self, rid: &str) -> Option<String> {
-        let bus = self.inner.bus.nats()?;
+        // Cut off from NATS, this node cannot reach any home: it commits for every room itself.
+        let bus = self.inner.bus.nats().filter(|b| b.connected())?;
         let me = bus.node();
         let state = self.state();
         let best = state

@@ -263,7 +263,9 @@ async fn commit_and_deliver(inner: &Arc<Inner>, batch: Vec<Entry>) {
     for entry in batch {
         let mid = if entry.post.persist { ids.next() } else { None };
         let timestamp = (entry.created_ms / 1000) as u32;
-        let delivered = match inner.bus.nats() {
+        // Without a bus, or while NATS is unreachable, deliver here; otherwise every node delivers what comes
+        // back from the bus.
+        let delivered = match inner.bus.nats().filter(|b| b.connected()) {
             None => {
                 let n = deliver(inner, &entry.post, mid, timestamp);
                 m.fanout_deliveries_total.inc_by(n as u64);
