@@ -384,9 +384,18 @@ async fn three_nodes_share_a_room() {
     drop((n1, n2));
 }
 
+/// The NATS server binary (Debian puts it in /usr/sbin, which is not on every PATH).
+fn nats_server_bin() -> &'static str {
+    if Path::new("/usr/sbin/nats-server").exists() {
+        "/usr/sbin/nats-server"
+    } else {
+        "nats-server"
+    }
+}
+
 /// A NATS server of the test's own (the Debian `nats-server` binary), so the test can kill it.
 async fn own_nats(port: u16) -> tokio::process::Child {
-    let child = tokio::process::Command::new("nats-server")
+    let child = tokio::process::Command::new(nats_server_bin())
         .args(["-a", "127.0.0.1", "-p", &port.to_string()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -423,7 +432,7 @@ async fn without_nats_each_node_serves_its_own_then_the_cluster_heals() {
     if !nats_reachable().await {
         return;
     }
-    if std::process::Command::new("nats-server")
+    if std::process::Command::new(nats_server_bin())
         .arg("--version")
         .output()
         .is_err()
