@@ -79,6 +79,11 @@ fn texts(pushes: &[Reply]) -> Vec<(String, String, i64)> {
         .collect()
 }
 
+/// The `data` of the `send` pushes among `pushes`, in arrival order.
+fn data_of(pushes: &[Reply]) -> Vec<String> {
+    texts(pushes).into_iter().map(|(_, d, _)| d).collect()
+}
+
 fn neighbors(pushes: &[Reply], code: &str) -> Vec<String> {
     pushes
         .iter()
@@ -272,11 +277,7 @@ async fn three_nodes_share_a_room() {
         .say(ap, "hall", "only for readers")
         .await
         .expect("said");
-    let c = texts(&drain(&mut carol).await);
-    assert_eq!(
-        c.iter().map(|(_, d, _)| d.as_str()).collect::<Vec<_>>(),
-        ["only for readers"]
-    );
+    assert_eq!(data_of(&drain(&mut carol).await), ["only for readers"]);
     let b = drain(&mut bob).await;
     assert!(texts(&b).is_empty(), "bob lost r: nothing delivered on n2");
     let denied = bob.history(bp, json!({"rid": "hall"})).await;
@@ -325,16 +326,8 @@ async fn three_nodes_share_a_room() {
     settle().await;
     bob.say(bp, "hall", "still here").await.expect("bob says");
     alice.say(ap, "hall", "me too").await.expect("alice says");
-    let a = texts(&drain(&mut alice).await);
-    assert_eq!(
-        a.iter().map(|(_, d, _)| d.as_str()).collect::<Vec<_>>(),
-        ["still here"]
-    );
-    let b = texts(&drain(&mut bob).await);
-    assert_eq!(
-        b.iter().map(|(_, d, _)| d.as_str()).collect::<Vec<_>>(),
-        ["me too"]
-    );
+    assert_eq!(data_of(&drain(&mut alice).await), ["still here"]);
+    assert_eq!(data_of(&drain(&mut bob).await), ["me too"]);
 
     // Fast reconnect to another node: bob's phone comes back through n1 with his session's uuid. Same uuid,
     // same pipe, same rooms; alice sees no flapping.
@@ -355,13 +348,7 @@ async fn three_nodes_share_a_room() {
         .expect("the pipe moved with the session");
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let a = drain(&mut alice).await;
-    assert_eq!(
-        texts(&a)
-            .iter()
-            .map(|(_, d, _)| d.as_str())
-            .collect::<Vec<_>>(),
-        ["moved"]
-    );
+    assert_eq!(data_of(&a), ["moved"]);
     assert!(
         neighbors(&a, "NetGroup.Neighbor.Disconnect").is_empty()
             && neighbors(&a, "NetGroup.Neighbor.Connect").is_empty(),
@@ -372,11 +359,7 @@ async fn three_nodes_share_a_room() {
         .say(ap, "hall", "welcome back")
         .await
         .expect("alice says");
-    let b = texts(&drain(&mut bob2).await);
-    assert_eq!(
-        b.iter().map(|(_, d, _)| d.as_str()).collect::<Vec<_>>(),
-        ["welcome back"]
-    );
+    assert_eq!(data_of(&drain(&mut bob2).await), ["welcome back"]);
     // Another user cannot take bob's session, whatever node it asks.
     let mut eve = Client::open(&n2.url()).await.expect("open");
     let refused = eve.handshake("alice", &bob.uuid).await;
@@ -476,9 +459,8 @@ async fn without_nats_each_node_serves_its_own_then_the_cluster_heals() {
         .say(ap, "room", "local only")
         .await
         .expect("acknowledged without NATS");
-    let d = texts(&drain(&mut dave).await);
     assert_eq!(
-        d.iter().map(|(_, t, _)| t.as_str()).collect::<Vec<_>>(),
+        data_of(&drain(&mut dave).await),
         ["local only"],
         "dave, on alice's node, still hears her"
     );
@@ -516,11 +498,7 @@ async fn without_nats_each_node_serves_its_own_then_the_cluster_heals() {
     settle().await;
     drain(&mut bob).await;
     alice.say(ap, "room", "healed").await.expect("said");
-    let b = texts(&drain(&mut bob).await);
-    assert_eq!(
-        b.iter().map(|(_, t, _)| t.as_str()).collect::<Vec<_>>(),
-        ["healed"]
-    );
+    assert_eq!(data_of(&drain(&mut bob).await), ["healed"]);
     // Everything acknowledged during the outage is in the one history.
     let page = alice
         .history(ap, json!({"rid": "room"}))

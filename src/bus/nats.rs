@@ -50,6 +50,17 @@ struct Inner {
     next_request: std::sync::atomic::AtomicU64,
 }
 
+impl Inner {
+    fn pending(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<u64, tokio::sync::oneshot::Sender<Bytes>>,
+    > {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// How long a node waits for another to answer a request.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -64,7 +75,7 @@ impl PendingRequest {
     /// The answer, or why there is none.
     pub async fn answer(self) -> Result<Bytes, String> {
         let r = tokio::time::timeout(REQUEST_TIMEOUT, self.rx).await;
-        self.bus.pending().remove(&self.id);
+        self.bus.inner.pending().remove(&self.id);
         match r {
             Ok(Ok(b)) => Ok(b),
             Ok(Err(_)) => Err("the bus closed".into()),
@@ -139,13 +150,7 @@ impl NatsBus {
                     .rsplit('.')
                     .next()
                     .and_then(|s| s.parse::<u64>().ok());
-                let waiting = id.and_then(|id| {
-                    inner
-                        .pending
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&id)
-                });
+                let waiting = id.and_then(|id| inner.pending().remove(&id));
                 if let Some(done) = waiting {
                     let _ = done.send(msg.payload);
                 }
@@ -154,13 +159,9 @@ impl NatsBus {
         Ok(bus)
     }
 
-    fn pending(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        std::collections::HashMap<u64, tokio::sync::oneshot::Sender<Bytes>>,
-    > {
-        self.inner.pending.lock().unwrap_or_else(|e| e.into_inner())
+    /// `<p>.node.<hex node>.<kind>`: where `node` takes requests of `kind`.
+    fn node_subject(&self, node: &str, kind: &str) -> String {
+        format!("{}.node.{}.{kind}", self.inner.prefix, hex(node))
     }
 
     /// Sends a request to `node`'s `<kind>` subject now (in order with everything this node publishes); the
@@ -171,8 +172,8 @@ impl NatsBus {
             .next_request
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (done, rx) = tokio::sync::oneshot::channel();
-        self.pending().insert(id, done);
-        let subject = format!("{}.node.{}.{kind}", i.prefix, hex(node));
+        i.pending().insert(id, done);
+        let subject = self.node_subject(node, kind);
         let reply = format!("{}.reply.{}.{id}", i.prefix, hex(&i.node));
         i.metrics
             .bus_published_total
@@ -188,11 +189,7 @@ impl NatsBus {
 
     /// Requests of `<kind>` addressed to this node.
     pub async fn serve(&self, kind: &str) -> Result<async_nats::Subscriber, BusError> {
-        let subject = format!(
-            "{}.node.{}.{kind}",
-            self.inner.prefix,
-            hex(&self.inner.node)
-        );
+        let subject = self.node_subject(&self.inner.node, kind);
         subscribe_flushed(&self.inner.client, subject).await
     }
 

@@ -375,8 +375,9 @@ fn score(node: &str, rid: &str) -> u64 {
 }
 
 impl Rooms {
-    /// The room's home node, when that is another node (`None`: this node commits, or no cluster).
-    pub(super) fn home_elsewhere(&self, rid: &str) -> Option<String> {
+    /// The room's home node and the bus to reach it, when that is another node (`None`: this node commits,
+    /// or no cluster).
+    pub(super) fn home_elsewhere(&self, rid: &str) -> Option<(&NatsBus, String)> {
         // Cut off from NATS, this node cannot reach any home: it commits for every room itself.
         let bus = self.inner.bus.nats().filter(|b| b.connected())?;
         let me = bus.node();
@@ -388,16 +389,12 @@ impl Rooms {
             .map(String::as_str)
             .chain([me])
             .max_by_key(|n| (score(n, rid), *n))?;
-        (best != me).then(|| best.to_string())
+        (best != me).then(|| (bus, best.to_string()))
     }
 
     /// Sends a checked message to its room's home node; the handle resolves with the home's answer.
-    pub(super) fn forward(&self, home: &str, post: &Post) -> PendingPost {
+    pub(super) fn forward(bus: &NatsBus, home: &str, post: &Post) -> PendingPost {
         let (done, answer) = tokio::sync::oneshot::channel();
-        let Some(bus) = self.inner.bus.nats() else {
-            let _ = done.send(Err(RoomError::Cluster("not in a cluster".into())));
-            return PendingPost(answer);
-        };
         let header = Forwarded {
             origin: bus.node().to_string(),
             conn: post.conn,
@@ -496,10 +493,9 @@ pub async fn run_cluster(
         },
         &[],
     );
-    bus.publish(&rooms.snapshot(), &[]);
+    // The first tick comes at once: this node's first snapshot follows its hello.
     let mut tick = tokio::time::interval(heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    rooms.inner.metrics.cluster_nodes.set(1);
     Ok(async move {
         loop {
             tokio::select! {

@@ -95,8 +95,8 @@ impl Rooms {
         self.check(&post)?;
         // In a cluster a room's messages are committed by its home node, so they have one order everywhere.
         if post.cast == Cast::Multi {
-            if let Some(home) = self.home_elsewhere(&post.target) {
-                return Ok(self.forward(&home, &post));
+            if let Some((bus, home)) = self.home_elsewhere(&post.target) {
+                return Ok(Rooms::forward(bus, &home, &post));
             }
         }
         self.enqueue(post).await

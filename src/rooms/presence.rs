@@ -92,13 +92,13 @@ impl Rooms {
                 rid: rid.to_string(),
                 user: member.user.clone(),
             });
-        }
-        // Others already see this user if it is present through another node.
-        if first_of_user && !member.private && !remote.has(rid, &user) {
-            let notice = Status::ok(codes::GROUP_NEIGHBOR_CONNECT, format!("{user} joined"))
-                .with_info(json!({ "user": member.user, "room": room_info }));
-            for m in room.members.iter().filter(|m| m.user.id != user) {
-                push_status(m, &notice);
+            // Others already see this user if it is present through another node.
+            if !remote.has(rid, &user) {
+                let notice = Status::ok(codes::GROUP_NEIGHBOR_CONNECT, format!("{user} joined"))
+                    .with_info(json!({ "user": member.user, "room": room_info }));
+                for m in room.members.iter().filter(|m| m.user.id != user) {
+                    push_status(m, &notice);
+                }
             }
         }
         let mut list: Map<String, Value> = remote

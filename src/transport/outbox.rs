@@ -89,26 +89,26 @@ impl Outbox {
         let (kind, len) = (frame.kind, frame.wire_len());
         let queued = self.queued_bytes();
         if queued > 0 && queued + len > self.max_bytes {
-            if let Some(m) = &self.metrics {
-                m.dropped();
-            }
-            self.overflowed.cancel();
-            return Err(Undeliverable::SlowConsumer);
+            return Err(self.cut());
         }
         match self.tx.try_send(self.ticket(frame)) {
             Ok(()) => {
                 self.count(kind, len);
                 Ok(())
             }
-            Err(TrySendError::Full(_)) => {
-                if let Some(m) = &self.metrics {
-                    m.dropped();
-                }
-                self.overflowed.cancel();
-                Err(Undeliverable::SlowConsumer)
-            }
+            Err(TrySendError::Full(_)) => Err(self.cut()),
             Err(TrySendError::Closed(_)) => Err(Undeliverable::Closed),
         }
+    }
+
+    /// A push found the queue full (in frames or bytes): the push is dropped and the connection marked as a
+    /// slow consumer, which its session cuts off.
+    fn cut(&self) -> Undeliverable {
+        if let Some(m) = &self.metrics {
+            m.dropped();
+        }
+        self.overflowed.cancel();
+        Undeliverable::SlowConsumer
     }
 
     /// Queues the session's own answer, waiting up to `REPLY_WAIT` for room.
