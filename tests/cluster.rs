@@ -385,16 +385,11 @@ async fn own_nats(port: u16) -> tokio::process::Child {
         .kill_on_drop(true)
         .spawn()
         .expect("nats-server starts");
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("nats-server did not listen on {port}");
+    assert!(
+        common::process::listens(port).await,
+        "nats-server did not listen on {port}"
+    );
+    child
 }
 
 /// Waits (bounded) for a push with this code about `uid`.

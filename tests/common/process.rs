@@ -15,6 +15,20 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Waits up to 10 s for something to accept TCP connections on 127.0.0.1:`port`.
+pub async fn listens(port: u16) -> bool {
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
 pub struct GatewayProcess {
     pub child: Child,
     pub tcp: u16,
@@ -38,16 +52,8 @@ impl GatewayProcess {
             .kill_on_drop(true)
             .spawn()
             .expect("gateway starts");
-        for _ in 0..400 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", tcp))
-                .await
-                .is_ok()
-            {
-                return GatewayProcess { child, tcp };
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the gateway did not listen");
+        assert!(listens(tcp).await, "the gateway did not listen on {tcp}");
+        GatewayProcess { child, tcp }
     }
 
     pub fn url(&self) -> String {
