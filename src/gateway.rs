@@ -92,6 +92,7 @@ impl Gateway {
             resumable: Default::default(),
             per_ip: crate::session::per_ip::PerIp::new(config.connections_per_ip()),
             sessions: TaskTracker::new(),
+            faults: config.faults.clone(),
         });
         if let Some(nats) = ctx.rooms.bus().nats() {
             session::moved::serve_takeovers(ctx.clone(), nats.clone()).await?;

@@ -52,6 +52,16 @@ pub struct Config {
     pub tls: Tls,
     pub log: Log,
     pub cluster: Cluster,
+    /// Test-only fault injection. Never read from a file, the environment or flags.
+    #[serde(skip)]
+    pub faults: Faults,
+}
+
+/// Faults a test can switch on to check that failures clean up like normal ends.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// A session of this user panics right after any join succeeds (before its own bookkeeping records it).
+    pub panic_after_join_by: Option<String>,
 }
 
 /// Scale-out (`[cluster]`): several gateways share rooms and presence over NATS. Empty `nats_url`: one node,
@@ -222,6 +232,7 @@ impl Default for Config {
             auth: Auth::default(),
             log: Log::default(),
             cluster: Cluster::default(),
+            faults: Faults::default(),
         }
     }
 }

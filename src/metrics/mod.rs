@@ -40,6 +40,8 @@ pub struct Metrics {
     pub bus_received_total: IntCounterVec,
     pub bus_errors_total: IntCounterVec,
     pub cluster_nodes: IntGauge,
+    pub history_unreadable_total: IntCounter,
+    pub session_panics_total: IntCounter,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -253,6 +255,16 @@ impl Metrics {
                 "odd_gateway_cluster_nodes",
                 "Nodes this node sees alive, itself included (1 for a single node).",
             ),
+            history_unreadable_total: counter(
+                &r,
+                "odd_gateway_history_unreadable_total",
+                "Stored messages a history read could not render (served as placeholders).",
+            ),
+            session_panics_total: counter(
+                &r,
+                "odd_gateway_session_panics_total",
+                "Session tasks that panicked (and were cleaned up like a normal end).",
+            ),
             registry: r,
         }
     }
@@ -288,6 +300,8 @@ impl Metrics {
             &self.bus_received_total,
             &self.bus_errors_total,
             &self.cluster_nodes,
+            &self.history_unreadable_total,
+            &self.session_panics_total,
         ];
         let mut names: Vec<String> = collectors
             .iter()

@@ -78,6 +78,11 @@ impl FrameError {
 pub enum ArgsError {
     #[error("arguments are not valid UTF-8 JSON: {0}")]
     Json(String),
+    #[error(
+        "arguments nest deeper than {} levels of arrays and objects",
+        super::json_check::MAX_DEPTH
+    )]
+    TooDeep,
     #[error("arguments must be a JSON object")]
     NotObject,
     #[error("arguments have no string field `name`")]

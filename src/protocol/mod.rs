@@ -12,6 +12,7 @@ pub mod command;
 pub mod error;
 pub mod frame;
 pub mod frames;
+pub mod json_check;
 pub mod message;
 pub mod reassembly;
 pub mod request;

@@ -44,6 +44,11 @@ impl Request {
         if args.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(ArgsError::NotObject);
         }
+        // One walk checks what every later reader needs (depth, valid Unicode); see json_check.rs.
+        super::json_check::check_json(args).map_err(|e| match e {
+            super::json_check::JsonCheckError::TooDeep => ArgsError::TooDeep,
+            super::json_check::JsonCheckError::Invalid(e) => ArgsError::Json(e),
+        })?;
         let head: NameOnly =
             serde_json::from_slice(args).map_err(|e| ArgsError::Json(e.to_string()))?;
         let name = head.name.ok_or(ArgsError::NoName)?;

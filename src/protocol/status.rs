@@ -1,6 +1,7 @@
 //! The `status` command: the answer to every request and the carrier of most pushes.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -18,7 +19,35 @@ pub struct Status {
     pub code: &'static str,
     pub description: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub info: Option<Value>,
+    pub info: Option<Info>,
+}
+
+/// A status's `info`: a value built by the gateway, or JSON text passed through as is (history pages carry
+/// stored messages' `data` verbatim, without parsing it again).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Info {
+    Value(Value),
+    Raw(Box<RawValue>),
+}
+
+impl Info {
+    /// The info as a value (parsing raw text; `Null` if it cannot be parsed).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Info::Value(v) => v.clone(),
+            Info::Raw(r) => serde_json::from_str(r.get()).unwrap_or(Value::Null),
+        }
+    }
+}
+
+impl PartialEq for Info {
+    fn eq(&self, other: &Info) -> bool {
+        match (self, other) {
+            (Info::Value(a), Info::Value(b)) => a == b,
+            _ => self.to_value() == other.to_value(),
+        }
+    }
 }
 
 impl Status {
@@ -40,7 +69,13 @@ impl Status {
     }
 
     pub fn with_info(mut self, info: Value) -> Status {
-        self.info = Some(info);
+        self.info = Some(Info::Value(info));
+        self
+    }
+
+    /// `info` from JSON text that is already valid (written by the gateway's own serializer).
+    pub fn with_raw_info(mut self, info: Box<RawValue>) -> Status {
+        self.info = Some(Info::Raw(info));
         self
     }
 

@@ -1,12 +1,13 @@
 //! History reads, shared by the in-band `history` command and the HTTP API: rights checks, page size limits,
 //! and the page's JSON shape.
 
+use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
 
 use super::presence::validate_user_id;
 use super::{RoomError, Rooms};
-use crate::protocol::args::Mask;
+use crate::protocol::args::{Mask, RoomRef};
+use crate::protocol::json_check::check_json;
 use crate::store::{HistoryQuery, Page, StoredMessage, Thread};
 
 /// A history request: a room's messages, or the caller's conversation with one user.
@@ -49,7 +50,7 @@ impl Rooms {
                 Thread::peers(caller, &uid)
             }
         };
-        Ok(self
+        let mut page = self
             .store()
             .history(&HistoryQuery {
                 thread,
@@ -57,46 +58,121 @@ impl Rooms {
                 after: req.after,
                 limit,
             })
-            .await?)
+            .await?;
+        // Rows stored before the accept-time check existed (or written by hand) are held to the same rule.
+        for m in &mut page.messages {
+            if let Err(e) = check_json(m.data.as_bytes()) {
+                tracing::warn!(mid = m.id, error = %e, "stored message cannot be rendered; served as a placeholder");
+                self.inner.metrics.history_unreadable_total.inc();
+                m.unreadable = true;
+            }
+        }
+        Ok(page)
     }
 }
 
-fn message_json(m: &StoredMessage) -> Value {
-    let data = RawValue::from_string(m.data.clone()).ok();
-    json!({
-        "mid": m.id,
-        "type": m.kind,
-        "cast": m.cast_to,
-        "id": m.target,
-        "data": data,
-        "user": { "id": m.sender, "nick": m.sender_nick, "avatar": m.sender_avatar },
-        "room": { "id": m.room_id.as_deref().unwrap_or("") },
-        "timestamp": m.created_ms,
-        "size": m.payload_len,
-    })
+/// One message of a page as the client sees it. `data` is the stored JSON text, passed through as is: it
+/// passed `protocol::json_check` when it was accepted, and is never parsed again on the way out.
+#[derive(Serialize)]
+struct MessageView<'a> {
+    mid: i64,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    cast: &'a str,
+    id: &'a str,
+    data: &'a RawValue,
+    user: UserView<'a>,
+    room: RoomRef<'a>,
+    timestamp: i64,
+    size: i64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    unreadable: bool,
 }
 
-/// The page as JSON: `{messages: [...ascending...], more, before, after}`. `before`/`after` are the cursors for
-/// the next older / newer page. With `max_bytes`, messages are dropped from the far end of the page (and `more`
-/// set) until it fits, because an in-band answer must fit a command's 64 KiB argument limit.
-pub fn page_json(page: &Page, newest_first_trim: bool, max_bytes: Option<usize>) -> Value {
-    let mut items: Vec<Value> = page.messages.iter().map(message_json).collect();
+#[derive(Serialize)]
+struct UserView<'a> {
+    id: &'a str,
+    nick: &'a str,
+    avatar: &'a str,
+}
+
+#[derive(Serialize)]
+struct PageView<'a> {
+    messages: &'a [&'a RawValue],
+    more: bool,
+    before: Option<i64>,
+    after: Option<i64>,
+}
+
+/// `null`, for rows whose data cannot be served.
+fn null() -> Box<RawValue> {
+    RawValue::from_string("null".into()).unwrap_or_default()
+}
+
+fn message_json(m: &StoredMessage) -> (i64, Box<RawValue>) {
+    let data = if m.unreadable {
+        None
+    } else {
+        RawValue::from_string(m.data.clone()).ok()
+    };
+    let unreadable = data.is_none();
+    let data = data.unwrap_or_else(null);
+    let view = MessageView {
+        mid: m.id,
+        kind: &m.kind,
+        cast: &m.cast_to,
+        id: &m.target,
+        data: &data,
+        user: UserView {
+            id: &m.sender,
+            nick: &m.sender_nick,
+            avatar: &m.sender_avatar,
+        },
+        room: RoomRef {
+            id: m.room_id.as_deref().unwrap_or(""),
+        },
+        timestamp: m.created_ms,
+        size: m.payload_len,
+        unreadable,
+    };
+    // Serializing strings, numbers and already-valid raw JSON cannot fail.
+    (
+        m.id,
+        serde_json::value::to_raw_value(&view).unwrap_or_else(|_| null()),
+    )
+}
+
+/// The page as JSON text: `{messages: [...ascending...], more, before, after}`. `before`/`after` are the
+/// cursors for the next older / newer page. With `max_bytes`, messages are dropped from the far end of the
+/// page (and `more` set) until it fits, because an in-band answer must fit a command's 64 KiB argument limit.
+/// Built without a `serde_json::Value`, so stored text is never re-parsed (and can never make this panic).
+pub fn page_json(page: &Page, newest_first_trim: bool, max_bytes: Option<usize>) -> Box<RawValue> {
+    let mut items: std::collections::VecDeque<(i64, Box<RawValue>)> =
+        page.messages.iter().map(message_json).collect();
     let mut more = page.more;
     if let Some(max) = max_bytes {
-        let mut size: usize = items.iter().map(|v| v.to_string().len() + 1).sum::<usize>() + 128;
-        while size > max && !items.is_empty() {
+        let mut size: usize = items.iter().map(|(_, v)| v.get().len() + 1).sum::<usize>() + 128;
+        while size > max {
             let dropped = if newest_first_trim {
-                items.remove(0)
+                items.pop_front()
             } else {
-                items.pop().unwrap_or(Value::Null)
+                items.pop_back()
             };
-            size -= dropped.to_string().len() + 1;
+            let Some((_, dropped)) = dropped else { break };
+            size -= dropped.get().len() + 1;
             more = true;
         }
     }
-    let first = items.first().and_then(|m| m["mid"].as_i64());
-    let last = items.last().and_then(|m| m["mid"].as_i64());
-    json!({ "messages": items, "more": more, "before": first, "after": last })
+    let before = items.front().map(|(mid, _)| *mid);
+    let after = items.back().map(|(mid, _)| *mid);
+    let refs: Vec<&RawValue> = items.iter().map(|(_, v)| v.as_ref()).collect();
+    let view = PageView {
+        messages: &refs,
+        more,
+        before,
+        after,
+    };
+    serde_json::value::to_raw_value(&view).unwrap_or_else(|_| null())
 }
 
 impl Rooms {

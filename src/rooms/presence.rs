@@ -132,6 +132,33 @@ impl Rooms {
         Some(info)
     }
 
+    /// Removes every room membership and inbox of connection `conn`, whatever the session's own bookkeeping
+    /// says: the sweep after a session task died abnormally (a panic), so nothing it held outlives it.
+    /// Returns how many memberships it removed.
+    pub fn forget_connection(&self, conn: u64, reason: &str) -> usize {
+        let held: Vec<(String, u16)> = {
+            let mut state = self.state();
+            for list in state.inboxes.values_mut() {
+                list.retain(|m| m.conn != conn);
+            }
+            state.inboxes.retain(|_, list| !list.is_empty());
+            state
+                .rooms
+                .iter()
+                .flat_map(|(rid, r)| {
+                    r.members
+                        .iter()
+                        .filter(|m| m.conn == conn)
+                        .map(move |m| (rid.clone(), m.pipe))
+                })
+                .collect()
+        };
+        for (rid, pipe) in &held {
+            self.leave(conn, *pipe, rid, reason);
+        }
+        held.len()
+    }
+
     /// Registers (or, with `None`, removes) the pipe a connection takes uni-cast messages on.
     pub fn set_inbox(&self, conn: u64, user: &User, inbox: Option<Member>) {
         let mut state = self.state();
@@ -207,7 +234,8 @@ fn leave_locked(
 
 /// Room and user ids are opaque strings, bounded so they stay usable as keys and in logs.
 fn validate_id(what: &'static str, id: &str) -> Result<(), RoomError> {
-    if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+    // Characters, not bytes: a 128-character id in any script is accepted, as docs/protocol.md says.
+    if id.is_empty() || id.chars().count() > 128 || id.chars().any(char::is_control) {
         return Err(RoomError::Invalid {
             what,
             reason: "1 to 128 characters, no control characters".into(),

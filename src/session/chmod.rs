@@ -72,6 +72,6 @@ impl Session {
             .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
         // Leave room in the 64 KiB argument block for the status envelope.
         let info = page_json(&page, newest, Some(MAX_ARGS_LEN - 512));
-        Ok(Status::ok(codes::CALL_SUCCESS, "history").with_info(info))
+        Ok(Status::ok(codes::CALL_SUCCESS, "history").with_raw_info(info))
     }
 }

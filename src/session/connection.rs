@@ -5,6 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
 use tracing::{debug, info};
 
 use super::acks::AckState;
@@ -43,6 +46,8 @@ pub enum End {
     /// A reconnect with this session's uuid took it over.
     TakenOver,
     Shutdown,
+    /// The session task panicked while handling a frame (a bug): logged, counted, cleaned up like any end.
+    Internal,
 }
 
 impl End {
@@ -58,6 +63,7 @@ impl End {
             End::SlowConsumer => "slow_consumer",
             End::TakenOver => "taken_over",
             End::Shutdown => "shutdown",
+            End::Internal => "internal_error",
         }
     }
 
@@ -77,6 +83,7 @@ impl End {
             End::SlowConsumer => "slow consumer: outgoing queue full".to_string(),
             End::TakenOver => "taken over by a reconnect".to_string(),
             End::Shutdown => "gateway shutdown".to_string(),
+            End::Internal => "internal error".to_string(),
         }
     }
 }
@@ -206,8 +213,12 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
                         }
                     }
                     Some(Inbound::Frame(frame)) => {
-                        if let Some(end) = s.on_frame(frame).await {
-                            break end;
+                        // A panic while handling one frame ends this session like any other end (rooms left,
+                        // presence told, gauges and streams released), never as a leaked half-session.
+                        match AssertUnwindSafe(s.on_frame(frame)).catch_unwind().await {
+                            Ok(Some(end)) => break end,
+                            Ok(None) => {}
+                            Err(panic) => break s.on_panic(panic.as_ref()),
                         }
                     }
                 }
@@ -331,6 +342,18 @@ impl RateLimit {
 }
 
 impl Session {
+    /// Logs and counts a panic caught at the task boundary; the session then ends as `End::Internal`.
+    fn on_panic(&self, panic: &(dyn std::any::Any + Send)) -> End {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        tracing::error!(conn = self.id, panic = %what, "session task panicked; closing the connection");
+        self.ctx.metrics.session_panics_total.inc();
+        End::Internal
+    }
+
     async fn on_frame(&mut self, frame: Frame) -> Option<End> {
         self.link_metrics.received(frame.kind, frame.wire_len());
         if let Some(received) = self.acks.on_received(frame.wire_len()) {
@@ -558,6 +581,10 @@ impl Session {
             | End::AfterStatus(_)
             | End::SlowConsumer
             | End::TakenOver => None,
+            End::Internal => Some(Status::error(
+                codes::CONNECT_FAILED,
+                "internal error: the gateway closed this session",
+            )),
             End::Transport(reason) => Some(Status::error(codes::CONNECT_CLOSED, reason.clone())),
             End::HandshakeTimeout => Some(Status::error(
                 codes::CONNECT_FAILED,
@@ -588,6 +615,12 @@ impl Session {
         let ids: Vec<u16> = self.pipes.ids().collect();
         for id in ids {
             self.on_pipe_closed(id, "connection closed").await;
+        }
+        if let End::Internal = end {
+            // The task died mid-request: its own records may have missed a membership. Sweep by connection.
+            self.ctx
+                .rooms
+                .forget_connection(self.id, "connection closed");
         }
         if let Some(identity) = &self.identity {
             self.ctx.rooms.set_inbox(self.id, &identity.user, None);

@@ -24,4 +24,6 @@ pub struct Context {
     pub resumable: super::resume::Registry,
     /// Every session task, so shutdown can wait for them to finish.
     pub sessions: TaskTracker,
+    /// Test-only fault injection (`Config::faults`).
+    pub faults: crate::config::Faults,
 }

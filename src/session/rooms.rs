@@ -62,6 +62,12 @@ impl Session {
             .join(member, &args.rid)
             .await
             .map_err(|e| SessionError::Room(RoomContext::Join, e))?;
+        if self.ctx.faults.panic_after_join_by.as_deref() == Some(user.id.as_str()) {
+            panic!(
+                "fault injection: panic after {} joined {}",
+                user.id, args.rid
+            );
+        }
         self.joined.insert((pipe, args.rid.clone()));
         let mut room = joined.room.clone();
         room["mask"] = json!(joined.mask.letters());

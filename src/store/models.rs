@@ -49,6 +49,10 @@ pub struct StoredMessage {
     pub data: String,
     pub payload_len: i64,
     pub created_ms: i64,
+    /// Set by the history reader when `data` fails the accept-time check (`protocol::json_check`): the row
+    /// is served with `data: null` and `unreadable: true` instead of breaking the page.
+    #[sqlx(skip)]
+    pub unreadable: bool,
 }
 
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]

@@ -216,6 +216,26 @@ impl Raw {
         }
     }
 
+    /// The next command's arguments exactly as sent (skipping ACKs and other frames), to check bytes, not values.
+    pub async fn recv_raw_args(&mut self) -> Option<(u16, u16, Vec<u8>)> {
+        loop {
+            let f = self.recv_frame().await?;
+            if let Ok(Some(Message::Command { pipe, command })) = self.reassembler.push(f) {
+                return Some((pipe, command.txid, command.args.to_vec()));
+            }
+        }
+    }
+
+    /// The next command answering `txid` (pushes before it are skipped).
+    pub async fn answer_to(&mut self, txid: u16) -> Option<RawCommand> {
+        loop {
+            let c = self.recv_command().await?;
+            if c.txid == txid {
+                return Some(c);
+            }
+        }
+    }
+
     /// True when the server closes the connection within 5 s (frames still arriving are drained).
     pub async fn closed(&mut self) -> bool {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
