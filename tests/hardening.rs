@@ -332,3 +332,301 @@ async fn a_panicking_session_is_cleaned_up_like_a_normal_end() {
     let got = alice.wait_for("send").await.expect("delivered");
     assert_eq!(got.args["data"], Value::from("still here"));
 }
+
+const SECRET: &str = "claims-secret";
+
+/// An HS256 token for `sub`, limited to `rooms` when given.
+fn jwt(sub: &str, rooms: Option<&[&str]>) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        + 3600;
+    let mut claims = serde_json::json!({ "sub": sub, "exp": exp });
+    if let Some(r) = rooms {
+        claims["rooms"] = serde_json::json!(r);
+    }
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .expect("token")
+}
+
+/// The outcome of one act: allowed, or refused with this description.
+#[derive(Debug)]
+enum Outcome {
+    Allowed,
+    Refused(String),
+}
+
+impl Outcome {
+    fn of(r: odd_gateway::client::Reply) -> Outcome {
+        if r.is_error() {
+            Outcome::Refused(r.description().to_string())
+        } else {
+            Outcome::Allowed
+        }
+    }
+    async fn of_http(r: reqwest::Response) -> Outcome {
+        if r.status().is_success() {
+            Outcome::Allowed
+        } else {
+            Outcome::Refused(format!(
+                "{}: {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            ))
+        }
+    }
+}
+
+/// A connected user with one messaging and one signaling pipe, and its token.
+struct Actor {
+    c: odd_gateway::client::Client,
+    pipe: u16,
+    signal: u16,
+    token: String,
+}
+
+async fn actor(url: &str, token: String) -> Actor {
+    let c = odd_gateway::client::Client::connect(url, &token)
+        .await
+        .expect("connect");
+    let pipe = c.create("messaging").await.expect("pipe");
+    let signal = c.create("signaling").await.expect("signaling pipe");
+    Actor {
+        c,
+        pipe,
+        signal,
+        token,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Column {
+    ClaimAllows,
+    ClaimForbids,
+    StoredRightMissing,
+}
+
+/// Every room-scoped act x {the token's claim allows it, the claim forbids it, the stored right is missing}.
+/// The claim is checked by the same function everywhere: before this issue, payload downloads, chmod and room
+/// properties ignored it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_claims_hold_on_every_room_scoped_act() {
+    use serde_json::json;
+    let gw = TestGateway::start_with(|c| {
+        c.auth.anonymous = Some(false);
+        c.auth.jwt_secret = Some(SECRET.into());
+    })
+    .await;
+    let url = gw.tcp_url();
+    let http = gw.http_url();
+    // The owner (wide token) makes room A, gives each test user the rights it needs, stores a file in A.
+    let owner = actor(&url, jwt("alice", None)).await;
+    owner.c.join(owner.pipe, "A").await.expect("A");
+    for (who, mask) in [("carol", "r"), ("dave", "w"), ("eve", ""), ("bob", "rwx")] {
+        owner
+            .c
+            .chmod(owner.pipe, "A", who, "=", mask)
+            .await
+            .expect("chmod");
+    }
+    let file = owner
+        .c
+        .call_with(
+            owner.pipe,
+            json!({"name": "send", "type": "file", "cast": "multi", "id": "A", "data": {"name": "f"}}),
+            bytes::Bytes::from_static(b"payload"),
+        )
+        .await
+        .expect("file")
+        .ok()
+        .expect("stored");
+    let mid = file.info()["mid"].as_i64().expect("mid");
+
+    // Bob holds rwx in A: with a token for A the claim allows, with a token for B only it forbids.
+    let allows = actor(&url, jwt("bob", Some(&["A"]))).await;
+    let forbids = actor(&url, jwt("bob", Some(&["B"]))).await;
+    // Members for the acts that need one: bob (allowed) and carol (`r` only) are in A.
+    allows.c.join(allows.pipe, "A").await.expect("bob joins A");
+    let carol = actor(&url, jwt("carol", None)).await;
+    carol.c.join(carol.pipe, "A").await.expect("carol joins A");
+    let dave = actor(&url, jwt("dave", None)).await;
+    dave.c
+        .join(dave.pipe, "A")
+        .await
+        .expect("dave (w only) joins A");
+    let eve = actor(&url, jwt("eve", None)).await;
+
+    type Act = &'static str;
+    let acts: [Act; 10] = [
+        "join",
+        "send",
+        "history",
+        "http history",
+        "payload download",
+        "chmod",
+        "set room property",
+        "get room property",
+        "play a room's stream",
+        "nothing stored needed",
+    ];
+    let mut checked = 0;
+    for act in acts {
+        for column in [
+            Column::ClaimAllows,
+            Column::ClaimForbids,
+            Column::StoredRightMissing,
+        ] {
+            let who = match (column, act) {
+                (Column::ClaimAllows, _) => &allows,
+                (Column::ClaimForbids, _) => &forbids,
+                (Column::StoredRightMissing, "join") => &eve,
+                (Column::StoredRightMissing, "send" | "chmod" | "set room property") => &carol,
+                (Column::StoredRightMissing, "history" | "http history" | "payload download")
+                | (Column::StoredRightMissing, "play a room's stream") => &dave,
+                // Reading a room property needs no stored right, only the claim.
+                (Column::StoredRightMissing, _) => continue,
+            };
+            let (c, p) = (&who.c, who.pipe);
+            let call = |args| async move { Outcome::of(c.call(p, args).await.expect("answer")) };
+            let get = |path: String| {
+                let token = who.token.clone();
+                let http = http.clone();
+                async move {
+                    Outcome::of_http(
+                        reqwest::Client::new()
+                            .get(format!("{http}{path}"))
+                            .bearer_auth(token)
+                            .send()
+                            .await
+                            .expect("http"),
+                    )
+                    .await
+                }
+            };
+            let outcome = match act {
+                "join" => call(json!({"name": "join", "rid": "A"})).await,
+                "send" => {
+                    call(json!({"name": "send", "type": "text", "cast": "multi", "id": "A", "data": "x"}))
+                        .await
+                }
+                "history" => call(json!({"name": "history", "rid": "A"})).await,
+                "http history" => get("/api/rooms/A/messages".into()).await,
+                "payload download" => get(format!("/api/messages/{mid}/payload")).await,
+                "chmod" => {
+                    call(json!({"name": "chmod", "rid": "A", "tid": "zed", "operator": "+", "mask": "r"}))
+                        .await
+                }
+                "set room property" => {
+                    call(json!({"name": "setProperty", "info": {"room:A:default_rights": "rw"}}))
+                        .await
+                }
+                "get room property" => {
+                    call(json!({"name": "getProperty", "keys": ["room:A:default_rights"]})).await
+                }
+                "play a room's stream" => Outcome::of(
+                    c.call(who.signal, json!({"name": "play", "stream": format!("cam-{checked}@h/A")}))
+                        .await
+                        .expect("answer"),
+                ),
+                _ => continue,
+            };
+            checked += 1;
+            match (column, &outcome) {
+                (Column::ClaimAllows, Outcome::Allowed) => {}
+                (Column::ClaimForbids, Outcome::Refused(why)) => {
+                    // Sending needs a membership, which the claim already refused.
+                    assert!(
+                        why.contains("does not grant") || (act == "send" && why.contains("join")),
+                        "{act}: {why}"
+                    )
+                }
+                (Column::StoredRightMissing, Outcome::Refused(why)) => assert!(
+                    why.contains("permission") || why.contains("not allowed"),
+                    "{act}: {why}"
+                ),
+                _ => panic!("{act} / {column:?}: {outcome:?}"),
+            }
+        }
+    }
+    assert_eq!(checked, 26);
+}
+
+/// A fast reconnect with a narrower token than the session was made with keeps only the rooms it grants.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_with_a_narrower_token_leaves_the_rooms_it_does_not_grant() {
+    let gw = TestGateway::start_with(|c| {
+        c.auth.anonymous = Some(false);
+        c.auth.jwt_secret = Some(SECRET.into());
+    })
+    .await;
+    let mut wide = Raw::open(&gw).await;
+    wide.command(
+        0,
+        1,
+        &format!(
+            r#"{{"name":"connect","uuid":"","parameters":{{"token":"{}"}}}}"#,
+            jwt("bob", None)
+        ),
+    )
+    .await;
+    let connected = wide.answer_to(1).await.expect("connected");
+    let uuid = connected.args["info"]["uuid"]
+        .as_str()
+        .expect("uuid")
+        .to_string();
+    wide.command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
+        .await;
+    wide.answer_to(2).await.expect("pipe");
+    for (txid, rid) in [(1, "A"), (2, "B")] {
+        wide.command(1, txid, &format!(r#"{{"name":"join","rid":"{rid}"}}"#))
+            .await;
+        assert_eq!(
+            wide.answer_to(txid).await.expect("join").code(),
+            "NetGroup.Connect.Success"
+        );
+    }
+    drop(wide);
+    eventually("bob's session parked", || {
+        gw.gateway.rooms().present("B") == vec!["bob".to_string()]
+    })
+    .await;
+
+    let mut narrow = Raw::open(&gw).await;
+    narrow
+        .command(
+            0,
+            1,
+            &format!(
+                r#"{{"name":"connect","uuid":"{uuid}","parameters":{{"token":"{}"}}}}"#,
+                jwt("bob", Some(&["A"]))
+            ),
+        )
+        .await;
+    let resumed = narrow.answer_to(1).await.expect("resumed");
+    assert_eq!(resumed.args["info"]["resumed"], true, "{:?}", resumed.args);
+    let left = narrow.answer_to(0).await.expect("told it left B");
+    assert_eq!(left.code(), "NetGroup.Connect.Closed");
+    assert_eq!(left.args["info"]["room"]["id"], "B");
+    eventually("bob gone from B", || {
+        gw.gateway.rooms().present("B").is_empty()
+    })
+    .await;
+    for (txid, rid, ok) in [(5, "A", true), (6, "B", false)] {
+        narrow
+            .command(
+                1,
+                txid,
+                &format!(
+                    r#"{{"name":"send","type":"text","cast":"multi","id":"{rid}","data":"x"}}"#
+                ),
+            )
+            .await;
+        let answer = narrow.answer_to(txid).await.expect("send answer");
+        assert_eq!(answer.level() != "error", ok, "{rid}: {:?}", answer.args);
+    }
+}

@@ -6,12 +6,7 @@ use axum::http::HeaderMap;
 
 use super::error::ApiError;
 use super::HttpState;
-use crate::protocol::args::User;
 use crate::session::Principal;
-
-pub fn caller(state: &HttpState, headers: &HeaderMap) -> Result<User, ApiError> {
-    principal(state, headers).map(|p| p.user)
-}
 
 /// The caller with what its token allows.
 pub fn principal(state: &HttpState, headers: &HeaderMap) -> Result<Principal, ApiError> {

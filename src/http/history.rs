@@ -8,10 +8,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
 
-use super::auth::{caller, principal};
+use super::auth::principal;
 use super::error::ApiError;
 use super::HttpState;
-use crate::rooms::{page_json, HistoryRequest, HistoryThread};
+use crate::rooms::{page_json, HistoryRequest, HistoryThread, RoomClaims};
 
 #[derive(Debug, Deserialize)]
 pub struct Params {
@@ -28,6 +28,7 @@ fn params(q: Result<Query<Params>, QueryRejection>) -> Result<Params, ApiError> 
 async fn page(
     state: &HttpState,
     user: &str,
+    claims: &RoomClaims,
     thread: HistoryThread,
     p: Params,
 ) -> Result<axum::response::Response, ApiError> {
@@ -37,6 +38,7 @@ async fn page(
         .rooms
         .history(
             user,
+            claims,
             HistoryRequest {
                 thread,
                 before: p.before,
@@ -61,10 +63,14 @@ pub async fn room_messages(
     q: Result<Query<Params>, QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
     let p = principal(&state, &headers)?;
-    if !p.may_enter(&rid) {
-        return Err(crate::rooms::RoomError::NotGranted(rid).into());
-    }
-    page(&state, &p.user.id, HistoryThread::Room(rid), params(q)?).await
+    page(
+        &state,
+        &p.user.id,
+        &p.rooms,
+        HistoryThread::Room(rid),
+        params(q)?,
+    )
+    .await
 }
 
 pub async fn conversation_messages(
@@ -73,7 +79,8 @@ pub async fn conversation_messages(
     Path((a, b)): Path<(String, String)>,
     q: Result<Query<Params>, QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
-    let user = caller(&state, &headers)?;
+    let p = principal(&state, &headers)?;
+    let user = &p.user;
     let other = if user.id == a {
         b
     } else if user.id == b {
@@ -83,7 +90,14 @@ pub async fn conversation_messages(
             "only {a} and {b} may read their conversation"
         )));
     };
-    page(&state, &user.id, HistoryThread::With(other), params(q)?).await
+    page(
+        &state,
+        &user.id,
+        &p.rooms,
+        HistoryThread::With(other),
+        params(q)?,
+    )
+    .await
 }
 
 /// `GET /api/messages/{mid}/payload`: the binary payload of a file message, as `application/octet-stream`.
@@ -93,8 +107,8 @@ pub async fn message_payload(
     Path(mid): Path<i64>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let user = caller(&state, &headers)?;
-    match state.rooms.payload(&user.id, mid).await? {
+    let p = principal(&state, &headers)?;
+    match state.rooms.payload(&p.user.id, &p.rooms, mid).await? {
         Some(bytes) => Ok((
             [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
             bytes,

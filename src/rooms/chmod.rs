@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::access::{authorize, Act, RoomClaims};
 use super::presence::{validate_room_id, validate_user_id};
 use super::{RoomError, Rooms};
 use crate::protocol::args::{Chmod, Mask};
@@ -38,12 +39,17 @@ impl Rooms {
     }
 
     /// Applies `chmod` on behalf of `actor`; returns the info for the answer.
-    pub async fn chmod(&self, actor: &str, args: &Chmod) -> Result<Value, RoomError> {
+    pub async fn chmod(
+        &self,
+        actor: &str,
+        claims: &RoomClaims,
+        args: &Chmod,
+    ) -> Result<Value, RoomError> {
         validate_user_id(&args.tid)?;
+        authorize(claims, Act::Chmod, &args.rid, None)?;
         let row = self.existing_room(&args.rid).await?;
-        if !self.mask_of(&row, actor).await?.contains(Mask::X) {
-            return Err(RoomError::NotAdmin(args.rid.clone()));
-        }
+        let mask = self.mask_of(&row, actor).await?;
+        authorize(claims, Act::Chmod, &args.rid, Some(mask))?;
         let current = self.mask_of(&row, &args.tid).await?;
         let next = args.operator.apply(current, args.mask);
         if args.tid == row.owner && !next.contains(Mask::X) {
@@ -76,14 +82,15 @@ impl Rooms {
     pub async fn set_room_property(
         &self,
         actor: &str,
+        claims: &RoomClaims,
         rid: &str,
         key: &str,
         value: &Value,
     ) -> Result<Value, RoomError> {
+        authorize(claims, Act::SetProperty, rid, None)?;
         let row = self.existing_room(rid).await?;
-        if !self.mask_of(&row, actor).await?.contains(Mask::X) {
-            return Err(RoomError::NotAdmin(rid.to_string()));
-        }
+        let mask = self.mask_of(&row, actor).await?;
+        authorize(claims, Act::SetProperty, rid, Some(mask))?;
         let value = match key {
             "default_rights" => {
                 let letters = value.as_str().and_then(Mask::from_letters).ok_or_else(|| {
@@ -118,7 +125,13 @@ impl Rooms {
     }
 
     /// A room property, or null.
-    pub async fn room_property(&self, rid: &str, key: &str) -> Result<Value, RoomError> {
+    pub async fn room_property(
+        &self,
+        claims: &RoomClaims,
+        rid: &str,
+        key: &str,
+    ) -> Result<Value, RoomError> {
+        authorize(claims, Act::GetProperty, rid, None)?;
         let row = self.existing_room(rid).await?;
         let props: serde_json::Map<String, Value> =
             serde_json::from_str(&row.properties).unwrap_or_default();

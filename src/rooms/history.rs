@@ -4,9 +4,10 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use super::access::{authorize, Act, RoomClaims};
 use super::presence::validate_user_id;
 use super::{RoomError, Rooms};
-use crate::protocol::args::{Mask, RoomRef};
+use crate::protocol::args::RoomRef;
 use crate::protocol::json_check::check_json;
 use crate::store::{HistoryQuery, Page, StoredMessage, Thread};
 
@@ -28,7 +29,12 @@ pub enum HistoryThread {
 
 impl Rooms {
     /// Reads a page for `caller`, who needs `r` in a room; a conversation is readable by its two users.
-    pub async fn history(&self, caller: &str, req: HistoryRequest) -> Result<Page, RoomError> {
+    pub async fn history(
+        &self,
+        caller: &str,
+        claims: &RoomClaims,
+        req: HistoryRequest,
+    ) -> Result<Page, RoomError> {
         let policy = self.policy();
         let limit = req.limit.unwrap_or(policy.history_default);
         if limit == 0 || limit > policy.history_max {
@@ -39,10 +45,10 @@ impl Rooms {
         }
         let thread = match req.thread {
             HistoryThread::Room(rid) => {
+                authorize(claims, Act::Read, &rid, None)?;
                 let row = self.existing_room(&rid).await?;
-                if !self.mask_of(&row, caller).await?.contains(Mask::R) {
-                    return Err(RoomError::NoRead(rid));
-                }
+                let mask = self.mask_of(&row, caller).await?;
+                authorize(claims, Act::Read, &rid, Some(mask))?;
                 Thread::Room(rid)
             }
             HistoryThread::With(uid) => {
@@ -177,16 +183,21 @@ pub fn page_json(page: &Page, newest_first_trim: bool, max_bytes: Option<usize>)
 
 impl Rooms {
     /// The binary payload of message `mid`, if `caller` may read the thread it is in.
-    pub async fn payload(&self, caller: &str, mid: i64) -> Result<Option<Vec<u8>>, RoomError> {
+    pub async fn payload(
+        &self,
+        caller: &str,
+        claims: &RoomClaims,
+        mid: i64,
+    ) -> Result<Option<Vec<u8>>, RoomError> {
         let Some(p) = self.store().payload(mid).await? else {
             return Ok(None);
         };
         match &p.thread {
             Thread::Room(rid) => {
+                authorize(claims, Act::Download, rid, None)?;
                 let row = self.existing_room(rid).await?;
-                if !self.mask_of(&row, caller).await?.contains(Mask::R) {
-                    return Err(RoomError::NoRead(rid.clone()));
-                }
+                let mask = self.mask_of(&row, caller).await?;
+                authorize(claims, Act::Download, rid, Some(mask))?;
             }
             Thread::Peers(a, b) => {
                 if caller != a && caller != b {

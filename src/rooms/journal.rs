@@ -13,6 +13,7 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
+use super::access::{authorize, Act};
 use super::presence::{validate_room_id, validate_user_id};
 use super::{Inner, RoomError, Rooms};
 use crate::protocol::args::{Cast, Mask, RoomRef, SendKind, SendPush, User};
@@ -125,14 +126,12 @@ impl Rooms {
             Cast::Multi => {
                 validate_room_id(&post.target)?;
                 let state = self.state();
-                let room = state
-                    .rooms
-                    .get(&post.target)
-                    .filter(|r| r.members.iter().any(|m| m.conn == post.conn))
+                let room = state.rooms.get(&post.target);
+                let member = room
+                    .and_then(|r| r.members.iter().find(|m| m.conn == post.conn))
                     .ok_or_else(|| RoomError::NotJoined(post.target.clone()))?;
-                if !room.mask_of(&post.sender.id).contains(Mask::W) {
-                    return Err(RoomError::NoWrite(post.target.clone()));
-                }
+                let mask = room.map(|r| r.mask_of(&post.sender.id));
+                authorize(&member.claims, Act::Send, &post.target, mask)?;
             }
             Cast::Uni => validate_user_id(&post.target)?,
         }

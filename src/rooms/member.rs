@@ -11,6 +11,8 @@ pub struct Member {
     pub pipe: u16,
     pub user: User,
     pub outbox: Outbox,
+    /// What the connection's token allows (checked again on every act in the room, e.g. each send).
+    pub claims: super::RoomClaims,
     /// Hidden from presence: not in coverage lists, no Neighbor pushes about it.
     pub private: bool,
 }

@@ -6,6 +6,7 @@
 //! message is committed, in id order: so every member sees a room's messages in the order of their stored ids,
 //! and nobody ever sees a message the store does not have.
 
+mod access;
 mod chmod;
 mod cluster;
 mod error;
@@ -18,6 +19,7 @@ mod streams;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use access::{authorize, Act, RoomClaims};
 pub use cluster::run_cluster;
 pub use error::RoomError;
 pub use history::{page_json, HistoryRequest, HistoryThread};

@@ -6,6 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::access::{authorize, Act};
 use super::member::Member;
 use super::state::{Room, State};
 use super::{RoomError, Rooms};
@@ -36,6 +37,8 @@ impl Rooms {
     /// Joins `member` (one pipe of one connection) to room `rid`, creating the room if policy allows.
     pub async fn join(&self, member: Member, rid: &str) -> Result<Joined, RoomError> {
         validate_room_id(rid)?;
+        // The token's claim first: a room it does not grant is neither created nor looked up.
+        authorize(&member.claims, Act::Join, rid, None)?;
         let store = self.store();
         let policy = self.policy();
         let user = member.user.id.clone();
@@ -66,9 +69,7 @@ impl Rooms {
                 Mask(store.init_member_mask(rid, &user, initial.0).await?)
             }
         };
-        if mask == Mask::NONE {
-            return Err(RoomError::Banned(rid.to_string()));
-        }
+        authorize(&member.claims, Act::Join, rid, Some(mask))?;
 
         let mut state = self.state();
         let State { rooms, remote, .. } = &mut *state;

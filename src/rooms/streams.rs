@@ -10,10 +10,10 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
+use super::access::{authorize, Act};
 use super::member::Member;
 use super::{RoomError, Rooms};
 use crate::clock::now_secs;
-use crate::protocol::args::Mask;
 use crate::protocol::frames::{command_frame, status_frame};
 use crate::protocol::status::codes;
 use crate::protocol::Status;
@@ -68,13 +68,8 @@ impl Rooms {
         validate_stream(stream)?;
         if let Some((_, app)) = stream.rsplit_once('/') {
             if let Some(row) = self.store().room(app).await? {
-                if !self
-                    .mask_of(&row, &player.member.user.id)
-                    .await?
-                    .contains(Mask::R)
-                {
-                    return Err(RoomError::NoRead(app.to_string()));
-                }
+                let mask = self.mask_of(&row, &player.member.user.id).await?;
+                authorize(&player.member.claims, Act::Play, app, Some(mask))?;
             }
         }
         let mut state = self.state();

@@ -6,7 +6,7 @@
 //! source, ids and nicks are validated, so a client that renders them as HTML is never handed markup from the
 //! token path. Tokens are never logged or echoed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use rand::Rng;
 use serde::Deserialize;
@@ -14,6 +14,7 @@ use thiserror::Error;
 
 use crate::config::Auth;
 use crate::protocol::args::User;
+use crate::rooms::RoomClaims;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AuthError {
@@ -43,13 +44,13 @@ impl AuthError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub user: User,
-    /// Rooms the token is limited to (`rooms` claim); `None`: no limit beyond room rights.
-    pub rooms: Option<HashSet<String>>,
+    /// Rooms the token is limited to (`rooms` claim); `RoomClaims::any()`: no limit beyond room rights.
+    pub rooms: RoomClaims,
 }
 
 impl Principal {
     pub fn may_enter(&self, rid: &str) -> bool {
-        self.rooms.as_ref().is_none_or(|r| r.contains(rid))
+        self.rooms.allows(rid)
     }
 }
 
@@ -145,7 +146,7 @@ impl ConfigVerifier {
         };
         Ok(Principal {
             user,
-            rooms: c.rooms.map(|r| r.into_iter().collect()),
+            rooms: c.rooms.map(RoomClaims::only).unwrap_or_default(),
         })
     }
 }
@@ -158,12 +159,12 @@ impl TokenVerifier for ConfigVerifier {
             }
             Principal {
                 user: guest(),
-                rooms: None,
+                rooms: RoomClaims::any(),
             }
         } else if let Some(user) = self.tokens.get(token) {
             Principal {
                 user: user.clone(),
-                rooms: None,
+                rooms: RoomClaims::any(),
             }
         } else if token.matches('.').count() == 2 {
             self.jwt(token)?

@@ -21,7 +21,7 @@ impl Session {
         let info = self
             .ctx
             .rooms
-            .chmod(&caller, &args)
+            .chmod(&caller, &self.claims, &args)
             .await
             .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
         Ok(Status::ok(
@@ -34,19 +34,7 @@ impl Session {
     pub(super) async fn history(&mut self, args: History) -> Result<Status, SessionError> {
         let caller = self.caller()?;
         let thread = match (args.rid, args.uid) {
-            (Some(rid), None) => {
-                if self
-                    .allowed_rooms
-                    .as_ref()
-                    .is_some_and(|r| !r.contains(&rid))
-                {
-                    return Err(SessionError::Room(
-                        RoomContext::Other,
-                        crate::rooms::RoomError::NotGranted(rid),
-                    ));
-                }
-                HistoryThread::Room(rid)
-            }
+            (Some(rid), None) => HistoryThread::Room(rid),
             (None, Some(uid)) => HistoryThread::With(uid),
             _ => {
                 return Err(SessionError::Args(crate::protocol::ArgsError::Invalid {
@@ -61,6 +49,7 @@ impl Session {
             .rooms
             .history(
                 &caller,
+                &self.claims,
                 HistoryRequest {
                     thread,
                     before: args.before,

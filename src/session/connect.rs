@@ -17,13 +17,14 @@ impl Session {
         }
         let principal = self.ctx.verifier.principal(&args.parameters.token)?;
         let user = principal.user.clone();
-        self.allowed_rooms = principal.rooms;
+        self.claims = principal.rooms;
         if !args.uuid.is_empty() {
             let guest = args.parameters.token.is_empty();
             match self.ctx.resumable.claim(&args.uuid, &user.id, guest).await {
                 Err(ClaimError::OtherUser) => return Err(SessionError::NotYourSession(args.uuid)),
                 Ok(Some(handover)) => {
                     self.adopt(handover);
+                    self.leave_ungranted();
                     let identity = self
                         .identity
                         .clone()

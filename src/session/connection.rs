@@ -114,8 +114,8 @@ pub struct Session {
     rate: RateLimit,
     /// Properties set on pipe 0 (the connection itself).
     pub(super) conn_properties: serde_json::Map<String, serde_json::Value>,
-    /// Rooms the token limits this connection to (`None`: no limit).
-    pub(super) allowed_rooms: Option<std::collections::HashSet<String>>,
+    /// Rooms the token presented at `connect` limits this connection to.
+    pub(super) claims: crate::rooms::RoomClaims,
     /// A resumed session's outbox and queue, swapped in right after the connect answer.
     pub(super) pending_splice: Option<(Outbox, crate::transport::OutboundRx)>,
 }
@@ -168,7 +168,7 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         kick: Arc::new(Notify::new()),
         rate: RateLimit::new(ctx.limits.commands_per_second),
         pending_splice: None,
-        allowed_rooms: None,
+        claims: crate::rooms::RoomClaims::any(),
         conn_properties: serde_json::Map::new(),
         info: link.info,
         ctx,

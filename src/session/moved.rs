@@ -9,6 +9,7 @@
 //! (`after` = the last `mid` it saw), as docs/cluster.md says. If the owner is dead or does not answer, the
 //! connect starts a fresh session, as for any unknown uuid.
 
+use crate::rooms::{authorize, Act};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,11 +118,7 @@ impl Session {
         }
         for (pipe, rid) in rooms {
             // The token presented now decides, as for any join.
-            if self
-                .allowed_rooms
-                .as_ref()
-                .is_some_and(|r| !r.contains(&rid))
-            {
+            if authorize(&self.claims, Act::Resume, &rid, None).is_err() {
                 continue;
             }
             let Some(member) = self.member(pipe) else {

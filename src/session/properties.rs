@@ -58,7 +58,7 @@ impl Session {
                 let v = self
                     .ctx
                     .rooms
-                    .set_room_property(&caller, rid, room_prop, &value)
+                    .set_room_property(&caller, &self.claims, rid, room_prop, &value)
                     .await
                     .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
                 applied.insert(key.clone(), v);
@@ -104,7 +104,7 @@ impl Session {
             let value = if let Some((rid, room_prop)) = room_key(&key) {
                 self.ctx
                     .rooms
-                    .room_property(rid, room_prop)
+                    .room_property(&self.claims, rid, room_prop)
                     .await
                     .map_err(|e| SessionError::Room(RoomContext::Other, e))?
             } else {

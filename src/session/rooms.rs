@@ -10,7 +10,7 @@ use crate::protocol::args::{Join, Leave, PipeKind};
 use crate::protocol::frames::status_frame;
 use crate::protocol::status::codes;
 use crate::protocol::Status;
-use crate::rooms::Member;
+use crate::rooms::{authorize, Act, Member};
 
 impl Session {
     pub(super) fn member(&self, pipe: u16) -> Option<Member> {
@@ -20,6 +20,7 @@ impl Session {
             pipe,
             user: identity.user.clone(),
             outbox: self.out.clone(),
+            claims: self.claims.clone(),
             private: self
                 .pipes
                 .get(pipe)
@@ -30,16 +31,6 @@ impl Session {
     }
 
     pub(super) async fn join(&mut self, pipe: u16, args: Join) -> Result<Status, SessionError> {
-        if self
-            .allowed_rooms
-            .as_ref()
-            .is_some_and(|r| !r.contains(&args.rid))
-        {
-            return Err(SessionError::Room(
-                RoomContext::Join,
-                crate::rooms::RoomError::NotGranted(args.rid),
-            ));
-        }
         let already = self.joined.contains(&(pipe, args.rid.clone()));
         let rooms_held = self
             .joined
@@ -97,6 +88,30 @@ impl Session {
             Status::ok(codes::GROUP_CONNECT_CLOSED, format!("left {}", args.rid))
                 .with_info(json!({ "room": room })),
         )
+    }
+
+    /// After a fast reconnect the token presented *now* decides: rooms it does not grant are left, and the
+    /// client is told on each pipe (`NetGroup.Connect.Closed`) right after the connect answer.
+    pub(super) fn leave_ungranted(&mut self) {
+        let gone: Vec<(u16, String)> = self
+            .joined
+            .iter()
+            .filter(|(_, rid)| authorize(&self.claims, Act::Resume, rid, None).is_err())
+            .cloned()
+            .collect();
+        for (pipe, rid) in gone {
+            self.joined.remove(&(pipe, rid.clone()));
+            let reason = "your token does not grant this room";
+            let room = self
+                .ctx
+                .rooms
+                .leave(self.id, pipe, &rid, reason)
+                .unwrap_or_else(|| json!({ "id": rid }));
+            let closed = Status::ok(codes::GROUP_CONNECT_CLOSED, format!("left {rid}: {reason}"))
+                .with_info(json!({ "room": room }));
+            self.after_answer
+                .push(status_frame(pipe, 0, &closed, now_secs()));
+        }
     }
 
     /// Leaves every room `pipe` joined (the pipe was released or the connection ended).
