@@ -82,6 +82,10 @@ impl Gateway {
             .await?;
             listeners.spawn(cluster);
         }
+        let budget = crate::transport::MemoryBudget::new(config.limits.memory_budget_bytes);
+        metrics
+            .memory_budget_bytes
+            .set(i64::try_from(budget.limit()).unwrap_or(i64::MAX));
         let ctx = Arc::new(Context {
             limits: config.limits.clone(),
             verifier: verifier.clone(),
@@ -93,6 +97,7 @@ impl Gateway {
             per_ip: crate::session::per_ip::PerIp::new(config.connections_per_ip()),
             sessions: TaskTracker::new(),
             faults: config.faults.clone(),
+            budget: budget.clone(),
         });
         if let Some(nats) = ctx.rooms.bus().nats() {
             session::moved::serve_takeovers(ctx.clone(), nats.clone()).await?;
@@ -183,6 +188,7 @@ impl Gateway {
                 on_link: on_link.clone(),
                 max_frame_bytes: config.limits.max_frame_bytes,
                 metrics,
+                budget: budget.clone(),
             });
             listeners.spawn(http::serve(l, app, shutdown.clone()));
         }

@@ -179,6 +179,8 @@ pub struct Limits {
     pub ack_window_bytes: u32,
     /// Connections one IP address may hold. Unset: unlimited in the dev profile, 1,000 in prod.
     pub max_connections_per_ip: Option<usize>,
+    /// Bytes all connections together may hold in reassembly buffers and outbound queues.
+    pub memory_budget_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -266,6 +268,7 @@ impl Default for Limits {
             commands_per_second: 1_000,
             ack_window_bytes: 1 << 20,
             max_connections_per_ip: None,
+            memory_budget_bytes: 1 << 30,
         }
     }
 }

@@ -37,6 +37,10 @@ pub async fn metrics(State(state): State<HttpState>) -> impl axum::response::Int
     let (rooms, members) = state.rooms.counts();
     state.metrics.rooms_loaded.set(rooms as i64);
     state.metrics.room_members.set(members as i64);
+    state
+        .metrics
+        .memory_budget_used_bytes
+        .set(i64::try_from(state.budget.used()).unwrap_or(i64::MAX));
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -28,6 +28,8 @@ pub struct HttpState {
     pub on_link: Arc<dyn Fn(Link) + Send + Sync>,
     pub max_frame_bytes: usize,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Read at scrape time for the budget gauge.
+    pub budget: crate::transport::MemoryBudget,
 }
 
 pub fn router(state: HttpState) -> Router {

@@ -42,6 +42,9 @@ pub struct Metrics {
     pub cluster_nodes: IntGauge,
     pub history_unreadable_total: IntCounter,
     pub session_panics_total: IntCounter,
+    pub memory_budget_bytes: IntGauge,
+    pub memory_budget_used_bytes: IntGauge,
+    pub memory_budget_refusals_total: IntCounterVec,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -265,6 +268,22 @@ impl Metrics {
                 "odd_gateway_session_panics_total",
                 "Session tasks that panicked (and were cleaned up like a normal end).",
             ),
+            memory_budget_bytes: gauge(
+                &r,
+                "odd_gateway_memory_budget_bytes",
+                "The process-wide budget for reassembly buffers and outbound queues (limits.memory_budget_bytes).",
+            ),
+            memory_budget_used_bytes: gauge(
+                &r,
+                "odd_gateway_memory_budget_used_bytes",
+                "Bytes held now in reassembly buffers and outbound queues, all connections together.",
+            ),
+            memory_budget_refusals_total: counter_vec(
+                &r,
+                "odd_gateway_memory_budget_refusals_total",
+                "Connections closed because the memory budget was exhausted, by what they wanted to hold.",
+                &["what"],
+            ),
             registry: r,
         }
     }
@@ -302,6 +321,9 @@ impl Metrics {
             &self.cluster_nodes,
             &self.history_unreadable_total,
             &self.session_panics_total,
+            &self.memory_budget_bytes,
+            &self.memory_budget_used_bytes,
+            &self.memory_budget_refusals_total,
         ];
         let mut names: Vec<String> = collectors
             .iter()

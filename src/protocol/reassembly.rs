@@ -33,6 +33,12 @@ impl Reassembler {
         }
     }
 
+    /// Changes the largest message (e.g. from the small pre-`connect` bound to the configured one). Partial
+    /// messages already held keep what they have.
+    pub fn set_max_message(&mut self, max_message: usize) {
+        self.max_message = max_message;
+    }
+
     /// Bytes currently held in partial messages.
     pub fn buffered(&self) -> usize {
         self.buffered

@@ -26,6 +26,11 @@ use tokio_util::sync::CancellationToken;
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
+/// The largest message gathered from fragments before `connect` succeeds: a whole `connect` command (8-byte
+/// head and at most 65,535 bytes of arguments) and nothing more, so an unauthenticated client cannot make the
+/// gateway hold megabytes.
+pub const PRE_CONNECT_MESSAGE: usize = 8 + 65_535;
+
 /// How long a closing session waits for its transport to flush the last frames.
 const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 
@@ -98,6 +103,8 @@ pub struct Session {
     /// (pipe, room id) for every room a pipe of this connection joined.
     pub(super) joined: BTreeSet<(u16, String)>,
     reassembler: Reassembler,
+    /// What the reassembler holds, charged to the process-wide budget (given back whatever ends the session).
+    reassembly_hold: crate::transport::Hold,
     acks: AckState,
     protocol_errors: u32,
     /// The transaction id of the request being handled.
@@ -152,10 +159,13 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
     let mut inbound = link.inbound;
     let mut s = Session {
         id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
-        reassembler: Reassembler::new(ctx.limits.max_message_bytes),
+        // Before `connect` succeeds only a connect-sized message may be gathered (see PRE_CONNECT_MESSAGE).
+        reassembler: Reassembler::new(PRE_CONNECT_MESSAGE.min(ctx.limits.max_message_bytes)),
+        reassembly_hold: crate::transport::Hold::new(ctx.budget.clone()),
         pipes: Pipes::new(ctx.limits.max_pipes),
         out: Outbox::with_metrics(tx, ctx.metrics.link(link.info.kind))
-            .with_byte_limit(ctx.limits.outbound_queue_bytes),
+            .with_byte_limit(ctx.limits.outbound_queue_bytes)
+            .with_budget(ctx.budget.clone()),
         identity: None,
         joined: BTreeSet::new(),
         acks: AckState::default(),
@@ -362,7 +372,11 @@ impl Session {
             }
         }
         let pipe = frame.pipe;
-        let message = match self.reassembler.push(frame) {
+        let pushed = self.reassembler.push(frame);
+        if !self.reassembly_hold.resize(self.reassembler.buffered()) {
+            return self.over_budget("reassembly").await;
+        }
+        let message = match pushed {
             Ok(None) => return None,
             Ok(Some(m)) => m,
             Err(e) => return self.on_error(Some(pipe), 0, e.into()).await,
@@ -440,6 +454,21 @@ impl Session {
         }
     }
 
+    /// The process-wide memory budget cannot hold what this connection sends: tell it, and close.
+    async fn over_budget(&mut self, what: &'static str) -> Option<End> {
+        self.ctx
+            .metrics
+            .memory_budget_refusals_total
+            .with_label_values(&[what])
+            .inc();
+        let reason = "the gateway's memory budget is exhausted; try again later".to_string();
+        tracing::warn!(conn = self.id, what, "memory budget exhausted; closing");
+        let _ = self
+            .answer(0, 0, &Status::error(codes::CONNECT_CLOSED, reason.clone()))
+            .await;
+        Some(End::AfterStatus(reason))
+    }
+
     /// Routes a request by pipe and name. `Ok(None)`: nothing to answer.
     async fn dispatch(
         &mut self,
@@ -450,7 +479,15 @@ impl Session {
     ) -> Result<Option<Status>, SessionError> {
         if self.identity.is_none() {
             return match (pipe, request) {
-                (0, Request::Connect(args)) => self.connect(args).await.map(Some),
+                (0, Request::Connect(args)) => {
+                    let answer = self.connect(args).await;
+                    if self.identity.is_some() {
+                        // Authenticated: messages may now grow to the configured size.
+                        self.reassembler
+                            .set_max_message(self.ctx.limits.max_message_bytes);
+                    }
+                    answer.map(Some)
+                }
                 (_, other) => Err(SessionError::NotConnected(other.name().to_string())),
             };
         }

@@ -24,6 +24,8 @@ pub struct Context {
     pub resumable: super::resume::Registry,
     /// Every session task, so shutdown can wait for them to finish.
     pub sessions: TaskTracker,
+    /// The process-wide memory budget for reassembly and outbound queues.
+    pub budget: crate::transport::MemoryBudget,
     /// Test-only fault injection (`Config::faults`).
     pub faults: crate::config::Faults,
 }

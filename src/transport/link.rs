@@ -75,15 +75,22 @@ pub type OutboundTx = mpsc::Sender<Outbound>;
 pub struct QueueTicket {
     bytes: usize,
     counter: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    budget: super::MemoryBudget,
 }
 
 impl QueueTicket {
     pub fn new(
         bytes: usize,
         counter: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        budget: super::MemoryBudget,
     ) -> QueueTicket {
         counter.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
-        QueueTicket { bytes, counter }
+        budget.charge(bytes);
+        QueueTicket {
+            bytes,
+            counter,
+            budget,
+        }
     }
 }
 
@@ -91,6 +98,7 @@ impl Drop for QueueTicket {
     fn drop(&mut self) {
         self.counter
             .fetch_sub(self.bytes, std::sync::atomic::Ordering::Relaxed);
+        self.budget.release(self.bytes);
     }
 }
 pub type OutboundRx = mpsc::Receiver<Outbound>;

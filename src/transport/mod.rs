@@ -8,6 +8,7 @@
 //! a session can outlive one connection and pick up on the next with nothing queued lost: that is the base of
 //! fast reconnect.
 
+pub mod budget;
 pub mod certs;
 pub mod link;
 pub mod outbox;
@@ -16,6 +17,7 @@ pub mod tcp;
 pub mod tls;
 pub mod ws;
 
+pub use budget::{Hold, MemoryBudget};
 pub use link::{
     Inbound, Link, LinkInfo, Outbound, OutboundRx, OutboundTx, Source, TransportKind, Writer,
 };

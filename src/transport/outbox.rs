@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use super::budget::MemoryBudget;
 use super::link::{Outbound, OutboundTx, QueueTicket};
 use crate::metrics::LinkMetrics;
 use crate::protocol::{Frame, MessageType};
@@ -29,6 +30,8 @@ pub struct Outbox {
     /// bounded by memory, not only by count.
     queued_bytes: Arc<AtomicUsize>,
     max_bytes: usize,
+    /// The process-wide ceiling (see budget.rs).
+    budget: MemoryBudget,
 }
 
 /// Why a frame was not queued.
@@ -48,7 +51,14 @@ impl Outbox {
             metrics: None,
             queued_bytes: Arc::default(),
             max_bytes: usize::MAX,
+            budget: MemoryBudget::unlimited(),
         }
+    }
+
+    /// Counts what this outbox queues against the process-wide budget.
+    pub fn with_budget(mut self, budget: MemoryBudget) -> Outbox {
+        self.budget = budget;
+        self
     }
 
     /// Bounds the bytes pushes may queue (a single frame larger than the bound still goes into an empty queue).
@@ -64,7 +74,10 @@ impl Outbox {
 
     fn ticket(&self, frame: Frame) -> Outbound {
         let len = frame.wire_len();
-        Outbound::Queued(frame, QueueTicket::new(len, self.queued_bytes.clone()))
+        Outbound::Queued(
+            frame,
+            QueueTicket::new(len, self.queued_bytes.clone(), self.budget.clone()),
+        )
     }
 
     /// An outbox that counts what it queues and drops.
@@ -88,7 +101,7 @@ impl Outbox {
         }
         let (kind, len) = (frame.kind, frame.wire_len());
         let queued = self.queued_bytes();
-        if queued > 0 && queued + len > self.max_bytes {
+        if queued > 0 && (queued + len > self.max_bytes || !self.budget.has_room(len)) {
             return Err(self.cut());
         }
         match self.tx.try_send(self.ticket(frame)) {
