@@ -189,8 +189,21 @@ impl Gateway {
                 max_frame_bytes: config.limits.max_frame_bytes,
                 metrics,
                 budget: budget.clone(),
+                upgrades: Arc::new(tokio::sync::Semaphore::new(
+                    config.limits.max_pending_upgrades.max(1),
+                )),
             });
-            listeners.spawn(http::serve(l, app, shutdown.clone()));
+            listeners.spawn(http::serve(
+                l,
+                app,
+                http::HttpLimits {
+                    header_timeout: Duration::from_millis(config.limits.http_header_timeout_ms),
+                    max_header_bytes: config.limits.http_max_header_bytes,
+                },
+                ctx.per_ip.clone(),
+                ctx.metrics.clone(),
+                shutdown.clone(),
+            ));
         }
 
         listeners.close();

@@ -751,3 +751,94 @@ async fn the_memory_budget_closes_the_connection_that_would_exceed_it() {
         Some(&1.0)
     );
 }
+
+/// True when the server closes `s` within `wait` (reads until EOF or error).
+async fn closed_by_server(s: &mut tokio::net::TcpStream, wait: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Slowloris: connections that send half a request header are closed once the header deadline passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_http_headers_are_closed_within_the_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let gw = TestGateway::start_with(|c| c.limits.http_header_timeout_ms = 500).await;
+    let addr = gw.gateway.http_addr.expect("http");
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(b"GET /im HTTP/1.1\r\nHost: x\r\nUpgrade: web")
+            .await
+            .expect("partial header");
+        stalled.push(s);
+    }
+    let started = std::time::Instant::now();
+    for s in &mut stalled {
+        assert!(closed_by_server(s, Duration::from_secs(5)).await);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // A complete request still works.
+    let ok = reqwest::get(format!("{}/healthz", gw.http_url()))
+        .await
+        .expect("healthz");
+    assert_eq!(ok.status(), 200);
+}
+
+/// The per-IP limit holds on the HTTP port too, and is shared with the protocol listeners.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_ip_limit_holds_on_the_http_port() {
+    use tokio::io::AsyncWriteExt;
+    let gw = TestGateway::start_with(|c| c.limits.max_connections_per_ip = Some(5)).await;
+    let addr = gw.gateway.http_addr.expect("http");
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .expect("partial");
+        held.push(s);
+    }
+    // Give the accept loop a moment to count the five (they are idle, so nothing else would tell us).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut extra = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        extra.write_all(b"GET /healthz HTTP/1.1\r\n").await.ok();
+        if closed_by_server(&mut extra, Duration::from_millis(300)).await {
+            break;
+        }
+        held.push(extra);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a sixth connection from one address was never refused"
+        );
+    }
+    assert!(held.len() <= 5, "{} held", held.len());
+    // The protocol port shares the count: a TCP client from the same address is refused with a reason.
+    let mut raw = Raw::open(&gw).await;
+    let refused = raw.recv_command().await.expect("a refusal");
+    assert_eq!(refused.code(), "NetConnection.Connect.Rejected");
+    assert!(refused.description().contains("too many connections"));
+    // Freeing one HTTP connection frees its slot.
+    held.pop();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{}/healthz", gw.http_url())).await {
+            assert_eq!(r.status(), 200);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "slot never freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

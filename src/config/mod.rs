@@ -179,6 +179,12 @@ pub struct Limits {
     pub ack_window_bytes: u32,
     /// Connections one IP address may hold. Unset: unlimited in the dev profile, 1,000 in prod.
     pub max_connections_per_ip: Option<usize>,
+    /// An HTTP (or WebSocket) connection must deliver each request header within this time.
+    pub http_header_timeout_ms: u64,
+    /// Largest HTTP request header.
+    pub http_max_header_bytes: usize,
+    /// WebSocket upgrades being set up at once; more get `503`.
+    pub max_pending_upgrades: usize,
     /// Bytes all connections together may hold in reassembly buffers and outbound queues.
     pub memory_budget_bytes: usize,
 }
@@ -269,6 +275,9 @@ impl Default for Limits {
             ack_window_bytes: 1 << 20,
             max_connections_per_ip: None,
             memory_budget_bytes: 1 << 30,
+            http_header_timeout_ms: 10_000,
+            http_max_header_bytes: 16 * 1024,
+            max_pending_upgrades: 256,
         }
     }
 }

@@ -7,14 +7,13 @@ mod auth;
 mod error;
 mod health;
 mod history;
+mod serve;
 mod ws;
 
 use std::sync::Arc;
 
 use axum::routing::get;
 use axum::Router;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::rooms::Rooms;
 use crate::session::TokenVerifier;
@@ -30,6 +29,8 @@ pub struct HttpState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Read at scrape time for the budget gauge.
     pub budget: crate::transport::MemoryBudget,
+    /// WebSocket upgrades being set up right now (`limits.max_pending_upgrades`).
+    pub upgrades: Arc<tokio::sync::Semaphore>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -47,13 +48,4 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown`.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "http server failed");
-    }
-}
+pub use serve::{serve, HttpLimits};

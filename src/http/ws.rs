@@ -15,10 +15,20 @@ pub async fn upgrade(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    use axum::response::IntoResponse;
+    // A bounded number of upgrades in progress: each holds a permit until its socket reaches the session layer.
+    let Ok(permit) = state.upgrades.clone().try_acquire_owned() else {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "too many WebSocket upgrades in progress; retry shortly",
+        )
+            .into_response();
+    };
     let on_link = state.on_link.clone();
     ws.max_message_size(state.max_frame_bytes)
         .max_frame_size(state.max_frame_bytes)
         .on_upgrade(move |socket| async move {
+            drop(permit);
             on_link(transport::ws::link(
                 socket,
                 LinkInfo {

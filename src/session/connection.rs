@@ -153,8 +153,14 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
     let (tx, rx) = tokio::sync::mpsc::channel(ctx.limits.outbound_queue);
     let stop = CancellationToken::new();
     let mut writer = link.writer.start(rx, stop.clone());
-    let Some(slot) = ctx.per_ip.acquire(link.info.peer.ip()) else {
-        return refuse_over_ip_limit(link.info, ctx, Outbox::new(tx), writer).await;
+    // A WebSocket came through the HTTP listener, whose connection already holds its address's slot.
+    let slot = if link.info.kind == crate::transport::TransportKind::WebSocket {
+        None
+    } else {
+        match ctx.per_ip.acquire(link.info.peer.ip()) {
+            Some(slot) => Some(slot),
+            None => return refuse_over_ip_limit(link.info, ctx, Outbox::new(tx), writer).await,
+        }
     };
     let mut inbound = link.inbound;
     let mut s = Session {

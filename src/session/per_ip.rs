@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+#[derive(Clone)]
 pub struct PerIp {
     limit: usize,
     counts: Arc<Mutex<HashMap<IpAddr, usize>>>,

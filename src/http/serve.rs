@@ -1,0 +1,91 @@
+//! The HTTP accept loop, with the limits `axum::serve` does not set: a deadline for the request header, a
+//! bound on its size, and the per-IP connection limit shared with the protocol listeners.
+//!
+//! Without a header deadline a client that sends half a request line holds its socket forever (slowloris);
+//! without the per-IP limit one address could open thousands of such sockets. A WebSocket upgraded here keeps
+//! its HTTP connection's slot, so a browser tab counts once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::session::per_ip::PerIp;
+
+/// The HTTP listener's limits (from `[limits]`).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// A connection must deliver each request's header within this time.
+    pub header_timeout: Duration,
+    /// Largest request header (HTTP/1 read buffer; HTTP/2 header list).
+    pub max_header_bytes: usize,
+}
+
+/// Serves `app` until `shutdown`, then lets open requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: HttpLimits,
+    per_ip: PerIp,
+    metrics: Arc<crate::metrics::Metrics>,
+    shutdown: CancellationToken,
+) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        // hyper's floor for the read buffer is 8 KiB.
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "http accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        metrics.connections_total.with_label_values(&["http"]).inc();
+        let Some(slot) = per_ip.acquire(peer.ip()) else {
+            metrics
+                .connections_closed_total
+                .with_label_values(&["http", "over_ip_limit"])
+                .inc();
+            tracing::debug!(%peer, "http connection refused: too many connections from its address");
+            drop(stream);
+            continue;
+        };
+        let svc = TowerToHyperService::new(
+            app.clone()
+                .layer(axum::Extension(ConnectInfo::<SocketAddr>(peer))),
+        );
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "http connection ended");
+            }
+            drop(slot);
+        });
+    }
+    // Requests in flight may finish (bounded): WebSocket sessions are closed by the session layer itself.
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
