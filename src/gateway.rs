@@ -39,10 +39,15 @@ impl Gateway {
     pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         config.validate()?;
         let shutdown = CancellationToken::new();
-        let verifier: Arc<dyn TokenVerifier> = Arc::new(ConfigVerifier::new(
-            &config.auth,
-            config.anonymous_allowed(),
+        let config_verifier = Arc::new(
+            ConfigVerifier::new(&config.auth, config.anonymous_allowed())
+                .map_err(|e| anyhow::anyhow!("auth keys: {e}"))?,
+        );
+        tokio::spawn(config_verifier.clone().refresh_keys(
+            Duration::from_secs(config.auth.jwks_refresh_secs),
+            shutdown.clone(),
         ));
+        let verifier: Arc<dyn TokenVerifier> = config_verifier;
         let url = config.database_url();
         let store = Store::open(&url, config.database.schema.as_deref())
             .await

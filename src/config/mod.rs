@@ -189,7 +189,7 @@ pub struct Limits {
     pub memory_budget_bytes: usize,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Auth {
     /// Empty tokens get a fresh guest identity. Unset: on in the dev profile, off in prod.
@@ -198,6 +198,15 @@ pub struct Auth {
     pub tokens: Vec<StaticToken>,
     /// HMAC secret for HS256 JWTs. Prefer the `ODD_JWT_SECRET` environment variable to the file.
     pub jwt_secret: Option<String>,
+    /// Public keys (PEM: RSA, EC P-256/P-384 or Ed25519) for RS*/PS*/ES*/EdDSA JWTs.
+    pub jwt_public_keys: Vec<PathBuf>,
+    /// A JWKS file (`{"keys": [...]}`), re-read every `jwks_refresh_secs` for key rotation.
+    pub jwks_file: Option<PathBuf>,
+    pub jwks_refresh_secs: u64,
+    /// When set, every JWT must carry this `iss`.
+    pub jwt_issuer: Option<String>,
+    /// When set, every JWT must carry this `aud`.
+    pub jwt_audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -252,6 +261,21 @@ impl Default for Listen {
             tls: ListenAddr::local(7101),
             quic: ListenAddr::local(7102),
             http: ListenAddr::local(7180),
+        }
+    }
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            anonymous: None,
+            tokens: Vec::new(),
+            jwt_secret: None,
+            jwt_public_keys: Vec::new(),
+            jwks_file: None,
+            jwks_refresh_secs: 300,
+            jwt_issuer: None,
+            jwt_audience: None,
         }
     }
 }

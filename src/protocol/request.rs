@@ -26,6 +26,10 @@ pub enum Request {
     Stop(Stop),
     Sdp(Sdp),
     Candidate(Candidate),
+    Refresh(Refresh),
+    /// A command of the original server this gateway does not offer (`invoke`, `quit`: remote process
+    /// execution): answered with a clear refusal, not "unknown".
+    Unsupported(&'static str),
     /// A client's `status` (e.g. answering a server push): accepted and ignored.
     Status,
     Unknown(String),
@@ -83,6 +87,9 @@ impl Request {
             "stop" => Request::Stop(typed(&name, args)?),
             "sdp" => Request::Sdp(typed(&name, args)?),
             "candidate" => Request::Candidate(typed(&name, args)?),
+            "refresh" => Request::Refresh(typed(&name, args)?),
+            "invoke" => Request::Unsupported("invoke"),
+            "quit" => Request::Unsupported("quit"),
             "status" => Request::Status,
             other => Request::Unknown(other.to_string()),
         })
@@ -113,6 +120,8 @@ impl Request {
             Request::Stop(_) => "stop",
             Request::Sdp(_) => "sdp",
             Request::Candidate(_) => "candidate",
+            Request::Refresh(_) => "refresh",
+            Request::Unsupported(name) => name,
             Request::Status => "status",
             Request::Unknown(_) => "unknown",
         }

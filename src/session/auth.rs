@@ -8,10 +8,13 @@
 
 use std::collections::HashMap;
 
-use rand::Rng;
-use serde::Deserialize;
-use thiserror::Error;
+use std::sync::Arc;
 
+use rand::Rng;
+use thiserror::Error;
+use tokio_util::sync::CancellationToken;
+
+use super::jwt::JwtVerifier;
 use crate::config::Auth;
 use crate::protocol::args::User;
 use crate::rooms::RoomClaims;
@@ -46,6 +49,9 @@ pub struct Principal {
     pub user: User,
     /// Rooms the token is limited to (`rooms` claim); `RoomClaims::any()`: no limit beyond room rights.
     pub rooms: RoomClaims,
+    /// When the token expires (unix seconds; `None` for static tokens and guests): a live connection is
+    /// closed then, unless the client sent a fresh token with `refresh`.
+    pub expires: Option<u64>,
 }
 
 impl Principal {
@@ -62,27 +68,15 @@ pub trait TokenVerifier: Send + Sync {
     }
 }
 
-/// JWT claims the gateway reads.
-#[derive(Debug, Deserialize)]
-struct Claims {
-    #[serde(default)]
-    sub: Option<String>,
-    #[serde(default)]
-    nick: Option<String>,
-    #[serde(default)]
-    avatar: Option<String>,
-    #[serde(default)]
-    rooms: Option<Vec<String>>,
-}
-
 pub struct ConfigVerifier {
     anonymous: bool,
     tokens: HashMap<String, User>,
-    jwt: Option<(jsonwebtoken::DecodingKey, jsonwebtoken::Validation)>,
+    jwt: Option<JwtVerifier>,
 }
 
 impl ConfigVerifier {
-    pub fn new(auth: &Auth, anonymous: bool) -> ConfigVerifier {
+    /// Fails when a configured key file cannot be read or parsed (better at startup than at the first login).
+    pub fn new(auth: &Auth, anonymous: bool) -> Result<ConfigVerifier, String> {
         let tokens = auth
             .tokens
             .iter()
@@ -99,40 +93,42 @@ impl ConfigVerifier {
                 (t.token.clone(), user)
             })
             .collect();
-        let jwt = auth
-            .jwt_secret
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .map(|secret| {
-                let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
-                v.set_required_spec_claims(&["exp"]);
-                v.leeway = 5;
-                (jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()), v)
-            });
-        ConfigVerifier {
+        Ok(ConfigVerifier {
             anonymous,
             tokens,
-            jwt,
+            jwt: JwtVerifier::new(auth)?,
+        })
+    }
+
+    /// Re-reads the JWKS file every `every` until `stop` (no-op without a JWKS file).
+    pub async fn refresh_keys(
+        self: Arc<Self>,
+        every: std::time::Duration,
+        stop: CancellationToken,
+    ) {
+        let Some(jwt) = self.jwt.as_ref().filter(|j| j.has_jwks()) else {
+            return;
+        };
+        let every = every.max(std::time::Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            match jwt.reload() {
+                Ok(n) => tracing::debug!(keys = n, "JWKS re-read"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "JWKS could not be re-read; keeping the previous keys")
+                }
+            }
         }
     }
 
     fn jwt(&self, token: &str) -> Result<Principal, AuthError> {
-        let Some((key, validation)) = &self.jwt else {
+        let Some(jwt) = &self.jwt else {
             return Err(AuthError::UnknownToken);
         };
-        use jsonwebtoken::errors::ErrorKind;
-        let data =
-            jsonwebtoken::decode::<Claims>(token, key, validation).map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => AuthError::Expired,
-                ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
-                ErrorKind::MissingRequiredClaim(c) => {
-                    AuthError::Invalid(format!("missing claim `{c}`"))
-                }
-                ErrorKind::Json(_) => AuthError::Invalid("claims of the wrong type".into()),
-                ErrorKind::InvalidAlgorithm => AuthError::Invalid("only HS256 is accepted".into()),
-                _ => AuthError::Invalid("not a valid JWT".into()),
-            })?;
-        let c = data.claims;
+        let c = jwt.verify(token)?;
         let sub = c
             .sub
             .ok_or_else(|| AuthError::Invalid("missing claim `sub`".into()))?;
@@ -147,6 +143,7 @@ impl ConfigVerifier {
         Ok(Principal {
             user,
             rooms: c.rooms.map(RoomClaims::only).unwrap_or_default(),
+            expires: c.exp,
         })
     }
 }
@@ -160,11 +157,13 @@ impl TokenVerifier for ConfigVerifier {
             Principal {
                 user: guest(),
                 rooms: RoomClaims::any(),
+                expires: None,
             }
         } else if let Some(user) = self.tokens.get(token) {
             Principal {
                 user: user.clone(),
                 rooms: RoomClaims::any(),
+                expires: None,
             }
         } else if token.matches('.').count() == 2 {
             self.jwt(token)?
@@ -224,9 +223,9 @@ mod tests {
 
     fn auth(tokens: Vec<StaticToken>, secret: Option<&str>) -> Auth {
         Auth {
-            anonymous: None,
             tokens,
             jwt_secret: secret.map(String::from),
+            ..Auth::default()
         }
     }
 
@@ -254,19 +253,19 @@ mod tests {
             }],
             None,
         );
-        let open = ConfigVerifier::new(&a, true);
+        let open = ConfigVerifier::new(&a, true).expect("verifier");
         assert_eq!(open.verify("t1").map(|u| u.nick), Ok("1001".to_string()));
         assert_eq!(open.verify("nope"), Err(AuthError::UnknownToken));
         let g1 = open.verify("").map(|u| u.id).unwrap_or_default();
         let g2 = open.verify("").map(|u| u.id).unwrap_or_default();
         assert!(g1.starts_with("guest-") && g1 != g2);
-        let closed = ConfigVerifier::new(&a, false);
+        let closed = ConfigVerifier::new(&a, false).expect("verifier");
         assert_eq!(closed.verify(""), Err(AuthError::TokenRequired));
     }
 
     #[test]
     fn jwt_valid_expired_wrong_signature_missing_sub() {
-        let v = ConfigVerifier::new(&auth(vec![], Some("s3cret")), false);
+        let v = ConfigVerifier::new(&auth(vec![], Some("s3cret")), false).expect("verifier");
         let ok = jwt(
             "s3cret",
             serde_json::json!({"sub": "u42", "nick": "Zed", "exp": now() + 60, "rooms": ["a"]}),
@@ -302,7 +301,7 @@ mod tests {
         );
         assert!(v.verify(&bad_id).is_err());
         // Without a secret, JWTs are unknown tokens.
-        let none = ConfigVerifier::new(&auth(vec![], None), false);
+        let none = ConfigVerifier::new(&auth(vec![], None), false).expect("verifier");
         assert_eq!(none.verify(&ok), Err(AuthError::UnknownToken));
     }
 }

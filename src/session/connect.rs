@@ -2,11 +2,12 @@
 
 use serde_json::json;
 
+use super::auth::AuthError;
 use super::connection::Session;
 use super::error::SessionError;
 use super::resume::ClaimError;
 use super::Identity;
-use crate::protocol::args::Connect;
+use crate::protocol::args::{Connect, Refresh};
 use crate::protocol::status::codes;
 use crate::protocol::Status;
 
@@ -18,6 +19,8 @@ impl Session {
         let principal = self.ctx.verifier.principal(&args.parameters.token)?;
         let user = principal.user.clone();
         self.claims = principal.rooms;
+        self.token_expires = principal.expires;
+        self.expiry_changed = true;
         if !args.uuid.is_empty() {
             let guest = args.parameters.token.is_empty();
             match self.ctx.resumable.claim(&args.uuid, &user.id, guest).await {
@@ -92,6 +95,33 @@ impl Session {
 }
 
 impl Session {
+    /// `refresh {token}`: a fresh token for this connection's user. Its claims and expiry replace the old
+    /// token's; rooms it no longer grants are left (the client is told, as after a resume).
+    pub(super) fn refresh(&mut self, args: Refresh) -> Result<Status, SessionError> {
+        let current = self
+            .identity
+            .as_ref()
+            .map(|i| i.user.id.clone())
+            .ok_or(SessionError::NotConnected("refresh".into()))?;
+        let principal = self
+            .ctx
+            .verifier
+            .principal(&args.token)
+            .map_err(SessionError::Refresh)?;
+        if principal.user.id != current {
+            return Err(SessionError::Refresh(AuthError::Invalid(format!(
+                "the token is for {}, this connection is {current}",
+                principal.user.id
+            ))));
+        }
+        self.claims = principal.rooms;
+        self.token_expires = principal.expires;
+        self.expiry_changed = true;
+        self.leave_ungranted();
+        Ok(Status::ok(codes::CALL_SUCCESS, "token refreshed")
+            .with_info(json!({ "expires": principal.expires })))
+    }
+
     /// After the connect answer: ask the client to ACK every `limits.ack_window_bytes` bytes.
     fn announce_ack_window(&mut self) {
         let window = self.ctx.limits.ack_window_bytes;

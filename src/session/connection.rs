@@ -51,6 +51,8 @@ pub enum End {
     /// A reconnect with this session's uuid took it over.
     TakenOver,
     Shutdown,
+    /// The token's `exp` passed and no `refresh` replaced it.
+    TokenExpired,
     /// The session task panicked while handling a frame (a bug): logged, counted, cleaned up like any end.
     Internal,
 }
@@ -69,6 +71,7 @@ impl End {
             End::TakenOver => "taken_over",
             End::Shutdown => "shutdown",
             End::Internal => "internal_error",
+            End::TokenExpired => "token_expired",
         }
     }
 
@@ -89,6 +92,7 @@ impl End {
             End::TakenOver => "taken over by a reconnect".to_string(),
             End::Shutdown => "gateway shutdown".to_string(),
             End::Internal => "internal error".to_string(),
+            End::TokenExpired => "token expired".to_string(),
         }
     }
 }
@@ -121,8 +125,11 @@ pub struct Session {
     rate: RateLimit,
     /// Properties set on pipe 0 (the connection itself).
     pub(super) conn_properties: serde_json::Map<String, serde_json::Value>,
-    /// Rooms the token presented at `connect` limits this connection to.
+    /// Rooms the token presented at `connect` (or `refresh`) limits this connection to.
     pub(super) claims: crate::rooms::RoomClaims,
+    /// When that token expires (unix seconds); `expiry_changed` tells the run loop to re-arm its timer.
+    pub(super) token_expires: Option<u64>,
+    pub(super) expiry_changed: bool,
     /// A resumed session's outbox and queue, swapped in right after the connect answer.
     pub(super) pending_splice: Option<(Outbox, crate::transport::OutboundRx)>,
 }
@@ -185,6 +192,8 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         rate: RateLimit::new(ctx.limits.commands_per_second),
         pending_splice: None,
         claims: crate::rooms::RoomClaims::any(),
+        token_expires: None,
+        expiry_changed: false,
         conn_properties: serde_json::Map::new(),
         info: link.info,
         ctx,
@@ -204,18 +213,31 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
     let handshake = tokio::time::sleep(Duration::from_millis(limits.handshake_timeout_ms));
     let idle_after = Duration::from_millis(limits.idle_timeout_ms);
     let idle = tokio::time::sleep(idle_after);
-    tokio::pin!(handshake, idle);
+    // Armed once the token's expiry is known (connect) and re-armed by `refresh`.
+    let expiry = tokio::time::sleep(Duration::from_secs(365 * 24 * 3600));
+    tokio::pin!(handshake, idle, expiry);
     let shutdown = s.ctx.shutdown.clone();
     let end = loop {
         // Re-read each time: a resumed session swaps in its old outbox.
         let overflowed = s.out.overflowed().clone();
         let kick = s.kick.clone();
+        if s.expiry_changed {
+            s.expiry_changed = false;
+            if let Some(exp) = s.token_expires {
+                // JWT validation allows 5 s of clock skew; so does the live check.
+                let left = exp.saturating_sub(u64::from(now_secs())) + 5;
+                expiry
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + Duration::from_secs(left));
+            }
+        }
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break End::Shutdown,
             _ = overflowed.cancelled() => break End::SlowConsumer,
             _ = kick.notified() => break End::TakenOver,
             _ = &mut handshake, if s.identity.is_none() => break End::HandshakeTimeout,
+            _ = &mut expiry, if s.token_expires.is_some() => break End::TokenExpired,
             _ = &mut idle, if limits.idle_timeout_ms > 0 => break End::IdleTimeout,
             item = inbound.recv() => {
                 idle.as_mut().reset(tokio::time::Instant::now() + idle_after);
@@ -511,6 +533,8 @@ impl Session {
             (_, Request::Status) => return Ok(None),
             (_, Request::Unknown(name)) => return Err(SessionError::UnknownCommand(name)),
             (None, Request::Connect(args)) => self.connect(args).await?,
+            (None, Request::Refresh(args)) => self.refresh(args)?,
+            (_, Request::Unsupported(name)) => return Err(SessionError::Unsupported(name)),
             (None, Request::Create(args)) => self.create(args)?,
             (None, Request::Release(args)) => self.release(args).await?,
             (Some(PipeKind::Messaging), Request::Join(args)) => self.join(pipe, args).await?,
@@ -624,6 +648,10 @@ impl Session {
             | End::AfterStatus(_)
             | End::SlowConsumer
             | End::TakenOver => None,
+            End::TokenExpired => Some(Status::error(
+                codes::CONNECT_CLOSED,
+                "token expired: send `refresh` with a fresh token before `exp`",
+            )),
             End::Internal => Some(Status::error(
                 codes::CONNECT_FAILED,
                 "internal error: the gateway closed this session",

@@ -43,6 +43,10 @@ pub enum SessionError {
     RateLimited(u32),
     #[error("connect rejected: session {0} belongs to another user")]
     NotYourSession(String),
+    #[error("refresh refused: {0}")]
+    Refresh(AuthError),
+    #[error("`{0}` is not supported: this gateway runs no remote processes")]
+    Unsupported(&'static str),
 }
 
 /// Which command a room error answers: it decides the status code family.
@@ -76,7 +80,9 @@ impl SessionError {
             | SessionError::TooManyRooms(_)
             | SessionError::NotInRoom(_)
             | SessionError::SlowConsumer
-            | SessionError::RateLimited(_) => codes::CALL_FAILED,
+            | SessionError::RateLimited(_)
+            | SessionError::Refresh(_)
+            | SessionError::Unsupported(_) => codes::CALL_FAILED,
             SessionError::NotYourSession(_) => codes::CONNECT_REJECTED,
             SessionError::Room(context, e) => match (context, e) {
                 (
@@ -138,6 +144,8 @@ impl SessionError {
             SessionError::SlowConsumer => "slow_consumer",
             SessionError::RateLimited(_) => "rate_limited",
             SessionError::NotYourSession(_) => "not_your_session",
+            SessionError::Refresh(_) => "refresh_refused",
+            SessionError::Unsupported(_) => "unsupported",
         }
     }
 }

@@ -12,6 +12,7 @@ mod connect;
 pub mod connection;
 pub mod context;
 pub mod error;
+mod jwt;
 pub mod moved;
 pub mod per_ip;
 pub mod pipes;

@@ -20,3 +20,10 @@ pub struct Connect {
 pub struct ConnectParameters {
     pub token: String,
 }
+
+/// `refresh {token}` on pipe 0: a fresh token for a live connection, before the old one expires. The user must
+/// stay the same; the new token's claims (rooms, expiry) replace the old ones.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Refresh {
+    pub token: String,
+}

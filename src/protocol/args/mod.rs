@@ -14,7 +14,7 @@ pub mod signaling;
 pub mod user;
 
 pub use chmod::{Chmod, Mask, Operator};
-pub use connect::Connect;
+pub use connect::{Connect, Refresh};
 pub use history::History;
 pub use pipes::{Create, PipeKind, Release};
 pub use property::{GetProperty, SetProperty};
