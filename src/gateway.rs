@@ -76,6 +76,12 @@ impl Gateway {
             bus.clone(),
         );
         let listeners = TaskTracker::new();
+        tokio::spawn(http::health::watch_store(
+            store.clone(),
+            metrics.clone(),
+            Duration::from_secs(5),
+            shutdown.clone(),
+        ));
         if let Bus::Nats(nats) = &bus {
             let cluster = crate::rooms::run_cluster(
                 rooms.clone(),

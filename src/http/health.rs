@@ -6,6 +6,8 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::HttpState;
+use crate::metrics::Metrics;
+use crate::store::Store;
 
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
@@ -13,22 +15,57 @@ pub async fn healthz() -> Json<Value> {
 
 pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, Json<Value>) {
     let store = state.rooms.store();
-    match tokio::time::timeout(std::time::Duration::from_secs(2), store.ping()).await {
-        Ok(Ok(())) => (
+    match check_store(store, &state.metrics).await {
+        Ok(()) => (
             StatusCode::OK,
             Json(json!({ "status": "ready", "store": store.backend() })),
         ),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness: store unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "store": "unreachable" })),
-            )
-        }
-        Err(_) => (
+        Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "store": "timeout" })),
+            Json(json!({ "status": "unavailable", "store": why })),
         ),
+    }
+}
+
+/// Can the store answer *and* commit? Sets `odd_gateway_store_up` and logs each change of state with the
+/// reason, so a read-only disk or a lost database shows as a state, not only as failed sends.
+pub async fn check_store(store: &Store, metrics: &Metrics) -> Result<(), String> {
+    let wait = std::time::Duration::from_secs(2);
+    let result = match tokio::time::timeout(wait, async {
+        store.ping().await?;
+        store.probe_write("readiness").await
+    })
+    .await
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".to_string()),
+    };
+    let was_up = metrics.store_up.get() == 1;
+    match &result {
+        Ok(()) if !was_up => tracing::info!("store available again"),
+        Err(why) if was_up => {
+            tracing::error!(error = %why, "store unavailable: sends and joins fail until it returns")
+        }
+        _ => {}
+    }
+    metrics.store_up.set(i64::from(result.is_ok()));
+    result
+}
+
+/// Checks the store every `every` until `stop`, so the gauge and the log follow it even when nobody asks.
+pub async fn watch_store(
+    store: Store,
+    metrics: std::sync::Arc<Metrics>,
+    every: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let _ = check_store(&store, &metrics).await;
     }
 }
 

@@ -5,7 +5,7 @@
 
 mod auth;
 mod error;
-mod health;
+pub mod health;
 mod history;
 mod serve;
 mod ws;

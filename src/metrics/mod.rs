@@ -45,6 +45,7 @@ pub struct Metrics {
     pub memory_budget_bytes: IntGauge,
     pub memory_budget_used_bytes: IntGauge,
     pub memory_budget_refusals_total: IntCounterVec,
+    pub store_up: IntGauge,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -284,6 +285,15 @@ impl Metrics {
                 "Connections closed because the memory budget was exhausted, by what they wanted to hold.",
                 &["what"],
             ),
+            store_up: {
+                let g = gauge(
+                    &r,
+                    "odd_gateway_store_up",
+                    "1 while the store answers and commits (checked every 5 s and by /readyz), else 0.",
+                );
+                g.set(1);
+                g
+            },
             registry: r,
         }
     }
@@ -324,6 +334,7 @@ impl Metrics {
             &self.memory_budget_bytes,
             &self.memory_budget_used_bytes,
             &self.memory_budget_refusals_total,
+            &self.store_up,
         ];
         let mut names: Vec<String> = collectors
             .iter()

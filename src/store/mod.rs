@@ -61,6 +61,10 @@ impl Store {
                 // only a power loss can take the last commits. See docs/storage.md.
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
+                // Read the database file with read(), not through a memory map: an I/O failure under a
+                // mapping is a SIGBUS that kills the process; through read() it is an error the gateway
+                // reports (docs/storage.md, "Storage failures").
+                .pragma("mmap_size", "0")
                 .foreign_keys(true);
             if let Some(dir) = opts.get_filename().parent() {
                 if !dir.as_os_str().is_empty() {
@@ -127,6 +131,22 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         with_pool!(self, |pool| {
             sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// A real write (one upserted row in `health`): readiness means "can commit", not just "answers".
+    pub async fn probe_write(&self, node: &str) -> Result<(), StoreError> {
+        let now = now_ms();
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO health (node, checked_ms) VALUES ($1, $2)
+                 ON CONFLICT (node) DO UPDATE SET checked_ms = excluded.checked_ms",
+            )
+            .bind(node)
+            .bind(now)
+            .execute(pool)
+            .await?;
         });
         Ok(())
     }

@@ -1,0 +1,103 @@
+//! Storage failure is a state, not a crash: while the store cannot commit, sends get a clear error, `/readyz`
+//! answers 503, `odd_gateway_store_up` is 0; when the store returns, so does service. Run on both backends.
+//! The failure is made by renaming the tables the gateway writes to from a second connection (the nearest a
+//! test can get to a read-only disk or a lost database without taking the machine's server down).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{people, Backend, DbGateway, TestDb};
+use odd_gateway::client::Client;
+
+async fn exec(db: &TestDb, sql: &str) {
+    match db.backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
+            sqlx::raw_sql(sql).execute(&pool).await.expect(sql);
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let schema = db.schema.clone().expect("schema");
+            let pool = sqlx::PgPool::connect(&db.url).await.expect("postgres");
+            sqlx::raw_sql(&format!("SET search_path TO {schema}; {sql}"))
+                .execute(&pool)
+                .await
+                .expect(sql);
+            pool.close().await;
+        }
+    }
+}
+
+async fn ready(gw: &DbGateway) -> u16 {
+    reqwest::get(format!("{}/readyz", gw.http_url()))
+        .await
+        .expect("readyz")
+        .status()
+        .as_u16()
+}
+
+async fn store_up(gw: &DbGateway) -> Option<f64> {
+    let body = reqwest::get(format!("{}/metrics", gw.http_url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    body.lines()
+        .find(|l| l.starts_with("odd_gateway_store_up "))
+        .and_then(|l| l.rsplit_once(' ')?.1.parse().ok())
+}
+
+async fn storage_failure_is_a_state(backend: Backend) {
+    let Some(gw) = DbGateway::start(backend, people).await else {
+        return;
+    };
+    let url = gw.tcp_url();
+    let alice = Client::connect(&url, "alice").await.expect("alice");
+    let pipe = alice.create("messaging").await.expect("pipe");
+    alice.join(pipe, "r").await.expect("join");
+    alice.say(pipe, "r", "before").await.expect("stored");
+    assert_eq!(ready(&gw).await, 200);
+
+    exec(
+        &gw.db,
+        "ALTER TABLE messages RENAME TO messages_gone; ALTER TABLE health RENAME TO health_gone;",
+    )
+    .await;
+    let refused = alice.say(pipe, "r", "lost?").await;
+    let why = format!("{refused:?}");
+    assert!(why.contains("storage is unavailable"), "{why}");
+    assert_eq!(ready(&gw).await, 503);
+    assert_eq!(store_up(&gw).await, Some(0.0));
+
+    exec(
+        &gw.db,
+        "ALTER TABLE messages_gone RENAME TO messages; ALTER TABLE health_gone RENAME TO health;",
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while ready(&gw).await != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "never ready again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(store_up(&gw).await, Some(1.0));
+    alice.say(pipe, "r", "after").await.expect("stored again");
+    let page = alice
+        .history(pipe, serde_json::json!({"rid": "r"}))
+        .await
+        .expect("history");
+    let texts: Vec<&str> = page.info()["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["data"].as_str())
+        .collect();
+    assert_eq!(
+        texts,
+        ["before", "after"],
+        "the refused message was not stored"
+    );
+}
+
+on_both_backends!(storage_failure_is_a_state);
