@@ -28,6 +28,8 @@ pub struct Gateway {
     /// UDP.
     pub quic_addr: Option<SocketAddr>,
     pub http_addr: Option<SocketAddr>,
+    /// The HTTPS port (`wss://.../im`).
+    pub https_addr: Option<SocketAddr>,
     /// The PEM certificate TLS and QUIC present (clients of a dev gateway trust this file).
     pub cert_path: Option<std::path::PathBuf>,
     ctx: Arc<Context>,
@@ -141,7 +143,11 @@ impl Gateway {
         let mut tls_addr = None;
         let mut quic_addr = None;
         let mut cert_path = None;
-        if config.listen.tls.addr().is_some() || config.listen.quic.addr().is_some() {
+        let mut https_tls = None;
+        if config.listen.tls.addr().is_some()
+            || config.listen.quic.addr().is_some()
+            || config.listen.https.addr().is_some()
+        {
             let material = CertMaterial::load(
                 config.tls.cert.as_deref(),
                 config.tls.key.as_deref(),
@@ -150,6 +156,11 @@ impl Gateway {
             )?;
             info!(cert = %material.cert_path.display(), sha256 = %material.fingerprint(), "TLS certificate");
             cert_path = Some(material.cert_path.clone());
+            if config.listen.https.addr().is_some() {
+                https_tls = Some(tokio_rustls::TlsAcceptor::from(
+                    material.server_config(&[b"http/1.1"], false)?,
+                ));
+            }
             if let Some(addr) = config.listen.tls.addr() {
                 let l = TcpListener::bind(addr)
                     .await
@@ -185,35 +196,48 @@ impl Gateway {
             }
         }
 
+        // One router for the HTTP and HTTPS ports: the same routes, state and limits.
+        let app = http::router(HttpState {
+            rooms,
+            verifier,
+            on_link: on_link.clone(),
+            max_frame_bytes: config.limits.max_frame_bytes,
+            metrics,
+            budget: budget.clone(),
+            upgrades: Arc::new(tokio::sync::Semaphore::new(
+                config.limits.max_pending_upgrades.max(1),
+            )),
+        });
+        let http_limits = http::HttpLimits {
+            header_timeout: Duration::from_millis(config.limits.http_header_timeout_ms),
+            max_header_bytes: config.limits.http_max_header_bytes,
+        };
         let mut http_addr = None;
-        if let Some(addr) = config.listen.http.addr() {
+        let mut https_addr = None;
+        for (addr, tls) in [
+            (config.listen.http.addr(), None),
+            (config.listen.https.addr(), https_tls),
+        ] {
+            let Some(addr) = addr else { continue };
+            let scheme = if tls.is_some() { "HTTPS" } else { "HTTP" };
             let l = TcpListener::bind(addr)
                 .await
-                .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
+                .with_context(|| format!("cannot listen for {scheme} on {addr}"))?;
             let bound = l.local_addr()?;
-            info!(%bound, "HTTP listening (/im WebSocket, /healthz, /readyz, /api)");
-            http_addr = Some(bound);
-            let app = http::router(HttpState {
-                rooms,
-                verifier,
-                on_link: on_link.clone(),
-                max_frame_bytes: config.limits.max_frame_bytes,
-                metrics,
-                budget: budget.clone(),
-                upgrades: Arc::new(tokio::sync::Semaphore::new(
-                    config.limits.max_pending_upgrades.max(1),
-                )),
-            });
+            info!(%bound, "{scheme} listening (/im WebSocket, /healthz, /readyz, /metrics, /api)");
+            if tls.is_some() {
+                https_addr = Some(bound);
+            } else {
+                http_addr = Some(bound);
+            }
             listeners.spawn(http::serve(
                 l,
-                app,
-                http::HttpLimits {
-                    header_timeout: Duration::from_millis(config.limits.http_header_timeout_ms),
-                    max_header_bytes: config.limits.http_max_header_bytes,
-                },
+                app.clone(),
+                http_limits,
                 ctx.per_ip.clone(),
                 ctx.metrics.clone(),
                 shutdown.clone(),
+                tls,
             ));
         }
 
@@ -223,6 +247,7 @@ impl Gateway {
             tls_addr,
             quic_addr,
             http_addr,
+            https_addr,
             cert_path,
             ctx,
             listeners,

@@ -210,28 +210,23 @@ async fn three_nodes_share_a_room() {
     for (who, msgs) in &got {
         assert_eq!(
             msgs.len(),
-            2 * per_sender,
-            "{who} gets every other member's message once"
+            3 * per_sender,
+            "{who} gets every member's message once, the echo of its own included"
         );
-        assert!(
-            msgs.iter().all(|(from, _, _)| from != who),
-            "{who} gets no echo of its own"
+        assert_eq!(
+            msgs.iter().filter(|(from, _, _)| from == who).count(),
+            per_sender,
+            "{who} gets the echo of each of its own"
         );
         let mut datas: Vec<&String> = msgs.iter().map(|(_, d, _)| d).collect();
         datas.sort();
         datas.dedup();
-        assert_eq!(datas.len(), 2 * per_sender, "{who}: no duplicates");
+        assert_eq!(datas.len(), 3 * per_sender, "{who}: no duplicates");
     }
-    // Same order everywhere: the messages two members both received come in the same sequence.
+    // Same order everywhere: every member receives every message (echoes included) in one sequence.
+    let order = |who: &str| -> Vec<String> { got[who].iter().map(|(_, d, _)| d.clone()).collect() };
     for (x, y) in [("alice", "bob"), ("bob", "carol"), ("alice", "carol")] {
-        let common = |a: &str, b: &str| -> Vec<String> {
-            got[a]
-                .iter()
-                .filter(|(from, _, _)| from != b)
-                .map(|(_, d, _)| d.clone())
-                .collect()
-        };
-        assert_eq!(common(x, y), common(y, x), "{x} and {y} see one order");
+        assert_eq!(order(x), order(y), "{x} and {y} see one order");
     }
     let in_mid_order = got.values().all(|m| m.windows(2).all(|w| w[0].2 < w[1].2));
     println!("delivery order equals stored-id order on every member: {in_mid_order}");
@@ -326,8 +321,9 @@ async fn three_nodes_share_a_room() {
     settle().await;
     bob.say(bp, "hall", "still here").await.expect("bob says");
     alice.say(ap, "hall", "me too").await.expect("alice says");
-    assert_eq!(data_of(&drain(&mut alice).await), ["still here"]);
-    assert_eq!(data_of(&drain(&mut bob).await), ["me too"]);
+    // Both see both, in one order (their own lines come back as echoes).
+    assert_eq!(data_of(&drain(&mut alice).await), ["still here", "me too"]);
+    assert_eq!(data_of(&drain(&mut bob).await), ["still here", "me too"]);
 
     // Fast reconnect to another node: bob's phone comes back through n1 with his session's uuid. Same uuid,
     // same pipe, same rooms; alice sees no flapping.
@@ -359,7 +355,11 @@ async fn three_nodes_share_a_room() {
         .say(ap, "hall", "welcome back")
         .await
         .expect("alice says");
-    assert_eq!(data_of(&drain(&mut bob2).await), ["welcome back"]);
+    assert_eq!(
+        data_of(&drain(&mut bob2).await),
+        ["moved", "welcome back"],
+        "its own post's echo, then alice's"
+    );
     // Another user cannot take bob's session, whatever node it asks.
     let mut eve = Client::open(&n2.url()).await.expect("open");
     let refused = eve.handshake("alice", &bob.uuid).await;

@@ -112,7 +112,7 @@ async fn counters_follow_a_scripted_conversation() {
     assert_eq!(
         get(
             &m,
-            r#"odd_gateway_commands_total{code="NetGroup.Posting.Notify",command="send"}"#
+            r#"odd_gateway_commands_total{code="NetConnection.Call.Success",command="send"}"#
         ),
         3.0
     );
@@ -132,8 +132,8 @@ async fn counters_follow_a_scripted_conversation() {
     );
     assert_eq!(
         get(&m, "odd_gateway_fanout_deliveries_total"),
-        3.0,
-        "one recipient per message"
+        6.0,
+        "two recipients per message: bob and the echo to alice"
     );
     assert_eq!(get(&m, "odd_gateway_messages_stored_total"), 3.0);
     assert!(get(&m, "odd_gateway_store_batch_messages_count") >= 1.0);

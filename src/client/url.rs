@@ -1,6 +1,7 @@
 //! Gateway URLs: the scheme picks the transport.
 //!
-//! `tcp://host:port`, `tls://host:port`, `quic://host:port`, `ws://host:port[/path]` (path defaults to `/im`).
+//! `tcp://host:port`, `tls://host:port`, `quic://host:port`, `ws://host:port[/path]` and `wss://...` (path
+//! defaults to `/im`).
 
 use std::str::FromStr;
 
@@ -37,6 +38,8 @@ pub struct Endpoint {
     pub host: String,
     /// WebSocket path.
     pub path: String,
+    /// `wss://`: the WebSocket runs over TLS.
+    pub secure: bool,
 }
 
 impl FromStr for Endpoint {
@@ -54,9 +57,12 @@ impl FromStr for Endpoint {
             "tcp" => TransportKind::Tcp,
             "tls" => TransportKind::Tls,
             "quic" => TransportKind::Quic,
-            "ws" => TransportKind::WebSocket,
-            "wss" => return Err(bad("wss is not served by the gateway itself: terminate TLS in front of it, or use tls:// or quic://")),
-            other => return Err(bad(&format!("unknown scheme {other:?}: use tcp, tls, quic or ws"))),
+            "ws" | "wss" => TransportKind::WebSocket,
+            other => {
+                return Err(bad(&format!(
+                    "unknown scheme {other:?}: use tcp, tls, quic, ws or wss"
+                )))
+            }
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -77,6 +83,7 @@ impl FromStr for Endpoint {
             authority: authority.to_string(),
             host: host.to_string(),
             path: path.to_string(),
+            secure: scheme == "wss",
         })
     }
 }
@@ -120,16 +127,39 @@ impl Endpoint {
                         Ok(transport::tcp::link(tls, info, CLIENT_MAX_FRAME))
                     }
                     _ => {
-                        let url = format!("ws://{}{}", self.authority, self.path);
                         let config =
                             tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
                                 .max_message_size(Some(CLIENT_MAX_FRAME))
                                 .max_frame_size(Some(CLIENT_MAX_FRAME));
-                        let (ws, _) =
-                            tokio_tungstenite::client_async_with_config(url, stream, Some(config))
-                                .await
+                        if self.secure {
+                            let url = format!("wss://{}{}", self.authority, self.path);
+                            let tls = client_config(&options.roots, &[b"http/1.1"], false)
                                 .map_err(|e| other_err(&e))?;
-                        Ok(transport::ws::link(ws, info))
+                            let name = ServerName::try_from(self.host.clone())
+                                .map_err(|e| other_err(&e))?;
+                            let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+                                .connect(name, stream)
+                                .await
+                                .map_err(connect_err)?;
+                            let (ws, _) = tokio_tungstenite::client_async_with_config(
+                                url,
+                                stream,
+                                Some(config),
+                            )
+                            .await
+                            .map_err(|e| other_err(&e))?;
+                            Ok(transport::ws::link(ws, info))
+                        } else {
+                            let url = format!("ws://{}{}", self.authority, self.path);
+                            let (ws, _) = tokio_tungstenite::client_async_with_config(
+                                url,
+                                stream,
+                                Some(config),
+                            )
+                            .await
+                            .map_err(|e| other_err(&e))?;
+                            Ok(transport::ws::link(ws, info))
+                        }
                     }
                 }
             }

@@ -34,6 +34,9 @@ pub struct Cli {
     /// HTTP listener (WebSocket `/im`, `/metrics`, `/healthz`, `/api`), or `off`.
     #[arg(long, env = "ODD_HTTP")]
     pub http: Option<ListenAddr>,
+    /// HTTPS listener (the same routes over TLS: `wss://host:7443/im`), or `off`.
+    #[arg(long, env = "ODD_HTTPS")]
+    pub https: Option<ListenAddr>,
     /// `sqlite://file.db` or `postgres://...`.
     #[arg(long, env = "ODD_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -83,6 +86,9 @@ impl Cli {
         }
         if let Some(a) = self.http {
             c.listen.http = a;
+        }
+        if let Some(a) = self.https {
+            c.listen.https = a;
         }
         if let Some(u) = self.database_url {
             c.database.url = u;

@@ -135,6 +135,8 @@ pub struct Listen {
     pub tls: ListenAddr,
     pub quic: ListenAddr,
     pub http: ListenAddr,
+    /// The same routes as `http` over TLS (`wss://host:7443/im`), with the TLS/QUIC certificate.
+    pub https: ListenAddr,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -261,6 +263,7 @@ impl Default for Listen {
             tls: ListenAddr::local(7101),
             quic: ListenAddr::local(7102),
             http: ListenAddr::local(7180),
+            https: ListenAddr::local(7443),
         }
     }
 }
@@ -467,6 +470,7 @@ impl Config {
                 tls: ListenAddr::local(0),
                 quic: ListenAddr::local(0),
                 http: ListenAddr::local(0),
+                https: ListenAddr::local(0),
             },
             ..Config::default()
         }

@@ -28,7 +28,8 @@ pub struct HttpLimits {
     pub max_header_bytes: usize,
 }
 
-/// Serves `app` until `shutdown`, then lets open requests finish.
+/// Serves `app` until `shutdown`, then lets open requests finish. With `tls`, every connection is HTTPS
+/// (`wss://` for the WebSocket).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -36,6 +37,7 @@ pub async fn serve(
     per_ip: PerIp,
     metrics: Arc<crate::metrics::Metrics>,
     shutdown: CancellationToken,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -63,11 +65,12 @@ pub async fn serve(
                 }
             },
         };
-        metrics.connections_total.with_label_values(&["http"]).inc();
+        let label = if tls.is_some() { "https" } else { "http" };
+        metrics.connections_total.with_label_values(&[label]).inc();
         let Some(slot) = per_ip.acquire(peer.ip()) else {
             metrics
                 .connections_closed_total
-                .with_label_values(&["http", "over_ip_limit"])
+                .with_label_values(&[label, "over_ip_limit"])
                 .inc();
             tracing::debug!(%peer, "http connection refused: too many connections from its address");
             drop(stream);
@@ -77,10 +80,28 @@ pub async fn serve(
             app.clone()
                 .layer(axum::Extension(ConnectInfo::<SocketAddr>(peer))),
         );
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-        let conn = graceful.watch(conn.into_owned());
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let result = match tls {
+                None => {
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    watcher.watch(conn.into_owned()).await
+                }
+                Some(acceptor) => {
+                    // The TLS handshake is bounded by the same deadline as a request header.
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls)) => {
+                            let conn =
+                                builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
+                            watcher.watch(conn.into_owned()).await
+                        }
+                        Ok(Err(e)) => Err(e.into()),
+                        Err(_) => Err("TLS handshake timed out".into()),
+                    }
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "http connection ended");
             }
             drop(slot);

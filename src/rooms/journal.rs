@@ -325,9 +325,12 @@ fn deliver(inner: &Inner, post: &Post, mid: Option<i64>, timestamp: u32) -> usiz
     }
 }
 
-/// Pushes an encoded message to this node's recipients: the room's members with `r` (`room`), or the target
-/// user's connections and the sender's other ones (uni-cast), never to connection `skip` (the sender). Never
-/// waits: a full queue marks its connection as a slow consumer.
+/// Pushes an encoded message to this node's recipients: every member pipe of the room whose user holds `r`
+/// (`room`), the sending connection's own included, because clients render only what the server pushes
+/// (PROTOCOL.md §4: the sender sees its line with the server's id and time, in the same order as everyone);
+/// or, for uni-cast, the target user's connections and the sender's *other* connections, never `skip` (the
+/// sending connection, which has the answer). Never waits: a full queue marks its connection as a slow
+/// consumer.
 pub(super) fn deliver_body(
     inner: &Inner,
     room: bool,
@@ -348,7 +351,7 @@ pub(super) fn deliver_body(
     if room {
         if let Some(room) = state.rooms.get(target) {
             for m in &room.members {
-                if Some(m.conn) != skip && room.mask_of(&m.user.id).contains(Mask::R) {
+                if room.mask_of(&m.user.id).contains(Mask::R) {
                     push(&m.outbox, m.pipe);
                 }
             }

@@ -24,7 +24,13 @@ pub struct Pipes {
     open: BTreeMap<u16, Pipe>,
     max: usize,
     next: u16,
+    /// The last few released ids: a second `release` of one of them is a harmless repeat (the odd.js SDK
+    /// sends `release` twice when a pipe closes), not an error.
+    released: std::collections::VecDeque<u16>,
 }
+
+/// How many released ids `Pipes` remembers.
+const REMEMBER_RELEASED: usize = 16;
 
 impl Pipes {
     pub fn new(max: usize) -> Pipes {
@@ -32,6 +38,7 @@ impl Pipes {
             open: BTreeMap::new(),
             max,
             next: 1,
+            released: std::collections::VecDeque::new(),
         }
     }
 
@@ -91,7 +98,18 @@ impl Pipes {
         if id == 0 {
             return Err(SessionError::ReleaseControlPipe);
         }
-        self.open.remove(&id).ok_or(SessionError::UnknownPipe(id))
+        let pipe = self.open.remove(&id).ok_or(SessionError::UnknownPipe(id))?;
+        self.released.retain(|r| *r != id);
+        if self.released.len() == REMEMBER_RELEASED {
+            self.released.pop_front();
+        }
+        self.released.push_back(id);
+        Ok(pipe)
+    }
+
+    /// Whether `id` was released lately and not handed out again.
+    pub fn was_released(&self, id: u16) -> bool {
+        !self.open.contains_key(&id) && self.released.contains(&id)
     }
 }
 
@@ -122,6 +140,14 @@ impl Session {
     }
 
     pub(super) async fn release(&mut self, args: Release) -> Result<Status, SessionError> {
+        if self.pipes.was_released(args.id) {
+            // A repeat: answered as a success (nothing at all for txid 0), never an error push.
+            return Ok(Status::ok(
+                codes::CALL_SUCCESS,
+                format!("pipe {} was already released", args.id),
+            )
+            .with_info(json!({ "id": args.id, "already": true })));
+        }
         let pipe = self.pipes.close(args.id)?;
         self.on_pipe_closed(args.id, &args.reason).await;
         if pipe.kind == PipeKind::Messaging {

@@ -82,20 +82,14 @@ impl Session {
             let result = pending.committed().await;
             let status = match result {
                 Ok(posted) => {
-                    let code = match context {
-                        RoomContext::SendTo => codes::GROUP_SENDTO_NOTIFY,
-                        _ => codes::GROUP_POSTING_NOTIFY,
-                    };
-                    record_command(&metrics, "send", code, started);
+                    record_command(&metrics, "send", codes::CALL_SUCCESS, started);
                     if txid == 0 {
                         drop(permit);
                         return;
                     }
-                    let code = match context {
-                        RoomContext::SendTo => codes::GROUP_SENDTO_NOTIFY,
-                        _ => codes::GROUP_POSTING_NOTIFY,
-                    };
-                    Status::ok(code, format!("sent to {target}")).with_info(json!({
+                    // A plain success: Posting/SendTo.Notify are what clients dispatch as *incoming*
+                    // messages (PROTOCOL.md §4), so an answer must never use them.
+                    Status::ok(codes::CALL_SUCCESS, format!("sent to {target}")).with_info(json!({
                         "mid": posted.mid,
                         "timestamp": posted.timestamp,
                         "delivered": posted.delivered,

@@ -1,0 +1,213 @@
+//! What the stock odd.js chat page relies on (PROTOCOL.md §4), checked with raw sockets that speak as that
+//! client does: a browser WebSocket carrying one frame per binary message, a sender that renders only what the
+//! server pushes, replies matched by transaction id and `level`, a `release` sent twice with txid 0.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestGateway;
+use futures::{SinkExt, StreamExt};
+use odd_gateway::protocol::{CommandMessage, Frame, Message, MessageType, Reassembler};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A browser-like client: binary WebSocket messages, one frame each, txids counted per pipe.
+struct Browser {
+    ws: Ws,
+    seq: u16,
+    reassembler: Reassembler,
+}
+
+#[derive(Debug)]
+struct Got {
+    pipe: u16,
+    txid: u16,
+    args: Value,
+}
+
+impl Got {
+    fn code(&self) -> &str {
+        self.args["code"].as_str().unwrap_or("")
+    }
+}
+
+impl Browser {
+    async fn open(gw: &TestGateway) -> Browser {
+        let url = format!("ws://{}/im", gw.gateway.http_addr.expect("http"));
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws");
+        Browser {
+            ws,
+            seq: 1,
+            reassembler: Reassembler::new(1 << 20),
+        }
+    }
+
+    async fn send(&mut self, pipe: u16, txid: u16, args: Value) {
+        let body = CommandMessage::encode(0, txid, args.to_string().as_bytes(), &[]).expect("fits");
+        let bytes = Frame::new(MessageType::Command, pipe, body).to_bytes(self.seq);
+        self.seq = self.seq.wrapping_add(1);
+        self.ws.send(WsMessage::Binary(bytes)).await.expect("send");
+    }
+
+    /// The next command within `wait` (ACK frames skipped), or `None`.
+    async fn next_within(&mut self, wait: Duration) -> Option<Got> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??
+                .ok()?;
+            let WsMessage::Binary(b) = msg else { continue };
+            let frame = Frame::decode(b).expect("server frames are valid");
+            if let Ok(Some(Message::Command { pipe, command })) = self.reassembler.push(frame) {
+                let args: Value = serde_json::from_slice(&command.args).expect("JSON");
+                return Some(Got {
+                    pipe,
+                    txid: command.txid,
+                    args,
+                });
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Got {
+        self.next_within(Duration::from_secs(5))
+            .await
+            .expect("a command within 5 s")
+    }
+
+    /// The answer to `txid` on `pipe`; pushes before it are returned too.
+    async fn answer(&mut self, pipe: u16, txid: u16) -> (Got, Vec<Got>) {
+        let mut pushes = Vec::new();
+        loop {
+            let g = self.next().await;
+            if g.pipe == pipe && g.txid == txid {
+                return (g, pushes);
+            }
+            pushes.push(g);
+        }
+    }
+
+    /// connect, create a messaging pipe (1), join `rid` on it.
+    async fn enter(gw: &TestGateway, rid: &str) -> Browser {
+        let mut b = Browser::open(gw).await;
+        b.send(0, 1, json!({"name": "connect", "uuid": "", "client": "odd.js/2.5", "parameters": {"token": ""}}))
+            .await;
+        assert_eq!(
+            b.answer(0, 1).await.0.code(),
+            "NetConnection.Connect.Success"
+        );
+        b.send(0, 2, json!({"name": "create", "kind": "messaging"}))
+            .await;
+        let (created, _) = b.answer(0, 2).await;
+        assert_eq!(created.args["info"]["id"], 1);
+        b.send(1, 1, json!({"name": "join", "rid": rid})).await;
+        assert_eq!(b.answer(1, 1).await.0.code(), "NetGroup.Connect.Success");
+        b
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sender_sees_its_own_post_and_gets_a_plain_success() {
+    let gw = TestGateway::start().await;
+    let mut alice = Browser::enter(&gw, "lobby").await;
+    let mut bob = Browser::enter(&gw, "lobby").await;
+    alice
+        .send(1, 2, json!({"name": "send", "type": "text", "cast": "multi", "id": "lobby", "data": "hello"}))
+        .await;
+    let (reply, pushes) = alice.answer(1, 2).await;
+    // The reply is NetConnection.Call.Success: a Posting.Notify *status* would be rendered as a message
+    // and its missing `info.Arguments.type` would crash the page.
+    assert_eq!(
+        reply.code(),
+        "NetConnection.Call.Success",
+        "{:?}",
+        reply.args
+    );
+    assert_eq!(reply.args["level"], "status");
+    let mid = reply.args["info"]["mid"].as_i64().expect("mid");
+    // The page renders the line from the server's push: the sender gets the same push as everyone.
+    let echoes: Vec<&Got> = pushes.iter().filter(|p| p.args["name"] == "send").collect();
+    assert_eq!(
+        echoes.len(),
+        1,
+        "delivered (to everyone) before the answer: {pushes:?}"
+    );
+    let own = echoes[0];
+    assert_eq!(own.txid, 0);
+    assert_eq!(own.args["mid"], mid);
+    assert_eq!(own.args["data"], "hello");
+    let theirs = loop {
+        let g = bob.next().await;
+        if g.args["name"] == "send" {
+            break g;
+        }
+    };
+    assert_eq!(theirs.args["mid"], mid, "the same push, the same id");
+    assert_eq!(theirs.args, own.args);
+    // No reply anywhere used a push code.
+    for p in &pushes {
+        assert!(
+            !(p.txid != 0 && p.code().ends_with(".Notify")),
+            "a reply reused a push code: {:?}",
+            p.args
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_release_with_txid_0_is_silent_and_invoke_is_refused() {
+    let gw = TestGateway::start().await;
+    let mut page = Browser::enter(&gw, "lobby").await;
+    page.send(0, 0, json!({"name": "release", "id": 1, "reason": ""}))
+        .await;
+    page.send(0, 0, json!({"name": "release", "id": 1, "reason": ""}))
+        .await;
+    page.send(0, 3, json!({"name": "invoke", "method": "ls", "args": []}))
+        .await;
+    let (refused, between) = page.answer(0, 3).await;
+    // Nothing on pipe 0 between the two releases and the invoke answer: no error push for the repeat (the
+    // join's coverage push on pipe 1 may still be in flight).
+    let on_pipe_0: Vec<&Got> = between.iter().filter(|g| g.pipe == 0).collect();
+    assert!(on_pipe_0.is_empty(), "{on_pipe_0:?}");
+    assert_eq!(refused.code(), "NetConnection.Call.Failed");
+    assert_eq!(refused.args["level"], "error");
+    assert!(
+        refused.args["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not supported"),
+        "{:?}",
+        refused.args
+    );
+}
+
+/// `wss://` served by the gateway itself, with the dev certificate trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wss_client_completes_a_conversation() {
+    let gw = TestGateway::start().await;
+    let cert = gw.gateway.cert_path.clone().expect("dev certificate");
+    let opts = odd_gateway::client::ClientOptions::trusting(&cert).expect("trust");
+    let port = gw.gateway.https_addr.expect("https listener").port();
+    let url = format!("wss://localhost:{port}/im");
+    let a = odd_gateway::client::Client::connect_with(&url, "", &opts)
+        .await
+        .expect("wss connect");
+    let mut b = odd_gateway::client::Client::connect_with(&url, "", &opts)
+        .await
+        .expect("wss connect");
+    let (ap, bp) = (
+        a.create("messaging").await.expect("pipe"),
+        b.create("messaging").await.expect("pipe"),
+    );
+    a.join(ap, "secure").await.expect("join");
+    b.join(bp, "secure").await.expect("join");
+    let ack = a.say(ap, "secure", "over tls").await.expect("sent");
+    assert_eq!(ack.code(), "NetConnection.Call.Success");
+    let got = b.wait_for("send").await.expect("delivered");
+    assert_eq!(got.args["data"], "over tls");
+}
