@@ -134,6 +134,7 @@ impl Gateway {
             listeners.spawn(transport::tcp::serve(
                 l,
                 config.limits.max_frame_bytes,
+                Duration::from_millis(config.limits.tcp_keepalive_ms),
                 on_link.clone(),
                 shutdown.clone(),
             ));
@@ -172,6 +173,7 @@ impl Gateway {
                     l,
                     material.server_config(&[quic::ALPN], false)?,
                     config.limits.max_frame_bytes,
+                    Duration::from_millis(config.limits.tcp_keepalive_ms),
                     on_link.clone(),
                     shutdown.clone(),
                 ));
@@ -207,6 +209,7 @@ impl Gateway {
             upgrades: Arc::new(tokio::sync::Semaphore::new(
                 config.limits.max_pending_upgrades.max(1),
             )),
+            ws_liveness: Duration::from_millis(config.limits.idle_timeout_ms),
         });
         let http_limits = http::HttpLimits {
             header_timeout: Duration::from_millis(config.limits.http_header_timeout_ms),

@@ -211,3 +211,108 @@ async fn a_wss_client_completes_a_conversation() {
     let got = b.wait_for("send").await.expect("delivered");
     assert_eq!(got.args["data"], "over tls");
 }
+
+async fn metric(gw: &TestGateway, name: &str) -> f64 {
+    let body = reqwest::get(format!("{}/metrics", gw.http_url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A browser page that only reads (its WebSocket answers the gateway's pings, as every browser does) stays
+/// connected across many idle periods, and then gets the next message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_browser_that_answers_pings_stays_and_receives() {
+    let gw = TestGateway::start_with(|c| c.limits.idle_timeout_ms = 600).await;
+    let mut reader = Browser::enter(&gw, "quiet").await;
+    // Five idle periods of silence from the page (it reads, so tungstenite answers the pings).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while let Some(g) = reader
+        .next_within(deadline.saturating_duration_since(tokio::time::Instant::now()))
+        .await
+    {
+        assert_ne!(
+            g.args["code"], "NetConnection.Connect.Closed",
+            "{:?}",
+            g.args
+        );
+    }
+    let mut writer = Browser::enter(&gw, "quiet").await;
+    writer
+        .send(1, 2, json!({"name": "send", "type": "text", "cast": "multi", "id": "quiet", "data": "still there?"}))
+        .await;
+    let got = loop {
+        let g = reader.next().await;
+        if g.args["name"] == "send" {
+            break g;
+        }
+    };
+    assert_eq!(got.args["data"], "still there?");
+    assert_eq!(metric(&gw, "odd_gateway_sessions_parked").await, 0.0);
+}
+
+/// A WebSocket whose peer stops answering (a dead tab, a vanished phone) is lost after the idle period and
+/// its session parked, so the client's reconnect with its uuid resumes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_that_stops_answering_is_parked_and_resumable() {
+    let gw = TestGateway::start_with(|c| c.limits.idle_timeout_ms = 600).await;
+    let mut dead = Browser::open(&gw).await;
+    dead.send(
+        0,
+        1,
+        json!({"name": "connect", "uuid": "", "parameters": {"token": ""}}),
+    )
+    .await;
+    let (ok, _) = dead.answer(0, 1).await;
+    let uuid = ok.args["info"]["uuid"].as_str().expect("uuid").to_string();
+    // From now on the test never polls `dead`: no pongs go back.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while metric(&gw, "odd_gateway_sessions_parked").await < 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "never parked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut back = Browser::open(&gw).await;
+    back.send(
+        0,
+        1,
+        json!({"name": "connect", "uuid": uuid, "parameters": {"token": ""}}),
+    )
+    .await;
+    let (resumed, _) = back.answer(0, 1).await;
+    assert_eq!(resumed.args["info"]["resumed"], true, "{:?}", resumed.args);
+    drop(dead);
+}
+
+/// QUIC: transport keep-alives keep a silent client; application silence is not death.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_quic_client_stays_and_receives() {
+    let gw = TestGateway::start_with(|c| c.limits.idle_timeout_ms = 600).await;
+    let cert = gw.gateway.cert_path.clone().expect("dev certificate");
+    let opts = odd_gateway::client::ClientOptions::trusting(&cert).expect("trust");
+    let url = format!(
+        "quic://localhost:{}",
+        gw.gateway.quic_addr.expect("quic").port()
+    );
+    let mut quiet = odd_gateway::client::Client::connect_with(&url, "", &opts)
+        .await
+        .expect("quic");
+    let qp = quiet.create("messaging").await.expect("pipe");
+    quiet.join(qp, "q").await.expect("join");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (talker, tp, _) = common::member_at(&gw.tcp_url(), "", "q").await;
+    talker.say(tp, "q", "hello quiet").await.expect("sent");
+    let got = quiet.wait_for("send").await.expect("delivered");
+    assert_eq!(got.args["data"], "hello quiet");
+    assert!(!quiet.is_closed());
+    // One connection all along: not closed and resumed behind the client library's back.
+    assert_eq!(metric(&gw, "odd_gateway_session_resumes_total").await, 0.0);
+    assert_eq!(
+        metric(&gw, r#"odd_gateway_connections_total{transport="quic"}"#).await,
+        1.0
+    );
+}

@@ -148,7 +148,7 @@ impl Endpoint {
                             )
                             .await
                             .map_err(|e| other_err(&e))?;
-                            Ok(transport::ws::link(ws, info))
+                            Ok(transport::ws::link(ws, info, None))
                         } else {
                             let url = format!("ws://{}{}", self.authority, self.path);
                             let (ws, _) = tokio_tungstenite::client_async_with_config(
@@ -158,7 +158,7 @@ impl Endpoint {
                             )
                             .await
                             .map_err(|e| other_err(&e))?;
-                            Ok(transport::ws::link(ws, info))
+                            Ok(transport::ws::link(ws, info, None))
                         }
                     }
                 }

@@ -173,8 +173,13 @@ pub struct Limits {
     pub quic_keep_alive_ms: u64,
     /// How long a session whose transport was lost is kept for a fast reconnect. 0 turns resuming off.
     pub resume_grace_ms: u64,
-    /// A connection that sends nothing for this long is closed (`NetConnection.Connect.IdleTimeout`).
+    /// A WebSocket whose peer shows no sign of life (no frame, no answer to the gateway's pings, sent every
+    /// third of this) for this long is lost, and its session parked. A quiet user is not a dead one: pings
+    /// are answered by the browser itself. 0: no pings.
     pub idle_timeout_ms: u64,
+    /// TCP and TLS connections: keep-alive probes start after this much silence (three probes a third of
+    /// it apart), so a vanished peer is noticed without closing quiet ones. 0: off.
+    pub tcp_keepalive_ms: u64,
     /// Commands per second one connection may send (a burst of twice this is allowed).
     pub commands_per_second: u32,
     /// The ACK window the gateway announces after `connect`: clients ACK every this many bytes. 0: none.
@@ -297,7 +302,8 @@ impl Default for Limits {
             quic_idle_timeout_ms: 30_000,
             quic_keep_alive_ms: 10_000,
             resume_grace_ms: 30_000,
-            idle_timeout_ms: 300_000,
+            idle_timeout_ms: 90_000,
+            tcp_keepalive_ms: 30_000,
             commands_per_second: 1_000,
             ack_window_bytes: 1 << 20,
             max_connections_per_ip: None,

@@ -31,6 +31,8 @@ pub struct HttpState {
     pub budget: crate::transport::MemoryBudget,
     /// WebSocket upgrades being set up right now (`limits.max_pending_upgrades`).
     pub upgrades: Arc<tokio::sync::Semaphore>,
+    /// A WebSocket silent this long (no frame, no pong to the gateway's pings) is lost (`limits.idle_timeout_ms`).
+    pub ws_liveness: std::time::Duration,
 }
 
 pub fn router(state: HttpState) -> Router {

@@ -25,6 +25,7 @@ pub async fn upgrade(
             .into_response();
     };
     let on_link = state.on_link.clone();
+    let liveness = state.ws_liveness;
     ws.max_message_size(state.max_frame_bytes)
         .max_frame_size(state.max_frame_bytes)
         .on_upgrade(move |socket| async move {
@@ -35,6 +36,7 @@ pub async fn upgrade(
                     kind: TransportKind::WebSocket,
                     peer,
                 },
+                Some(liveness),
             ));
         })
 }

@@ -46,7 +46,6 @@ pub enum End {
     /// We already sent the status that explains it.
     AfterStatus(String),
     HandshakeTimeout,
-    IdleTimeout,
     SlowConsumer,
     /// A reconnect with this session's uuid took it over.
     TakenOver,
@@ -66,7 +65,6 @@ impl End {
             End::Transport(_) => "transport_error",
             End::AfterStatus(_) => "refused",
             End::HandshakeTimeout => "handshake_timeout",
-            End::IdleTimeout => "idle_timeout",
             End::SlowConsumer => "slow_consumer",
             End::TakenOver => "taken_over",
             End::Shutdown => "shutdown",
@@ -87,7 +85,6 @@ impl End {
             End::HandshakeTimeout => {
                 format!("no `connect` within {} ms", limits.handshake_timeout_ms)
             }
-            End::IdleTimeout => format!("nothing received for {} ms", limits.idle_timeout_ms),
             End::SlowConsumer => "slow consumer: outgoing queue full".to_string(),
             End::TakenOver => "taken over by a reconnect".to_string(),
             End::Shutdown => "gateway shutdown".to_string(),
@@ -211,11 +208,9 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         .inc();
     let limits = s.ctx.limits.clone();
     let handshake = tokio::time::sleep(Duration::from_millis(limits.handshake_timeout_ms));
-    let idle_after = Duration::from_millis(limits.idle_timeout_ms);
-    let idle = tokio::time::sleep(idle_after);
     // Armed once the token's expiry is known (connect) and re-armed by `refresh`.
     let expiry = tokio::time::sleep(Duration::from_secs(365 * 24 * 3600));
-    tokio::pin!(handshake, idle, expiry);
+    tokio::pin!(handshake, expiry);
     let shutdown = s.ctx.shutdown.clone();
     let end = loop {
         // Re-read each time: a resumed session swaps in its old outbox.
@@ -238,9 +233,7 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
             _ = kick.notified() => break End::TakenOver,
             _ = &mut handshake, if s.identity.is_none() => break End::HandshakeTimeout,
             _ = &mut expiry, if s.token_expires.is_some() => break End::TokenExpired,
-            _ = &mut idle, if limits.idle_timeout_ms > 0 => break End::IdleTimeout,
             item = inbound.recv() => {
-                idle.as_mut().reset(tokio::time::Instant::now() + idle_after);
                 match item {
                     None => break End::PeerGone,
                     Some(Inbound::Failed(reason)) => break End::Lost(reason),
@@ -659,10 +652,6 @@ impl Session {
             End::Transport(reason) => Some(Status::error(codes::CONNECT_CLOSED, reason.clone())),
             End::HandshakeTimeout => Some(Status::error(
                 codes::CONNECT_FAILED,
-                end.reason(&self.ctx.limits),
-            )),
-            End::IdleTimeout => Some(Status::error(
-                codes::CONNECT_IDLE_TIMEOUT,
                 end.reason(&self.ctx.limits),
             )),
             End::Shutdown => Some(Status {

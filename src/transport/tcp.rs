@@ -141,9 +141,27 @@ async fn write_frames<W: AsyncWrite + Unpin>(
 }
 
 /// Accepts plain TCP connections until `shutdown`, handing each `Link` to `on_link`.
+/// Turns on TCP keep-alive: the kernel probes a silent peer after `idle` and gives up after three unanswered
+/// probes `idle / 3` apart. A quiet user (the odd.js page sends nothing while its user reads) keeps answering
+/// probes and stays; a peer that vanished (phone off, cable out, NAT state gone) is found within about
+/// twice `idle`, and its session is parked for a fast reconnect.
+pub fn keep_alive(stream: &tokio::net::TcpStream, idle: std::time::Duration) {
+    if idle.is_zero() {
+        return;
+    }
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(idle)
+        .with_interval((idle / 3).max(std::time::Duration::from_secs(1)))
+        .with_retries(3);
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&ka) {
+        tracing::debug!(error = %e, "could not enable TCP keep-alive");
+    }
+}
+
 pub async fn serve(
     listener: TcpListener,
     max_frame_bytes: usize,
+    keep_alive_after: std::time::Duration,
     on_link: Arc<dyn Fn(Link) + Send + Sync>,
     shutdown: CancellationToken,
 ) {
@@ -155,6 +173,7 @@ pub async fn serve(
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
+                keep_alive(&stream, keep_alive_after);
                 on_link(link(stream, tcp_info(peer), max_frame_bytes));
             }
             Err(e) => {

@@ -19,6 +19,7 @@ pub async fn serve(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     max_frame_bytes: usize,
+    keep_alive_after: Duration,
     on_link: Arc<dyn Fn(Link) + Send + Sync>,
     shutdown: CancellationToken,
 ) {
@@ -37,6 +38,7 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
+        tcp::keep_alive(&stream, keep_alive_after);
         let acceptor = acceptor.clone();
         let on_link = on_link.clone();
         tokio::spawn(async move {

@@ -3,6 +3,7 @@
 //! alike, through `WsMessage`.
 
 use std::fmt::Display;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Sink, SinkExt, Stream, StreamExt};
@@ -26,6 +27,7 @@ pub enum WsKind {
 /// A WebSocket message type (axum's or tungstenite's).
 pub trait WsMessage: Send + Sized + 'static {
     fn binary(data: Bytes) -> Self;
+    fn ping() -> Self;
     /// A close message with code 1000 and `reason` (cut to the 123 bytes a close frame allows).
     fn close(reason: &str) -> Self;
     fn kind(self) -> WsKind;
@@ -34,6 +36,9 @@ pub trait WsMessage: Send + Sized + 'static {
 impl WsMessage for axum::extract::ws::Message {
     fn binary(data: Bytes) -> Self {
         axum::extract::ws::Message::Binary(data)
+    }
+    fn ping() -> Self {
+        axum::extract::ws::Message::Ping(Bytes::new())
     }
     fn close(reason: &str) -> Self {
         axum::extract::ws::Message::Close(Some(axum::extract::ws::CloseFrame {
@@ -55,6 +60,9 @@ impl WsMessage for axum::extract::ws::Message {
 impl WsMessage for tokio_tungstenite::tungstenite::Message {
     fn binary(data: Bytes) -> Self {
         tokio_tungstenite::tungstenite::Message::Binary(data)
+    }
+    fn ping() -> Self {
+        tokio_tungstenite::tungstenite::Message::Ping(Bytes::new())
     }
     fn close(reason: &str) -> Self {
         use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
@@ -82,34 +90,57 @@ fn close_reason(reason: &str) -> String {
     reason[..end].to_string()
 }
 
-/// Turns a WebSocket into a `Link`.
-pub fn link<S, M, E>(socket: S, info: LinkInfo) -> Link
+/// Turns a WebSocket into a `Link`. With `liveness = Some(d)` (the gateway's side), the writer pings every
+/// third of `d` and the reader declares the transport lost when nothing at all (no frame, no pong) arrived
+/// for `d`: a quiet user's browser answers pings by itself, so only a dead peer is dropped, and its session
+/// is parked for a fast reconnect. Clients pass `None`.
+pub fn link<S, M, E>(socket: S, info: LinkInfo, liveness: Option<Duration>) -> Link
 where
     S: Stream<Item = Result<M, E>> + Sink<M> + Send + 'static,
     M: WsMessage,
     E: Display + Send + 'static,
 {
+    let liveness = liveness.filter(|d| !d.is_zero());
     let (sink, stream) = socket.split();
     let (tx, inbound) = mpsc::channel(INBOUND_QUEUE);
-    tokio::spawn(read_messages(stream, tx));
+    tokio::spawn(read_messages(stream, tx, liveness));
+    let ping_every = liveness.map(|d| d / 3);
     Link {
         info,
         inbound,
-        writer: Writer::new(move |rx| write_messages(sink, rx)),
+        writer: Writer::new(move |rx| write_messages(sink, rx, ping_every)),
     }
 }
 
-async fn read_messages<St, M, E>(mut stream: St, tx: mpsc::Sender<Inbound>)
-where
+/// A timer that never fires (liveness off).
+const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+async fn read_messages<St, M, E>(
+    mut stream: St,
+    tx: mpsc::Sender<Inbound>,
+    liveness: Option<Duration>,
+) where
     St: Stream<Item = Result<M, E>> + Unpin,
     M: WsMessage,
     E: Display,
 {
+    let window = liveness.unwrap_or(NEVER);
+    let deadline = tokio::time::sleep(window);
+    tokio::pin!(deadline);
     loop {
         let next = tokio::select! {
             n = stream.next() => n,
             _ = tx.closed() => return,
+            _ = &mut deadline => {
+                let reason = format!("no sign of life (frames or pongs) for {} ms", window.as_millis());
+                let _ = tx.send(Inbound::Failed(reason)).await;
+                return;
+            }
         };
+        // Anything at all from the peer, pongs included, is life.
+        deadline
+            .as_mut()
+            .reset(tokio::time::Instant::now() + window);
         let item = match next {
             None => return,
             Some(Err(e)) => {
@@ -145,13 +176,32 @@ where
     }
 }
 
-async fn write_messages<Si, M>(mut sink: Si, mut rx: Source) -> OutboundRx
+async fn write_messages<Si, M>(
+    mut sink: Si,
+    mut rx: Source,
+    ping_every: Option<Duration>,
+) -> OutboundRx
 where
     Si: Sink<M> + Unpin,
     M: WsMessage,
 {
     let mut seq = SeqCounter::default();
-    'outer: while let Some(first) = rx.next().await {
+    let mut ping = tokio::time::interval(ping_every.unwrap_or(NEVER));
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.reset();
+    'outer: loop {
+        let first = tokio::select! {
+            f = rx.next() => match f {
+                Some(f) => f,
+                None => break,
+            },
+            _ = ping.tick(), if ping_every.is_some() => {
+                if sink.send(M::ping()).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
         let mut next = Some(first);
         let mut n = 0;
         while let Some(out) = next.take() {
