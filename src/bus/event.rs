@@ -19,6 +19,9 @@ pub enum Event {
         room: bool,
         target: String,
         sender: String,
+        /// The stored id (absent for live-only messages, and from nodes older than catch-up on join).
+        #[serde(default)]
+        mid: Option<i64>,
     },
     /// `user` became present in room `rid` on `node` (its first connection there joined).
     Join {
@@ -140,6 +143,7 @@ mod tests {
             room: true,
             target: "lobby".into(),
             sender: "alice".into(),
+            mid: Some(3),
         };
         let bytes = e.encode(b"\x00\x01body");
         let (back, body) = Event::decode(&bytes).expect("decodes");

@@ -115,6 +115,9 @@ pub struct Rooms {
     pub history_default: u32,
     /// Largest history page a request may ask for.
     pub history_max: u32,
+    /// How long a `send`'s `cid` is remembered: a repeat within it is answered with the first's `mid` and
+    /// neither stored nor delivered again.
+    pub send_dedupe_window_ms: u64,
 }
 
 impl Default for Rooms {
@@ -124,6 +127,7 @@ impl Default for Rooms {
             create_on_join: true,
             history_default: 50,
             history_max: 500,
+            send_dedupe_window_ms: 600_000,
         }
     }
 }
@@ -463,6 +467,7 @@ impl Config {
             create_on_join: self.rooms.create_on_join,
             history_default: self.rooms.history_default,
             history_max: self.rooms.history_max,
+            cid_window: std::time::Duration::from_millis(self.rooms.send_dedupe_window_ms),
             ..crate::rooms::RoomPolicy::default()
         }
     }

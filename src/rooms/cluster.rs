@@ -206,9 +206,10 @@ impl Rooms {
                 room,
                 target,
                 sender,
+                mid,
             } => {
                 let skip = (node == me).then_some(conn);
-                let n = deliver_body(&self.inner, room, &target, &sender, skip, &body);
+                let n = deliver_body(&self.inner, room, &target, &sender, skip, mid, &body);
                 self.inner.metrics.fanout_deliveries_total.inc_by(n as u64);
             }
             _ if from_me => {}

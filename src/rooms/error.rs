@@ -36,4 +36,7 @@ pub enum RoomError {
     Busy(String),
     #[error("this pipe has no peer yet: play a stream and wait for NetStream.Play.Start")]
     NoPeer,
+    /// A repeat of a `cid` whose first send failed while the repeat waited for it.
+    #[error("the first send with this cid failed: {0}")]
+    Earlier(String),
 }

@@ -283,6 +283,7 @@ async fn commit_and_deliver(inner: &Arc<Inner>, batch: Vec<Entry>) {
                         room: entry.post.cast == Cast::Multi,
                         target: entry.post.target.clone(),
                         sender: entry.post.sender.id.clone(),
+                        mid,
                     };
                     bus.publish(&event, &body);
                 }
@@ -319,6 +320,7 @@ fn deliver(inner: &Inner, post: &Post, mid: Option<i64>, timestamp: u32) -> usiz
             &post.target,
             &post.sender.id,
             Some(post.conn),
+            mid,
             &body,
         ),
         None => 0,
@@ -337,23 +339,42 @@ pub(super) fn deliver_body(
     target: &str,
     sender: &str,
     skip: Option<u64>,
+    mid: Option<i64>,
     body: &Bytes,
 ) -> usize {
-    let state = inner.state();
+    let mut state = inner.state();
     let mut delivered = 0;
-    let mut push = |outbox: &crate::transport::Outbox, pipe: u16| {
+    let push = |outbox: &crate::transport::Outbox, pipe: u16| -> usize {
         let frame =
             crate::protocol::Frame::new(crate::protocol::MessageType::Command, pipe, body.clone());
-        if outbox.push(frame).is_ok() {
-            delivered += 1;
-        }
+        usize::from(outbox.push(frame).is_ok())
     };
     if room {
-        if let Some(room) = state.rooms.get(target) {
-            for m in &room.members {
-                if room.mask_of(&m.user.id).contains(Mask::R) {
-                    push(&m.outbox, m.pipe);
+        if let Some(room) = state.rooms.get_mut(target) {
+            let super::state::Room {
+                members,
+                rights,
+                catching_up,
+                ..
+            } = room;
+            for m in members.iter() {
+                if !rights.get(&m.user.id).is_some_and(|r| r.contains(Mask::R)) {
+                    continue;
                 }
+                // A member replaying history (join with `after`) gets live messages after the replay.
+                if let Some(held) = catching_up.get_mut(&(m.conn, m.pipe)) {
+                    held.push((
+                        mid,
+                        crate::protocol::Frame::new(
+                            crate::protocol::MessageType::Command,
+                            m.pipe,
+                            body.clone(),
+                        ),
+                    ));
+                    delivered += 1;
+                    continue;
+                }
+                delivered += push(&m.outbox, m.pipe);
             }
         }
     } else {
@@ -363,7 +384,7 @@ pub(super) fn deliver_body(
         for uid in [target, sender] {
             for m in state.inboxes.get(uid).into_iter().flatten() {
                 if Some(m.conn) != skip && seen.insert(m.conn) {
-                    push(&m.outbox, m.pipe);
+                    delivered += push(&m.outbox, m.pipe);
                 }
             }
         }

@@ -7,8 +7,10 @@
 //! and nobody ever sees a message the store does not have.
 
 mod access;
+mod catchup;
 mod chmod;
 mod cluster;
+mod dedupe;
 mod error;
 mod history;
 mod journal;
@@ -20,7 +22,9 @@ mod streams;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use access::{authorize, Act, RoomClaims};
+pub use catchup::Replay;
 pub use cluster::run_cluster;
+pub use dedupe::{Begun, Dedupe, Resolver, SharedPosted, MAX_CID};
 pub use error::RoomError;
 pub use history::{page_json, HistoryRequest, HistoryThread};
 pub use journal::{JournalStats, PendingPost, Post, Posted};
@@ -46,6 +50,8 @@ pub struct RoomPolicy {
     pub history_max: u32,
     /// Most messages the journal commits in one transaction.
     pub max_batch: usize,
+    /// How long a `send`'s client id (`cid`) is remembered for idempotent resends.
+    pub cid_window: std::time::Duration,
 }
 
 impl Default for RoomPolicy {
@@ -56,6 +62,7 @@ impl Default for RoomPolicy {
             history_default: 50,
             history_max: 500,
             max_batch: 512,
+            cid_window: std::time::Duration::from_secs(600),
         }
     }
 }
@@ -73,6 +80,7 @@ struct Inner {
     journal: journal::JournalHandle,
     metrics: Arc<Metrics>,
     bus: Bus,
+    dedupe: Dedupe,
 }
 
 impl Rooms {
@@ -80,6 +88,7 @@ impl Rooms {
     /// `bus` is `Bus::Local` for a single node; with NATS, also start `run_cluster`.
     pub fn new(store: Store, policy: RoomPolicy, metrics: Arc<Metrics>, bus: Bus) -> Rooms {
         let (journal, rx) = journal::JournalHandle::channel();
+        let policy_cid_window = policy.cid_window;
         let rooms = Rooms {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
@@ -88,6 +97,7 @@ impl Rooms {
                 journal,
                 metrics,
                 bus,
+                dedupe: Dedupe::new(policy_cid_window),
             }),
         };
         tokio::spawn(journal::run(Arc::downgrade(&rooms.inner), rx));
@@ -101,6 +111,11 @@ impl Rooms {
     /// Group-commit counters.
     pub fn journal_stats(&self) -> &JournalStats {
         &self.inner.journal.stats
+    }
+
+    /// Client ids of recent sends (idempotent resends).
+    pub fn dedupe(&self) -> &Dedupe {
+        &self.inner.dedupe
     }
 
     pub fn policy(&self) -> &RoomPolicy {

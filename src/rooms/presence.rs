@@ -20,6 +20,8 @@ use crate::protocol::Status;
 pub struct Joined {
     pub room: Value,
     pub mask: Mask,
+    /// Live messages for this pipe are held until `finish_catch_up` (a join with `after` and `r`).
+    pub catching_up: bool,
     /// Members present, keyed by user id (LocalCoverage.Notify `list`).
     pub list: Map<String, Value>,
 }
@@ -35,7 +37,12 @@ pub(super) fn push_status(m: &Member, status: &Status) {
 
 impl Rooms {
     /// Joins `member` (one pipe of one connection) to room `rid`, creating the room if policy allows.
-    pub async fn join(&self, member: Member, rid: &str) -> Result<Joined, RoomError> {
+    pub async fn join(
+        &self,
+        member: Member,
+        rid: &str,
+        catch_up: bool,
+    ) -> Result<Joined, RoomError> {
         validate_room_id(rid)?;
         // The token's claim first: a room it does not grant is neither created nor looked up.
         authorize(&member.claims, Act::Join, rid, None)?;
@@ -86,6 +93,13 @@ impl Rooms {
         if !already {
             room.members.push(member.clone());
         }
+        let catching_up = catch_up && mask.contains(Mask::R);
+        if catching_up {
+            // Under the same lock as the membership: every live message from now on is held, none missed.
+            room.catching_up
+                .entry((member.conn, member.pipe))
+                .or_default();
+        }
         let room_info = room_json(room);
         if first_of_user && !member.private {
             self.publish(|node| crate::bus::Event::Join {
@@ -113,6 +127,7 @@ impl Rooms {
         Ok(Joined {
             room: room_info,
             mask,
+            catching_up,
             list,
         })
     }
@@ -211,6 +226,7 @@ fn leave_locked(
         .iter()
         .position(|m| m.conn == conn && m.pipe == pipe)?;
     let gone = room.members.swap_remove(pos);
+    room.catching_up.remove(&(conn, pipe));
     let info = room_json(room);
     let last_here = room.user_connections(&gone.user.id) == 0 && !gone.private;
     if last_here && !remote.has(rid, &gone.user.id) {

@@ -18,11 +18,17 @@ pub(super) struct State {
     pub remote: super::cluster::Remote,
 }
 
+/// Live messages held for a member pipe during its catch-up: (stored id, the push).
+pub(super) type Held = Vec<(Option<i64>, crate::protocol::Frame)>;
+
 pub(super) struct Room {
     pub row: RoomRow,
     /// Rights of users who joined while the room was loaded (write-through from chmod).
     pub rights: HashMap<String, Mask>,
     pub members: Vec<Member>,
+    /// Member pipes replaying history after a `join {after}`: live messages wait here (with their stored id)
+    /// until the replay is queued, so nothing live overtakes it and nothing is delivered twice.
+    pub catching_up: HashMap<(u64, u16), Held>,
 }
 
 impl Room {
@@ -31,6 +37,7 @@ impl Room {
             row,
             rights: HashMap::new(),
             members: Vec::new(),
+            catching_up: HashMap::new(),
         }
     }
 

@@ -530,7 +530,7 @@ impl Session {
             (_, Request::Unsupported(name)) => return Err(SessionError::Unsupported(name)),
             (None, Request::Create(args)) => self.create(args)?,
             (None, Request::Release(args)) => self.release(args).await?,
-            (Some(PipeKind::Messaging), Request::Join(args)) => self.join(pipe, args).await?,
+            (Some(PipeKind::Messaging), Request::Join(args)) => return self.join(pipe, args).await,
             (Some(PipeKind::Messaging), Request::Leave(args)) => self.leave(pipe, args)?,
             (Some(PipeKind::Messaging), Request::Send(args)) => {
                 return self.send(pipe, args, payload).await

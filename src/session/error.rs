@@ -140,6 +140,7 @@ impl SessionError {
                 RoomError::Cluster(_) => "cluster",
                 RoomError::Busy(_) => "busy",
                 RoomError::NoPeer => "no_peer",
+                RoomError::Earlier(_) => "earlier_failed",
             },
             SessionError::SlowConsumer => "slow_consumer",
             SessionError::RateLimited(_) => "rate_limited",

@@ -124,7 +124,7 @@ impl Session {
             let Some(member) = self.member(pipe) else {
                 continue;
             };
-            match self.ctx.rooms.join(member, &rid).await {
+            match self.ctx.rooms.join(member, &rid, false).await {
                 Ok(_) => {
                     self.joined.insert((pipe, rid));
                 }

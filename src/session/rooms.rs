@@ -30,7 +30,14 @@ impl Session {
         })
     }
 
-    pub(super) async fn join(&mut self, pipe: u16, args: Join) -> Result<Status, SessionError> {
+    /// `join {rid}`: answered `NetGroup.Connect.Success`, then the coverage push. With `after`, the answer,
+    /// the coverage push and the replayed messages are queued here (in that order) before any live message,
+    /// and `Ok(None)` returned: the answer is already sent.
+    pub(super) async fn join(
+        &mut self,
+        pipe: u16,
+        args: Join,
+    ) -> Result<Option<Status>, SessionError> {
         let already = self.joined.contains(&(pipe, args.rid.clone()));
         let rooms_held = self
             .joined
@@ -50,7 +57,7 @@ impl Session {
         let joined = self
             .ctx
             .rooms
-            .join(member, &args.rid)
+            .join(member, &args.rid, args.after.is_some())
             .await
             .map_err(|e| SessionError::Room(RoomContext::Join, e))?;
         if self.ctx.faults.panic_after_join_by.as_deref() == Some(user.id.as_str()) {
@@ -62,17 +69,72 @@ impl Session {
         self.joined.insert((pipe, args.rid.clone()));
         let mut room = joined.room.clone();
         room["mask"] = json!(joined.mask.letters());
-        let status = Status::ok(codes::GROUP_CONNECT_SUCCESS, format!("joined {}", args.rid))
-            .with_info(json!({ "user": user, "room": room }));
-        // The answer first, then the coverage push, as PROTOCOL.md §3.4 orders them.
+        let mut info = json!({ "user": user, "room": room });
         let coverage = Status::ok(
             codes::GROUP_LOCAL_COVERAGE,
             format!("members of {}", args.rid),
         )
         .with_info(json!({ "room": joined.room, "list": joined.list }));
-        self.after_answer
-            .push(status_frame(pipe, 0, &coverage, now_secs()));
-        Ok(status)
+        let coverage = status_frame(pipe, 0, &coverage, now_secs());
+        let (Some(after), true) = (args.after, joined.catching_up) else {
+            // The answer first, then the coverage push, as PROTOCOL.md §3.4 orders them.
+            self.after_answer.push(coverage);
+            let status = Status::ok(codes::GROUP_CONNECT_SUCCESS, format!("joined {}", args.rid))
+                .with_info(info);
+            return Ok(Some(status));
+        };
+        let replay = self
+            .ctx
+            .rooms
+            .replay(&user.id, &self.claims, pipe, &args.rid, after)
+            .await;
+        let (frames, last) = match replay {
+            Ok(r) => {
+                info["catchup"] = json!({
+                    "after": after, "replayed": r.frames.len(), "last": r.last, "more": r.more,
+                });
+                (r.frames, r.last)
+            }
+            Err(e) => {
+                // Joined all the same; the client pages the gap with `history {after}`.
+                tracing::warn!(conn = self.id, room = %args.rid, error = %e, "catch-up replay failed");
+                info["catchup"] =
+                    json!({ "after": after, "replayed": 0, "more": true, "error": e.to_string() });
+                (Vec::new(), None)
+            }
+        };
+        let status = Status::ok(codes::GROUP_CONNECT_SUCCESS, format!("joined {}", args.rid))
+            .with_info(info);
+        let txid = self.current_txid;
+        let mut queued = true;
+        if txid != 0 {
+            queued &= self
+                .out
+                .reply(status_frame(pipe, txid, &status, now_secs()))
+                .await
+                .is_ok();
+        }
+        queued &= self.out.reply(coverage).await.is_ok();
+        for frame in frames {
+            if !queued {
+                break;
+            }
+            queued &= self.out.reply(frame).await.is_ok();
+        }
+        // Held live messages follow the replay; from here on live traffic flows directly.
+        self.ctx
+            .rooms
+            .finish_catch_up(self.id, pipe, &args.rid, last, &self.out);
+        super::connection::record_command(
+            &self.ctx.metrics,
+            "join",
+            codes::GROUP_CONNECT_SUCCESS,
+            self.current_started,
+        );
+        if !queued {
+            return Err(SessionError::SlowConsumer);
+        }
+        Ok(None)
     }
 
     pub(super) fn leave(&mut self, pipe: u16, args: Leave) -> Result<Status, SessionError> {

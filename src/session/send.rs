@@ -18,7 +18,7 @@ use crate::protocol::args::{Cast, Send};
 use crate::protocol::frames::status_frame;
 use crate::protocol::status::codes;
 use crate::protocol::Status;
-use crate::rooms::Post;
+use crate::rooms::{Begun, Post, Posted, RoomError, MAX_CID};
 
 /// Messages one connection may have waiting for their commit.
 pub const MAX_IN_FLIGHT: u32 = 1024;
@@ -51,13 +51,44 @@ impl Session {
         let data = args
             .data
             .unwrap_or_else(|| RawValue::from_string("null".into()).unwrap_or_default());
+        if let Some(cid) = &args.cid {
+            if cid.is_empty() || cid.chars().count() > MAX_CID {
+                return Err(SessionError::Args(crate::protocol::ArgsError::Invalid {
+                    name: "send".into(),
+                    reason: format!("cid: 1 to {MAX_CID} characters"),
+                }));
+            }
+        }
         let permit = self
             .in_flight
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| SessionError::Room(context, crate::rooms::RoomError::ShuttingDown))?;
-        let pending = self
+        let txid = self.current_txid;
+        let started = self.current_started;
+        let metrics = self.ctx.metrics.clone();
+        let out = self.out.clone();
+        let target = args.id.clone();
+        // A repeat of a recent `cid`: the first send's outcome, nothing stored or delivered again.
+        let resolver = match args.cid.as_deref() {
+            None => None,
+            Some(cid) => match self.ctx.rooms.dedupe().begin(&identity.user.id, cid) {
+                Begun::Repeat(first) => {
+                    tokio::spawn(async move {
+                        let result = first.await.map_err(RoomError::Earlier);
+                        answer(
+                            result, true, context, txid, pipe, &target, started, &metrics, &out,
+                        )
+                        .await;
+                        drop(permit);
+                    });
+                    return Ok(None);
+                }
+                Begun::First(resolver) => Some(resolver),
+            },
+        };
+        let submitted = self
             .ctx
             .rooms
             .submit(Post {
@@ -71,40 +102,30 @@ impl Session {
                 persist: !temporary,
                 origin: None,
             })
-            .await
-            .map_err(|e| SessionError::Room(context, e))?;
-        let txid = self.current_txid;
-        let started = self.current_started;
-        let metrics = self.ctx.metrics.clone();
-        let out = self.out.clone();
-        let target = args.id;
+            .await;
+        let pending = match submitted {
+            Ok(p) => p,
+            Err(e) => {
+                if let Some(r) = resolver {
+                    self.ctx.rooms.dedupe().resolve(r, Err(e.to_string()));
+                }
+                return Err(SessionError::Room(context, e));
+            }
+        };
+        let rooms = self.ctx.rooms.clone();
         tokio::spawn(async move {
             let result = pending.committed().await;
-            let status = match result {
-                Ok(posted) => {
-                    record_command(&metrics, "send", codes::CALL_SUCCESS, started);
-                    if txid == 0 {
-                        drop(permit);
-                        return;
-                    }
-                    // A plain success: Posting/SendTo.Notify are what clients dispatch as *incoming*
-                    // messages (PROTOCOL.md §4), so an answer must never use them.
-                    Status::ok(codes::CALL_SUCCESS, format!("sent to {target}")).with_info(json!({
-                        "mid": posted.mid,
-                        "timestamp": posted.timestamp,
-                        "delivered": posted.delivered,
-                    }))
-                }
-                Err(e) => {
-                    let status = SessionError::Room(context, e).status();
-                    record_command(&metrics, "send", status.code, started);
-                    status
-                }
-            };
-            // A client that does not read its answers is cut off by the outbox; nothing else to do here.
-            let _ = out
-                .reply(status_frame(pipe, txid, &status, now_secs()))
-                .await;
+            if let Some(r) = resolver {
+                let shared = match &result {
+                    Ok(posted) => Ok(*posted),
+                    Err(e) => Err(e.to_string()),
+                };
+                rooms.dedupe().resolve(r, shared);
+            }
+            answer(
+                result, false, context, txid, pipe, &target, started, &metrics, &out,
+            )
+            .await;
             drop(permit);
         });
         Ok(None)
@@ -114,4 +135,47 @@ impl Session {
     pub(super) async fn settle_in_flight(&self, wait: std::time::Duration) {
         let _ = tokio::time::timeout(wait, self.in_flight.acquire_many(MAX_IN_FLIGHT)).await;
     }
+}
+
+/// Answers a `send` once its outcome is known: `NetConnection.Call.Success` with `{mid, timestamp, delivered}`
+/// (and `duplicate: true` for a repeated `cid`), or the error. Never a Notify code: clients dispatch those as
+/// incoming messages (PROTOCOL.md §4).
+#[allow(clippy::too_many_arguments)]
+async fn answer(
+    result: Result<Posted, RoomError>,
+    duplicate: bool,
+    context: RoomContext,
+    txid: u16,
+    pipe: u16,
+    target: &str,
+    started: std::time::Instant,
+    metrics: &crate::metrics::Metrics,
+    out: &crate::transport::Outbox,
+) {
+    let status = match result {
+        Ok(posted) => {
+            record_command(metrics, "send", codes::CALL_SUCCESS, started);
+            if txid == 0 {
+                return;
+            }
+            let mut info = json!({
+                "mid": posted.mid,
+                "timestamp": posted.timestamp,
+                "delivered": posted.delivered,
+            });
+            if duplicate {
+                info["duplicate"] = json!(true);
+            }
+            Status::ok(codes::CALL_SUCCESS, format!("sent to {target}")).with_info(info)
+        }
+        Err(e) => {
+            let status = SessionError::Room(context, e).status();
+            record_command(metrics, "send", status.code, started);
+            status
+        }
+    };
+    // A client that does not read its answers is cut off by the outbox; nothing else to do here.
+    let _ = out
+        .reply(status_frame(pipe, txid, &status, now_secs()))
+        .await;
 }

@@ -66,6 +66,10 @@ pub struct Send {
     /// Any JSON value, relayed and stored verbatim. Absent means `null`.
     #[serde(default)]
     pub data: Option<Box<RawValue>>,
+    /// A client-chosen id (at most 64 characters): a resend with the same `cid` by the same user within the
+    /// dedupe window is answered with the first one's `mid` and not stored or delivered again.
+    #[serde(default)]
+    pub cid: Option<String>,
 }
 
 impl PartialEq for Send {
@@ -74,6 +78,7 @@ impl PartialEq for Send {
             && self.cast == other.cast
             && self.id == other.id
             && self.data.as_ref().map(|d| d.get()) == other.data.as_ref().map(|d| d.get())
+            && self.cid == other.cid
     }
 }
 
