@@ -434,3 +434,80 @@ async fn a_resend_with_the_same_cid_is_stored_once() {
         .collect();
     assert_eq!(stored, ["once", "twice"], "stored once");
 }
+
+/// A TCP connection that dies without a FIN (the test's proxy resets the gateway's side, as a vanished NAT
+/// mapping or a dead phone would look) is parked, and its uuid resumes within the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_tcp_connection_is_parked_and_resumable() {
+    use tokio_util::codec::{Framed, LengthDelimitedCodec};
+    let gw = TestGateway::start().await;
+    let target = gw.gateway.tcp_addr.expect("tcp");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let proxy = listener.local_addr().expect("addr");
+    let (reset_tx, reset_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+            _ = reset_rx => {
+                // Linger 0: closing sends RST, not FIN.
+                let _ = socket2::SockRef::from(&outbound).set_linger(Some(Duration::ZERO));
+                drop(outbound);
+                // Keep the client's side open and silent: it never learns anything.
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+        }
+    });
+    let mut framed = Framed::new(
+        tokio::net::TcpStream::connect(proxy)
+            .await
+            .expect("connect"),
+        LengthDelimitedCodec::new(),
+    );
+    let body = CommandMessage::encode(
+        0,
+        1,
+        br#"{"name":"connect","uuid":"","parameters":{"token":""}}"#,
+        &[],
+    )
+    .expect("fits");
+    framed
+        .send(Frame::new(MessageType::Command, 0, body).to_bytes(1))
+        .await
+        .expect("send");
+    let mut reassembler = Reassembler::new(1 << 20);
+    let uuid = loop {
+        let b = framed.next().await.expect("frame").expect("ok");
+        let f = Frame::decode(b.freeze()).expect("valid");
+        if let Ok(Some(Message::Command { command, .. })) = reassembler.push(f) {
+            let args: Value = serde_json::from_slice(&command.args).expect("json");
+            break args["info"]["uuid"].as_str().expect("uuid").to_string();
+        }
+    };
+    let _ = reset_tx.send(());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while metric(&gw, "odd_gateway_sessions_parked").await < 1.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a reset connection was not parked"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut back = common::Raw::open(&gw).await;
+    back.command(
+        0,
+        1,
+        &format!(r#"{{"name":"connect","uuid":"{uuid}","parameters":{{"token":""}}}}"#),
+    )
+    .await;
+    let resumed = back.answer_to(1).await.expect("answer");
+    assert_eq!(resumed.args["info"]["resumed"], true, "{:?}", resumed.args);
+    drop(framed);
+}

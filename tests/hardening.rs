@@ -842,3 +842,29 @@ async fn the_per_ip_limit_holds_on_the_http_port() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Room ids are limited in characters, as documented, not bytes: 128 four-byte characters are a valid id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_ids_are_counted_in_characters() {
+    let gw = TestGateway::start().await;
+    let mut raw = Raw::open(&gw).await;
+    raw.connect().await;
+    raw.command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
+        .await;
+    raw.answer_to(2).await.expect("pipe");
+    let long = "\u{1F600}".repeat(128);
+    raw.command(1, 1, &format!(r#"{{"name":"join","rid":"{long}"}}"#))
+        .await;
+    let ok = raw.answer_to(1).await.expect("answer");
+    assert_eq!(ok.code(), "NetGroup.Connect.Success", "{:?}", ok.args);
+    let too_long = "\u{1F600}".repeat(129);
+    raw.command(1, 2, &format!(r#"{{"name":"join","rid":"{too_long}"}}"#))
+        .await;
+    let refused = raw.answer_to(2).await.expect("answer");
+    assert_eq!(refused.level(), "error");
+    assert!(
+        refused.description().contains("128 characters"),
+        "{:?}",
+        refused.args
+    );
+}
