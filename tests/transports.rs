@@ -23,6 +23,10 @@ fn urls(gw: &TestGateway) -> Vec<(&'static str, String)> {
             format!("quic://localhost:{}", g.quic_addr.expect("quic").port()),
         ),
         ("ws", format!("ws://{}/im", g.http_addr.expect("http"))),
+        (
+            "wss",
+            format!("wss://localhost:{}/im", g.https_addr.expect("https").port()),
+        ),
     ]
 }
 
@@ -68,8 +72,8 @@ async fn one_room_with_a_member_on_every_transport() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
             ack.info()["delivered"],
-            3,
-            "{name}: reaches the three others"
+            5,
+            "{name}: reaches the four others and its own connection (the echo)"
         );
     }
     for (name, c, _) in members.iter_mut() {
@@ -79,15 +83,14 @@ async fn one_room_with_a_member_on_every_transport() {
             .map(|m| m.args["data"].as_str().unwrap_or_default().to_string())
             .collect();
         texts.sort();
-        let mut expected: Vec<String> = ["tcp", "tls", "quic", "ws"]
+        let mut expected: Vec<String> = ["tcp", "tls", "quic", "ws", "wss"]
             .iter()
-            .filter(|t| *t != name)
             .map(|t| format!("hello from {t}"))
             .collect();
         expected.sort();
         assert_eq!(
             texts, expected,
-            "{name} sees the others' messages exactly once"
+            "{name} sees every message (its own echo included) exactly once"
         );
     }
     // History is the same whichever transport asks.
@@ -98,7 +101,7 @@ async fn one_room_with_a_member_on_every_transport() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
             page.info()["messages"].as_array().map(Vec::len),
-            Some(4),
+            Some(5),
             "{name}"
         );
     }
