@@ -11,12 +11,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
+use crate::auth::{ConfigVerifier, TokenVerifier};
 use crate::bus::{Bus, NatsBus};
 use crate::config::{Config, Profile};
 use crate::http::{self, HttpState};
 use crate::metrics::Metrics;
 use crate::rooms::Rooms;
-use crate::session::{self, ConfigVerifier, Context, TokenVerifier};
+use crate::session::{self, Context};
 use crate::store::Store;
 use crate::transport::certs::CertMaterial;
 use crate::transport::{self, quic, Link};

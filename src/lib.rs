@@ -1,10 +1,12 @@
 //! odd-gateway: a server for the Odd IM protocol.
 //!
 //! Data flows one way through the layers: `protocol` (pure wire format) -> `transport` (bytes <-> frames)
-//! -> `session` (connection state, pipes, transactions, auth) -> `rooms` (membership, fan-out, rights)
-//! -> `store` (the only place with SQL). `config`, `metrics` and `http` sit beside them, `gateway` wires them
-//! together, and `client` is the project's own client library, used by the tests, the CLI and the benches.
+//! -> `session` (connection state, pipes, transactions) -> `rooms` (membership, fan-out, rights, the one
+//! authorization decision) -> `store` (the only place with SQL). `auth` (token verification) serves both the
+//! session layer and `http`; `config`, `metrics` and `http` sit beside them, `gateway` wires them together,
+//! and `client` is the project's own client library, used by the tests, the CLI and the benches.
 
+pub mod auth;
 pub mod bus;
 pub mod cli;
 pub mod client;

@@ -223,7 +223,7 @@ impl Client {
         payload: &[u8],
     ) -> Result<(), ClientError> {
         let json = serde_json::to_vec(args).map_err(|e| ClientError::Encode(e.to_string()))?;
-        let mut body = CommandMessage::encode(crate::session::now_secs(), txid, &json, payload)
+        let mut body = CommandMessage::encode(crate::clock::now_secs(), txid, &json, payload)
             .map_err(|e| ClientError::Encode(e.to_string()))?;
         // Large messages go as fragments, each well under the gateway's default frame limit.
         while body.len() > FRAGMENT_BYTES {

@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 
 use super::error::ApiError;
 use super::HttpState;
-use crate::session::Principal;
+use crate::auth::Principal;
 
 /// The caller with what its token allows.
 pub fn principal(state: &HttpState, headers: &HeaderMap) -> Result<Principal, ApiError> {

@@ -5,8 +5,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::auth::AuthError;
 use crate::rooms::RoomError;
-use crate::session::AuthError;
 
 #[derive(Debug)]
 pub enum ApiError {

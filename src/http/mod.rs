@@ -15,8 +15,8 @@ use std::sync::Arc;
 use axum::routing::get;
 use axum::Router;
 
+use crate::auth::TokenVerifier;
 use crate::rooms::Rooms;
-use crate::session::TokenVerifier;
 use crate::transport::Link;
 
 #[derive(Clone)]

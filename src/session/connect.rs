@@ -2,11 +2,11 @@
 
 use serde_json::json;
 
-use super::auth::AuthError;
 use super::connection::Session;
 use super::error::SessionError;
 use super::resume::ClaimError;
 use super::Identity;
+use crate::auth::AuthError;
 use crate::protocol::args::{Connect, Refresh};
 use crate::protocol::status::codes;
 use crate::protocol::Status;

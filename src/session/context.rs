@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::auth::TokenVerifier;
+use crate::auth::TokenVerifier;
 use crate::config::Limits;
 use crate::rooms::Rooms;
 use crate::store::Store;

@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use super::auth::AuthError;
+use crate::auth::AuthError;
 use crate::protocol::status::codes;
 use crate::protocol::{ArgsError, FrameError, Status};
 use crate::rooms::RoomError;

@@ -6,13 +6,11 @@
 //! `SessionError` turned into a status in exactly one place (`error.rs`).
 
 pub mod acks;
-pub mod auth;
 mod chmod;
 mod connect;
 pub mod connection;
 pub mod context;
 pub mod error;
-mod jwt;
 pub mod moved;
 pub mod per_ip;
 pub mod pipes;
@@ -22,7 +20,7 @@ mod rooms;
 mod send;
 mod signaling;
 
-pub use auth::{AuthError, ConfigVerifier, Principal, TokenVerifier};
+pub use crate::auth::{AuthError, ConfigVerifier, Principal, TokenVerifier};
 pub use connection::run;
 pub use context::Context;
 pub use error::SessionError;

@@ -77,7 +77,7 @@ impl Session {
             return Ok(None);
         }
         let other =
-            owner_user != user.id && !(guest && owner_user.starts_with(super::auth::GUEST_PREFIX));
+            owner_user != user.id && !(guest && owner_user.starts_with(crate::auth::GUEST_PREFIX));
         if other {
             return Err(SessionError::NotYourSession(uuid.to_string()));
         }

@@ -112,7 +112,7 @@ impl Registry {
         user: &str,
         guest: bool,
     ) -> Result<Option<Handover>, ClaimError> {
-        let other = |u: &str| u != user && !(guest && u.starts_with(super::auth::GUEST_PREFIX));
+        let other = |u: &str| u != user && !(guest && u.starts_with(crate::auth::GUEST_PREFIX));
         // A live session is kicked off its transport first; it parks itself within moments.
         for _ in 0..100 {
             let claim = {

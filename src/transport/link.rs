@@ -191,3 +191,15 @@ pub const INBOUND_QUEUE: usize = 64;
 
 /// Most frames a writer encodes before it flushes, so one busy connection cannot starve the flush.
 pub const WRITE_BATCH: usize = 128;
+
+/// A close reason cut to `max` bytes on a character boundary (QUIC and WebSocket close frames bound it).
+pub fn truncate_reason(reason: &str, max: usize) -> &str {
+    if reason.len() <= max {
+        return reason;
+    }
+    let mut end = max;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}

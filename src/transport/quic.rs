@@ -274,20 +274,9 @@ async fn write_frames(
         std::mem::take(&mut s.writers)
     };
     let _ = tokio::time::timeout(DRAIN, futures::future::join_all(writers)).await;
-    let reason = truncate(&close.1, 200);
+    let reason = super::link::truncate_reason(&close.1, 200);
     conn.close(quinn::VarInt::from_u32(close.0), reason.as_bytes());
     rx.into_rx()
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// The QUIC server endpoint's settings.

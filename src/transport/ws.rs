@@ -82,12 +82,9 @@ impl WsMessage for tokio_tungstenite::tungstenite::Message {
     }
 }
 
+/// A close frame carries at most 123 bytes of reason.
 fn close_reason(reason: &str) -> String {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    reason[..end].to_string()
+    super::link::truncate_reason(reason, 123).to_string()
 }
 
 /// Turns a WebSocket into a `Link`. With `liveness = Some(d)` (the gateway's side), the writer pings every

@@ -1,10 +1,13 @@
 //! Who is connecting: a token in `connect` (or an HTTP Bearer token) becomes a `Principal`, or is refused.
 //!
 //! Verifiers are pluggable behind `TokenVerifier`. The configured one accepts, in order: an empty token as a
-//! fresh guest (when anonymous mode is on), static `token -> user` pairs from the config file, and HMAC-signed
-//! JWTs (HS256, `sub` = user id, optional `nick`, `avatar`, `rooms`; `exp` required and checked). Whatever the
+//! fresh guest (when anonymous mode is on), static `token -> user` pairs from the config file, and JWTs
+//! (`jwt.rs`: HS256 secrets, RS/PS/ES/EdDSA public keys, JWKS; `sub` = user id, optional `nick`, `avatar`,
+//! `rooms`; `exp` required). Used by the session layer (`connect`, `refresh`) and the HTTP API. Whatever the
 //! source, ids and nicks are validated, so a client that renders them as HTML is never handed markup from the
 //! token path. Tokens are never logged or echoed.
+
+mod jwt;
 
 use std::collections::HashMap;
 
@@ -14,10 +17,10 @@ use rand::Rng;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
 
-use super::jwt::JwtVerifier;
 use crate::config::Auth;
 use crate::protocol::args::User;
 use crate::rooms::RoomClaims;
+use jwt::JwtVerifier;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AuthError {

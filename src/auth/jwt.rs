@@ -13,7 +13,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use super::auth::AuthError;
+use super::AuthError;
 use crate::config::Auth;
 
 /// Which keys can verify which algorithms.
