@@ -101,3 +101,33 @@ async fn storage_failure_is_a_state(backend: Backend) {
 }
 
 on_both_backends!(storage_failure_is_a_state);
+
+/// Three gateways starting at the same instant on a fresh PostgreSQL schema all come up (schema creation and
+/// migrations are serialised), and share it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_gateways_start_at_once_on_a_fresh_schema() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let start = || {
+        odd_gateway::gateway::Gateway::start(
+            db.config(|c| c.listen.https = odd_gateway::config::ListenAddr::off()),
+        )
+    };
+    let (a, b, c) = tokio::join!(start(), start(), start());
+    let gws: Vec<_> = [a, b, c]
+        .into_iter()
+        .map(|g| g.expect("every gateway starts"))
+        .collect();
+    let url = format!("tcp://{}", gws[0].tcp_addr.expect("tcp"));
+    let alice = Client::connect(&url, "").await.expect("connect");
+    let pipe = alice.create("messaging").await.expect("pipe");
+    alice.join(pipe, "shared").await.expect("join");
+    alice
+        .say(pipe, "shared", "one schema")
+        .await
+        .expect("stored");
+    for g in gws {
+        g.shutdown(Duration::from_secs(2)).await;
+    }
+}

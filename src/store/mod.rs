@@ -24,6 +24,9 @@ pub use models::{
     Direction, HistoryQuery, NewMessage, Page, RoomRow, StoredMessage, StoredPayload, Thread,
 };
 
+/// The advisory lock key gateways take while creating their PostgreSQL schema ("odd-gw" in ASCII).
+const SCHEMA_LOCK: i64 = 0x6f64_642d_6777;
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -98,11 +101,24 @@ impl Store {
                     .max_connections(1)
                     .connect_with(opts.clone())
                     .await?;
-                // Identifiers cannot be bound parameters; the name was checked above.
-                sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                // `CREATE SCHEMA IF NOT EXISTS` is not safe against itself: two gateways starting at the same
+                // instant can both try to create it and one fails with a duplicate key. A session-level
+                // advisory lock (the admin pool has one connection) serialises them; the migrations take their
+                // own lock afterwards.
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(SCHEMA_LOCK)
                     .execute(&admin)
                     .await?;
+                // Identifiers cannot be bound parameters; the name was checked above.
+                let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                    .execute(&admin)
+                    .await;
+                let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(SCHEMA_LOCK)
+                    .execute(&admin)
+                    .await;
                 admin.close().await;
+                created?;
                 opts = opts.options([("search_path", schema)]);
             }
             let pool = PgPoolOptions::new()
