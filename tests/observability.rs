@@ -269,3 +269,31 @@ async fn promtool_accepts_rules_and_exposition() {
     );
     assert!(out.status.success(), "promtool check metrics: {report}");
 }
+
+/// A fresh gateway exports, at 0, the labelled series the dashboard and the alert rules use, so the first
+/// slow consumer, auth failure or protocol error shows up in `rate()` and `increase()` instead of being the
+/// series' invisible first sample.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_gateway_exports_labelled_series_at_zero() {
+    let gw = TestGateway::start().await;
+    let (_, m) = scrape(&gw).await;
+    for series in [
+        r#"odd_gateway_slow_consumer_disconnects_total{transport="tcp"}"#,
+        r#"odd_gateway_slow_consumer_disconnects_total{transport="ws"}"#,
+        r#"odd_gateway_auth_failures_total{reason="invalid_token"}"#,
+        r#"odd_gateway_auth_failures_total{reason="expired_token"}"#,
+        r#"odd_gateway_protocol_errors_total{kind="bad_args"}"#,
+        r#"odd_gateway_connections_closed_total{reason="slow_consumer",transport="quic"}"#,
+        r#"odd_gateway_connections_closed_total{reason="lost",transport="tcp"}"#,
+        r#"odd_gateway_pushes_dropped_total{transport="tls"}"#,
+        r#"odd_gateway_bus_errors_total{kind="publish"}"#,
+        r#"odd_gateway_commands_total{code="NetConnection.Call.Failed",command="send"}"#,
+        r#"odd_gateway_commands_total{code="NetGroup.Posting.Failed",command="send"}"#,
+        r#"odd_gateway_memory_budget_refusals_total{what="reassembly"}"#,
+        "odd_gateway_session_panics_total",
+        "odd_gateway_history_unreadable_total",
+    ] {
+        assert_eq!(m.get(series), Some(&0.0), "{series} is exported at 0");
+    }
+    assert_eq!(m.get("odd_gateway_store_up"), Some(&1.0));
+}
