@@ -297,3 +297,42 @@ async fn a_fresh_gateway_exports_labelled_series_at_zero() {
     }
     assert_eq!(m.get("odd_gateway_store_up"), Some(&1.0));
 }
+
+/// `process_*` come from `/proc` at scrape time, CPU seconds with their 1/100 s resolution (the prometheus
+/// crate's collector exported whole seconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_metrics_are_read_with_fractions() {
+    let gw = TestGateway::start().await;
+    // Spend some CPU so the counter is well above 0.
+    let mut x = 0u64;
+    for i in 0..20_000_000u64 {
+        x = x.wrapping_mul(31).wrapping_add(i);
+    }
+    assert_ne!(x, 1);
+    let (_, m) = scrape(&gw).await;
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("stat");
+    let rest = stat.rsplit_once(')').expect("comm").1;
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    let mine = (f[11] + f[12]) / 100.0;
+    let cpu = get(&m, "process_cpu_seconds_total");
+    assert!(
+        cpu > 0.0 && (mine - cpu).abs() < 0.25,
+        "scraped {cpu}, /proc says {mine}"
+    );
+    assert!(get(&m, "process_resident_memory_bytes") > 1e6);
+    assert!(get(&m, "process_open_fds") > 0.0);
+    assert!(get(&m, "process_max_fds") >= get(&m, "process_open_fds"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let started = get(&m, "process_start_time_seconds");
+    assert!(
+        started <= now + 1.0 && started > now - 86_400.0,
+        "{started}"
+    );
+    assert!(get(&m, "process_threads") >= 1.0);
+}

@@ -9,11 +9,15 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+mod process;
+
 use crate::protocol::MessageType;
 use crate::transport::TransportKind;
 
 pub struct Metrics {
     registry: Registry,
+    /// `process_*`, read from `/proc` at each scrape (`render`).
+    process: process::ProcessMetrics,
     pub connections_open: IntGaugeVec,
     pub connections_total: IntCounterVec,
     pub connections_closed_total: IntCounterVec,
@@ -91,12 +95,7 @@ impl Metrics {
     /// clash would be a programming error caught by every test.
     pub fn new() -> Metrics {
         let r = Registry::new();
-        #[cfg(target_os = "linux")]
-        {
-            let _ = r.register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
-            ));
-        }
+        let process = process::ProcessMetrics::register(&r);
         let connections_open = IntGaugeVec::new(
             Opts::new(
                 "odd_gateway_connections_open",
@@ -294,6 +293,7 @@ impl Metrics {
                 g.set(1);
                 g
             },
+            process,
             registry: r,
         };
         m.start_at_zero();
@@ -360,6 +360,7 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
+        self.process.refresh();
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
