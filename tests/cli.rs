@@ -128,3 +128,64 @@ async fn send_history_and_clear_errors() {
         "a guest is not the room's owner: {err}"
     );
 }
+
+async fn metric(gw: &TestGateway, series: &str) -> f64 {
+    let body = reqwest::get(format!("{}/metrics", gw.http_url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The CLI closes QUIC and WebSocket connections on purpose: the gateway counts them as closed by the client
+/// and parks nothing (before, each `odd send` left a parked session and a QUIC connection "open" for 30 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_closes_every_transport_cleanly() {
+    let gw = TestGateway::start().await;
+    let cert = gw.gateway.cert_path.clone().expect("dev cert");
+    let cert = cert.to_string_lossy().to_string();
+    let quic = format!(
+        "quic://localhost:{}",
+        gw.gateway.quic_addr.expect("quic").port()
+    );
+    let ws = format!("ws://{}/im", gw.gateway.http_addr.expect("http"));
+    let wss = format!(
+        "wss://localhost:{}/im",
+        gw.gateway.https_addr.expect("https").port()
+    );
+    for url in [&quic, &ws, &wss] {
+        let (ok, out, err) =
+            odd(&["--url", url, "--ca", &cert, "send", "--room", "r", "bye"]).await;
+        assert!(ok && out.starts_with("sent"), "{url}: {out} {err}");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let quic_closed = metric(
+            &gw,
+            r#"odd_gateway_connections_closed_total{reason="client_closed",transport="quic"}"#,
+        )
+        .await;
+        let ws_closed = metric(
+            &gw,
+            r#"odd_gateway_connections_closed_total{reason="client_closed",transport="ws"}"#,
+        )
+        .await;
+        if quic_closed == 1.0 && ws_closed == 2.0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "quic {quic_closed}, ws {ws_closed} closed by the client"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(metric(&gw, "odd_gateway_sessions_parked").await, 0.0);
+    assert_eq!(
+        metric(&gw, r#"odd_gateway_connections_open{transport="quic"}"#).await,
+        0.0
+    );
+}

@@ -34,7 +34,7 @@ pub struct Cli {
     /// Token for `connect` (empty: a guest, where the gateway allows it).
     #[arg(long, short, global = true, env = "ODD_TOKEN", default_value = "")]
     pub token: String,
-    /// PEM certificate to trust for tls:// and quic:// (default: data/certs/dev-cert.pem if present).
+    /// PEM certificate to trust for tls://, quic:// and wss:// (default: data/certs/dev-cert.pem if present).
     #[arg(long, global = true, env = "ODD_CA")]
     pub ca: Option<PathBuf>,
     #[command(subcommand)]
@@ -156,7 +156,8 @@ pub(crate) fn options(cli: &Cli) -> anyhow::Result<ClientOptions> {
 /// Client options for `url` (one of several, for a bench spread over cluster nodes).
 pub(crate) fn options_for(cli: &Cli, url: &str) -> anyhow::Result<ClientOptions> {
     let endpoint: Endpoint = url.parse()?;
-    let needs_tls = matches!(endpoint.kind, TransportKind::Tls | TransportKind::Quic);
+    let needs_tls =
+        matches!(endpoint.kind, TransportKind::Tls | TransportKind::Quic) || endpoint.secure;
     let ca = match &cli.ca {
         Some(p) => Some(p.clone()),
         None if needs_tls => Some(PathBuf::from("data/certs/dev-cert.pem")).filter(|p| p.exists()),

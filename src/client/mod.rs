@@ -62,8 +62,13 @@ struct Reconnect {
     done: std::sync::atomic::AtomicBool,
 }
 
+/// The current transport's writer task: `close` waits for it, so the close reaches the wire before the
+/// program exits (a QUIC close frame, a WebSocket close, a TCP shutdown) and the gateway sees a clean close.
+type WriterTask = Arc<Mutex<Option<tokio::task::JoinHandle<crate::transport::OutboundRx>>>>;
+
 pub struct Client {
     tx: Arc<Mutex<OutboundTx>>,
+    writer: WriterTask,
     pending: Pending,
     txids: Arc<Mutex<HashMap<u16, u16>>>,
     reconnect: Option<Arc<Reconnect>>,
@@ -119,8 +124,10 @@ impl Client {
 
     fn start(link: Link, reconnect: Option<Arc<Reconnect>>) -> Client {
         let (tx, rx) = mpsc::channel(1024);
-        link.writer
-            .start(rx, tokio_util::sync::CancellationToken::new());
+        let writer: WriterTask = Arc::new(Mutex::new(Some(
+            link.writer
+                .start(rx, tokio_util::sync::CancellationToken::new()),
+        )));
         let pending: Pending = Arc::default();
         let closed = Arc::new(Mutex::new(None));
         let (push_tx, pushes) = mpsc::unbounded_channel();
@@ -130,6 +137,7 @@ impl Client {
             link.inbound,
             Conn {
                 tx: tx.clone(),
+                writer: writer.clone(),
                 txids: txids.clone(),
                 pending: pending.clone(),
                 pushes: push_tx,
@@ -139,6 +147,7 @@ impl Client {
         ));
         Client {
             tx,
+            writer,
             pending,
             txids,
             reconnect,
@@ -387,6 +396,12 @@ impl Client {
         }
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let _ = tx.send(Outbound::Close("client closed".into())).await;
+        drop(tx);
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(writer) = writer {
+            // Bounded: a dead transport must not hang a closing program.
+            let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+        }
     }
 }
 
@@ -444,6 +459,7 @@ fn connect_args(token: &str, uuid: &str) -> Value {
 /// What the background task shares with the `Client`.
 struct Conn {
     tx: Arc<Mutex<OutboundTx>>,
+    writer: WriterTask,
     txids: Arc<Mutex<HashMap<u16, u16>>>,
     pending: Pending,
     pushes: mpsc::UnboundedSender<Reply>,
@@ -495,8 +511,10 @@ async fn come_back(
         }
         if let Ok(link) = rc.endpoint.open(&rc.options).await {
             let (tx, rx) = mpsc::channel(1024);
-            link.writer
+            let task = link
+                .writer
                 .start(rx, tokio_util::sync::CancellationToken::new());
+            *conn.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
             *conn.tx.lock().unwrap_or_else(|e| e.into_inner()) = tx.clone();
             let mut inbound = link.inbound;
             let txid = next_txid(&conn.txids, 0);
@@ -573,7 +591,10 @@ async fn read_loop(
         };
         let frame = match next {
             None => break "connection closed".to_string(),
-            Some(Inbound::Failed(r)) | Some(Inbound::Violation(r)) => break r,
+            // A close by the gateway: whether to come back is decided by its goodbye status, as for a loss.
+            Some(Inbound::Failed(r)) | Some(Inbound::Violation(r)) | Some(Inbound::Closed(r)) => {
+                break r
+            }
             Some(Inbound::Malformed(e)) => break format!("server sent a malformed frame: {e}"),
             Some(Inbound::Frame(f)) => f,
         };

@@ -379,6 +379,7 @@ impl Metrics {
         ];
         let reasons = [
             "peer_closed",
+            "client_closed",
             "lost",
             "transport_error",
             "refused",

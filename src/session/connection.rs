@@ -39,6 +39,8 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 pub enum End {
     /// The peer closed the transport cleanly: nobody to tell.
     PeerGone,
+    /// The client closed on purpose (QUIC application close, WebSocket close frame): ended, not parked.
+    ClientClosed(String),
     /// The transport was lost (reset, I/O error, QUIC timeout): the session may be resumed.
     Lost(String),
     /// The peer broke the transport's rules (oversize length, text on a WebSocket): tell it, if it listens.
@@ -61,6 +63,7 @@ impl End {
     fn label(&self) -> &'static str {
         match self {
             End::PeerGone => "peer_closed",
+            End::ClientClosed(_) => "client_closed",
             End::Lost(_) => "lost",
             End::Transport(_) => "transport_error",
             End::AfterStatus(_) => "refused",
@@ -81,7 +84,9 @@ impl End {
     fn reason(&self, limits: &crate::config::Limits) -> String {
         match self {
             End::PeerGone => "peer closed".to_string(),
-            End::Lost(r) | End::Transport(r) | End::AfterStatus(r) => r.clone(),
+            End::Lost(r) | End::Transport(r) | End::AfterStatus(r) | End::ClientClosed(r) => {
+                r.clone()
+            }
             End::HandshakeTimeout => {
                 format!("no `connect` within {} ms", limits.handshake_timeout_ms)
             }
@@ -237,6 +242,7 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
                 match item {
                     None => break End::PeerGone,
                     Some(Inbound::Failed(reason)) => break End::Lost(reason),
+                    Some(Inbound::Closed(reason)) => break End::ClientClosed(reason),
                     Some(Inbound::Violation(reason)) => break End::Transport(reason),
                     Some(Inbound::Malformed(e)) => {
                         if let Some(end) = s.on_error(None, 0, e.into()).await {
@@ -637,6 +643,7 @@ impl Session {
     ) {
         let last_word = match &end {
             End::PeerGone
+            | End::ClientClosed(_)
             | End::Lost(_)
             | End::AfterStatus(_)
             | End::SlowConsumer
@@ -662,7 +669,11 @@ impl Session {
         let reason = end.reason(&self.ctx.limits);
         let client_listens = !matches!(
             end,
-            End::PeerGone | End::Lost(_) | End::SlowConsumer | End::TakenOver
+            End::PeerGone
+                | End::ClientClosed(_)
+                | End::Lost(_)
+                | End::SlowConsumer
+                | End::TakenOver
         );
         // Messages already accepted get their answers before the goodbye (unless the client is gone).
         if client_listens {

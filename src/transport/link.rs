@@ -53,6 +53,9 @@ pub enum Inbound {
     Violation(String),
     /// The transport was lost (I/O error, reset, QUIC idle timeout): a reconnect may resume the session.
     Failed(String),
+    /// The peer closed on purpose (a QUIC application close, a WebSocket close frame): the session ends now
+    /// instead of waiting for a reconnect that will not come.
+    Closed(String),
 }
 
 /// What the session layer hands down.

@@ -110,7 +110,9 @@ pub fn link(
         let reason = match watcher.closed().await {
             quinn::ConnectionError::LocallyClosed => return,
             quinn::ConnectionError::ApplicationClosed(c) => {
-                format!("closed by peer: {}", String::from_utf8_lossy(&c.reason))
+                let reason = format!("closed by peer: {}", String::from_utf8_lossy(&c.reason));
+                let _ = watch_tx.send(Inbound::Closed(reason)).await;
+                return;
             }
             quinn::ConnectionError::TimedOut => "idle timeout".to_string(),
             other => other.to_string(),
@@ -126,7 +128,11 @@ pub fn link(
         inbound,
         writer: Writer::new(move |rx| async move {
             let rx = write_frames(conn, rx, shared, role, inbound_tx).await;
-            drop(keep);
+            // A client's own endpoint: let the close frame reach the gateway before it goes (bounded), so
+            // the gateway sees a clean close instead of waiting for its idle timeout.
+            if let Some(endpoint) = keep {
+                let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+            }
             rx
         }),
     }

@@ -163,7 +163,12 @@ async fn read_messages<St, M, E>(
                         .await;
                     return;
                 }
-                WsKind::Close => return,
+                WsKind::Close => {
+                    let _ = tx
+                        .send(Inbound::Closed("closed by the client".into()))
+                        .await;
+                    return;
+                }
                 WsKind::Control => continue,
             },
         };
