@@ -70,6 +70,27 @@ async fn storage_failure_is_a_state(backend: Backend) {
     assert!(why.contains("storage is unavailable"), "{why}");
     assert_eq!(ready(&gw).await, 503);
     assert_eq!(store_up(&gw).await, Some(0.0));
+    // Any request that needs the store says so, and counts (not only message commits).
+    let history = alice.history(pipe, serde_json::json!({"rid": "r"})).await;
+    assert!(
+        format!("{history:?}").contains("storage is unavailable"),
+        "{history:?}"
+    );
+    let body = reqwest::get(format!("{}/metrics", gw.http_url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    let errors: f64 = body
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("odd_gateway_store_errors_total ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0);
+    assert!(errors >= 1.0, "store errors counted: {errors}");
 
     exec(
         &gw.db,

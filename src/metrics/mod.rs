@@ -50,6 +50,7 @@ pub struct Metrics {
     pub memory_budget_used_bytes: IntGauge,
     pub memory_budget_refusals_total: IntCounterVec,
     pub store_up: IntGauge,
+    pub store_errors_total: IntCounter,
 }
 
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -293,6 +294,11 @@ impl Metrics {
                 g.set(1);
                 g
             },
+            store_errors_total: counter(
+                &r,
+                "odd_gateway_store_errors_total",
+                "Requests of any kind (join, chmod, history, send, ...) refused because the store failed.",
+            ),
             process,
             registry: r,
         };
@@ -337,6 +343,7 @@ impl Metrics {
             &self.memory_budget_used_bytes,
             &self.memory_budget_refusals_total,
             &self.store_up,
+            &self.store_errors_total,
         ];
         let mut names: Vec<String> = collectors
             .iter()

@@ -580,6 +580,7 @@ impl Session {
     async fn on_error(&mut self, pipe: Option<u16>, txid: u16, err: SessionError) -> Option<End> {
         match &err {
             SessionError::Room(_, crate::rooms::RoomError::Store(e)) => {
+                self.ctx.metrics.store_errors_total.inc();
                 tracing::error!(conn = self.id, error = %e, "storage failed")
             }
             _ => debug!(conn = self.id, error = %err, "request failed"),
