@@ -37,6 +37,26 @@ pub struct Gateway {
     listeners: TaskTracker,
 }
 
+/// What `--check-config` verifies beyond `Config::validate`: that the token keys and, when configured, the TLS
+/// certificate and key can be read and parsed. Binds nothing, opens no database.
+pub fn check(config: &Config) -> anyhow::Result<()> {
+    config.validate()?;
+    ConfigVerifier::new(&config.auth, config.anonymous_allowed())
+        .map_err(|e| anyhow::anyhow!("auth keys: {e}"))?;
+    if let (Some(cert), Some(key)) = (config.tls.cert.as_deref(), config.tls.key.as_deref()) {
+        CertMaterial::load(Some(cert), Some(key), &config.data_dir, false).with_context(|| {
+            format!("TLS certificate {} / key {}", cert.display(), key.display())
+        })?;
+    } else if config.profile == Profile::Prod
+        && (config.listen.tls.addr().is_some()
+            || config.listen.quic.addr().is_some()
+            || config.listen.https.addr().is_some())
+    {
+        anyhow::bail!("the prod profile needs tls.cert and tls.key for the TLS, QUIC and HTTPS listeners (or set them off)");
+    }
+    Ok(())
+}
+
 impl Gateway {
     /// Opens the store, binds all listeners, then serves in the background.
     pub async fn start(config: Config) -> anyhow::Result<Gateway> {

@@ -9,7 +9,14 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Cli::parse().into_config()?;
+    let cli = Cli::parse();
+    let check_only = cli.check_config;
+    let config = cli.into_config()?;
+    if check_only {
+        odd_gateway::gateway::check(&config)?;
+        println!("configuration is valid");
+        return Ok(());
+    }
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
     match config.log.format {

@@ -189,3 +189,54 @@ async fn the_cli_closes_every_transport_cleanly() {
         0.0
     );
 }
+
+/// `odd-gateway --check-config` validates without starting: 0 for a good configuration, non-zero with the
+/// reason for a bad one (unknown key, unreadable key file, prod without certificates).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_says_why() {
+    let dir = tempfile::tempdir().expect("dir");
+    let check = |file: &std::path::Path| {
+        let file = file.to_path_buf();
+        async move {
+            let out = Command::new(env!("CARGO_BIN_EXE_odd-gateway"))
+                .arg("--check-config")
+                .arg("--config")
+                .arg(&file)
+                .env_remove("ODD_JWT_SECRET")
+                .output()
+                .await
+                .expect("runs");
+            (
+                out.status.success(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            )
+        }
+    };
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[rooms]\nhistory_max = 100\n").expect("write");
+    let (ok, out) = check(&good).await;
+    assert!(ok && out.contains("configuration is valid"), "{out}");
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "[limits]\nmax_pipez = 3\n").expect("write");
+    let (ok, out) = check(&typo).await;
+    assert!(!ok && out.contains("max_pipez"), "{out}");
+    let keys = dir.path().join("keys.toml");
+    std::fs::write(
+        &keys,
+        "[auth]\njwt_public_keys = [\"/nonexistent/key.pem\"]\n",
+    )
+    .expect("write");
+    let (ok, out) = check(&keys).await;
+    assert!(
+        !ok && out.contains("auth keys") && out.contains("/nonexistent/key.pem"),
+        "{out}"
+    );
+    let prod = dir.path().join("prod.toml");
+    std::fs::write(&prod, "profile = \"prod\"\n").expect("write");
+    let (ok, out) = check(&prod).await;
+    assert!(!ok && out.contains("tls.cert"), "{out}");
+}

@@ -14,6 +14,10 @@ use super::{Config, ConfigError, ListenAddr, LogFormat, Profile};
     about = "Odd IM gateway: QUIC, TCP, TLS and WebSocket into one session layer"
 )]
 pub struct Cli {
+    /// Validate the configuration (file, environment, flags, key and certificate files) and exit: 0 when
+    /// valid, non-zero with the reason otherwise. Starts nothing.
+    #[arg(long)]
+    pub check_config: bool,
     /// TOML config file (see docs/configuration.md).
     #[arg(long, short, env = "ODD_CONFIG")]
     pub config: Option<PathBuf>,
