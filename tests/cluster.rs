@@ -509,3 +509,30 @@ async fn without_nats_each_node_serves_its_own_then_the_cluster_heals() {
         assert!(all.iter().any(|a| a == t), "{t:?} in history: {all:?}");
     }
 }
+
+/// A request to a node that is not running comes back at once with the cause (NATS "no responders"), not as
+/// an undecodable answer and not after the request timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_to_a_dead_node_fails_at_once_with_the_cause() {
+    if !nats_reachable().await {
+        return;
+    }
+    let prefix = format!("odd-test-{}", std::process::id());
+    let bus = odd_gateway::bus::NatsBus::connect(
+        &nats_url(),
+        &prefix,
+        "alive",
+        std::sync::Arc::new(odd_gateway::metrics::Metrics::new()),
+    )
+    .await
+    .expect("bus");
+    let started = std::time::Instant::now();
+    let answer = bus
+        .request("gone", "post", bytes::Bytes::from_static(b"x"))
+        .answer()
+        .await;
+    let took = started.elapsed();
+    let err = answer.expect_err("nobody answers");
+    assert!(err.contains("gone is not running"), "{err}");
+    assert!(took < Duration::from_secs(2), "failed after {took:?}");
+}

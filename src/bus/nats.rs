@@ -46,17 +46,12 @@ struct Inner {
     tx: mpsc::UnboundedSender<Out>,
     metrics: Arc<Metrics>,
     /// Requests waiting for their answer, by id.
-    pending: std::sync::Mutex<std::collections::HashMap<u64, tokio::sync::oneshot::Sender<Bytes>>>,
+    pending: std::sync::Mutex<std::collections::HashMap<u64, Answered>>,
     next_request: std::sync::atomic::AtomicU64,
 }
 
 impl Inner {
-    fn pending(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        std::collections::HashMap<u64, tokio::sync::oneshot::Sender<Bytes>>,
-    > {
+    fn pending(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, Answered>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -65,10 +60,14 @@ impl Inner {
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// An answer on its way.
+/// Where a request's answer goes: the reply's body, or `Err` when NATS says nobody listens.
+type Answered = tokio::sync::oneshot::Sender<Result<Bytes, String>>;
+
 pub struct PendingRequest {
-    rx: tokio::sync::oneshot::Receiver<Bytes>,
+    rx: tokio::sync::oneshot::Receiver<Result<Bytes, String>>,
     id: u64,
     bus: NatsBus,
+    node: String,
 }
 
 impl PendingRequest {
@@ -77,7 +76,12 @@ impl PendingRequest {
         let r = tokio::time::timeout(REQUEST_TIMEOUT, self.rx).await;
         self.bus.inner.pending().remove(&self.id);
         match r {
-            Ok(Ok(b)) => Ok(b),
+            Ok(Ok(Ok(b))) => Ok(b),
+            // NATS answers a request nobody listens to at once: the node is gone (killed, or not yet up).
+            Ok(Ok(Err(_))) => Err(format!(
+                "node {} is not running (no responder on the bus)",
+                self.node
+            )),
             Ok(Err(_)) => Err("the bus closed".into()),
             Err(_) => Err(format!("no answer within {REQUEST_TIMEOUT:?}")),
         }
@@ -152,7 +156,12 @@ impl NatsBus {
                     .and_then(|s| s.parse::<u64>().ok());
                 let waiting = id.and_then(|id| inner.pending().remove(&id));
                 if let Some(done) = waiting {
-                    let _ = done.send(msg.payload);
+                    let answer = if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+                        Err("no responders".to_string())
+                    } else {
+                        Ok(msg.payload)
+                    };
+                    let _ = done.send(answer);
                 }
             }
         });
@@ -184,6 +193,7 @@ impl NatsBus {
             rx,
             id,
             bus: self.clone(),
+            node: node.to_string(),
         }
     }
 
