@@ -240,3 +240,56 @@ async fn check_config_says_why() {
     let (ok, out) = check(&prod).await;
     assert!(!ok && out.contains("tls.cert"), "{out}");
 }
+
+/// The example production configuration in docs/deploy parses and passes validation (its certificate and key
+/// files exist only on a real host, so only the file's keys and values are checked here).
+#[test]
+fn the_example_production_config_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/deploy/production.toml");
+    let c = odd_gateway::config::Config::from_file(std::path::Path::new(path)).expect("parses");
+    c.validate().expect("valid");
+    assert!(!c.anonymous_allowed());
+    assert_eq!(c.cluster.node, "gw1");
+}
+
+/// The systemd unit in docs/deploy passes `systemd-analyze verify` (with the binary path pointed at the one
+/// this build made); skipped loudly where systemd-analyze is not installed.
+#[test]
+fn the_systemd_unit_verifies() {
+    let Ok(probe) = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!(
+            "\n!!! SKIPPED: systemd-analyze is not installed; the unit was not verified !!!\n"
+        );
+        return;
+    };
+    assert!(probe.status.success());
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/deploy/odd-gateway.service"
+    ))
+    .expect("unit")
+    .replace(
+        "/usr/local/bin/odd-gateway",
+        env!("CARGO_BIN_EXE_odd-gateway"),
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("odd-gateway.service");
+    std::fs::write(&path, unit).expect("write");
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && !text.contains("odd-gateway.service:"),
+        "{text}"
+    );
+}
