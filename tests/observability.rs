@@ -336,3 +336,162 @@ async fn process_metrics_are_read_with_fractions() {
     );
     assert!(get(&m, "process_threads") >= 1.0);
 }
+
+/// Against a real Prometheus (Debian's `prometheus`, installed by `.ci/run` with promtool): it scrapes a gateway
+/// under scripted traffic; every dashboard query, with its variables substituted, returns a series, and every
+/// alert rule evaluates without error. Skipped loudly where the `prometheus` binary is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_runs_every_dashboard_query_and_rule() {
+    if std::process::Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("\n!!! SKIPPED: prometheus not installed (apt-get install prometheus) !!!\n");
+        return;
+    }
+    let gw = TestGateway::start_with(people).await;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = tempfile::tempdir().expect("dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let rules = dir.path().join("alerts.yml");
+    std::fs::copy(format!("{root}/grafana/alerts.yml"), &rules).expect("rules");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [\"{}\"]\nscrape_configs:\n  - job_name: odd-gateway\n    static_configs:\n      - targets: [\"{}\"]\n",
+            rules.display(),
+            gw.gateway.http_addr.expect("http")
+        ),
+    )
+    .expect("config");
+    let _prometheus = tokio::process::Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("prometheus starts");
+    let api = format!("http://127.0.0.1:{port}/api/v1");
+    let query = |q: String| {
+        let api = api.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .get(format!("{api}/query"))
+                .query(&[("query", q.as_str())])
+                .send()
+                .await
+                .ok()?;
+            r.json::<serde_json::Value>().await.ok()
+        }
+    };
+    // Scripted traffic while Prometheus scrapes: chat, a refused token, a bad command.
+    let url = gw.tcp_url();
+    let a = Client::connect(&url, "alice").await.expect("alice");
+    let b = Client::connect(&url, "bob").await.expect("bob");
+    let (ap, bp) = (
+        a.create("messaging").await.expect("pipe"),
+        b.create("messaging").await.expect("pipe"),
+    );
+    a.join(ap, "prom").await.expect("join");
+    b.join(bp, "prom").await.expect("join");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut round = 0;
+    loop {
+        round += 1;
+        a.say(ap, "prom", &format!("tick {round}"))
+            .await
+            .expect("sent");
+        let _ = b.call(bp, serde_json::json!({"name": "bogus"})).await;
+        let mut rejected = Client::open(&url).await.expect("open");
+        let _ = rejected.handshake("wrong", "").await;
+        // Enough samples for rate() over 30 s windows: wait until Prometheus has at least 5 scrapes.
+        let samples = query("count_over_time(up{job=\"odd-gateway\"}[1m])".into()).await;
+        let n = samples
+            .as_ref()
+            .and_then(|v| v["data"]["result"][0]["value"][1].as_str())
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if n >= 5.0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Prometheus never scraped the gateway"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/grafana/dashboard.json")).expect("dashboard"),
+    )
+    .expect("json");
+    let mut empty = Vec::new();
+    let mut checked = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for t in panel["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"].as_str().expect("expr");
+            let q = expr
+                .replace("$__rate_interval", "30s")
+                .replace("$__interval", "15s")
+                .replace("$instance", ".*")
+                .replace("$job", "odd-gateway");
+            let answer = query(q.clone()).await.expect("an answer");
+            assert_eq!(answer["status"], "success", "{q}: {answer}");
+            checked += 1;
+            if answer["data"]["result"]
+                .as_array()
+                .is_none_or(|r| r.is_empty())
+            {
+                empty.push(format!("{}: {q}", panel["title"]));
+            }
+        }
+    }
+    assert!(checked >= 20);
+    assert!(
+        empty.is_empty(),
+        "queries without a series:\n{}",
+        empty.join("\n")
+    );
+    // Every rule evaluated, healthily.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let r: serde_json::Value = reqwest::get(format!("{api}/rules"))
+            .await
+            .expect("rules")
+            .json()
+            .await
+            .expect("json");
+        let rules: Vec<&serde_json::Value> = r["data"]["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["rules"].as_array().into_iter().flatten())
+            .collect();
+        let evaluated = !rules.is_empty()
+            && rules.iter().all(|r| {
+                r["lastEvaluation"]
+                    .as_str()
+                    .is_some_and(|t| !t.starts_with("0001"))
+            });
+        if evaluated {
+            for rule in &rules {
+                assert_eq!(rule["health"], "ok", "{rule}");
+            }
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rules never evaluated"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
