@@ -12,8 +12,11 @@ use tracing::{debug, info};
 
 use super::acks::AckState;
 use super::context::Context;
+use super::end::End;
 use super::error::SessionError;
+use super::lifecycle::refuse_over_ip_limit;
 use super::pipes::Pipes;
+use super::rate::RateLimit;
 use super::{now_secs, Identity};
 use crate::metrics::LinkMetrics;
 use crate::protocol::args::PipeKind;
@@ -30,74 +33,6 @@ static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 /// head and at most 65,535 bytes of arguments) and nothing more, so an unauthenticated client cannot make the
 /// gateway hold megabytes.
 pub const PRE_CONNECT_MESSAGE: usize = 8 + 65_535;
-
-/// How long a closing session waits for its transport to flush the last frames.
-const CLOSE_FLUSH: Duration = Duration::from_secs(5);
-
-/// Why a session ended; decides the last word the client hears.
-#[derive(Debug)]
-pub enum End {
-    /// The peer closed the transport cleanly: nobody to tell.
-    PeerGone,
-    /// The client closed on purpose (QUIC application close, WebSocket close frame): ended, not parked.
-    ClientClosed(String),
-    /// The transport was lost (reset, I/O error, QUIC timeout): the session may be resumed.
-    Lost(String),
-    /// The peer broke the transport's rules (oversize length, text on a WebSocket): tell it, if it listens.
-    Transport(String),
-    /// We already sent the status that explains it.
-    AfterStatus(String),
-    HandshakeTimeout,
-    SlowConsumer,
-    /// A reconnect with this session's uuid took it over.
-    TakenOver,
-    Shutdown,
-    /// The token's `exp` passed and no `refresh` replaced it.
-    TokenExpired,
-    /// The session task panicked while handling a frame (a bug): logged, counted, cleaned up like any end.
-    Internal,
-}
-
-impl End {
-    /// A fixed label for metrics.
-    fn label(&self) -> &'static str {
-        match self {
-            End::PeerGone => "peer_closed",
-            End::ClientClosed(_) => "client_closed",
-            End::Lost(_) => "lost",
-            End::Transport(_) => "transport_error",
-            End::AfterStatus(_) => "refused",
-            End::HandshakeTimeout => "handshake_timeout",
-            End::SlowConsumer => "slow_consumer",
-            End::TakenOver => "taken_over",
-            End::Shutdown => "shutdown",
-            End::Internal => "internal_error",
-            End::TokenExpired => "token_expired",
-        }
-    }
-
-    /// Ends after which a connected session is kept for a fast reconnect.
-    fn resumable(&self) -> bool {
-        matches!(self, End::PeerGone | End::Lost(_) | End::TakenOver)
-    }
-
-    fn reason(&self, limits: &crate::config::Limits) -> String {
-        match self {
-            End::PeerGone => "peer closed".to_string(),
-            End::Lost(r) | End::Transport(r) | End::AfterStatus(r) | End::ClientClosed(r) => {
-                r.clone()
-            }
-            End::HandshakeTimeout => {
-                format!("no `connect` within {} ms", limits.handshake_timeout_ms)
-            }
-            End::SlowConsumer => "slow consumer: outgoing queue full".to_string(),
-            End::TakenOver => "taken over by a reconnect".to_string(),
-            End::Shutdown => "gateway shutdown".to_string(),
-            End::Internal => "internal error".to_string(),
-            End::TokenExpired => "token expired".to_string(),
-        }
-    }
-}
 
 pub struct Session {
     pub(super) id: u64,
@@ -312,70 +247,6 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         }
     }
     s.finish(end, Some(writer)).await;
-}
-
-/// Tells a connection over its address's limit why, and closes it.
-async fn refuse_over_ip_limit(
-    info: LinkInfo,
-    ctx: Arc<Context>,
-    out: Outbox,
-    writer: tokio::task::JoinHandle<crate::transport::OutboundRx>,
-) {
-    let reason = format!(
-        "too many connections from {} (at most {})",
-        info.peer.ip(),
-        ctx.per_ip.limit()
-    );
-    let transport = info.kind.as_str();
-    ctx.metrics
-        .connections_total
-        .with_label_values(&[transport])
-        .inc();
-    ctx.metrics
-        .connections_closed_total
-        .with_label_values(&[transport, "over_ip_limit"])
-        .inc();
-    let _ = out.push(status_frame(
-        0,
-        0,
-        &Status::error(codes::CONNECT_REJECTED, reason.clone()),
-        now_secs(),
-    ));
-    out.try_close(&reason);
-    drop(out);
-    let _ = tokio::time::timeout(CLOSE_FLUSH, writer).await;
-    info!(transport, peer = %info.peer, %reason, "connection refused");
-}
-
-/// A token bucket: `per_second` commands, bursts of twice that.
-pub(super) struct RateLimit {
-    per_second: f64,
-    tokens: f64,
-    last: std::time::Instant,
-}
-
-impl RateLimit {
-    fn new(per_second: u32) -> RateLimit {
-        let per_second = f64::from(per_second.max(1));
-        RateLimit {
-            per_second,
-            tokens: per_second * 2.0,
-            last: std::time::Instant::now(),
-        }
-    }
-
-    fn allow(&mut self) -> bool {
-        let now = std::time::Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * self.per_second;
-        self.tokens = (self.tokens + refill).min(self.per_second * 2.0);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
 }
 
 impl Session {
@@ -635,97 +506,5 @@ impl Session {
         self.reassembler.forget_pipe(pipe);
         self.leave_rooms_of(pipe, reason);
         self.ctx.rooms.stop_stream(self.id, pipe, None, reason);
-    }
-
-    pub(super) async fn finish(
-        mut self,
-        end: End,
-        writer: Option<tokio::task::JoinHandle<crate::transport::OutboundRx>>,
-    ) {
-        let last_word = match &end {
-            End::PeerGone
-            | End::ClientClosed(_)
-            | End::Lost(_)
-            | End::AfterStatus(_)
-            | End::SlowConsumer
-            | End::TakenOver => None,
-            End::TokenExpired => Some(Status::error(
-                codes::CONNECT_CLOSED,
-                "token expired: send `refresh` with a fresh token before `exp`",
-            )),
-            End::Internal => Some(Status::error(
-                codes::CONNECT_FAILED,
-                "internal error: the gateway closed this session",
-            )),
-            End::Transport(reason) => Some(Status::error(codes::CONNECT_CLOSED, reason.clone())),
-            End::HandshakeTimeout => Some(Status::error(
-                codes::CONNECT_FAILED,
-                end.reason(&self.ctx.limits),
-            )),
-            End::Shutdown => Some(Status {
-                level: crate::protocol::Level::Warning,
-                ..Status::ok(codes::CONNECT_APP_SHUTDOWN, "the gateway is shutting down")
-            }),
-        };
-        let reason = end.reason(&self.ctx.limits);
-        let client_listens = !matches!(
-            end,
-            End::PeerGone
-                | End::ClientClosed(_)
-                | End::Lost(_)
-                | End::SlowConsumer
-                | End::TakenOver
-        );
-        // Messages already accepted get their answers before the goodbye (unless the client is gone).
-        if client_listens {
-            self.settle_in_flight(CLOSE_FLUSH).await;
-        }
-        if let Some(status) = last_word {
-            // Best effort, never blocking: the client may be the reason we are closing.
-            let _ = self.out.push(status_frame(0, 0, &status, now_secs()));
-        }
-        let ids: Vec<u16> = self.pipes.ids().collect();
-        for id in ids {
-            self.on_pipe_closed(id, "connection closed").await;
-        }
-        if let End::Internal = end {
-            // The task died mid-request: its own records may have missed a membership. Sweep by connection.
-            self.ctx
-                .rooms
-                .forget_connection(self.id, "connection closed");
-        }
-        if let Some(identity) = &self.identity {
-            self.ctx.rooms.set_inbox(self.id, &identity.user, None);
-            self.ctx.resumable.forget(&identity.uuid, &self.kick);
-            // The session is over: no other node should come asking for it.
-            if let Some(bus) = self.ctx.rooms.bus().nats() {
-                let (store, node, uuid) = (
-                    self.ctx.store.clone(),
-                    bus.node().to_string(),
-                    identity.uuid.clone(),
-                );
-                tokio::spawn(async move {
-                    let _ = store.forget_session(&uuid, &node).await;
-                });
-            }
-        }
-        if let Some(writer) = writer {
-            if client_listens {
-                self.out.close(reason.clone()).await;
-                if tokio::time::timeout(CLOSE_FLUSH, writer).await.is_err() {
-                    debug!(conn = self.id, "transport did not flush in time");
-                }
-            } else {
-                writer.abort();
-            }
-        }
-        info!(
-            conn = self.id,
-            transport = %self.info.kind,
-            peer = %self.info.peer,
-            user = self.identity.as_ref().map(|i| i.user.id.as_str()).unwrap_or("-"),
-            %reason,
-            "connection closed"
-        );
     }
 }

@@ -162,12 +162,7 @@ impl Registry {
 
 impl super::connection::Session {
     /// Keeps a session whose transport was lost until a reconnect claims it or `grace` runs out.
-    pub(super) async fn park(
-        mut self,
-        end: super::connection::End,
-        queued: OutboundRx,
-        grace: Duration,
-    ) {
+    pub(super) async fn park(mut self, end: super::end::End, queued: OutboundRx, grace: Duration) {
         let Some(identity) = self.identity.clone() else {
             return self.finish(end, None).await;
         };
