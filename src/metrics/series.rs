@@ -1,0 +1,127 @@
+//! Series that exist from the first scrape: every labelled counter whose label values are known up front.
+
+use super::Metrics;
+use crate::transport::TransportKind;
+
+impl Metrics {
+    /// Creates, at 0, every labelled series whose label values are known up front. A counter that appears only
+    /// at its first increment hides that increment from `rate()` and `increase()` (and shows "No data" on a
+    /// fresh gateway), so the first slow consumer or auth failure would go unseen by the dashboard and alerts.
+    pub(super) fn start_at_zero(&self) {
+        use crate::protocol::status::codes;
+        let kinds = [
+            TransportKind::Tcp,
+            TransportKind::Tls,
+            TransportKind::Quic,
+            TransportKind::WebSocket,
+        ];
+        let reasons = [
+            "peer_closed",
+            "client_closed",
+            "lost",
+            "transport_error",
+            "refused",
+            "handshake_timeout",
+            "slow_consumer",
+            "taken_over",
+            "shutdown",
+            "token_expired",
+            "internal_error",
+            "over_ip_limit",
+        ];
+        for kind in kinds {
+            let _ = self.link(kind);
+            let t = kind.as_str();
+            self.connections_open.with_label_values(&[t]);
+            self.connections_total.with_label_values(&[t]);
+            self.slow_consumer_disconnects_total.with_label_values(&[t]);
+            for r in reasons {
+                self.connections_closed_total.with_label_values(&[t, r]);
+            }
+        }
+        for t in ["http", "https"] {
+            self.connections_total.with_label_values(&[t]);
+            self.connections_closed_total
+                .with_label_values(&[t, "over_ip_limit"]);
+        }
+        for r in [
+            "token_required",
+            "unknown_token",
+            "invalid_token",
+            "expired_token",
+            "not_your_session",
+        ] {
+            self.auth_failures_total.with_label_values(&[r]);
+        }
+        for k in [
+            "truncated",
+            "reserved_bits",
+            "unknown_type",
+            "bad_control_length",
+            "fragmented_control",
+            "short_command",
+            "bad_offset",
+            "message_too_large",
+            "bad_abort",
+            "args_too_long",
+            "transport",
+            "bad_args",
+            "unknown_command",
+            "unknown_pipe",
+            "wrong_pipe",
+            "not_connected",
+        ] {
+            self.protocol_errors_total.with_label_values(&[k]);
+        }
+        for k in [
+            "message",
+            "join",
+            "leave",
+            "snapshot",
+            "hello",
+            "bye",
+            "rights",
+            "room_properties",
+            "post",
+            "takeover",
+        ] {
+            self.bus_published_total.with_label_values(&[k]);
+            self.bus_received_total.with_label_values(&[k]);
+        }
+        for k in ["publish", "decode"] {
+            self.bus_errors_total.with_label_values(&[k]);
+        }
+        self.memory_budget_refusals_total
+            .with_label_values(&["reassembly"]);
+        let calls = [
+            "create",
+            "release",
+            "send",
+            "chmod",
+            "history",
+            "setProperty",
+            "getProperty",
+            "sdp",
+            "candidate",
+            "refresh",
+        ];
+        for c in calls {
+            for code in [codes::CALL_SUCCESS, codes::CALL_FAILED] {
+                self.commands_total.with_label_values(&[c, code]);
+            }
+        }
+        for (c, code) in [
+            ("connect", codes::CONNECT_SUCCESS),
+            ("connect", codes::CONNECT_REJECTED),
+            ("join", codes::GROUP_CONNECT_SUCCESS),
+            ("join", codes::GROUP_CONNECT_REJECTED),
+            ("join", codes::GROUP_CONNECT_FAILED),
+            ("send", codes::GROUP_POSTING_FAILED),
+            ("send", codes::GROUP_SENDTO_FAILED),
+            ("unknown", codes::CALL_FAILED),
+            ("invalid", codes::CALL_FAILED),
+        ] {
+            self.commands_total.with_label_values(&[c, code]);
+        }
+    }
+}
