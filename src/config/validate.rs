@@ -1,0 +1,97 @@
+//! `Config::validate`: settings that would only fail later (at the first connection, or in a cluster) are
+//! refused at start, with the key and the reason.
+
+use super::{Config, ConfigError};
+
+impl Config {
+    /// Catches settings that would only fail later, at the first connection.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        if l.max_frame_bytes < 64 {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_frame_bytes",
+                reason: "must be at least 64".into(),
+            });
+        }
+        if l.max_message_bytes < l.max_frame_bytes.min(65_536) {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_message_bytes",
+                reason: "must be at least min(max_frame_bytes, 65536)".into(),
+            });
+        }
+        if l.max_pipes == 0 || l.max_pipes > u16::MAX as usize {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_pipes",
+                reason: "must be between 1 and 65535".into(),
+            });
+        }
+        if l.outbound_queue == 0 {
+            return Err(ConfigError::Invalid {
+                key: "limits.outbound_queue",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "tls",
+                reason: "set both tls.cert and tls.key, or neither".into(),
+            });
+        }
+        if crate::protocol::args::Mask::from_letters(&self.rooms.default_rights).is_none() {
+            return Err(ConfigError::Invalid {
+                key: "rooms.default_rights",
+                reason: "only the letters r, w, x".into(),
+            });
+        }
+        if self.rooms.history_max == 0
+            || self.rooms.history_default == 0
+            || self.rooms.history_default > self.rooms.history_max
+        {
+            return Err(ConfigError::Invalid {
+                key: "rooms.history_default",
+                reason: "must be between 1 and rooms.history_max".into(),
+            });
+        }
+        let c = &self.cluster;
+        if !c.nats_url.is_empty() {
+            if c.subject_prefix.is_empty()
+                || !c
+                    .subject_prefix
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-' || ch == '.')
+                || c.subject_prefix.starts_with('.')
+                || c.subject_prefix.ends_with('.')
+            {
+                return Err(ConfigError::Invalid {
+                    key: "cluster.subject_prefix",
+                    reason: "letters, digits, `_`, `-` and inner dots".into(),
+                });
+            }
+            if self.database_url().starts_with("sqlite:") {
+                return Err(ConfigError::Invalid {
+                    key: "cluster.nats_url",
+                    reason:
+                        "a cluster shares one PostgreSQL database (database.url = postgres://...); \
+                             each node's own SQLite file would split the history"
+                            .into(),
+                });
+            }
+            if c.heartbeat_ms == 0 || c.node_ttl_ms < 2 * c.heartbeat_ms {
+                return Err(ConfigError::Invalid {
+                    key: "cluster.node_ttl_ms",
+                    reason: "heartbeat_ms must be at least 1 and node_ttl_ms at least twice it"
+                        .into(),
+                });
+            }
+        }
+        for t in &self.auth.tokens {
+            if t.token.is_empty() || t.id.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "auth.tokens",
+                    reason: "every entry needs a non-empty token and id".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
