@@ -129,15 +129,10 @@ async fn send_history_and_clear_errors() {
     );
 }
 
+/// A series' value, 0 when it is not exported (yet).
 async fn metric(gw: &TestGateway, series: &str) -> f64 {
-    let body = reqwest::get(format!("{}/metrics", gw.http_url()))
+    common::metric_at(&gw.http_url(), series)
         .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
-    body.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)
 }
 

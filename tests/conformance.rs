@@ -216,16 +216,9 @@ async fn a_wss_client_completes_a_conversation() {
     assert_eq!(got.args["data"], "over tls");
 }
 
+/// A series' value, 0 when it is not exported (yet).
 async fn metric(gw: &TestGateway, name: &str) -> f64 {
-    let body = reqwest::get(format!("{}/metrics", gw.http_url()))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
-    body.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
+    common::metric_at(&gw.http_url(), name).await.unwrap_or(0.0)
 }
 
 /// A browser page that only reads (its WebSocket answers the gateway's pings, as every browser does) stays

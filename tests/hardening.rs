@@ -26,19 +26,7 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 async fn metrics(gw: &TestGateway) -> HashMap<String, f64> {
-    let body = reqwest::get(format!("{}/metrics", gw.http_url()))
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
+    common::scrape_metrics(&gw.http_url()).await
 }
 
 /// A raw client (any client's bytes, not our library's) in room `rid` on messaging pipe 1.

@@ -47,13 +47,7 @@ async fn alice_and_bob_in_r(url: &str) -> (Client, u16, Client, u16) {
 }
 
 async fn parked(gw: &TestGateway) -> bool {
-    let body = reqwest::get(format!("{}/metrics", gw.http_url()))
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
-    body.lines().any(|l| l == "odd_gateway_sessions_parked 1")
+    common::metric_at(&gw.http_url(), "odd_gateway_sessions_parked").await == Some(1.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

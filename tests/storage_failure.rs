@@ -38,15 +38,7 @@ async fn ready(gw: &DbGateway) -> u16 {
 }
 
 async fn store_up(gw: &DbGateway) -> Option<f64> {
-    let body = reqwest::get(format!("{}/metrics", gw.http_url()))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
-    body.lines()
-        .find(|l| l.starts_with("odd_gateway_store_up "))
-        .and_then(|l| l.rsplit_once(' ')?.1.parse().ok())
+    common::metric_at(&gw.http_url(), "odd_gateway_store_up").await
 }
 
 async fn storage_failure_is_a_state(backend: Backend) {
@@ -76,19 +68,8 @@ async fn storage_failure_is_a_state(backend: Backend) {
         format!("{history:?}").contains("storage is unavailable"),
         "{history:?}"
     );
-    let body = reqwest::get(format!("{}/metrics", gw.http_url()))
+    let errors = common::metric_at(&gw.http_url(), "odd_gateway_store_errors_total")
         .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
-    let errors: f64 = body
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("odd_gateway_store_errors_total ")?
-                .parse()
-                .ok()
-        })
         .unwrap_or(0.0);
     assert!(errors >= 1.0, "store errors counted: {errors}");
 

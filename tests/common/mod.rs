@@ -82,6 +82,28 @@ impl DbGateway {
     }
 }
 
+/// Every sample of the gateway's `/metrics` at `http_url`, keyed `name{labels}` exactly as exported.
+pub async fn scrape_metrics(http_url: &str) -> std::collections::HashMap<String, f64> {
+    let body = reqwest::get(format!("{http_url}/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+/// One series (`name{labels}` as exported), or `None` when the gateway does not export it.
+pub async fn metric_at(http_url: &str, series: &str) -> Option<f64> {
+    scrape_metrics(http_url).await.get(series).copied()
+}
+
 /// Static tokens `alice`, `bob`, `carol`, `dave` (token = user id), anonymous off.
 pub fn people(c: &mut Config) {
     c.auth.anonymous = Some(false);
