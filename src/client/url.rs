@@ -131,35 +131,24 @@ impl Endpoint {
                             tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
                                 .max_message_size(Some(CLIENT_MAX_FRAME))
                                 .max_frame_size(Some(CLIENT_MAX_FRAME));
-                        if self.secure {
-                            let url = format!("wss://{}{}", self.authority, self.path);
-                            let tls = client_config(&options.roots, &[b"http/1.1"], false)
-                                .map_err(|e| other_err(&e))?;
-                            let name = ServerName::try_from(self.host.clone())
-                                .map_err(|e| other_err(&e))?;
-                            let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
-                                .connect(name, stream)
+                        let scheme = if self.secure { "wss" } else { "ws" };
+                        let url = format!("{scheme}://{}{}", self.authority, self.path);
+                        if !self.secure {
+                            return websocket(url, stream, config, info)
                                 .await
-                                .map_err(connect_err)?;
-                            let (ws, _) = tokio_tungstenite::client_async_with_config(
-                                url,
-                                stream,
-                                Some(config),
-                            )
-                            .await
-                            .map_err(|e| other_err(&e))?;
-                            Ok(transport::ws::link(ws, info, None))
-                        } else {
-                            let url = format!("ws://{}{}", self.authority, self.path);
-                            let (ws, _) = tokio_tungstenite::client_async_with_config(
-                                url,
-                                stream,
-                                Some(config),
-                            )
-                            .await
-                            .map_err(|e| other_err(&e))?;
-                            Ok(transport::ws::link(ws, info, None))
+                                .map_err(|e| other_err(&e));
                         }
+                        let tls = client_config(&options.roots, &[b"http/1.1"], false)
+                            .map_err(|e| other_err(&e))?;
+                        let name =
+                            ServerName::try_from(self.host.clone()).map_err(|e| other_err(&e))?;
+                        let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+                            .connect(name, stream)
+                            .await
+                            .map_err(connect_err)?;
+                        websocket(url, stream, config, info)
+                            .await
+                            .map_err(|e| other_err(&e))
                     }
                 }
             }
@@ -172,6 +161,20 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// The WebSocket handshake over an open stream (plain TCP or TLS), then the same `Link` as any transport.
+async fn websocket<S>(
+    url: String,
+    stream: S,
+    config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
+    info: LinkInfo,
+) -> Result<Link, tokio_tungstenite::tungstenite::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
+    Ok(transport::ws::link(ws, info, None))
 }
 
 #[cfg(test)]
