@@ -20,7 +20,6 @@ impl Session {
         let user = principal.user.clone();
         self.claims = principal.rooms;
         self.token_expires = principal.expires;
-        self.expiry_changed = true;
         if !args.uuid.is_empty() {
             let guest = args.parameters.token.is_empty();
             match self.ctx.resumable.claim(&args.uuid, &user.id, guest).await {
@@ -116,7 +115,6 @@ impl Session {
         }
         self.claims = principal.rooms;
         self.token_expires = principal.expires;
-        self.expiry_changed = true;
         self.leave_ungranted();
         Ok(Status::ok(codes::CALL_SUCCESS, "token refreshed")
             .with_info(json!({ "expires": principal.expires })))

@@ -64,9 +64,8 @@ pub struct Session {
     pub(super) conn_properties: serde_json::Map<String, serde_json::Value>,
     /// Rooms the token presented at `connect` (or `refresh`) limits this connection to.
     pub(super) claims: crate::rooms::RoomClaims,
-    /// When that token expires (unix seconds); `expiry_changed` tells the run loop to re-arm its timer.
+    /// When that token expires (unix seconds); the run loop re-arms its timer whenever this changes.
     pub(super) token_expires: Option<u64>,
-    pub(super) expiry_changed: bool,
     /// A resumed session's outbox and queue, swapped in right after the connect answer.
     pub(super) pending_splice: Option<(Outbox, crate::transport::OutboundRx)>,
 }
@@ -130,7 +129,6 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         pending_splice: None,
         claims: crate::rooms::RoomClaims::any(),
         token_expires: None,
-        expiry_changed: false,
         conn_properties: serde_json::Map::new(),
         info: link.info,
         ctx,
@@ -151,14 +149,16 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
     // Armed once the token's expiry is known (connect) and re-armed by `refresh`.
     let expiry = tokio::time::sleep(Duration::from_secs(365 * 24 * 3600));
     tokio::pin!(handshake, expiry);
+    // The expiry the timer is armed for.
+    let mut armed: Option<u64> = None;
     let shutdown = s.ctx.shutdown.clone();
     let end = loop {
         // Re-read each time: a resumed session swaps in its old outbox.
         let overflowed = s.out.overflowed().clone();
         let kick = s.kick.clone();
-        if s.expiry_changed {
-            s.expiry_changed = false;
-            if let Some(exp) = s.token_expires {
+        if s.token_expires != armed {
+            armed = s.token_expires;
+            if let Some(exp) = armed {
                 // JWT validation allows 5 s of clock skew; so does the live check.
                 let left = exp.saturating_sub(u64::from(now_secs())) + 5;
                 expiry
