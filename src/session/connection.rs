@@ -14,7 +14,6 @@ use super::acks::AckState;
 use super::context::Context;
 use super::end::End;
 use super::error::SessionError;
-use super::lifecycle::refuse_over_ip_limit;
 use super::pipes::Pipes;
 use super::rate::RateLimit;
 use super::{now_secs, Identity};
@@ -26,6 +25,9 @@ use crate::protocol::{Frame, Message, Reassembler, Request, Status};
 use crate::transport::{Inbound, Link, LinkInfo, Outbox};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+/// How long a closing session waits for its transport to flush the last frames.
+pub(super) const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -507,4 +509,37 @@ impl Session {
         self.leave_rooms_of(pipe, reason);
         self.ctx.rooms.stop_stream(self.id, pipe, None, reason);
     }
+}
+
+/// Tells a connection over its address's limit why, and closes it.
+async fn refuse_over_ip_limit(
+    info: LinkInfo,
+    ctx: Arc<Context>,
+    out: Outbox,
+    writer: tokio::task::JoinHandle<crate::transport::OutboundRx>,
+) {
+    let reason = format!(
+        "too many connections from {} (at most {})",
+        info.peer.ip(),
+        ctx.per_ip.limit()
+    );
+    let transport = info.kind.as_str();
+    ctx.metrics
+        .connections_total
+        .with_label_values(&[transport])
+        .inc();
+    ctx.metrics
+        .connections_closed_total
+        .with_label_values(&[transport, "over_ip_limit"])
+        .inc();
+    let _ = out.push(status_frame(
+        0,
+        0,
+        &Status::error(codes::CONNECT_REJECTED, reason.clone()),
+        now_secs(),
+    ));
+    out.try_close(&reason);
+    drop(out);
+    let _ = tokio::time::timeout(CLOSE_FLUSH, writer).await;
+    info!(transport, peer = %info.peer, %reason, "connection refused");
 }

@@ -1,56 +1,15 @@
 //! How a session ends: the last word to the client, leaving every room and stream, forgetting the session,
-//! closing the transport; and the refusal of a connection over its address's limit. Every end goes through
-//! `finish`, a panic included (see `connection.rs`), so nothing a session held outlives it.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! closing the transport. Every end goes through `finish`, a panic included (see `connection.rs`), so nothing
+//! a session held outlives it.
 
 use tracing::{debug, info};
 
-use super::connection::Session;
-use super::context::Context;
+use super::connection::{Session, CLOSE_FLUSH};
 use super::end::End;
 use super::now_secs;
 use crate::protocol::frames::status_frame;
 use crate::protocol::status::codes;
 use crate::protocol::Status;
-use crate::transport::{LinkInfo, Outbox};
-
-/// How long a closing session waits for its transport to flush the last frames.
-pub(super) const CLOSE_FLUSH: Duration = Duration::from_secs(5);
-
-/// Tells a connection over its address's limit why, and closes it.
-pub(super) async fn refuse_over_ip_limit(
-    info: LinkInfo,
-    ctx: Arc<Context>,
-    out: Outbox,
-    writer: tokio::task::JoinHandle<crate::transport::OutboundRx>,
-) {
-    let reason = format!(
-        "too many connections from {} (at most {})",
-        info.peer.ip(),
-        ctx.per_ip.limit()
-    );
-    let transport = info.kind.as_str();
-    ctx.metrics
-        .connections_total
-        .with_label_values(&[transport])
-        .inc();
-    ctx.metrics
-        .connections_closed_total
-        .with_label_values(&[transport, "over_ip_limit"])
-        .inc();
-    let _ = out.push(status_frame(
-        0,
-        0,
-        &Status::error(codes::CONNECT_REJECTED, reason.clone()),
-        now_secs(),
-    ));
-    out.try_close(&reason);
-    drop(out);
-    let _ = tokio::time::timeout(CLOSE_FLUSH, writer).await;
-    info!(transport, peer = %info.peer, %reason, "connection refused");
-}
 
 impl Session {
     pub(super) async fn finish(
