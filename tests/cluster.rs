@@ -536,3 +536,188 @@ async fn a_request_to_a_dead_node_fails_at_once_with_the_cause() {
     assert!(err.contains("gone is not running"), "{err}");
     assert!(took < Duration::from_secs(2), "failed after {took:?}");
 }
+
+/// What one paced send saw: when it was issued (relative to the kill; negative before it), how long its
+/// answer took, and the error text if it was refused.
+struct Outcome {
+    room: &'static str,
+    issued_ms: i128,
+    took: Duration,
+    error: Option<String>,
+}
+
+/// The home node of a room is killed (SIGKILL) while a member on another node keeps posting to it and to a room
+/// homed on its own node: posts to the dead home are refused at once with the cause (well under the 5 s
+/// request timeout), posts to the other room never fail, and once the dead node's heartbeat expires the
+/// survivor becomes the home and posts are accepted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_home_node_under_load_fails_fast_with_the_cause_then_heals() {
+    if !nats_reachable().await {
+        return;
+    }
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    // One room homed on n2 (to be killed), one on n1.
+    let pick = |home: &str| {
+        (0..1000)
+            .map(|i| format!("room{i}"))
+            .find(|r| odd_gateway::rooms::home_node(["n1", "n2"], r) == Some(home))
+            .expect("a room for each home")
+    };
+    let doomed: &'static str = Box::leak(pick("n2").into_boxed_str());
+    let steady: &'static str = Box::leak(pick("n1").into_boxed_str());
+    let path = write_config(&db, &nats_url());
+    let n1 = spawn("n1", &path, db.dir.path()).await;
+    let mut n2 = spawn("n2", &path, db.dir.path()).await;
+    settle().await;
+    let (alice, ap, _) = member(&n1, "alice", doomed).await;
+    alice
+        .call(ap, json!({"name": "join", "rid": steady}))
+        .await
+        .expect("answer")
+        .ok()
+        .expect("joined the steady room");
+    // Bob's session lives on n2; his phone will come back through n1 right after the kill.
+    let (bob, _bp, _) = member(&n2, "bob", steady).await;
+    // Both rooms accept posts through their homes before the kill.
+    for room in [doomed, steady] {
+        alice
+            .say(ap, room, "before")
+            .await
+            .expect("answer")
+            .ok()
+            .expect("accepted");
+    }
+
+    let alice = std::sync::Arc::new(alice);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
+    let kill_at = Instant::now() + Duration::from_millis(500);
+    let load = {
+        let alice = alice.clone();
+        tokio::spawn(async move {
+            // 200 posts a second, alternating rooms, for 4 s; each answer awaited on its own task.
+            let mut tick = tokio::time::interval(Duration::from_millis(5));
+            for i in 0..800u32 {
+                tick.tick().await;
+                let room = if i % 2 == 0 { doomed } else { steady };
+                let issued = Instant::now();
+                let issued_ms = if issued >= kill_at {
+                    (issued - kill_at).as_millis() as i128
+                } else {
+                    -((kill_at - issued).as_millis() as i128)
+                };
+                let args = json!({"name": "send", "type": "text", "cast": "multi", "id": room, "data": format!("m{i}")});
+                let Ok(pending) = alice.submit(ap, args, bytes::Bytes::new()).await else {
+                    panic!("the connection to n1 broke");
+                };
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let reply = pending.wait().await.expect("an answer from n1");
+                    let error = reply.is_error().then(|| reply.description().to_string());
+                    let _ = tx.send(Outcome {
+                        room,
+                        issued_ms,
+                        took: issued.elapsed(),
+                        error,
+                    });
+                });
+            }
+        })
+    };
+    tokio::time::sleep_until(kill_at.into()).await;
+    n2.child.start_kill().expect("SIGKILL n2");
+    let _ = n2.child.wait().await;
+    // A fast reconnect whose session lived on the dead node starts a fresh session at once, rather than
+    // waiting out the bus request timeout for an owner that cannot answer.
+    let asked = Instant::now();
+    let mut bob2 = Client::open(&n1.url()).await.expect("open");
+    let fresh = bob2
+        .handshake("bob", &bob.uuid)
+        .await
+        .expect("a fresh session on n1");
+    let took = asked.elapsed();
+    assert_ne!(
+        fresh.info()["resumed"],
+        true,
+        "nothing to resume on a dead node"
+    );
+    assert!(
+        took < Duration::from_secs(2),
+        "the reconnect waited {took:?}"
+    );
+    eprintln!("reconnect right after the kill answered in {took:?}");
+    load.await.expect("the load ran");
+    let mut outcomes = Vec::new();
+    while outcomes.len() < 800 {
+        match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
+            Ok(Some(o)) => outcomes.push(o),
+            _ => panic!("only {} of 800 answers came back", outcomes.len()),
+        }
+    }
+
+    let steady_failures: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o.room == steady && o.error.is_some())
+        .collect();
+    assert!(
+        steady_failures.is_empty(),
+        "posts to the room homed on the survivor never fail: {:?}",
+        steady_failures.iter().map(|o| &o.error).collect::<Vec<_>>()
+    );
+    let refused: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.room == doomed && o.error.is_some())
+        .collect();
+    assert!(
+        !refused.is_empty(),
+        "some posts reached the dead home before its heartbeat expired"
+    );
+    for o in &refused {
+        let e = o.error.as_deref().unwrap_or_default();
+        // A post already on its way to n2 when it died can only time out; every later one is refused at once.
+        if o.issued_ms < 50 {
+            continue;
+        }
+        assert!(
+            e.contains("the room's home node did not accept the message")
+                && e.contains("n2 is not running"),
+            "the refusal names the cause: {e:?}"
+        );
+        assert!(
+            o.took < Duration::from_secs(1),
+            "refused after {:?}, issued {} ms after the kill",
+            o.took,
+            o.issued_ms
+        );
+    }
+    let last_refused = refused
+        .iter()
+        .map(|o| o.issued_ms)
+        .max()
+        .unwrap_or_default();
+    let accepted_after: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o.room == doomed && o.error.is_none() && o.issued_ms > last_refused)
+        .collect();
+    assert!(
+        !accepted_after.is_empty(),
+        "posts are accepted again after n2's heartbeat expired (last refusal {last_refused} ms after the kill)"
+    );
+    assert!(
+        last_refused < (TTL_MS + 3 * HEARTBEAT_MS) as i128 + 500,
+        "n1 took over within the TTL: last refusal {last_refused} ms after the kill"
+    );
+    let timed_out: Vec<_> = refused
+        .iter()
+        .filter(|o| o.took >= Duration::from_secs(1))
+        .collect();
+    eprintln!(
+        "home kill: {} refused (slowest after the kill {:?}; {} in flight at the kill timed out), last refusal {last_refused} ms after the kill, {} accepted after",
+        refused.len(),
+        refused.iter().filter(|o| o.issued_ms >= 50).map(|o| o.took).max().unwrap_or_default(),
+        timed_out.len(),
+        accepted_after.len()
+    );
+    drop(n1);
+}

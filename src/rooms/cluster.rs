@@ -360,6 +360,13 @@ enum Answer {
     Failed { error: String },
 }
 
+/// The home of room `rid` among the live `nodes` (rendezvous hashing: the highest score wins, ties by name), so
+/// every node that sees the same set of nodes picks the same home, and a node leaving moves only its own rooms.
+/// Public so that operators' tools and tests can tell which node a room's messages go through.
+pub fn home_node<'a>(nodes: impl IntoIterator<Item = &'a str>, rid: &str) -> Option<&'a str> {
+    nodes.into_iter().max_by_key(|n| (score(n, rid), *n))
+}
+
 /// Rendezvous score of a node for a room: the node with the highest score is the room's home.
 fn score(node: &str, rid: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -383,13 +390,10 @@ impl Rooms {
         let bus = self.inner.bus.nats().filter(|b| b.connected())?;
         let me = bus.node();
         let state = self.state();
-        let best = state
-            .remote
-            .nodes
-            .keys()
-            .map(String::as_str)
-            .chain([me])
-            .max_by_key(|n| (score(n, rid), *n))?;
+        let best = home_node(
+            state.remote.nodes.keys().map(String::as_str).chain([me]),
+            rid,
+        )?;
         (best != me).then(|| (bus, best.to_string()))
     }
 

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use access::{authorize, Act, RoomClaims};
 pub use catchup::Replay;
-pub use cluster::run_cluster;
+pub use cluster::{home_node, run_cluster};
 pub use dedupe::{Begun, Dedupe, Resolver, SharedPosted, MAX_CID};
 pub use error::RoomError;
 pub use history::{page_json, HistoryRequest, HistoryThread};
