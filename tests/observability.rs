@@ -350,7 +350,12 @@ async fn a_real_prometheus_runs_every_dashboard_query_and_rule() {
         eprintln!("\n!!! SKIPPED: prometheus not installed (apt-get install prometheus) !!!\n");
         return;
     }
-    let gw = TestGateway::start_with(people).await;
+    // A small outbound queue, so that one non-reader is cut after a few hundred KB.
+    let gw = TestGateway::start_with(|c| {
+        people(c);
+        c.limits.outbound_queue_bytes = 256 * 1024;
+    })
+    .await;
     let root = env!("CARGO_MANIFEST_DIR");
     let dir = tempfile::tempdir().expect("dir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -430,6 +435,65 @@ async fn a_real_prometheus_runs_every_dashboard_query_and_rule() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // A slow-consumer cut on this fresh gateway: its series was exported at 0 from the start, so
+    // `increase(...[1m])` sees the first cut as 1 (a series born at 1 would show nothing).
+    let slow_series = r#"odd_gateway_slow_consumer_disconnects_total{transport="tcp"}"#;
+    assert_eq!(
+        common::metric_at(&gw.http_url(), slow_series).await,
+        Some(0.0),
+        "exported at 0 before any cut"
+    );
+    let mut slow = common::Raw::open(&gw).await;
+    slow.command(
+        0,
+        1,
+        r#"{"name":"connect","uuid":"","parameters":{"token":"carol"}}"#,
+    )
+    .await;
+    slow.command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
+        .await;
+    slow.command(1, 1, r#"{"name":"join","rid":"prom"}"#).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let big = "x".repeat(16_000);
+    let mut cut = false;
+    for _ in 0..4_000 {
+        let args = serde_json::json!({"name": "send", "type": "text", "cast": "multi", "id": "prom", "data": big});
+        a.call(ap, args)
+            .await
+            .expect("answer")
+            .ok()
+            .expect("accepted");
+        if common::metric_at(&gw.http_url(), slow_series).await == Some(1.0) {
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "the non-reader was never cut");
+    let increase = format!("increase({slow_series}[1m])");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let seen = loop {
+        let v = query(increase.clone())
+            .await
+            .as_ref()
+            .and_then(|v| {
+                v["data"]["result"][0]["value"][1]
+                    .as_str()
+                    .map(String::from)
+            })
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if v >= 1.0 {
+            break v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{increase} stayed at {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!("{increase} = {seen} after one cut");
+    assert!(seen < 2.5, "one cut, extrapolated over the window: {seen}");
+
     let dashboard: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(format!("{root}/grafana/dashboard.json")).expect("dashboard"),
     )
