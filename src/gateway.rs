@@ -134,7 +134,7 @@ impl Gateway {
             budget: budget.clone(),
         });
         if let Some(nats) = ctx.rooms.bus().nats() {
-            session::moved::serve_takeovers(ctx.clone(), nats.clone()).await?;
+            session::remote_resume::serve_takeovers(ctx.clone(), nats.clone()).await?;
         }
         let on_link: Arc<dyn Fn(Link) + Send + Sync> = {
             let ctx = ctx.clone();

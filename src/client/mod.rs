@@ -204,6 +204,20 @@ impl Client {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert((pipe, txid), tx);
+        // The connection ended for good (its reader set `closed`, then failed what was pending): nothing will
+        // answer this one, so say so now rather than after `CALL_TIMEOUT`.
+        let ended = self
+            .closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        if ended {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(pipe, txid));
+            return Err(ClientError::Closed(close_reason(&self.closed)));
+        }
         if let Err(e) = self.send_command(pipe, txid, &args, &payload).await {
             self.pending
                 .lock()

@@ -15,6 +15,15 @@ mod series;
 use crate::protocol::MessageType;
 use crate::transport::TransportKind;
 
+/// Why a request failed, as far as the metrics care; the label values are a fixed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// `odd_gateway_auth_failures_total{reason}`.
+    Auth(&'static str),
+    /// `odd_gateway_protocol_errors_total{kind}`.
+    Protocol(&'static str),
+}
+
 pub struct Metrics {
     registry: Registry,
     /// `process_*`, read from `/proc` at each scrape (`render`).
@@ -372,6 +381,29 @@ impl Metrics {
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
+    }
+
+    /// One answered command: counted by name and status code, its latency observed from `started`.
+    pub fn command_answered(&self, name: &str, code: &str, started: std::time::Instant) {
+        self.commands_total.with_label_values(&[name, code]).inc();
+        self.command_duration_seconds
+            .with_label_values(&[name])
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// A command whose arguments could not be parsed (no name to label it with).
+    pub fn command_unparsed(&self) {
+        self.commands_total
+            .with_label_values(&["invalid", crate::protocol::status::codes::CALL_FAILED])
+            .inc();
+    }
+
+    /// A request refused for a reason operators watch: a failed authentication or malformed input.
+    pub fn request_failed(&self, failure: Failure) {
+        match failure {
+            Failure::Auth(reason) => self.auth_failures_total.with_label_values(&[reason]).inc(),
+            Failure::Protocol(kind) => self.protocol_errors_total.with_label_values(&[kind]).inc(),
+        }
     }
 
     /// Counters of one connection, resolved once.

@@ -2,9 +2,9 @@
 
 use serde_json::json;
 
-use super::connection::Session;
 use super::error::SessionError;
 use super::resume::ClaimError;
+use super::state::{Answer, Session};
 use super::Identity;
 use crate::auth::AuthError;
 use crate::protocol::args::{Connect, Refresh};
@@ -12,7 +12,7 @@ use crate::protocol::status::codes;
 use crate::protocol::Status;
 
 impl Session {
-    pub(super) async fn connect(&mut self, args: Connect) -> Result<Status, SessionError> {
+    pub(super) async fn connect(&mut self, args: Connect) -> Result<Answer, SessionError> {
         if self.identity.is_some() {
             return Err(SessionError::AlreadyConnected);
         }
@@ -25,8 +25,8 @@ impl Session {
             match self.ctx.resumable.claim(&args.uuid, &user.id, guest).await {
                 Err(ClaimError::OtherUser) => return Err(SessionError::NotYourSession(args.uuid)),
                 Ok(Some(handover)) => {
-                    self.adopt(handover);
-                    self.leave_ungranted();
+                    let splice = self.adopt(handover);
+                    let left = self.leave_ungranted();
                     let identity = self
                         .identity
                         .clone()
@@ -35,22 +35,21 @@ impl Session {
                     self.ctx
                         .resumable
                         .live(&identity.uuid, &identity.user.id, self.kick.clone());
-                    self.announce_ack_window();
-                    return Ok(Status::ok(
-                        codes::CONNECT_SUCCESS,
-                        "connect success: session resumed",
-                    )
-                    .with_info(
-                        json!({ "uuid": identity.uuid, "user": identity.user, "resumed": true }),
-                    ));
+                    let status =
+                        Status::ok(codes::CONNECT_SUCCESS, "connect success: session resumed")
+                            .with_info(json!({
+                                "uuid": identity.uuid, "user": identity.user, "resumed": true
+                            }));
+                    let mut answer = Answer::from(status).then(left).then(self.ack_window());
+                    answer.splice = Some(splice);
+                    return Ok(answer);
                 }
                 Ok(None) => {
                     if let Some(status) = self
                         .resume_from_other_node(&args.uuid, &user, guest)
                         .await?
                     {
-                        self.announce_ack_window();
-                        return Ok(status);
+                        return Ok(Answer::from(status).then(self.ack_window()));
                     }
                 }
             }
@@ -88,15 +87,14 @@ impl Session {
             });
         }
         self.identity = Some(identity);
-        self.announce_ack_window();
-        Ok(status)
+        Ok(Answer::from(status).then(self.ack_window()))
     }
 }
 
 impl Session {
     /// `refresh {token}`: a fresh token for this connection's user. Its claims and expiry replace the old
     /// token's; rooms it no longer grants are left (the client is told, as after a resume).
-    pub(super) fn refresh(&mut self, args: Refresh) -> Result<Status, SessionError> {
+    pub(super) fn refresh(&mut self, args: Refresh) -> Result<Answer, SessionError> {
         let current = self
             .identity
             .as_ref()
@@ -115,20 +113,21 @@ impl Session {
         }
         self.claims = principal.rooms;
         self.token_expires = principal.expires;
-        self.leave_ungranted();
-        Ok(Status::ok(codes::CALL_SUCCESS, "token refreshed")
-            .with_info(json!({ "expires": principal.expires })))
+        let left = self.leave_ungranted();
+        let status = Status::ok(codes::CALL_SUCCESS, "token refreshed")
+            .with_info(json!({ "expires": principal.expires }));
+        Ok(Answer::from(status).then(left))
     }
 
-    /// After the connect answer: ask the client to ACK every `limits.ack_window_bytes` bytes.
-    fn announce_ack_window(&mut self) {
+    /// Follows the connect answer: asks the client to ACK every `limits.ack_window_bytes` bytes (none if 0).
+    fn ack_window(&self) -> Option<crate::protocol::Frame> {
         let window = self.ctx.limits.ack_window_bytes;
-        if window > 0 {
-            self.after_answer.push(crate::protocol::Frame::new(
+        (window > 0).then(|| {
+            crate::protocol::Frame::new(
                 crate::protocol::MessageType::AckWindowSize,
                 0,
                 bytes::Bytes::copy_from_slice(&window.to_be_bytes()),
-            ));
-        }
+            )
+        })
     }
 }

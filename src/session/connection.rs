@@ -1,76 +1,30 @@
-//! The per-connection task: read frames, reassemble, dispatch, answer; close cleanly with a reason.
-
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+//! The per-connection task, read like mini-redis's `Handler::run`: read a frame, reassemble it, turn a command
+//! into a `Request`, call its one handler with a `Call`, write the `Answer` it returns. Errors become a status
+//! here and only here; command metrics are recorded here and only here. How the session ends (park, resume,
+//! finish) is in `lifecycle.rs`.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use super::acks::AckState;
 use super::context::Context;
 use super::end::End;
 use super::error::SessionError;
-use super::pipes::Pipes;
-use super::rate::RateLimit;
-use super::{now_secs, Identity};
-use crate::metrics::LinkMetrics;
+use super::lifecycle::refuse_over_ip_limit;
+use super::now_secs;
+use super::state::{Answer, Call, Session};
 use crate::protocol::args::PipeKind;
 use crate::protocol::frames::{ack_frame, status_frame};
 use crate::protocol::status::codes;
-use crate::protocol::{Frame, Message, Reassembler, Request, Status};
-use crate::transport::{Inbound, Link, LinkInfo, Outbox};
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
-
-/// How long a closing session waits for its transport to flush the last frames.
-pub(super) const CLOSE_FLUSH: Duration = Duration::from_secs(5);
+use crate::protocol::{Message, Request, Status};
+use crate::transport::{Inbound, Link, Outbox};
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
-
-/// The largest message gathered from fragments before `connect` succeeds: a whole `connect` command (8-byte
-/// head and at most 65,535 bytes of arguments) and nothing more, so an unauthenticated client cannot make the
-/// gateway hold megabytes.
-pub const PRE_CONNECT_MESSAGE: usize = 8 + 65_535;
-
-pub struct Session {
-    pub(super) id: u64,
-    pub(super) ctx: Arc<Context>,
-    pub(super) info: LinkInfo,
-    pub(super) out: Outbox,
-    pub(super) identity: Option<Identity>,
-    pub(super) pipes: Pipes,
-    /// (pipe, room id) for every room a pipe of this connection joined.
-    pub(super) joined: BTreeSet<(u16, String)>,
-    reassembler: Reassembler,
-    /// What the reassembler holds, charged to the process-wide budget (given back whatever ends the session).
-    reassembly_hold: crate::transport::Hold,
-    acks: AckState,
-    protocol_errors: u32,
-    /// The transaction id of the request being handled.
-    pub(super) current_txid: u16,
-    /// Bounds the messages waiting for their commit (see send.rs).
-    pub(super) in_flight: Arc<tokio::sync::Semaphore>,
-    /// When the request being handled arrived (for deferred answers' latency).
-    pub(super) current_started: std::time::Instant,
-    /// Frames to send right after the current request's answer.
-    pub(super) after_answer: Vec<Frame>,
-    link_metrics: LinkMetrics,
-    /// Notified when a reconnect takes this session over.
-    pub(super) kick: Arc<Notify>,
-    rate: RateLimit,
-    /// Properties set on pipe 0 (the connection itself).
-    pub(super) conn_properties: serde_json::Map<String, serde_json::Value>,
-    /// Rooms the token presented at `connect` (or `refresh`) limits this connection to.
-    pub(super) claims: crate::rooms::RoomClaims,
-    /// When that token expires (unix seconds); the run loop re-arms its timer whenever this changes.
-    pub(super) token_expires: Option<u64>,
-    /// A resumed session's outbox and queue, swapped in right after the connect answer.
-    pub(super) pending_splice: Option<(Outbox, crate::transport::OutboundRx)>,
-}
 
 /// The command label for metrics: a fixed set, so a client cannot mint label values.
 fn command_label(r: &Request) -> &'static str {
@@ -80,24 +34,11 @@ fn command_label(r: &Request) -> &'static str {
     }
 }
 
-/// Counts one answered command and its latency.
-pub(super) fn record_command(
-    m: &crate::metrics::Metrics,
-    name: &'static str,
-    code: &'static str,
-    started: std::time::Instant,
-) {
-    m.commands_total.with_label_values(&[name, code]).inc();
-    m.command_duration_seconds
-        .with_label_values(&[name])
-        .observe(started.elapsed().as_secs_f64());
-}
-
 /// Runs one connection to its end.
 pub async fn run(link: Link, ctx: Arc<Context>) {
     let (tx, rx) = tokio::sync::mpsc::channel(ctx.limits.outbound_queue);
     let stop = CancellationToken::new();
-    let mut writer = link.writer.start(rx, stop.clone());
+    let writer = link.writer.start(rx, stop.clone());
     // A WebSocket came through the HTTP listener, whose connection already holds its address's slot.
     let slot = if link.info.kind == crate::transport::TransportKind::WebSocket {
         None
@@ -107,47 +48,25 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
             None => return refuse_over_ip_limit(link.info, ctx, Outbox::new(tx), writer).await,
         }
     };
+    let out = Outbox::with_metrics(tx, ctx.metrics.link(link.info.kind))
+        .with_byte_limit(ctx.limits.outbound_queue_bytes)
+        .with_budget(ctx.budget.clone());
+    let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+    let mut s = Session::new(id, link.info, ctx, out);
     let mut inbound = link.inbound;
-    let mut s = Session {
-        id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
-        // Before `connect` succeeds only a connect-sized message may be gathered (see PRE_CONNECT_MESSAGE).
-        reassembler: Reassembler::new(PRE_CONNECT_MESSAGE.min(ctx.limits.max_message_bytes)),
-        reassembly_hold: crate::transport::Hold::new(ctx.budget.clone()),
-        pipes: Pipes::new(ctx.limits.max_pipes),
-        out: Outbox::with_metrics(tx, ctx.metrics.link(link.info.kind))
-            .with_byte_limit(ctx.limits.outbound_queue_bytes)
-            .with_budget(ctx.budget.clone()),
-        identity: None,
-        joined: BTreeSet::new(),
-        acks: AckState::default(),
-        protocol_errors: 0,
-        current_txid: 0,
-        in_flight: super::send::in_flight_limit(),
-        after_answer: Vec::new(),
-        current_started: std::time::Instant::now(),
-        link_metrics: ctx.metrics.link(link.info.kind),
-        kick: Arc::new(Notify::new()),
-        rate: RateLimit::new(ctx.limits.commands_per_second),
-        pending_splice: None,
-        claims: crate::rooms::RoomClaims::any(),
-        token_expires: None,
-        conn_properties: serde_json::Map::new(),
-        info: link.info,
-        ctx,
-    };
     info!(conn = s.id, transport = %s.info.kind, peer = %s.info.peer, "connection open");
     let transport = s.info.kind.as_str();
-    let metrics = s.ctx.metrics.clone();
-    metrics
+    s.ctx
+        .metrics
         .connections_total
         .with_label_values(&[transport])
         .inc();
-    metrics
+    s.ctx
+        .metrics
         .connections_open
         .with_label_values(&[transport])
         .inc();
-    let limits = s.ctx.limits.clone();
-    let handshake = tokio::time::sleep(Duration::from_millis(limits.handshake_timeout_ms));
+    let handshake = tokio::time::sleep(Duration::from_millis(s.ctx.limits.handshake_timeout_ms));
     // Armed once the token's expiry is known (connect) and re-armed by `refresh`.
     let expiry = tokio::time::sleep(Duration::from_secs(365 * 24 * 3600));
     tokio::pin!(handshake, expiry);
@@ -200,55 +119,7 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         }
     };
     drop(inbound);
-    metrics
-        .connections_closed_total
-        .with_label_values(&[transport, end.label()])
-        .inc();
-    metrics
-        .connections_open
-        .with_label_values(&[transport])
-        .dec();
-    match &end {
-        End::SlowConsumer => metrics
-            .slow_consumer_disconnects_total
-            .with_label_values(&[transport])
-            .inc(),
-        End::Transport(_) => metrics
-            .protocol_errors_total
-            .with_label_values(&["transport"])
-            .inc(),
-        _ => {}
-    }
-    let grace = Duration::from_millis(limits.resume_grace_ms);
-    if end.resumable()
-        && s.identity.is_some()
-        && !grace.is_zero()
-        && !s.out.overflowed().is_cancelled()
-    {
-        if let End::TakenOver = end {
-            // The old transport may still be read (the device is alive on two networks): say goodbye on it
-            // so its client does not reconnect and take the session back. What the writer takes from the queue
-            // until then goes to the old transport; the rest follows the session.
-            let goodbye = Status::error(codes::CONNECT_CLOSED, "taken over by a reconnect");
-            let _ = s.out.push(status_frame(0, 0, &goodbye, now_secs()));
-            s.out.try_close("taken over by a reconnect");
-            let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                while !writer.is_finished() {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            })
-            .await;
-        }
-        // A parked session holds no socket: free its address's slot for the reconnect.
-        drop(slot);
-        // Detach the queue from the dead transport without losing what it holds.
-        stop.cancel();
-        match (&mut writer).await {
-            Ok(queued) => return s.park(end, queued, grace).await,
-            Err(e) => debug!(conn = s.id, error = %e, "writer ended abnormally; not parking"),
-        }
-    }
-    s.finish(end, Some(writer)).await;
+    s.close(end, writer, stop, slot).await;
 }
 
 impl Session {
@@ -264,7 +135,7 @@ impl Session {
         End::Internal
     }
 
-    async fn on_frame(&mut self, frame: Frame) -> Option<End> {
+    async fn on_frame(&mut self, frame: crate::protocol::Frame) -> Option<End> {
         self.link_metrics.received(frame.kind, frame.wire_len());
         if let Some(received) = self.acks.on_received(frame.wire_len()) {
             if self.out.reply(ack_frame(received)).await.is_err() {
@@ -292,66 +163,95 @@ impl Session {
                 None
             }
             Message::Command { pipe, command } => {
-                let started = std::time::Instant::now();
-                let txid = command.txid;
-                if !self.rate.allow() {
-                    let limit = self.ctx.limits.commands_per_second;
-                    return self
-                        .on_error(Some(pipe), txid, SessionError::RateLimited(limit))
-                        .await;
-                }
-                self.current_txid = txid;
-                self.current_started = started;
-                let request = match Request::parse(&command.args) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        self.ctx
-                            .metrics
-                            .commands_total
-                            .with_label_values(&["invalid", codes::CALL_FAILED])
-                            .inc();
-                        return self.on_error(Some(pipe), txid, e.into()).await;
-                    }
+                let call = Call {
+                    pipe,
+                    txid: command.txid,
+                    started: Instant::now(),
                 };
-                let name = command_label(&request);
-                let result = self
-                    .dispatch(pipe, request, &command.args, command.payload)
-                    .await;
-                let code = match &result {
-                    Ok(Some(status)) => Some(status.code),
-                    Ok(None) => None,
-                    Err(e) => Some(e.status().code),
-                };
-                if let Some(code) = code {
-                    record_command(&self.ctx.metrics, name, code, started);
-                }
-                let end = match result {
-                    Ok(None) => None,
-                    Ok(Some(status)) => {
-                        if txid != 0 {
-                            self.answer(pipe, txid, &status).await
-                        } else {
-                            None
-                        }
-                    }
-                    Err(e) => self.on_error(Some(pipe), txid, e).await,
-                };
-                // Pushes that must follow the answer (the coverage list after a join).
-                for frame in std::mem::take(&mut self.after_answer) {
-                    if end.is_none() && self.out.reply(frame).await.is_err() {
-                        return Some(End::SlowConsumer);
-                    }
-                }
-                // A resumed session: what queued while it was away follows the answer, then live traffic.
-                if let Some((old, queued)) = self.pending_splice.take() {
-                    if self.out.splice(queued).await.is_err() {
-                        return Some(End::SlowConsumer);
-                    }
-                    self.out = old;
-                }
-                end
+                self.on_command(call, &command.args, command.payload).await
             }
         }
+    }
+
+    /// One command: parse, dispatch, answer. `Some(End)` when the connection must close.
+    async fn on_command(&mut self, call: Call, args: &[u8], payload: bytes::Bytes) -> Option<End> {
+        if !self.rate.allow() {
+            let limit = self.ctx.limits.commands_per_second;
+            return self
+                .on_error(Some(call.pipe), call.txid, SessionError::RateLimited(limit))
+                .await;
+        }
+        let request = match Request::parse(args) {
+            Ok(r) => r,
+            Err(e) => {
+                self.ctx.metrics.command_unparsed();
+                return self.on_error(Some(call.pipe), call.txid, e.into()).await;
+            }
+        };
+        let name = command_label(&request);
+        match self.dispatch(call, request, args, payload).await {
+            Ok(answer) => self.write_answer(call, name, answer).await,
+            Err(e) => {
+                let code = e.status().code;
+                self.ctx.metrics.command_answered(name, code, call.started);
+                self.on_error(Some(call.pipe), call.txid, e).await
+            }
+        }
+    }
+
+    /// Writes a handler's answer and what follows it, in order: the status, the frames, the end of a catch-up,
+    /// a resumed session's queue. An answer given later is awaited off this task.
+    async fn write_answer(
+        &mut self,
+        call: Call,
+        name: &'static str,
+        answer: Answer,
+    ) -> Option<End> {
+        if let Some(later) = answer.later {
+            let (metrics, out) = (self.ctx.metrics.clone(), self.out.clone());
+            let permit = answer.in_flight;
+            tokio::spawn(async move {
+                let status = later.await.unwrap_or_else(|e| e.status());
+                metrics.command_answered(name, status.code, call.started);
+                // Success needs no answer for txid 0; an error is told all the same (see `on_error`).
+                if call.txid != 0 || status.is_error() {
+                    // A client that does not read its answers is cut off by the outbox; nothing else to do.
+                    let _ = out
+                        .reply(status_frame(call.pipe, call.txid, &status, now_secs()))
+                        .await;
+                }
+                drop(permit);
+            });
+        }
+        let mut end = None;
+        if let Some(status) = &answer.status {
+            self.ctx
+                .metrics
+                .command_answered(name, status.code, call.started);
+            if call.txid != 0 {
+                end = self.answer(call.pipe, call.txid, status).await;
+            }
+        }
+        // Pushes that must follow the answer (the coverage list after a join).
+        for frame in answer.then {
+            if end.is_none() && self.out.reply(frame).await.is_err() {
+                end = Some(End::SlowConsumer);
+            }
+        }
+        if let Some(c) = answer.catch_up {
+            // Held live messages follow the replay; from here on live traffic flows directly.
+            self.ctx
+                .rooms
+                .finish_catch_up(self.id, c.pipe, &c.rid, c.last, &self.out);
+        }
+        // A resumed session: what queued while it was away follows the answer, then live traffic.
+        if let Some((old, queued)) = answer.splice {
+            if self.out.splice(queued).await.is_err() {
+                return Some(End::SlowConsumer);
+            }
+            self.out = old;
+        }
+        end
     }
 
     /// The process-wide memory budget cannot hold what this connection sends: tell it, and close.
@@ -369,14 +269,15 @@ impl Session {
         Some(End::AfterStatus(reason))
     }
 
-    /// Routes a request by pipe and name. `Ok(None)`: nothing to answer.
+    /// Routes a request by pipe and name to its handler.
     async fn dispatch(
         &mut self,
-        pipe: u16,
+        call: Call,
         request: Request,
         raw_args: &[u8],
         payload: bytes::Bytes,
-    ) -> Result<Option<Status>, SessionError> {
+    ) -> Result<Answer, SessionError> {
+        let pipe = call.pipe;
         if self.identity.is_none() {
             return match (pipe, request) {
                 (0, Request::Connect(args)) => {
@@ -386,7 +287,7 @@ impl Session {
                         self.reassembler
                             .set_max_message(self.ctx.limits.max_message_bytes);
                     }
-                    answer.map(Some)
+                    answer
                 }
                 (_, other) => Err(SessionError::NotConnected(other.name().to_string())),
             };
@@ -402,12 +303,12 @@ impl Session {
             )
         };
         let status = match (kind, request) {
-            (_, Request::Status) => return Ok(None),
+            (_, Request::Status) => return Ok(Answer::none()),
             (_, Request::Unknown(name)) => return Err(SessionError::UnknownCommand(name)),
-            (None, Request::Connect(args)) => self.connect(args).await?,
-            (None, Request::Refresh(args)) => self.refresh(args)?,
+            (None, Request::Connect(args)) => return self.connect(args).await,
+            (None, Request::Refresh(args)) => return self.refresh(args),
             (_, Request::Unsupported(name)) => return Err(SessionError::Unsupported(name)),
-            (None, Request::Create(args)) => self.create(args)?,
+            (None, Request::Create(args)) => return self.create(args),
             (None, Request::Release(args)) => self.release(args).await?,
             (Some(PipeKind::Messaging), Request::Join(args)) => return self.join(pipe, args).await,
             (Some(PipeKind::Messaging), Request::Leave(args)) => self.leave(pipe, args)?,
@@ -433,7 +334,7 @@ impl Session {
                 })
             }
         };
-        Ok(Some(status))
+        Ok(status.into())
     }
 
     /// Sends `status` on `pipe` for `txid`. `Some(End)` when the client cannot take it.
@@ -458,31 +359,8 @@ impl Session {
             }
             _ => debug!(conn = self.id, error = %err, "request failed"),
         }
-        match &err {
-            SessionError::NotYourSession(_) => self
-                .ctx
-                .metrics
-                .auth_failures_total
-                .with_label_values(&["not_your_session"])
-                .inc(),
-            SessionError::Auth(e) => self
-                .ctx
-                .metrics
-                .auth_failures_total
-                .with_label_values(&[e.kind()])
-                .inc(),
-            SessionError::Frame(_)
-            | SessionError::Args(_)
-            | SessionError::UnknownCommand(_)
-            | SessionError::UnknownPipe(_)
-            | SessionError::WrongPipe { .. }
-            | SessionError::NotConnected(_) => self
-                .ctx
-                .metrics
-                .protocol_errors_total
-                .with_label_values(&[err.kind()])
-                .inc(),
-            _ => {}
+        if let Some(failure) = err.failure() {
+            self.ctx.metrics.request_failed(failure);
         }
         let status = err.status();
         if let Some(end) = self.answer(pipe.unwrap_or(0), txid, &status).await {
@@ -502,44 +380,4 @@ impl Session {
         }
         None
     }
-
-    /// Called whenever a pipe goes away (release or connection end).
-    pub(super) async fn on_pipe_closed(&mut self, pipe: u16, reason: &str) {
-        self.reassembler.forget_pipe(pipe);
-        self.leave_rooms_of(pipe, reason);
-        self.ctx.rooms.stop_stream(self.id, pipe, None, reason);
-    }
-}
-
-/// Tells a connection over its address's limit why, and closes it.
-async fn refuse_over_ip_limit(
-    info: LinkInfo,
-    ctx: Arc<Context>,
-    out: Outbox,
-    writer: tokio::task::JoinHandle<crate::transport::OutboundRx>,
-) {
-    let reason = format!(
-        "too many connections from {} (at most {})",
-        info.peer.ip(),
-        ctx.per_ip.limit()
-    );
-    let transport = info.kind.as_str();
-    ctx.metrics
-        .connections_total
-        .with_label_values(&[transport])
-        .inc();
-    ctx.metrics
-        .connections_closed_total
-        .with_label_values(&[transport, "over_ip_limit"])
-        .inc();
-    let _ = out.push(status_frame(
-        0,
-        0,
-        &Status::error(codes::CONNECT_REJECTED, reason.clone()),
-        now_secs(),
-    ));
-    out.try_close(&reason);
-    drop(out);
-    let _ = tokio::time::timeout(CLOSE_FLUSH, writer).await;
-    info!(transport, peer = %info.peer, %reason, "connection refused");
 }

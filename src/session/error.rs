@@ -3,6 +3,7 @@
 use thiserror::Error;
 
 use crate::auth::AuthError;
+use crate::metrics::Failure;
 use crate::protocol::status::codes;
 use crate::protocol::{ArgsError, FrameError, Status};
 use crate::rooms::RoomError;
@@ -108,6 +109,21 @@ impl SessionError {
                 | SessionError::SlowConsumer
                 | SessionError::NotYourSession(_)
         )
+    }
+
+    /// What the metrics count of this error, if anything: failed authentication or malformed input.
+    pub fn failure(&self) -> Option<Failure> {
+        match self {
+            SessionError::NotYourSession(_) => Some(Failure::Auth("not_your_session")),
+            SessionError::Auth(e) => Some(Failure::Auth(e.kind())),
+            SessionError::Frame(_)
+            | SessionError::Args(_)
+            | SessionError::UnknownCommand(_)
+            | SessionError::UnknownPipe(_)
+            | SessionError::WrongPipe { .. }
+            | SessionError::NotConnected(_) => Some(Failure::Protocol(self.kind())),
+            _ => None,
+        }
     }
 
     /// A short label for logs and metrics.

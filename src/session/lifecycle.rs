@@ -1,17 +1,153 @@
-//! How a session ends: the last word to the client, leaving every room and stream, forgetting the session,
-//! closing the transport. Every end goes through `finish`, a panic included (see `connection.rs`), so nothing
-//! a session held outlives it.
+//! How a session ends: counted, then kept for a fast reconnect (parked) or finished. `finish` gives the last
+//! word to the client, leaves every room and stream, forgets the session and closes the transport. Every end
+//! goes through `close`, a panic included (see `connection.rs`), so nothing a session held outlives it.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use super::connection::{Session, CLOSE_FLUSH};
+use super::context::Context;
 use super::end::End;
 use super::now_secs;
+use super::per_ip::Slot;
+use super::pipes::Pipes;
+use super::resume::Handover;
+use super::state::Session;
 use crate::protocol::frames::status_frame;
 use crate::protocol::status::codes;
 use crate::protocol::Status;
+use crate::transport::{LinkInfo, OutboundRx, Outbox};
+
+/// How long a closing session waits for its transport to flush the last frames.
+pub(super) const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 
 impl Session {
+    /// The run loop ended with `end`: count it, then park the session for a fast reconnect or finish it.
+    pub(super) async fn close(
+        self,
+        end: End,
+        mut writer: JoinHandle<OutboundRx>,
+        stop: CancellationToken,
+        slot: Option<Slot>,
+    ) {
+        let metrics = self.ctx.metrics.clone();
+        let transport = self.info.kind.as_str();
+        metrics
+            .connections_closed_total
+            .with_label_values(&[transport, end.label()])
+            .inc();
+        metrics
+            .connections_open
+            .with_label_values(&[transport])
+            .dec();
+        match &end {
+            End::SlowConsumer => metrics
+                .slow_consumer_disconnects_total
+                .with_label_values(&[transport])
+                .inc(),
+            End::Transport(_) => metrics
+                .protocol_errors_total
+                .with_label_values(&["transport"])
+                .inc(),
+            _ => {}
+        }
+        let grace = Duration::from_millis(self.ctx.limits.resume_grace_ms);
+        if end.resumable()
+            && self.identity.is_some()
+            && !grace.is_zero()
+            && !self.out.overflowed().is_cancelled()
+        {
+            if let End::TakenOver = end {
+                // The old transport may still be read (the device is alive on two networks): say goodbye on
+                // it so its client does not reconnect and take the session back. What the writer takes from
+                // the queue until then goes to the old transport; the rest follows the session.
+                let goodbye = Status::error(codes::CONNECT_CLOSED, "taken over by a reconnect");
+                let _ = self.out.push(status_frame(0, 0, &goodbye, now_secs()));
+                self.out.try_close("taken over by a reconnect");
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    while !writer.is_finished() {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                })
+                .await;
+            }
+            // A parked session holds no socket: free its address's slot for the reconnect.
+            drop(slot);
+            // Detach the queue from the dead transport without losing what it holds.
+            stop.cancel();
+            match (&mut writer).await {
+                Ok(queued) => return self.park(end, queued, grace).await,
+                Err(e) => {
+                    debug!(conn = self.id, error = %e, "writer ended abnormally; not parking")
+                }
+            }
+        }
+        self.finish(end, Some(writer)).await;
+    }
+
+    /// Keeps a session whose transport was lost until a reconnect claims it or `grace` runs out.
+    pub(super) async fn park(mut self, end: End, queued: OutboundRx, grace: Duration) {
+        let Some(identity) = self.identity.clone() else {
+            return self.finish(end, None).await;
+        };
+        let registry = &self.ctx.resumable;
+        let mut claim = registry.park(&identity.uuid, &identity.user.id);
+        self.ctx.metrics.sessions_parked.inc();
+        tracing::info!(conn = self.id, uuid = %identity.uuid, user = %identity.user.id, "session kept for a fast reconnect");
+        let shutdown = self.ctx.shutdown.clone();
+        let claimed = tokio::select! {
+            c = &mut claim => c.ok(),
+            _ = tokio::time::sleep(grace) => None,
+            _ = shutdown.cancelled() => None,
+        };
+        let claimed = match claimed {
+            Some(c) => Some(c),
+            // Someone claimed it just as the grace period ended: honour the claim.
+            None if !registry.expire(&identity.uuid) => {
+                tokio::time::timeout(Duration::from_secs(2), claim)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
+            None => None,
+        };
+        self.ctx.metrics.sessions_parked.dec();
+        let Some(reply) = claimed else {
+            drop(queued);
+            return self.finish(end, None).await;
+        };
+        let handover = Handover {
+            id: self.id,
+            identity,
+            pipes: std::mem::replace(&mut self.pipes, Pipes::new(1)),
+            joined: std::mem::take(&mut self.joined),
+            out: self.out.clone(),
+            in_flight: self.in_flight.clone(),
+            queued,
+        };
+        if let Err(h) = reply.send(handover) {
+            // The reconnect went away before taking over: end the session normally.
+            self.pipes = h.pipes;
+            self.joined = h.joined;
+            return self.finish(end, None).await;
+        }
+        self.ctx.metrics.session_resumes_total.inc();
+    }
+
+    /// Adopts a parked session: same id, identity, pipes and rooms. Returns its old outbox and queue, which
+    /// follow the connect answer (`Answer::splice`).
+    pub(super) fn adopt(&mut self, h: Handover) -> (Outbox, OutboundRx) {
+        self.id = h.id;
+        self.identity = Some(h.identity);
+        self.pipes = h.pipes;
+        self.joined = h.joined;
+        self.in_flight = h.in_flight;
+        (h.out, h.queued)
+    }
+
     pub(super) async fn finish(
         mut self,
         end: End,
@@ -103,4 +239,37 @@ impl Session {
             "connection closed"
         );
     }
+}
+
+/// Tells a connection over its address's limit why, and closes it.
+pub(super) async fn refuse_over_ip_limit(
+    info: LinkInfo,
+    ctx: Arc<Context>,
+    out: Outbox,
+    writer: JoinHandle<OutboundRx>,
+) {
+    let reason = format!(
+        "too many connections from {} (at most {})",
+        info.peer.ip(),
+        ctx.per_ip.limit()
+    );
+    let transport = info.kind.as_str();
+    ctx.metrics
+        .connections_total
+        .with_label_values(&[transport])
+        .inc();
+    ctx.metrics
+        .connections_closed_total
+        .with_label_values(&[transport, "over_ip_limit"])
+        .inc();
+    let _ = out.push(status_frame(
+        0,
+        0,
+        &Status::error(codes::CONNECT_REJECTED, reason.clone()),
+        now_secs(),
+    ));
+    out.try_close(&reason);
+    drop(out);
+    let _ = tokio::time::timeout(CLOSE_FLUSH, writer).await;
+    info!(transport, peer = %info.peer, %reason, "connection refused");
 }

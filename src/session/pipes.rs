@@ -1,14 +1,12 @@
-//! Pipes (NetStreams): made by `create` on pipe 0, freed by `release` or by the connection closing.
+//! The pipes (NetStreams) of one connection: made by `create` on pipe 0, freed by `release` or by the
+//! connection closing (the commands are in `pipe_commands.rs`).
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-use super::connection::Session;
 use super::error::SessionError;
-use crate::protocol::args::{Create, PipeKind, Release};
-use crate::protocol::status::codes;
-use crate::protocol::Status;
+use crate::protocol::args::PipeKind;
 
 #[derive(Debug, Clone)]
 pub struct Pipe {
@@ -110,53 +108,6 @@ impl Pipes {
     /// Whether `id` was released lately and not handed out again.
     pub fn was_released(&self, id: u16) -> bool {
         !self.open.contains_key(&id) && self.released.contains(&id)
-    }
-}
-
-impl Session {
-    pub(super) fn create(&mut self, args: Create) -> Result<Status, SessionError> {
-        let id = self.pipes.open(args.kind)?;
-        if args.kind == PipeKind::Messaging {
-            self.refresh_inbox();
-            // Tell the client the pipe's server-side properties, as a push after the answer.
-            let push =
-                json!({"name": "setProperty", "info": {"temporary": false, "private": false}})
-                    .to_string();
-            if let Ok(frame) = crate::protocol::frames::command_frame(
-                id,
-                0,
-                push.as_bytes(),
-                &[],
-                crate::clock::now_secs(),
-            ) {
-                self.after_answer.push(frame);
-            }
-        }
-        Ok(Status::ok(
-            codes::CALL_SUCCESS,
-            format!("created {} pipe {id}", args.kind.as_str()),
-        )
-        .with_info(json!({ "id": id, "kind": args.kind.as_str() })))
-    }
-
-    pub(super) async fn release(&mut self, args: Release) -> Result<Status, SessionError> {
-        if self.pipes.was_released(args.id) {
-            // A repeat: answered as a success (nothing at all for txid 0), never an error push.
-            return Ok(Status::ok(
-                codes::CALL_SUCCESS,
-                format!("pipe {} was already released", args.id),
-            )
-            .with_info(json!({ "id": args.id, "already": true })));
-        }
-        let pipe = self.pipes.close(args.id)?;
-        self.on_pipe_closed(args.id, &args.reason).await;
-        if pipe.kind == PipeKind::Messaging {
-            self.refresh_inbox();
-        }
-        Ok(
-            Status::ok(codes::CALL_SUCCESS, format!("released pipe {}", args.id))
-                .with_info(json!({ "id": args.id })),
-        )
     }
 }
 

@@ -9,8 +9,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::connection::Session;
 use super::error::{RoomContext, SessionError};
+use super::state::Session;
 use crate::protocol::args::{GetProperty, PipeKind, SetProperty};
 use crate::protocol::status::codes;
 use crate::protocol::{ArgsError, Status};

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use super::connection::Session;
 use super::error::{RoomContext, SessionError};
+use super::state::{Answer, CatchUp, Session};
 use crate::clock::now_secs;
 use crate::protocol::args::{Join, Leave, PipeKind};
 use crate::protocol::frames::status_frame;
@@ -30,14 +30,9 @@ impl Session {
         })
     }
 
-    /// `join {rid}`: answered `NetGroup.Connect.Success`, then the coverage push. With `after`, the answer,
-    /// the coverage push and the replayed messages are queued here (in that order) before any live message,
-    /// and `Ok(None)` returned: the answer is already sent.
-    pub(super) async fn join(
-        &mut self,
-        pipe: u16,
-        args: Join,
-    ) -> Result<Option<Status>, SessionError> {
+    /// `join {rid}`: answered `NetGroup.Connect.Success`, then the coverage push. With `after`, the replayed
+    /// messages follow the coverage push, and the live messages held meanwhile follow them (`CatchUp`).
+    pub(super) async fn join(&mut self, pipe: u16, args: Join) -> Result<Answer, SessionError> {
         let already = self.joined.contains(&(pipe, args.rid.clone()));
         let rooms_held = self
             .joined
@@ -78,10 +73,9 @@ impl Session {
         let coverage = status_frame(pipe, 0, &coverage, now_secs());
         let (Some(after), true) = (args.after, joined.catching_up) else {
             // The answer first, then the coverage push, as PROTOCOL.md §3.4 orders them.
-            self.after_answer.push(coverage);
             let status = Status::ok(codes::GROUP_CONNECT_SUCCESS, format!("joined {}", args.rid))
                 .with_info(info);
-            return Ok(Some(status));
+            return Ok(Answer::from(status).then([coverage]));
         };
         let replay = self
             .ctx
@@ -105,36 +99,13 @@ impl Session {
         };
         let status = Status::ok(codes::GROUP_CONNECT_SUCCESS, format!("joined {}", args.rid))
             .with_info(info);
-        let txid = self.current_txid;
-        let mut queued = true;
-        if txid != 0 {
-            queued &= self
-                .out
-                .reply(status_frame(pipe, txid, &status, now_secs()))
-                .await
-                .is_ok();
-        }
-        queued &= self.out.reply(coverage).await.is_ok();
-        for frame in frames {
-            if !queued {
-                break;
-            }
-            queued &= self.out.reply(frame).await.is_ok();
-        }
-        // Held live messages follow the replay; from here on live traffic flows directly.
-        self.ctx
-            .rooms
-            .finish_catch_up(self.id, pipe, &args.rid, last, &self.out);
-        super::connection::record_command(
-            &self.ctx.metrics,
-            "join",
-            codes::GROUP_CONNECT_SUCCESS,
-            self.current_started,
-        );
-        if !queued {
-            return Err(SessionError::SlowConsumer);
-        }
-        Ok(None)
+        let mut answer = Answer::from(status).then([coverage]).then(frames);
+        answer.catch_up = Some(CatchUp {
+            pipe,
+            rid: args.rid,
+            last,
+        });
+        Ok(answer)
     }
 
     pub(super) fn leave(&mut self, pipe: u16, args: Leave) -> Result<Status, SessionError> {
@@ -154,13 +125,15 @@ impl Session {
 
     /// After a fast reconnect the token presented *now* decides: rooms it does not grant are left, and the
     /// client is told on each pipe (`NetGroup.Connect.Closed`) right after the connect answer.
-    pub(super) fn leave_ungranted(&mut self) {
+    /// Returns those pushes.
+    pub(super) fn leave_ungranted(&mut self) -> Vec<crate::protocol::Frame> {
         let gone: Vec<(u16, String)> = self
             .joined
             .iter()
             .filter(|(_, rid)| authorize(&self.claims, Act::Resume, rid, None).is_err())
             .cloned()
             .collect();
+        let mut told = Vec::new();
         for (pipe, rid) in gone {
             self.joined.remove(&(pipe, rid.clone()));
             let reason = "your token does not grant this room";
@@ -171,9 +144,9 @@ impl Session {
                 .unwrap_or_else(|| json!({ "id": rid }));
             let closed = Status::ok(codes::GROUP_CONNECT_CLOSED, format!("left {rid}: {reason}"))
                 .with_info(json!({ "room": room }));
-            self.after_answer
-                .push(status_frame(pipe, 0, &closed, now_secs()));
+            told.push(status_frame(pipe, 0, &closed, now_secs()));
         }
+        told
     }
 
     /// Leaves every room `pipe` joined (the pipe was released or the connection ended).

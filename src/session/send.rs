@@ -5,27 +5,15 @@
 //! a connection's messages keep their order. At most `MAX_IN_FLIGHT` are pending per connection; past that
 //! the session stops reading until one is answered.
 
-use std::sync::Arc;
-
 use serde_json::json;
 use serde_json::value::RawValue;
-use tokio::sync::Semaphore;
 
-use super::connection::{record_command, Session};
 use super::error::{RoomContext, SessionError};
-use crate::clock::now_secs;
+use super::state::{Answer, Session, MAX_IN_FLIGHT};
 use crate::protocol::args::{Cast, Send};
-use crate::protocol::frames::status_frame;
 use crate::protocol::status::codes;
 use crate::protocol::Status;
 use crate::rooms::{Begun, Post, Posted, RoomError, MAX_CID};
-
-/// Messages one connection may have waiting for their commit.
-pub const MAX_IN_FLIGHT: u32 = 1024;
-
-pub(super) fn in_flight_limit() -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(MAX_IN_FLIGHT as usize))
-}
 
 impl Session {
     pub(super) async fn send(
@@ -33,7 +21,7 @@ impl Session {
         pipe: u16,
         args: Send,
         payload: bytes::Bytes,
-    ) -> Result<Option<Status>, SessionError> {
+    ) -> Result<Answer, SessionError> {
         let identity = self
             .identity
             .as_ref()
@@ -65,25 +53,17 @@ impl Session {
             .acquire_owned()
             .await
             .map_err(|_| SessionError::Room(context, crate::rooms::RoomError::ShuttingDown))?;
-        let txid = self.current_txid;
-        let started = self.current_started;
-        let metrics = self.ctx.metrics.clone();
-        let out = self.out.clone();
         let target = args.id.clone();
         // A repeat of a recent `cid`: the first send's outcome, nothing stored or delivered again.
         let resolver = match args.cid.as_deref() {
             None => None,
             Some(cid) => match self.ctx.rooms.dedupe().begin(&identity.user.id, cid) {
                 Begun::Repeat(first) => {
-                    tokio::spawn(async move {
+                    let later = async move {
                         let result = first.await.map_err(RoomError::Earlier);
-                        answer(
-                            result, true, context, txid, pipe, &target, started, &metrics, &out,
-                        )
-                        .await;
-                        drop(permit);
-                    });
-                    return Ok(None);
+                        outcome(result, true, context, &target)
+                    };
+                    return Ok(Answer::later(Box::pin(later), permit));
                 }
                 Begun::First(resolver) => Some(resolver),
             },
@@ -113,7 +93,7 @@ impl Session {
             }
         };
         let rooms = self.ctx.rooms.clone();
-        tokio::spawn(async move {
+        let later = async move {
             let result = pending.committed().await;
             if let Some(r) = resolver {
                 let shared = match &result {
@@ -122,13 +102,9 @@ impl Session {
                 };
                 rooms.dedupe().resolve(r, shared);
             }
-            answer(
-                result, false, context, txid, pipe, &target, started, &metrics, &out,
-            )
-            .await;
-            drop(permit);
-        });
-        Ok(None)
+            outcome(result, false, context, &target)
+        };
+        Ok(Answer::later(Box::pin(later), permit))
     }
 
     /// Waits (bounded) for this connection's messages in flight to be committed and answered.
@@ -137,45 +113,23 @@ impl Session {
     }
 }
 
-/// Answers a `send` once its outcome is known: `NetConnection.Call.Success` with `{mid, timestamp, delivered}`
-/// (and `duplicate: true` for a repeated `cid`), or the error. Never a Notify code: clients dispatch those as
-/// incoming messages (PROTOCOL.md §4).
-#[allow(clippy::too_many_arguments)]
-async fn answer(
+/// A `send`'s answer once its outcome is known: `NetConnection.Call.Success` with `{mid, timestamp,
+/// delivered}` (and `duplicate: true` for a repeated `cid`), or the error. Never a Notify code: clients
+/// dispatch those as incoming messages (PROTOCOL.md §4).
+fn outcome(
     result: Result<Posted, RoomError>,
     duplicate: bool,
     context: RoomContext,
-    txid: u16,
-    pipe: u16,
     target: &str,
-    started: std::time::Instant,
-    metrics: &crate::metrics::Metrics,
-    out: &crate::transport::Outbox,
-) {
-    let status = match result {
-        Ok(posted) => {
-            record_command(metrics, "send", codes::CALL_SUCCESS, started);
-            if txid == 0 {
-                return;
-            }
-            let mut info = json!({
-                "mid": posted.mid,
-                "timestamp": posted.timestamp,
-                "delivered": posted.delivered,
-            });
-            if duplicate {
-                info["duplicate"] = json!(true);
-            }
-            Status::ok(codes::CALL_SUCCESS, format!("sent to {target}")).with_info(info)
-        }
-        Err(e) => {
-            let status = SessionError::Room(context, e).status();
-            record_command(metrics, "send", status.code, started);
-            status
-        }
-    };
-    // A client that does not read its answers is cut off by the outbox; nothing else to do here.
-    let _ = out
-        .reply(status_frame(pipe, txid, &status, now_secs()))
-        .await;
+) -> Result<Status, SessionError> {
+    let posted = result.map_err(|e| SessionError::Room(context, e))?;
+    let mut info = json!({
+        "mid": posted.mid,
+        "timestamp": posted.timestamp,
+        "delivered": posted.delivered,
+    });
+    if duplicate {
+        info["duplicate"] = json!(true);
+    }
+    Ok(Status::ok(codes::CALL_SUCCESS, format!("sent to {target}")).with_info(info))
 }

@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use super::connection::Session;
 use super::error::{RoomContext, SessionError};
+use super::state::Session;
 use crate::protocol::args::{Play, Stop};
 use crate::protocol::status::codes;
 use crate::protocol::Status;

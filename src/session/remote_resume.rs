@@ -1,4 +1,4 @@
-//! Fast reconnect across nodes of a cluster. A phone that changes networks may come back through the load
+//! Fast reconnect across nodes of a cluster (the local registry is `resume.rs`). A phone that changes networks may come back through the load
 //! balancer on another node. The store records which node holds each session (uuid); a `connect` naming a
 //! uuid this node does not hold asks the owner over the bus to hand it over. The owner takes the session off
 //! its transport (or out of its parked state) as for a local reconnect, answers with what the session was
@@ -16,8 +16,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::connection::Session;
 use super::error::SessionError;
+use super::state::Session;
 use super::{Context, Identity};
 use crate::bus::NatsBus;
 use crate::protocol::args::{PipeKind, User};

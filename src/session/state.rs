@@ -1,0 +1,159 @@
+//! What one connection's session holds, and the two values that pass between the run loop and a handler:
+//! the `Call` a handler is asked to serve and the `Answer` it gives back.
+//!
+//! Handlers (one file per command group) take a `Call` and the parsed arguments and return an `Answer`; the
+//! run loop (`connection.rs`) alone writes answers, records command metrics and turns errors into statuses.
+//! Nothing a handler needs is smuggled through fields of `Session`, and nothing it wants done after its
+//! answer is left in one.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use tokio::sync::Notify;
+
+use super::acks::AckState;
+use super::context::Context;
+use super::error::SessionError;
+use super::pipes::Pipes;
+use super::rate::RateLimit;
+use super::Identity;
+use crate::metrics::LinkMetrics;
+use crate::protocol::{Frame, Reassembler, Status};
+use crate::rooms::RoomClaims;
+use crate::transport::{Hold, LinkInfo, OutboundRx, Outbox};
+
+/// The largest message gathered from fragments before `connect` succeeds: a whole `connect` command (8-byte
+/// head and at most 65,535 bytes of arguments) and nothing more, so an unauthenticated client cannot make the
+/// gateway hold megabytes.
+pub const PRE_CONNECT_MESSAGE: usize = 8 + 65_535;
+
+/// Messages one connection may have waiting for their commit (see send.rs).
+pub const MAX_IN_FLIGHT: u32 = 1024;
+
+pub struct Session {
+    pub(super) id: u64,
+    pub(super) ctx: Arc<Context>,
+    pub(super) info: LinkInfo,
+    pub(super) out: Outbox,
+    pub(super) identity: Option<Identity>,
+    pub(super) pipes: Pipes,
+    /// (pipe, room id) for every room a pipe of this connection joined.
+    pub(super) joined: BTreeSet<(u16, String)>,
+    pub(super) reassembler: Reassembler,
+    /// What the reassembler holds, charged to the process-wide budget (given back whatever ends the session).
+    pub(super) reassembly_hold: Hold,
+    pub(super) acks: AckState,
+    pub(super) protocol_errors: u32,
+    /// Bounds the messages waiting for their commit (see send.rs).
+    pub(super) in_flight: Arc<tokio::sync::Semaphore>,
+    pub(super) link_metrics: LinkMetrics,
+    /// Notified when a reconnect takes this session over.
+    pub(super) kick: Arc<Notify>,
+    pub(super) rate: RateLimit,
+    /// Properties set on pipe 0 (the connection itself).
+    pub(super) conn_properties: serde_json::Map<String, serde_json::Value>,
+    /// Rooms the token presented at `connect` (or `refresh`) limits this connection to.
+    pub(super) claims: RoomClaims,
+    /// When that token expires (unix seconds); the run loop re-arms its timer whenever this changes.
+    pub(super) token_expires: Option<u64>,
+}
+
+impl Session {
+    /// A session not yet connected, writing through `out`.
+    pub(super) fn new(id: u64, info: LinkInfo, ctx: Arc<Context>, out: Outbox) -> Session {
+        Session {
+            id,
+            // Before `connect` succeeds only a connect-sized message may be gathered (see PRE_CONNECT_MESSAGE).
+            reassembler: Reassembler::new(PRE_CONNECT_MESSAGE.min(ctx.limits.max_message_bytes)),
+            reassembly_hold: Hold::new(ctx.budget.clone()),
+            pipes: Pipes::new(ctx.limits.max_pipes),
+            out,
+            identity: None,
+            joined: BTreeSet::new(),
+            acks: AckState::default(),
+            protocol_errors: 0,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT as usize)),
+            link_metrics: ctx.metrics.link(info.kind),
+            kick: Arc::new(Notify::new()),
+            rate: RateLimit::new(ctx.limits.commands_per_second),
+            claims: RoomClaims::any(),
+            token_expires: None,
+            conn_properties: serde_json::Map::new(),
+            info,
+            ctx,
+        }
+    }
+}
+
+/// The request a handler serves: where it came from and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Call {
+    pub pipe: u16,
+    /// 0: the client wants no answer (errors are still sent).
+    pub txid: u16,
+    /// When the request arrived (for the latency of answers given later).
+    pub started: Instant,
+}
+
+/// A status that is known only later (a `send` waiting for its commit). The run loop awaits it off the session
+/// task, so the connection keeps reading meanwhile.
+pub type Later = BoxFuture<'static, Result<Status, SessionError>>;
+
+/// What a handler gives back: its status, and what must follow it on the wire.
+#[derive(Default)]
+pub struct Answer {
+    /// `None` only for requests that are never answered (`status` pushes from the client).
+    pub status: Option<Status>,
+    /// The status comes later; the run loop spawns this and answers when it resolves.
+    pub later: Option<Later>,
+    /// Held until that later answer is queued: `finish` waits for every permit, so a closing session's
+    /// accepted messages are answered before its goodbye.
+    pub in_flight: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Frames written right after the status, in order (the coverage push after a join, replayed messages).
+    pub then: Vec<Frame>,
+    /// A catch-up join: once `then` is written, the live messages held meanwhile follow (see rooms/catchup.rs).
+    pub catch_up: Option<CatchUp>,
+    /// A resumed session: its old outbox and what queued in it, written after everything above.
+    pub splice: Option<(Outbox, OutboundRx)>,
+}
+
+/// Which catch-up to finish after a join's replay was written.
+pub struct CatchUp {
+    pub pipe: u16,
+    pub rid: String,
+    /// The last `mid` replayed; held messages up to it are dropped as already sent.
+    pub last: Option<i64>,
+}
+
+impl Answer {
+    /// No answer at all.
+    pub fn none() -> Answer {
+        Answer::default()
+    }
+
+    /// An answer given when `later` resolves, holding `permit` until it is queued.
+    pub fn later(later: Later, permit: tokio::sync::OwnedSemaphorePermit) -> Answer {
+        Answer {
+            later: Some(later),
+            in_flight: Some(permit),
+            ..Answer::default()
+        }
+    }
+
+    /// Adds frames to write after the status.
+    pub fn then(mut self, frames: impl IntoIterator<Item = Frame>) -> Answer {
+        self.then.extend(frames);
+        self
+    }
+}
+
+impl From<Status> for Answer {
+    fn from(status: Status) -> Answer {
+        Answer {
+            status: Some(status),
+            ..Answer::default()
+        }
+    }
+}
