@@ -9,7 +9,7 @@ mod event;
 mod nats;
 
 pub use event::{decode, encode, Event, EventError};
-pub use nats::{BusError, NatsBus};
+pub use nats::{BusError, Events, NatsBus, Request, Requests};
 
 /// How this gateway reaches the others.
 #[derive(Clone, Default)]

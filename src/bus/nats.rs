@@ -198,14 +198,13 @@ impl NatsBus {
     }
 
     /// Requests of `<kind>` addressed to this node.
-    pub async fn serve(&self, kind: &str) -> Result<async_nats::Subscriber, BusError> {
+    pub async fn serve(&self, kind: &str) -> Result<Requests, BusError> {
         let subject = self.node_subject(&self.inner.node, kind);
-        subscribe_flushed(&self.inner.client, subject).await
-    }
-
-    /// Answers a request (to the reply subject it came with).
-    pub fn respond(&self, reply: &str, body: Bytes) {
-        let _ = self.inner.tx.send(Out::Publish(reply.to_string(), body));
+        let sub = subscribe_flushed(&self.inner.client, subject).await?;
+        Ok(Requests {
+            sub,
+            bus: self.clone(),
+        })
     }
 
     pub fn node(&self) -> &str {
@@ -240,8 +239,13 @@ impl NatsBus {
     }
 
     /// Everything the cluster publishes, this node's own events included.
-    pub async fn subscribe(&self) -> Result<async_nats::Subscriber, BusError> {
-        subscribe_flushed(&self.inner.client, format!("{}.ev.>", self.inner.prefix)).await
+    pub async fn subscribe(&self) -> Result<Events, BusError> {
+        let subject = format!("{}.ev.>", self.inner.prefix);
+        let sub = subscribe_flushed(&self.inner.client, subject).await?;
+        Ok(Events {
+            sub,
+            metrics: self.inner.metrics.clone(),
+        })
     }
 
     /// Waits until what was published has reached the server (shutdown).
@@ -254,6 +258,86 @@ impl NatsBus {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+}
+
+/// The cluster's events, decoded: what rooms applies. Undecodable ones are counted and logged here and skipped,
+/// so nothing past the bus sees a NATS message.
+pub struct Events {
+    sub: async_nats::Subscriber,
+    metrics: Arc<Metrics>,
+}
+
+impl Events {
+    /// The next event and its body; `None` once the subscription ended.
+    pub async fn next(&mut self) -> Option<(Event, Bytes)> {
+        use futures::StreamExt;
+        loop {
+            let msg = self.sub.next().await?;
+            match Event::decode(&msg.payload) {
+                Ok((event, body)) => {
+                    self.metrics
+                        .bus_received_total
+                        .with_label_values(&[event.kind()])
+                        .inc();
+                    return Some((event, body));
+                }
+                Err(e) => {
+                    self.metrics
+                        .bus_errors_total
+                        .with_label_values(&["decode"])
+                        .inc();
+                    tracing::warn!(error = %e, subject = %msg.subject, "undecodable bus event ignored");
+                }
+            }
+        }
+    }
+}
+
+/// Requests of one kind addressed to this node (see `NatsBus::serve`).
+pub struct Requests {
+    sub: async_nats::Subscriber,
+    bus: NatsBus,
+}
+
+impl Requests {
+    /// The next request that can be answered; `None` once the subscription ended.
+    pub async fn next(&mut self) -> Option<Request> {
+        use futures::StreamExt;
+        loop {
+            let msg = self.sub.next().await?;
+            // A request without a reply subject cannot be answered: not one of ours.
+            if let Some(reply) = msg.reply {
+                return Some(Request {
+                    body: msg.payload,
+                    reply: reply.to_string(),
+                    bus: self.bus.clone(),
+                });
+            }
+        }
+    }
+}
+
+/// One request from another node, answered with `respond`.
+pub struct Request {
+    pub body: Bytes,
+    reply: String,
+    bus: NatsBus,
+}
+
+impl Request {
+    /// Answers the request (on the reply subject it came with).
+    pub fn respond(&self, body: Bytes) {
+        let _ = self
+            .bus
+            .inner
+            .tx
+            .send(Out::Publish(self.reply.clone(), body));
+    }
+
+    /// The bus it came on (metrics, this node's name).
+    pub fn bus(&self) -> &NatsBus {
+        &self.bus
     }
 }
 

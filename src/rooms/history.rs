@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::access::{authorize, Act, RoomClaims};
-use super::presence::validate_user_id;
+use super::state::validate_user_id;
 use super::{RoomError, Rooms};
 use crate::protocol::args::RoomRef;
 use crate::protocol::json_check::check_json;

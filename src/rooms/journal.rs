@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
 use super::access::{authorize, Act};
-use super::presence::{validate_room_id, validate_user_id};
+use super::state::{validate_room_id, validate_user_id};
 use super::{Inner, RoomError, Rooms};
 use crate::protocol::args::{Cast, Mask, RoomRef, SendKind, SendPush, User};
 use crate::protocol::command::MAX_ARGS_LEN;

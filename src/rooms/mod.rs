@@ -8,7 +8,6 @@
 
 mod access;
 mod catchup;
-mod chmod;
 mod cluster;
 mod dedupe;
 mod error;
@@ -16,6 +15,7 @@ mod history;
 mod journal;
 mod member;
 mod presence;
+mod rights;
 mod state;
 mod streams;
 

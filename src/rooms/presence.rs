@@ -8,11 +8,9 @@ use serde_json::{json, Map, Value};
 
 use super::access::{authorize, Act};
 use super::member::Member;
-use super::state::{Room, State};
+use super::state::{room_default, room_json, validate_room_id, Room, State};
 use super::{RoomError, Rooms};
-use crate::clock::now_secs;
 use crate::protocol::args::{Mask, User};
-use crate::protocol::frames::status_frame;
 use crate::protocol::status::codes;
 use crate::protocol::Status;
 
@@ -24,15 +22,6 @@ pub struct Joined {
     pub catching_up: bool,
     /// Members present, keyed by user id (LocalCoverage.Notify `list`).
     pub list: Map<String, Value>,
-}
-
-pub(super) fn room_json(room: &Room) -> Value {
-    json!({ "id": room.row.id, "owner": room.row.owner, "created": room.row.created_ms })
-}
-
-pub(super) fn push_status(m: &Member, status: &Status) {
-    // A full queue marks the member as a slow consumer; its session closes it. Nothing else to do here.
-    let _ = m.outbox.push(status_frame(m.pipe, 0, status, now_secs()));
 }
 
 impl Rooms {
@@ -71,7 +60,7 @@ impl Rooms {
                 let initial = if row.owner == user {
                     Mask::ALL
                 } else {
-                    super::chmod::room_default(&row, policy.default_mask)
+                    room_default(&row, policy.default_mask)
                 };
                 Mask(store.init_member_mask(rid, &user, initial.0).await?)
             }
@@ -112,7 +101,7 @@ impl Rooms {
                 let notice = Status::ok(codes::GROUP_NEIGHBOR_CONNECT, format!("{user} joined"))
                     .with_info(json!({ "user": member.user, "room": room_info }));
                 for m in room.members.iter().filter(|m| m.user.id != user) {
-                    push_status(m, &notice);
+                    m.push_status(&notice);
                 }
             }
         }
@@ -240,32 +229,11 @@ fn leave_locked(
         )
         .with_info(json!({ "user": gone.user, "room": info }));
         for m in &room.members {
-            push_status(m, &notice);
+            m.push_status(&notice);
         }
     }
     if room.members.is_empty() {
         rooms.remove(rid);
     }
     Some((info, last_here.then(|| gone.user.id.clone())))
-}
-
-/// Room and user ids are opaque strings, bounded so they stay usable as keys and in logs.
-fn validate_id(what: &'static str, id: &str) -> Result<(), RoomError> {
-    // Characters, not bytes: a 128-character id in any script is accepted, as docs/protocol.md says.
-    if id.is_empty() || id.chars().count() > 128 || id.chars().any(char::is_control) {
-        return Err(RoomError::Invalid {
-            what,
-            reason: "1 to 128 characters, no control characters".into(),
-        });
-    }
-    Ok(())
-}
-
-pub(super) fn validate_room_id(rid: &str) -> Result<(), RoomError> {
-    validate_id("room id", rid)
-}
-
-/// User ids as targets of uni-cast and chmod.
-pub(super) fn validate_user_id(uid: &str) -> Result<(), RoomError> {
-    validate_id("user id", uid)
 }

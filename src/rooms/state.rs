@@ -1,8 +1,12 @@
 //! The in-memory picture: loaded rooms with their present members and cached rights, and each user's inboxes
-//! for uni-cast.
+//! for uni-cast; and what every file of `rooms` checks or renders about a room (ids, default rights, its JSON).
 
 use std::collections::HashMap;
 
+use serde_json::{json, Value};
+
+use super::cluster::remote::Remote;
+use super::error::RoomError;
 use super::member::Member;
 use crate::protocol::args::{Mask, User};
 use crate::store::RoomRow;
@@ -15,7 +19,7 @@ pub(super) struct State {
     /// Signaling streams and their players.
     pub streams: super::streams::Streams,
     /// Presence on the other nodes of a cluster (empty for a single node).
-    pub remote: super::cluster::Remote,
+    pub remote: Remote,
 }
 
 /// Live messages held for a member pipe during its catch-up: (stored id, the push).
@@ -57,4 +61,42 @@ impl Room {
     pub fn user_connections(&self, user: &str) -> usize {
         self.members.iter().filter(|m| m.user.id == user).count()
     }
+}
+
+/// A room as clients see it in answers and pushes.
+pub(super) fn room_json(room: &Room) -> Value {
+    json!({ "id": room.row.id, "owner": room.row.owner, "created": room.row.created_ms })
+}
+
+/// The rights a room gives users without stored rights: its `default_rights` property, else the policy's.
+pub(super) fn room_default(row: &RoomRow, policy_default: Mask) -> Mask {
+    serde_json::from_str::<serde_json::Map<String, Value>>(&row.properties)
+        .ok()
+        .and_then(|p| {
+            p.get("default_rights")
+                .and_then(|v| v.as_str())
+                .and_then(Mask::from_letters)
+        })
+        .unwrap_or(policy_default)
+}
+
+/// Room and user ids are opaque strings, bounded so they stay usable as keys and in logs.
+fn validate_id(what: &'static str, id: &str) -> Result<(), RoomError> {
+    // Characters, not bytes: a 128-character id in any script is accepted, as docs/protocol.md says.
+    if id.is_empty() || id.chars().count() > 128 || id.chars().any(char::is_control) {
+        return Err(RoomError::Invalid {
+            what,
+            reason: "1 to 128 characters, no control characters".into(),
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn validate_room_id(rid: &str) -> Result<(), RoomError> {
+    validate_id("room id", rid)
+}
+
+/// User ids as targets of uni-cast and chmod.
+pub(super) fn validate_user_id(uid: &str) -> Result<(), RoomError> {
+    validate_id("user id", uid)
 }

@@ -157,25 +157,21 @@ impl Session {
 
 /// Answers other nodes' takeover requests for sessions held here, until the bus subscription ends.
 pub async fn serve_takeovers(ctx: Arc<Context>, bus: NatsBus) -> Result<(), crate::bus::BusError> {
-    use futures::StreamExt;
     let mut requests = bus.serve("takeover").await?;
     tokio::spawn(async move {
         loop {
-            let msg = tokio::select! {
-                m = requests.next() => m,
+            let request = tokio::select! {
+                r = requests.next() => r,
                 _ = ctx.shutdown.cancelled() => None,
             };
-            let Some(msg) = msg else { break };
-            let Some(reply) = msg.reply.as_ref().map(|r| r.to_string()) else {
-                continue;
-            };
-            let (ctx, bus) = (ctx.clone(), bus.clone());
+            let Some(request) = request else { break };
+            let ctx = ctx.clone();
             tokio::spawn(async move {
-                let answer = match crate::bus::decode::<Takeover>(&msg.payload) {
+                let answer = match crate::bus::decode::<Takeover>(&request.body) {
                     Ok((t, _)) => hand_over(&ctx, &t).await,
                     Err(_) => Answer::NotHere,
                 };
-                bus.respond(&reply, crate::bus::encode(&answer, &[]));
+                request.respond(crate::bus::encode(&answer, &[]));
             });
         }
     });

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::access::{authorize, Act, RoomClaims};
-use super::presence::{validate_room_id, validate_user_id};
+use super::state::{room_default, validate_room_id, validate_user_id};
 use super::{RoomError, Rooms};
 use crate::protocol::args::{Chmod, Mask};
 use crate::store::RoomRow;
@@ -137,16 +137,4 @@ impl Rooms {
             serde_json::from_str(&row.properties).unwrap_or_default();
         Ok(props.get(key).cloned().unwrap_or(Value::Null))
     }
-}
-
-/// The rights a room gives users without stored rights: its `default_rights` property, else the policy's.
-pub(super) fn room_default(row: &RoomRow, policy_default: Mask) -> Mask {
-    serde_json::from_str::<serde_json::Map<String, Value>>(&row.properties)
-        .ok()
-        .and_then(|p| {
-            p.get("default_rights")
-                .and_then(|v| v.as_str())
-                .and_then(Mask::from_letters)
-        })
-        .unwrap_or(policy_default)
 }

@@ -1,0 +1,219 @@
+//! What the other nodes say, applied here: joins, leaves and heartbeat snapshots change the remote presence
+//! view (local members are told when a user's cluster-wide presence flips), messages are delivered to local
+//! members, rights and room properties update loaded rooms, and nodes that fall silent are dropped.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::json;
+
+use super::remote::pairs;
+use crate::bus::Event;
+use crate::protocol::args::{Mask, User};
+use crate::protocol::status::codes;
+use crate::protocol::Status;
+use crate::rooms::journal::deliver_body;
+use crate::rooms::state::{room_json, State};
+use crate::rooms::Rooms;
+
+/// Whether others see `uid` in `rid`: a visible connection here, or on any other node.
+fn visible(state: &State, rid: &str, uid: &str) -> bool {
+    let here = state
+        .rooms
+        .get(rid)
+        .is_some_and(|r| r.members.iter().any(|m| m.user.id == uid && !m.private));
+    here || state.remote.has(rid, uid)
+}
+
+/// Changes the remote view with `change`, then tells local members about every (room, user) whose
+/// cluster-wide presence flipped.
+fn with_presence_diff(
+    state: &mut State,
+    touched: &[(String, String)],
+    reason: &str,
+    change: impl FnOnce(&mut State),
+) {
+    let before: Vec<bool> = touched
+        .iter()
+        .map(|(rid, uid)| visible(state, rid, uid))
+        .collect();
+    let mut gone_users: HashMap<(String, String), User> = HashMap::new();
+    for ((rid, uid), was) in touched.iter().zip(&before) {
+        if *was {
+            if let Some(u) = state.remote.user(rid, uid) {
+                gone_users.insert((rid.clone(), uid.clone()), u.clone());
+            }
+        }
+    }
+    change(state);
+    for ((rid, uid), was) in touched.iter().zip(before) {
+        let now = visible(state, rid, uid);
+        if was == now {
+            continue;
+        }
+        let Some(room) = state.rooms.get(rid) else {
+            continue;
+        };
+        let info = room_json(room);
+        let status = if now {
+            let user = state.remote.user(rid, uid).cloned().unwrap_or_default();
+            Status::ok(codes::GROUP_NEIGHBOR_CONNECT, format!("{uid} joined"))
+                .with_info(json!({ "user": user, "room": info }))
+        } else {
+            let user = gone_users
+                .remove(&(rid.clone(), uid.clone()))
+                .unwrap_or_else(|| User {
+                    id: uid.clone(),
+                    ..User::default()
+                });
+            let text = if reason.is_empty() {
+                format!("{uid} left")
+            } else {
+                format!("{uid} left: {reason}")
+            };
+            Status::ok(codes::GROUP_NEIGHBOR_DISCONNECT, text)
+                .with_info(json!({ "user": user, "room": info }))
+        };
+        for m in &room.members {
+            m.push_status(&status);
+        }
+    }
+}
+
+impl Rooms {
+    /// Who is present on this node, per room (visible members, each user once): the heartbeat snapshot.
+    pub fn snapshot(&self) -> Event {
+        let state = self.state();
+        let rooms = state
+            .rooms
+            .iter()
+            .map(|(rid, room)| {
+                let users: Vec<User> = room.present().into_values().cloned().collect();
+                (rid.clone(), users)
+            })
+            .filter(|(_, users)| !users.is_empty())
+            .collect();
+        Event::Snapshot {
+            node: self.node().to_string(),
+            rooms,
+        }
+    }
+
+    /// Applies one event from the bus. Events this node published itself are skipped, except messages: those
+    /// are delivered here too, on their way back, so local and remote members share one order.
+    pub fn apply(&self, event: Event, body: Bytes) {
+        let me = self.node().to_string();
+        let from_me = event.node() == me;
+        match event {
+            Event::Message {
+                node,
+                conn,
+                room,
+                target,
+                sender,
+                mid,
+            } => {
+                let skip = (node == me).then_some(conn);
+                let n = deliver_body(&self.inner, room, &target, &sender, skip, mid, &body);
+                self.inner.metrics.fanout_deliveries_total.inc_by(n as u64);
+            }
+            _ if from_me => {}
+            Event::Join { node, rid, user } => {
+                let mut state = self.state();
+                let touched = [(rid.clone(), user.id.clone())];
+                with_presence_diff(&mut state, &touched, "", |s| {
+                    s.remote
+                        .view(&node)
+                        .rooms
+                        .entry(rid)
+                        .or_default()
+                        .insert(user.id.clone(), user);
+                });
+            }
+            Event::Leave {
+                node,
+                rid,
+                uid,
+                reason,
+            } => {
+                let mut state = self.state();
+                let touched = [(rid.clone(), uid.clone())];
+                with_presence_diff(&mut state, &touched, &reason, |s| {
+                    s.remote.remove_user(&node, &rid, &uid);
+                });
+            }
+            Event::Snapshot { node, rooms } => {
+                let fresh: HashMap<String, HashMap<String, User>> = rooms
+                    .into_iter()
+                    .map(|(rid, users)| {
+                        (rid, users.into_iter().map(|u| (u.id.clone(), u)).collect())
+                    })
+                    .collect();
+                let mut state = self.state();
+                let old = state.remote.pairs_of(&node);
+                let new = pairs(&fresh);
+                let touched: Vec<(String, String)> =
+                    old.symmetric_difference(&new).cloned().collect();
+                with_presence_diff(&mut state, &touched, "", |s| {
+                    s.remote.view(&node).rooms = fresh;
+                });
+                self.count_nodes(&state);
+            }
+            Event::Hello { .. } => {
+                if let Some(bus) = self.inner.bus.nats() {
+                    bus.publish(&self.snapshot(), &[]);
+                }
+            }
+            Event::Bye { node } => self.drop_node(&node, "node stopped"),
+            Event::Rights { rid, uid, mask, .. } => {
+                if let Some(room) = self.state().rooms.get_mut(&rid) {
+                    room.rights.insert(uid, Mask(mask));
+                }
+            }
+            Event::RoomProperties {
+                rid, properties, ..
+            } => {
+                if let Some(room) = self.state().rooms.get_mut(&rid) {
+                    room.row.properties = properties;
+                }
+            }
+        }
+    }
+
+    /// Forgets a node: its users leave presence.
+    fn drop_node(&self, node: &str, reason: &str) {
+        let mut state = self.state();
+        if !state.remote.alive(node) {
+            return;
+        }
+        let touched: Vec<(String, String)> = state.remote.pairs_of(node).into_iter().collect();
+        with_presence_diff(&mut state, &touched, reason, |s| {
+            s.remote.remove_node(node);
+        });
+        tracing::info!(node, users = touched.len(), reason, "cluster node dropped");
+        self.count_nodes(&state);
+        // Its sessions died with it: a reconnect naming one starts fresh instead of asking a dead node.
+        let (store, node) = (self.store().clone(), node.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = store.forget_node_sessions(&node).await {
+                tracing::warn!(%node, error = %e, "could not forget a dropped node's sessions");
+            }
+        });
+    }
+
+    /// Drops nodes not heard from within `ttl`.
+    pub fn expire_nodes(&self, ttl: Duration) {
+        let dead = self.state().remote.silent_for(ttl);
+        for node in dead {
+            self.drop_node(&node, "node timed out");
+        }
+    }
+
+    fn count_nodes(&self, state: &State) {
+        self.inner
+            .metrics
+            .cluster_nodes
+            .set(1 + state.remote.nodes() as i64);
+    }
+}
