@@ -3,6 +3,7 @@
 //! `_seconds` and `_bytes` in base units. docs/operations.md lists them all.
 //!
 //! Hot paths never look labels up: a connection resolves its transport's counters once (`LinkMetrics`).
+//! A leaf module: other layers call its event-named methods; it imports no layer but `protocol`'s names.
 
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -13,7 +14,10 @@ mod process;
 mod series;
 
 use crate::protocol::MessageType;
-use crate::transport::TransportKind;
+
+/// The `transport` label values, one per transport (`TransportKind::as_str`; a test in `transport` keeps the
+/// two lists equal). Metrics is a leaf: it names transports by label, it does not import them.
+pub const TRANSPORTS: [&str; 4] = ["tcp", "tls", "quic", "ws"];
 
 /// Why a request failed, as far as the metrics care; the label values are a fixed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -407,8 +411,7 @@ impl Metrics {
     }
 
     /// Counters of one connection, resolved once.
-    pub fn link(&self, kind: TransportKind) -> LinkMetrics {
-        let t = kind.as_str();
+    pub fn link(&self, t: &str) -> LinkMetrics {
         let types = [
             MessageType::Abort,
             MessageType::AckWindowSize,

@@ -1,7 +1,6 @@
 //! Series that exist from the first scrape: every labelled counter whose label values are known up front.
 
 use super::Metrics;
-use crate::transport::TransportKind;
 
 impl Metrics {
     /// Creates, at 0, every labelled series whose label values are known up front. A counter that appears only
@@ -9,12 +8,6 @@ impl Metrics {
     /// fresh gateway), so the first slow consumer or auth failure would go unseen by the dashboard and alerts.
     pub(super) fn start_at_zero(&self) {
         use crate::protocol::status::codes;
-        let kinds = [
-            TransportKind::Tcp,
-            TransportKind::Tls,
-            TransportKind::Quic,
-            TransportKind::WebSocket,
-        ];
         let reasons = [
             "peer_closed",
             "client_closed",
@@ -29,9 +22,8 @@ impl Metrics {
             "internal_error",
             "over_ip_limit",
         ];
-        for kind in kinds {
-            let _ = self.link(kind);
-            let t = kind.as_str();
+        for t in super::TRANSPORTS {
+            let _ = self.link(t);
             self.connections_open.with_label_values(&[t]);
             self.connections_total.with_label_values(&[t]);
             self.slow_consumer_disconnects_total.with_label_values(&[t]);

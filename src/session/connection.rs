@@ -48,7 +48,7 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
             None => return refuse_over_ip_limit(link.info, ctx, Outbox::new(tx), writer).await,
         }
     };
-    let out = Outbox::with_metrics(tx, ctx.metrics.link(link.info.kind))
+    let out = Outbox::with_metrics(tx, ctx.metrics.link(link.info.kind.as_str()))
         .with_byte_limit(ctx.limits.outbound_queue_bytes)
         .with_budget(ctx.budget.clone());
     let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);

@@ -75,7 +75,7 @@ impl Session {
             acks: AckState::default(),
             protocol_errors: 0,
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT as usize)),
-            link_metrics: ctx.metrics.link(info.kind),
+            link_metrics: ctx.metrics.link(info.kind.as_str()),
             kick: Arc::new(Notify::new()),
             rate: RateLimit::new(ctx.limits.commands_per_second),
             claims: RoomClaims::any(),

@@ -19,6 +19,14 @@ pub enum TransportKind {
 }
 
 impl TransportKind {
+    pub const ALL: [TransportKind; 4] = [
+        TransportKind::Tcp,
+        TransportKind::Tls,
+        TransportKind::Quic,
+        TransportKind::WebSocket,
+    ];
+
+    /// The `transport` label of metrics and logs.
     pub fn as_str(self) -> &'static str {
         match self {
             TransportKind::Tcp => "tcp",
@@ -205,4 +213,13 @@ pub fn truncate_reason(reason: &str, max: usize) -> &str {
         end -= 1;
     }
     &reason[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn metrics_label_every_transport() {
+        let labels = super::TransportKind::ALL.map(super::TransportKind::as_str);
+        assert_eq!(labels, crate::metrics::TRANSPORTS);
+    }
 }
