@@ -5,6 +5,7 @@
 //! Hot paths never look labels up: a connection resolves its transport's counters once (`LinkMetrics`).
 //! A leaf module: other layers call its event-named methods; it imports no layer but `protocol`'s names.
 
+use prometheus::core::Collector;
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -28,73 +29,106 @@ pub enum Failure {
     Protocol(&'static str),
 }
 
-pub struct Metrics {
-    registry: Registry,
-    /// `process_*`, read from `/proc` at each scrape (`render`).
-    process: process::ProcessMetrics,
-    pub connections_open: IntGaugeVec,
-    pub connections_total: IntCounterVec,
-    pub connections_closed_total: IntCounterVec,
-    pub frames_received_total: IntCounterVec,
-    pub frames_sent_total: IntCounterVec,
-    pub bytes_received_total: IntCounterVec,
-    pub bytes_sent_total: IntCounterVec,
-    pub commands_total: IntCounterVec,
-    pub command_duration_seconds: HistogramVec,
-    pub fanout_deliveries_total: IntCounter,
-    pub pushes_dropped_total: IntCounterVec,
-    pub slow_consumer_disconnects_total: IntCounterVec,
-    pub auth_failures_total: IntCounterVec,
-    pub protocol_errors_total: IntCounterVec,
-    pub rooms_loaded: IntGauge,
-    pub room_members: IntGauge,
-    pub messages_stored_total: IntCounter,
-    pub store_commit_duration_seconds: Histogram,
-    pub store_batch_messages: Histogram,
-    pub store_commit_failures_total: IntCounter,
-    pub sessions_parked: IntGauge,
-    pub session_resumes_total: IntCounter,
-    pub bus_published_total: IntCounterVec,
-    pub bus_received_total: IntCounterVec,
-    pub bus_errors_total: IntCounterVec,
-    pub cluster_nodes: IntGauge,
-    pub history_unreadable_total: IntCounter,
-    pub session_panics_total: IntCounter,
-    pub memory_budget_bytes: IntGauge,
-    pub memory_budget_used_bytes: IntGauge,
-    pub memory_budget_refusals_total: IntCounterVec,
-    pub store_up: IntGauge,
-    pub store_errors_total: IntCounter,
+/// Declares every metric once: the field, its type and how it is made. The macro registers each one, lists
+/// them all for `family_names`, and builds the struct, so a metric cannot be declared but not registered.
+macro_rules! metrics_table {
+    ($( $(#[$doc:meta])* $field:ident: $ty:ty = $make:expr; )*) => {
+        pub struct Metrics {
+            registry: Registry,
+            /// `process_*`, read from `/proc` at each scrape (`render`).
+            process: process::ProcessMetrics,
+            $( $(#[$doc])* pub $field: $ty, )*
+        }
+
+        impl Metrics {
+            fn build() -> Metrics {
+                let registry = Registry::new();
+                let process = process::ProcessMetrics::register(&registry);
+                Metrics {
+                    $( $field: register(&registry, $make), )*
+                    process,
+                    registry,
+                }
+            }
+
+            fn collectors(&self) -> Vec<&dyn Collector> {
+                vec![$( &self.$field as &dyn Collector ),*]
+            }
+        }
+    };
 }
 
-fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    r.register(Box::new(c.clone()))
-        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    c
+metrics_table! {
+    connections_open: IntGaugeVec = gauge_vec("odd_gateway_connections_open", "Connections open now, by transport.", &["transport"]);
+    connections_total: IntCounterVec = counter_vec("odd_gateway_connections_total", "Connections accepted, by transport.", &["transport"]);
+    connections_closed_total: IntCounterVec = counter_vec("odd_gateway_connections_closed_total", "Connections closed, by transport and reason.", &["transport", "reason"]);
+    frames_received_total: IntCounterVec = counter_vec("odd_gateway_frames_received_total", "Frames received, by transport and message type.", &["transport", "type"]);
+    frames_sent_total: IntCounterVec = counter_vec("odd_gateway_frames_sent_total", "Frames queued for sending, by transport and message type.", &["transport", "type"]);
+    bytes_received_total: IntCounterVec = counter_vec("odd_gateway_received_bytes_total", "Frame bytes received (header + payload), by transport.", &["transport"]);
+    bytes_sent_total: IntCounterVec = counter_vec("odd_gateway_sent_bytes_total", "Frame bytes queued for sending (header + payload), by transport.", &["transport"]);
+    commands_total: IntCounterVec = counter_vec("odd_gateway_commands_total", "Commands handled, by name and the status code answered.", &["command", "code"]);
+    command_duration_seconds: HistogramVec = histogram_vec("odd_gateway_command_duration_seconds", "Time from a command's arrival to its answer, by command.", latency_buckets(), &["command"]);
+    fanout_deliveries_total: IntCounter = counter("odd_gateway_fanout_deliveries_total", "Messages pushed to recipients (one per recipient connection).");
+    pushes_dropped_total: IntCounterVec = counter_vec("odd_gateway_pushes_dropped_total", "Pushes not queued because the recipient's queue was full, by transport.", &["transport"]);
+    slow_consumer_disconnects_total: IntCounterVec = counter_vec("odd_gateway_slow_consumer_disconnects_total", "Connections cut off because they did not read fast enough, by transport.", &["transport"]);
+    auth_failures_total: IntCounterVec = counter_vec("odd_gateway_auth_failures_total", "Rejected connects, by reason.", &["reason"]);
+    protocol_errors_total: IntCounterVec = counter_vec("odd_gateway_protocol_errors_total", "Malformed input, by kind.", &["kind"]);
+    rooms_loaded: IntGauge = gauge("odd_gateway_rooms", "Rooms with at least one member present.");
+    room_members: IntGauge = gauge("odd_gateway_room_members", "Member pipes present in rooms.");
+    messages_stored_total: IntCounter = counter("odd_gateway_messages_stored_total", "Messages committed to the store.");
+    store_commit_duration_seconds: Histogram = histogram("odd_gateway_store_commit_duration_seconds", "Time to commit one journal batch.", latency_buckets());
+    store_batch_messages: Histogram = histogram("odd_gateway_store_batch_messages", "Messages per committed journal batch.", vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]);
+    store_commit_failures_total: IntCounter = counter("odd_gateway_store_commit_failures_total", "Journal batches whose commit failed.");
+    sessions_parked: IntGauge = gauge("odd_gateway_sessions_parked", "Sessions kept for a fast reconnect after losing their transport.");
+    session_resumes_total: IntCounter = counter("odd_gateway_session_resumes_total", "Sessions taken over by a fast reconnect.");
+    bus_published_total: IntCounterVec = counter_vec("odd_gateway_bus_published_total", "Events this node published on the cluster bus, by kind.", &["kind"]);
+    bus_received_total: IntCounterVec = counter_vec("odd_gateway_bus_received_total", "Events this node received from the cluster bus (its own included), by kind.", &["kind"]);
+    bus_errors_total: IntCounterVec = counter_vec("odd_gateway_bus_errors_total", "Cluster bus failures: publish, decode.", &["kind"]);
+    cluster_nodes: IntGauge = gauge("odd_gateway_cluster_nodes", "Nodes this node sees alive, itself included (1 for a single node).");
+    history_unreadable_total: IntCounter = counter("odd_gateway_history_unreadable_total", "Stored messages a history read could not render (served as placeholders).");
+    session_panics_total: IntCounter = counter("odd_gateway_session_panics_total", "Session tasks that panicked (and were cleaned up like a normal end).");
+    memory_budget_bytes: IntGauge = gauge("odd_gateway_memory_budget_bytes", "The process-wide budget for reassembly buffers and outbound queues (limits.memory_budget_bytes).");
+    memory_budget_used_bytes: IntGauge = gauge("odd_gateway_memory_budget_used_bytes", "Bytes held now in reassembly buffers and outbound queues, all connections together.");
+    memory_budget_refusals_total: IntCounterVec = counter_vec("odd_gateway_memory_budget_refusals_total", "Connections closed because the memory budget was exhausted, by what they wanted to hold.", &["what"]);
+    store_up: IntGauge = gauge("odd_gateway_store_up", "1 while the store answers and commits (checked every 5 s and by /readyz), else 0.");
+    store_errors_total: IntCounter = counter("odd_gateway_store_errors_total", "Requests of any kind (join, chmod, history, send, ...) refused because the store failed.");
 }
 
-fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
-    let c = IntCounter::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    r.register(Box::new(c.clone()))
-        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    c
+/// Registers a metric made from static names; a clash or a bad name is a programming error every test catches.
+fn register<M: Collector + Clone + 'static>(r: &Registry, made: Result<M, prometheus::Error>) -> M {
+    let m = made.unwrap_or_else(|e| panic!("metric: {e}"));
+    r.register(Box::new(m.clone()))
+        .unwrap_or_else(|e| panic!("metric: {e}"));
+    m
 }
 
-fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
-    let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    r.register(Box::new(g.clone()))
-        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    g
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+    IntCounterVec::new(Opts::new(name, help), labels)
 }
 
-fn histogram(r: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
-    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
-        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    r.register(Box::new(h.clone()))
-        .unwrap_or_else(|e| panic!("metric {name}: {e}"));
-    h
+fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntGaugeVec> {
+    IntGaugeVec::new(Opts::new(name, help), labels)
+}
+
+fn counter(name: &str, help: &str) -> prometheus::Result<IntCounter> {
+    IntCounter::new(name, help)
+}
+
+fn gauge(name: &str, help: &str) -> prometheus::Result<IntGauge> {
+    IntGauge::new(name, help)
+}
+
+fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> prometheus::Result<Histogram> {
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+}
+
+fn histogram_vec(
+    name: &str,
+    help: &str,
+    buckets: Vec<f64>,
+    labels: &[&str],
+) -> prometheus::Result<HistogramVec> {
+    HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
 }
 
 /// Latency buckets from 100 µs to 10 s.
@@ -106,216 +140,11 @@ fn latency_buckets() -> Vec<f64> {
 }
 
 impl Metrics {
-    /// Builds the registry. The names and label sets are static, so registration cannot fail at run time; a
-    /// clash would be a programming error caught by every test.
+    /// Builds the registry, every labelled series with known label values at 0 (`series.rs`), the store
+    /// reported up until a check says otherwise.
     pub fn new() -> Metrics {
-        let r = Registry::new();
-        let process = process::ProcessMetrics::register(&r);
-        let connections_open = IntGaugeVec::new(
-            Opts::new(
-                "odd_gateway_connections_open",
-                "Connections open now, by transport.",
-            ),
-            &["transport"],
-        )
-        .unwrap_or_else(|e| panic!("metric: {e}"));
-        r.register(Box::new(connections_open.clone()))
-            .unwrap_or_else(|e| panic!("metric: {e}"));
-        let m = Metrics {
-            connections_open,
-            connections_total: counter_vec(
-                &r,
-                "odd_gateway_connections_total",
-                "Connections accepted, by transport.",
-                &["transport"],
-            ),
-            connections_closed_total: counter_vec(
-                &r,
-                "odd_gateway_connections_closed_total",
-                "Connections closed, by transport and reason.",
-                &["transport", "reason"],
-            ),
-            frames_received_total: counter_vec(
-                &r,
-                "odd_gateway_frames_received_total",
-                "Frames received, by transport and message type.",
-                &["transport", "type"],
-            ),
-            frames_sent_total: counter_vec(
-                &r,
-                "odd_gateway_frames_sent_total",
-                "Frames queued for sending, by transport and message type.",
-                &["transport", "type"],
-            ),
-            bytes_received_total: counter_vec(
-                &r,
-                "odd_gateway_received_bytes_total",
-                "Frame bytes received (header + payload), by transport.",
-                &["transport"],
-            ),
-            bytes_sent_total: counter_vec(
-                &r,
-                "odd_gateway_sent_bytes_total",
-                "Frame bytes queued for sending (header + payload), by transport.",
-                &["transport"],
-            ),
-            commands_total: counter_vec(
-                &r,
-                "odd_gateway_commands_total",
-                "Commands handled, by name and the status code answered.",
-                &["command", "code"],
-            ),
-            command_duration_seconds: {
-                let h = HistogramVec::new(
-                    HistogramOpts::new(
-                        "odd_gateway_command_duration_seconds",
-                        "Time from a command's arrival to its answer, by command.",
-                    )
-                    .buckets(latency_buckets()),
-                    &["command"],
-                )
-                .unwrap_or_else(|e| panic!("metric: {e}"));
-                r.register(Box::new(h.clone()))
-                    .unwrap_or_else(|e| panic!("metric: {e}"));
-                h
-            },
-            fanout_deliveries_total: counter(
-                &r,
-                "odd_gateway_fanout_deliveries_total",
-                "Messages pushed to recipients (one per recipient connection).",
-            ),
-            pushes_dropped_total: counter_vec(
-                &r,
-                "odd_gateway_pushes_dropped_total",
-                "Pushes not queued because the recipient's queue was full, by transport.",
-                &["transport"],
-            ),
-            slow_consumer_disconnects_total: counter_vec(
-                &r,
-                "odd_gateway_slow_consumer_disconnects_total",
-                "Connections cut off because they did not read fast enough, by transport.",
-                &["transport"],
-            ),
-            auth_failures_total: counter_vec(
-                &r,
-                "odd_gateway_auth_failures_total",
-                "Rejected connects, by reason.",
-                &["reason"],
-            ),
-            protocol_errors_total: counter_vec(
-                &r,
-                "odd_gateway_protocol_errors_total",
-                "Malformed input, by kind.",
-                &["kind"],
-            ),
-            rooms_loaded: gauge(
-                &r,
-                "odd_gateway_rooms",
-                "Rooms with at least one member present.",
-            ),
-            room_members: gauge(
-                &r,
-                "odd_gateway_room_members",
-                "Member pipes present in rooms.",
-            ),
-            messages_stored_total: counter(
-                &r,
-                "odd_gateway_messages_stored_total",
-                "Messages committed to the store.",
-            ),
-            store_commit_duration_seconds: histogram(
-                &r,
-                "odd_gateway_store_commit_duration_seconds",
-                "Time to commit one journal batch.",
-                latency_buckets(),
-            ),
-            store_batch_messages: histogram(
-                &r,
-                "odd_gateway_store_batch_messages",
-                "Messages per committed journal batch.",
-                vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
-            ),
-            store_commit_failures_total: counter(
-                &r,
-                "odd_gateway_store_commit_failures_total",
-                "Journal batches whose commit failed.",
-            ),
-            sessions_parked: gauge(
-                &r,
-                "odd_gateway_sessions_parked",
-                "Sessions kept for a fast reconnect after losing their transport.",
-            ),
-            session_resumes_total: counter(
-                &r,
-                "odd_gateway_session_resumes_total",
-                "Sessions taken over by a fast reconnect.",
-            ),
-            bus_published_total: counter_vec(
-                &r,
-                "odd_gateway_bus_published_total",
-                "Events this node published on the cluster bus, by kind.",
-                &["kind"],
-            ),
-            bus_received_total: counter_vec(
-                &r,
-                "odd_gateway_bus_received_total",
-                "Events this node received from the cluster bus (its own included), by kind.",
-                &["kind"],
-            ),
-            bus_errors_total: counter_vec(
-                &r,
-                "odd_gateway_bus_errors_total",
-                "Cluster bus failures: publish, decode.",
-                &["kind"],
-            ),
-            cluster_nodes: gauge(
-                &r,
-                "odd_gateway_cluster_nodes",
-                "Nodes this node sees alive, itself included (1 for a single node).",
-            ),
-            history_unreadable_total: counter(
-                &r,
-                "odd_gateway_history_unreadable_total",
-                "Stored messages a history read could not render (served as placeholders).",
-            ),
-            session_panics_total: counter(
-                &r,
-                "odd_gateway_session_panics_total",
-                "Session tasks that panicked (and were cleaned up like a normal end).",
-            ),
-            memory_budget_bytes: gauge(
-                &r,
-                "odd_gateway_memory_budget_bytes",
-                "The process-wide budget for reassembly buffers and outbound queues (limits.memory_budget_bytes).",
-            ),
-            memory_budget_used_bytes: gauge(
-                &r,
-                "odd_gateway_memory_budget_used_bytes",
-                "Bytes held now in reassembly buffers and outbound queues, all connections together.",
-            ),
-            memory_budget_refusals_total: counter_vec(
-                &r,
-                "odd_gateway_memory_budget_refusals_total",
-                "Connections closed because the memory budget was exhausted, by what they wanted to hold.",
-                &["what"],
-            ),
-            store_up: {
-                let g = gauge(
-                    &r,
-                    "odd_gateway_store_up",
-                    "1 while the store answers and commits (checked every 5 s and by /readyz), else 0.",
-                );
-                g.set(1);
-                g
-            },
-            store_errors_total: counter(
-                &r,
-                "odd_gateway_store_errors_total",
-                "Requests of any kind (join, chmod, history, send, ...) refused because the store failed.",
-            ),
-            process,
-            registry: r,
-        };
+        let m = Metrics::build();
+        m.store_up.set(1);
         m.start_at_zero();
         m
     }
@@ -323,59 +152,12 @@ impl Metrics {
     /// Every metric family this gateway can export (including ones with no samples yet), for checks that
     /// dashboards and alert rules only name real metrics.
     pub fn family_names(&self) -> Vec<String> {
-        use prometheus::core::Collector;
-        let collectors: Vec<&dyn Collector> = vec![
-            &self.connections_open,
-            &self.connections_total,
-            &self.connections_closed_total,
-            &self.frames_received_total,
-            &self.frames_sent_total,
-            &self.bytes_received_total,
-            &self.bytes_sent_total,
-            &self.commands_total,
-            &self.command_duration_seconds,
-            &self.fanout_deliveries_total,
-            &self.pushes_dropped_total,
-            &self.slow_consumer_disconnects_total,
-            &self.auth_failures_total,
-            &self.protocol_errors_total,
-            &self.rooms_loaded,
-            &self.room_members,
-            &self.messages_stored_total,
-            &self.store_commit_duration_seconds,
-            &self.store_batch_messages,
-            &self.store_commit_failures_total,
-            &self.sessions_parked,
-            &self.session_resumes_total,
-            &self.bus_published_total,
-            &self.bus_received_total,
-            &self.bus_errors_total,
-            &self.cluster_nodes,
-            &self.history_unreadable_total,
-            &self.session_panics_total,
-            &self.memory_budget_bytes,
-            &self.memory_budget_used_bytes,
-            &self.memory_budget_refusals_total,
-            &self.store_up,
-            &self.store_errors_total,
-        ];
-        let mut names: Vec<String> = collectors
+        let mut names: Vec<String> = self
+            .collectors()
             .iter()
             .flat_map(|c| c.desc().into_iter().map(|d| d.fq_name.clone()))
             .collect();
-        // What the process collector exports on Linux.
-        names.extend(
-            [
-                "process_cpu_seconds_total",
-                "process_open_fds",
-                "process_max_fds",
-                "process_virtual_memory_bytes",
-                "process_resident_memory_bytes",
-                "process_start_time_seconds",
-                "process_threads",
-            ]
-            .map(String::from),
-        );
+        names.extend(process::NAMES.map(String::from));
         names
     }
 

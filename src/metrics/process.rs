@@ -14,6 +14,17 @@ pub struct ProcessMetrics {
     threads: Gauge,
 }
 
+/// The families this collector exports (for `Metrics::family_names`).
+pub const NAMES: [&str; 7] = [
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "process_max_fds",
+    "process_virtual_memory_bytes",
+    "process_resident_memory_bytes",
+    "process_start_time_seconds",
+    "process_threads",
+];
+
 /// `/proc/<pid>/stat` times are in clock ticks of 1/100 s on every Linux userland ABI.
 const TICKS_PER_SECOND: f64 = 100.0;
 /// Pages of `rss` in `/proc/<pid>/stat`.
@@ -113,4 +124,19 @@ fn max_open_files() -> Option<f64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_lists_what_is_registered() {
+        let r = prometheus::Registry::new();
+        let p = super::ProcessMetrics::register(&r);
+        p.refresh();
+        let mut got: Vec<String> = r.gather().iter().map(|f| f.name().to_string()).collect();
+        let mut want: Vec<String> = super::NAMES.map(String::from).to_vec();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+    }
 }
