@@ -116,6 +116,14 @@ pub type OutboundRx = mpsc::Receiver<Outbound>;
 
 type StartFn = Box<dyn FnOnce(Source) -> BoxFuture<'static, OutboundRx> + Send>;
 
+/// What a writer sees of the queue: frames and the close, never the queue's own bookkeeping (splices, tickets).
+#[derive(Debug)]
+pub enum ToWrite {
+    Frame(Frame),
+    /// Flush what is written, close with this reason, and stop.
+    Close(String),
+}
+
 /// What a writer drains: the session's queue, which a `Splice` can swap, and which `stop` detaches from the
 /// transport without consuming what is still queued (a session being parked keeps its pushes).
 pub struct Source {
@@ -129,33 +137,43 @@ impl Source {
     }
 
     /// The next frame or close; `None` when stopped or when every sender is gone.
-    pub async fn next(&mut self) -> Option<Outbound> {
+    pub async fn next(&mut self) -> Option<ToWrite> {
         loop {
             let item = tokio::select! {
                 biased;
                 _ = self.stop.cancelled() => return None,
                 item = self.rx.recv() => item?,
             };
-            match item {
-                Outbound::Splice(rx) => self.rx = rx,
-                // The ticket is dropped here: the frame leaves the queue's byte budget.
-                Outbound::Queued(frame, _ticket) => return Some(Outbound::Frame(frame)),
-                other => return Some(other),
+            if let Some(out) = self.take(item) {
+                return Some(out);
             }
         }
     }
 
     /// Like `next`, without waiting.
-    pub fn try_next(&mut self) -> Option<Outbound> {
+    pub fn try_next(&mut self) -> Option<ToWrite> {
         loop {
             if self.stop.is_cancelled() {
                 return None;
             }
-            match self.rx.try_recv().ok()? {
-                Outbound::Splice(rx) => self.rx = rx,
-                Outbound::Queued(frame, _ticket) => return Some(Outbound::Frame(frame)),
-                other => return Some(other),
+            let item = self.rx.try_recv().ok()?;
+            if let Some(out) = self.take(item) {
+                return Some(out);
             }
+        }
+    }
+
+    /// Applies a splice (nothing to write); turns anything else into what the writer writes.
+    fn take(&mut self, item: Outbound) -> Option<ToWrite> {
+        match item {
+            Outbound::Splice(rx) => {
+                self.rx = rx;
+                None
+            }
+            // The ticket is dropped here: the frame leaves the queue's byte budget.
+            Outbound::Queued(frame, _ticket) => Some(ToWrite::Frame(frame)),
+            Outbound::Frame(frame) => Some(ToWrite::Frame(frame)),
+            Outbound::Close(reason) => Some(ToWrite::Close(reason)),
         }
     }
 

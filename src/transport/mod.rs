@@ -11,6 +11,7 @@
 pub mod budget;
 pub mod certs;
 pub mod link;
+pub mod loops;
 pub mod outbox;
 pub mod quic;
 pub mod tcp;
@@ -19,6 +20,7 @@ pub mod ws;
 
 pub use budget::{Hold, MemoryBudget};
 pub use link::{
-    Inbound, Link, LinkInfo, Outbound, OutboundRx, OutboundTx, Source, TransportKind, Writer,
+    Inbound, Link, LinkInfo, Outbound, OutboundRx, OutboundTx, Source, ToWrite, TransportKind,
+    Writer,
 };
 pub use outbox::{Outbox, Undeliverable};

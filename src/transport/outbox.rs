@@ -200,7 +200,10 @@ mod tests {
         assert_eq!(out.push(frame(60)), Err(Undeliverable::SlowConsumer));
         assert!(out.overflowed().is_cancelled());
         let mut source = Source::new(rx, CancellationToken::new());
-        assert!(matches!(source.try_next(), Some(Outbound::Frame(_))));
+        assert!(matches!(
+            source.try_next(),
+            Some(crate::transport::link::ToWrite::Frame(_))
+        ));
         assert_eq!(
             out.queued_bytes(),
             0,

@@ -18,11 +18,10 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::link::{
-    Inbound, Link, LinkInfo, Outbound, OutboundRx, Source, TransportKind, Writer, INBOUND_QUEUE,
-};
-use super::tcp::{codec, read_frames, OUTGOING_MAX};
-use crate::protocol::frame::SeqCounter;
+use super::link::{Inbound, Link, LinkInfo, TransportKind, Writer, INBOUND_QUEUE};
+use super::loops::{read_loop, write_loop, FrameSink};
+use super::tcp::{codec, Delimited, OUTGOING_MAX};
+use crate::protocol::Frame;
 
 /// The ALPN protocol id clients must offer.
 pub const ALPN: &[u8] = b"odd-im";
@@ -127,7 +126,14 @@ pub fn link(
         info,
         inbound,
         writer: Writer::new(move |rx| async move {
-            let rx = write_frames(conn, rx, shared, role, inbound_tx).await;
+            let sink = QuicSink {
+                conn,
+                shared,
+                role,
+                tx: inbound_tx,
+                failed: None,
+            };
+            let rx = write_loop(sink, rx, None).await;
             // A client's own endpoint: let the close frame reach the gateway before it goes (bounded), so
             // the gateway sees a clean close instead of waiting for its idle timeout.
             if let Some(endpoint) = keep {
@@ -163,8 +169,8 @@ async fn read_stream(
     role: Role,
 ) {
     // One stream ending is not the connection ending: the reader just stops.
-    let frames = FramedRead::new(recv, codec(shared.max_frame_bytes));
-    read_frames(frames, tx, |f| {
+    let frames = Delimited::new(FramedRead::new(recv, codec(shared.max_frame_bytes)));
+    read_loop(frames, tx, None, |f| {
         if role == Role::Server {
             shared.lock().routes.insert(f.pipe, idx);
         }
@@ -238,51 +244,55 @@ async fn stream_for(
     }
 }
 
-async fn write_frames(
+/// Writes each frame to the stream of its pipe (see the module doc). Streams have their own writer tasks, so
+/// there is nothing to flush here; closing waits for them, then closes the connection with the reason.
+struct QuicSink {
     conn: quinn::Connection,
-    mut rx: Source,
     shared: Arc<Shared>,
     role: Role,
     tx: mpsc::WeakSender<Inbound>,
-) -> OutboundRx {
-    let mut seq = SeqCounter::default();
-    let mut close = (CLOSE_NORMAL, "closed".to_string());
-    while let Some(out) = rx.next().await {
-        match out {
-            Outbound::Frame(frame) => {
-                let Some(queue) = stream_for(&conn, &shared, frame.pipe, role, &tx).await else {
-                    break;
-                };
-                match queue.try_send(frame.to_bytes(seq.next_seq())) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        close = (
-                            CLOSE_PROTOCOL,
-                            "slow consumer: stream queue full".to_string(),
-                        );
-                        break;
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => break,
-                }
+    /// Why the connection must close with an error code (a stream's queue overflowed).
+    failed: Option<String>,
+}
+
+impl FrameSink for QuicSink {
+    async fn feed(&mut self, frame: Frame, seq: u16) -> Result<(), ()> {
+        let Some(queue) =
+            stream_for(&self.conn, &self.shared, frame.pipe, self.role, &self.tx).await
+        else {
+            return Err(());
+        };
+        match queue.try_send(frame.to_bytes(seq)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.failed = Some("slow consumer: stream queue full".to_string());
+                Err(())
             }
-            Outbound::Close(reason) => {
-                close = (CLOSE_NORMAL, reason);
-                break;
-            }
-            // `Source` applies splices itself; none reach a writer.
-            Outbound::Splice(_) | Outbound::Queued(..) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
         }
     }
-    // Let every stream flush and be acknowledged, then close the connection with the reason.
-    let writers = {
-        let mut s = shared.lock();
-        s.queues.clear();
-        std::mem::take(&mut s.writers)
-    };
-    let _ = tokio::time::timeout(DRAIN, futures::future::join_all(writers)).await;
-    let reason = super::link::truncate_reason(&close.1, 200);
-    conn.close(quinn::VarInt::from_u32(close.0), reason.as_bytes());
-    rx.into_rx()
+
+    async fn flush(&mut self) -> Result<(), ()> {
+        Ok(())
+    }
+
+    async fn finish(self, close: Option<String>) {
+        let (code, reason) = match (self.failed, close) {
+            (Some(failed), _) => (CLOSE_PROTOCOL, failed),
+            (None, Some(reason)) => (CLOSE_NORMAL, reason),
+            (None, None) => (CLOSE_NORMAL, "closed".to_string()),
+        };
+        // Let every stream flush and be acknowledged, then close the connection with the reason.
+        let writers = {
+            let mut s = self.shared.lock();
+            s.queues.clear();
+            std::mem::take(&mut s.writers)
+        };
+        let _ = tokio::time::timeout(DRAIN, futures::future::join_all(writers)).await;
+        let reason = super::link::truncate_reason(&reason, 200);
+        self.conn
+            .close(quinn::VarInt::from_u32(code), reason.as_bytes());
+    }
 }
 
 /// The QUIC server endpoint's settings.

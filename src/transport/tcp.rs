@@ -6,6 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -14,10 +15,8 @@ use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use super::link::{
-    Inbound, Link, LinkInfo, Outbound, Source, TransportKind, Writer, INBOUND_QUEUE, WRITE_BATCH,
-};
-use crate::protocol::frame::SeqCounter;
+use super::link::{Inbound, Link, LinkInfo, TransportKind, Writer, INBOUND_QUEUE};
+use super::loops::{read_loop, write_loop, FrameSink, FrameSource, Read};
 use crate::protocol::Frame;
 
 /// Largest frame a writer sends: whatever the u32 length prefix can describe.
@@ -38,51 +37,36 @@ where
 {
     let (read_half, write_half) = tokio::io::split(stream);
     let (tx, inbound) = mpsc::channel(INBOUND_QUEUE);
-    tokio::spawn(read_frames(
-        FramedRead::new(read_half, codec(max_frame_bytes)),
-        tx,
-        |_| {},
-    ));
+    let source = Delimited::new(FramedRead::new(read_half, codec(max_frame_bytes)));
+    tokio::spawn(read_loop(source, tx, None, |_| {}));
     // The limit guards what we read. What we write is whole messages (we never fragment), so only the u32
     // length prefix bounds it.
-    let sink = FramedWrite::new(write_half, codec(OUTGOING_MAX));
+    let sink = DelimitedSink {
+        sink: FramedWrite::new(write_half, codec(OUTGOING_MAX)),
+        buf: BytesMut::new(),
+    };
     Link {
         info,
         inbound,
-        writer: Writer::new(move |rx| write_frames(sink, rx)),
+        writer: Writer::new(move |rx| write_loop(sink, rx, None)),
     }
 }
 
-/// Reads length-delimited frames into `tx` until the stream ends, fails, or the session is gone. `seen`
-/// observes every valid frame (QUIC uses it to route each pipe to the stream it last spoke on).
-pub(super) async fn read_frames<R: AsyncRead + Unpin>(
-    mut frames: FramedRead<R, LengthDelimitedCodec>,
-    tx: mpsc::Sender<Inbound>,
-    mut seen: impl FnMut(&Frame),
-) {
-    loop {
-        let next = tokio::select! {
-            next = frames.next() => next,
-            // The session is gone: stop reading even if the peer never closes.
-            _ = tx.closed() => return,
-        };
-        let item = match next {
-            None => return,
-            Some(Ok(bytes)) => match Frame::decode(bytes.freeze()) {
-                Ok(f) => {
-                    seen(&f);
-                    Inbound::Frame(f)
-                }
-                Err(e) => Inbound::Malformed(e),
-            },
-            Some(Err(e)) => {
-                let _ = tx.send(read_error(&e)).await;
-                return;
-            }
-        };
-        if tx.send(item).await.is_err() {
-            return;
-        }
+/// Length-delimited messages read from a byte stream (TCP, TLS, a QUIC stream).
+pub(super) struct Delimited<R>(FramedRead<R, LengthDelimitedCodec>);
+
+impl<R> Delimited<R> {
+    pub(super) fn new(frames: FramedRead<R, LengthDelimitedCodec>) -> Delimited<R> {
+        Delimited(frames)
+    }
+}
+
+impl<R: AsyncRead + Unpin + Send> FrameSource for Delimited<R> {
+    async fn next(&mut self) -> Option<Read> {
+        Some(match self.0.next().await? {
+            Ok(bytes) => Read::Frame(bytes.freeze()),
+            Err(e) => Read::End(read_error(&e)),
+        })
     }
 }
 
@@ -99,45 +83,35 @@ pub(super) fn read_error(e: &io::Error) -> Inbound {
     }
 }
 
-async fn write_frames<W: AsyncWrite + Unpin>(
-    mut sink: FramedWrite<W, LengthDelimitedCodec>,
-    mut rx: Source,
-) -> mpsc::Receiver<Outbound> {
-    let mut seq = SeqCounter::default();
-    let mut buf = bytes::BytesMut::new();
-    'outer: while let Some(first) = rx.next().await {
-        let mut next = Some(first);
-        let mut n = 0;
-        while let Some(out) = next.take() {
-            match out {
-                Outbound::Frame(frame) => {
-                    buf.clear();
-                    frame.encode(seq.next_seq(), &mut buf);
-                    if let Err(e) = sink.feed(buf.split().freeze()).await {
-                        debug!(error = %e, "write failed");
-                        break 'outer;
-                    }
-                }
-                // `Source` applies splices itself; none reach a writer.
-                Outbound::Splice(_) | Outbound::Queued(..) => {}
-                Outbound::Close(reason) => {
-                    debug!(%reason, "closing stream transport");
-                    let _ = SinkExt::<bytes::Bytes>::flush(&mut sink).await;
-                    let _ = sink.get_mut().shutdown().await;
-                    break 'outer;
-                }
-            }
-            n += 1;
-            if n < WRITE_BATCH {
-                next = rx.try_next();
-            }
-        }
-        if let Err(e) = SinkExt::<bytes::Bytes>::flush(&mut sink).await {
-            debug!(error = %e, "flush failed");
-            break;
+/// Length-delimited frames written to a byte stream; each frame is encoded into one reused buffer.
+struct DelimitedSink<W> {
+    sink: FramedWrite<W, LengthDelimitedCodec>,
+    buf: BytesMut,
+}
+
+impl<W: AsyncWrite + Unpin + Send> FrameSink for DelimitedSink<W> {
+    async fn feed(&mut self, frame: Frame, seq: u16) -> Result<(), ()> {
+        self.buf.clear();
+        frame.encode(seq, &mut self.buf);
+        self.sink
+            .feed(self.buf.split().freeze())
+            .await
+            .map_err(|e| debug!(error = %e, "write failed"))
+    }
+
+    async fn flush(&mut self) -> Result<(), ()> {
+        SinkExt::<Bytes>::flush(&mut self.sink)
+            .await
+            .map_err(|e| debug!(error = %e, "flush failed"))
+    }
+
+    async fn finish(mut self, close: Option<String>) {
+        if let Some(reason) = close {
+            debug!(%reason, "closing stream transport");
+            let _ = SinkExt::<Bytes>::flush(&mut self.sink).await;
+            let _ = self.sink.get_mut().shutdown().await;
         }
     }
-    rx.into_rx()
 }
 
 /// Accepts plain TCP connections until `shutdown`, handing each `Link` to `on_link`.

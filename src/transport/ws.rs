@@ -3,16 +3,15 @@
 //! alike, through `WsMessage`.
 
 use std::fmt::Display;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 
-use super::link::{
-    Inbound, Link, LinkInfo, Outbound, OutboundRx, Source, Writer, INBOUND_QUEUE, WRITE_BATCH,
-};
-use crate::protocol::frame::SeqCounter;
+use super::link::{Inbound, Link, LinkInfo, Writer, INBOUND_QUEUE};
+use super::loops::{read_loop, write_loop, FrameSink, FrameSource, Read};
 use crate::protocol::Frame;
 
 /// What the transport needs to tell apart in a WebSocket message.
@@ -100,139 +99,81 @@ where
     let liveness = liveness.filter(|d| !d.is_zero());
     let (sink, stream) = socket.split();
     let (tx, inbound) = mpsc::channel(INBOUND_QUEUE);
-    tokio::spawn(read_messages(stream, tx, liveness));
+    tokio::spawn(read_loop(WsSource(stream), tx, liveness, |_| {}));
     let ping_every = liveness.map(|d| d / 3);
+    let sink = WsSink {
+        sink,
+        message: PhantomData,
+    };
     Link {
         info,
         inbound,
-        writer: Writer::new(move |rx| write_messages(sink, rx, ping_every)),
+        writer: Writer::new(move |rx| write_loop(sink, rx, ping_every)),
     }
 }
 
-/// A timer that never fires (liveness off).
-const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+/// Binary messages, one frame each; text is a protocol violation, a close frame a clean close.
+struct WsSource<St>(St);
 
-async fn read_messages<St, M, E>(
-    mut stream: St,
-    tx: mpsc::Sender<Inbound>,
-    liveness: Option<Duration>,
-) where
-    St: Stream<Item = Result<M, E>> + Unpin,
+impl<St, M, E> FrameSource for WsSource<St>
+where
+    St: Stream<Item = Result<M, E>> + Unpin + Send,
     M: WsMessage,
     E: Display,
 {
-    let window = liveness.unwrap_or(NEVER);
-    let deadline = tokio::time::sleep(window);
-    tokio::pin!(deadline);
-    loop {
-        let next = tokio::select! {
-            n = stream.next() => n,
-            _ = tx.closed() => return,
-            _ = &mut deadline => {
-                let reason = format!("no sign of life (frames or pongs) for {} ms", window.as_millis());
-                let _ = tx.send(Inbound::Failed(reason)).await;
-                return;
-            }
-        };
-        // Anything at all from the peer, pongs included, is life.
-        deadline
-            .as_mut()
-            .reset(tokio::time::Instant::now() + window);
-        let item = match next {
-            None => return,
-            Some(Err(e)) => {
+    async fn next(&mut self) -> Option<Read> {
+        Some(match self.0.next().await? {
+            Err(e) => {
                 let msg = e.to_string();
-                let item = if msg.contains("too long") || msg.contains("size") {
+                Read::End(if msg.contains("too long") || msg.contains("size") {
                     Inbound::Violation(format!("frame length exceeds the limit: {msg}"))
                 } else {
                     Inbound::Failed(format!("websocket error: {msg}"))
-                };
-                let _ = tx.send(item).await;
-                return;
+                })
             }
-            Some(Ok(m)) => match m.kind() {
-                WsKind::Binary(b) => match Frame::decode(b) {
-                    Ok(f) => Inbound::Frame(f),
-                    Err(e) => Inbound::Malformed(e),
-                },
-                WsKind::Text => {
-                    let _ = tx
-                        .send(Inbound::Violation(
-                            "text messages are not part of the protocol: send each frame as one binary message".into(),
-                        ))
-                        .await;
-                    return;
-                }
-                WsKind::Close => {
-                    let _ = tx
-                        .send(Inbound::Closed("closed by the client".into()))
-                        .await;
-                    return;
-                }
-                WsKind::Control => continue,
+            Ok(m) => match m.kind() {
+                WsKind::Binary(b) => Read::Frame(b),
+                WsKind::Text => Read::End(Inbound::Violation(
+                    "text messages are not part of the protocol: send each frame as one binary message"
+                        .into(),
+                )),
+                WsKind::Close => Read::End(Inbound::Closed("closed by the client".into())),
+                WsKind::Control => Read::Skip,
             },
-        };
-        if tx.send(item).await.is_err() {
-            return;
-        }
+        })
     }
 }
 
-async fn write_messages<Si, M>(
-    mut sink: Si,
-    mut rx: Source,
-    ping_every: Option<Duration>,
-) -> OutboundRx
+/// Each frame as one binary message; pings for liveness; a close frame with the reason at the end.
+struct WsSink<Si, M> {
+    sink: Si,
+    message: PhantomData<fn() -> M>,
+}
+
+impl<Si, M> FrameSink for WsSink<Si, M>
 where
-    Si: Sink<M> + Unpin,
+    Si: Sink<M> + Unpin + Send,
     M: WsMessage,
 {
-    let mut seq = SeqCounter::default();
-    let mut ping = tokio::time::interval(ping_every.unwrap_or(NEVER));
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ping.reset();
-    'outer: loop {
-        let first = tokio::select! {
-            f = rx.next() => match f {
-                Some(f) => f,
-                None => break,
-            },
-            _ = ping.tick(), if ping_every.is_some() => {
-                if sink.send(M::ping()).await.is_err() {
-                    break;
-                }
-                continue;
-            }
-        };
-        let mut next = Some(first);
-        let mut n = 0;
-        while let Some(out) = next.take() {
-            match out {
-                Outbound::Frame(frame) => {
-                    if sink
-                        .feed(M::binary(frame.to_bytes(seq.next_seq())))
-                        .await
-                        .is_err()
-                    {
-                        break 'outer;
-                    }
-                }
-                // `Source` applies splices itself; none reach a writer.
-                Outbound::Splice(_) | Outbound::Queued(..) => {}
-                Outbound::Close(reason) => {
-                    let _ = sink.send(M::close(&reason)).await;
-                    let _ = sink.close().await;
-                    break 'outer;
-                }
-            }
-            n += 1;
-            if n < WRITE_BATCH {
-                next = rx.try_next();
-            }
-        }
-        if sink.flush().await.is_err() {
-            break;
+    async fn feed(&mut self, frame: Frame, seq: u16) -> Result<(), ()> {
+        self.sink
+            .feed(M::binary(frame.to_bytes(seq)))
+            .await
+            .map_err(|_| ())
+    }
+
+    async fn flush(&mut self) -> Result<(), ()> {
+        self.sink.flush().await.map_err(|_| ())
+    }
+
+    async fn ping(&mut self) -> Result<(), ()> {
+        self.sink.send(M::ping()).await.map_err(|_| ())
+    }
+
+    async fn finish(mut self, close: Option<String>) {
+        if let Some(reason) = close {
+            let _ = self.sink.send(M::close(&reason)).await;
+            let _ = self.sink.close().await;
         }
     }
-    rx.into_rx()
 }
