@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
-use crate::auth::{ConfigVerifier, TokenVerifier};
+use crate::auth::ConfigVerifier;
 use crate::bus::{Bus, NatsBus};
 use crate::config::{Config, Profile};
 use crate::http::{self, HttpState};
@@ -62,80 +62,8 @@ impl Gateway {
     pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         config.validate()?;
         let shutdown = CancellationToken::new();
-        let config_verifier = Arc::new(
-            ConfigVerifier::new(&config.auth, config.anonymous_allowed())
-                .map_err(|e| anyhow::anyhow!("auth keys: {e}"))?,
-        );
-        tokio::spawn(config_verifier.clone().refresh_keys(
-            Duration::from_secs(config.auth.jwks_refresh_secs),
-            shutdown.clone(),
-        ));
-        let verifier: Arc<dyn TokenVerifier> = config_verifier;
-        let url = config.database_url();
-        let store = Store::open(&url, config.database.schema.as_deref())
-            .await
-            .with_context(|| format!("cannot open the database {}", redact(&url)))?;
-        info!(backend = store.backend(), url = %redact(&url), "store ready");
-        let metrics = Arc::new(Metrics::new());
-        metrics.cluster_nodes.set(1);
-        let c = &config.cluster;
-        let bus = if c.nats_url.is_empty() {
-            Bus::Local
-        } else {
-            let node = if c.node.is_empty() {
-                format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
-            } else {
-                c.node.clone()
-            };
-            let bus =
-                NatsBus::connect(&c.nats_url, &c.subject_prefix, &node, metrics.clone()).await?;
-            info!(%node, nats = %c.nats_url, prefix = %c.subject_prefix, "joined the cluster bus");
-            Bus::Nats(bus)
-        };
-        let rooms = Rooms::new(
-            store.clone(),
-            config.room_policy(),
-            metrics.clone(),
-            bus.clone(),
-        );
         let listeners = TaskTracker::new();
-        tokio::spawn(http::health::watch_store(
-            store.clone(),
-            metrics.clone(),
-            Duration::from_secs(5),
-            shutdown.clone(),
-        ));
-        if let Bus::Nats(nats) = &bus {
-            let cluster = crate::rooms::run_cluster(
-                rooms.clone(),
-                nats.clone(),
-                Duration::from_millis(c.heartbeat_ms),
-                Duration::from_millis(c.node_ttl_ms),
-                shutdown.clone(),
-            )
-            .await?;
-            listeners.spawn(cluster);
-        }
-        let budget = crate::transport::MemoryBudget::new(config.limits.memory_budget_bytes);
-        metrics
-            .memory_budget_bytes
-            .set(i64::try_from(budget.limit()).unwrap_or(i64::MAX));
-        let ctx = Arc::new(Context {
-            limits: config.limits.clone(),
-            verifier: verifier.clone(),
-            rooms: rooms.clone(),
-            metrics: metrics.clone(),
-            store,
-            shutdown: shutdown.clone(),
-            resumable: Default::default(),
-            per_ip: crate::session::per_ip::PerIp::new(config.connections_per_ip()),
-            sessions: TaskTracker::new(),
-            faults: config.faults.clone(),
-            budget: budget.clone(),
-        });
-        if let Some(nats) = ctx.rooms.bus().nats() {
-            session::remote_resume::serve_takeovers(ctx.clone(), nats.clone()).await?;
-        }
+        let ctx = services(&config, &shutdown, &listeners).await?;
         let on_link: Arc<dyn Fn(Link) + Send + Sync> = {
             let ctx = ctx.clone();
             Arc::new(move |link: Link| {
@@ -143,117 +71,88 @@ impl Gateway {
                 ctx.sessions.spawn(session::run(link, ctx2));
             })
         };
-
-        let mut tcp_addr = None;
+        let limits = &config.limits;
+        let keep_alive = Duration::from_millis(limits.tcp_keepalive_ms);
+        let (mut tcp_addr, mut tls_addr, mut quic_addr) = (None, None, None);
         if let Some(addr) = config.listen.tcp.addr() {
-            let l = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen for TCP on {addr}"))?;
-            let bound = l.local_addr()?;
-            info!(%bound, "TCP listening");
+            let (l, bound) = bind("TCP", addr).await?;
             tcp_addr = Some(bound);
             listeners.spawn(transport::tcp::serve(
                 l,
-                config.limits.max_frame_bytes,
-                Duration::from_millis(config.limits.tcp_keepalive_ms),
+                limits.max_frame_bytes,
+                keep_alive,
                 on_link.clone(),
                 shutdown.clone(),
             ));
         }
-
-        // TLS-over-TCP and QUIC share one certificate: configured, or generated for the dev profile.
-        let mut tls_addr = None;
-        let mut quic_addr = None;
-        let mut cert_path = None;
-        let mut https_tls = None;
-        if config.listen.tls.addr().is_some()
-            || config.listen.quic.addr().is_some()
-            || config.listen.https.addr().is_some()
-        {
-            let material = CertMaterial::load(
-                config.tls.cert.as_deref(),
-                config.tls.key.as_deref(),
-                &config.data_dir,
-                config.profile == Profile::Dev,
-            )?;
-            info!(cert = %material.cert_path.display(), sha256 = %material.fingerprint(), "TLS certificate");
-            cert_path = Some(material.cert_path.clone());
-            if config.listen.https.addr().is_some() {
-                https_tls = Some(tokio_rustls::TlsAcceptor::from(
-                    material.server_config(&[b"http/1.1"], false)?,
-                ));
-            }
-            if let Some(addr) = config.listen.tls.addr() {
-                let l = TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("cannot listen for TLS on {addr}"))?;
-                let bound = l.local_addr()?;
-                info!(%bound, "TLS listening");
-                tls_addr = Some(bound);
-                listeners.spawn(transport::tls::serve(
-                    l,
-                    material.server_config(&[quic::ALPN], false)?,
-                    config.limits.max_frame_bytes,
-                    Duration::from_millis(config.limits.tcp_keepalive_ms),
-                    on_link.clone(),
-                    shutdown.clone(),
-                ));
-            }
-            if let Some(addr) = config.listen.quic.addr() {
-                let server = quic::server_config(
-                    material.server_config(&[quic::ALPN], true)?,
-                    Duration::from_millis(config.limits.quic_idle_timeout_ms),
-                    Duration::from_millis(config.limits.quic_keep_alive_ms),
-                )?;
-                let endpoint = quinn::Endpoint::server(server, addr)
-                    .with_context(|| format!("cannot listen for QUIC on {addr}/udp"))?;
-                let bound = endpoint.local_addr()?;
-                info!(%bound, alpn = "odd-im", "QUIC listening (udp)");
-                quic_addr = Some(bound);
-                listeners.spawn(quic::serve(
-                    endpoint,
-                    config.limits.max_frame_bytes,
-                    on_link.clone(),
-                    shutdown.clone(),
-                ));
-            }
+        // TLS-over-TCP, QUIC and HTTPS share one certificate: configured, or generated for the dev profile.
+        let material = certificate(&config)?;
+        let cert_path = material.as_ref().map(|m| m.cert_path.clone());
+        if let (Some(addr), Some(m)) = (config.listen.tls.addr(), &material) {
+            let (l, bound) = bind("TLS", addr).await?;
+            tls_addr = Some(bound);
+            listeners.spawn(transport::tls::serve(
+                l,
+                m.server_config(&[quic::ALPN], false)?,
+                limits.max_frame_bytes,
+                keep_alive,
+                on_link.clone(),
+                shutdown.clone(),
+            ));
         }
-
+        if let (Some(addr), Some(m)) = (config.listen.quic.addr(), &material) {
+            let server = quic::server_config(
+                m.server_config(&[quic::ALPN], true)?,
+                Duration::from_millis(limits.quic_idle_timeout_ms),
+                Duration::from_millis(limits.quic_keep_alive_ms),
+            )?;
+            let endpoint = quinn::Endpoint::server(server, addr)
+                .with_context(|| format!("cannot listen for QUIC on {addr}/udp"))?;
+            let bound = endpoint.local_addr()?;
+            info!(%bound, alpn = "odd-im", "QUIC listening (udp)");
+            quic_addr = Some(bound);
+            listeners.spawn(quic::serve(
+                endpoint,
+                limits.max_frame_bytes,
+                on_link.clone(),
+                shutdown.clone(),
+            ));
+        }
         // One router for the HTTP and HTTPS ports: the same routes, state and limits.
         let app = http::router(HttpState {
-            rooms,
-            verifier,
+            rooms: ctx.rooms.clone(),
+            verifier: ctx.verifier.clone(),
             on_link: on_link.clone(),
-            max_frame_bytes: config.limits.max_frame_bytes,
-            metrics,
-            budget: budget.clone(),
+            max_frame_bytes: limits.max_frame_bytes,
+            metrics: ctx.metrics.clone(),
+            budget: ctx.budget.clone(),
             upgrades: Arc::new(tokio::sync::Semaphore::new(
-                config.limits.max_pending_upgrades.max(1),
+                limits.max_pending_upgrades.max(1),
             )),
-            ws_liveness: Duration::from_millis(config.limits.idle_timeout_ms),
+            ws_liveness: Duration::from_millis(limits.idle_timeout_ms),
         });
         let http_limits = http::HttpLimits {
-            header_timeout: Duration::from_millis(config.limits.http_header_timeout_ms),
-            max_header_bytes: config.limits.http_max_header_bytes,
+            header_timeout: Duration::from_millis(limits.http_header_timeout_ms),
+            max_header_bytes: limits.http_max_header_bytes,
         };
-        let mut http_addr = None;
-        let mut https_addr = None;
+        let https_tls = match (config.listen.https.addr(), &material) {
+            (Some(_), Some(m)) => Some(tokio_rustls::TlsAcceptor::from(
+                m.server_config(&[b"http/1.1"], false)?,
+            )),
+            _ => None,
+        };
+        let (mut http_addr, mut https_addr) = (None, None);
         for (addr, tls) in [
             (config.listen.http.addr(), None),
             (config.listen.https.addr(), https_tls),
         ] {
             let Some(addr) = addr else { continue };
-            let scheme = if tls.is_some() { "HTTPS" } else { "HTTP" };
-            let l = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen for {scheme} on {addr}"))?;
-            let bound = l.local_addr()?;
-            info!(%bound, "{scheme} listening (/im WebSocket, /healthz, /readyz, /metrics, /api)");
-            if tls.is_some() {
-                https_addr = Some(bound);
+            let (l, bound) = bind(if tls.is_some() { "HTTPS" } else { "HTTP" }, addr).await?;
+            *(if tls.is_some() {
+                &mut https_addr
             } else {
-                http_addr = Some(bound);
-            }
+                &mut http_addr
+            }) = Some(bound);
             listeners.spawn(http::serve(
                 l,
                 app.clone(),
@@ -264,7 +163,6 @@ impl Gateway {
                 tls,
             ));
         }
-
         listeners.close();
         Ok(Gateway {
             tcp_addr,
@@ -317,4 +215,121 @@ fn redact(url: &str) -> String {
         },
         _ => url.to_string(),
     }
+}
+
+/// Binds one TCP listener (TCP, TLS, HTTP or HTTPS) and logs where it listens.
+async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let l = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {addr}"))?;
+    let bound = l.local_addr()?;
+    let serves = if what.starts_with("HTTP") {
+        " (/im WebSocket, /healthz, /readyz, /metrics, /api)"
+    } else {
+        ""
+    };
+    info!(%bound, "{what} listening{serves}");
+    Ok((l, bound))
+}
+
+/// The certificate TLS, QUIC and HTTPS present, when any of them listens.
+fn certificate(config: &Config) -> anyhow::Result<Option<CertMaterial>> {
+    let l = &config.listen;
+    if l.tls.addr().is_none() && l.quic.addr().is_none() && l.https.addr().is_none() {
+        return Ok(None);
+    }
+    let material = CertMaterial::load(
+        config.tls.cert.as_deref(),
+        config.tls.key.as_deref(),
+        &config.data_dir,
+        config.profile == Profile::Dev,
+    )?;
+    info!(cert = %material.cert_path.display(), sha256 = %material.fingerprint(), "TLS certificate");
+    Ok(Some(material))
+}
+
+/// Everything sessions share: token verification (with its key refresh), the store (watched for health),
+/// metrics, the cluster bus and its loop, rooms, the memory budget.
+async fn services(
+    config: &Config,
+    shutdown: &CancellationToken,
+    listeners: &TaskTracker,
+) -> anyhow::Result<Arc<Context>> {
+    let config_verifier = Arc::new(
+        ConfigVerifier::new(&config.auth, config.anonymous_allowed())
+            .map_err(|e| anyhow::anyhow!("auth keys: {e}"))?,
+    );
+    tokio::spawn(config_verifier.clone().refresh_keys(
+        Duration::from_secs(config.auth.jwks_refresh_secs),
+        shutdown.clone(),
+    ));
+    let url = config.database_url();
+    let store = Store::open(&url, config.database.schema.as_deref())
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+    info!(backend = store.backend(), url = %redact(&url), "store ready");
+    let metrics = Arc::new(Metrics::new());
+    metrics.cluster_nodes.set(1);
+    let bus = cluster_bus(config, &metrics).await?;
+    let rooms = Rooms::new(
+        store.clone(),
+        config.room_policy(),
+        metrics.clone(),
+        bus.clone(),
+    );
+    tokio::spawn(http::health::watch_store(
+        store.clone(),
+        metrics.clone(),
+        Duration::from_secs(5),
+        shutdown.clone(),
+    ));
+    if let Bus::Nats(nats) = &bus {
+        let c = &config.cluster;
+        let cluster = crate::rooms::run_cluster(
+            rooms.clone(),
+            nats.clone(),
+            Duration::from_millis(c.heartbeat_ms),
+            Duration::from_millis(c.node_ttl_ms),
+            shutdown.clone(),
+        )
+        .await?;
+        listeners.spawn(cluster);
+    }
+    let budget = crate::transport::MemoryBudget::new(config.limits.memory_budget_bytes);
+    metrics
+        .memory_budget_bytes
+        .set(i64::try_from(budget.limit()).unwrap_or(i64::MAX));
+    let ctx = Arc::new(Context {
+        limits: config.limits.clone(),
+        verifier: config_verifier,
+        rooms,
+        metrics,
+        store,
+        shutdown: shutdown.clone(),
+        resumable: Default::default(),
+        per_ip: crate::session::per_ip::PerIp::new(config.connections_per_ip()),
+        sessions: TaskTracker::new(),
+        faults: config.faults.clone(),
+        budget,
+    });
+    if let Bus::Nats(nats) = &bus {
+        session::remote_resume::serve_takeovers(ctx.clone(), nats.clone()).await?;
+    }
+    Ok(ctx)
+}
+
+/// The NATS bus when `cluster.nats_url` is set, else the in-process one.
+async fn cluster_bus(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Bus> {
+    let c = &config.cluster;
+    if c.nats_url.is_empty() {
+        return Ok(Bus::Local);
+    }
+    let node = if c.node.is_empty() {
+        format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    } else {
+        c.node.clone()
+    };
+    let bus = NatsBus::connect(&c.nats_url, &c.subject_prefix, &node, metrics.clone()).await?;
+    info!(%node, nats = %c.nats_url, prefix = %c.subject_prefix, "joined the cluster bus");
+    Ok(Bus::Nats(bus))
 }
