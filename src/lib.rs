@@ -2,9 +2,15 @@
 //!
 //! Data flows one way through the layers: `protocol` (pure wire format) -> `transport` (bytes <-> frames)
 //! -> `session` (connection state, pipes, transactions) -> `rooms` (membership, fan-out, rights, the one
-//! authorization decision) -> `store` (the only place with SQL). `auth` (token verification) serves both the
-//! session layer and `http`; `config`, `metrics` and `http` sit beside them, `gateway` wires them together,
-//! and `client` is the project's own client library, used by the tests, the CLI and the benches.
+//! authorization decision) -> `store` (the only place with SQL, speaking its own row types). Two writes go
+//! from `session` to `store` directly, because they are about connections, not rooms: the user row at
+//! `connect`, and in a cluster which node holds a session (`record_session`, `session_owner`,
+//! `forget_session`) for a fast reconnect through another node. `bus` (between nodes) serves `rooms` and
+//! `session` and hands them its own `Event`s and `Request`s. `auth` (token verification) serves both the
+//! session layer and `http`; `metrics` is a leaf every layer reports to by event-named methods; `clock` is
+//! the one clock helper server and client share; `config` and `http` sit beside them, `gateway` wires them
+//! together, and `client` is the project's own client library, used by the tests, the CLI and the benches.
+//! `python3 ../shared/tools/rs_imports.py src` checks that no files or folders import each other in a loop.
 
 pub mod auth;
 pub mod bus;

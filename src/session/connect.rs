@@ -55,7 +55,12 @@ impl Session {
             }
         }
         // Keeping the users table current is not worth refusing a connect over.
-        if let Err(e) = self.ctx.store.upsert_user(&user).await {
+        if let Err(e) = self
+            .ctx
+            .store
+            .upsert_user(&user.id, &user.nick, &user.avatar)
+            .await
+        {
             tracing::warn!(error = %e, user = %user.id, "could not record the user");
         }
         // A uuid we do not know (or none) starts a fresh session; the client sees a new uuid and drops its

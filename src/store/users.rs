@@ -1,10 +1,10 @@
 //! Users as the gateway has seen them: created at first connect, refreshed at every connect.
 
 use super::{now_ms, with_pool, Store, StoreError};
-use crate::protocol::args::User;
 
 impl Store {
-    pub async fn upsert_user(&self, user: &User) -> Result<(), StoreError> {
+    /// Records a user (id, nick, avatar) as seen now.
+    pub async fn upsert_user(&self, id: &str, nick: &str, avatar: &str) -> Result<(), StoreError> {
         let now = now_ms();
         with_pool!(self, |pool| {
             sqlx::query(
@@ -12,9 +12,9 @@ impl Store {
                  ON CONFLICT (id) DO UPDATE SET nick = excluded.nick, avatar = excluded.avatar,
                  last_seen_ms = excluded.last_seen_ms",
             )
-            .bind(&user.id)
-            .bind(&user.nick)
-            .bind(&user.avatar)
+            .bind(id)
+            .bind(nick)
+            .bind(avatar)
             .bind(now)
             .execute(pool)
             .await?;

@@ -1,0 +1,87 @@
+//! The protocol's commands as `Client` methods: thin wrappers that build the arguments and wait for the answer.
+
+use serde_json::{json, Value};
+
+use super::{Client, ClientError, Reply};
+
+impl Client {
+    /// `create {kind}`: returns the new pipe id.
+    pub async fn create(&self, kind: &str) -> Result<u16, ClientError> {
+        let r = self
+            .call(0, json!({"name": "create", "kind": kind}))
+            .await?
+            .ok()?;
+        r.info()["id"]
+            .as_u64()
+            .and_then(|id| u16::try_from(id).ok())
+            .ok_or_else(|| {
+                ClientError::Unexpected(format!("create answered without a pipe id: {}", r.args))
+            })
+    }
+
+    /// `release {id}` on pipe 0.
+    pub async fn release(&self, pipe: u16) -> Result<Reply, ClientError> {
+        self.call(0, json!({"name": "release", "id": pipe, "reason": ""}))
+            .await?
+            .ok()
+    }
+
+    /// `join {rid}` on a messaging pipe; returns the `NetGroup.Connect.Success` answer.
+    pub async fn join(&self, pipe: u16, rid: &str) -> Result<Reply, ClientError> {
+        self.call(pipe, json!({"name": "join", "rid": rid}))
+            .await?
+            .ok()
+    }
+
+    /// `leave {rid}`.
+    pub async fn leave(&self, pipe: u16, rid: &str) -> Result<Reply, ClientError> {
+        self.call(pipe, json!({"name": "leave", "rid": rid, "reason": ""}))
+            .await?
+            .ok()
+    }
+
+    /// `send` with `cast` `multi` (room id) or `uni` (user id); returns the answer (its info has `mid`).
+    pub async fn send(
+        &self,
+        pipe: u16,
+        cast: &str,
+        id: &str,
+        kind: &str,
+        data: Value,
+    ) -> Result<Reply, ClientError> {
+        self.call(
+            pipe,
+            json!({"name": "send", "type": kind, "cast": cast, "id": id, "data": data}),
+        )
+        .await?
+        .ok()
+    }
+
+    /// A text message to a room.
+    pub async fn say(&self, pipe: u16, rid: &str, text: &str) -> Result<Reply, ClientError> {
+        self.send(pipe, "multi", rid, "text", json!(text)).await
+    }
+
+    /// `chmod {rid, tid, operator, mask}`.
+    pub async fn chmod(
+        &self,
+        pipe: u16,
+        rid: &str,
+        tid: &str,
+        operator: &str,
+        mask: &str,
+    ) -> Result<Reply, ClientError> {
+        self.call(
+            pipe,
+            json!({"name": "chmod", "rid": rid, "tid": tid, "operator": operator, "mask": mask}),
+        )
+        .await?
+        .ok()
+    }
+
+    /// `history`: `query` holds `rid` or `uid` and optionally `before`, `after`, `limit`.
+    pub async fn history(&self, pipe: u16, mut query: Value) -> Result<Reply, ClientError> {
+        query["name"] = json!("history");
+        self.call(pipe, query).await?.ok()
+    }
+}
