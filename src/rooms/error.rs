@@ -27,6 +27,9 @@ pub enum RoomError {
     /// The details are logged; the client only learns that storage failed.
     #[error("storage is unavailable right now; nothing was changed or sent")]
     Store(#[from] StoreError),
+    /// The journal's commit of the batch holding this message failed: shared by every message of the batch.
+    #[error("storage is unavailable right now; nothing was changed or sent")]
+    Commit(std::sync::Arc<StoreError>),
     /// In a cluster: the room's home node did not commit the message (it is not acknowledged).
     #[error("the room's home node did not accept the message: {0}")]
     Cluster(String),

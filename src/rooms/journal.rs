@@ -58,6 +58,7 @@ pub struct Posted {
 
 pub(super) struct Entry {
     post: Post,
+    push: PushArgs,
     created_ms: i64,
     done: oneshot::Sender<Result<Posted, RoomError>>,
 }
@@ -93,21 +94,26 @@ impl Rooms {
     /// delivered. Messages submitted one after another are committed and delivered in that order, so a
     /// connection can keep many in flight without losing its ordering.
     pub async fn submit(&self, post: Post) -> Result<PendingPost, RoomError> {
-        self.check(&post)?;
+        let push = self.check(&post)?;
         // In a cluster a room's messages are committed by its home node, so they have one order everywhere.
         if post.cast == Cast::Multi {
             if let Some((bus, home)) = self.home_elsewhere(&post.target) {
                 return Ok(Rooms::forward(bus, &home, &post));
             }
         }
-        self.enqueue(post).await
+        self.enqueue(post, push).await
     }
 
-    /// Queues a checked message for this node's journal.
-    pub(super) async fn enqueue(&self, post: Post) -> Result<PendingPost, RoomError> {
+    /// Queues a checked message, with its push arguments, for this node's journal.
+    pub(super) async fn enqueue(
+        &self,
+        post: Post,
+        push: PushArgs,
+    ) -> Result<PendingPost, RoomError> {
         let (done, answer) = oneshot::channel();
         let entry = Entry {
             post,
+            push,
             created_ms: crate::clock::now_ms(),
             done,
         };
@@ -120,8 +126,9 @@ impl Rooms {
         Ok(PendingPost(answer))
     }
 
-    /// Membership, rights and size: what the sender's own node checks before anything is stored.
-    fn check(&self, post: &Post) -> Result<(), RoomError> {
+    /// Membership and rights: what the sender's own node checks before anything is stored. Returns the push
+    /// arguments, built (and their size checked) here once.
+    fn check(&self, post: &Post) -> Result<PushArgs, RoomError> {
         match post.cast {
             Cast::Multi => {
                 validate_room_id(&post.target)?;
@@ -135,18 +142,69 @@ impl Rooms {
             }
             Cast::Uni => validate_user_id(&post.target)?,
         }
-        // The push must fit a command's u16 argument length; refuse before storing, not after.
-        let probe = push_args(post, Some(i64::MAX));
-        if probe.len() > MAX_ARGS_LEN {
+        PushArgs::build(post)
+    }
+}
+
+/// The arguments of the `send` push every recipient gets, serialized once when the message is accepted:
+/// everything but the closing brace, because the `mid` (the last field) is known only after the commit.
+#[derive(Debug)]
+pub(super) struct PushArgs(Vec<u8>);
+
+/// Room for `,"mid":<i64>}` after the head: 7 + 19 digits + 1 (ids are positive).
+const MID_ROOM: usize = 7 + 19 + 1;
+
+impl PushArgs {
+    /// Serializes the push; refuses a message whose push would not fit a command's u16 argument length
+    /// (before it is stored, not after).
+    pub(super) fn build(post: &Post) -> Result<PushArgs, RoomError> {
+        let room_id = match post.cast {
+            Cast::Multi => post.target.as_str(),
+            Cast::Uni => "",
+        };
+        let push = SendPush {
+            name: "send",
+            kind: post.kind.as_str(),
+            cast: post.cast.as_str(),
+            id: &post.target,
+            data: &post.data,
+            user: &post.sender,
+            room: RoomRef { id: room_id },
+            mid: None,
+        };
+        let mut head = serde_json::to_vec(&push).map_err(|e| RoomError::Invalid {
+            what: "message",
+            reason: format!("cannot be serialized: {e}"),
+        })?;
+        // `mid: None` is skipped, so the object ends right here; the commit appends the id and the brace.
+        if head.pop() != Some(b'}') {
+            return Err(RoomError::Invalid {
+                what: "message",
+                reason: "its push is not a JSON object".into(),
+            });
+        }
+        if head.len() + MID_ROOM > MAX_ARGS_LEN {
             return Err(RoomError::Invalid {
                 what: "message",
                 reason: format!(
                     "its JSON is {} bytes, more than a command can carry ({MAX_ARGS_LEN}); send large content as the binary payload",
-                    probe.len()
+                    head.len() + MID_ROOM
                 ),
             });
         }
-        Ok(())
+        Ok(PushArgs(head))
+    }
+
+    /// The whole push: the head, then `"mid"` when the message was stored.
+    fn with_mid(&self, mid: Option<i64>) -> Vec<u8> {
+        use std::io::Write;
+        let mut args = Vec::with_capacity(self.0.len() + MID_ROOM);
+        args.extend_from_slice(&self.0);
+        if let Some(mid) = mid {
+            let _ = write!(args, ",\"mid\":{mid}");
+        }
+        args.push(b'}');
+        args
     }
 }
 
@@ -157,24 +215,6 @@ impl PendingPost {
     pub async fn committed(self) -> Result<Posted, RoomError> {
         self.0.await.map_err(|_| RoomError::ShuttingDown)?
     }
-}
-
-fn push_args(post: &Post, mid: Option<i64>) -> Vec<u8> {
-    let room_id = match post.cast {
-        Cast::Multi => post.target.as_str(),
-        Cast::Uni => "",
-    };
-    let push = SendPush {
-        name: "send",
-        kind: post.kind.as_str(),
-        cast: post.cast.as_str(),
-        id: &post.target,
-        data: &post.data,
-        user: &post.sender,
-        room: RoomRef { id: room_id },
-        mid,
-    };
-    serde_json::to_vec(&push).unwrap_or_default()
 }
 
 fn thread_of(post: &Post) -> Thread {
@@ -202,7 +242,21 @@ pub(super) async fn run(inner: Weak<Inner>, mut rx: mpsc::Receiver<Entry>) {
     }
 }
 
+/// Commits a batch, then delivers and answers each message of it in order; a failed commit answers every
+/// sender with the error and delivers nothing.
 async fn commit_and_deliver(inner: &Arc<Inner>, batch: Vec<Entry>) {
+    match commit(inner, &batch).await {
+        Ok(ids) => fan_out(inner, batch, ids),
+        Err(e) => {
+            for entry in batch {
+                let _ = entry.done.send(Err(RoomError::Commit(e.clone())));
+            }
+        }
+    }
+}
+
+/// Stores the batch's persisted messages in one transaction; returns their ids in batch order.
+async fn commit(inner: &Inner, batch: &[Entry]) -> Result<Vec<i64>, Arc<crate::store::StoreError>> {
     let rows: Vec<NewMessage> = batch
         .iter()
         .filter(|e| e.post.persist)
@@ -231,7 +285,7 @@ async fn commit_and_deliver(inner: &Arc<Inner>, batch: Vec<Entry>) {
         m.store_commit_duration_seconds
             .observe(started.elapsed().as_secs_f64());
     }
-    let ids = match result {
+    match result {
         Ok(ids) => {
             stats.batches.fetch_add(1, Ordering::Relaxed);
             stats
@@ -241,52 +295,57 @@ async fn commit_and_deliver(inner: &Arc<Inner>, batch: Vec<Entry>) {
                 m.store_batch_messages.observe(rows.len() as f64);
                 m.messages_stored_total.inc_by(rows.len() as u64);
             }
-            ids
+            Ok(ids)
         }
         Err(e) => {
             m.store_commit_failures_total.inc();
             stats.failed_batches.fetch_add(1, Ordering::Relaxed);
             tracing::error!(error = %e, messages = rows.len(), "journal commit failed; senders are told");
-            let shared = Arc::new(e);
-            for entry in batch {
-                let _ = entry
-                    .done
-                    .send(Err(RoomError::Store(crate::store::StoreError::Setup(
-                        shared.to_string(),
-                    ))));
-            }
-            return;
+            Err(Arc::new(e))
         }
-    };
+    }
+}
+
+/// Delivers each committed message (here, or through the bus to every node) and answers its sender.
+fn fan_out(inner: &Inner, batch: Vec<Entry>, ids: Vec<i64>) {
+    let m = &inner.metrics;
     let mut ids = ids.into_iter();
     for entry in batch {
         let mid = if entry.post.persist { ids.next() } else { None };
         let timestamp = (entry.created_ms / 1000) as u32;
-        // Without a bus, or while NATS is unreachable, deliver here; otherwise every node delivers what comes
-        // back from the bus.
-        let delivered = match inner.bus.nats().filter(|b| b.connected()) {
-            None => {
-                let n = deliver(inner, &entry.post, mid, timestamp);
+        let body = push_body(&entry, mid, timestamp);
+        // Without a bus, or while NATS is unreachable, deliver here; otherwise every node, this one included,
+        // delivers what comes back from the bus.
+        let delivered = match (inner.bus.nats().filter(|b| b.connected()), body) {
+            (_, None) => Some(0),
+            (None, Some(body)) => {
+                let post = &entry.post;
+                let n = deliver_body(
+                    inner,
+                    post.cast == Cast::Multi,
+                    &post.target,
+                    &post.sender.id,
+                    Some(post.conn),
+                    mid,
+                    &body,
+                );
                 m.fanout_deliveries_total.inc_by(n as u64);
                 Some(n)
             }
-            Some(bus) => {
-                // Every node, this one included, delivers it when it comes back from the bus.
-                if let Some(body) = push_body(&entry.post, mid, timestamp) {
-                    let event = crate::bus::Event::Message {
-                        node: entry
-                            .post
-                            .origin
-                            .clone()
-                            .unwrap_or_else(|| bus.node().to_string()),
-                        conn: entry.post.conn,
-                        room: entry.post.cast == Cast::Multi,
-                        target: entry.post.target.clone(),
-                        sender: entry.post.sender.id.clone(),
-                        mid,
-                    };
-                    bus.publish(&event, &body);
-                }
+            (Some(bus), Some(body)) => {
+                let event = crate::bus::Event::Message {
+                    node: entry
+                        .post
+                        .origin
+                        .clone()
+                        .unwrap_or_else(|| bus.node().to_string()),
+                    conn: entry.post.conn,
+                    room: entry.post.cast == Cast::Multi,
+                    target: entry.post.target.clone(),
+                    sender: entry.post.sender.id.clone(),
+                    mid,
+                };
+                bus.publish(&event, &body);
                 None
             }
         };
@@ -299,31 +358,15 @@ async fn commit_and_deliver(inner: &Arc<Inner>, batch: Vec<Entry>) {
 }
 
 /// The command payload every recipient of a message gets (the pipe id is set per recipient).
-fn push_body(post: &Post, mid: Option<i64>, timestamp: u32) -> Option<Bytes> {
-    let args = push_args(post, mid);
-    match command_frame(0, 0, &args, &post.payload, timestamp) {
+fn push_body(entry: &Entry, mid: Option<i64>, timestamp: u32) -> Option<Bytes> {
+    let args = entry.push.with_mid(mid);
+    match command_frame(0, 0, &args, &entry.post.payload, timestamp) {
         Ok(f) => Some(f.payload),
         Err(e) => {
-            // `submit` checked the size before storing; reaching this is a bug, not a client error.
+            // `PushArgs::build` checked the size before storing; reaching this is a bug, not a client error.
             tracing::error!(error = %e, "a stored message could not be encoded for delivery");
             None
         }
-    }
-}
-
-/// Pushes one committed message to everyone on this node who should see it.
-fn deliver(inner: &Inner, post: &Post, mid: Option<i64>, timestamp: u32) -> usize {
-    match push_body(post, mid, timestamp) {
-        Some(body) => deliver_body(
-            inner,
-            post.cast == Cast::Multi,
-            &post.target,
-            &post.sender.id,
-            Some(post.conn),
-            mid,
-            &body,
-        ),
-        None => 0,
     }
 }
 
@@ -390,4 +433,61 @@ pub(super) fn deliver_body(
         }
     }
     delivered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(data: &str) -> Post {
+        Post {
+            sender: User {
+                id: "ann".into(),
+                nick: "Ann \"A\"".into(),
+                avatar: String::new(),
+            },
+            conn: 1,
+            kind: SendKind::Text,
+            cast: Cast::Multi,
+            target: "hall".into(),
+            data: RawValue::from_string(data.into()).expect("json"),
+            payload: Bytes::new(),
+            persist: true,
+            origin: None,
+        }
+    }
+
+    /// The push built once at acceptance, completed with the id after the commit, is exactly what
+    /// serializing the whole push at delivery would give.
+    #[test]
+    fn push_args_completed_with_the_mid_match_a_full_serialization() {
+        let p = post(r#"{"text":"hi","n":[1,2]}"#);
+        let args = PushArgs::build(&p).expect("fits");
+        for mid in [None, Some(1), Some(i64::MAX)] {
+            let whole = SendPush {
+                name: "send",
+                kind: p.kind.as_str(),
+                cast: p.cast.as_str(),
+                id: &p.target,
+                data: &p.data,
+                user: &p.sender,
+                room: RoomRef { id: "hall" },
+                mid,
+            };
+            assert_eq!(
+                args.with_mid(mid),
+                serde_json::to_vec(&whole).expect("json"),
+                "mid {mid:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_push_that_cannot_fit_a_command_is_refused_before_storing() {
+        let big = format!("\"{}\"", "x".repeat(MAX_ARGS_LEN));
+        assert!(matches!(
+            PushArgs::build(&post(&big)),
+            Err(RoomError::Invalid { .. })
+        ));
+    }
 }

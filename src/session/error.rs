@@ -151,7 +151,7 @@ impl SessionError {
                 RoomError::NoRead(_) => "no_read",
                 RoomError::NotAdmin(_) | RoomError::OwnerKeepsAdmin(_) => "not_admin",
                 RoomError::Invalid { .. } => "invalid",
-                RoomError::Store(_) => "store",
+                RoomError::Store(_) | RoomError::Commit(_) => "store",
                 RoomError::ShuttingDown => "shutting_down",
                 RoomError::Cluster(_) => "cluster",
                 RoomError::Busy(_) => "busy",

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 
 use crate::bus::{NatsBus, Request};
 use crate::protocol::args::{Cast, SendKind, User};
-use crate::rooms::journal::{PendingPost, Post, Posted};
+use crate::rooms::journal::{PendingPost, Post, Posted, PushArgs};
 use crate::rooms::{RoomError, Rooms};
 
 /// A message forwarded to its room's home node.
@@ -125,7 +125,10 @@ impl Rooms {
             origin: Some(f.origin),
         };
         // Queued in arrival order, so one sender's messages keep their order; answered when committed.
-        let pending = self.enqueue(post).await;
+        let pending = match PushArgs::build(&post) {
+            Ok(push) => self.enqueue(post, push).await,
+            Err(e) => Err(e),
+        };
         tokio::spawn(async move {
             let result = match pending {
                 Ok(p) => p.committed().await,
