@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use futures::future::{BoxFuture, FutureExt, Shared};
 use tokio::sync::oneshot;
 
-use super::journal::Posted;
+use super::post::Posted;
 
 /// The first send's outcome, awaited by its repeats.
 pub type SharedPosted = Shared<BoxFuture<'static, Result<Posted, String>>>;

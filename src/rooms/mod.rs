@@ -14,6 +14,7 @@ mod error;
 mod history;
 mod journal;
 mod member;
+mod post;
 mod presence;
 mod rights;
 mod state;
@@ -27,8 +28,9 @@ pub use cluster::{home_node, run_cluster};
 pub use dedupe::{Begun, Dedupe, Resolver, SharedPosted, MAX_CID};
 pub use error::RoomError;
 pub use history::{page_json, HistoryRequest, HistoryThread};
-pub use journal::{JournalStats, PendingPost, Post, Posted};
+pub use journal::{JournalStats, PendingPost};
 pub use member::Member;
+pub use post::{Post, Posted};
 pub use presence::Joined;
 pub use streams::{Played, Player};
 

@@ -7,7 +7,8 @@ use serde_json::value::RawValue;
 
 use crate::bus::{NatsBus, Request};
 use crate::protocol::args::{Cast, SendKind, User};
-use crate::rooms::journal::{PendingPost, Post, Posted, PushArgs};
+use crate::rooms::journal::PendingPost;
+use crate::rooms::post::{Post, Posted, PushArgs};
 use crate::rooms::{RoomError, Rooms};
 
 /// A message forwarded to its room's home node.
