@@ -12,7 +12,7 @@ use super::access::RoomClaims;
 use super::history::{HistoryRequest, HistoryThread};
 use super::{RoomError, Rooms};
 use crate::protocol::args::{RoomRef, SendPush, User};
-use crate::protocol::frames::command_frame;
+use crate::protocol::outgoing::command_frame;
 use crate::protocol::Frame;
 use crate::transport::Outbox;
 

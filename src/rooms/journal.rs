@@ -17,7 +17,7 @@ use super::post::{Post, Posted, PushArgs};
 use super::state::{validate_room_id, validate_user_id};
 use super::{Inner, RoomError, Rooms};
 use crate::protocol::args::{Cast, Mask};
-use crate::protocol::frames::command_frame;
+use crate::protocol::outgoing::command_frame;
 use crate::store::{NewMessage, Thread};
 
 /// Posts waiting for the journal. Senders wait for their answer, so this only bounds bursts.

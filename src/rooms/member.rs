@@ -2,7 +2,7 @@
 
 use crate::clock::now_secs;
 use crate::protocol::args::User;
-use crate::protocol::frames::status_frame;
+use crate::protocol::outgoing::status_frame;
 use crate::protocol::Status;
 use crate::transport::Outbox;
 

@@ -14,7 +14,7 @@ use super::access::{authorize, Act};
 use super::member::Member;
 use super::{RoomError, Rooms};
 use crate::clock::now_secs;
-use crate::protocol::frames::{command_frame, status_frame};
+use crate::protocol::outgoing::{command_frame, status_frame};
 use crate::protocol::status::codes;
 use crate::protocol::Status;
 

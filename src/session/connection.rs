@@ -19,7 +19,7 @@ use super::lifecycle::refuse_over_ip_limit;
 use super::now_secs;
 use super::state::{Answer, Call, Session};
 use crate::protocol::args::PipeKind;
-use crate::protocol::frames::{ack_frame, status_frame};
+use crate::protocol::outgoing::{ack_frame, status_frame};
 use crate::protocol::status::codes;
 use crate::protocol::{Message, Request, Status};
 use crate::transport::{Inbound, Link, Outbox};

@@ -16,7 +16,7 @@ use super::per_ip::Slot;
 use super::pipes::Pipes;
 use super::resume::Handover;
 use super::state::Session;
-use crate::protocol::frames::status_frame;
+use crate::protocol::outgoing::status_frame;
 use crate::protocol::status::codes;
 use crate::protocol::Status;
 use crate::transport::{LinkInfo, OutboundRx, Outbox};

@@ -18,7 +18,7 @@ impl Session {
             let push =
                 json!({"name": "setProperty", "info": {"temporary": false, "private": false}})
                     .to_string();
-            if let Ok(frame) = crate::protocol::frames::command_frame(
+            if let Ok(frame) = crate::protocol::outgoing::command_frame(
                 id,
                 0,
                 push.as_bytes(),

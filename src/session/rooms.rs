@@ -7,7 +7,7 @@ use super::error::{RoomContext, SessionError};
 use super::state::{Answer, CatchUp, Session};
 use crate::clock::now_secs;
 use crate::protocol::args::{Join, Leave, PipeKind};
-use crate::protocol::frames::status_frame;
+use crate::protocol::outgoing::status_frame;
 use crate::protocol::status::codes;
 use crate::protocol::Status;
 use crate::rooms::{authorize, Act, Member};
