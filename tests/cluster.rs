@@ -527,10 +527,7 @@ async fn a_request_to_a_dead_node_fails_at_once_with_the_cause() {
     .await
     .expect("bus");
     let started = std::time::Instant::now();
-    let answer = bus
-        .request("gone", "post", bytes::Bytes::from_static(b"x"))
-        .answer()
-        .await;
+    let answer = bus.request("gone", "post", &"x", b"").answer().await;
     let took = started.elapsed();
     let err = answer.expect_err("nobody answers");
     assert!(err.contains("gone is not running"), "{err}");

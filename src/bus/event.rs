@@ -66,6 +66,8 @@ pub enum EventError {
     Truncated,
     #[error("bus event header is not valid: {0}")]
     Header(String),
+    #[error("bus header cannot be encoded: {0}")]
+    Encode(String),
 }
 
 impl Event {
@@ -97,7 +99,7 @@ impl Event {
         }
     }
 
-    pub fn encode(&self, body: &[u8]) -> Bytes {
+    pub fn encode(&self, body: &[u8]) -> Result<Bytes, EventError> {
         encode(self, body)
     }
 
@@ -107,14 +109,15 @@ impl Event {
 }
 
 /// Any header and a body in the bus layout (requests and answers use it too).
-pub fn encode<H: Serialize>(header: &H, body: &[u8]) -> Bytes {
-    // Serializing a tree of strings and numbers cannot fail.
-    let header = serde_json::to_vec(header).unwrap_or_default();
+pub fn encode<H: Serialize>(header: &H, body: &[u8]) -> Result<Bytes, EventError> {
+    // Headers are trees of strings and numbers; should one ever fail, the caller says so instead of sending
+    // an empty header.
+    let header = serde_json::to_vec(header).map_err(|e| EventError::Encode(e.to_string()))?;
     let mut b = BytesMut::with_capacity(4 + header.len() + body.len());
     b.put_u32(header.len() as u32);
     b.put_slice(&header);
     b.put_slice(body);
-    b.freeze()
+    Ok(b.freeze())
 }
 
 pub fn decode<H: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<(H, Bytes), EventError> {
@@ -145,7 +148,7 @@ mod tests {
             sender: "alice".into(),
             mid: Some(3),
         };
-        let bytes = e.encode(b"\x00\x01body");
+        let bytes = e.encode(b"\x00\x01body").expect("encodes");
         let (back, body) = Event::decode(&bytes).expect("decodes");
         assert_eq!(back, e);
         assert_eq!(&body[..], b"\x00\x01body");

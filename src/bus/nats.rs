@@ -59,12 +59,21 @@ impl Inner {
 /// How long a node waits for another to answer a request.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// An answer on its way.
-/// Where a request's answer goes: the reply's body, or `Err` when NATS says nobody listens.
-type Answered = tokio::sync::oneshot::Sender<Result<Bytes, String>>;
+/// Why a request got no answer before it was even waited for.
+#[derive(Debug)]
+enum Refused {
+    /// NATS answered that nobody listens on the subject.
+    NoResponders,
+    /// The request could not be encoded (never sent).
+    Encode(String),
+}
 
+/// Where a request's answer goes: the reply's body, or why there is none.
+type Answered = tokio::sync::oneshot::Sender<Result<Bytes, Refused>>;
+
+/// An answer on its way.
 pub struct PendingRequest {
-    rx: tokio::sync::oneshot::Receiver<Result<Bytes, String>>,
+    rx: tokio::sync::oneshot::Receiver<Result<Bytes, Refused>>,
     id: u64,
     bus: NatsBus,
     node: String,
@@ -78,10 +87,11 @@ impl PendingRequest {
         match r {
             Ok(Ok(Ok(b))) => Ok(b),
             // NATS answers a request nobody listens to at once: the node is gone (killed, or not yet up).
-            Ok(Ok(Err(_))) => Err(format!(
+            Ok(Ok(Err(Refused::NoResponders))) => Err(format!(
                 "node {} is not running (no responder on the bus)",
                 self.node
             )),
+            Ok(Ok(Err(Refused::Encode(e)))) => Err(format!("request not sent: {e}")),
             Ok(Err(_)) => Err("the bus closed".into()),
             Err(_) => Err(format!("no answer within {REQUEST_TIMEOUT:?}")),
         }
@@ -157,7 +167,7 @@ impl NatsBus {
                 let waiting = id.and_then(|id| inner.pending().remove(&id));
                 if let Some(done) = waiting {
                     let answer = if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-                        Err("no responders".to_string())
+                        Err(Refused::NoResponders)
                     } else {
                         Ok(msg.payload)
                     };
@@ -175,12 +185,31 @@ impl NatsBus {
 
     /// Sends a request to `node`'s `<kind>` subject now (in order with everything this node publishes); the
     /// handle waits for the answer.
-    pub fn request(&self, node: &str, kind: &str, body: Bytes) -> PendingRequest {
+    pub fn request<H: serde::Serialize>(
+        &self,
+        node: &str,
+        kind: &str,
+        header: &H,
+        body: &[u8],
+    ) -> PendingRequest {
         let i = &self.inner;
         let id = i
             .next_request
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (done, rx) = tokio::sync::oneshot::channel();
+        let pending = PendingRequest {
+            rx,
+            id,
+            bus: self.clone(),
+            node: node.to_string(),
+        };
+        let bytes = match super::encode(header, body) {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = done.send(Err(Refused::Encode(e.to_string())));
+                return pending;
+            }
+        };
         i.pending().insert(id, done);
         let subject = self.node_subject(node, kind);
         let reply = format!("{}.reply.{}.{id}", i.prefix, hex(&i.node));
@@ -188,13 +217,8 @@ impl NatsBus {
             .bus_published_total
             .with_label_values(&[kind])
             .inc();
-        let _ = i.tx.send(Out::Request(subject, reply, body));
-        PendingRequest {
-            rx,
-            id,
-            bus: self.clone(),
-            node: node.to_string(),
-        }
+        let _ = i.tx.send(Out::Request(subject, reply, bytes));
+        pending
     }
 
     /// Requests of `<kind>` addressed to this node.
@@ -234,8 +258,19 @@ impl NatsBus {
             .bus_published_total
             .with_label_values(&[event.kind()])
             .inc();
-        // The receiver lives as long as the process; a send after it stopped is a shutdown race, harmless.
-        let _ = i.tx.send(Out::Publish(subject, event.encode(body)));
+        match event.encode(body) {
+            // The receiver lives as long as the process; a send after it stopped is a shutdown race, harmless.
+            Ok(bytes) => {
+                let _ = i.tx.send(Out::Publish(subject, bytes));
+            }
+            Err(e) => {
+                i.metrics
+                    .bus_errors_total
+                    .with_label_values(&["encode"])
+                    .inc();
+                tracing::error!(error = %e, kind = event.kind(), "bus event not published");
+            }
+        }
     }
 
     /// Everything the cluster publishes, this node's own events included.
@@ -326,13 +361,19 @@ pub struct Request {
 }
 
 impl Request {
-    /// Answers the request (on the reply subject it came with).
-    pub fn respond(&self, body: Bytes) {
-        let _ = self
-            .bus
-            .inner
-            .tx
-            .send(Out::Publish(self.reply.clone(), body));
+    /// Answers the request (on the reply subject it came with) with `header`. Should the header not encode,
+    /// the asking node is left to its timeout and the failure is logged here.
+    pub fn respond<H: serde::Serialize>(&self, header: &H) {
+        match super::encode(header, &[]) {
+            Ok(bytes) => {
+                let _ = self
+                    .bus
+                    .inner
+                    .tx
+                    .send(Out::Publish(self.reply.clone(), bytes));
+            }
+            Err(e) => tracing::error!(error = %e, "bus answer not sent"),
+        }
     }
 
     /// The bus it came on (metrics, this node's name).

@@ -83,7 +83,7 @@ metrics_table! {
     session_resumes_total: IntCounter = counter("odd_gateway_session_resumes_total", "Sessions taken over by a fast reconnect.");
     bus_published_total: IntCounterVec = counter_vec("odd_gateway_bus_published_total", "Events this node published on the cluster bus, by kind.", &["kind"]);
     bus_received_total: IntCounterVec = counter_vec("odd_gateway_bus_received_total", "Events this node received from the cluster bus (its own included), by kind.", &["kind"]);
-    bus_errors_total: IntCounterVec = counter_vec("odd_gateway_bus_errors_total", "Cluster bus failures: publish, decode.", &["kind"]);
+    bus_errors_total: IntCounterVec = counter_vec("odd_gateway_bus_errors_total", "Cluster bus failures: publish, decode, encode.", &["kind"]);
     cluster_nodes: IntGauge = gauge("odd_gateway_cluster_nodes", "Nodes this node sees alive, itself included (1 for a single node).");
     history_unreadable_total: IntCounter = counter("odd_gateway_history_unreadable_total", "Stored messages a history read could not render (served as placeholders).");
     session_panics_total: IntCounter = counter("odd_gateway_session_panics_total", "Session tasks that panicked (and were cleaned up like a normal end).");

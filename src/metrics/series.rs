@@ -80,7 +80,7 @@ impl Metrics {
             self.bus_published_total.with_label_values(&[k]);
             self.bus_received_total.with_label_values(&[k]);
         }
-        for k in ["publish", "decode"] {
+        for k in ["publish", "decode", "encode"] {
             self.bus_errors_total.with_label_values(&[k]);
         }
         self.memory_budget_refusals_total

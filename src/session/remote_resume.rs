@@ -92,7 +92,7 @@ impl Session {
             guest,
         };
         let answer = match bus
-            .request(&node, "takeover", crate::bus::encode(&ask, &[]))
+            .request(&node, "takeover", &ask, &[])
             .answer()
             .await
             .map_err(|e| e.to_string())
@@ -171,7 +171,7 @@ pub async fn serve_takeovers(ctx: Arc<Context>, bus: NatsBus) -> Result<(), crat
                     Ok((t, _)) => hand_over(&ctx, &t).await,
                     Err(_) => Answer::NotHere,
                 };
-                request.respond(crate::bus::encode(&answer, &[]));
+                request.respond(&answer);
             });
         }
     });

@@ -77,7 +77,7 @@ impl Rooms {
             data: post.data.clone(),
             persist: post.persist,
         };
-        let pending = bus.request(home, "post", crate::bus::encode(&header, &post.payload));
+        let pending = bus.request(home, "post", &header, &post.payload);
         let home = home.to_string();
         tokio::spawn(async move {
             let result = match pending.answer().await {
@@ -99,7 +99,6 @@ impl Rooms {
 
     /// Commits a message forwarded by another node (this node is the room's home) and answers it.
     pub(super) async fn commit_forwarded(&self, request: Request) {
-        let answer = |a: &Answer| crate::bus::encode(a, &[]);
         let (f, payload) = match crate::bus::decode::<Forwarded>(&request.body) {
             Ok(x) => x,
             Err(e) => {
@@ -110,7 +109,7 @@ impl Rooms {
                     .with_label_values(&["decode"])
                     .inc();
                 let error = format!("undecodable forwarded message: {e}");
-                request.respond(answer(&Answer::Failed { error }));
+                request.respond(&Answer::Failed { error });
                 return;
             }
         };
@@ -144,7 +143,7 @@ impl Rooms {
                     error: e.to_string(),
                 },
             };
-            request.respond(answer(&a));
+            request.respond(&a);
         });
     }
 }
