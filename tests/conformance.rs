@@ -300,6 +300,7 @@ async fn a_silent_quic_client_stays_and_receives() {
         .expect("quic");
     let qp = quiet.create("messaging").await.expect("pipe");
     quiet.join(qp, "q").await.expect("join");
+    // Silence is the point: five idle timeouts without a command from the client.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (talker, tp, _) = common::member_at(&gw.tcp_url(), "", "q").await;
     talker.say(tp, "q", "hello quiet").await.expect("sent");

@@ -62,7 +62,16 @@ async fn counters_follow_a_scripted_conversation() {
     let mut rejected = Client::open(&url).await.expect("open");
     assert!(rejected.handshake("wrong", "").await.is_err());
     rejected.closed_within(Duration::from_secs(5)).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The gateway counts the close once its session task has ended: wait for that, not for a while.
+    let closed = r#"odd_gateway_connections_closed_total{reason="refused",transport="tcp"}"#;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while common::metric_at(&gw.http_url(), closed).await != Some(1.0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refused connection was never counted closed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     let (_, m) = scrape(&gw).await;
     assert_eq!(
@@ -453,7 +462,19 @@ async fn a_real_prometheus_runs_every_dashboard_query_and_rule() {
     slow.command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
         .await;
     slow.command(1, 1, r#"{"name":"join","rid":"prom"}"#).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !gw
+        .gateway
+        .rooms()
+        .present("prom")
+        .contains(&"carol".to_string())
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the non-reader never joined"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let big = "x".repeat(16_000);
     let mut cut = false;
     for _ in 0..4_000 {

@@ -4,6 +4,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::pushes::{data_of, sends, until_data, until_neighbor};
 use common::{people, Raw, TestGateway};
 use odd_gateway::client::{Client, ClientError, Reply};
 use odd_gateway::config::Config;
@@ -14,27 +15,16 @@ fn quick_grace(c: &mut Config) {
     c.limits.resume_grace_ms = 1_500;
 }
 
-async fn sends_within(c: &mut Client, wait: Duration) -> Vec<Reply> {
-    let mut out = Vec::new();
-    while let Some(p) = c.next_push_within(wait).await {
-        if p.name() == "send" {
-            out.push(p);
-        }
-    }
-    out
+/// The presence pushes among `pushes`, as "code user".
+fn presence(pushes: &[Reply]) -> Vec<String> {
+    pushes
+        .iter()
+        .filter(|p| p.code().starts_with("NetGroup.Neighbor"))
+        .map(|p| format!("{} {}", p.code(), p.info()["user"]["id"]))
+        .collect()
 }
 
-async fn presence_within(c: &mut Client, wait: Duration) -> Vec<String> {
-    let mut out = Vec::new();
-    while let Some(p) = c.next_push_within(wait).await {
-        if p.code().starts_with("NetGroup.Neighbor") {
-            out.push(format!("{} {}", p.code(), p.info()["user"]["id"]));
-        }
-    }
-    out
-}
-
-/// Alice and Bob, each with a messaging pipe joined to room `r`, presence pushes drained.
+/// Alice and Bob, each with a messaging pipe joined to room `r`; bob has seen alice's presence.
 async fn alice_and_bob_in_r(url: &str) -> (Client, u16, Client, u16) {
     let alice = Client::connect(url, "alice").await.expect("alice");
     let ap = alice.create("messaging").await.expect("pipe");
@@ -42,12 +32,26 @@ async fn alice_and_bob_in_r(url: &str) -> (Client, u16, Client, u16) {
     let mut bob = Client::connect(url, "bob").await.expect("bob");
     let bp = bob.create("messaging").await.expect("pipe");
     bob.join(bp, "r").await.expect("join");
-    presence_within(&mut bob, Duration::from_millis(200)).await;
+    let _ = bob
+        .wait_for("NetGroup.LocalCoverage.Notify")
+        .await
+        .expect("coverage");
     (alice, ap, bob, bp)
 }
 
 async fn parked(gw: &TestGateway) -> bool {
     common::metric_at(&gw.http_url(), "odd_gateway_sessions_parked").await == Some(1.0)
+}
+
+/// Waits (up to 1 s) until the gateway has parked the one session.
+async fn until_parked(gw: &TestGateway) {
+    for _ in 0..50 {
+        if parked(gw).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the session was not kept for a reconnect");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,13 +63,7 @@ async fn reconnect_within_grace_resumes_with_queued_messages_in_order() {
 
     // Alice's transport drops mid-conversation.
     alice.close().await;
-    for _ in 0..50 {
-        if parked(&gw).await {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(parked(&gw).await, "the session is kept");
+    until_parked(&gw).await;
     for i in 0..5 {
         bob.say(bp, "r", &format!("while away {i}"))
             .await
@@ -80,37 +78,31 @@ async fn reconnect_within_grace_resumes_with_queued_messages_in_order() {
         "same uuid: the session was resumed"
     );
     assert_eq!(r.info()["resumed"], true);
-    let got = sends_within(&mut again, Duration::from_millis(500)).await;
-    let texts: Vec<_> = got
-        .iter()
-        .map(|m| m.args["data"].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(
-        texts,
-        (0..5)
-            .map(|i| format!("while away {i}"))
-            .collect::<Vec<_>>(),
-        "exactly once, in order"
-    );
-    assert!(got.iter().all(|m| m.pipe == ap), "on the pipe that joined");
-    // The pipe and the membership are intact: alice talks without create/join.
+    // The pipe and the membership are intact: alice talks without create/join. Her own line is also the
+    // fence: the queued messages come before its echo, each exactly once.
     again
         .say(ap, "r", "back")
         .await
         .expect("old pipe still works");
-    let seen = sends_within(&mut bob, Duration::from_millis(300)).await;
+    let pushes = until_data(&mut again, "back").await;
+    let got = sends(&pushes);
+    assert_eq!(
+        data_of(&pushes),
+        (0..5)
+            .map(|i| format!("while away {i}"))
+            .chain(["back".to_string()])
+            .collect::<Vec<_>>(),
+        "exactly once, in order, then the echo"
+    );
+    assert!(got.iter().all(|m| m.pipe == ap), "on the pipe that joined");
+    let seen = until_data(&mut bob, "back").await;
     // Bob also has the echoes of his own five posts; from alice, exactly the one.
-    let from_alice: Vec<_> = seen
-        .iter()
+    let from_alice: Vec<_> = sends(&seen)
+        .into_iter()
         .filter(|m| m.args["user"]["id"] == "alice")
         .collect();
     assert_eq!(from_alice.len(), 1);
-    assert!(
-        presence_within(&mut bob, Duration::from_millis(300))
-            .await
-            .is_empty(),
-        "no presence flapping"
-    );
+    assert!(presence(&seen).is_empty(), "no presence flapping: {seen:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,7 +134,7 @@ async fn another_users_uuid_is_refused() {
     let alice = Client::connect(&url, "alice").await.expect("alice");
     let uuid = alice.uuid.clone();
     alice.close().await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until_parked(&gw).await;
     let mut mallory = Client::open(&url).await.expect("open");
     match mallory.handshake("bob", &uuid).await {
         Err(ClientError::Status { code, description }) => {
@@ -338,11 +330,7 @@ async fn the_client_library_reconnects_and_resumes_by_itself() {
     let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
     let bp = bob.create("messaging").await.expect("pipe");
     bob.join(bp, "net").await.expect("join");
-    while alice
-        .next_push_within(Duration::from_millis(200))
-        .await
-        .is_some()
-    {}
+    until_neighbor(&mut alice, "NetGroup.Neighbor.Connect", "bob").await;
     let uuid = alice.uuid.clone();
 
     proxy.cut_all();
@@ -357,19 +345,16 @@ async fn the_client_library_reconnects_and_resumes_by_itself() {
         .expect("reconnected");
     assert_eq!(back.info()["resumed"], true);
     assert_eq!(back.info()["uuid"], uuid.as_str());
-    let got = sends_within(&mut alice, Duration::from_millis(500)).await;
-    let texts: Vec<_> = got
-        .iter()
-        .map(|m| m.args["data"].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(
-        texts,
-        (0..3)
-            .map(|i| format!("during the outage {i}"))
-            .collect::<Vec<_>>()
-    );
     alice
         .say(ap, "net", "I am back")
         .await
         .expect("the same pipe works after the reconnect");
+    // Her own line's echo is the fence: the outage's messages come before it, each once, in order.
+    assert_eq!(
+        data_of(&until_data(&mut alice, "I am back").await),
+        (0..3)
+            .map(|i| format!("during the outage {i}"))
+            .chain(["I am back".to_string()])
+            .collect::<Vec<_>>()
+    );
 }

@@ -2,24 +2,13 @@
 
 mod common;
 
-use std::time::Duration;
-
+use common::pushes::{data_of, sends, until_data};
 use common::{people, Backend, DbGateway};
 use odd_gateway::client::{Client, ClientError, Reply};
 use serde_json::json;
 
-const QUIET: Duration = Duration::from_millis(300);
-
 async fn member(gw: &DbGateway, who: &str, rid: &str) -> (Client, u16, Reply) {
     common::member_at(&gw.tcp_url(), who, rid).await
-}
-
-async fn drain(c: &mut Client) -> Vec<Reply> {
-    common::drain_within(c, QUIET).await
-}
-
-fn sends(pushes: &[Reply]) -> Vec<&Reply> {
-    pushes.iter().filter(|p| p.name() == "send").collect()
 }
 
 async fn presence_and_fanout(backend: Backend) {
@@ -67,9 +56,6 @@ async fn presence_and_fanout(backend: Backend) {
     assert_eq!(n.info()["room"]["id"], "lobby");
 
     let (mut c, cp, _) = member(&gw, "carol", "lobby").await;
-    drain(&mut a).await;
-    drain(&mut b).await;
-    drain(&mut c).await;
 
     let before = odd_gateway::clock::now_secs();
     let ack = a.say(ap, "lobby", "hello").await.expect("sent");
@@ -81,9 +67,14 @@ async fn presence_and_fanout(backend: Backend) {
         3,
         "bob, carol and alice's own echo"
     );
+    // A fence: the room's messages are pushed in order, so a second copy of "hello" would come before it.
+    a.say(ap, "lobby", "fence").await.expect("sent");
     for (who, client) in [("alice", &mut a), ("bob", &mut b), ("carol", &mut c)] {
-        let pushes = drain(client).await;
-        let got = sends(&pushes);
+        let pushes = until_data(client, "fence").await;
+        let got: Vec<&Reply> = sends(&pushes)
+            .into_iter()
+            .filter(|p| p.args["data"] == "hello")
+            .collect();
         assert_eq!(got.len(), 1, "{who} gets it exactly once: {pushes:?}");
         let m = got[0];
         assert_eq!(m.txid, 0);
@@ -112,8 +103,9 @@ async fn presence_and_fanout(backend: Backend) {
     .expect("answer")
     .ok()
     .expect("sent");
-    let pushes = drain(&mut b).await;
-    assert_eq!(sends(&pushes)[0].args["user"]["id"], "carol");
+    let pushes = until_data(&mut b, "hi").await;
+    let hi = sends(&pushes).pop().expect("the message");
+    assert_eq!(hi.args["user"]["id"], "carol");
 
     let left = c.leave(cp, "lobby").await.expect("leave");
     assert_eq!(left.code(), "NetGroup.Connect.Closed");
@@ -168,20 +160,27 @@ async fn unicast_reaches_every_connection(backend: Backend) {
         3,
         "two bob connections + alice's other device"
     );
+    // A fence on the same path (alice to bob): a second copy would arrive before it.
+    a.send(ap, "uni", "bob", "text", json!("fence"))
+        .await
+        .expect("sent");
     for client in [&mut phone, &mut laptop] {
-        let pushes = drain(client).await;
-        let got = sends(&pushes);
+        let pushes = until_data(client, "fence").await;
+        let got: Vec<&Reply> = sends(&pushes)
+            .into_iter()
+            .filter(|p| p.args["data"] != "fence")
+            .collect();
         assert_eq!(got.len(), 1, "{pushes:?}");
         assert_eq!(got[0].args["cast"], "uni");
         assert_eq!(got[0].args["id"], "bob");
         assert_eq!(got[0].args["data"], json!({"t": "psst"}));
         assert_eq!(got[0].args["user"]["id"], "alice");
     }
-    let mirror = drain(&mut alice_tablet).await;
+    let mirror = until_data(&mut alice_tablet, "fence").await;
     assert_eq!(
         sends(&mirror).len(),
-        1,
-        "the sender's other device sees the conversation"
+        2,
+        "the sender's other device sees the conversation (the message, then the fence)"
     );
 
     // Both sides read the same conversation.
@@ -197,15 +196,17 @@ async fn unicast_reaches_every_connection(backend: Backend) {
         .as_array()
         .expect("messages")
         .clone();
-    assert_eq!(msgs.len(), 2);
+    // The message, the fence, the reply.
+    assert_eq!(msgs.len(), 3);
     assert_eq!(msgs[0]["data"], json!({"t": "psst"}));
-    assert_eq!(msgs[1]["data"], "back");
-    assert_eq!(msgs[1]["user"]["id"], "bob");
+    assert_eq!(msgs[1]["data"], "fence");
+    assert_eq!(msgs[2]["data"], "back");
+    assert_eq!(msgs[2]["user"]["id"], "bob");
     let other = a
         .history(ap, json!({"uid": "bob"}))
         .await
         .expect("alice's view");
-    assert_eq!(other.info()["messages"].as_array().map(Vec::len), Some(2));
+    assert_eq!(other.info()["messages"].as_array().map(Vec::len), Some(3));
     // A third user's conversation with alice is empty.
     let dave = Client::connect(&gw.tcp_url(), "dave").await.expect("dave");
     let dp = dave.create("messaging").await.expect("pipe");
@@ -222,8 +223,6 @@ async fn chmod_controls_writing_reading_and_admin(backend: Backend) {
     };
     let (mut a, ap, _) = member(&gw, "alice", "ops").await;
     let (mut b, bp, _) = member(&gw, "bob", "ops").await;
-    drain(&mut a).await;
-    drain(&mut b).await;
 
     // Only x holders may chmod.
     match b.chmod(bp, "ops", "alice", "-", "w").await {
@@ -243,9 +242,12 @@ async fn chmod_controls_writing_reading_and_admin(backend: Backend) {
         }
         other => panic!("bob must not post: {other:?}"),
     }
-    assert!(
-        sends(&drain(&mut a).await).is_empty(),
-        "nothing reached alice"
+    // Alice's own fence comes back to her after anything bob's refused post could have pushed.
+    a.say(ap, "ops", "fence").await.expect("sent");
+    assert_eq!(
+        data_of(&until_data(&mut a, "fence").await),
+        ["fence"],
+        "nothing of bob's reached alice"
     );
 
     // Numeric masks work too: +w back (0x00FF00).
@@ -263,9 +265,17 @@ async fn chmod_controls_writing_reading_and_admin(backend: Backend) {
 
     // -r: bob stops receiving and cannot read history.
     a.chmod(ap, "ops", "bob", "-", "r").await.expect("chmod");
-    drain(&mut b).await;
     a.say(ap, "ops", "secret").await.expect("sent");
-    assert!(sends(&drain(&mut b).await).is_empty(), "no r, no delivery");
+    // Bob gets no room message now, so the fence is a uni-cast: it leaves through the same queue, after
+    // anything the room would have pushed him.
+    a.send(ap, "uni", "bob", "text", json!("fence"))
+        .await
+        .expect("sent");
+    let got = data_of(&until_data(&mut b, "fence").await);
+    assert!(
+        !got.contains(&"secret".to_string()),
+        "no r, no delivery: {got:?}"
+    );
     match b.history(bp, json!({"rid": "ops"})).await {
         Err(ClientError::Status { description, .. }) => {
             assert!(description.contains("read (r)"), "{description}")

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use common::{people, TestGateway};
 use odd_gateway::client::{Client, ClientError, Reply};
@@ -267,11 +265,10 @@ async fn private_pipes_are_hidden_from_presence() {
         .expect("alice");
     let ap = alice.create("messaging").await.expect("pipe");
     alice.join(ap, "p").await.expect("join");
-    while alice
-        .next_push_within(Duration::from_millis(100))
+    let _ = alice
+        .wait_for("NetGroup.LocalCoverage.Notify")
         .await
-        .is_some()
-    {}
+        .expect("coverage");
     let mut ghost = Client::connect(&gw.tcp_url(), "carol")
         .await
         .expect("carol");
@@ -305,10 +302,13 @@ async fn private_pipes_are_hidden_from_presence() {
     let list = cov.info()["list"].as_object().expect("list");
     assert!(!list.contains_key("carol"), "carol is hidden: {list:?}");
     assert!(list.contains_key("alice"));
-    let mut seen = Vec::new();
-    while let Some(p) = alice.next_push_within(Duration::from_millis(200)).await {
-        seen.push(format!("{} {}", p.code(), p.info()["user"]["id"]));
-    }
+    // Bob joined after carol: anything pushed about carol would have reached alice before bob's arrival.
+    let seen: Vec<String> =
+        common::pushes::until_neighbor(&mut alice, "NetGroup.Neighbor.Connect", "bob")
+            .await
+            .iter()
+            .map(|p| format!("{} {}", p.code(), p.info()["user"]["id"]))
+            .collect();
     assert_eq!(
         seen,
         vec![r#"NetGroup.Neighbor.Connect "bob""#.to_string()],

@@ -5,9 +5,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::pushes::{sends, until_data, until_sends};
 use common::TestGateway;
 use futures::{SinkExt, StreamExt};
-use odd_gateway::client::{Client, ClientOptions, Reply};
+use odd_gateway::client::{Client, ClientOptions};
 use serde_json::json;
 
 fn urls(gw: &TestGateway) -> Vec<(&'static str, String)> {
@@ -33,16 +34,6 @@ fn urls(gw: &TestGateway) -> Vec<(&'static str, String)> {
 fn trust(gw: &TestGateway) -> ClientOptions {
     ClientOptions::trusting(gw.gateway.cert_path.as_deref().expect("dev cert"))
         .expect("cert readable")
-}
-
-async fn drain_sends(c: &mut Client, wait: Duration) -> Vec<Reply> {
-    let mut out = Vec::new();
-    while let Some(p) = c.next_push_within(wait).await {
-        if p.name() == "send" {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,8 +67,10 @@ async fn one_room_with_a_member_on_every_transport() {
             "{name}: reaches the four others and its own connection (the echo)"
         );
     }
+    // Every member posted once and got five answers, so all five messages were pushed before the last answer.
     for (name, c, _) in members.iter_mut() {
-        let got = drain_sends(c, Duration::from_millis(300)).await;
+        let pushes = until_sends(c, 5).await;
+        let got = sends(&pushes);
         let mut texts: Vec<String> = got
             .iter()
             .map(|m| m.args["data"].as_str().unwrap_or_default().to_string())
@@ -138,7 +131,8 @@ async fn the_full_conversation_works_on_each_transport() {
             .ok()
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(file.info()["mid"].is_i64());
-        let got = drain_sends(&mut a, Duration::from_millis(300)).await;
+        let pushes = until_sends(&mut a, 1).await;
+        let got = sends(&pushes);
         assert_eq!(got.len(), 1, "{name}");
         assert_eq!(
             got[0].payload.len(),
@@ -178,13 +172,12 @@ async fn quic_large_file_does_not_hold_up_chat_on_another_pipe() {
     let rc = receiver.create("messaging").await.expect("pipe");
     receiver.join(rf, "files").await.expect("join");
     receiver.join(rc, "chat").await.expect("join");
-    drain_sends(&mut receiver, Duration::from_millis(200)).await;
 
     // Baseline: a text alone.
     let t0 = Instant::now();
     sender.say(chat, "chat", "warm-up").await.expect("text");
     let alone = t0.elapsed();
-    drain_sends(&mut receiver, Duration::from_millis(200)).await;
+    until_data(&mut receiver, "warm-up").await;
 
     // 8 MiB on the files pipe, and right behind it a text on the chat pipe.
     let started = Instant::now();

@@ -17,6 +17,7 @@ pub use db::{Backend, TestDb};
 
 mod db;
 pub mod process;
+pub mod pushes;
 
 pub struct TestGateway {
     pub gateway: Gateway,
@@ -299,7 +300,8 @@ pub async fn member_at(
     (c, pipe, joined)
 }
 
-/// The pushes that arrive until the connection has been quiet for `quiet`.
+/// The pushes that arrive until the connection has been quiet for `quiet`. Only for asserting absence (see
+/// `pushes` for waiting on what is expected); every caller says why silence is the point.
 pub async fn drain_within(
     c: &mut odd_gateway::client::Client,
     quiet: Duration,
