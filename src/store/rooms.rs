@@ -72,20 +72,13 @@ impl Store {
         user: &str,
         mask: u32,
     ) -> Result<(), StoreError> {
-        let now = now_ms();
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO room_members (room_id, user_id, mask, updated_ms) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (room_id, user_id) DO UPDATE SET mask = excluded.mask, updated_ms = excluded.updated_ms",
-            )
-            .bind(room)
-            .bind(user)
-            .bind(i64::from(mask))
-            .bind(now)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
+        self.write_member_mask(
+            room,
+            user,
+            mask,
+            "DO UPDATE SET mask = excluded.mask, updated_ms = excluded.updated_ms",
+        )
+        .await
     }
 
     /// Stores rights only if none are stored yet; returns the rights in force.
@@ -95,21 +88,36 @@ impl Store {
         user: &str,
         mask: u32,
     ) -> Result<u32, StoreError> {
-        let now = now_ms();
-        with_pool!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO room_members (room_id, user_id, mask, updated_ms) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (room_id, user_id) DO NOTHING",
-            )
-            .bind(room)
-            .bind(user)
-            .bind(i64::from(mask))
-            .bind(now)
-            .execute(pool)
+        self.write_member_mask(room, user, mask, "DO NOTHING")
             .await?;
-        });
         self.member_mask(room, user)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("rights of {user} in {room} vanished")))
+    }
+
+    /// Inserts a member's rights; `on_conflict` (a fixed string from this file) says what an existing row
+    /// gets.
+    async fn write_member_mask(
+        &self,
+        room: &str,
+        user: &str,
+        mask: u32,
+        on_conflict: &'static str,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let sql = format!(
+            "INSERT INTO room_members (room_id, user_id, mask, updated_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (room_id, user_id) {on_conflict}"
+        );
+        with_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(room)
+                .bind(user)
+                .bind(i64::from(mask))
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
 }
