@@ -102,7 +102,10 @@ async fn storage_failure_is_a_state(backend: Backend) {
     );
 }
 
-on_both_backends!(storage_failure_is_a_state);
+on_both_backends!(
+    storage_failure_is_a_state,
+    corrupt_room_properties_are_reported_not_overwritten
+);
 
 /// Three gateways starting at the same instant on a fresh PostgreSQL schema all come up (schema creation and
 /// migrations are serialised), and share it.
@@ -132,4 +135,58 @@ async fn three_gateways_start_at_once_on_a_fresh_schema() {
     for g in gws {
         g.shutdown(Duration::from_secs(2)).await;
     }
+}
+
+/// Stored room properties that are not a JSON object (written by hand, by an old tool, by a bad restore):
+/// joining still works with the policy's default rights, reading a property says the data is unreadable,
+/// and setting one is refused rather than silently replacing what was stored with a fresh object.
+async fn corrupt_room_properties_are_reported_not_overwritten(backend: Backend) {
+    let Some(gw) = DbGateway::start(backend, people).await else {
+        return;
+    };
+    let alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    alice.join(ap, "odd").await.expect("join creates the room");
+    // Leaving unloads the room, so the next join reads it from the store.
+    alice.leave(ap, "odd").await.expect("leave");
+    exec(
+        &gw.db,
+        "UPDATE rooms SET properties = 'not json' WHERE id = 'odd'",
+    )
+    .await;
+
+    let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    let joined = bob
+        .join(bp, "odd")
+        .await
+        .expect("joining does not depend on the properties");
+    assert_eq!(
+        joined.info()["room"]["mask"],
+        "rw",
+        "the policy's default rights"
+    );
+    let read = alice
+        .call(
+            ap,
+            serde_json::json!({"name": "getProperty", "keys": ["room:odd:default_rights"]}),
+        )
+        .await
+        .expect("answer");
+    assert!(read.is_error(), "{:?}", read.args);
+    let write = alice
+        .call(
+            ap,
+            serde_json::json!({"name": "setProperty", "info": {"room:odd:default_rights": "r"}}),
+        )
+        .await
+        .expect("answer");
+    assert!(write.is_error(), "{:?}", write.args);
+    assert!(
+        write.description().contains("storage"),
+        "{}",
+        write.description()
+    );
 }

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::access::{authorize, Act, RoomClaims};
-use super::state::{room_default, validate_room_id, validate_user_id};
+use super::state::{room_default, room_properties, validate_room_id, validate_user_id};
 use super::{RoomError, Rooms};
 use crate::protocol::args::{Chmod, Mask};
 use crate::store::RoomRow;
@@ -108,8 +108,7 @@ impl Rooms {
                 })
             }
         };
-        let mut props: serde_json::Map<String, Value> =
-            serde_json::from_str(&row.properties).unwrap_or_default();
+        let mut props = room_properties(&row)?;
         props.insert(key.to_string(), value.clone());
         let text = Value::Object(props).to_string();
         self.store().set_room_properties(rid, &text).await?;
@@ -133,8 +132,7 @@ impl Rooms {
     ) -> Result<Value, RoomError> {
         authorize(claims, Act::GetProperty, rid, None)?;
         let row = self.existing_room(rid).await?;
-        let props: serde_json::Map<String, Value> =
-            serde_json::from_str(&row.properties).unwrap_or_default();
+        let props = room_properties(&row)?;
         Ok(props.get(key).cloned().unwrap_or(Value::Null))
     }
 }

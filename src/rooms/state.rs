@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::cluster::remote::Remote;
 use super::error::RoomError;
@@ -68,15 +68,31 @@ pub(super) fn room_json(room: &Room) -> Value {
     json!({ "id": room.row.id, "owner": room.row.owner, "created": room.row.created_ms })
 }
 
-/// The rights a room gives users without stored rights: its `default_rights` property, else the policy's.
+/// A room's stored properties (a JSON object as text). Stored text that is not an object is an error, not an
+/// empty object: a write on top of it would silently drop what was there.
+pub(super) fn room_properties(row: &RoomRow) -> Result<Map<String, Value>, RoomError> {
+    serde_json::from_str(&row.properties).map_err(|e| {
+        RoomError::Store(crate::store::StoreError::Corrupt(format!(
+            "properties of room {:?} are not a JSON object: {e}",
+            row.id
+        )))
+    })
+}
+
+/// The rights a room gives users without stored rights: its `default_rights` property, else the policy's
+/// (also when the stored properties cannot be read: joining must not fail over them; it is logged).
 pub(super) fn room_default(row: &RoomRow, policy_default: Mask) -> Mask {
-    serde_json::from_str::<serde_json::Map<String, Value>>(&row.properties)
-        .ok()
-        .and_then(|p| {
-            p.get("default_rights")
-                .and_then(|v| v.as_str())
-                .and_then(Mask::from_letters)
-        })
+    let props = match room_properties(row) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "using the default rights");
+            return policy_default;
+        }
+    };
+    props
+        .get("default_rights")
+        .and_then(|v| v.as_str())
+        .and_then(Mask::from_letters)
         .unwrap_or(policy_default)
 }
 
