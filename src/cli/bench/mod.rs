@@ -3,6 +3,7 @@
 //! per connection, file throughput. By default it starts its own gateway (the `odd-gateway` binary beside
 //! `odd`) on free ports, so the server's RSS can be read from /proc.
 
+mod receiver;
 mod report;
 mod scenarios;
 mod server;

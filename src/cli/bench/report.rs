@@ -13,6 +13,14 @@ pub struct Report {
     pub messages_sent: usize,
     pub deliveries: usize,
     pub deliveries_per_sec: f64,
+    /// Connect + create + join of every member.
+    pub setup_seconds: f64,
+    /// From the first send to the last delivery: the phase `deliveries_per_sec` is measured over.
+    pub fanout_seconds: f64,
+    /// Server CPU (user + system, from /proc) per 1,000 deliveries during the fan-out phase.
+    pub server_cpu_ms_per_1000: Option<f64>,
+    /// The bench's own CPU per 1,000 deliveries: when it is above the server's, the run measures the client.
+    pub client_cpu_ms_per_1000: Option<f64>,
     pub latency_ms: Option<Latency>,
     pub server_rss_kib_per_connection: Option<f64>,
     pub mb_per_sec: Option<f64>,
@@ -62,6 +70,28 @@ impl Report {
             row(
                 "deliveries",
                 format!("{} ({:.0}/s)", self.deliveries, self.deliveries_per_sec),
+            );
+        }
+        if self.messages_sent > 0 {
+            row(
+                "phases",
+                format!(
+                    "set-up {:.2} s, fan-out {:.2} s (first send to last delivery)",
+                    self.setup_seconds, self.fanout_seconds
+                ),
+            );
+        }
+        if let (Some(s), Some(c)) = (self.server_cpu_ms_per_1000, self.client_cpu_ms_per_1000) {
+            row(
+                "CPU ms per 1,000 deliveries",
+                format!(
+                    "server {s:.2}, bench client {c:.2}{}",
+                    if c > s {
+                        "  (client-bound: the client used more)"
+                    } else {
+                        ""
+                    }
+                ),
             );
         }
         if let Some(l) = &self.latency_ms {

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::json;
 
+use super::receiver::RawMember;
 use super::report::{Latency, Report};
 use super::server::Target;
 use super::{BenchArgs, Scenario};
@@ -17,8 +18,6 @@ use crate::client::{Client, PendingReply};
 const CONNECT_PARALLEL: usize = 64;
 /// Messages a sender keeps in flight when sending flat out.
 const WINDOW: usize = 32;
-/// A receiver gives up after this long without the next message.
-const QUIET: Duration = Duration::from_secs(10);
 
 pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
     let mut report = Report {
@@ -44,46 +43,52 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
         return Ok(report);
     }
 
-    // Set up: every member connects, opens a pipe and joins its room.
+    // Set up: every member connects, opens a pipe and joins its room; the sender with the client library,
+    // the receivers as cheap raw members (receiver.rs).
     let started = Instant::now();
     let mut groups = Vec::new();
     for r in 0..rooms {
         let room = format!("bench-{}-{r}", report.scenario);
-        groups.push((
-            room.clone(),
-            connect_many(target, members, Some(&room)).await?,
-        ));
+        let sender = connect_many(target, 1, Some(&room))
+            .await?
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("no sender"))?;
+        let members = join_many(target, members - 1, &room).await?;
+        groups.push((room, sender, members));
     }
-    let total: usize = groups.iter().map(|(_, g)| g.len()).sum();
+    let total: usize = groups.iter().map(|(_, _, g)| 1 + g.len()).sum();
     report.connections = total;
-    report.connections_per_sec = total as f64 / started.elapsed().as_secs_f64();
+    report.setup_seconds = started.elapsed().as_secs_f64();
+    report.connections_per_sec = total as f64 / report.setup_seconds;
     report.server_rss_kib_per_connection = per_conn(rss_before, target.rss_kib(), total);
     // Let the presence pushes of the set-up settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let epoch = Instant::now();
+    // Every receiver runs on its own task from the start (each skips the set-up's pushes itself, all at once);
+    // every room's sender waits for one signal, so the rooms run concurrently and the clock starts at the
+    // first send, not before a drain.
     let expected = args.messages;
+    let (go, _) = tokio::sync::broadcast::channel::<Instant>(1);
     let mut receivers = Vec::new();
     let mut senders = Vec::new();
-    for (room, mut members) in groups {
-        let (sender, pipe) = members.remove(0);
-        for (mut client, _) in members {
-            // Drop what queued up during set-up, then count only the bench's messages.
-            while client
-                .next_push_within(Duration::from_millis(1))
-                .await
-                .is_some()
-            {}
+    for (room, (sender, pipe), members) in groups {
+        for member in members {
+            let mut start = go.subscribe();
             receivers.push(tokio::spawn(async move {
-                receive(&mut client, expected, epoch).await
+                let epoch = start.recv().await.unwrap_or_else(|_| Instant::now());
+                member.receive(expected, epoch).await
             }));
         }
-        let rate = args.rate;
-        let size = payload;
+        let (rate, size) = (args.rate, payload);
+        let mut start = go.subscribe();
         senders.push(tokio::spawn(async move {
+            let epoch = start.recv().await.unwrap_or_else(|_| Instant::now());
             send(sender, pipe, room, expected, rate, size, epoch).await
         }));
     }
+    let (server_cpu, client_cpu) = (target.cpu(), super::server::own_cpu());
+    let epoch = Instant::now();
+    let _ = go.send(epoch);
     let mut sent = 0;
     for s in senders {
         sent += s.await??;
@@ -97,7 +102,14 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
         last = last.max(got.last);
         bytes += got.bytes;
     }
+    let per_1000 = |before: Option<Duration>, after: Option<Duration>| {
+        let used = after?.checked_sub(before?)?;
+        Some(used.as_secs_f64() * 1000.0 / (latencies.len().max(1) as f64 / 1000.0))
+    };
+    report.server_cpu_ms_per_1000 = per_1000(server_cpu, target.cpu());
+    report.client_cpu_ms_per_1000 = per_1000(client_cpu, super::server::own_cpu());
     let elapsed = last.max(Duration::from_millis(1)).as_secs_f64();
+    report.fanout_seconds = elapsed;
     report.messages_sent = sent;
     report.deliveries = latencies.len();
     report.deliveries_per_sec = latencies.len() as f64 / elapsed;
@@ -105,7 +117,7 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
     if payload > 0 {
         report.mb_per_sec = Some(bytes as f64 / 1e6 / elapsed);
     }
-    report.seconds = epoch.elapsed().as_secs_f64();
+    report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
@@ -131,6 +143,15 @@ async fn connect_many(
                 anyhow::Ok((c, pipe))
             }
         })
+        .buffer_unordered(CONNECT_PARALLEL)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+async fn join_many(target: &Target, n: usize, room: &str) -> anyhow::Result<Vec<RawMember>> {
+    let results: Vec<anyhow::Result<RawMember>> = futures::stream::iter(0..n)
+        .map(|i| RawMember::join(target, i + 1, room))
         .buffer_unordered(CONNECT_PARALLEL)
         .collect()
         .await;
@@ -169,35 +190,4 @@ async fn send(
         p.wait().await?.ok()?;
     }
     Ok(n)
-}
-
-struct Received {
-    latencies: Vec<Duration>,
-    /// When the last message arrived, since the epoch.
-    last: Duration,
-    bytes: usize,
-}
-
-async fn receive(client: &mut Client, expected: usize, epoch: Instant) -> Received {
-    let mut got = Received {
-        latencies: Vec::with_capacity(expected),
-        last: Duration::ZERO,
-        bytes: 0,
-    };
-    while got.latencies.len() < expected {
-        let Some(p) = client.next_push_within(QUIET).await else {
-            break;
-        };
-        if p.name() != "send" {
-            continue;
-        }
-        let now = epoch.elapsed();
-        if let Some(t) = p.args["data"]["t"].as_u64() {
-            got.latencies
-                .push(now.saturating_sub(Duration::from_micros(t)));
-            got.last = now;
-            got.bytes += p.payload.len();
-        }
-    }
-    got
 }
