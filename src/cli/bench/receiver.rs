@@ -1,16 +1,21 @@
 //! A bench receiver that costs as little as possible, so the bench measures the gateway, not itself: it speaks
-//! the protocol on a bare transport link (no client library, no answer routing, no push queue), and of each
-//! push it reads only what the figures need (that it is a `send`, its send time `t`, its payload size) by
-//! scanning the argument bytes instead of parsing them into a JSON tree.
+//! the protocol on a bare connection (no client library, no answer routing, no push queue; over plain TCP it
+//! reads the socket itself, one task per member), and of each push it reads only what the figures need (that
+//! it is a `send`, its send time `t`, its payload size) by scanning the argument bytes instead of parsing them
+//! into a JSON tree.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use super::server::Target;
+use crate::protocol::frame::SeqCounter;
 use crate::protocol::{CommandMessage, Frame, Message, MessageType, Reassembler};
 use crate::transport::{Inbound, Outbound, OutboundRx};
 
@@ -19,11 +24,68 @@ const QUIET: Duration = Duration::from_secs(10);
 
 /// One member's connection, joined to its room.
 pub struct RawMember {
-    inbound: mpsc::Receiver<Inbound>,
-    /// Kept so the writer (and so the connection) lives as long as the member.
-    _out: mpsc::Sender<Outbound>,
-    _writer: tokio::task::JoinHandle<OutboundRx>,
+    wire: Wire,
     reassembler: Reassembler,
+}
+
+/// How a member's frames come and go.
+enum Wire {
+    /// Plain TCP: the socket is read right here, on the member's own task.
+    Tcp {
+        framed: Framed<TcpStream, LengthDelimitedCodec>,
+        seq: SeqCounter,
+    },
+    /// Any other transport, through its link (its reader and writer tasks).
+    Link {
+        inbound: mpsc::Receiver<Inbound>,
+        out: mpsc::Sender<Outbound>,
+        _writer: tokio::task::JoinHandle<OutboundRx>,
+    },
+}
+
+impl Wire {
+    async fn open(target: &Target, i: usize) -> anyhow::Result<Wire> {
+        let url = target.url_for(i);
+        if let Some(addr) = url.strip_prefix("tcp://") {
+            let stream = TcpStream::connect(addr.trim_end_matches('/')).await?;
+            stream.set_nodelay(true)?;
+            let codec = crate::transport::tcp::codec(64 << 20);
+            return Ok(Wire::Tcp {
+                framed: Framed::new(stream, codec),
+                seq: SeqCounter::default(),
+            });
+        }
+        let endpoint: crate::client::Endpoint = url.parse()?;
+        let link = endpoint.open(&target.options).await?;
+        let (out, rx) = mpsc::channel(64);
+        let writer = link.writer.start(rx, CancellationToken::new());
+        Ok(Wire::Link {
+            inbound: link.inbound,
+            out,
+            _writer: writer,
+        })
+    }
+
+    async fn send(&mut self, frame: Frame) -> anyhow::Result<()> {
+        match self {
+            Wire::Tcp { framed, seq } => Ok(framed.send(frame.to_bytes(seq.next_seq())).await?),
+            Wire::Link { out, .. } => out
+                .send(Outbound::Frame(frame))
+                .await
+                .map_err(|_| anyhow::anyhow!("connection closed")),
+        }
+    }
+
+    /// The next frame; `None` when the connection ended.
+    async fn next(&mut self) -> Option<Frame> {
+        match self {
+            Wire::Tcp { framed, .. } => Frame::decode(framed.next().await?.ok()?.freeze()).ok(),
+            Wire::Link { inbound, .. } => match inbound.recv().await? {
+                Inbound::Frame(f) => Some(f),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// What one receiver saw.
@@ -37,14 +99,8 @@ pub struct Received {
 impl RawMember {
     /// Connects (guest), opens a messaging pipe and joins `room`.
     pub async fn join(target: &Target, i: usize, room: &str) -> anyhow::Result<RawMember> {
-        let endpoint: crate::client::Endpoint = target.url_for(i).parse()?;
-        let link = endpoint.open(&target.options).await?;
-        let (out, rx) = mpsc::channel(64);
-        let writer = link.writer.start(rx, CancellationToken::new());
         let mut m = RawMember {
-            inbound: link.inbound,
-            _out: out,
-            _writer: writer,
+            wire: Wire::open(target, i).await?,
             reassembler: Reassembler::new(64 << 20),
         };
         m.call(
@@ -68,16 +124,11 @@ impl RawMember {
     /// Sends a command and waits for its answer (set-up only: pushes before it are skipped).
     async fn call(&mut self, pipe: u16, txid: u16, args: Value) -> anyhow::Result<Value> {
         let body = CommandMessage::encode(0, txid, args.to_string().as_bytes(), &[])?;
-        self._out
-            .send(Outbound::Frame(Frame::new(
-                MessageType::Command,
-                pipe,
-                body,
-            )))
-            .await
-            .map_err(|_| anyhow::anyhow!("connection closed"))?;
+        self.wire
+            .send(Frame::new(MessageType::Command, pipe, body))
+            .await?;
         loop {
-            let Some(Inbound::Frame(f)) = self.inbound.recv().await else {
+            let Some(f) = self.wire.next().await else {
                 anyhow::bail!("connection closed during set-up");
             };
             if let Ok(Some(Message::Command { pipe: p, command })) = self.reassembler.push(f) {
@@ -100,9 +151,7 @@ impl RawMember {
             bytes: 0,
         };
         while got.latencies.len() < expected {
-            let Ok(Some(Inbound::Frame(f))) =
-                tokio::time::timeout(QUIET, self.inbound.recv()).await
-            else {
+            let Ok(Some(f)) = tokio::time::timeout(QUIET, self.wire.next()).await else {
                 break;
             };
             let Ok(Some(Message::Command { command, .. })) = self.reassembler.push(f) else {
