@@ -288,3 +288,21 @@ fn the_systemd_unit_verifies() {
         "{text}"
     );
 }
+
+/// `odd bench` end to end on a small shape: it starts its own gateway, every receiver gets every message, and the
+/// report carries the phases and the CPU of both sides (the figures a reader needs to tell a client-bound run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bench_harness_reports_deliveries_phases_and_cpu() {
+    let (ok, out, err) = odd(&["bench", "fanout", "-n", "20", "-m", "10", "--json"]).await;
+    assert!(ok, "odd bench failed: {err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
+    assert_eq!(report["messages_sent"], 10);
+    assert_eq!(
+        report["deliveries"], 200,
+        "20 receivers x 10 messages: {report}"
+    );
+    assert!(report["fanout_seconds"].as_f64().is_some_and(|s| s > 0.0));
+    assert!(report["setup_seconds"].as_f64().is_some_and(|s| s > 0.0));
+    assert!(report["server_cpu_ms_per_1000"].is_number(), "{report}");
+    assert!(report["client_cpu_ms_per_1000"].is_number(), "{report}");
+}
