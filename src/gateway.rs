@@ -105,8 +105,9 @@ impl Gateway {
                 m.server_config(&[quic::ALPN], true)?,
                 Duration::from_millis(limits.quic_idle_timeout_ms),
                 Duration::from_millis(limits.quic_keep_alive_ms),
+                quic::MAX_STREAMS,
             )?;
-            let endpoint = quinn::Endpoint::server(server, addr)
+            let endpoint = quic::server_endpoint(server, addr, limits.quic_udp_recv_buffer_bytes)
                 .with_context(|| format!("cannot listen for QUIC on {addr}/udp"))?;
             let bound = endpoint.local_addr()?;
             info!(%bound, alpn = "odd-im", "QUIC listening (udp)");

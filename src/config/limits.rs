@@ -26,6 +26,8 @@ pub struct Limits {
     pub quic_idle_timeout_ms: u64,
     /// The gateway pings idle QUIC connections this often, so NATs keep their mapping.
     pub quic_keep_alive_ms: u64,
+    /// Receive buffer asked for the QUIC UDP socket (0: the OS default); a warning says when the OS grants less.
+    pub quic_udp_recv_buffer_bytes: usize,
     /// How long a session whose transport was lost is kept for a fast reconnect. 0 turns resuming off.
     pub resume_grace_ms: u64,
     /// A WebSocket whose peer shows no sign of life (no frame, no answer to the gateway's pings, sent every
@@ -64,6 +66,7 @@ impl Default for Limits {
             max_rooms_per_connection: 256,
             quic_idle_timeout_ms: 30_000,
             quic_keep_alive_ms: 10_000,
+            quic_udp_recv_buffer_bytes: 4 << 20,
             resume_grace_ms: 30_000,
             idle_timeout_ms: 90_000,
             tcp_keepalive_ms: 30_000,

@@ -58,7 +58,7 @@ impl Session {
         if end.resumable()
             && self.identity.is_some()
             && !grace.is_zero()
-            && !self.out.overflowed().is_cancelled()
+            && !self.out.is_overflowed()
         {
             if let End::TakenOver = end {
                 // The old transport may still be read (the device is alive on two networks): say goodbye on

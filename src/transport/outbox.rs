@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
 use tokio_util::sync::CancellationToken;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::budget::MemoryBudget;
@@ -25,6 +25,8 @@ pub const REPLY_WAIT: Duration = Duration::from_secs(10);
 pub struct Outbox {
     tx: OutboundTx,
     overflowed: CancellationToken,
+    /// The same fact as `overflowed`, read on every push: an atomic load instead of the token's mutex.
+    overflow_flag: Arc<AtomicBool>,
     metrics: Option<LinkMetrics>,
     /// Bytes of frames waiting in the queue, and the most pushes may fill it to: a queue of large files is
     /// bounded by memory, not only by count.
@@ -48,6 +50,7 @@ impl Outbox {
         Outbox {
             tx,
             overflowed: CancellationToken::new(),
+            overflow_flag: Arc::default(),
             metrics: None,
             queued_bytes: Arc::default(),
             max_bytes: usize::MAX,
@@ -96,7 +99,7 @@ impl Outbox {
 
     /// Queues a push without waiting.
     pub fn push(&self, frame: Frame) -> Result<(), Undeliverable> {
-        if self.overflowed.is_cancelled() {
+        if self.overflow_flag.load(Ordering::Relaxed) {
             return Err(Undeliverable::SlowConsumer);
         }
         let (kind, len) = (frame.kind, frame.wire_len());
@@ -120,7 +123,7 @@ impl Outbox {
         if let Some(m) = &self.metrics {
             m.dropped();
         }
-        self.overflowed.cancel();
+        self.mark_overflowed();
         Undeliverable::SlowConsumer
     }
 
@@ -133,7 +136,7 @@ impl Outbox {
                 Ok(())
             }
             Err(SendTimeoutError::Timeout(_)) => {
-                self.overflowed.cancel();
+                self.mark_overflowed();
                 Err(Undeliverable::SlowConsumer)
             }
             Err(SendTimeoutError::Closed(_)) => Err(Undeliverable::Closed),
@@ -159,6 +162,16 @@ impl Outbox {
             .tx
             .send_timeout(Outbound::Close(reason), REPLY_WAIT)
             .await;
+    }
+
+    fn mark_overflowed(&self) {
+        self.overflow_flag.store(true, Ordering::Relaxed);
+        self.overflowed.cancel();
+    }
+
+    /// Whether the queue has overflowed (its connection is being cut off).
+    pub fn is_overflowed(&self) -> bool {
+        self.overflow_flag.load(Ordering::Relaxed)
     }
 
     /// Fires once the queue has overflowed.

@@ -30,6 +30,11 @@ pub const ALPN: &[u8] = b"odd-im";
 pub const CLOSE_NORMAL: u32 = 0;
 pub const CLOSE_PROTOCOL: u32 = 1;
 
+/// Bidirectional streams a client may have open. Not `max_pipes + 1`: a client opens one stream per pipe id it
+/// uses and keeps it, and pipe ids move upward as pipes are released and created again, so a long-lived client
+/// that churns pipes needs more streams than it holds pipes at once.
+pub const MAX_STREAMS: u32 = 256;
+
 /// Frames queued per stream before the connection counts as a slow consumer.
 const STREAM_QUEUE: usize = 4096;
 /// How long a closing connection waits for the peer to acknowledge what was sent.
@@ -296,22 +301,61 @@ impl FrameSink for QuicSink {
 }
 
 /// The QUIC server endpoint's settings.
+/// `max_streams` bounds the bidirectional streams a client may have open (see `MAX_STREAMS`).
 pub fn server_config(
     tls: Arc<rustls::ServerConfig>,
     idle_timeout: Duration,
     keep_alive: Duration,
+    max_streams: u32,
 ) -> anyhow::Result<quinn::ServerConfig> {
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
     transport.max_idle_timeout(Some(idle_timeout.try_into()?));
     transport.keep_alive_interval(Some(keep_alive));
-    transport.max_concurrent_bidi_streams(256u32.into());
+    transport.max_concurrent_bidi_streams(max_streams.into());
     transport.max_concurrent_uni_streams(0u32.into());
     config.transport_config(Arc::new(transport));
     // A phone that changes networks keeps its connection (and so its session).
     config.migration(true);
     Ok(config)
+}
+
+/// The server's UDP endpoint on `addr`, its socket's receive buffer asked to hold `recv_buffer` bytes (0: the
+/// OS default): a burst of handshakes (a thousand phones reconnecting at once) must not overflow it, or the
+/// kernel drops datagrams and handshakes stall. The OS may grant less (Linux caps at `net.core.rmem_max`);
+/// that is logged with the figure to raise.
+pub fn server_endpoint(
+    server: quinn::ServerConfig,
+    addr: SocketAddr,
+    recv_buffer: usize,
+) -> anyhow::Result<quinn::Endpoint> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        let _ = socket.set_only_v6(false);
+    }
+    if recv_buffer > 0 {
+        let _ = socket.set_recv_buffer_size(recv_buffer);
+        // Linux reports twice what it granted (the doubling covers its bookkeeping).
+        let granted = socket.recv_buffer_size().unwrap_or(0) / 2;
+        if granted < recv_buffer {
+            tracing::warn!(
+                requested = recv_buffer,
+                granted,
+                "the OS capped the QUIC UDP receive buffer; raise net.core.rmem_max to at least the requested size"
+            );
+        }
+    }
+    socket.bind(&addr.into())?;
+    let runtime =
+        quinn::default_runtime().ok_or_else(|| anyhow::anyhow!("no async runtime for QUIC"))?;
+    Ok(quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server),
+        socket.into(),
+        runtime,
+    )?)
 }
 
 /// Accepts QUIC connections until `shutdown`. Connections that did not negotiate ALPN `odd-im` are closed.
