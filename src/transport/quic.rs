@@ -14,13 +14,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::SinkExt;
 use tokio::sync::{mpsc, Notify};
-use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::link::{Inbound, Link, LinkInfo, TransportKind, Writer, INBOUND_QUEUE};
 use super::loops::{read_loop, write_loop, FrameSink};
-use super::tcp::{codec, Delimited, OUTGOING_MAX};
+use super::tcp::{lean_writer, shrink_written, Delimited};
 use crate::protocol::Frame;
 
 /// The ALPN protocol id clients must offer.
@@ -174,7 +173,7 @@ async fn read_stream(
     role: Role,
 ) {
     // One stream ending is not the connection ending: the reader just stops.
-    let frames = Delimited::new(FramedRead::new(recv, codec(shared.max_frame_bytes)));
+    let frames = Delimited::new(recv, shared.max_frame_bytes);
     read_loop(frames, tx, None, |f| {
         if role == Role::Server {
             shared.lock().routes.insert(f.pipe, idx);
@@ -184,7 +183,7 @@ async fn read_stream(
 }
 
 async fn write_stream(send: quinn::SendStream, mut rx: mpsc::Receiver<Bytes>) {
-    let mut sink = FramedWrite::new(send, codec(OUTGOING_MAX));
+    let mut sink = lean_writer(send);
     while let Some(first) = rx.recv().await {
         if sink.feed(first).await.is_err() {
             return;
@@ -197,6 +196,7 @@ async fn write_stream(send: quinn::SendStream, mut rx: mpsc::Receiver<Bytes>) {
         if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
             return;
         }
+        shrink_written(&mut sink);
     }
     // The queue closed: the connection is closing. Finish the stream and let the peer read everything.
     let send = sink.get_mut();

@@ -37,12 +37,12 @@ where
 {
     let (read_half, write_half) = tokio::io::split(stream);
     let (tx, inbound) = mpsc::channel(INBOUND_QUEUE);
-    let source = Delimited::new(FramedRead::new(read_half, codec(max_frame_bytes)));
+    let source = Delimited::new(read_half, max_frame_bytes);
     tokio::spawn(read_loop(source, tx, None, |_| {}));
     // The limit guards what we read. What we write is whole messages (we never fragment), so only the u32
     // length prefix bounds it.
     let sink = DelimitedSink {
-        sink: FramedWrite::new(write_half, codec(OUTGOING_MAX)),
+        sink: lean_writer(write_half),
         buf: BytesMut::new(),
     };
     Link {
@@ -52,21 +52,53 @@ where
     }
 }
 
+/// What an idle connection's read buffer starts at; it grows with what arrives (amortized doubling).
+const READ_BUFFER: usize = 1024;
+/// A buffer left larger than this by a burst (a big file, a fan-out storm) is given back once it is empty, so a
+/// connection's memory returns to its idle size.
+const SHRINK_ABOVE: usize = 64 * 1024;
+/// How much a writer gathers before it writes (tokio-util's default, kept while the buffer itself starts empty).
+const WRITE_BOUNDARY: usize = 8 * 1024;
+
 /// Length-delimited messages read from a byte stream (TCP, TLS, a QUIC stream).
 pub(super) struct Delimited<R>(FramedRead<R, LengthDelimitedCodec>);
 
 impl<R> Delimited<R> {
-    pub(super) fn new(frames: FramedRead<R, LengthDelimitedCodec>) -> Delimited<R> {
-        Delimited(frames)
+    pub(super) fn new(read: R, max_frame_bytes: usize) -> Delimited<R> {
+        Delimited(FramedRead::with_capacity(
+            read,
+            codec(max_frame_bytes),
+            READ_BUFFER,
+        ))
     }
 }
 
 impl<R: AsyncRead + Unpin + Send> FrameSource for Delimited<R> {
     async fn next(&mut self) -> Option<Read> {
-        Some(match self.0.next().await? {
+        let read = match self.0.next().await? {
             Ok(bytes) => Read::Frame(bytes.freeze()),
             Err(e) => Read::End(read_error(&e)),
-        })
+        };
+        let buffer = self.0.read_buffer_mut();
+        if buffer.is_empty() && buffer.capacity() > SHRINK_ABOVE {
+            *buffer = BytesMut::with_capacity(READ_BUFFER);
+        }
+        Some(read)
+    }
+}
+
+/// A frame writer whose buffer is allocated at the first write, not up front.
+pub(super) fn lean_writer<W: AsyncWrite>(write: W) -> FramedWrite<W, LengthDelimitedCodec> {
+    let mut sink = FramedWrite::with_capacity(write, codec(OUTGOING_MAX), 0);
+    sink.set_backpressure_boundary(WRITE_BOUNDARY);
+    sink
+}
+
+/// Gives back a write buffer a burst left large, once everything in it is written.
+pub(super) fn shrink_written<W>(sink: &mut FramedWrite<W, LengthDelimitedCodec>) {
+    let buffer = sink.write_buffer_mut();
+    if buffer.is_empty() && buffer.capacity() > SHRINK_ABOVE {
+        *buffer = BytesMut::new();
     }
 }
 
@@ -102,7 +134,12 @@ impl<W: AsyncWrite + Unpin + Send> FrameSink for DelimitedSink<W> {
     async fn flush(&mut self) -> Result<(), ()> {
         SinkExt::<Bytes>::flush(&mut self.sink)
             .await
-            .map_err(|e| debug!(error = %e, "flush failed"))
+            .map_err(|e| debug!(error = %e, "flush failed"))?;
+        shrink_written(&mut self.sink);
+        if self.buf.capacity() > SHRINK_ABOVE {
+            self.buf = BytesMut::new();
+        }
+        Ok(())
     }
 
     async fn finish(mut self, close: Option<String>) {
