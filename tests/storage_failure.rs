@@ -104,7 +104,8 @@ async fn storage_failure_is_a_state(backend: Backend) {
 
 on_both_backends!(
     storage_failure_is_a_state,
-    corrupt_room_properties_are_reported_not_overwritten
+    corrupt_room_properties_are_reported_not_overwritten,
+    the_user_row_is_written_only_when_the_profile_changes
 );
 
 /// Three gateways starting at the same instant on a fresh PostgreSQL schema all come up (schema creation and
@@ -189,4 +190,61 @@ async fn corrupt_room_properties_are_reported_not_overwritten(backend: Backend) 
         "{}",
         write.description()
     );
+}
+
+/// A reconnect with the same profile writes no user row (`last_seen_ms` stays); a changed nick is written.
+async fn the_user_row_is_written_only_when_the_profile_changes(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let store = db.open_store().await;
+    let last_seen = || async {
+        let sql = "SELECT last_seen_ms, nick FROM users WHERE id = 'ann'";
+        match db.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
+                let row: (i64, String) = sqlx::query_as(sql).fetch_one(&pool).await.expect("row");
+                pool.close().await;
+                row
+            }
+            Backend::Postgres => {
+                let schema = db.schema.clone().expect("schema");
+                let pool = sqlx::PgPool::connect(&db.url).await.expect("postgres");
+                let mut conn = pool.acquire().await.expect("conn");
+                sqlx::query(&format!("SET search_path TO {schema}"))
+                    .execute(&mut *conn)
+                    .await
+                    .expect("search path");
+                let row: (i64, String) = sqlx::query_as(sql)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .expect("row");
+                drop(conn);
+                pool.close().await;
+                row
+            }
+        }
+    };
+    store
+        .upsert_user("ann", "Ann", "")
+        .await
+        .expect("first write");
+    let first = last_seen().await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store
+        .upsert_user("ann", "Ann", "")
+        .await
+        .expect("same profile");
+    assert_eq!(
+        last_seen().await,
+        first,
+        "the same profile is not written again"
+    );
+    store
+        .upsert_user("ann", "Annie", "")
+        .await
+        .expect("new nick");
+    let changed = last_seen().await;
+    assert_eq!(changed.1, "Annie");
+    assert!(changed.0 > first.0, "a changed profile is written");
 }

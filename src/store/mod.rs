@@ -50,6 +50,9 @@ pub(crate) use with_pool;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    /// Users whose row this process wrote with these (nick, avatar): see `users.rs`.
+    written_users:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (String, String)>>>,
 }
 
 impl Store {
@@ -133,7 +136,10 @@ impl Store {
                 "database url {url:?} must start with sqlite: or postgres:"
             )));
         };
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            written_users: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> &'static str {

@@ -1,10 +1,21 @@
-//! Users as the gateway has seen them: created at first connect, refreshed at every connect.
+//! Users as the gateway has seen them: created at first connect, rewritten when their nick or avatar changes.
+//!
+//! A connect of a user whose row this process already wrote with the same profile writes nothing, so a
+//! thousand phones reconnecting cost no thousand writes. `last_seen_ms` is therefore the last time the row was
+//! written (first connect, a profile change, or the first connect after a restart), not every connect.
+
+/// Users remembered before the memory is cleared and rows are written again (bounds it for huge user bases).
+const REMEMBER_USERS: usize = 100_000;
 
 use super::{now_ms, with_pool, Store, StoreError};
 
 impl Store {
     /// Records a user (id, nick, avatar) as seen now.
     pub async fn upsert_user(&self, id: &str, nick: &str, avatar: &str) -> Result<(), StoreError> {
+        let profile = (nick.to_string(), avatar.to_string());
+        if self.written().get(id) == Some(&profile) {
+            return Ok(());
+        }
         let now = now_ms();
         with_pool!(self, |pool| {
             sqlx::query(
@@ -19,6 +30,17 @@ impl Store {
             .execute(pool)
             .await?;
         });
+        let mut written = self.written();
+        if written.len() >= REMEMBER_USERS {
+            written.clear();
+        }
+        written.insert(id.to_string(), profile);
         Ok(())
+    }
+
+    fn written(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (String, String)>> {
+        self.written_users.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
