@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::pushes::{data_of, sends, until_data};
+use common::pushes::{data_of, neighbors, sends, until_data, until_neighbor};
 use common::{people, Backend, DbGateway};
 use odd_gateway::client::{Client, ClientError, Reply};
 use serde_json::json;
@@ -594,4 +594,97 @@ on_both_backends!(
     thousand_messages_acked_then_all_in_history,
     http_history_api,
     refusals_are_clear,
+    crowded_rooms_do_not_announce_and_page_their_presence
 );
+
+/// A crowded room (here `presence_limit = 3`) announces no joins or leaves to everyone and caps the joiner's
+/// coverage list (with `count` and `more`); `GET /api/rooms/{rid}/presence` pages through who is there.
+async fn crowded_rooms_do_not_announce_and_page_their_presence(backend: Backend) {
+    let Some(gw) = DbGateway::start(backend, |c| {
+        people(c);
+        c.rooms.presence_limit = 3;
+    })
+    .await
+    else {
+        return;
+    };
+    let (mut a, ap, _) = member(&gw, "alice", "big").await;
+    let (_b, _, _) = member(&gw, "bob", "big").await;
+    let (_c, _, _) = member(&gw, "carol", "big").await;
+    // Below the limit the protocol is unchanged: alice heard of bob and carol.
+    let heard = until_neighbor(&mut a, "NetGroup.Neighbor.Connect", "carol").await;
+    assert_eq!(
+        neighbors(&heard, "NetGroup.Neighbor.Connect"),
+        ["bob", "carol"]
+    );
+
+    let (mut d, dp, _) = member(&gw, "dave", "big").await;
+    let cov = d
+        .wait_for("NetGroup.LocalCoverage.Notify")
+        .await
+        .expect("coverage");
+    let list = cov.info()["list"].as_object().expect("list");
+    assert_eq!(list.len(), 3, "capped at the limit: {list:?}");
+    assert!(list.contains_key("dave"), "the joiner is always listed");
+    assert_eq!(cov.info()["count"], 4);
+    assert_eq!(cov.info()["more"], true);
+    // Nobody was told of dave: alice's fence comes before anything that would have been.
+    a.say(ap, "big", "fence").await.expect("sent");
+    let before = until_data(&mut a, "fence").await;
+    assert!(
+        neighbors(&before, "NetGroup.Neighbor.Connect").is_empty(),
+        "{before:?}"
+    );
+
+    // Who is there, paged by user id.
+    let http = reqwest::Client::new();
+    let get = |query: &'static str| {
+        http.get(format!("{}/api/rooms/big/presence{query}", gw.http_url()))
+            .bearer_auth("dave")
+            .send()
+    };
+    let page: serde_json::Value = get("?limit=2")
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["count"], 4);
+    assert_eq!(page["more"], true);
+    let ids: Vec<&str> = page["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["alice", "bob"]);
+    let page: serde_json::Value = get("?after=bob")
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<&str> = page["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["carol", "dave"]);
+    assert_eq!(page["more"], false);
+    let refused = http
+        .get(format!("{}/api/rooms/big/presence", gw.http_url()))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(refused.status(), 401, "a token is required");
+
+    // Dave leaves a room that stays crowded: no announcement either.
+    d.leave(dp, "big").await.expect("leave");
+    a.say(ap, "big", "fence 2").await.expect("sent");
+    let after = until_data(&mut a, "fence 2").await;
+    assert!(
+        neighbors(&after, "NetGroup.Neighbor.Disconnect").is_empty(),
+        "{after:?}"
+    );
+}

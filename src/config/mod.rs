@@ -122,6 +122,10 @@ pub struct RoomsConfig {
     /// How long a `send`'s `cid` is remembered: a repeat within it is answered with the first's `mid` and
     /// neither stored nor delivered again.
     pub send_dedupe_window_ms: u64,
+    /// Rooms with this many users present or more are "crowded": joins and leaves push no
+    /// `NetGroup.Neighbor.*` to everyone, and the coverage list a joiner gets holds at most this many users
+    /// (with `count` and `more`). 0: no limit.
+    pub presence_limit: usize,
 }
 
 impl Default for RoomsConfig {
@@ -132,6 +136,7 @@ impl Default for RoomsConfig {
             history_default: 50,
             history_max: 500,
             send_dedupe_window_ms: 600_000,
+            presence_limit: 1000,
         }
     }
 }
@@ -306,6 +311,10 @@ impl Config {
             history_default: self.rooms.history_default,
             history_max: self.rooms.history_max,
             cid_window: std::time::Duration::from_millis(self.rooms.send_dedupe_window_ms),
+            presence_limit: match self.rooms.presence_limit {
+                0 => usize::MAX,
+                n => n,
+            },
             ..crate::rooms::RoomPolicy::default()
         }
     }

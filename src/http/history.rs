@@ -1,4 +1,5 @@
-//! `GET /api/rooms/{rid}/messages` and `GET /api/users/{a}/conversations/{b}/messages`.
+//! `GET /api/rooms/{rid}/messages` and `GET /api/users/{a}/conversations/{b}/messages`; and
+//! `GET /api/rooms/{rid}/presence` (who is there, paged by user id: crowded rooms push no presence).
 //!
 //! Query: `before` (ids below), `after` (ids above), `limit`. Pages are ascending by id; the response's
 //! `before` / `after` are the cursors for the next older / newer page, `more` says whether one exists.
@@ -118,4 +119,34 @@ pub async fn message_payload(
             "message {mid} has no payload you can read"
         ))),
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PresenceParams {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Users present in a room, ascending by id: `{users, more, count}`; `after` = the last id of the previous page.
+pub async fn room_presence(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(rid): Path<String>,
+    q: Result<Query<PresenceParams>, QueryRejection>,
+) -> Result<axum::Json<crate::rooms::PresencePage>, ApiError> {
+    let p = principal(&state, &headers)?;
+    let q = q
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = q.limit.unwrap_or(500);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 1000".into(),
+        ));
+    }
+    let page = state
+        .rooms
+        .presence_page(&p.user.id, &p.rooms, &rid, q.after.as_deref(), limit)
+        .await?;
+    Ok(axum::Json(page))
 }

@@ -47,6 +47,7 @@ pub fn router(state: HttpState) -> Router {
             get(history::conversation_messages),
         )
         .route("/api/messages/{mid}/payload", get(history::message_payload))
+        .route("/api/rooms/{rid}/presence", get(history::room_presence))
         .with_state(state)
 }
 

@@ -31,7 +31,7 @@ pub use history::{page_json, HistoryRequest, HistoryThread};
 pub use journal::{JournalStats, PendingPost};
 pub use member::Member;
 pub use post::{Post, Posted};
-pub use presence::Joined;
+pub use presence::{Joined, PresencePage};
 pub use streams::{Played, Player};
 
 use crate::bus::Bus;
@@ -54,6 +54,8 @@ pub struct RoomPolicy {
     pub max_batch: usize,
     /// How long a `send`'s client id (`cid`) is remembered for idempotent resends.
     pub cid_window: std::time::Duration,
+    /// Users present from which a room is crowded (no presence pushes, capped coverage list).
+    pub presence_limit: usize,
 }
 
 impl Default for RoomPolicy {
@@ -65,6 +67,7 @@ impl Default for RoomPolicy {
             history_max: 500,
             max_batch: 512,
             cid_window: std::time::Duration::from_secs(600),
+            presence_limit: 1000,
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::access::{authorize, Act};
+use super::access::{authorize, Act, RoomClaims};
 use super::member::Member;
 use super::state::{room_default, room_json, validate_room_id, Room, State};
 use super::{RoomError, Rooms};
@@ -20,8 +20,21 @@ pub struct Joined {
     pub mask: Mask,
     /// Live messages for this pipe are held until `finish_catch_up` (a join with `after` and `r`).
     pub catching_up: bool,
-    /// Members present, keyed by user id (LocalCoverage.Notify `list`).
+    /// Members present, keyed by user id (LocalCoverage.Notify `list`); in a crowded room at most
+    /// `presence_limit` of them, the joiner first.
     pub list: Map<String, Value>,
+    /// Users present in all (set when `list` was capped).
+    pub count: Option<usize>,
+}
+
+/// A page of a room's present users (`Rooms::presence_page`).
+#[derive(Debug, serde::Serialize)]
+pub struct PresencePage {
+    pub users: Vec<User>,
+    /// Whether users follow the last of this page (ask again with `after` = its id).
+    pub more: bool,
+    /// Users present in all.
+    pub count: usize,
 }
 
 impl Rooms {
@@ -90,6 +103,8 @@ impl Rooms {
                 .or_default();
         }
         let room_info = room_json(room);
+        // Crowded before this join: nobody is told of it (O(1) pushes per join instead of O(N)).
+        let crowded = room.crowded(remote, policy.presence_limit.saturating_add(1));
         if first_of_user && !member.private {
             self.publish(|node| crate::bus::Event::Join {
                 node: node.to_string(),
@@ -97,7 +112,7 @@ impl Rooms {
                 user: member.user.clone(),
             });
             // Others already see this user if it is present through another node.
-            if !remote.has(rid, &user) {
+            if !remote.has(rid, &user) && !crowded {
                 let notice = Status::ok(codes::GROUP_NEIGHBOR_CONNECT, format!("{user} joined"))
                     .with_info(json!({ "user": member.user, "room": room_info }));
                 for m in room.members.iter().filter(|m| m.user.id != user) {
@@ -105,18 +120,25 @@ impl Rooms {
                 }
             }
         }
-        let mut list: Map<String, Value> = remote
-            .users(rid)
-            .into_iter()
-            .chain(room.present())
-            .map(|(id, u)| (id.to_string(), json!(u)))
-            .collect();
-        // A private member still sees itself.
+        // A private member still sees itself, first.
+        let mut list = Map::new();
         list.insert(user.clone(), json!(member.user));
+        let limit = policy.presence_limit;
+        let mut count = 1;
+        for (id, u) in remote.users(rid).into_iter().chain(room.present()) {
+            if id == user || list.contains_key(id) {
+                continue;
+            }
+            count += 1;
+            if list.len() < limit {
+                list.insert(id.to_string(), json!(u));
+            }
+        }
         Ok(Joined {
             room: room_info,
             mask,
             catching_up,
+            count: (count > list.len()).then_some(count),
             list,
         })
     }
@@ -125,7 +147,8 @@ impl Rooms {
     /// was not in the room.
     pub fn leave(&self, conn: u64, pipe: u16, rid: &str, reason: &str) -> Option<Value> {
         let mut state = self.state();
-        let (info, gone) = leave_locked(&mut state, conn, pipe, rid, reason)?;
+        let limit = self.policy().presence_limit;
+        let (info, gone) = leave_locked(&mut state, conn, pipe, rid, reason, limit)?;
         if let Some(uid) = gone {
             self.publish(|node| crate::bus::Event::Leave {
                 node: node.to_string(),
@@ -177,6 +200,43 @@ impl Rooms {
         }
     }
 
+    /// One page of the users present in `rid` (here and on other nodes), ascending by id after `after`: how a
+    /// client of a crowded room, which gets no presence pushes, learns who is there. Needs `r` in the room.
+    pub async fn presence_page(
+        &self,
+        caller: &str,
+        claims: &RoomClaims,
+        rid: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<PresencePage, RoomError> {
+        validate_room_id(rid)?;
+        authorize(claims, Act::Read, rid, None)?;
+        let row = self.existing_room(rid).await?;
+        let mask = self.mask_of(&row, caller).await?;
+        authorize(claims, Act::Read, rid, Some(mask))?;
+        let state = self.state();
+        let mut users: Vec<&User> = state
+            .rooms
+            .get(rid)
+            .map(|r| r.present().into_values().collect())
+            .unwrap_or_default();
+        users.extend(state.remote.users(rid).into_values());
+        users.sort_by(|a, b| a.id.cmp(&b.id));
+        users.dedup_by(|a, b| a.id == b.id);
+        let count = users.len();
+        let rest: Vec<&User> = users
+            .into_iter()
+            .filter(|u| after.is_none_or(|a| u.id.as_str() > a))
+            .collect();
+        let more = rest.len() > limit;
+        Ok(PresencePage {
+            users: rest.into_iter().take(limit).cloned().collect(),
+            more,
+            count,
+        })
+    }
+
     /// Present users of a loaded room (tests and the HTTP API use it).
     pub fn present(&self, rid: &str) -> Vec<String> {
         let state = self.state();
@@ -207,6 +267,7 @@ fn leave_locked(
     pipe: u16,
     rid: &str,
     reason: &str,
+    limit: usize,
 ) -> Option<(Value, Option<String>)> {
     let State { rooms, remote, .. } = state;
     let room = rooms.get_mut(rid)?;
@@ -218,7 +279,7 @@ fn leave_locked(
     room.catching_up.remove(&(conn, pipe));
     let info = room_json(room);
     let last_here = room.user_connections(&gone.user.id) == 0 && !gone.private;
-    if last_here && !remote.has(rid, &gone.user.id) {
+    if last_here && !remote.has(rid, &gone.user.id) && !room.crowded(remote, limit) {
         let notice = Status::ok(
             codes::GROUP_NEIGHBOR_DISCONNECT,
             if reason.is_empty() {

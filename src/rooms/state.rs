@@ -58,6 +58,25 @@ impl Room {
             .collect()
     }
 
+    /// Whether this room has `limit` users present or more, here and (`remote`) on other nodes: then joins and
+    /// leaves are not announced to everyone and coverage lists are capped (docs/protocol.md, big rooms).
+    pub fn crowded(&self, remote: &Remote, limit: usize) -> bool {
+        if limit == usize::MAX {
+            return false;
+        }
+        let mut users: std::collections::HashSet<&str> = self
+            .members
+            .iter()
+            .filter(|m| !m.private)
+            .map(|m| m.user.id.as_str())
+            .collect();
+        if users.len() >= limit {
+            return true;
+        }
+        users.extend(remote.users(&self.row.id).into_keys());
+        users.len() >= limit
+    }
+
     pub fn user_connections(&self, user: &str) -> usize {
         self.members.iter().filter(|m| m.user.id == user).count()
     }

@@ -69,7 +69,13 @@ impl Session {
             codes::GROUP_LOCAL_COVERAGE,
             format!("members of {}", args.rid),
         )
-        .with_info(json!({ "room": joined.room, "list": joined.list }));
+        .with_info(match joined.count {
+            // A crowded room: the list is capped (docs/protocol.md, big rooms).
+            Some(count) => {
+                json!({ "room": joined.room, "list": joined.list, "count": count, "more": true })
+            }
+            None => json!({ "room": joined.room, "list": joined.list }),
+        });
         let coverage = status_frame(pipe, 0, &coverage, now_secs());
         let (Some(after), true) = (args.after, joined.catching_up) else {
             // The answer first, then the coverage push, as PROTOCOL.md §3.4 orders them.

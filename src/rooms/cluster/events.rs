@@ -30,6 +30,7 @@ fn visible(state: &State, rid: &str, uid: &str) -> bool {
 /// cluster-wide presence flipped.
 fn with_presence_diff(
     state: &mut State,
+    limit: usize,
     touched: &[(String, String)],
     reason: &str,
     change: impl FnOnce(&mut State),
@@ -55,6 +56,10 @@ fn with_presence_diff(
         let Some(room) = state.rooms.get(rid) else {
             continue;
         };
+        // A crowded room announces nobody (docs/protocol.md, big rooms).
+        if room.crowded(&state.remote, limit) {
+            continue;
+        }
         let info = room_json(room);
         let status = if now {
             let user = state.remote.user(rid, uid).cloned().unwrap_or_default();
@@ -103,6 +108,7 @@ impl Rooms {
     /// Applies one event from the bus. Events this node published itself are skipped, except messages: those
     /// are delivered here too, on their way back, so local and remote members share one order.
     pub fn apply(&self, event: Event, body: Bytes) {
+        let limit = self.policy().presence_limit;
         let me = self.node().to_string();
         let from_me = event.node() == me;
         match event {
@@ -122,7 +128,7 @@ impl Rooms {
             Event::Join { node, rid, user } => {
                 let mut state = self.state();
                 let touched = [(rid.clone(), user.id.clone())];
-                with_presence_diff(&mut state, &touched, "", |s| {
+                with_presence_diff(&mut state, limit, &touched, "", |s| {
                     s.remote
                         .view(&node)
                         .rooms
@@ -139,7 +145,7 @@ impl Rooms {
             } => {
                 let mut state = self.state();
                 let touched = [(rid.clone(), uid.clone())];
-                with_presence_diff(&mut state, &touched, &reason, |s| {
+                with_presence_diff(&mut state, limit, &touched, &reason, |s| {
                     s.remote.remove_user(&node, &rid, &uid);
                 });
             }
@@ -155,7 +161,7 @@ impl Rooms {
                 let new = pairs(&fresh);
                 let touched: Vec<(String, String)> =
                     old.symmetric_difference(&new).cloned().collect();
-                with_presence_diff(&mut state, &touched, "", |s| {
+                with_presence_diff(&mut state, limit, &touched, "", |s| {
                     s.remote.view(&node).rooms = fresh;
                 });
                 self.count_nodes(&state);
@@ -183,12 +189,13 @@ impl Rooms {
 
     /// Forgets a node: its users leave presence.
     fn drop_node(&self, node: &str, reason: &str) {
+        let limit = self.policy().presence_limit;
         let mut state = self.state();
         if !state.remote.alive(node) {
             return;
         }
         let touched: Vec<(String, String)> = state.remote.pairs_of(node).into_iter().collect();
-        with_presence_diff(&mut state, &touched, reason, |s| {
+        with_presence_diff(&mut state, limit, &touched, reason, |s| {
             s.remote.remove_node(node);
         });
         tracing::info!(node, users = touched.len(), reason, "cluster node dropped");
