@@ -93,7 +93,7 @@ impl Rooms {
             .any(|m| m.conn == member.conn && m.pipe == member.pipe);
         let first_of_user = room.user_connections(&user) == 0;
         if !already {
-            room.members.push(member.clone());
+            room.add_member(member.clone());
         }
         let catching_up = catch_up && mask.contains(Mask::R);
         if catching_up {
@@ -120,20 +120,20 @@ impl Rooms {
                 }
             }
         }
-        // A private member still sees itself, first.
+        // A private member still sees itself, first; in a crowded room the list stops at the limit.
         let mut list = Map::new();
         list.insert(user.clone(), json!(member.user));
         let limit = policy.presence_limit;
-        let mut count = 1;
-        for (id, u) in remote.users(rid).into_iter().chain(room.present()) {
-            if id == user || list.contains_key(id) {
-                continue;
+        let here = room.members.iter().filter(|m| !m.private).map(|m| &m.user);
+        for u in remote.users(rid).into_values().chain(here) {
+            if list.len() >= limit {
+                break;
             }
-            count += 1;
-            if list.len() < limit {
-                list.insert(id.to_string(), json!(u));
+            if !list.contains_key(&u.id) {
+                list.insert(u.id.clone(), json!(u));
             }
         }
+        let count = room.present_count(remote).max(list.len());
         Ok(Joined {
             room: room_info,
             mask,
@@ -275,7 +275,7 @@ fn leave_locked(
         .members
         .iter()
         .position(|m| m.conn == conn && m.pipe == pipe)?;
-    let gone = room.members.swap_remove(pos);
+    let gone = room.remove_member(pos);
     room.catching_up.remove(&(conn, pipe));
     let info = room_json(room);
     let last_here = room.user_connections(&gone.user.id) == 0 && !gone.private;

@@ -29,7 +29,12 @@ pub(super) struct Room {
     pub row: RoomRow,
     /// Rights of users who joined while the room was loaded (write-through from chmod).
     pub rights: HashMap<String, Mask>,
+    /// Change only through `add_member` / `remove_member`, which keep the two counts below in step.
     pub members: Vec<Member>,
+    /// Member pipes per user, and visible (not private) member pipes per user: presence questions (is this
+    /// user's first pipe? how many users are present?) answered in O(1), not by scanning a big room.
+    pipes_of: HashMap<String, u32>,
+    visible: HashMap<String, u32>,
     /// Member pipes replaying history after a `join {after}`: live messages wait here (with their stored id)
     /// until the replay is queued, so nothing live overtakes it and nothing is delivered twice.
     pub catching_up: HashMap<(u64, u16), Held>,
@@ -41,8 +46,35 @@ impl Room {
             row,
             rights: HashMap::new(),
             members: Vec::new(),
+            pipes_of: HashMap::new(),
+            visible: HashMap::new(),
             catching_up: HashMap::new(),
         }
+    }
+
+    pub fn add_member(&mut self, m: Member) {
+        *self.pipes_of.entry(m.user.id.clone()).or_default() += 1;
+        if !m.private {
+            *self.visible.entry(m.user.id.clone()).or_default() += 1;
+        }
+        self.members.push(m);
+    }
+
+    pub fn remove_member(&mut self, pos: usize) -> Member {
+        let m = self.members.swap_remove(pos);
+        let forget = |counts: &mut HashMap<String, u32>| {
+            if let Some(n) = counts.get_mut(&m.user.id) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&m.user.id);
+                }
+            }
+        };
+        forget(&mut self.pipes_of);
+        if !m.private {
+            forget(&mut self.visible);
+        }
+        m
     }
 
     pub fn mask_of(&self, user: &str) -> Mask {
@@ -61,24 +93,21 @@ impl Room {
     /// Whether this room has `limit` users present or more, here and (`remote`) on other nodes: then joins and
     /// leaves are not announced to everyone and coverage lists are capped (docs/protocol.md, big rooms).
     pub fn crowded(&self, remote: &Remote, limit: usize) -> bool {
-        if limit == usize::MAX {
-            return false;
-        }
-        let mut users: std::collections::HashSet<&str> = self
-            .members
-            .iter()
-            .filter(|m| !m.private)
-            .map(|m| m.user.id.as_str())
-            .collect();
-        if users.len() >= limit {
-            return true;
-        }
-        users.extend(remote.users(&self.row.id).into_keys());
-        users.len() >= limit
+        self.present_count(remote) >= limit
+    }
+
+    /// Users present here (visible) and on other nodes, each once.
+    pub fn present_count(&self, remote: &Remote) -> usize {
+        let elsewhere = remote
+            .users(&self.row.id)
+            .into_keys()
+            .filter(|id| !self.visible.contains_key(*id))
+            .count();
+        self.visible.len() + elsewhere
     }
 
     pub fn user_connections(&self, user: &str) -> usize {
-        self.members.iter().filter(|m| m.user.id == user).count()
+        self.pipes_of.get(user).copied().unwrap_or(0) as usize
     }
 }
 
