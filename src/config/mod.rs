@@ -123,7 +123,7 @@ pub struct RoomsConfig {
     /// neither stored nor delivered again.
     pub send_dedupe_window_ms: u64,
     /// Rooms with this many users present or more are "crowded": joins and leaves push no
-    /// `NetGroup.Neighbor.*` to everyone, and the coverage list a joiner gets holds at most this many users
+    /// `NetGroup.Neighbor.*` to everyone, and the coverage list a joiner gets holds 100 of the users present
     /// (with `count` and `more`). 0: no limit.
     pub presence_limit: usize,
 }

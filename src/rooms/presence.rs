@@ -21,11 +21,14 @@ pub struct Joined {
     /// Live messages for this pipe are held until `finish_catch_up` (a join with `after` and `r`).
     pub catching_up: bool,
     /// Members present, keyed by user id (LocalCoverage.Notify `list`); in a crowded room at most
-    /// `presence_limit` of them, the joiner first.
+    /// `CROWDED_COVERAGE` (or `presence_limit`, if lower) of them, the joiner first.
     pub list: Map<String, Value>,
     /// Users present in all (set when `list` was capped).
     pub count: Option<usize>,
 }
+
+/// Users a joiner of a crowded room is listed in its coverage push (itself first).
+pub const CROWDED_COVERAGE: usize = 100;
 
 /// A page of a room's present users (`Rooms::presence_page`).
 #[derive(Debug, serde::Serialize)]
@@ -120,10 +123,15 @@ impl Rooms {
                 }
             }
         }
-        // A private member still sees itself, first; in a crowded room the list stops at the limit.
+        // A private member still sees itself, first; in a crowded room the list is a sample of
+        // `CROWDED_COVERAGE` users (the rest are paged over HTTP), so a join into it costs no O(N) list.
         let mut list = Map::new();
         list.insert(user.clone(), json!(member.user));
-        let limit = policy.presence_limit;
+        let limit = if crowded {
+            CROWDED_COVERAGE.min(policy.presence_limit)
+        } else {
+            policy.presence_limit
+        };
         let here = room.members.iter().filter(|m| !m.private).map(|m| &m.user);
         for u in remote.users(rid).into_values().chain(here) {
             if list.len() >= limit {
