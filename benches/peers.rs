@@ -3,6 +3,10 @@
 //! gateway itself over TCP and QUIC. Same measurement everywhere: the sender stamps each message with the time
 //! since a shared epoch, receivers record arrival - stamp.
 //!
+//! Beside throughput and latency every row reports the server's CPU per 1,000 deliveries (user + system, from
+//! `/proc/<pid>/stat` of nats-server, mosquitto, or the gateway the harness spawned) and the bench's own, so a
+//! run bound by its client is visible. Clocks start after every receiver has connected and subscribed.
+//!
 //! Run: `cargo bench --bench peers` (needs `cargo build --release --bins` for the gateway runs).
 //! Options via env: PEERS_N (receivers, default 1000), PEERS_M (messages, default 200).
 
@@ -20,6 +24,54 @@ struct Outcome {
     p50: f64,
     p99: f64,
     max: f64,
+    /// CPU ms per 1,000 deliveries: the server's and the bench's.
+    server_cpu: Option<f64>,
+    client_cpu: Option<f64>,
+}
+
+/// The pid of a running server process by its exact name.
+fn pid_of(name: &str) -> Option<u32> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-x", name])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// CPU used by `pid` (or by the bench, `None`) since `before`, per 1,000 of `deliveries`.
+fn per_1000(pid: Option<u32>, before: Option<Duration>, deliveries: usize) -> Option<f64> {
+    let used = odd_gateway::metrics::cpu_time(pid)?.checked_sub(before?)?;
+    Some(used.as_secs_f64() * 1e3 / (deliveries.max(1) as f64 / 1e3))
+}
+
+/// CPU readings at the start of a fan-out phase.
+struct Cpu {
+    pid: Option<u32>,
+    server: Option<Duration>,
+    client: Option<Duration>,
+}
+
+impl Cpu {
+    fn start(server: &str) -> Cpu {
+        let pid = pid_of(server);
+        Cpu {
+            pid,
+            server: pid.and_then(|p| odd_gateway::metrics::cpu_time(Some(p))),
+            client: odd_gateway::metrics::cpu_time(None),
+        }
+    }
+
+    fn finish(&self, o: &mut Outcome) {
+        o.server_cpu = self
+            .pid
+            .and_then(|p| per_1000(Some(p), self.server, o.deliveries));
+        o.client_cpu = per_1000(None, self.client, o.deliveries);
+    }
 }
 
 fn outcome(name: &str, mut lat: Vec<Duration>, last: Duration) -> Outcome {
@@ -35,6 +87,8 @@ fn outcome(name: &str, mut lat: Vec<Duration>, last: Duration) -> Outcome {
         p50: at(0.5),
         p99: at(0.99),
         max: at(1.0),
+        server_cpu: None,
+        client_cpu: None,
     }
 }
 
@@ -57,6 +111,8 @@ async fn nats(n: usize, m: usize) -> anyhow::Result<Outcome> {
         c.flush().await?;
         subs.push((c, s));
     }
+    let publisher = async_nats::connect("127.0.0.1:4222").await?;
+    let cpu = Cpu::start("nats-server");
     let epoch = Instant::now();
     let mut tasks = Vec::new();
     for (c, mut s) in subs {
@@ -77,17 +133,18 @@ async fn nats(n: usize, m: usize) -> anyhow::Result<Outcome> {
             (lat, last)
         }));
     }
-    let publisher = async_nats::connect("127.0.0.1:4222").await?;
     for _ in 0..m {
         publisher
             .publish(subject.clone(), stamp(epoch).into())
             .await?;
     }
     publisher.flush().await?;
-    collect("nats (core, no persistence)", tasks).await
+    let mut o = collect("nats (core, no persistence)", tasks, Duration::ZERO).await?;
+    cpu.finish(&mut o);
+    Ok(o)
 }
 
-async fn mosquitto(n: usize, m: usize) -> anyhow::Result<Outcome> {
+async fn mosquitto(n: usize, m: usize, qos: rumqttc::QoS) -> anyhow::Result<Outcome> {
     use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
     let topic = format!("bench/fanout/{}", std::process::id());
     let epoch = Instant::now();
@@ -101,7 +158,7 @@ async fn mosquitto(n: usize, m: usize) -> anyhow::Result<Outcome> {
         );
         opts.set_keep_alive(Duration::from_secs(30));
         let (client, mut events) = AsyncClient::new(opts, 64);
-        client.subscribe(topic.clone(), QoS::AtLeastOnce).await?;
+        client.subscribe(topic.clone(), qos).await?;
         let ready = ready.clone();
         tasks.push(tokio::spawn(async move {
             let _keep = client;
@@ -123,6 +180,9 @@ async fn mosquitto(n: usize, m: usize) -> anyhow::Result<Outcome> {
         }));
     }
     let _ = tokio::time::timeout(Duration::from_secs(30), ready.acquire_many(n as u32)).await;
+    // The phase starts now that every receiver is subscribed.
+    let cpu = Cpu::start("mosquitto");
+    let started = epoch.elapsed();
     let opts = MqttOptions::new(
         format!("odd-bench-pub-{}", std::process::id()),
         "127.0.0.1",
@@ -131,9 +191,14 @@ async fn mosquitto(n: usize, m: usize) -> anyhow::Result<Outcome> {
     let (publisher, mut events) = AsyncClient::new(opts, 1024);
     let driver = tokio::spawn(async move {
         let mut acked = 0;
+        // The event loop must be polled for anything to leave; a QoS 1 publish is done at its PubAck, a QoS 0
+        // one once it went out.
         while acked < m {
             match events.poll().await {
                 Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
+                Ok(Event::Outgoing(rumqttc::Outgoing::Publish(_))) if qos == QoS::AtMostOnce => {
+                    acked += 1
+                }
                 Ok(_) => {}
                 Err(_) => break,
             }
@@ -141,16 +206,21 @@ async fn mosquitto(n: usize, m: usize) -> anyhow::Result<Outcome> {
     });
     for _ in 0..m {
         publisher
-            .publish(topic.clone(), QoS::AtLeastOnce, false, stamp(epoch))
+            .publish(topic.clone(), qos, false, stamp(epoch))
             .await?;
     }
     let _ = tokio::time::timeout(QUIET, driver).await;
-    collect("mosquitto (MQTT QoS 1, no persistence)", tasks).await
+    let name = format!("mosquitto (MQTT QoS {}, no persistence)", qos as u8);
+    let mut o = collect(&name, tasks, started).await?;
+    cpu.finish(&mut o);
+    Ok(o)
 }
 
+/// Gathers the receivers' latencies; the phase runs from `started` (since the epoch) to the last delivery.
 async fn collect(
     name: &str,
     tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, Duration)>>,
+    started: Duration,
 ) -> anyhow::Result<Outcome> {
     let (mut all, mut last) = (Vec::new(), Duration::ZERO);
     for t in tasks {
@@ -158,7 +228,7 @@ async fn collect(
         all.extend(l);
         last = last.max(at);
     }
-    Ok(outcome(name, all, last))
+    Ok(outcome(name, all, last.saturating_sub(started)))
 }
 
 /// The gateway through its own bench harness (`odd bench fanout --json`), as a separate process.
@@ -196,6 +266,8 @@ async fn gateway(transport: &str, n: usize, m: usize) -> anyhow::Result<Outcome>
         p50: l["p50"].as_f64().unwrap_or(f64::NAN),
         p99: l["p99"].as_f64().unwrap_or(f64::NAN),
         max: l["max"].as_f64().unwrap_or(f64::NAN),
+        server_cpu: r["server_cpu_ms_per_1000"].as_f64(),
+        client_cpu: r["client_cpu_ms_per_1000"].as_f64(),
     })
 }
 
@@ -214,20 +286,35 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(200);
     println!("fan-out: 1 sender -> {n} receivers, {m} messages\n");
     println!(
-        "{:<48} {:>10} {:>12} {:>9} {:>9} {:>9}",
-        "system", "delivered", "deliv/s", "p50 ms", "p99 ms", "max ms"
+        "{:<48} {:>10} {:>12} {:>9} {:>9} {:>9} {:>12} {:>12}",
+        "system", "delivered", "deliv/s", "p50 ms", "p99 ms", "max ms", "server ms/k", "bench ms/k"
     );
     let runs: Vec<(&str, anyhow::Result<Outcome>)> = vec![
         ("gateway tcp", gateway("tcp", n, m).await),
         ("gateway quic", gateway("quic", n, m).await),
         ("nats", nats(n, m).await),
-        ("mosquitto", mosquitto(n, m).await),
+        (
+            "mosquitto qos 0",
+            mosquitto(n, m, rumqttc::QoS::AtMostOnce).await,
+        ),
+        (
+            "mosquitto qos 1",
+            mosquitto(n, m, rumqttc::QoS::AtLeastOnce).await,
+        ),
     ];
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
     for (what, r) in runs {
         match r {
             Ok(o) => println!(
-                "{:<48} {:>10} {:>12.0} {:>9.2} {:>9.2} {:>9.2}",
-                o.name, o.deliveries, o.per_sec, o.p50, o.p99, o.max
+                "{:<48} {:>10} {:>12.0} {:>9.2} {:>9.2} {:>9.2} {:>12} {:>12}",
+                o.name,
+                o.deliveries,
+                o.per_sec,
+                o.p50,
+                o.p99,
+                o.max,
+                ms(o.server_cpu),
+                ms(o.client_cpu)
             ),
             Err(e) => println!("{what:<48} failed: {e:#}"),
         }

@@ -14,6 +14,8 @@ use prometheus::{
 mod process;
 mod series;
 
+pub use process::cpu_time;
+
 use crate::protocol::MessageType;
 
 /// The `transport` label values, one per transport (`TransportKind::as_str`; a test in `transport` keeps the

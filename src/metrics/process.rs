@@ -37,6 +37,25 @@ fn gauge(r: &Registry, name: &str, help: &str) -> Gauge {
     g
 }
 
+/// CPU time (user + system) a process has used, from `/proc/<pid>/stat` (`None`: this process): what the
+/// gateway exports as `process_cpu_seconds_total`, and what the benches read for a server's CPU per delivery.
+pub fn cpu_time(pid: Option<u32>) -> Option<std::time::Duration> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
+    // The command name is in parentheses and may hold spaces: fields are counted after the last ')', where
+    // field 3 (state) starts, so utime (14) and stime (15) are the 12th and 13th.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: f64 = f.next()?.parse().ok()?;
+    let stime: f64 = f.next()?.parse().ok()?;
+    Some(std::time::Duration::from_secs_f64(
+        (utime + stime) / TICKS_PER_SECOND,
+    ))
+}
+
 impl ProcessMetrics {
     pub fn register(r: &Registry) -> ProcessMetrics {
         let cpu_seconds = Counter::new(
@@ -85,8 +104,7 @@ impl ProcessMetrics {
         let f: Vec<&str> = rest.split_whitespace().collect();
         // `rest` starts at field 3 (state), so field N is f[N - 3].
         let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<f64>().ok());
-        if let (Some(utime), Some(stime)) = (field(14), field(15)) {
-            let total = (utime + stime) / TICKS_PER_SECOND;
+        if let Some(total) = cpu_time(None).map(|d| d.as_secs_f64()) {
             let delta = total - self.cpu_seconds.get();
             if delta > 0.0 {
                 self.cpu_seconds.inc_by(delta);

@@ -45,7 +45,7 @@ impl Target {
 
     /// CPU time (user + system) the server process has used, from /proc.
     pub fn cpu(&self) -> Option<Duration> {
-        cpu_of(&format!("/proc/{}/stat", self.pid?))
+        crate::metrics::cpu_time(Some(self.pid?))
     }
 
     /// Resident memory of the server process in KiB, from /proc.
@@ -147,16 +147,5 @@ impl Spawned {
 
 /// CPU time (user + system) the bench itself has used.
 pub fn own_cpu() -> Option<Duration> {
-    cpu_of("/proc/self/stat")
-}
-
-/// utime + stime of a `/proc/<pid>/stat` file (fields 14 and 15, counted after the `comm` field, which may
-/// hold spaces and parentheses), in clock ticks of 1/100 s.
-fn cpu_of(path: &str) -> Option<Duration> {
-    let stat = std::fs::read_to_string(path).ok()?;
-    let after_comm = &stat[stat.rfind(')')? + 2..];
-    let mut fields = after_comm.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(Duration::from_millis((utime + stime) * 10))
+    crate::metrics::cpu_time(None)
 }
