@@ -16,7 +16,7 @@ use super::access::{authorize, Act};
 use super::post::{Post, Posted, PushArgs};
 use super::state::{validate_room_id, validate_user_id};
 use super::{Inner, RoomError, Rooms};
-use crate::protocol::args::{Cast, Mask};
+use crate::protocol::args::Cast;
 use crate::protocol::outgoing::command_frame;
 use crate::store::{NewMessage, Thread};
 
@@ -303,12 +303,12 @@ pub(super) fn deliver_body(
         if let Some(room) = state.rooms.get_mut(target) {
             let super::state::Room {
                 members,
-                rights,
+                readers,
                 catching_up,
                 ..
             } = room;
-            for m in members.iter() {
-                if !rights.get(&m.user.id).is_some_and(|r| r.contains(Mask::R)) {
+            for (m, reads) in members.iter().zip(readers.iter()) {
+                if !reads {
                     continue;
                 }
                 // A member replaying history (join with `after`) gets live messages after the replay.

@@ -59,7 +59,7 @@ impl Rooms {
             .set_member_mask(&args.rid, &args.tid, next.0)
             .await?;
         if let Some(room) = self.state().rooms.get_mut(&args.rid) {
-            room.rights.insert(args.tid.clone(), next);
+            room.set_rights(&args.tid, next);
         }
         self.publish(|node| crate::bus::Event::Rights {
             node: node.to_string(),

@@ -35,6 +35,9 @@ pub(super) struct Room {
     /// user's first pipe? how many users are present?) answered in O(1), not by scanning a big room.
     pipes_of: HashMap<String, u32>,
     visible: HashMap<String, u32>,
+    /// Beside `members`, index for index: whether that member's user holds `r` now (kept by `set_rights`), so
+    /// fan-out reads a flag per recipient instead of looking the user's rights up per message.
+    pub readers: Vec<bool>,
     /// Member pipes replaying history after a `join {after}`: live messages wait here (with their stored id)
     /// until the replay is queued, so nothing live overtakes it and nothing is delivered twice.
     pub catching_up: HashMap<(u64, u16), Held>,
@@ -48,6 +51,7 @@ impl Room {
             members: Vec::new(),
             pipes_of: HashMap::new(),
             visible: HashMap::new(),
+            readers: Vec::new(),
             catching_up: HashMap::new(),
         }
     }
@@ -57,10 +61,24 @@ impl Room {
         if !m.private {
             *self.visible.entry(m.user.id.clone()).or_default() += 1;
         }
+        self.readers
+            .push(self.mask_of(&m.user.id).contains(Mask::R));
         self.members.push(m);
     }
 
+    /// Records a user's rights in this loaded room (a chmod here or on another node).
+    pub fn set_rights(&mut self, user: &str, mask: Mask) {
+        self.rights.insert(user.to_string(), mask);
+        let reads = mask.contains(Mask::R);
+        for (m, r) in self.members.iter().zip(self.readers.iter_mut()) {
+            if m.user.id == user {
+                *r = reads;
+            }
+        }
+    }
+
     pub fn remove_member(&mut self, pos: usize) -> Member {
+        self.readers.swap_remove(pos);
         let m = self.members.swap_remove(pos);
         let forget = |counts: &mut HashMap<String, u32>| {
             if let Some(n) = counts.get_mut(&m.user.id) {

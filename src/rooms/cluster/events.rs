@@ -174,7 +174,7 @@ impl Rooms {
             Event::Bye { node } => self.drop_node(&node, "node stopped"),
             Event::Rights { rid, uid, mask, .. } => {
                 if let Some(room) = self.state().rooms.get_mut(&rid) {
-                    room.rights.insert(uid, Mask(mask));
+                    room.set_rights(&uid, Mask(mask));
                 }
             }
             Event::RoomProperties {
