@@ -98,8 +98,7 @@ impl Client {
     fn start(link: Link, reconnect: Option<Arc<Reconnect>>) -> Client {
         let (tx, rx) = mpsc::channel(1024);
         let writer: WriterTask = Arc::new(Mutex::new(Some(
-            link.writer
-                .start(rx, tokio_util::sync::CancellationToken::new()),
+            link.writer.start(rx, crate::transport::Stop::new()),
         )));
         let pending: Pending = Arc::default();
         let closed = Arc::new(Mutex::new(None));

@@ -136,9 +136,7 @@ async fn come_back(
         }
         if let Ok(link) = rc.endpoint.open(&rc.options).await {
             let (tx, rx) = mpsc::channel(1024);
-            let task = link
-                .writer
-                .start(rx, tokio_util::sync::CancellationToken::new());
+            let task = link.writer.start(rx, crate::transport::Stop::new());
             *conn.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
             *conn.tx.lock().unwrap_or_else(|e| e.into_inner()) = tx.clone();
             let mut inbound = link.inbound;

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use super::context::Context;
@@ -37,7 +36,7 @@ fn command_label(r: &Request) -> &'static str {
 /// Runs one connection to its end.
 pub async fn run(link: Link, ctx: Arc<Context>) {
     let (tx, rx) = tokio::sync::mpsc::channel(ctx.limits.outbound_queue);
-    let stop = CancellationToken::new();
+    let stop = crate::transport::Stop::new();
     let writer = link.writer.start(rx, stop.clone());
     // A WebSocket came through the HTTP listener, whose connection already holds its address's slot.
     let slot = if link.info.kind == crate::transport::TransportKind::WebSocket {

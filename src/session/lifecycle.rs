@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use super::context::Context;
@@ -30,7 +29,7 @@ impl Session {
         self,
         end: End,
         mut writer: JoinHandle<OutboundRx>,
-        stop: CancellationToken,
+        stop: crate::transport::Stop,
         slot: Option<Slot>,
     ) {
         let metrics = self.ctx.metrics.clone();

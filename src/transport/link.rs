@@ -124,21 +124,51 @@ pub enum ToWrite {
     Close(String),
 }
 
+/// Detaches a writer from its queue (a session being parked keeps what is still queued). Checked before every
+/// frame a writer takes, so the check is an atomic load; the token wakes a writer waiting for its queue.
+#[derive(Clone, Debug, Default)]
+pub struct Stop {
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    token: CancellationToken,
+}
+
+impl Stop {
+    pub fn new() -> Stop {
+        Stop::default()
+    }
+
+    pub fn cancel(&self) {
+        self.flag.store(true, std::sync::atomic::Ordering::Release);
+        self.token.cancel();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    async fn cancelled(&self) {
+        self.token.cancelled().await
+    }
+}
+
 /// What a writer drains: the session's queue, which a `Splice` can swap, and which `stop` detaches from the
 /// transport without consuming what is still queued (a session being parked keeps its pushes).
 pub struct Source {
     rx: OutboundRx,
-    stop: CancellationToken,
+    stop: Stop,
 }
 
 impl Source {
-    pub fn new(rx: OutboundRx, stop: CancellationToken) -> Source {
+    pub fn new(rx: OutboundRx, stop: Stop) -> Source {
         Source { rx, stop }
     }
 
     /// The next frame or close; `None` when stopped or when every sender is gone.
     pub async fn next(&mut self) -> Option<ToWrite> {
         loop {
+            if self.stop.is_cancelled() {
+                return None;
+            }
             let item = tokio::select! {
                 biased;
                 _ = self.stop.cancelled() => return None,
@@ -201,7 +231,7 @@ impl Writer {
 
     /// Spawns the writer task. It returns the channel when the transport closes or fails, or as soon as
     /// `stop` is cancelled (leaving what is queued in it).
-    pub fn start(self, rx: OutboundRx, stop: CancellationToken) -> JoinHandle<OutboundRx> {
+    pub fn start(self, rx: OutboundRx, stop: Stop) -> JoinHandle<OutboundRx> {
         tokio::spawn((self.start)(Source::new(rx, stop)))
     }
 }

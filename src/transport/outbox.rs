@@ -212,7 +212,7 @@ mod tests {
         // A second 60-byte push would pass 100 bytes: the receiver is a slow consumer.
         assert_eq!(out.push(frame(60)), Err(Undeliverable::SlowConsumer));
         assert!(out.overflowed().is_cancelled());
-        let mut source = Source::new(rx, CancellationToken::new());
+        let mut source = Source::new(rx, crate::transport::Stop::new());
         assert!(matches!(
             source.try_next(),
             Some(crate::transport::link::ToWrite::Frame(_))

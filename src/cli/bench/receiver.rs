@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
-use tokio_util::sync::CancellationToken;
 
 use super::server::Target;
 use crate::protocol::frame::SeqCounter;
@@ -58,7 +57,7 @@ impl Wire {
         let endpoint: crate::client::Endpoint = url.parse()?;
         let link = endpoint.open(&target.options).await?;
         let (out, rx) = mpsc::channel(64);
-        let writer = link.writer.start(rx, CancellationToken::new());
+        let writer = link.writer.start(rx, crate::transport::Stop::new());
         Ok(Wire::Link {
             inbound: link.inbound,
             out,
