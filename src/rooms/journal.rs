@@ -5,7 +5,7 @@
 //! While one batch commits the next one gathers, so throughput grows with load instead of paying one commit
 //! per message. Because fan-out follows commit, an acknowledged or delivered message is always in the store.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -18,6 +18,7 @@ use super::state::{validate_room_id, validate_user_id};
 use super::{Inner, RoomError, Rooms};
 use crate::protocol::args::Cast;
 use crate::protocol::outgoing::command_frame;
+use crate::protocol::Frame;
 use crate::store::{NewMessage, Thread};
 
 /// Posts waiting for the journal. Senders wait for their answer, so this only bounds bursts.
@@ -213,10 +214,14 @@ async fn commit(inner: &Inner, batch: &[Entry]) -> Result<Vec<i64>, Arc<crate::s
     }
 }
 
-/// Delivers each committed message (here, or through the bus to every node) and answers its sender.
+/// Delivers each committed message (here, or through the bus to every node) and answers its sender. Local
+/// pushes are gathered per recipient over the whole batch and queued as one item each (one wake-up per
+/// recipient per batch), before any sender is answered.
 fn fan_out(inner: &Inner, batch: Vec<Entry>, ids: Vec<i64>) {
     let m = &inner.metrics;
     let mut ids = ids.into_iter();
+    let mut deliveries = Deliveries::default();
+    let mut answers = Vec::with_capacity(batch.len());
     for entry in batch {
         let mid = if entry.post.persist { ids.next() } else { None };
         let timestamp = (entry.created_ms / 1000) as u32;
@@ -227,15 +232,13 @@ fn fan_out(inner: &Inner, batch: Vec<Entry>, ids: Vec<i64>) {
             (_, None) => Some(0),
             (None, Some(body)) => {
                 let post = &entry.post;
-                let n = deliver_body(
-                    inner,
-                    post.cast == Cast::Multi,
-                    &post.target,
-                    &post.sender.id,
-                    Some(post.conn),
-                    mid,
-                    &body,
-                );
+                let to = To {
+                    room: post.cast == Cast::Multi,
+                    target: &post.target,
+                    sender: &post.sender.id,
+                    skip: Some(post.conn),
+                };
+                let n = deliver_body(inner, to, mid, &body, &mut deliveries);
                 m.fanout_deliveries_total.inc_by(n as u64);
                 Some(n)
             }
@@ -256,11 +259,51 @@ fn fan_out(inner: &Inner, batch: Vec<Entry>, ids: Vec<i64>) {
                 None
             }
         };
-        let _ = entry.done.send(Ok(Posted {
-            mid,
-            timestamp,
-            delivered,
-        }));
+        answers.push((
+            entry.done,
+            Posted {
+                mid,
+                timestamp,
+                delivered,
+            },
+        ));
+    }
+    deliveries.flush();
+    for (done, posted) in answers {
+        let _ = done.send(Ok(posted));
+    }
+}
+
+/// Who a message goes to: a room's readers (`room`), or a user's connections and the sender's other ones.
+pub(super) struct To<'a> {
+    pub room: bool,
+    /// Room id, or the user a uni-cast is for.
+    pub target: &'a str,
+    pub sender: &'a str,
+    /// The sending connection, which gets the answer, not a copy (uni-cast only).
+    pub skip: Option<u64>,
+}
+
+/// Pushes gathered per recipient connection, in order, then queued as one item per connection.
+#[derive(Default)]
+pub(super) struct Deliveries {
+    by_conn: HashMap<u64, (crate::transport::Outbox, Vec<Frame>)>,
+}
+
+impl Deliveries {
+    fn add(&mut self, conn: u64, outbox: &crate::transport::Outbox, frame: Frame) {
+        self.by_conn
+            .entry(conn)
+            .or_insert_with(|| (outbox.clone(), Vec::new()))
+            .1
+            .push(frame);
+    }
+
+    /// Queues what was gathered. Never waits: a full queue marks its connection as a slow consumer.
+    pub(super) fn flush(self) {
+        for (_, (outbox, frames)) in self.by_conn {
+            let _ = outbox.push_batch(frames);
+        }
     }
 }
 
@@ -285,19 +328,24 @@ fn push_body(entry: &Entry, mid: Option<i64>, timestamp: u32) -> Option<Bytes> {
 /// consumer.
 pub(super) fn deliver_body(
     inner: &Inner,
-    room: bool,
-    target: &str,
-    sender: &str,
-    skip: Option<u64>,
+    to: To<'_>,
     mid: Option<i64>,
     body: &Bytes,
+    out: &mut Deliveries,
 ) -> usize {
+    let To {
+        room,
+        target,
+        sender,
+        skip,
+    } = to;
     let mut state = inner.state();
     let mut delivered = 0;
-    let push = |outbox: &crate::transport::Outbox, pipe: u16| -> usize {
+    let mut push = |conn: u64, outbox: &crate::transport::Outbox, pipe: u16| -> usize {
         let frame =
             crate::protocol::Frame::new(crate::protocol::MessageType::Command, pipe, body.clone());
-        usize::from(outbox.push(frame).is_ok())
+        out.add(conn, outbox, frame);
+        1
     };
     if room {
         if let Some(room) = state.rooms.get_mut(target) {
@@ -324,7 +372,7 @@ pub(super) fn deliver_body(
                     delivered += 1;
                     continue;
                 }
-                delivered += push(&m.outbox, m.pipe);
+                delivered += push(m.conn, &m.outbox, m.pipe);
             }
         }
     } else {
@@ -334,7 +382,7 @@ pub(super) fn deliver_body(
         for uid in [target, sender] {
             for m in state.inboxes.get(uid).into_iter().flatten() {
                 if Some(m.conn) != skip && seen.insert(m.conn) {
-                    delivered += push(&m.outbox, m.pipe);
+                    delivered += push(m.conn, &m.outbox, m.pipe);
                 }
             }
         }

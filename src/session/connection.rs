@@ -49,6 +49,7 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
     };
     let out = Outbox::with_metrics(tx, ctx.metrics.link(link.info.kind.as_str()))
         .with_byte_limit(ctx.limits.outbound_queue_bytes)
+        .with_frame_limit(ctx.limits.outbound_queue)
         .with_budget(ctx.budget.clone());
     let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
     let mut s = Session::new(id, link.info, ctx, out);

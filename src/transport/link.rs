@@ -74,6 +74,9 @@ pub enum Outbound {
     Close(String),
     /// A frame counted against its outbox's byte budget until a writer takes it (see `Outbox`).
     Queued(Frame, QueueTicket),
+    /// Several pushes for one recipient from one journal batch, in order: one queue item and one wake-up for
+    /// the writer instead of one per message.
+    Batch(Vec<Frame>, QueueTicket),
     /// From now on, write what this other queue holds (a resumed session's queue, with the pushes that
     /// waited for the client), in place of the current one.
     Splice(OutboundRx),
@@ -81,25 +84,38 @@ pub enum Outbound {
 
 pub type OutboundTx = mpsc::Sender<Outbound>;
 
-/// Holds a queued frame's bytes against its outbox's budget; gives them back when dropped.
+/// Holds queued frames (their count and bytes) against their outbox's bounds and the process budget; gives
+/// them back when dropped, i.e. when a writer takes them.
 #[derive(Debug)]
 pub struct QueueTicket {
     bytes: usize,
-    counter: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    frames: usize,
+    counters: QueueCounters,
     budget: super::MemoryBudget,
+}
+
+/// Frames and bytes waiting in one outbox's queue (a batch is one queue item but many frames).
+#[derive(Debug, Clone, Default)]
+pub struct QueueCounters {
+    pub bytes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub frames: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl QueueTicket {
     pub fn new(
         bytes: usize,
-        counter: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        frames: usize,
+        counters: QueueCounters,
         budget: super::MemoryBudget,
     ) -> QueueTicket {
-        counter.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        use std::sync::atomic::Ordering::Relaxed;
+        counters.bytes.fetch_add(bytes, Relaxed);
+        counters.frames.fetch_add(frames, Relaxed);
         budget.charge(bytes);
         QueueTicket {
             bytes,
-            counter,
+            frames,
+            counters,
             budget,
         }
     }
@@ -107,8 +123,9 @@ impl QueueTicket {
 
 impl Drop for QueueTicket {
     fn drop(&mut self) {
-        self.counter
-            .fetch_sub(self.bytes, std::sync::atomic::Ordering::Relaxed);
+        use std::sync::atomic::Ordering::Relaxed;
+        self.counters.bytes.fetch_sub(self.bytes, Relaxed);
+        self.counters.frames.fetch_sub(self.frames, Relaxed);
         self.budget.release(self.bytes);
     }
 }
@@ -156,11 +173,17 @@ impl Stop {
 pub struct Source {
     rx: OutboundRx,
     stop: Stop,
+    /// The rest of a `Batch` being written.
+    pending: std::collections::VecDeque<Frame>,
 }
 
 impl Source {
     pub fn new(rx: OutboundRx, stop: Stop) -> Source {
-        Source { rx, stop }
+        Source {
+            rx,
+            stop,
+            pending: std::collections::VecDeque::new(),
+        }
     }
 
     /// The next frame or close; `None` when stopped or when every sender is gone.
@@ -168,6 +191,9 @@ impl Source {
         loop {
             if self.stop.is_cancelled() {
                 return None;
+            }
+            if let Some(frame) = self.pending.pop_front() {
+                return Some(ToWrite::Frame(frame));
             }
             let item = tokio::select! {
                 biased;
@@ -186,6 +212,9 @@ impl Source {
             if self.stop.is_cancelled() {
                 return None;
             }
+            if let Some(frame) = self.pending.pop_front() {
+                return Some(ToWrite::Frame(frame));
+            }
             let item = self.rx.try_recv().ok()?;
             if let Some(out) = self.take(item) {
                 return Some(out);
@@ -202,14 +231,27 @@ impl Source {
             }
             // The ticket is dropped here: the frame leaves the queue's byte budget.
             Outbound::Queued(frame, _ticket) => Some(ToWrite::Frame(frame)),
+            Outbound::Batch(frames, _ticket) => {
+                self.pending.extend(frames);
+                self.pending.pop_front().map(ToWrite::Frame)
+            }
             Outbound::Frame(frame) => Some(ToWrite::Frame(frame)),
             Outbound::Close(reason) => Some(ToWrite::Close(reason)),
         }
     }
 
-    /// The queue, with whatever it still holds.
+    /// The queue, with whatever it still holds: the unwritten rest of a batch first, then the queue itself
+    /// (through a splice), so a parked session loses nothing.
     pub fn into_rx(self) -> OutboundRx {
-        self.rx
+        if self.pending.is_empty() {
+            return self.rx;
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(self.pending.len() + 1);
+        for frame in self.pending {
+            let _ = tx.try_send(Outbound::Frame(frame));
+        }
+        let _ = tx.try_send(Outbound::Splice(self.rx));
+        rx
     }
 }
 

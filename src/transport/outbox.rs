@@ -10,11 +10,11 @@ use std::time::Duration;
 use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
 use tokio_util::sync::CancellationToken;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::budget::MemoryBudget;
-use super::link::{Outbound, OutboundTx, QueueTicket};
+use super::link::{Outbound, OutboundTx, QueueCounters, QueueTicket};
 use crate::metrics::LinkMetrics;
 use crate::protocol::{Frame, MessageType};
 
@@ -30,8 +30,10 @@ pub struct Outbox {
     metrics: Option<LinkMetrics>,
     /// Bytes of frames waiting in the queue, and the most pushes may fill it to: a queue of large files is
     /// bounded by memory, not only by count.
-    queued_bytes: Arc<AtomicUsize>,
+    queued: QueueCounters,
     max_bytes: usize,
+    /// The most frames pushes may queue (batches count each of their frames).
+    max_frames: usize,
     /// The process-wide ceiling (see budget.rs).
     budget: MemoryBudget,
 }
@@ -52,8 +54,9 @@ impl Outbox {
             overflowed: CancellationToken::new(),
             overflow_flag: Arc::default(),
             metrics: None,
-            queued_bytes: Arc::default(),
+            queued: QueueCounters::default(),
             max_bytes: usize::MAX,
+            max_frames: usize::MAX,
             budget: MemoryBudget::unlimited(),
         }
     }
@@ -70,16 +73,34 @@ impl Outbox {
         self
     }
 
+    /// Bounds the frames pushes may queue (the queue's own capacity counts a batch as one item).
+    pub fn with_frame_limit(mut self, max_frames: usize) -> Outbox {
+        self.max_frames = max_frames;
+        self
+    }
+
     /// Bytes waiting to be written.
     pub fn queued_bytes(&self) -> usize {
-        self.queued_bytes.load(Ordering::Relaxed)
+        self.queued.bytes.load(Ordering::Relaxed)
+    }
+
+    fn queued_frames(&self) -> usize {
+        self.queued.frames.load(Ordering::Relaxed)
+    }
+
+    /// Whether `frames` more frames of `len` bytes would overflow this queue or the process budget (a single
+    /// item larger than the bound still goes into an empty queue).
+    fn over(&self, frames: usize, len: usize) -> bool {
+        let queued = self.queued_bytes();
+        (queued > 0 && (queued + len > self.max_bytes || !self.budget.has_room(len)))
+            || self.queued_frames() + frames > self.max_frames
     }
 
     fn ticket(&self, frame: Frame) -> Outbound {
         let len = frame.wire_len();
         Outbound::Queued(
             frame,
-            QueueTicket::new(len, self.queued_bytes.clone(), self.budget.clone()),
+            QueueTicket::new(len, 1, self.queued.clone(), self.budget.clone()),
         )
     }
 
@@ -103,13 +124,42 @@ impl Outbox {
             return Err(Undeliverable::SlowConsumer);
         }
         let (kind, len) = (frame.kind, frame.wire_len());
-        let queued = self.queued_bytes();
-        if queued > 0 && (queued + len > self.max_bytes || !self.budget.has_room(len)) {
+        if self.over(1, len) {
             return Err(self.cut());
         }
         match self.tx.try_send(self.ticket(frame)) {
             Ok(()) => {
                 self.count(kind, len);
+                Ok(())
+            }
+            Err(TrySendError::Full(_)) => Err(self.cut()),
+            Err(TrySendError::Closed(_)) => Err(Undeliverable::Closed),
+        }
+    }
+
+    /// Queues several pushes as one item (one wake-up for the writer), without waiting; all or none.
+    pub fn push_batch(&self, frames: Vec<Frame>) -> Result<(), Undeliverable> {
+        if frames.len() == 1 {
+            return match frames.into_iter().next() {
+                Some(frame) => self.push(frame),
+                None => Ok(()),
+            };
+        }
+        if self.overflow_flag.load(Ordering::Relaxed) {
+            return Err(Undeliverable::SlowConsumer);
+        }
+        let len: usize = frames.iter().map(Frame::wire_len).sum();
+        if self.over(frames.len(), len) {
+            return Err(self.cut());
+        }
+        let counts: Vec<(MessageType, usize)> =
+            frames.iter().map(|f| (f.kind, f.wire_len())).collect();
+        let ticket = QueueTicket::new(len, counts.len(), self.queued.clone(), self.budget.clone());
+        match self.tx.try_send(Outbound::Batch(frames, ticket)) {
+            Ok(()) => {
+                for (kind, len) in counts {
+                    self.count(kind, len);
+                }
                 Ok(())
             }
             Err(TrySendError::Full(_)) => Err(self.cut()),
@@ -229,5 +279,48 @@ mod tests {
         let (tx, _rx) = tokio::sync::mpsc::channel(16);
         let out = Outbox::new(tx).with_byte_limit(100);
         assert_eq!(out.push(frame(1000)), Ok(()));
+    }
+
+    /// A batch is one queue item but counts as its frames against the frame bound.
+    #[tokio::test]
+    async fn a_batch_counts_each_of_its_frames() {
+        let (tx, _rx) = tokio::sync::mpsc::channel(16);
+        let out = Outbox::new(tx).with_frame_limit(4);
+        assert_eq!(
+            out.push_batch(vec![frame(20), frame(20), frame(20)]),
+            Ok(())
+        );
+        assert_eq!(
+            out.push_batch(vec![frame(20), frame(20)]),
+            Err(Undeliverable::SlowConsumer),
+            "3 + 2 frames pass the bound of 4"
+        );
+    }
+
+    /// A writer stopped in the middle of a batch (its session being parked) hands back the rest of the batch
+    /// ahead of the queue: nothing is lost or reordered.
+    #[tokio::test]
+    async fn the_rest_of_a_batch_survives_a_stop() {
+        use crate::transport::link::ToWrite;
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let out = Outbox::new(tx);
+        let numbered = |n: u8| Frame::new(MessageType::Command, 1, Bytes::from(vec![n; 4]));
+        out.push_batch(vec![numbered(1), numbered(2), numbered(3)])
+            .expect("queued");
+        out.push(numbered(4)).expect("queued");
+        let stop = crate::transport::Stop::new();
+        let mut source = Source::new(rx, stop.clone());
+        let Some(ToWrite::Frame(first)) = source.try_next() else {
+            panic!("the first frame of the batch");
+        };
+        assert_eq!(first.payload[0], 1);
+        stop.cancel();
+        assert!(source.try_next().is_none(), "stopped");
+        let mut rest = Source::new(source.into_rx(), crate::transport::Stop::new());
+        let mut got = Vec::new();
+        while let Some(ToWrite::Frame(f)) = rest.try_next() {
+            got.push(f.payload[0]);
+        }
+        assert_eq!(got, [2, 3, 4]);
     }
 }

@@ -13,7 +13,7 @@ use crate::bus::Event;
 use crate::protocol::args::{Mask, User};
 use crate::protocol::status::codes;
 use crate::protocol::Status;
-use crate::rooms::journal::deliver_body;
+use crate::rooms::journal::{deliver_body, Deliveries, To};
 use crate::rooms::state::{room_json, State};
 use crate::rooms::Rooms;
 
@@ -121,7 +121,15 @@ impl Rooms {
                 mid,
             } => {
                 let skip = (node == me).then_some(conn);
-                let n = deliver_body(&self.inner, room, &target, &sender, skip, mid, &body);
+                let mut out = Deliveries::default();
+                let to = To {
+                    room,
+                    target: &target,
+                    sender: &sender,
+                    skip,
+                };
+                let n = deliver_body(&self.inner, to, mid, &body, &mut out);
+                out.flush();
                 self.inner.metrics.fanout_deliveries_total.inc_by(n as u64);
             }
             _ if from_me => {}
