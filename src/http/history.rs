@@ -21,7 +21,7 @@ pub struct Params {
     limit: Option<u32>,
 }
 
-fn params(q: Result<Query<Params>, QueryRejection>) -> Result<Params, ApiError> {
+fn params<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(p)| p)
         .map_err(|e| ApiError::BadRequest(e.body_text()))
 }
@@ -135,9 +135,7 @@ pub async fn room_presence(
     q: Result<Query<PresenceParams>, QueryRejection>,
 ) -> Result<axum::Json<crate::rooms::PresencePage>, ApiError> {
     let p = principal(&state, &headers)?;
-    let q = q
-        .map(|Query(q)| q)
-        .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let q = params(q)?;
     let limit = q.limit.unwrap_or(500);
     if limit == 0 || limit > 1000 {
         return Err(ApiError::BadRequest(

@@ -45,15 +45,18 @@ pub fn cpu_time(pid: Option<u32>) -> Option<std::time::Duration> {
         None => "/proc/self/stat".to_string(),
     };
     let stat = std::fs::read_to_string(path).ok()?;
-    // The command name is in parentheses and may hold spaces: fields are counted after the last ')', where
-    // field 3 (state) starts, so utime (14) and stime (15) are the 12th and 13th.
-    let (_, rest) = stat.rsplit_once(')')?;
-    let mut f = rest.split_whitespace().skip(11);
-    let utime: f64 = f.next()?.parse().ok()?;
-    let stime: f64 = f.next()?.parse().ok()?;
+    let f = stat_fields(&stat)?;
+    let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<f64>().ok());
     Some(std::time::Duration::from_secs_f64(
-        (utime + stime) / TICKS_PER_SECOND,
+        (field(14)? + field(15)?) / TICKS_PER_SECOND,
     ))
+}
+
+/// The fields of a `/proc/<pid>/stat` line from field 3 (state) on, so field N is at index N - 3. The command
+/// name before them is in parentheses and may hold spaces: fields are counted after the last ')'.
+fn stat_fields(stat: &str) -> Option<Vec<&str>> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().collect())
 }
 
 impl ProcessMetrics {
@@ -97,14 +100,12 @@ impl ProcessMetrics {
         let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
             return;
         };
-        // The command name is in parentheses and may hold spaces: fields are counted after the last ')'.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
+        let Some(f) = stat_fields(&stat) else {
             return;
         };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // `rest` starts at field 3 (state), so field N is f[N - 3].
         let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<f64>().ok());
-        if let Some(total) = cpu_time(None).map(|d| d.as_secs_f64()) {
+        if let (Some(utime), Some(stime)) = (field(14), field(15)) {
+            let total = (utime + stime) / TICKS_PER_SECOND;
             let delta = total - self.cpu_seconds.get();
             if delta > 0.0 {
                 self.cpu_seconds.inc_by(delta);

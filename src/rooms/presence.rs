@@ -106,8 +106,10 @@ impl Rooms {
                 .or_default();
         }
         let room_info = room_json(room);
-        // Crowded before this join: nobody is told of it (O(1) pushes per join instead of O(N)).
-        let crowded = room.crowded(remote, policy.presence_limit.saturating_add(1));
+        // Users present, this joiner included; crowded before this join: nobody is told of it (O(1) pushes
+        // per join instead of O(N)).
+        let present = room.present_count(remote);
+        let crowded = present > policy.presence_limit;
         if first_of_user && !member.private {
             self.publish(|node| crate::bus::Event::Join {
                 node: node.to_string(),
@@ -141,7 +143,7 @@ impl Rooms {
                 list.insert(u.id.clone(), json!(u));
             }
         }
-        let count = room.present_count(remote).max(list.len());
+        let count = present.max(list.len());
         Ok(Joined {
             room: room_info,
             mask,
