@@ -13,7 +13,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::process::GatewayProcess;
-use common::pushes::{data_of, neighbors, texts, until_data, until_neighbor, until_sends};
+use common::pushes::{
+    data_of, is_neighbor, neighbors, texts, until_data, until_neighbor, until_sends, within,
+};
 use common::{Backend, TestDb};
 use odd_gateway::client::{Client, Reply};
 use serde_json::json;
@@ -423,19 +425,6 @@ async fn own_nats(port: u16) -> tokio::process::Child {
     child
 }
 
-/// Waits (bounded) for a push with this code about `uid`.
-async fn wait_neighbor(c: &mut Client, code: &str, uid: &str, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Some(p) = c.next_push_within(Duration::from_millis(200)).await {
-            if p.code() == code && p.info()["user"]["id"] == uid {
-                return true;
-            }
-        }
-    }
-    false
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_nats_each_node_serves_its_own_then_the_cluster_heals() {
     if !nats_reachable().await {
@@ -497,13 +486,13 @@ async fn without_nats_each_node_serves_its_own_then_the_cluster_heals() {
         sent.elapsed()
     );
     assert!(
-        wait_neighbor(
+        within(
             &mut alice,
-            "NetGroup.Neighbor.Disconnect",
-            "bob",
-            Duration::from_secs(5)
+            Duration::from_secs(5),
+            is_neighbor("NetGroup.Neighbor.Disconnect", "bob")
         )
-        .await,
+        .await
+        .is_ok(),
         "past the TTL, bob's node is out of reach and bob leaves alice's presence"
     );
     bob.say(bp, "room", "bob alone")
@@ -513,13 +502,13 @@ async fn without_nats_each_node_serves_its_own_then_the_cluster_heals() {
     // NATS comes back on the same port: the nodes find each other again.
     let _nats = own_nats(port).await;
     assert!(
-        wait_neighbor(
+        within(
             &mut alice,
-            "NetGroup.Neighbor.Connect",
-            "bob",
-            Duration::from_secs(20)
+            Duration::from_secs(20),
+            is_neighbor("NetGroup.Neighbor.Connect", "bob")
         )
-        .await,
+        .await
+        .is_ok(),
         "bob is back in alice's presence once NATS is"
     );
     settle().await;

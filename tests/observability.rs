@@ -64,14 +64,10 @@ async fn counters_follow_a_scripted_conversation() {
     rejected.closed_within(Duration::from_secs(5)).await;
     // The gateway counts the close once its session task has ended: wait for that, not for a while.
     let closed = r#"odd_gateway_connections_closed_total{reason="refused",transport="tcp"}"#;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while common::metric_at(&gw.http_url(), closed).await != Some(1.0) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the refused connection was never counted closed"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert!(
+        common::until_metric(&gw.http_url(), closed, 1.0, Duration::from_secs(5)).await,
+        "the refused connection was never counted closed"
+    );
 
     let (_, m) = scrape(&gw).await;
     assert_eq!(
@@ -452,16 +448,7 @@ async fn a_real_prometheus_runs_every_dashboard_query_and_rule() {
         Some(0.0),
         "exported at 0 before any cut"
     );
-    let mut slow = common::Raw::open(&gw).await;
-    slow.command(
-        0,
-        1,
-        r#"{"name":"connect","uuid":"","parameters":{"token":"carol"}}"#,
-    )
-    .await;
-    slow.command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
-        .await;
-    slow.command(1, 1, r#"{"name":"join","rid":"prom"}"#).await;
+    let _slow = common::Raw::non_reader(&gw, "carol", "prom").await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !gw
         .gateway

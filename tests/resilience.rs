@@ -39,19 +39,18 @@ async fn alice_and_bob_in_r(url: &str) -> (Client, u16, Client, u16) {
     (alice, ap, bob, bp)
 }
 
-async fn parked(gw: &TestGateway) -> bool {
-    common::metric_at(&gw.http_url(), "odd_gateway_sessions_parked").await == Some(1.0)
-}
-
 /// Waits (up to 1 s) until the gateway has parked the one session.
 async fn until_parked(gw: &TestGateway) {
-    for _ in 0..50 {
-        if parked(gw).await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the session was not kept for a reconnect");
+    assert!(
+        common::until_metric(
+            &gw.http_url(),
+            "odd_gateway_sessions_parked",
+            1.0,
+            Duration::from_secs(1)
+        )
+        .await,
+        "the session was not kept for a reconnect"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,16 +185,7 @@ async fn a_client_that_never_reads_is_cut_and_the_room_keeps_flowing() {
     .await;
     let url = gw.tcp_url();
     // The slow one: joins, then never reads again.
-    let mut slow = Raw::open(&gw).await;
-    slow.command(
-        0,
-        1,
-        r#"{"name":"connect","uuid":"","parameters":{"token":"carol"}}"#,
-    )
-    .await;
-    slow.command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
-        .await;
-    slow.command(1, 1, r#"{"name":"join","rid":"busy"}"#).await;
+    let _slow = Raw::non_reader(&gw, "carol", "busy").await;
     let alice = Client::connect(&url, "alice").await.expect("alice");
     let ap = alice.create("messaging").await.expect("pipe");
     alice.join(ap, "busy").await.expect("join");

@@ -105,6 +105,20 @@ pub async fn metric_at(http_url: &str, series: &str) -> Option<f64> {
     scrape_metrics(http_url).await.get(series).copied()
 }
 
+/// Waits up to `within` until series `series` of the gateway at `http_url` reads `value`; false if it never does.
+pub async fn until_metric(http_url: &str, series: &str, value: f64, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if metric_at(http_url, series).await == Some(value) {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Static tokens `alice`, `bob`, `carol`, `dave` (token = user id), anonymous off.
 pub fn people(c: &mut Config) {
     c.auth.anonymous = Some(false);
@@ -196,6 +210,20 @@ impl Raw {
         let body = CommandMessage::encode(0, txid, args.as_bytes(), &[]).expect("fits");
         self.send_frame(Frame::new(MessageType::Command, pipe, body))
             .await;
+    }
+
+    /// A member that connects with `token`, joins `rid` and then never reads (a slow consumer in the making).
+    /// It does not read its answers either: callers wait for the join on the gateway's side if they need it.
+    pub async fn non_reader(gw: &TestGateway, token: &str, rid: &str) -> Raw {
+        let mut raw = Raw::open(gw).await;
+        let connect =
+            serde_json::json!({"name": "connect", "uuid": "", "parameters": {"token": token}});
+        raw.command(0, 1, &connect.to_string()).await;
+        raw.command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
+            .await;
+        let join = serde_json::json!({"name": "join", "rid": rid});
+        raw.command(1, 1, &join.to_string()).await;
+        raw
     }
 
     pub async fn connect(&mut self) -> RawCommand {

@@ -16,24 +16,40 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 
 /// Collects pushes until one satisfies `last` (included); panics with what came if none does in `DEADLINE`.
 pub async fn until(c: &mut Client, what: &str, last: impl Fn(&Reply) -> bool) -> Vec<Reply> {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
+    within(c, DEADLINE, last).await.unwrap_or_else(|got| {
+        panic!(
+            "waited {DEADLINE:?} for {what}; got {:?}",
+            got.iter()
+                .map(|p| format!("{} {}", p.code(), p.args["data"]))
+                .collect::<Vec<_>>()
+        )
+    })
+}
+
+/// Collects pushes until one satisfies `last` (included), for at most `wait`; `Err` with what came otherwise.
+pub async fn within(
+    c: &mut Client,
+    wait: Duration,
+    last: impl Fn(&Reply) -> bool,
+) -> Result<Vec<Reply>, Vec<Reply>> {
+    let deadline = tokio::time::Instant::now() + wait;
     let mut out = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let Some(p) = c.next_push_within(left).await else {
-            panic!(
-                "waited {DEADLINE:?} for {what}; got {:?}",
-                out.iter()
-                    .map(|p: &Reply| format!("{} {}", p.code(), p.args["data"]))
-                    .collect::<Vec<_>>()
-            );
+            return Err(out);
         };
         let done = last(&p);
         out.push(p);
         if done {
-            return out;
+            return Ok(out);
         }
     }
+}
+
+/// The push with status `code` about user `uid` (`Neighbor.Connect` / `Disconnect`).
+pub fn is_neighbor<'a>(code: &'a str, uid: &'a str) -> impl Fn(&Reply) -> bool + 'a {
+    move |p| p.code() == code && p.info()["user"]["id"] == uid
 }
 
 /// Collects pushes until the `send` push carrying `data` (included).
@@ -57,10 +73,7 @@ pub async fn until_sends(c: &mut Client, n: usize) -> Vec<Reply> {
 
 /// Waits for the push with status `code` about user `uid` (`Neighbor.Connect` / `Disconnect`).
 pub async fn until_neighbor(c: &mut Client, code: &str, uid: &str) -> Vec<Reply> {
-    until(c, &format!("{code} for {uid}"), |p| {
-        p.code() == code && p.info()["user"]["id"] == uid
-    })
-    .await
+    until(c, &format!("{code} for {uid}"), is_neighbor(code, uid)).await
 }
 
 /// The `send` pushes among `pushes`.
