@@ -124,6 +124,11 @@ impl Room {
         self.visible.len() + elsewhere
     }
 
+    /// Whether `user` has a visible (not private) pipe in this room.
+    pub fn has_visible(&self, user: &str) -> bool {
+        self.visible.contains_key(user)
+    }
+
     pub fn user_connections(&self, user: &str) -> usize {
         self.pipes_of.get(user).copied().unwrap_or(0) as usize
     }

@@ -19,10 +19,7 @@ use crate::rooms::Rooms;
 
 /// Whether others see `uid` in `rid`: a visible connection here, or on any other node.
 fn visible(state: &State, rid: &str, uid: &str) -> bool {
-    let here = state
-        .rooms
-        .get(rid)
-        .is_some_and(|r| r.members.iter().any(|m| m.user.id == uid && !m.private));
+    let here = state.rooms.get(rid).is_some_and(|r| r.has_visible(uid));
     here || state.remote.has(rid, uid)
 }
 
