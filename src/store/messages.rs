@@ -5,7 +5,7 @@ use sqlx::QueryBuilder;
 use super::models::{
     Direction, HistoryQuery, NewMessage, Page, StoredMessage, StoredPayload, Thread,
 };
-use super::{with_pool, Store, StoreError};
+use super::{with_pool, Db, Store, StoreError};
 
 // LENGTH(bytea) is an int4 on PostgreSQL: the cast makes both backends return an i64.
 const COLUMNS: &str =
@@ -13,45 +13,41 @@ const COLUMNS: &str =
                        CAST(COALESCE(LENGTH(payload), 0) AS BIGINT) AS payload_len, created_ms";
 
 impl Store {
-    /// Appends a batch in one transaction and returns the ids in the batch's order.
+    /// Appends a batch atomically and returns the ids in the batch's order.
     ///
-    /// One multi-row INSERT per batch. Ids come from the table's sequence in VALUES order (both SQLite and
-    /// PostgreSQL assign them row by row as they insert), so sorting the returned ids restores the batch order
-    /// whatever order RETURNING reports them in. With one writer (see `rooms::journal`) ids also follow commit
+    /// One multi-row INSERT per batch, sent as a single statement: a statement is atomic on both backends, so
+    /// no BEGIN/COMMIT round trips are needed (each is a hop to SQLite's worker thread or a PostgreSQL round
+    /// trip, and under steady load those hops, not the write, were most of a commit's time).
+    ///
+    /// Ids come from the table's sequence in VALUES order (both backends assign them row by row as they
+    /// insert). On SQLite the statement holds the database's only write lock, so its ids are consecutive and
+    /// the last one is enough (no RETURNING rows streamed back one by one); on PostgreSQL RETURNING reports
+    /// them and sorting restores the batch order. With one writer (see `rooms::journal`) ids also follow commit
     /// order, which is what makes the id the room's order.
     pub async fn append(&self, batch: &[NewMessage]) -> Result<Vec<i64>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut ids: Vec<i64> = with_pool!(self, |pool| {
-            let mut qb = QueryBuilder::new(
-                "INSERT INTO messages (room_id, peer_lo, peer_hi, sender, sender_nick, sender_avatar, kind, \
-                 cast_to, target, data, payload, created_ms) ",
-            );
-            qb.push_values(batch, |mut row, m| {
-                let (room, lo, hi) = match &m.thread {
-                    Thread::Room(r) => (Some(r.as_str()), None, None),
-                    Thread::Peers(a, b) => (None, Some(a.as_str()), Some(b.as_str())),
-                };
-                row.push_bind(room)
-                    .push_bind(lo)
-                    .push_bind(hi)
-                    .push_bind(m.sender.as_str())
-                    .push_bind(m.sender_nick.as_str())
-                    .push_bind(m.sender_avatar.as_str())
-                    .push_bind(m.kind.as_str())
-                    .push_bind(m.cast.as_str())
-                    .push_bind(m.target.as_str())
-                    .push_bind(m.data.as_str())
-                    .push_bind(m.payload.as_deref())
-                    .push_bind(m.created_ms);
-            });
-            qb.push(" RETURNING id");
-            let mut tx = pool.begin().await?;
-            let ids = qb.build_query_scalar::<i64>().fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            ids
-        });
+        let mut ids: Vec<i64> = match &self.db {
+            Db::Sqlite(pool) => {
+                let done = insert_messages(batch).build().execute(pool).await?;
+                let last = done.last_insert_rowid();
+                let n = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+                if done.rows_affected() != batch.len() as u64 || last < n {
+                    return Err(StoreError::Corrupt(format!(
+                        "inserted {} of {} messages (last id {last})",
+                        done.rows_affected(),
+                        batch.len()
+                    )));
+                }
+                (last - n + 1..=last).collect()
+            }
+            Db::Postgres(pool) => {
+                let mut qb = insert_messages(batch);
+                qb.push(" RETURNING id");
+                qb.build_query_scalar::<i64>().fetch_all(pool).await?
+            }
+        };
         if ids.len() != batch.len() {
             return Err(StoreError::Corrupt(format!(
                 "inserted {} messages but got {} ids",
@@ -145,4 +141,37 @@ struct PayloadRow {
     peer_lo: Option<String>,
     peer_hi: Option<String>,
     payload: Option<Vec<u8>>,
+}
+
+/// The batch's INSERT, one VALUES row per message, for whichever backend runs it.
+fn insert_messages<DB: sqlx::Database>(batch: &[NewMessage]) -> QueryBuilder<'_, DB>
+where
+    for<'q> Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<&'q [u8]>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut qb = QueryBuilder::new(
+        "INSERT INTO messages (room_id, peer_lo, peer_hi, sender, sender_nick, sender_avatar, kind, \
+         cast_to, target, data, payload, created_ms) ",
+    );
+    qb.push_values(batch, |mut row, m| {
+        let (room, lo, hi) = match &m.thread {
+            Thread::Room(r) => (Some(r.as_str()), None, None),
+            Thread::Peers(a, b) => (None, Some(a.as_str()), Some(b.as_str())),
+        };
+        row.push_bind(room)
+            .push_bind(lo)
+            .push_bind(hi)
+            .push_bind(m.sender.as_str())
+            .push_bind(m.sender_nick.as_str())
+            .push_bind(m.sender_avatar.as_str())
+            .push_bind(m.kind.as_str())
+            .push_bind(m.cast.as_str())
+            .push_bind(m.target.as_str())
+            .push_bind(m.data.as_str())
+            .push_bind(m.payload.as_deref())
+            .push_bind(m.created_ms);
+    });
+    qb
 }
