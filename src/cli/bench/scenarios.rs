@@ -71,7 +71,8 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
     let (go, _) = tokio::sync::broadcast::channel::<Instant>(1);
     let mut receivers = Vec::new();
     let mut senders = Vec::new();
-    for (room, (sender, pipe), members) in groups {
+    let rooms = groups.len().max(1);
+    for (k, (room, (sender, pipe), members)) in groups.into_iter().enumerate() {
         for member in members {
             let mut start = go.subscribe();
             receivers.push(tokio::spawn(async move {
@@ -79,11 +80,16 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
                 member.receive(expected, epoch).await
             }));
         }
-        let (rate, size) = (args.rate, payload);
-        let mut start = go.subscribe();
+        let (size, mut start) = (payload, go.subscribe());
+        // Paced senders are spread evenly over one gap (sender k starts k/R of a gap late), so the offered
+        // load is steady rather than R messages at the same instant every gap.
+        let pace = (args.rate > 0).then(|| {
+            let gap = Duration::from_secs_f64(1.0 / args.rate as f64);
+            (gap, gap.mul_f64(k as f64 / rooms as f64))
+        });
         senders.push(tokio::spawn(async move {
             let epoch = start.recv().await.unwrap_or_else(|_| Instant::now());
-            send(sender, pipe, room, expected, rate, size, epoch).await
+            send(sender, pipe, room, expected, pace, size, epoch).await
         }));
     }
     let (server_cpu, client_cpu) = (target.cpu(), super::server::own_cpu());
@@ -163,16 +169,21 @@ async fn send(
     pipe: u16,
     room: String,
     n: usize,
-    rate: u64,
+    pace: Option<(Duration, Duration)>,
     size: usize,
     epoch: Instant,
 ) -> anyhow::Result<usize> {
     let payload = Bytes::from(vec![0x5Au8; size]);
     let kind = if size > 0 { "file" } else { "text" };
-    let gap = (rate > 0).then(|| Duration::from_secs_f64(1.0 / rate as f64));
     let mut in_flight: std::collections::VecDeque<PendingReply> = Default::default();
     let client = Arc::new(client);
-    for _ in 0..n {
+    // Paced senders keep to absolute send times (start + offset + i x gap): sleeping a gap after each send
+    // would add the timer's granularity and the send's own time to every gap, and offer less than the rate.
+    let start = tokio::time::Instant::now();
+    for i in 0..n {
+        if let Some((gap, offset)) = pace {
+            tokio::time::sleep_until(start + offset + gap.mul_f64(i as f64)).await;
+        }
         if in_flight.len() >= WINDOW {
             if let Some(p) = in_flight.pop_front() {
                 p.wait().await?.ok()?;
@@ -182,9 +193,6 @@ async fn send(
         let args =
             json!({"name": "send", "type": kind, "cast": "multi", "id": room, "data": {"t": t}});
         in_flight.push_back(client.submit(pipe, args, payload.clone()).await?);
-        if let Some(g) = gap {
-            tokio::time::sleep(g).await;
-        }
     }
     for p in in_flight {
         p.wait().await?.ok()?;

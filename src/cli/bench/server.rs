@@ -98,6 +98,9 @@ impl Spawned {
             .env("ODD_TLS", format!("127.0.0.1:{tls}"))
             .env("ODD_QUIC", format!("127.0.0.1:{quic}"))
             .env("ODD_HTTP", format!("127.0.0.1:{http}"))
+            // Only free ports: the dev profile's HTTPS listener would take the fixed 7443 and clash with any
+            // other gateway on the machine.
+            .env("ODD_HTTPS", "off")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
