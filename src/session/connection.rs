@@ -44,7 +44,15 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
     } else {
         match ctx.per_ip.acquire(link.info.peer.ip()) {
             Some(slot) => Some(slot),
-            None => return refuse_over_ip_limit(link.info, ctx, Outbox::new(tx), writer).await,
+            None => {
+                return Box::pin(refuse_over_ip_limit(
+                    link.info,
+                    ctx,
+                    Outbox::new(tx),
+                    writer,
+                ))
+                .await
+            }
         }
     };
     let out = Outbox::with_metrics(tx, ctx.metrics.link(link.info.kind.as_str()))
@@ -101,14 +109,14 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
                     Some(Inbound::Closed(reason)) => break End::ClientClosed(reason),
                     Some(Inbound::Violation(reason)) => break End::Transport(reason),
                     Some(Inbound::Malformed(e)) => {
-                        if let Some(end) = s.on_error(None, 0, e.into()).await {
+                        if let Some(end) = Box::pin(s.on_error(None, 0, e.into())).await {
                             break end;
                         }
                     }
                     Some(Inbound::Frame(frame)) => {
                         // A panic while handling one frame ends this session like any other end (rooms left,
                         // presence told, gauges and streams released), never as a leaked half-session.
-                        match AssertUnwindSafe(s.on_frame(frame)).catch_unwind().await {
+                        match AssertUnwindSafe(Box::pin(s.on_frame(frame))).catch_unwind().await {
                             Ok(Some(end)) => break end,
                             Ok(None) => {}
                             Err(panic) => break s.on_panic(panic.as_ref()),
@@ -119,7 +127,7 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         }
     };
     drop(inbound);
-    s.close(end, writer, stop, slot).await;
+    Box::pin(s.close(end, writer, stop, slot)).await;
 }
 
 impl Session {
