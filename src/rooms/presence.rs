@@ -203,6 +203,8 @@ impl Rooms {
         let list = state.inboxes.entry(user.id.clone()).or_default();
         list.retain(|m| m.conn != conn);
         if let Some(m) = inbox {
+            // Most users hold one connection: room for exactly one, not the four a first push reserves.
+            list.reserve_exact(1);
             list.push(m);
         }
         if list.is_empty() {

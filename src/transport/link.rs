@@ -85,38 +85,61 @@ pub enum Outbound {
 pub type OutboundTx = mpsc::Sender<Outbound>;
 
 /// Holds queued frames (their count and bytes) against their outbox's bounds and the process budget; gives
-/// them back when dropped, i.e. when a writer takes them.
+/// them back when dropped, i.e. when a writer takes them. Kept small (one pointer and two counts): it rides
+/// in every queue slot, and a queue's first block of slots is allocated with every connection.
 #[derive(Debug)]
 pub struct QueueTicket {
     bytes: usize,
-    frames: usize,
+    frames: u32,
     counters: QueueCounters,
+}
+
+/// Frames and bytes waiting in one outbox's queue (a batch is one queue item but many frames), and the
+/// process budget they are charged to: one shared allocation per outbox.
+#[derive(Debug, Clone)]
+pub struct QueueCounters(std::sync::Arc<Counts>);
+
+#[derive(Debug)]
+struct Counts {
+    bytes: std::sync::atomic::AtomicUsize,
+    frames: std::sync::atomic::AtomicUsize,
     budget: super::MemoryBudget,
 }
 
-/// Frames and bytes waiting in one outbox's queue (a batch is one queue item but many frames).
-#[derive(Debug, Clone, Default)]
-pub struct QueueCounters {
-    pub bytes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    pub frames: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+impl QueueCounters {
+    pub fn new(budget: super::MemoryBudget) -> QueueCounters {
+        QueueCounters(std::sync::Arc::new(Counts {
+            bytes: Default::default(),
+            frames: Default::default(),
+            budget,
+        }))
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.0.bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn frames(&self) -> usize {
+        self.0.frames.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn budget(&self) -> &super::MemoryBudget {
+        &self.0.budget
+    }
 }
 
 impl QueueTicket {
-    pub fn new(
-        bytes: usize,
-        frames: usize,
-        counters: QueueCounters,
-        budget: super::MemoryBudget,
-    ) -> QueueTicket {
+    pub fn new(bytes: usize, frames: usize, counters: QueueCounters) -> QueueTicket {
         use std::sync::atomic::Ordering::Relaxed;
-        counters.bytes.fetch_add(bytes, Relaxed);
-        counters.frames.fetch_add(frames, Relaxed);
-        budget.charge(bytes);
+        // A batch is one journal batch for one recipient: far below u32::MAX frames.
+        let frames = u32::try_from(frames).unwrap_or(u32::MAX);
+        counters.0.bytes.fetch_add(bytes, Relaxed);
+        counters.0.frames.fetch_add(frames as usize, Relaxed);
+        counters.0.budget.charge(bytes);
         QueueTicket {
             bytes,
             frames,
             counters,
-            budget,
         }
     }
 }
@@ -124,9 +147,10 @@ impl QueueTicket {
 impl Drop for QueueTicket {
     fn drop(&mut self) {
         use std::sync::atomic::Ordering::Relaxed;
-        self.counters.bytes.fetch_sub(self.bytes, Relaxed);
-        self.counters.frames.fetch_sub(self.frames, Relaxed);
-        self.budget.release(self.bytes);
+        let counts = &self.counters.0;
+        counts.bytes.fetch_sub(self.bytes, Relaxed);
+        counts.frames.fetch_sub(self.frames as usize, Relaxed);
+        counts.budget.release(self.bytes);
     }
 }
 pub type OutboundRx = mpsc::Receiver<Outbound>;

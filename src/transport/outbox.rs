@@ -28,14 +28,13 @@ pub struct Outbox {
     /// The same fact as `overflowed`, read on every push: an atomic load instead of the token's mutex.
     overflow_flag: Arc<AtomicBool>,
     metrics: Option<LinkMetrics>,
-    /// Bytes of frames waiting in the queue, and the most pushes may fill it to: a queue of large files is
-    /// bounded by memory, not only by count.
+    /// Bytes and frames waiting in the queue, and the process-wide ceiling they count against (budget.rs).
     queued: QueueCounters,
+    /// The most bytes pushes may fill the queue with: a queue of large files is bounded by memory, not only
+    /// by count.
     max_bytes: usize,
     /// The most frames pushes may queue (batches count each of their frames).
     max_frames: usize,
-    /// The process-wide ceiling (see budget.rs).
-    budget: MemoryBudget,
 }
 
 /// Why a frame was not queued.
@@ -54,16 +53,16 @@ impl Outbox {
             overflowed: CancellationToken::new(),
             overflow_flag: Arc::default(),
             metrics: None,
-            queued: QueueCounters::default(),
+            queued: QueueCounters::new(MemoryBudget::unlimited()),
             max_bytes: usize::MAX,
             max_frames: usize::MAX,
-            budget: MemoryBudget::unlimited(),
         }
     }
 
     /// Counts what this outbox queues against the process-wide budget.
     pub fn with_budget(mut self, budget: MemoryBudget) -> Outbox {
-        self.budget = budget;
+        // Only while building: nothing is queued yet, so fresh counters lose nothing.
+        self.queued = QueueCounters::new(budget);
         self
     }
 
@@ -81,27 +80,24 @@ impl Outbox {
 
     /// Bytes waiting to be written.
     pub fn queued_bytes(&self) -> usize {
-        self.queued.bytes.load(Ordering::Relaxed)
+        self.queued.bytes()
     }
 
     fn queued_frames(&self) -> usize {
-        self.queued.frames.load(Ordering::Relaxed)
+        self.queued.frames()
     }
 
     /// Whether `frames` more frames of `len` bytes would overflow this queue or the process budget (a single
     /// item larger than the bound still goes into an empty queue).
     fn over(&self, frames: usize, len: usize) -> bool {
         let queued = self.queued_bytes();
-        (queued > 0 && (queued + len > self.max_bytes || !self.budget.has_room(len)))
+        (queued > 0 && (queued + len > self.max_bytes || !self.queued.budget().has_room(len)))
             || self.queued_frames() + frames > self.max_frames
     }
 
     fn ticket(&self, frame: Frame) -> Outbound {
         let len = frame.wire_len();
-        Outbound::Queued(
-            frame,
-            QueueTicket::new(len, 1, self.queued.clone(), self.budget.clone()),
-        )
+        Outbound::Queued(frame, QueueTicket::new(len, 1, self.queued.clone()))
     }
 
     /// An outbox that counts what it queues and drops.
@@ -154,7 +150,7 @@ impl Outbox {
         }
         let counts: Vec<(MessageType, usize)> =
             frames.iter().map(|f| (f.kind, f.wire_len())).collect();
-        let ticket = QueueTicket::new(len, counts.len(), self.queued.clone(), self.budget.clone());
+        let ticket = QueueTicket::new(len, counts.len(), self.queued.clone());
         match self.tx.try_send(Outbound::Batch(frames, ticket)) {
             Ok(()) => {
                 for (kind, len) in counts {
