@@ -98,6 +98,12 @@ impl Frame {
     /// Appends the header (with the given sequence number) and payload to `dst`.
     pub fn encode(&self, seq: u16, dst: &mut BytesMut) {
         dst.reserve(self.wire_len());
+        self.encode_header(seq, dst);
+        dst.extend_from_slice(&self.payload);
+    }
+
+    /// Appends only the `HEADER_LEN` header bytes: for writers that send the payload from its own buffer.
+    pub fn encode_header(&self, seq: u16, dst: &mut BytesMut) {
         let mut flags = self.kind as u8;
         if self.fin {
             flags |= FIN;
@@ -105,7 +111,6 @@ impl Frame {
         dst.put_u8(flags);
         dst.put_u16(seq);
         dst.put_u16(self.pipe);
-        dst.extend_from_slice(&self.payload);
     }
 
     /// Convenience for one-off encodes (tests, WebSocket messages).

@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod quic;
 pub mod tcp;
 pub mod tls;
+mod vectored;
 pub mod ws;
 
 pub use budget::{Hold, MemoryBudget};

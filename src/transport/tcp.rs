@@ -6,9 +6,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use bytes::BytesMut;
+use futures::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
@@ -17,6 +17,7 @@ use tracing::{debug, warn};
 
 use super::link::{Inbound, Link, LinkInfo, TransportKind, Writer, INBOUND_QUEUE};
 use super::loops::{read_loop, write_loop, FrameSink, FrameSource, Read};
+use super::vectored::VectoredWriter;
 use crate::protocol::Frame;
 
 /// Largest frame a writer sends: whatever the u32 length prefix can describe.
@@ -41,10 +42,7 @@ where
     tokio::spawn(read_loop(source, tx, None, |_| {}));
     // The limit guards what we read. What we write is whole messages (we never fragment), so only the u32
     // length prefix bounds it.
-    let sink = DelimitedSink {
-        sink: lean_writer(write_half),
-        buf: BytesMut::new(),
-    };
+    let sink = DelimitedSink(VectoredWriter::new(write_half));
     Link {
         info,
         inbound,
@@ -115,38 +113,28 @@ pub(super) fn read_error(e: &io::Error) -> Inbound {
     }
 }
 
-/// Length-delimited frames written to a byte stream; each frame is encoded into one reused buffer.
-struct DelimitedSink<W> {
-    sink: FramedWrite<W, LengthDelimitedCodec>,
-    buf: BytesMut,
-}
+/// Length-delimited frames written to a byte stream (see `vectored.rs`).
+struct DelimitedSink<W>(VectoredWriter<W>);
 
 impl<W: AsyncWrite + Unpin + Send> FrameSink for DelimitedSink<W> {
     async fn feed(&mut self, frame: Frame, seq: u16) -> Result<(), ()> {
-        self.buf.clear();
-        frame.encode(seq, &mut self.buf);
-        self.sink
-            .feed(self.buf.split().freeze())
+        self.0
+            .feed(&frame, seq)
             .await
             .map_err(|e| debug!(error = %e, "write failed"))
     }
 
     async fn flush(&mut self) -> Result<(), ()> {
-        SinkExt::<Bytes>::flush(&mut self.sink)
+        self.0
+            .flush()
             .await
-            .map_err(|e| debug!(error = %e, "flush failed"))?;
-        shrink_written(&mut self.sink);
-        if self.buf.capacity() > SHRINK_ABOVE {
-            self.buf = BytesMut::new();
-        }
-        Ok(())
+            .map_err(|e| debug!(error = %e, "flush failed"))
     }
 
     async fn finish(mut self, close: Option<String>) {
         if let Some(reason) = close {
             debug!(%reason, "closing stream transport");
-            let _ = SinkExt::<Bytes>::flush(&mut self.sink).await;
-            let _ = self.sink.get_mut().shutdown().await;
+            let _ = self.0.shutdown().await;
         }
     }
 }
