@@ -105,7 +105,7 @@ impl Gateway {
                 m.server_config(&[quic::ALPN], true)?,
                 Duration::from_millis(limits.quic_idle_timeout_ms),
                 Duration::from_millis(limits.quic_keep_alive_ms),
-                quic::MAX_STREAMS,
+                quic::max_streams(limits.max_pipes),
             )?;
             let endpoint = quic::server_endpoint(server, addr, limits.quic_udp_recv_buffer_bytes)
                 .with_context(|| format!("cannot listen for QUIC on {addr}/udp"))?;

@@ -306,3 +306,32 @@ async fn dev_certificate_is_generated_once_and_reused() {
         .expect("refused");
     assert!(format!("{err:#}").contains("need a certificate"), "{err:#}");
 }
+
+/// The gateway lets a QUIC client open `max_pipes + 1` streams (quinn sets up state for every one of them per
+/// connection). Pipe ids move upward as pipes are released and created again, so the client must not need a
+/// stream per pipe id: here, with `max_pipes = 3` (4 streams), 40 pipes are created, used and released in turn
+/// and every one of them is answered, including pipes whose ids are far above the stream limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_pipe_churn_beyond_the_stream_limit_keeps_working() {
+    let gw = TestGateway::start_with(|c| c.limits.max_pipes = 3).await;
+    let opts = trust(&gw);
+    let url = format!(
+        "quic://localhost:{}",
+        gw.gateway.quic_addr.expect("quic").port()
+    );
+    let client = Client::connect_with(&url, "", &opts).await.expect("client");
+    let mut highest = 0;
+    for round in 0..40 {
+        let pipe = tokio::time::timeout(Duration::from_secs(5), client.create("messaging"))
+            .await
+            .unwrap_or_else(|_| panic!("create {round} timed out"))
+            .expect("pipe");
+        highest = highest.max(pipe);
+        let joined = tokio::time::timeout(Duration::from_secs(5), client.join(pipe, "churn"))
+            .await
+            .unwrap_or_else(|_| panic!("join on pipe {pipe} timed out (no stream left?)"));
+        joined.expect("join");
+        client.release(pipe).await.expect("release");
+    }
+    assert!(highest >= 40, "pipe ids moved upward (highest {highest})");
+}

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::SinkExt;
+use futures::{FutureExt, SinkExt};
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
@@ -29,10 +29,18 @@ pub const ALPN: &[u8] = b"odd-im";
 pub const CLOSE_NORMAL: u32 = 0;
 pub const CLOSE_PROTOCOL: u32 = 1;
 
-/// Bidirectional streams a client may have open. Not `max_pipes + 1`: a client opens one stream per pipe id it
-/// uses and keeps it, and pipe ids move upward as pipes are released and created again, so a long-lived client
-/// that churns pipes needs more streams than it holds pipes at once.
-pub const MAX_STREAMS: u32 = 256;
+/// Bidirectional streams a client may have open: one per pipe it may hold (`limits.max_pipes`) plus pipe 0's.
+/// quinn sets up state for every stream a peer may open when the connection starts (~85 bytes each, both
+/// directions), so this figure is memory per connection; 256 cost an idle connection ~16 KiB more than 65.
+pub fn max_streams(max_pipes: usize) -> u32 {
+    u32::try_from(max_pipes.saturating_add(1)).unwrap_or(u32::MAX)
+}
+
+/// The most streams the Rust client opens for pipes other than 0. Pipe ids move upward as pipes are released
+/// and created again, so a stream per pipe id would run out of streams on a long-lived connection; instead
+/// pipe `p` shares stream `(p - 1) % CLIENT_PIPE_STREAMS`. Pipes on different streams never wait for each
+/// other; two pipes sharing one keep their own order, one behind the other.
+pub const CLIENT_PIPE_STREAMS: u16 = 16;
 
 /// Frames queued per stream before the connection counts as a slow consumer.
 const STREAM_QUEUE: usize = 4096;
@@ -53,6 +61,8 @@ struct Streams {
     queues: Vec<mpsc::Sender<Bytes>>,
     /// pipe -> index into `queues`.
     routes: HashMap<u16, usize>,
+    /// Client only: the stream opened for each slot (pipe 0, then `CLIENT_PIPE_STREAMS` shared slots).
+    slots: HashMap<u16, usize>,
     writers: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -204,6 +214,15 @@ async fn write_stream(send: quinn::SendStream, mut rx: mpsc::Receiver<Bytes>) {
     let _ = tokio::time::timeout(DRAIN, send.stopped()).await;
 }
 
+/// The client's stream slot for `pipe`: 0 for the connection itself, else one of `CLIENT_PIPE_STREAMS`.
+fn client_slot(pipe: u16) -> u16 {
+    if pipe == 0 {
+        0
+    } else {
+        (pipe - 1) % CLIENT_PIPE_STREAMS + 1
+    }
+}
+
 /// Picks (or, for a client, opens) the stream for `pipe`.
 async fn stream_for(
     conn: &quinn::Connection,
@@ -240,9 +259,32 @@ async fn stream_for(
                 }
             }
             Role::Client => {
-                let tx = tx.upgrade()?;
-                let (send, recv) = conn.open_bi().await.ok()?;
-                let idx = shared.add_stream(send, recv, tx, Role::Client);
+                let slot = client_slot(pipe);
+                let existing = shared.lock().slots.get(&slot).copied();
+                let idx = match existing {
+                    Some(idx) => idx,
+                    None => {
+                        let tx = tx.upgrade()?;
+                        let open = conn.open_bi();
+                        // A gateway allows `max_pipes + 1` streams, which may be fewer than our slots: when it
+                        // grants no more right now, this pipe shares a stream already open.
+                        let share = {
+                            let n = shared.lock().queues.len();
+                            (n > 0).then(|| usize::from(slot) % n)
+                        };
+                        let (send, recv) = match (open.now_or_never(), share) {
+                            (Some(opened), _) => opened.ok()?,
+                            (None, Some(idx)) => {
+                                shared.lock().routes.insert(pipe, idx);
+                                continue;
+                            }
+                            (None, None) => conn.open_bi().await.ok()?,
+                        };
+                        let idx = shared.add_stream(send, recv, tx, Role::Client);
+                        shared.lock().slots.insert(slot, idx);
+                        idx
+                    }
+                };
                 shared.lock().routes.insert(pipe, idx);
             }
         }
@@ -301,7 +343,7 @@ impl FrameSink for QuicSink {
 }
 
 /// The QUIC server endpoint's settings.
-/// `max_streams` bounds the bidirectional streams a client may have open (see `MAX_STREAMS`).
+/// `max_streams` bounds the bidirectional streams a client may have open (see `max_streams`).
 pub fn server_config(
     tls: Arc<rustls::ServerConfig>,
     idle_timeout: Duration,
