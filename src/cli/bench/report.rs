@@ -23,6 +23,9 @@ pub struct Report {
     pub client_cpu_ms_per_1000: Option<f64>,
     pub latency_ms: Option<Latency>,
     pub server_rss_kib_per_connection: Option<f64>,
+    /// The same once every receiver has read everything (the set-up figure includes pushes still queued for
+    /// receivers that do not read during set-up): what a connection keeps after a burst.
+    pub server_rss_kib_per_connection_after: Option<f64>,
     pub mb_per_sec: Option<f64>,
     pub seconds: f64,
 }
@@ -105,6 +108,9 @@ impl Report {
         }
         if let Some(r) = self.server_rss_kib_per_connection {
             row("server RSS per connection", format!("{r:.1} KiB"));
+        }
+        if let Some(r) = self.server_rss_kib_per_connection_after {
+            row("  after the run (drained)", format!("{r:.1} KiB"));
         }
         if let Some(m) = self.mb_per_sec {
             row("file throughput", format!("{m:.1} MB/s"));

@@ -114,6 +114,7 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
     };
     report.server_cpu_ms_per_1000 = per_1000(server_cpu, target.cpu());
     report.client_cpu_ms_per_1000 = per_1000(client_cpu, super::server::own_cpu());
+    report.server_rss_kib_per_connection_after = per_conn(rss_before, target.rss_kib(), total);
     let elapsed = last.max(Duration::from_millis(1)).as_secs_f64();
     report.fanout_seconds = elapsed;
     report.messages_sent = sent;
