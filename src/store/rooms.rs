@@ -81,15 +81,31 @@ impl Store {
         .await
     }
 
-    /// Stores rights only if none are stored yet; returns the rights in force.
+    /// Stores rights only if none are stored yet; returns the rights in force. A first join (the common case)
+    /// is one round trip: the insert returns the row it wrote; only when a row was already there is it read.
     pub async fn init_member_mask(
         &self,
         room: &str,
         user: &str,
         mask: u32,
     ) -> Result<u32, StoreError> {
-        self.write_member_mask(room, user, mask, "DO NOTHING")
-            .await?;
+        let now = now_ms();
+        let inserted: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "INSERT INTO room_members (room_id, user_id, mask, updated_ms) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (room_id, user_id) DO NOTHING RETURNING mask",
+            )
+            .bind(room)
+            .bind(user)
+            .bind(i64::from(mask))
+            .bind(now)
+            .fetch_optional(pool)
+            .await?
+        });
+        if let Some(m) = inserted {
+            return u32::try_from(m)
+                .map_err(|_| StoreError::Corrupt(format!("rights {m} of {user} in {room}")));
+        }
         self.member_mask(room, user)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("rights of {user} in {room} vanished")))
