@@ -20,12 +20,24 @@ pub struct Member {
     pub private: bool,
 }
 
+/// A status pushed to many members (a Neighbor event to everyone in a room): serialized once, its bytes
+/// shared by every member's frame. Serializing per member made one join into a room of N cost N encodings.
+pub struct Notice(bytes::Bytes);
+
+impl Notice {
+    pub fn new(status: &Status) -> Notice {
+        Notice(status_frame(0, 0, status, now_secs()).payload)
+    }
+}
+
 impl Member {
-    /// Pushes a status (presence, coverage) to this member's pipe. A full queue marks the member as a slow
-    /// consumer, which its session closes; nothing else to do here.
-    pub fn push_status(&self, status: &Status) {
-        let _ = self
-            .outbox
-            .push(status_frame(self.pipe, 0, status, now_secs()));
+    /// Pushes a notice (built once for many members) to this member's pipe. A full queue marks the member as
+    /// a slow consumer, which its session closes; nothing else to do here.
+    pub fn push_notice(&self, notice: &Notice) {
+        let _ = self.outbox.push(crate::protocol::Frame::new(
+            crate::protocol::MessageType::Command,
+            self.pipe,
+            notice.0.clone(),
+        ));
     }
 }

@@ -7,7 +7,7 @@
 use serde_json::{json, Map, Value};
 
 use super::access::{authorize, Act, RoomClaims};
-use super::member::Member;
+use super::member::{Member, Notice};
 use super::state::{room_default, room_json, validate_room_id, Room, State};
 use super::{RoomError, Rooms};
 use crate::protocol::args::{Mask, User};
@@ -120,8 +120,9 @@ impl Rooms {
             if !remote.has(rid, &user) && !crowded {
                 let notice = Status::ok(codes::GROUP_NEIGHBOR_CONNECT, format!("{user} joined"))
                     .with_info(json!({ "user": member.user, "room": room_info }));
+                let notice = Notice::new(&notice);
                 for m in room.members.iter().filter(|m| m.user.id != user) {
-                    m.push_status(&notice);
+                    m.push_notice(&notice);
                 }
             }
         }
@@ -301,8 +302,9 @@ fn leave_locked(
             },
         )
         .with_info(json!({ "user": gone.user, "room": info }));
+        let notice = Notice::new(&notice);
         for m in &room.members {
-            m.push_status(&notice);
+            m.push_notice(&notice);
         }
     }
     if room.members.is_empty() {

@@ -69,12 +69,17 @@ impl Session {
             codes::GROUP_LOCAL_COVERAGE,
             format!("members of {}", args.rid),
         )
-        .with_info(match joined.count {
-            // A crowded room: the list is capped (docs/protocol.md, big rooms).
-            Some(count) => {
-                json!({ "room": joined.room, "list": joined.list, "count": count, "more": true })
+        .with_info({
+            // Moved, not `json!`-ed: `json!` would copy the room and the list value by value.
+            let mut info = serde_json::Map::new();
+            info.insert("room".into(), joined.room);
+            info.insert("list".into(), serde_json::Value::Object(joined.list));
+            if let Some(count) = joined.count {
+                // A crowded room: the list is capped (docs/protocol.md, big rooms).
+                info.insert("count".into(), json!(count));
+                info.insert("more".into(), json!(true));
             }
-            None => json!({ "room": joined.room, "list": joined.list }),
+            serde_json::Value::Object(info)
         });
         let coverage = status_frame(pipe, 0, &coverage, now_secs());
         let (Some(after), true) = (args.after, joined.catching_up) else {

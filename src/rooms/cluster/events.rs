@@ -77,8 +77,9 @@ fn with_presence_diff(
             Status::ok(codes::GROUP_NEIGHBOR_DISCONNECT, text)
                 .with_info(json!({ "user": user, "room": info }))
         };
+        let notice = crate::rooms::member::Notice::new(&status);
         for m in &room.members {
-            m.push_status(&status);
+            m.push_notice(&notice);
         }
     }
 }
