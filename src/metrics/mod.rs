@@ -239,6 +239,12 @@ impl LinkMetrics {
         self.bytes_sent.inc_by(bytes as u64);
     }
 
+    /// `frames` frames of one kind, `bytes` together (a batch of pushes).
+    pub fn sent_many(&self, kind: MessageType, frames: usize, bytes: usize) {
+        self.frames_sent[slot(kind)].inc_by(frames as u64);
+        self.bytes_sent.inc_by(bytes as u64);
+    }
+
     pub fn received(&self, kind: MessageType, bytes: usize) {
         self.frames_received[slot(kind)].inc();
         self.bytes_received.inc_by(bytes as u64);

@@ -5,7 +5,7 @@
 //! While one batch commits the next one gathers, so throughput grows with load instead of paying one commit
 //! per message. Because fan-out follows commit, an acknowledged or delivered message is always in the store.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -287,7 +287,9 @@ pub(super) struct To<'a> {
 /// Pushes gathered per recipient connection, in order, then queued as one item per connection.
 #[derive(Default)]
 pub(super) struct Deliveries {
-    by_conn: HashMap<u64, (crate::transport::Outbox, Vec<Frame>)>,
+    /// Looked up once per delivery: connection ids are small sequential integers, so Fx hashing (one multiply)
+    /// instead of SipHash, which showed in the fan-out profile.
+    by_conn: rustc_hash::FxHashMap<u64, (crate::transport::Outbox, Vec<Frame>)>,
 }
 
 impl Deliveries {

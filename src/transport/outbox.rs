@@ -21,8 +21,14 @@ use crate::protocol::{Frame, MessageType};
 /// How long a session waits for its client to make room for an answer before giving up on it.
 pub const REPLY_WAIT: Duration = Duration::from_secs(10);
 
+/// A handle on one connection's queue. Cloned for every room the connection is in and for every journal batch
+/// that reaches it, so a clone is one reference count: everything lives in `OutboxShared`.
 #[derive(Clone, Debug)]
-pub struct Outbox {
+pub struct Outbox(Arc<OutboxShared>);
+
+/// What every handle on one queue shares (read through `Outbox`).
+#[derive(Clone, Debug)]
+pub struct OutboxShared {
     tx: OutboundTx,
     overflowed: CancellationToken,
     /// The same fact as `overflowed`, read on every push: an atomic load instead of the token's mutex.
@@ -46,9 +52,16 @@ pub enum Undeliverable {
     Closed,
 }
 
+impl std::ops::Deref for Outbox {
+    type Target = OutboxShared;
+    fn deref(&self) -> &OutboxShared {
+        &self.0
+    }
+}
+
 impl Outbox {
     pub fn new(tx: OutboundTx) -> Outbox {
-        Outbox {
+        Outbox(Arc::new(OutboxShared {
             tx,
             overflowed: CancellationToken::new(),
             overflow_flag: Arc::default(),
@@ -56,25 +69,30 @@ impl Outbox {
             queued: QueueCounters::new(MemoryBudget::unlimited()),
             max_bytes: usize::MAX,
             max_frames: usize::MAX,
-        }
+        }))
+    }
+
+    /// For the builders below, which run before the outbox is shared.
+    fn build(&mut self) -> &mut OutboxShared {
+        Arc::make_mut(&mut self.0)
     }
 
     /// Counts what this outbox queues against the process-wide budget.
     pub fn with_budget(mut self, budget: MemoryBudget) -> Outbox {
         // Only while building: nothing is queued yet, so fresh counters lose nothing.
-        self.queued = QueueCounters::new(budget);
+        self.build().queued = QueueCounters::new(budget);
         self
     }
 
     /// Bounds the bytes pushes may queue (a single frame larger than the bound still goes into an empty queue).
     pub fn with_byte_limit(mut self, max_bytes: usize) -> Outbox {
-        self.max_bytes = max_bytes;
+        self.build().max_bytes = max_bytes;
         self
     }
 
     /// Bounds the frames pushes may queue (the queue's own capacity counts a batch as one item).
     pub fn with_frame_limit(mut self, max_frames: usize) -> Outbox {
-        self.max_frames = max_frames;
+        self.build().max_frames = max_frames;
         self
     }
 
@@ -102,10 +120,9 @@ impl Outbox {
 
     /// An outbox that counts what it queues and drops.
     pub fn with_metrics(tx: OutboundTx, metrics: LinkMetrics) -> Outbox {
-        Outbox {
-            metrics: Some(metrics),
-            ..Outbox::new(tx)
-        }
+        let mut outbox = Outbox::new(tx);
+        outbox.build().metrics = Some(metrics);
+        outbox
     }
 
     fn count(&self, kind: MessageType, len: usize) {
@@ -148,13 +165,25 @@ impl Outbox {
         if self.over(frames.len(), len) {
             return Err(self.cut());
         }
-        let counts: Vec<(MessageType, usize)> =
-            frames.iter().map(|f| (f.kind, f.wire_len())).collect();
-        let ticket = QueueTicket::new(len, counts.len(), self.queued.clone());
+        // Journal batches hold room pushes (all Command frames): counted once per batch, not per frame.
+        let n = frames.len();
+        let all_commands = frames.iter().all(|f| f.kind == MessageType::Command);
+        let kinds: Vec<(MessageType, usize)> = if all_commands {
+            Vec::new()
+        } else {
+            frames.iter().map(|f| (f.kind, f.wire_len())).collect()
+        };
+        let ticket = QueueTicket::new(len, n, self.queued.clone());
         match self.tx.try_send(Outbound::Batch(frames, ticket)) {
             Ok(()) => {
-                for (kind, len) in counts {
-                    self.count(kind, len);
+                if let Some(m) = &self.metrics {
+                    if all_commands {
+                        m.sent_many(MessageType::Command, n, len);
+                    } else {
+                        for (kind, len) in kinds {
+                            m.sent(kind, len);
+                        }
+                    }
                 }
                 Ok(())
             }
