@@ -131,6 +131,7 @@ impl Gateway {
                 limits.max_pending_upgrades.max(1),
             )),
             ws_liveness: Duration::from_millis(limits.idle_timeout_ms),
+            server_api: Arc::new(config.server_api.clone()),
         });
         let http_limits = http::HttpLimits {
             header_timeout: Duration::from_millis(limits.http_header_timeout_ms),

@@ -112,6 +112,15 @@ impl Cli {
         if let Some(f) = self.log_format {
             c.log.format = f;
         }
+        if let Ok(keys) = std::env::var("ODD_API_KEYS") {
+            c.server_api.keys =
+                crate::config::ServerApi::keys_from_env(&keys).map_err(|reason| {
+                    ConfigError::Invalid {
+                        key: "ODD_API_KEYS",
+                        reason,
+                    }
+                })?;
+        }
         // The JWT secret comes from the environment only, so it never shows in `ps`.
         if let Ok(secret) = std::env::var("ODD_JWT_SECRET") {
             if !secret.is_empty() {

@@ -6,6 +6,7 @@
 mod cli;
 mod limits;
 mod listen;
+mod server_api;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use serde::Deserialize;
 pub use cli::Cli;
 pub use limits::Limits;
 pub use listen::ListenAddr;
+pub use server_api::{ApiKey, ServerApi};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -55,6 +57,7 @@ pub struct Config {
     pub tls: Tls,
     pub log: Log,
     pub cluster: Cluster,
+    pub server_api: ServerApi,
     /// Test-only fault injection. Never read from a file, the environment or flags.
     #[serde(skip)]
     pub faults: Faults,
@@ -221,6 +224,7 @@ impl Default for Config {
             auth: Auth::default(),
             log: Log::default(),
             cluster: Cluster::default(),
+            server_api: ServerApi::default(),
             faults: Faults::default(),
         }
     }

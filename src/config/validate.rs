@@ -31,6 +31,7 @@ impl Config {
                 reason: "must be at least 1".into(),
             });
         }
+        self.server_api.validate()?;
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::Invalid {
                 key: "tls",

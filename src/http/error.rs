@@ -11,6 +11,8 @@ use crate::rooms::RoomError;
 #[derive(Debug)]
 pub enum ApiError {
     Auth(AuthError),
+    /// No or a wrong server-API key.
+    Unauthorized(String),
     Forbidden(String),
     BadRequest(String),
     NotFound(String),
@@ -21,6 +23,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = match self {
             ApiError::Auth(e) => (StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
@@ -41,6 +44,24 @@ impl IntoResponse for ApiError {
             }
         };
         (status, Json(json!({ "error": message, "code": code }))).into_response()
+    }
+}
+
+impl ApiError {
+    /// The `code` of the JSON answer (also the outcome label of the server API's metrics).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Auth(_) | ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Room(RoomError::NoSuchRoom(_)) => "not_found",
+            ApiError::Room(
+                RoomError::NoRead(_) | RoomError::Banned(_) | RoomError::NotGranted(_),
+            ) => "forbidden",
+            ApiError::Room(RoomError::Store(_)) => "unavailable",
+            ApiError::Room(_) => "bad_request",
+        }
     }
 }
 

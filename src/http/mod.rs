@@ -8,11 +8,12 @@ mod error;
 pub mod health;
 mod history;
 mod serve;
+mod server_api;
 mod ws;
 
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::auth::TokenVerifier;
@@ -33,6 +34,8 @@ pub struct HttpState {
     pub upgrades: Arc<tokio::sync::Semaphore>,
     /// A WebSocket silent this long (no frame, no pong to the gateway's pings) is lost (`limits.idle_timeout_ms`).
     pub ws_liveness: std::time::Duration,
+    /// Keys and publisher identity of the server API (`[server_api]`).
+    pub server_api: Arc<crate::config::ServerApi>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -48,6 +51,7 @@ pub fn router(state: HttpState) -> Router {
         )
         .route("/api/messages/{mid}/payload", get(history::message_payload))
         .route("/api/rooms/{rid}/presence", get(history::room_presence))
+        .route("/api/server/publish", post(server_api::publish))
         .with_state(state)
 }
 

@@ -16,6 +16,7 @@ mod journal;
 mod member;
 mod post;
 mod presence;
+mod publish;
 mod rights;
 mod state;
 mod streams;

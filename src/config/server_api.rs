@@ -1,0 +1,135 @@
+//! `[server_api]`: the app backend's own API under `/api/server/...` (docs/http-api.md, "Server API").
+
+use serde::Deserialize;
+
+/// Who may call the server API, and whom its publishes come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerApi {
+    /// Keys that may call it, each with a name for logs and metrics (the key itself is never logged). None:
+    /// the server API answers 401 to everything.
+    pub keys: Vec<ApiKey>,
+    /// The sender of a publish that names none.
+    pub publisher_id: String,
+    pub publisher_nick: String,
+}
+
+impl Default for ServerApi {
+    fn default() -> ServerApi {
+        ServerApi {
+            keys: Vec::new(),
+            publisher_id: "system".to_string(),
+            publisher_nick: "System".to_string(),
+        }
+    }
+}
+
+/// One API key. `Debug` shows the name only.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    pub name: String,
+    pub key: String,
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("name", &self.name)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl ServerApi {
+    /// Reads `ODD_API_KEYS` (`name=key,name=key`): keys come from the environment or the file, never flags,
+    /// so they do not show in `ps`.
+    pub fn keys_from_env(value: &str) -> Result<Vec<ApiKey>, String> {
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|pair| match pair.split_once('=') {
+                Some((name, key)) if !name.trim().is_empty() && !key.trim().is_empty() => {
+                    Ok(ApiKey {
+                        name: name.trim().to_string(),
+                        key: key.trim().to_string(),
+                    })
+                }
+                _ => Err("each entry must be name=key".to_string()),
+            })
+            .collect()
+    }
+
+    /// Names must be unique and non-empty (they label metrics), keys at least 16 characters, the publisher a
+    /// valid identity.
+    pub fn validate(&self) -> Result<(), super::ConfigError> {
+        let invalid = |reason: String| super::ConfigError::Invalid {
+            key: "server_api",
+            reason,
+        };
+        let mut names = std::collections::HashSet::new();
+        for k in &self.keys {
+            if k.name.is_empty() || !names.insert(k.name.as_str()) {
+                return Err(invalid(format!(
+                    "key names must be unique and non-empty ({:?})",
+                    k.name
+                )));
+            }
+            if k.key.chars().count() < 16 {
+                return Err(invalid(format!(
+                    "key {:?} is shorter than 16 characters",
+                    k.name
+                )));
+            }
+        }
+        let publisher = crate::protocol::args::User {
+            id: self.publisher_id.clone(),
+            nick: self.publisher_nick.clone(),
+            avatar: String::new(),
+        };
+        crate::auth::validate_user(&publisher)
+            .map_err(|e| invalid(format!("publisher_id / publisher_nick: {e}")))
+    }
+
+    /// The name of the key `presented` matches, comparing every key in constant time.
+    pub fn key_name(&self, presented: &str) -> Option<&str> {
+        let mut found = None;
+        for k in &self.keys {
+            if constant_time_eq(k.key.as_bytes(), presented.as_bytes()) {
+                found = Some(k.name.as_str());
+            }
+        }
+        found
+    }
+}
+
+/// Equal bytes, in time that depends on the lengths only.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_by_value_and_parse_from_the_environment() {
+        let api = ServerApi {
+            keys: ServerApi::keys_from_env("backend=s3cret, ops = other ").expect("keys"),
+            ..ServerApi::default()
+        };
+        assert_eq!(api.key_name("s3cret"), Some("backend"));
+        assert_eq!(api.key_name("other"), Some("ops"));
+        assert_eq!(api.key_name("s3cre"), None);
+        assert_eq!(api.key_name(""), None);
+        assert!(ServerApi::keys_from_env("nokey").is_err());
+        assert!(
+            !format!("{:?}", api.keys).contains("s3cret"),
+            "Debug hides keys"
+        );
+    }
+}

@@ -1,0 +1,131 @@
+//! The server API (`/api/server/...`): what the app's own backend calls, with an API key from
+//! `[server_api] keys` in the `X-API-Key` header. Every call is counted per key name, call and outcome
+//! (`odd_gateway_server_api_requests_total`); keys are compared in constant time and never logged.
+//!
+//! `POST /api/server/publish` puts a message into a room or a user's conversation through the same journal as
+//! client posts: committed before the answer, with the same order and `mid`s (docs/http-api.md).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::HttpState;
+use crate::protocol::args::{Cast, SendKind, User};
+use crate::rooms::Post;
+
+/// The header that carries the key.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// The name of the caller's key, or 401 (counted under key `-`).
+fn caller(state: &HttpState, headers: &HeaderMap, call: &str) -> Result<String, ApiError> {
+    let presented = headers
+        .get(API_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match state.server_api.key_name(presented.trim()) {
+        Some(name) if !presented.is_empty() => Ok(name.to_string()),
+        _ => {
+            count(state, "-", call, "unauthorized");
+            Err(ApiError::Unauthorized(
+                "the server API needs a valid key in X-API-Key".into(),
+            ))
+        }
+    }
+}
+
+fn count(state: &HttpState, key: &str, call: &str, outcome: &str) {
+    state
+        .metrics
+        .server_api_requests_total
+        .with_label_values(&[key, call, outcome])
+        .inc();
+}
+
+/// Runs one call and counts its outcome under the caller's key.
+fn finish<T>(
+    state: &HttpState,
+    key: &str,
+    call: &str,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.code(),
+    };
+    count(state, key, call, outcome);
+    result
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    /// A room id (a room post) ...
+    room: Option<String>,
+    /// ... or a user id (a uni-cast to every connection of that user).
+    user: Option<String>,
+    #[serde(rename = "type", default = "text")]
+    kind: SendKind,
+    data: Box<RawValue>,
+    /// Who it is from; default: `[server_api] publisher_id` / `publisher_nick`.
+    sender: Option<User>,
+}
+
+fn text() -> SendKind {
+    SendKind::Text
+}
+
+pub async fn publish(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let key = caller(&state, &headers, "publish")?;
+    let result = publish_as(&state, &body).await;
+    finish(&state, &key, "publish", result).map(Json)
+}
+
+async fn publish_as(state: &HttpState, body: &[u8]) -> Result<Value, ApiError> {
+    // The same check as a client's command arguments: whatever is accepted can be read back by every reader.
+    crate::protocol::json_check::check_json(body)
+        .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+    let p: PublishBody =
+        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+    let (cast, target) = match (p.room, p.user) {
+        (Some(room), None) => (Cast::Multi, room),
+        (None, Some(user)) => (Cast::Uni, user),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "name exactly one of `room` and `user`".into(),
+            ))
+        }
+    };
+    let sender = match p.sender {
+        Some(u) => {
+            crate::auth::validate_user(&u).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            u
+        }
+        None => User {
+            id: state.server_api.publisher_id.clone(),
+            nick: state.server_api.publisher_nick.clone(),
+            avatar: String::new(),
+        },
+    };
+    let post = Post {
+        sender,
+        conn: 0,
+        kind: p.kind,
+        cast,
+        target,
+        data: p.data,
+        payload: bytes::Bytes::new(),
+        persist: true,
+        origin: None,
+    };
+    let posted = state.rooms.server_post(post).await?.committed().await?;
+    Ok(json!({ "mid": posted.mid, "timestamp": posted.timestamp, "delivered": posted.delivered }))
+}

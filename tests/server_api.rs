@@ -1,0 +1,207 @@
+//! The server API (`/api/server/...`), called as the app's backend would: plain HTTP with an `X-API-Key`,
+//! while members listen over real TCP connections.
+
+mod common;
+
+use common::pushes::{until_data, until_sends};
+use common::{metric_at, people, TestGateway};
+use odd_gateway::client::Client;
+use odd_gateway::config::ApiKey;
+use serde_json::{json, Value};
+
+const KEY: &str = "k-backend-0123456789";
+
+async fn gateway() -> TestGateway {
+    TestGateway::start_with(|c| {
+        people(c);
+        c.server_api.keys = vec![ApiKey {
+            name: "backend".into(),
+            key: KEY.into(),
+        }];
+    })
+    .await
+}
+
+async fn publish(gw: &TestGateway, key: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/api/server/publish", gw.http_url()))
+        .json(&body);
+    if let Some(k) = key {
+        req = req.header("X-API-Key", k);
+    }
+    let r = req.send().await.expect("http");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A server publish reaches the room's members in the same order as client posts (ids ascending, pushes in id
+/// order), comes from the configured system identity or a named sender, and is in the room's history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_reaches_members_in_order_and_lands_in_history() {
+    let gw = gateway().await;
+    let mut alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    alice.join(ap, "news").await.expect("join");
+    let mut bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    bob.join(bp, "news").await.expect("join");
+
+    let said = alice.say(ap, "news", "from alice").await.expect("said");
+    let (status, first) = publish(
+        &gw,
+        Some(KEY),
+        json!({"room": "news", "data": {"headline": "server one"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    let (status, second) = publish(
+        &gw,
+        Some(KEY),
+        json!({"room": "news", "type": "invite", "data": "server two",
+               "sender": {"id": "moderator", "nick": "Mod", "avatar": ""}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    let mids = [
+        said.info()["mid"].as_i64().expect("mid"),
+        first["mid"].as_i64().expect("mid"),
+        second["mid"].as_i64().expect("mid"),
+    ];
+    assert!(mids.windows(2).all(|w| w[0] < w[1]), "{mids:?}");
+
+    let pushes = until_sends(&mut bob, 3).await;
+    let sends: Vec<&odd_gateway::client::Reply> =
+        pushes.iter().filter(|p| p.name() == "send").collect();
+    let got: Vec<i64> = sends
+        .iter()
+        .map(|p| p.args["mid"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(got, mids, "bob sees every message once, in id order");
+    assert_eq!(sends[1].args["user"]["id"], "system");
+    assert_eq!(sends[1].args["user"]["nick"], "System");
+    assert_eq!(sends[1].args["data"]["headline"], "server one");
+    assert_eq!(sends[2].args["user"]["id"], "moderator");
+    assert_eq!(sends[2].args["type"], "invite");
+    // Alice, a member too, gets the server's messages (no connection is the sender).
+    until_data(&mut alice, "server two").await;
+
+    let page = bob
+        .history(bp, json!({"rid": "news", "limit": 10}))
+        .await
+        .expect("history");
+    let stored: Vec<i64> = page.info()["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["mid"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(stored, mids);
+    assert_eq!(
+        metric_at(
+            &gw.http_url(),
+            r#"odd_gateway_server_api_requests_total{call="publish",key="backend",outcome="ok"}"#
+        )
+        .await,
+        Some(2.0)
+    );
+}
+
+/// A publish to a user reaches every connection of that user, online now; the sender is the system identity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_to_a_user_reaches_each_of_their_connections() {
+    let gw = gateway().await;
+    let mut phone = Client::connect(&gw.tcp_url(), "carol")
+        .await
+        .expect("phone");
+    // A connection's first messaging pipe takes its uni-casts.
+    phone.create("messaging").await.expect("pipe");
+    let mut laptop = Client::connect(&gw.tcp_url(), "carol")
+        .await
+        .expect("laptop");
+    laptop.create("messaging").await.expect("pipe");
+    let (status, body) = publish(&gw, Some(KEY), json!({"user": "carol", "data": "ping"})).await;
+    assert_eq!(status, 200, "{body}");
+    for c in [&mut phone, &mut laptop] {
+        let pushes = until_data(c, "ping").await;
+        let last = pushes.last().expect("the push");
+        assert_eq!(last.args["user"]["id"], "system");
+        assert_eq!(last.args["mid"], body["mid"]);
+    }
+}
+
+/// Without a key, with a wrong one, and with bad requests: clear statuses, nothing stored, every call counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_keys_and_bad_requests_are_refused_and_counted() {
+    let gw = gateway().await;
+    let alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    alice.join(ap, "news").await.expect("join");
+    let body = json!({"room": "news", "data": "nope"});
+    assert_eq!(publish(&gw, None, body.clone()).await.0, 401);
+    let (status, answer) = publish(&gw, Some("k-backend-12"), body.clone()).await;
+    assert_eq!(status, 401);
+    assert_eq!(answer["code"], "unauthorized");
+    for (bad, want) in [
+        (json!({"room": "nowhere", "data": 1}), 404),
+        (json!({"room": "news", "user": "bob", "data": 1}), 400),
+        (json!({"data": 1}), 400),
+        (json!({"room": "news"}), 400),
+        (json!({"room": "news", "data": 1, "type": "shout"}), 400),
+        (json!({"room": "news", "data": 1, "extra": true}), 400),
+        (json!({"room": "", "data": 1}), 400),
+        (json!({"room": "r".repeat(300), "data": 1}), 400),
+        (
+            json!({"room": "news", "data": 1, "sender": {"id": ""}}),
+            400,
+        ),
+    ] {
+        let (status, answer) = publish(&gw, Some(KEY), bad.clone()).await;
+        assert_eq!(status, want, "{bad} -> {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
+    // A lone surrogate in the data would break every later reader of the room's history: refused at the edge.
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/server/publish", gw.http_url()))
+        .header("X-API-Key", KEY)
+        .header("content-type", "application/json")
+        .body(r#"{"room": "news", "data": "\ud800"}"#)
+        .send()
+        .await
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 400);
+    // Nothing of the above was stored: the room's history is empty.
+    let page = alice
+        .history(ap, json!({"rid": "news", "limit": 10}))
+        .await
+        .expect("history");
+    assert_eq!(page.info()["messages"], json!([]));
+    let url = gw.http_url();
+    assert_eq!(
+        metric_at(
+            &url,
+            r#"odd_gateway_server_api_requests_total{call="publish",key="-",outcome="unauthorized"}"#
+        )
+        .await,
+        Some(2.0)
+    );
+    assert_eq!(
+        metric_at(
+            &url,
+            r#"odd_gateway_server_api_requests_total{call="publish",key="backend",outcome="bad_request"}"#
+        )
+        .await,
+        Some(9.0)
+    );
+    assert_eq!(
+        metric_at(
+            &url,
+            r#"odd_gateway_server_api_requests_total{call="publish",key="backend",outcome="not_found"}"#
+        )
+        .await,
+        Some(1.0)
+    );
+}
