@@ -132,6 +132,12 @@ impl Gateway {
             )),
             ws_liveness: Duration::from_millis(limits.idle_timeout_ms),
             server_api: Arc::new(config.server_api.clone()),
+            disconnect: {
+                let ctx = ctx.clone();
+                Arc::new(move |user: &str, reason: &str| {
+                    ctx.resumable.disconnect_user(user, reason)
+                })
+            },
         });
         let http_limits = http::HttpLimits {
             header_timeout: Duration::from_millis(limits.http_header_timeout_ms),

@@ -205,3 +205,97 @@ async fn bad_keys_and_bad_requests_are_refused_and_counted() {
         Some(1.0)
     );
 }
+
+/// `disconnect` ends every session of the user, live and parked: each live connection hears the reason in a
+/// `NetConnection.Connect.Closed` status and is closed; the parked one ends too; the room sees the user leave;
+/// other users stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_ends_every_session_of_the_user_with_the_reason() {
+    let gw = gateway().await;
+    let url = gw.http_url();
+    let mut alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    alice.join(ap, "lobby").await.expect("join");
+    let mut phones = Vec::new();
+    for _ in 0..3 {
+        let c = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
+        let p = c.create("messaging").await.expect("pipe");
+        c.join(p, "lobby").await.expect("join");
+        phones.push(c);
+    }
+    // One of bob's connections goes away without a word: its session is parked for a fast reconnect.
+    drop(phones.pop());
+    assert!(
+        common::until_metric(
+            &url,
+            "odd_gateway_sessions_parked",
+            1.0,
+            std::time::Duration::from_secs(10)
+        )
+        .await,
+        "a parked session"
+    );
+
+    let r = reqwest::Client::new()
+        .post(format!("{url}/api/server/disconnect"))
+        .header("X-API-Key", KEY)
+        .json(&json!({"user": "bob", "reason": "banned for spam"}))
+        .send()
+        .await
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(
+        body["disconnected"], 3,
+        "two live sessions and the parked one"
+    );
+
+    for mut phone in phones {
+        let pushes = common::pushes::until(&mut phone, "the closing status", |p| {
+            p.code() == "NetConnection.Connect.Closed"
+        })
+        .await;
+        let last = pushes.last().expect("status");
+        assert_eq!(last.description(), "banned for spam");
+        assert!(
+            phone
+                .closed_within(std::time::Duration::from_secs(5))
+                .await
+                .is_some(),
+            "the connection is closed after the status"
+        );
+    }
+    // Bob leaves the room once, when his last session ends; the parked one is gone too.
+    common::pushes::until(
+        &mut alice,
+        "bob leaving",
+        common::pushes::is_neighbor("NetGroup.Neighbor.Disconnect", "bob"),
+    )
+    .await;
+    assert!(
+        common::until_metric(
+            &url,
+            "odd_gateway_sessions_parked",
+            0.0,
+            std::time::Duration::from_secs(10)
+        )
+        .await,
+        "the parked session ended"
+    );
+    // Alice is untouched, and nobody is left to disconnect.
+    alice
+        .say(ap, "lobby", "still here")
+        .await
+        .expect("alice still connected");
+    let r = reqwest::Client::new()
+        .post(format!("{url}/api/server/disconnect"))
+        .header("X-API-Key", KEY)
+        .json(&json!({"user": "bob"}))
+        .send()
+        .await
+        .expect("http");
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["disconnected"], 0);
+}

@@ -20,6 +20,9 @@ use crate::auth::TokenVerifier;
 use crate::rooms::Rooms;
 use crate::transport::Link;
 
+/// Ends every session of a user (id, reason) on this node; returns how many it ended.
+pub type Disconnector = Arc<dyn Fn(&str, &str) -> usize + Send + Sync>;
+
 #[derive(Clone)]
 pub struct HttpState {
     pub rooms: Rooms,
@@ -36,6 +39,9 @@ pub struct HttpState {
     pub ws_liveness: std::time::Duration,
     /// Keys and publisher identity of the server API (`[server_api]`).
     pub server_api: Arc<crate::config::ServerApi>,
+    /// Ends every session of a user on this node with a reason (the session layer's registry); returns how
+    /// many it ended.
+    pub disconnect: Disconnector,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -52,6 +58,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/messages/{mid}/payload", get(history::message_payload))
         .route("/api/rooms/{rid}/presence", get(history::room_presence))
         .route("/api/server/publish", post(server_api::publish))
+        .route("/api/server/disconnect", post(server_api::disconnect))
         .with_state(state)
 }
 

@@ -2,6 +2,7 @@
 //! `[server_api] keys` in the `X-API-Key` header. Every call is counted per key name, call and outcome
 //! (`odd_gateway_server_api_requests_total`); keys are compared in constant time and never logged.
 //!
+//! `POST /api/server/disconnect` ends every session of a user with a reason its client is told.
 //! `POST /api/server/publish` puts a message into a room or a user's conversation through the same journal as
 //! client posts: committed before the answer, with the same order and `mid`s (docs/http-api.md).
 
@@ -128,4 +129,49 @@ async fn publish_as(state: &HttpState, body: &[u8]) -> Result<Value, ApiError> {
     };
     let posted = state.rooms.server_post(post).await?.committed().await?;
     Ok(json!({ "mid": posted.mid, "timestamp": posted.timestamp, "delivered": posted.delivered }))
+}
+
+/// The longest reason a disconnect passes on to the client.
+const MAX_REASON: usize = 256;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisconnectBody {
+    user: String,
+    reason: Option<String>,
+}
+
+pub async fn disconnect(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let key = caller(&state, &headers, "disconnect")?;
+    let result = disconnect_as(&state, &key, &body);
+    finish(&state, &key, "disconnect", result).map(Json)
+}
+
+fn disconnect_as(state: &HttpState, key: &str, body: &[u8]) -> Result<Value, ApiError> {
+    crate::protocol::json_check::check_json(body)
+        .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+    let d: DisconnectBody =
+        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+    // Only the id matters here; a placeholder nick lets the identity check judge it.
+    let who = User {
+        id: d.user.clone(),
+        nick: "-".into(),
+        avatar: String::new(),
+    };
+    crate::auth::validate_user(&who).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let reason = d
+        .reason
+        .unwrap_or_else(|| "disconnected by the server".to_string());
+    if reason.chars().count() > MAX_REASON {
+        return Err(ApiError::BadRequest(format!(
+            "reason is longer than {MAX_REASON} characters"
+        )));
+    }
+    let ended = (state.disconnect)(&d.user, &reason);
+    tracing::info!(key, user = %d.user, %reason, ended, "server API disconnect");
+    Ok(json!({ "disconnected": ended }))
 }

@@ -99,7 +99,10 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
             biased;
             _ = shutdown.cancelled() => break End::Shutdown,
             _ = overflowed.cancelled() => break End::SlowConsumer,
-            _ = kick.notified() => break End::TakenOver,
+            _ = kick.notified() => break match kick.disconnect_reason() {
+                Some(reason) => End::Disconnected(reason),
+                None => End::TakenOver,
+            },
             _ = &mut handshake, if s.identity.is_none() => break End::HandshakeTimeout,
             _ = &mut expiry, if s.token_expires.is_some() => break End::TokenExpired,
             item = inbound.recv() => {

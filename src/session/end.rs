@@ -18,6 +18,8 @@ pub enum End {
     SlowConsumer,
     /// A reconnect with this session's uuid took it over.
     TakenOver,
+    /// The app's backend disconnected the user (server API), with this reason for the client.
+    Disconnected(String),
     Shutdown,
     /// The token's `exp` passed and no `refresh` replaced it.
     TokenExpired,
@@ -37,6 +39,7 @@ impl End {
             End::HandshakeTimeout => "handshake_timeout",
             End::SlowConsumer => "slow_consumer",
             End::TakenOver => "taken_over",
+            End::Disconnected(_) => "disconnected",
             End::Shutdown => "shutdown",
             End::Internal => "internal_error",
             End::TokenExpired => "token_expired",
@@ -51,9 +54,11 @@ impl End {
     pub(super) fn reason(&self, limits: &crate::config::Limits) -> String {
         match self {
             End::PeerGone => "peer closed".to_string(),
-            End::Lost(r) | End::Transport(r) | End::AfterStatus(r) | End::ClientClosed(r) => {
-                r.clone()
-            }
+            End::Lost(r)
+            | End::Transport(r)
+            | End::AfterStatus(r)
+            | End::ClientClosed(r)
+            | End::Disconnected(r) => r.clone(),
             End::HandshakeTimeout => {
                 format!("no `connect` within {} ms", limits.handshake_timeout_ms)
             }

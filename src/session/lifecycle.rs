@@ -167,7 +167,9 @@ impl Session {
                 codes::CONNECT_FAILED,
                 "internal error: the gateway closed this session",
             )),
-            End::Transport(reason) => Some(Status::error(codes::CONNECT_CLOSED, reason.clone())),
+            End::Transport(reason) | End::Disconnected(reason) => {
+                Some(Status::error(codes::CONNECT_CLOSED, reason.clone()))
+            }
             End::HandshakeTimeout => Some(Status::error(
                 codes::CONNECT_FAILED,
                 end.reason(&self.ctx.limits),

@@ -30,10 +30,41 @@ pub struct Handover {
 
 type Claim = oneshot::Sender<Handover>;
 
+/// How a live session is told to stop: taken over by a reconnect (it parks for the claimant), or
+/// disconnected by the server API (it tells its client why and ends).
+#[derive(Debug, Default)]
+pub struct Kick {
+    notify: Notify,
+    disconnect: Mutex<Option<String>>,
+}
+
+impl Kick {
+    fn take_over(&self) {
+        self.notify.notify_one();
+    }
+
+    fn disconnect(&self, reason: &str) {
+        *self.disconnect.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason.to_string());
+        self.notify.notify_one();
+    }
+
+    pub async fn notified(&self) {
+        self.notify.notified().await
+    }
+
+    /// Set once the server API disconnected this session: the reason its client is told.
+    pub fn disconnect_reason(&self) -> Option<String> {
+        self.disconnect
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
 enum Entry {
     Live {
         user: String,
-        kick: Arc<Notify>,
+        kick: Arc<Kick>,
     },
     Parked {
         user: String,
@@ -58,8 +89,35 @@ impl Registry {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Ends every session of `user` on this node: live ones tell their client `reason` and close; parked
+    /// ones are handed to a claimant that is already gone, so they end like an expired park (rooms left,
+    /// presence told). Returns how many sessions it ended.
+    pub fn disconnect_user(&self, user: &str, reason: &str) -> usize {
+        let mut entries = self.lock();
+        let mut ended = 0;
+        let mut parked = Vec::new();
+        for (uuid, entry) in entries.iter() {
+            match entry {
+                Entry::Live { user: u, kick } if u == user => {
+                    kick.disconnect(reason);
+                    ended += 1;
+                }
+                Entry::Parked { user: u, .. } if u == user => parked.push(uuid.clone()),
+                _ => {}
+            }
+        }
+        for uuid in parked {
+            if let Some(Entry::Parked { claim, .. }) = entries.remove(&uuid) {
+                let (gone, _) = oneshot::channel();
+                let _ = claim.send(gone);
+                ended += 1;
+            }
+        }
+        ended
+    }
+
     /// Records a connected session.
-    pub fn live(&self, uuid: &str, user: &str, kick: Arc<Notify>) {
+    pub fn live(&self, uuid: &str, user: &str, kick: Arc<Kick>) {
         self.lock().insert(
             uuid.to_string(),
             Entry::Live {
@@ -70,7 +128,7 @@ impl Registry {
     }
 
     /// Forgets a session that ended (only if the entry is still this session's).
-    pub fn forget(&self, uuid: &str, kick: &Arc<Notify>) {
+    pub fn forget(&self, uuid: &str, kick: &Arc<Kick>) {
         let mut entries = self.lock();
         if let Some(Entry::Live { kick: k, .. }) = entries.get(uuid) {
             if Arc::ptr_eq(k, kick) {
@@ -125,7 +183,7 @@ impl Registry {
                         return Err(ClaimError::OtherUser)
                     }
                     Some(Entry::Live { kick, .. }) => {
-                        kick.notify_one();
+                        kick.take_over();
                         None
                     }
                     Some(Entry::Parked { .. }) => match entries.remove(uuid) {

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use tokio::sync::Notify;
 
 use super::acks::AckState;
 use super::context::Context;
@@ -50,7 +49,7 @@ pub struct Session {
     pub(super) in_flight: Arc<tokio::sync::Semaphore>,
     pub(super) link_metrics: LinkMetrics,
     /// Notified when a reconnect takes this session over.
-    pub(super) kick: Arc<Notify>,
+    pub(super) kick: Arc<super::resume::Kick>,
     pub(super) rate: RateLimit,
     /// Properties set on pipe 0 (the connection itself).
     pub(super) conn_properties: serde_json::Map<String, serde_json::Value>,
@@ -76,7 +75,7 @@ impl Session {
             protocol_errors: 0,
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT as usize)),
             link_metrics: ctx.metrics.link(info.kind.as_str()),
-            kick: Arc::new(Notify::new()),
+            kick: Arc::default(),
             rate: RateLimit::new(ctx.limits.commands_per_second),
             claims: RoomClaims::any(),
             token_expires: None,
