@@ -4,25 +4,44 @@
 mod common;
 
 use common::pushes::{until_data, until_sends};
-use common::{metric_at, people, TestGateway};
+use common::{metric_at, people, Backend, DbGateway, TestGateway};
 use odd_gateway::client::Client;
 use odd_gateway::config::ApiKey;
 use serde_json::{json, Value};
 
 const KEY: &str = "k-backend-0123456789";
 
-async fn gateway() -> TestGateway {
-    TestGateway::start_with(|c| {
-        people(c);
-        c.server_api.keys = vec![ApiKey {
-            name: "backend".into(),
-            key: KEY.into(),
-        }];
-    })
-    .await
+/// Static tokens for alice, bob, carol, dave, and one server-API key.
+fn with_key(c: &mut odd_gateway::config::Config) {
+    people(c);
+    c.server_api.keys = vec![ApiKey {
+        name: "backend".into(),
+        key: KEY.into(),
+    }];
 }
 
-async fn publish(gw: &TestGateway, key: Option<&str>, body: Value) -> (u16, Value) {
+async fn gateway() -> TestGateway {
+    TestGateway::start_with(with_key).await
+}
+
+/// A gateway's HTTP base URL, whichever kind of test gateway it is.
+trait Urls {
+    fn http_url(&self) -> String;
+}
+
+impl Urls for TestGateway {
+    fn http_url(&self) -> String {
+        TestGateway::http_url(self)
+    }
+}
+
+impl Urls for DbGateway {
+    fn http_url(&self) -> String {
+        DbGateway::http_url(self)
+    }
+}
+
+async fn publish(gw: &impl Urls, key: Option<&str>, body: Value) -> (u16, Value) {
     let mut req = reqwest::Client::new()
         .post(format!("{}/api/server/publish", gw.http_url()))
         .json(&body);
@@ -36,9 +55,10 @@ async fn publish(gw: &TestGateway, key: Option<&str>, body: Value) -> (u16, Valu
 
 /// A server publish reaches the room's members in the same order as client posts (ids ascending, pushes in id
 /// order), comes from the configured system identity or a named sender, and is in the room's history.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn publish_reaches_members_in_order_and_lands_in_history() {
-    let gw = gateway().await;
+async fn publish_reaches_members_in_order_and_lands_in_history(backend: Backend) {
+    let Some(gw) = DbGateway::start(backend, with_key).await else {
+        return;
+    };
     let mut alice = Client::connect(&gw.tcp_url(), "alice")
         .await
         .expect("alice");
@@ -299,3 +319,96 @@ async fn disconnect_ends_every_session_of_the_user_with_the_reason() {
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["disconnected"], 0);
 }
+
+async fn get(gw: &impl Urls, key: &str, path: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .get(format!("{}{path}", gw.http_url()))
+        .header("X-API-Key", key)
+        .send()
+        .await
+        .expect("http");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Room list, room info and presence pages read exactly what is there, page by page.
+async fn rooms_room_info_and_presence_pages_are_exact(backend: Backend) {
+    let Some(gw) = DbGateway::start(backend, with_key).await else {
+        return;
+    };
+    let alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    for rid in ["gamma", "alpha", "beta"] {
+        alice.join(ap, rid).await.expect("join");
+    }
+    let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    bob.join(bp, "beta").await.expect("join");
+
+    let (status, page) = get(&gw, KEY, "/api/server/rooms?limit=2").await;
+    assert_eq!(status, 200, "{page}");
+    let ids = |p: &Value| -> Vec<String> {
+        p["rooms"]
+            .as_array()
+            .expect("rooms")
+            .iter()
+            .map(|r| r["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&page), ["alpha", "beta"]);
+    assert_eq!(page["more"], true);
+    assert_eq!(page["rooms"][1]["present"], 2);
+    let (_, page) = get(&gw, KEY, "/api/server/rooms?limit=2&after=beta").await;
+    assert_eq!(ids(&page), ["gamma"]);
+    assert_eq!(page["more"], false);
+
+    let (status, info) = get(&gw, KEY, "/api/server/rooms/beta").await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["id"], "beta");
+    assert_eq!(info["owner"], "alice", "the first joiner created it");
+    assert_eq!(info["present"], 2);
+    assert!(info["created"].as_i64().is_some_and(|t| t > 0));
+    assert!(info["default_rights"].is_string());
+    assert!(info["properties"].is_object());
+
+    let (status, first) = get(&gw, KEY, "/api/server/rooms/beta/presence?limit=1").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["users"][0]["id"], "alice");
+    assert_eq!(first["more"], true);
+    assert_eq!(first["count"], 2);
+    let (_, second) = get(
+        &gw,
+        KEY,
+        "/api/server/rooms/beta/presence?limit=1&after=alice",
+    )
+    .await;
+    assert_eq!(second["users"][0]["id"], "bob");
+    assert_eq!(second["more"], false);
+
+    // Bob leaves: the counts follow.
+    bob.leave(bp, "beta").await.expect("leave");
+    let (_, info) = get(&gw, KEY, "/api/server/rooms/beta").await;
+    assert_eq!(info["present"], 1);
+
+    for (path, want) in [
+        ("/api/server/rooms/nowhere", 404),
+        ("/api/server/rooms/nowhere/presence", 404),
+        ("/api/server/rooms?limit=0", 400),
+        ("/api/server/rooms/beta/presence?limit=5000", 400),
+        ("/api/server/rooms?bogus=1", 400),
+    ] {
+        let (status, body) = get(&gw, KEY, path).await;
+        assert_eq!(status, want, "{path}: {body}");
+    }
+    assert_eq!(
+        get(&gw, "wrong-key-wrong-key", "/api/server/rooms").await.0,
+        401
+    );
+}
+
+on_both_backends!(
+    publish_reaches_members_in_order_and_lands_in_history,
+    rooms_room_info_and_presence_pages_are_exact
+);

@@ -9,6 +9,7 @@ pub mod health;
 mod history;
 mod serve;
 mod server_api;
+mod server_rooms;
 mod ws;
 
 use std::sync::Arc;
@@ -59,6 +60,12 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/rooms/{rid}/presence", get(history::room_presence))
         .route("/api/server/publish", post(server_api::publish))
         .route("/api/server/disconnect", post(server_api::disconnect))
+        .route("/api/server/rooms", get(server_rooms::rooms))
+        .route("/api/server/rooms/{rid}", get(server_rooms::room))
+        .route(
+            "/api/server/rooms/{rid}/presence",
+            get(server_rooms::presence),
+        )
         .with_state(state)
 }
 

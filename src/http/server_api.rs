@@ -23,7 +23,11 @@ use crate::rooms::Post;
 pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// The name of the caller's key, or 401 (counted under key `-`).
-fn caller(state: &HttpState, headers: &HeaderMap, call: &str) -> Result<String, ApiError> {
+pub(super) fn caller(
+    state: &HttpState,
+    headers: &HeaderMap,
+    call: &str,
+) -> Result<String, ApiError> {
     let presented = headers
         .get(API_KEY_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -48,7 +52,7 @@ fn count(state: &HttpState, key: &str, call: &str, outcome: &str) {
 }
 
 /// Runs one call and counts its outcome under the caller's key.
-fn finish<T>(
+pub(super) fn finish<T>(
     state: &HttpState,
     key: &str,
     call: &str,

@@ -7,6 +7,7 @@
 //! and nobody ever sees a message the store does not have.
 
 mod access;
+mod admin;
 mod catchup;
 mod cluster;
 mod dedupe;

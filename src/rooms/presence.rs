@@ -228,6 +228,12 @@ impl Rooms {
         let row = self.existing_room(rid).await?;
         let mask = self.mask_of(&row, caller).await?;
         authorize(claims, Act::Read, rid, Some(mask))?;
+        Ok(self.present_page(rid, after, limit))
+    }
+
+    /// One page of the users present in `rid` (here and on other nodes), ascending by id after `after`, with
+    /// no rights check: for `presence_page` and the server API.
+    pub fn present_page(&self, rid: &str, after: Option<&str>, limit: usize) -> PresencePage {
         let state = self.state();
         let mut users: Vec<&User> = state
             .rooms
@@ -243,11 +249,11 @@ impl Rooms {
             .filter(|u| after.is_none_or(|a| u.id.as_str() > a))
             .collect();
         let more = rest.len() > limit;
-        Ok(PresencePage {
+        PresencePage {
             users: rest.into_iter().take(limit).cloned().collect(),
             more,
             count,
-        })
+        }
     }
 
     /// Present users of a loaded room (tests and the HTTP API use it).

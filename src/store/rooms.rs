@@ -27,6 +27,23 @@ impl Store {
         Ok((row, created))
     }
 
+    /// Rooms ascending by id, after `after` (exclusive), at most `limit`: the server API's room list.
+    pub async fn rooms_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RoomRow>, StoreError> {
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as::<_, RoomRow>(
+                "SELECT id, owner, created_ms, properties FROM rooms WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
     pub async fn room(&self, id: &str) -> Result<Option<RoomRow>, StoreError> {
         Ok(with_pool!(self, |pool| {
             sqlx::query_as::<_, RoomRow>(

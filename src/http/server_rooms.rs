@@ -1,0 +1,84 @@
+//! The server API's reads about rooms (API key, no rights checks; see `server_api.rs`):
+//! `GET /api/server/rooms?after=&limit=`, `GET /api/server/rooms/{rid}` and
+//! `GET /api/server/rooms/{rid}/presence?after=&limit=`.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::server_api::{caller, finish};
+use super::HttpState;
+
+/// Pages hold 1..=1000 entries; 100 unless the caller asks.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+fn page_params(
+    q: Result<Query<PageParams>, QueryRejection>,
+) -> Result<(Option<String>, usize), ApiError> {
+    let Query(p) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    Ok((p.after, limit))
+}
+
+/// `{"rooms": [{"id","owner","created","present"}], "more"}`, ascending by id after `after`.
+pub async fn rooms(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    q: Result<Query<PageParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let key = caller(&state, &headers, "rooms")?;
+    let result = async {
+        let (after, limit) = page_params(q)?;
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        Ok(state.rooms.rooms_page(after.as_deref(), limit).await?)
+    }
+    .await;
+    finish(&state, &key, "rooms", result).map(Json)
+}
+
+/// `{"id","owner","created","properties","default_rights","present"}`; 404 for an unknown room.
+pub async fn room(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(rid): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let key = caller(&state, &headers, "room")?;
+    let result = state.rooms.room_info(&rid).await.map_err(ApiError::from);
+    finish(&state, &key, "room", result).map(Json)
+}
+
+/// `{"users": [{"id","nick","avatar"}], "more", "count"}`: who is present (on every node), ascending by id.
+pub async fn presence(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(rid): Path<String>,
+    q: Result<Query<PageParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let key = caller(&state, &headers, "presence")?;
+    let result = async {
+        let (after, limit) = page_params(q)?;
+        // The room must exist (404 otherwise), as for members' presence reads.
+        state.rooms.room_info(&rid).await?;
+        let page = state.rooms.present_page(&rid, after.as_deref(), limit);
+        serde_json::to_value(page).map_err(|e| ApiError::BadRequest(e.to_string()))
+    }
+    .await;
+    finish(&state, &key, "presence", result).map(Json)
+}

@@ -1,0 +1,51 @@
+//! What the server API reads about rooms: trusted callers (an API key holder), so no rights checks here.
+
+use serde_json::{json, Value};
+
+use super::state::{room_default, room_properties, validate_room_id};
+use super::{RoomError, Rooms};
+
+impl Rooms {
+    /// A room's description: owner, creation time, properties, the rights users without stored rights get,
+    /// and how many users are present now (on every node).
+    pub async fn room_info(&self, rid: &str) -> Result<Value, RoomError> {
+        validate_room_id(rid)?;
+        let row = self.existing_room(rid).await?;
+        let properties = room_properties(&row)?;
+        let default_rights = room_default(&row, self.policy().default_mask).letters();
+        let present = self.present_page(rid, None, 0).count;
+        Ok(json!({
+            "id": row.id,
+            "owner": row.owner,
+            "created": row.created_ms,
+            "properties": properties,
+            "default_rights": default_rights,
+            "present": present,
+        }))
+    }
+
+    /// Rooms ascending by id after `after`: `{"rooms": [{"id","owner","created","present"}], "more"}`.
+    pub async fn rooms_page(&self, after: Option<&str>, limit: u32) -> Result<Value, RoomError> {
+        if let Some(a) = after {
+            validate_room_id(a)?;
+        }
+        let mut rows = self
+            .store()
+            .rooms_page(after, limit.saturating_add(1))
+            .await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let rooms: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id,
+                    "owner": r.owner,
+                    "created": r.created_ms,
+                    "present": self.present_page(&r.id, None, 0).count,
+                })
+            })
+            .collect();
+        Ok(json!({ "rooms": rooms, "more": more }))
+    }
+}
