@@ -64,6 +64,16 @@ impl Gateway {
         let shutdown = CancellationToken::new();
         let listeners = TaskTracker::new();
         let ctx = services(&config, &shutdown, &listeners).await?;
+        // The server API's disconnect reaches the session registry through the rooms service (which every node
+        // hears on the bus). Weak: the rooms service is part of the context, and must not keep it alive.
+        let registry = Arc::downgrade(&ctx);
+        ctx.rooms
+            .set_disconnector(Arc::new(move |user: &str, reason: &str| {
+                registry
+                    .upgrade()
+                    .map(|ctx| ctx.resumable.disconnect_user(user, reason))
+                    .unwrap_or(0)
+            }));
         let on_link: Arc<dyn Fn(Link) + Send + Sync> = {
             let ctx = ctx.clone();
             Arc::new(move |link: Link| {
@@ -132,12 +142,6 @@ impl Gateway {
             )),
             ws_liveness: Duration::from_millis(limits.idle_timeout_ms),
             server_api: Arc::new(config.server_api.clone()),
-            disconnect: {
-                let ctx = ctx.clone();
-                Arc::new(move |user: &str, reason: &str| {
-                    ctx.resumable.disconnect_user(user, reason)
-                })
-            },
         });
         let http_limits = http::HttpLimits {
             header_timeout: Duration::from_millis(limits.http_header_timeout_ms),

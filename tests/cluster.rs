@@ -92,6 +92,7 @@ fn write_config(db: &TestDb, nats: &str) -> std::path::PathBuf {
         .collect();
     let config = format!(
         "[database]\nurl = \"{}\"\nschema = \"{}\"\n[auth]\nanonymous = false\n[limits]\nresume_grace_ms = 200\n\
+         [server_api]\nkeys = [{{ name = \"backend\", key = \"{API_KEY}\" }}]\n\
          [cluster]\nnats_url = \"{nats}\"\nsubject_prefix = \"{prefix}\"\nheartbeat_ms = {HEARTBEAT_MS}\nnode_ttl_ms = {TTL_MS}\n{tokens}",
         db.url,
         db.schema.as_deref().expect("a Postgres schema"),
@@ -100,6 +101,9 @@ fn write_config(db: &TestDb, nats: &str) -> std::path::PathBuf {
     std::fs::write(&path, config).expect("config written");
     path
 }
+
+/// The server-API key every node of the test cluster accepts.
+const API_KEY: &str = "cluster-key-0123456789";
 
 fn settle() -> tokio::time::Sleep {
     tokio::time::sleep(Duration::from_millis(3 * HEARTBEAT_MS))
@@ -126,6 +130,7 @@ async fn three_nodes_share_a_room() {
     unicast_crosses_nodes(&mut h).await;
     rights_set_on_one_node_hold_on_the_others(&mut h).await;
     history_is_one_database(&mut h, &acked).await;
+    the_server_api_reaches_every_node(&mut h).await;
     a_killed_node_leaves_presence_within_the_ttl(&mut h).await;
     a_session_moves_to_another_node(h).await;
 }
@@ -308,6 +313,50 @@ async fn history_is_one_database(h: &mut Hall, acked: &[i64]) {
     for mid in acked {
         assert!(mids.contains(mid), "acknowledged {mid} is in history");
     }
+}
+
+/// A server-API publish on n1 reaches the members on all three nodes exactly once (alice on n1, dave on n2,
+/// carol on n3; bob lost `r` above; a fence message from alice follows it on the same ordered path), and a
+/// disconnect sent to n1 ends dave's session on n2 with its reason.
+async fn the_server_api_reaches_every_node(h: &mut Hall) {
+    let http = reqwest::Client::new();
+    let (mut dave, _, _) = member(&h.n2, "dave", "hall").await;
+    settle().await;
+    let r = http
+        .post(format!("{}/api/server/publish", h.n1.http_url()))
+        .header("X-API-Key", API_KEY)
+        .json(&json!({"room": "hall", "data": "from the backend"}))
+        .send()
+        .await
+        .expect("publish");
+    assert_eq!(r.status().as_u16(), 200);
+    h.alice.say(h.ap, "hall", "fence").await.expect("fence");
+    for c in [&mut h.alice, &mut dave, &mut h.carol] {
+        let pushes = until_data(c, "fence").await;
+        let copies = pushes
+            .iter()
+            .filter(|p| p.name() == "send" && p.args["data"] == "from the backend")
+            .count();
+        assert_eq!(copies, 1, "the server's message arrives once on every node");
+    }
+
+    let r = http
+        .post(format!("{}/api/server/disconnect", h.n1.http_url()))
+        .header("X-API-Key", API_KEY)
+        .json(&json!({"user": "dave", "reason": "account closed"}))
+        .send()
+        .await
+        .expect("disconnect");
+    assert_eq!(r.status().as_u16(), 200);
+    let pushes = common::pushes::until(&mut dave, "dave's closing status", |p| {
+        p.code() == "NetConnection.Connect.Closed"
+    })
+    .await;
+    assert_eq!(
+        pushes.last().map(|p| p.description()),
+        Some("account closed")
+    );
+    assert!(dave.closed_within(Duration::from_secs(5)).await.is_some());
 }
 
 /// Kill n3: carol drops out of presence on n1 and n2 within the TTL; alice and bob keep talking.

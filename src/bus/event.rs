@@ -58,6 +58,12 @@ pub enum Event {
         rid: String,
         properties: String,
     },
+    /// The server API disconnected user `uid`: every node ends that user's sessions, telling them `reason`.
+    Disconnect {
+        node: String,
+        uid: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -81,7 +87,8 @@ impl Event {
             | Event::Hello { node }
             | Event::Bye { node }
             | Event::Rights { node, .. }
-            | Event::RoomProperties { node, .. } => node,
+            | Event::RoomProperties { node, .. }
+            | Event::Disconnect { node, .. } => node,
         }
     }
 
@@ -96,6 +103,7 @@ impl Event {
             Event::Bye { .. } => "bye",
             Event::Rights { .. } => "rights",
             Event::RoomProperties { .. } => "room_properties",
+            Event::Disconnect { .. } => "disconnect",
         }
     }
 

@@ -21,9 +21,6 @@ use crate::auth::TokenVerifier;
 use crate::rooms::Rooms;
 use crate::transport::Link;
 
-/// Ends every session of a user (id, reason) on this node; returns how many it ended.
-pub type Disconnector = Arc<dyn Fn(&str, &str) -> usize + Send + Sync>;
-
 #[derive(Clone)]
 pub struct HttpState {
     pub rooms: Rooms,
@@ -40,9 +37,6 @@ pub struct HttpState {
     pub ws_liveness: std::time::Duration,
     /// Keys and publisher identity of the server API (`[server_api]`).
     pub server_api: Arc<crate::config::ServerApi>,
-    /// Ends every session of a user on this node with a reason (the session layer's registry); returns how
-    /// many it ended.
-    pub disconnect: Disconnector,
 }
 
 pub fn router(state: HttpState) -> Router {

@@ -2,7 +2,7 @@
 //! `[server_api] keys` in the `X-API-Key` header. Every call is counted per key name, call and outcome
 //! (`odd_gateway_server_api_requests_total`); keys are compared in constant time and never logged.
 //!
-//! `POST /api/server/disconnect` ends every session of a user with a reason its client is told.
+//! `POST /api/server/disconnect` ends every session of a user, on every node, with a reason its client is told.
 //! `POST /api/server/publish` puts a message into a room or a user's conversation through the same journal as
 //! client posts: committed before the answer, with the same order and `mid`s (docs/http-api.md).
 
@@ -175,7 +175,7 @@ fn disconnect_as(state: &HttpState, key: &str, body: &[u8]) -> Result<Value, Api
             "reason is longer than {MAX_REASON} characters"
         )));
     }
-    let ended = (state.disconnect)(&d.user, &reason);
+    let ended = state.rooms.disconnect_user(&d.user, &reason);
     tracing::info!(key, user = %d.user, %reason, ended, "server API disconnect");
     Ok(json!({ "disconnected": ended }))
 }

@@ -6,6 +6,31 @@ use super::state::{room_default, room_properties, validate_room_id};
 use super::{RoomError, Rooms};
 
 impl Rooms {
+    /// Lets the rooms service end sessions (the gateway calls it once, with the session registry's).
+    pub fn set_disconnector(&self, d: super::Disconnector) {
+        let _ = self.inner.disconnector.set(d);
+    }
+
+    /// Ends every session of `uid` on this node; returns how many.
+    pub(super) fn disconnect_here(&self, uid: &str, reason: &str) -> usize {
+        self.inner
+            .disconnector
+            .get()
+            .map(|d| d(uid, reason))
+            .unwrap_or(0)
+    }
+
+    /// Ends every session of `uid`, on every node: here now (the count returned), elsewhere through the bus.
+    pub fn disconnect_user(&self, uid: &str, reason: &str) -> usize {
+        let here = self.disconnect_here(uid, reason);
+        self.publish(|node| crate::bus::Event::Disconnect {
+            node: node.to_string(),
+            uid: uid.to_string(),
+            reason: reason.to_string(),
+        });
+        here
+    }
+
     /// A room's description: owner, creation time, properties, the rights users without stored rights get,
     /// and how many users are present now (on every node).
     pub async fn room_info(&self, rid: &str) -> Result<Value, RoomError> {

@@ -88,7 +88,13 @@ struct Inner {
     metrics: Arc<Metrics>,
     bus: Bus,
     dedupe: Dedupe,
+    /// The session layer's "end every session of this user here" (set once at start; see `admin.rs`).
+    disconnector: std::sync::OnceLock<Disconnector>,
 }
+
+/// Ends every session of a user (id, reason) on this node; returns how many it ended. Rooms do not know
+/// sessions: the gateway hands this in at start.
+pub type Disconnector = Arc<dyn Fn(&str, &str) -> usize + Send + Sync>;
 
 impl Rooms {
     /// Starts the journal task; it ends when the last `Rooms` clone is dropped.
@@ -105,6 +111,7 @@ impl Rooms {
                 metrics,
                 bus,
                 dedupe: Dedupe::new(policy_cid_window),
+                disconnector: std::sync::OnceLock::new(),
             }),
         };
         tokio::spawn(journal::run(Arc::downgrade(&rooms.inner), rx));

@@ -32,6 +32,7 @@ pub async fn listens(port: u16) -> bool {
 pub struct GatewayProcess {
     pub child: Child,
     pub tcp: u16,
+    pub http: u16,
 }
 
 impl GatewayProcess {
@@ -54,10 +55,14 @@ impl GatewayProcess {
             .spawn()
             .expect("gateway starts");
         assert!(listens(tcp).await, "the gateway did not listen on {tcp}");
-        GatewayProcess { child, tcp }
+        GatewayProcess { child, tcp, http }
     }
 
     pub fn url(&self) -> String {
         format!("tcp://127.0.0.1:{}", self.tcp)
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http)
     }
 }

@@ -190,6 +190,13 @@ impl Rooms {
                     room.row.properties = properties;
                 }
             }
+            Event::Disconnect { uid, reason, .. } => {
+                // The node that was called ended its own sessions already.
+                if !from_me {
+                    let ended = self.disconnect_here(&uid, &reason);
+                    tracing::info!(user = %uid, ended, "disconnected on another node's request");
+                }
+            }
         }
     }
 
