@@ -412,3 +412,103 @@ on_both_backends!(
     publish_reaches_members_in_order_and_lands_in_history,
     rooms_room_info_and_presence_pages_are_exact
 );
+
+async fn post(gw: &impl Urls, path: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", gw.http_url()))
+        .header("X-API-Key", KEY)
+        .json(&body)
+        .send()
+        .await
+        .expect("http");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Ban takes a user's rights in a room (no sending, no joining again), unban gives them back, chmod works as
+/// in-band; the owner keeps `x`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ban_unban_and_chmod_change_what_a_member_may_do() {
+    let gw = gateway().await;
+    let alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    alice.join(ap, "club").await.expect("alice creates club");
+    let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    bob.join(bp, "club").await.expect("join");
+    bob.say(bp, "club", "hello").await.expect("bob may send");
+
+    let (status, answer) = post(
+        &gw,
+        "/api/server/ban",
+        json!({"room": "club", "user": "bob"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["mask"], "");
+    assert!(
+        bob.say(bp, "club", "spam").await.is_err(),
+        "a banned member cannot send"
+    );
+    let other = bob.create("messaging").await.expect("pipe");
+    assert!(bob.join(other, "club").await.is_err(), "nor join again");
+    alice
+        .say(ap, "club", "order restored")
+        .await
+        .expect("alice unaffected");
+
+    let (status, answer) = post(
+        &gw,
+        "/api/server/unban",
+        json!({"room": "club", "user": "bob"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["mask"], "rw");
+    bob.join(other, "club").await.expect("bob may join again");
+    bob.say(other, "club", "sorry").await.expect("and send");
+
+    let (status, answer) = post(
+        &gw,
+        "/api/server/chmod",
+        json!({"room": "club", "user": "bob", "operator": "-", "mask": "w"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["mask"], "r");
+    assert!(bob.say(other, "club", "muted").await.is_err(), "no w");
+
+    for (path, body, want) in [
+        (
+            "/api/server/chmod",
+            json!({"room": "club", "user": "alice", "operator": "-", "mask": "x"}),
+            400,
+        ),
+        (
+            "/api/server/chmod",
+            json!({"room": "nowhere", "user": "bob", "operator": "+", "mask": "r"}),
+            404,
+        ),
+        (
+            "/api/server/chmod",
+            json!({"room": "club", "user": "bob", "operator": "+", "mask": "rwz"}),
+            400,
+        ),
+        (
+            "/api/server/chmod",
+            json!({"room": "club", "user": "bob", "operator": "*", "mask": "r"}),
+            400,
+        ),
+        (
+            "/api/server/ban",
+            json!({"room": "club", "user": "bob", "mask": "r"}),
+            400,
+        ),
+        ("/api/server/ban", json!({"room": "club"}), 400),
+    ] {
+        let (status, answer) = post(&gw, path, body.clone()).await;
+        assert_eq!(status, want, "{path} {body} -> {answer}");
+    }
+}

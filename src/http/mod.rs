@@ -9,6 +9,7 @@ pub mod health;
 mod history;
 mod serve;
 mod server_api;
+mod server_rights;
 mod server_rooms;
 mod ws;
 
@@ -54,6 +55,9 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/rooms/{rid}/presence", get(history::room_presence))
         .route("/api/server/publish", post(server_api::publish))
         .route("/api/server/disconnect", post(server_api::disconnect))
+        .route("/api/server/chmod", post(server_rights::chmod))
+        .route("/api/server/ban", post(server_rights::ban))
+        .route("/api/server/unban", post(server_rights::unban))
         .route("/api/server/rooms", get(server_rooms::rooms))
         .route("/api/server/rooms/{rid}", get(server_rooms::room))
         .route(

@@ -50,7 +50,26 @@ impl Rooms {
         let row = self.existing_room(&args.rid).await?;
         let mask = self.mask_of(&row, actor).await?;
         authorize(claims, Act::Chmod, &args.rid, Some(mask))?;
-        let current = self.mask_of(&row, &args.tid).await?;
+        self.apply_chmod(&row, actor, args).await
+    }
+
+    /// Applies `chmod` for the app's backend (the server API): no actor's rights to check, only the room's
+    /// rule that its owner keeps `x`.
+    pub async fn server_chmod(&self, key: &str, args: &Chmod) -> Result<Value, RoomError> {
+        validate_user_id(&args.tid)?;
+        let row = self.existing_room(&args.rid).await?;
+        self.apply_chmod(&row, &format!("server API key {key}"), args)
+            .await
+    }
+
+    /// Stores the new rights, then writes them through to the loaded room and the other nodes.
+    async fn apply_chmod(
+        &self,
+        row: &RoomRow,
+        actor: &str,
+        args: &Chmod,
+    ) -> Result<Value, RoomError> {
+        let current = self.mask_of(row, &args.tid).await?;
         let next = args.operator.apply(current, args.mask);
         if args.tid == row.owner && !next.contains(Mask::X) {
             return Err(RoomError::OwnerKeepsAdmin(args.rid.clone()));
