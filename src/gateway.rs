@@ -41,6 +41,7 @@ pub struct Gateway {
 /// certificate and key can be read and parsed. Binds nothing, opens no database.
 pub fn check(config: &Config) -> anyhow::Result<()> {
     config.validate()?;
+    check_publisher(config)?;
     ConfigVerifier::new(&config.auth, config.anonymous_allowed())
         .map_err(|e| anyhow::anyhow!("auth keys: {e}"))?;
     if let (Some(cert), Some(key)) = (config.tls.cert.as_deref(), config.tls.key.as_deref()) {
@@ -57,10 +58,23 @@ pub fn check(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The server API's default sender must be a valid identity (the rules of a token's user).
+fn check_publisher(config: &Config) -> anyhow::Result<()> {
+    let api = &config.server_api;
+    let publisher = crate::protocol::args::User {
+        id: api.publisher_id.clone(),
+        nick: api.publisher_nick.clone(),
+        avatar: String::new(),
+    };
+    crate::auth::validate_user(&publisher)
+        .map_err(|e| anyhow::anyhow!("server_api.publisher_id / publisher_nick: {e}"))
+}
+
 impl Gateway {
     /// Opens the store, binds all listeners, then serves in the background.
     pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         config.validate()?;
+        check_publisher(&config)?;
         let shutdown = CancellationToken::new();
         let listeners = TaskTracker::new();
         let ctx = services(&config, &shutdown, &listeners).await?;

@@ -7,17 +7,15 @@
 //! The client library does the mirror image: one stream per pipe, opened on first use.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{FutureExt, SinkExt};
 use tokio::sync::{mpsc, Notify};
-use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::link::{Inbound, Link, LinkInfo, TransportKind, Writer, INBOUND_QUEUE};
+use super::link::{Inbound, Link, LinkInfo, Writer, INBOUND_QUEUE};
 use super::loops::{read_loop, write_loop, FrameSink};
 use super::tcp::{lean_writer, shrink_written, Delimited};
 use crate::protocol::Frame;
@@ -342,145 +340,5 @@ impl FrameSink for QuicSink {
     }
 }
 
-/// The QUIC server endpoint's settings.
-/// `max_streams` bounds the bidirectional streams a client may have open (see `max_streams`).
-pub fn server_config(
-    tls: Arc<rustls::ServerConfig>,
-    idle_timeout: Duration,
-    keep_alive: Duration,
-    max_streams: u32,
-) -> anyhow::Result<quinn::ServerConfig> {
-    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;
-    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    let mut transport = quinn::TransportConfig::default();
-    transport.max_idle_timeout(Some(idle_timeout.try_into()?));
-    transport.keep_alive_interval(Some(keep_alive));
-    transport.max_concurrent_bidi_streams(max_streams.into());
-    transport.max_concurrent_uni_streams(0u32.into());
-    config.transport_config(Arc::new(transport));
-    // A phone that changes networks keeps its connection (and so its session).
-    config.migration(true);
-    Ok(config)
-}
-
-/// The server's UDP endpoint on `addr`, its socket's receive buffer asked to hold `recv_buffer` bytes (0: the
-/// OS default): a burst of handshakes (a thousand phones reconnecting at once) must not overflow it, or the
-/// kernel drops datagrams and handshakes stall. The OS may grant less (Linux caps at `net.core.rmem_max`);
-/// that is logged with the figure to raise.
-pub fn server_endpoint(
-    server: quinn::ServerConfig,
-    addr: SocketAddr,
-    recv_buffer: usize,
-) -> anyhow::Result<quinn::Endpoint> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        let _ = socket.set_only_v6(false);
-    }
-    if recv_buffer > 0 {
-        let _ = socket.set_recv_buffer_size(recv_buffer);
-        // Linux reports twice what it granted (the doubling covers its bookkeeping).
-        let granted = socket.recv_buffer_size().unwrap_or(0) / 2;
-        if granted < recv_buffer {
-            tracing::warn!(
-                requested = recv_buffer,
-                granted,
-                "the OS capped the QUIC UDP receive buffer; raise net.core.rmem_max to at least the requested size"
-            );
-        }
-    }
-    socket.bind(&addr.into())?;
-    let runtime =
-        quinn::default_runtime().ok_or_else(|| anyhow::anyhow!("no async runtime for QUIC"))?;
-    Ok(quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
-        Some(server),
-        socket.into(),
-        runtime,
-    )?)
-}
-
-/// Accepts QUIC connections until `shutdown`. Connections that did not negotiate ALPN `odd-im` are closed.
-pub async fn serve(
-    endpoint: quinn::Endpoint,
-    max_frame_bytes: usize,
-    on_link: Arc<dyn Fn(Link) + Send + Sync>,
-    shutdown: CancellationToken,
-) {
-    loop {
-        let incoming = tokio::select! {
-            i = endpoint.accept() => match i { Some(i) => i, None => return },
-            _ = shutdown.cancelled() => break,
-        };
-        let on_link = on_link.clone();
-        tokio::spawn(async move {
-            let peer = incoming.remote_address();
-            let conn = match incoming.await {
-                Ok(c) => c,
-                Err(e) => {
-                    debug!(%peer, error = %e, "quic handshake failed");
-                    return;
-                }
-            };
-            if negotiated_alpn(&conn).as_deref() != Some(ALPN) {
-                conn.close(
-                    quinn::VarInt::from_u32(CLOSE_PROTOCOL),
-                    b"ALPN odd-im required",
-                );
-                return;
-            }
-            on_link(link(
-                conn,
-                LinkInfo {
-                    kind: TransportKind::Quic,
-                    peer,
-                },
-                max_frame_bytes,
-                Role::Server,
-                None,
-            ));
-        });
-    }
-    // Sessions close their own connections on shutdown; give them a moment, then stop the endpoint.
-    let _ = tokio::time::timeout(Duration::from_secs(3), endpoint.wait_idle()).await;
-    endpoint.close(quinn::VarInt::from_u32(CLOSE_NORMAL), b"shutdown");
-}
-
-fn negotiated_alpn(conn: &quinn::Connection) -> Option<Vec<u8>> {
-    conn.handshake_data()?
-        .downcast::<quinn::crypto::rustls::HandshakeData>()
-        .ok()?
-        .protocol
-}
-
-/// Opens a client connection (used by the client library and tests).
-pub async fn connect(
-    addr: SocketAddr,
-    server_name: &str,
-    tls: rustls::ClientConfig,
-    max_frame_bytes: usize,
-) -> anyhow::Result<Link> {
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
-    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-    let mut transport = quinn::TransportConfig::default();
-    transport.keep_alive_interval(Some(Duration::from_secs(10)));
-    config.transport_config(Arc::new(transport));
-    let bind: SocketAddr = if addr.is_ipv4() {
-        "0.0.0.0:0".parse()?
-    } else {
-        "[::]:0".parse()?
-    };
-    let mut endpoint = quinn::Endpoint::client(bind)?;
-    endpoint.set_default_client_config(config);
-    let conn = endpoint.connect(addr, server_name)?.await?;
-    Ok(link(
-        conn,
-        LinkInfo {
-            kind: TransportKind::Quic,
-            peer: addr,
-        },
-        max_frame_bytes,
-        Role::Client,
-        Some(endpoint),
-    ))
-}
+mod endpoint;
+pub use endpoint::{connect, serve, server_config, server_endpoint};
