@@ -156,6 +156,15 @@ impl Gateway {
             )),
             ws_liveness: Duration::from_millis(limits.idle_timeout_ms),
             server_api: Arc::new(config.server_api.clone()),
+            sessions_of: {
+                let registry = Arc::downgrade(&ctx);
+                Arc::new(move |user: &str| {
+                    registry
+                        .upgrade()
+                        .map(|ctx| ctx.resumable.sessions_of(user))
+                        .unwrap_or((0, 0))
+                })
+            },
         });
         let http_limits = http::HttpLimits {
             header_timeout: Duration::from_millis(limits.http_header_timeout_ms),

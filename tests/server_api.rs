@@ -387,10 +387,27 @@ async fn rooms_room_info_and_presence_pages_are_exact(backend: Backend) {
     assert_eq!(second["users"][0]["id"], "bob");
     assert_eq!(second["more"], false);
 
+    let (status, user) = get(&gw, KEY, "/api/server/users/alice").await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(user["rooms"], json!(["alpha", "beta", "gamma"]));
+    assert_eq!(user["connections"], 1);
+    assert_eq!(user["parked"], 0);
+    let (_, user) = get(&gw, KEY, "/api/server/users/bob").await;
+    assert_eq!(user["rooms"], json!(["beta"]));
+    let (_, user) = get(&gw, KEY, "/api/server/users/nobody").await;
+    assert_eq!(
+        user,
+        json!({"id": "nobody", "rooms": [], "connections": 0, "parked": 0})
+    );
+    assert_eq!(get(&gw, KEY, "/api/server/users/bad%20id!").await.0, 400);
+
     // Bob leaves: the counts follow.
     bob.leave(bp, "beta").await.expect("leave");
     let (_, info) = get(&gw, KEY, "/api/server/rooms/beta").await;
     assert_eq!(info["present"], 1);
+    let (_, user) = get(&gw, KEY, "/api/server/users/bob").await;
+    assert_eq!(user["rooms"], json!([]));
+    assert_eq!(user["connections"], 1, "still connected, in no room");
 
     for (path, want) in [
         ("/api/server/rooms/nowhere", 404),

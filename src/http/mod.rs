@@ -38,7 +38,12 @@ pub struct HttpState {
     pub ws_liveness: std::time::Duration,
     /// Keys and publisher identity of the server API (`[server_api]`).
     pub server_api: Arc<crate::config::ServerApi>,
+    /// A user's sessions on this node, (live, parked): the session registry's count.
+    pub sessions_of: SessionCount,
 }
+
+/// Counts a user's sessions on this node: (live, parked).
+pub type SessionCount = Arc<dyn Fn(&str) -> (usize, usize) + Send + Sync>;
 
 pub fn router(state: HttpState) -> Router {
     Router::new()
@@ -58,6 +63,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/server/chmod", post(server_rights::chmod))
         .route("/api/server/ban", post(server_rights::ban))
         .route("/api/server/unban", post(server_rights::unban))
+        .route("/api/server/users/{uid}", get(server_rooms::user))
         .route("/api/server/rooms", get(server_rooms::rooms))
         .route("/api/server/rooms/{rid}", get(server_rooms::room))
         .route(

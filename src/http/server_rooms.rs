@@ -1,6 +1,6 @@
 //! The server API's reads about rooms (API key, no rights checks; see `server_api.rs`):
 //! `GET /api/server/rooms?after=&limit=`, `GET /api/server/rooms/{rid}` and
-//! `GET /api/server/rooms/{rid}/presence?after=&limit=`.
+//! `GET /api/server/rooms/{rid}/presence?after=&limit=`; and `GET /api/server/users/{uid}` (where a user is).
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -81,4 +81,30 @@ pub async fn presence(
     }
     .await;
     finish(&state, &key, "presence", result).map(Json)
+}
+
+/// `{"id","rooms": [rooms present in, on every node],"connections": <live here>,"parked": <parked here>}`.
+pub async fn user(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let key = caller(&state, &headers, "user")?;
+    let who = crate::protocol::args::User {
+        id: uid.clone(),
+        nick: "-".into(),
+        avatar: String::new(),
+    };
+    let result = crate::auth::validate_user(&who)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
+        .map(|()| {
+            let (live, parked) = (state.sessions_of)(&uid);
+            serde_json::json!({
+                "id": uid,
+                "rooms": state.rooms.rooms_of(&uid),
+                "connections": live,
+                "parked": parked,
+            })
+        });
+    finish(&state, &key, "user", result).map(Json)
 }

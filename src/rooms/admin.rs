@@ -49,6 +49,21 @@ impl Rooms {
         }))
     }
 
+    /// The rooms `uid` is present in, on every node, ascending by id.
+    pub fn rooms_of(&self, uid: &str) -> Vec<String> {
+        let state = self.state();
+        let mut rooms: Vec<String> = state
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.members.iter().any(|m| m.user.id == uid))
+            .map(|(rid, _)| rid.clone())
+            .chain(state.remote.rooms_of(uid).map(str::to_string))
+            .collect();
+        rooms.sort();
+        rooms.dedup();
+        rooms
+    }
+
     /// Rooms ascending by id after `after`: `{"rooms": [{"id","owner","created","present"}], "more"}`.
     pub async fn rooms_page(&self, after: Option<&str>, limit: u32) -> Result<Value, RoomError> {
         if let Some(a) = after {

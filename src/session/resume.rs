@@ -116,6 +116,17 @@ impl Registry {
         ended
     }
 
+    /// Sessions of `user` on this node: (live, parked).
+    pub fn sessions_of(&self, user: &str) -> (usize, usize) {
+        self.lock()
+            .values()
+            .fold((0, 0), |(live, parked), e| match e {
+                Entry::Live { user: u, .. } if u == user => (live + 1, parked),
+                Entry::Parked { user: u, .. } if u == user => (live, parked + 1),
+                _ => (live, parked),
+            })
+    }
+
     /// Records a connected session.
     pub fn live(&self, uuid: &str, user: &str, kick: Arc<Kick>) {
         self.lock().insert(

@@ -34,6 +34,18 @@ impl Remote {
             .collect()
     }
 
+    /// Rooms `uid` is present in on other nodes.
+    pub fn rooms_of(&self, uid: &str) -> impl Iterator<Item = &str> + '_ {
+        let uid = uid.to_string();
+        self.nodes.values().flat_map(move |n| {
+            let uid = uid.clone();
+            n.rooms
+                .iter()
+                .filter(move |(_, users)| users.contains_key(&uid))
+                .map(|(rid, _)| rid.as_str())
+        })
+    }
+
     /// Other nodes alive.
     pub fn nodes(&self) -> usize {
         self.nodes.len()
