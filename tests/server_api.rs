@@ -529,3 +529,42 @@ async fn ban_unban_and_chmod_change_what_a_member_may_do() {
         assert_eq!(status, want, "{path} {body} -> {answer}");
     }
 }
+
+/// A broadcast posts into each named room on its own: members of each get it, an unknown room is reported in
+/// its place without stopping the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_posts_into_each_room_and_reports_each_outcome() {
+    let gw = gateway().await;
+    let mut alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    alice.join(ap, "a1").await.expect("join");
+    let mut bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    bob.join(bp, "b1").await.expect("join");
+    let (status, answer) = post(
+        &gw,
+        "/api/server/broadcast",
+        json!({"rooms": ["a1", "missing", "b1"], "data": "to all rooms"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let results = answer["results"].as_array().expect("results");
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0]["room"], "a1");
+    assert!(results[0]["mid"].is_i64(), "{answer}");
+    assert_eq!(results[1]["code"], "not_found");
+    assert!(results[2]["mid"].as_i64() > results[0]["mid"].as_i64());
+    for c in [&mut alice, &mut bob] {
+        let got = until_data(c, "to all rooms").await;
+        assert!(got.last().is_some_and(|p| p.args["user"]["id"] == "system"));
+    }
+    for bad in [
+        json!({"rooms": [], "data": 1}),
+        json!({"rooms": vec!["a1"; 101], "data": 1}),
+        json!({"rooms": ["a1"], "data": 1, "sender": {"id": "x y"}}),
+    ] {
+        assert_eq!(post(&gw, "/api/server/broadcast", bad).await.0, 400);
+    }
+}

@@ -48,6 +48,18 @@ impl IntoResponse for ApiError {
 }
 
 impl ApiError {
+    /// The human-readable part of the answer.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Auth(e) => e.to_string(),
+            ApiError::Room(e) => e.to_string(),
+            ApiError::Unauthorized(m)
+            | ApiError::Forbidden(m)
+            | ApiError::BadRequest(m)
+            | ApiError::NotFound(m) => m.clone(),
+        }
+    }
+
     /// The `code` of the JSON answer (also the outcome label of the server API's metrics).
     pub fn code(&self) -> &'static str {
         match self {

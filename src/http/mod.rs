@@ -60,6 +60,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/rooms/{rid}/presence", get(history::room_presence))
         .route("/api/server/publish", post(server_api::publish))
         .route("/api/server/disconnect", post(server_api::disconnect))
+        .route("/api/server/broadcast", post(server_api::broadcast))
         .route("/api/server/chmod", post(server_rights::chmod))
         .route("/api/server/ban", post(server_rights::ban))
         .route("/api/server/unban", post(server_rights::unban))

@@ -3,6 +3,7 @@
 //! (`odd_gateway_server_api_requests_total`); keys are compared in constant time and never logged.
 //!
 //! `POST /api/server/disconnect` ends every session of a user, on every node, with a reason its client is told.
+//! `POST /api/server/broadcast` does the same into several rooms at once.
 //! `POST /api/server/publish` puts a message into a room or a user's conversation through the same journal as
 //! client posts: committed before the answer, with the same order and `mid`s (docs/http-api.md).
 
@@ -109,7 +110,21 @@ async fn publish_as(state: &HttpState, body: &[u8]) -> Result<Value, ApiError> {
             ))
         }
     };
-    let sender = match p.sender {
+    let post = server_post(state, p.sender, p.kind, cast, target, p.data)?;
+    let posted = state.rooms.server_post(post).await?.committed().await?;
+    Ok(json!({ "mid": posted.mid, "timestamp": posted.timestamp, "delivered": posted.delivered }))
+}
+
+/// A message from the backend: from `sender` (checked like a token's user) or the configured publisher.
+fn server_post(
+    state: &HttpState,
+    sender: Option<User>,
+    kind: SendKind,
+    cast: Cast,
+    target: String,
+    data: Box<RawValue>,
+) -> Result<Post, ApiError> {
+    let sender = match sender {
         Some(u) => {
             crate::auth::validate_user(&u).map_err(|e| ApiError::BadRequest(e.to_string()))?;
             u
@@ -120,19 +135,82 @@ async fn publish_as(state: &HttpState, body: &[u8]) -> Result<Value, ApiError> {
             avatar: String::new(),
         },
     };
-    let post = Post {
+    Ok(Post {
         sender,
         conn: 0,
-        kind: p.kind,
+        kind,
         cast,
         target,
-        data: p.data,
+        data,
         payload: bytes::Bytes::new(),
         persist: true,
         origin: None,
-    };
-    let posted = state.rooms.server_post(post).await?.committed().await?;
-    Ok(json!({ "mid": posted.mid, "timestamp": posted.timestamp, "delivered": posted.delivered }))
+    })
+}
+
+/// The most rooms one broadcast names.
+const MAX_BROADCAST_ROOMS: usize = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BroadcastBody {
+    rooms: Vec<String>,
+    #[serde(rename = "type", default = "text")]
+    kind: SendKind,
+    data: Box<RawValue>,
+    sender: Option<User>,
+}
+
+/// `POST /api/server/broadcast`: one message into each of several rooms. Each room's post is its own (its own
+/// `mid`, committed or refused on its own): `{"results": [{"room","mid"} | {"room","code","error"}]}` in the
+/// order the rooms were named. All are queued before any is awaited, so they commit together.
+pub async fn broadcast(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let key = caller(&state, &headers, "broadcast")?;
+    let result = broadcast_as(&state, &body).await;
+    finish(&state, &key, "broadcast", result).map(Json)
+}
+
+async fn broadcast_as(state: &HttpState, body: &[u8]) -> Result<Value, ApiError> {
+    crate::protocol::json_check::check_json(body)
+        .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+    let b: BroadcastBody =
+        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+    if b.rooms.is_empty() || b.rooms.len() > MAX_BROADCAST_ROOMS {
+        return Err(ApiError::BadRequest(format!(
+            "name 1 to {MAX_BROADCAST_ROOMS} rooms"
+        )));
+    }
+    let mut pending = Vec::with_capacity(b.rooms.len());
+    for room in &b.rooms {
+        let post = server_post(
+            state,
+            b.sender.clone(),
+            b.kind,
+            Cast::Multi,
+            room.clone(),
+            b.data.clone(),
+        )?;
+        pending.push(state.rooms.server_post(post).await);
+    }
+    let mut results = Vec::with_capacity(pending.len());
+    for (room, p) in b.rooms.iter().zip(pending) {
+        let outcome = match p {
+            Ok(p) => p.committed().await,
+            Err(e) => Err(e),
+        };
+        results.push(match outcome {
+            Ok(posted) => json!({ "room": room, "mid": posted.mid }),
+            Err(e) => {
+                let e = ApiError::from(e);
+                json!({ "room": room, "code": e.code(), "error": e.message() })
+            }
+        });
+    }
+    Ok(json!({ "results": results }))
 }
 
 /// The longest reason a disconnect passes on to the client.
