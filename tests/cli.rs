@@ -306,3 +306,50 @@ async fn the_bench_harness_reports_deliveries_phases_and_cpu() {
     assert!(report["server_cpu_ms_per_1000"].is_number(), "{report}");
     assert!(report["client_cpu_ms_per_1000"].is_number(), "{report}");
 }
+
+/// `odd admin` calls the server API: a publish reaches a member, the room list comes back as JSON, and a wrong
+/// key fails with the gateway's 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_publishes_lists_rooms_and_reports_a_wrong_key() {
+    const KEY: &str = "cli-key-0123456789ab";
+    let gw = TestGateway::start_with(|c| {
+        c.server_api.keys = vec![odd_gateway::config::ApiKey {
+            name: "ops".into(),
+            key: KEY.into(),
+        }];
+    })
+    .await;
+    let http = gw.http_url();
+    let mut member = odd_gateway::client::Client::connect(&gw.tcp_url(), "")
+        .await
+        .expect("member");
+    let pipe = member.create("messaging").await.expect("pipe");
+    member.join(pipe, "news").await.expect("join");
+
+    let (ok, stdout, stderr) = odd(&[
+        "admin", "--http", &http, "--key", KEY, "publish", "--room", "news", "hello", "world",
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("published, id "), "{stdout}");
+    common::pushes::until_data(&mut member, "hello world").await;
+
+    let (ok, stdout, stderr) =
+        odd(&["admin", "--http", &http, "--key", KEY, "--json", "rooms"]).await;
+    assert!(ok, "{stderr}");
+    let rooms: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert_eq!(rooms["rooms"][0]["id"], "news");
+    assert_eq!(rooms["rooms"][0]["present"], 1);
+
+    let (ok, _, stderr) = odd(&[
+        "admin",
+        "--http",
+        &http,
+        "--key",
+        "wrong-key-wrong-key",
+        "rooms",
+    ])
+    .await;
+    assert!(!ok);
+    assert!(stderr.contains("401"), "{stderr}");
+}

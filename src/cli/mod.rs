@@ -1,5 +1,6 @@
 //! The `odd` command: try the gateway from a terminal, script it, and measure it.
 
+mod admin;
 mod bench;
 mod chat;
 mod history;
@@ -84,6 +85,8 @@ pub enum Command {
     },
     /// Measure the gateway: see benches/README.md.
     Bench(bench::BenchArgs),
+    /// Call the server API (publish, kick, ban, unban, presence, rooms) with an API key.
+    Admin(admin::AdminArgs),
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -134,6 +137,7 @@ pub async fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(ref args) => bench::run(&cli, args).await,
+        Command::Admin(ref args) => admin::run(args).await,
     }
 }
 

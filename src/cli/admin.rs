@@ -1,0 +1,176 @@
+//! `odd admin ...`: the server API from a terminal (docs/http-api.md, "Server API"). The key comes from
+//! `ODD_API_KEY` (or `--key`); the gateway's HTTP address from `--http` (default the dev profile's).
+//! Plain HTTP: for a gateway behind TLS, run it where the HTTP port is reachable or use curl.
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::print::out;
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The gateway's HTTP base URL.
+    #[arg(long, env = "ODD_HTTP_URL", default_value = "http://127.0.0.1:7180")]
+    pub http: String,
+    /// A server-API key (`[server_api] keys` / `ODD_API_KEYS` on the gateway).
+    #[arg(long, env = "ODD_API_KEY", hide_env_values = true)]
+    pub key: String,
+    /// Print the gateway's JSON answer as it is.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub call: AdminCall,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCall {
+    /// Publish a text (or JSON with --raw) into a room (--room) or to a user (--user).
+    Publish {
+        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+        room: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        /// Treat the words as one JSON value instead of text.
+        #[arg(long)]
+        raw: bool,
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// End every session of a user, telling them why.
+    Kick {
+        user: String,
+        #[arg(long, default_value = "disconnected by the server")]
+        reason: String,
+    },
+    /// Take a user's rights in a room (no joining, reading or sending).
+    Ban { room: String, user: String },
+    /// Give a banned user `rw` back in a room.
+    Unban { room: String, user: String },
+    /// Who is present in a room (first page).
+    Presence {
+        room: String,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Rooms, ascending by id (first page).
+    Rooms {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        after: Option<String>,
+    },
+}
+
+pub async fn run(args: &AdminArgs) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let base = args.http.trim_end_matches('/');
+    let (method_post, path, body) = match &args.call {
+        AdminCall::Publish {
+            room,
+            user,
+            raw,
+            text,
+        } => {
+            let joined = text.join(" ");
+            let data: Value = if *raw {
+                serde_json::from_str(&joined)?
+            } else {
+                Value::String(joined)
+            };
+            let target = match (room, user) {
+                (Some(r), _) => json!({"room": r, "data": data}),
+                (None, Some(u)) => json!({"user": u, "data": data}),
+                (None, None) => anyhow::bail!("give --room or --user"),
+            };
+            (true, "/api/server/publish".to_string(), target)
+        }
+        AdminCall::Kick { user, reason } => (
+            true,
+            "/api/server/disconnect".to_string(),
+            json!({"user": user, "reason": reason}),
+        ),
+        AdminCall::Ban { room, user } => (
+            true,
+            "/api/server/ban".to_string(),
+            json!({"room": room, "user": user}),
+        ),
+        AdminCall::Unban { room, user } => (
+            true,
+            "/api/server/unban".to_string(),
+            json!({"room": room, "user": user}),
+        ),
+        AdminCall::Presence { room, limit } => (
+            false,
+            format!("/api/server/rooms/{room}/presence?limit={limit}"),
+            Value::Null,
+        ),
+        AdminCall::Rooms { limit, after } => {
+            let after = after
+                .as_deref()
+                .map(|a| format!("&after={a}"))
+                .unwrap_or_default();
+            (
+                false,
+                format!("/api/server/rooms?limit={limit}{after}"),
+                Value::Null,
+            )
+        }
+    };
+    let url = format!("{base}{path}");
+    let req = if method_post {
+        http.post(url).json(&body)
+    } else {
+        http.get(url)
+    };
+    let resp = req.header("X-API-Key", &args.key).send().await?;
+    let status = resp.status();
+    let answer: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        anyhow::bail!(
+            "{status}: {}",
+            answer["error"].as_str().unwrap_or("no error text")
+        );
+    }
+    if args.json {
+        out(answer)?;
+        return Ok(());
+    }
+    out(summary(&args.call, &answer))?;
+    Ok(())
+}
+
+/// One line a person reads.
+fn summary(call: &AdminCall, a: &Value) -> String {
+    match call {
+        AdminCall::Publish { .. } => format!("published, id {}", a["mid"]),
+        AdminCall::Kick { user, .. } => {
+            format!("{user}: {} session(s) ended here", a["disconnected"])
+        }
+        AdminCall::Ban { room, user } | AdminCall::Unban { room, user } => format!(
+            "{user} in {room}: rights now {:?}",
+            a["mask"].as_str().unwrap_or("?")
+        ),
+        AdminCall::Presence { room, .. } => {
+            let ids: Vec<&str> = a["users"]
+                .as_array()
+                .map(|u| u.iter().filter_map(|u| u["id"].as_str()).collect())
+                .unwrap_or_default();
+            format!("{room}: {} present: {}", a["count"], ids.join(", "))
+        }
+        AdminCall::Rooms { .. } => a["rooms"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .map(|r| {
+                        format!(
+                            "{} ({} present)",
+                            r["id"].as_str().unwrap_or("?"),
+                            r["present"]
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default(),
+    }
+}
