@@ -337,6 +337,7 @@ async fn services(
     let ctx = Arc::new(Context {
         limits: config.limits.clone(),
         verifier: config_verifier,
+        connect_hook: crate::hooks::ConnectHook::new(&config.hooks),
         rooms,
         metrics,
         store,

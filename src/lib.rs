@@ -19,6 +19,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod gateway;
+pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod protocol;

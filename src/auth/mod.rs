@@ -32,6 +32,9 @@ pub enum AuthError {
     Invalid(String),
     #[error("the token has expired")]
     Expired,
+    /// The `connect` hook could not be asked and fails closed.
+    #[error("the authentication backend is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl AuthError {
@@ -42,6 +45,7 @@ impl AuthError {
             AuthError::UnknownToken => "unknown_token",
             AuthError::Invalid(_) => "invalid_token",
             AuthError::Expired => "expired_token",
+            AuthError::Unavailable(_) => "backend_unavailable",
         }
     }
 }

@@ -121,6 +121,11 @@ impl Cli {
                     }
                 })?;
         }
+        if let Ok(secret) = std::env::var("ODD_HOOKS_SECRET") {
+            if !secret.is_empty() {
+                c.hooks.secret = secret;
+            }
+        }
         // The JWT secret comes from the environment only, so it never shows in `ps`.
         if let Ok(secret) = std::env::var("ODD_JWT_SECRET") {
             if !secret.is_empty() {

@@ -4,6 +4,7 @@
 //! ports, a SQLite file under `data/`, anonymous connects allowed. `docs/configuration.md` lists every key.
 
 mod cli;
+mod hooks;
 mod limits;
 mod listen;
 mod server_api;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use cli::Cli;
+pub use hooks::{ConnectHook, Hooks};
 pub use limits::Limits;
 pub use listen::ListenAddr;
 pub use server_api::{ApiKey, ServerApi};
@@ -58,6 +60,7 @@ pub struct Config {
     pub log: Log,
     pub cluster: Cluster,
     pub server_api: ServerApi,
+    pub hooks: Hooks,
     /// Test-only fault injection. Never read from a file, the environment or flags.
     #[serde(skip)]
     pub faults: Faults,
@@ -225,6 +228,7 @@ impl Default for Config {
             log: Log::default(),
             cluster: Cluster::default(),
             server_api: ServerApi::default(),
+            hooks: Hooks::default(),
             faults: Faults::default(),
         }
     }

@@ -32,6 +32,15 @@ impl Config {
             });
         }
         self.server_api.validate()?;
+        let hook = &self.hooks.connect.url;
+        if !hook.is_empty() && !hook.starts_with("http://") {
+            return Err(ConfigError::Invalid {
+                key: "hooks.connect.url",
+                reason:
+                    "must be an http:// URL (a backend on a private network; https is not built in)"
+                        .into(),
+            });
+        }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::Invalid {
                 key: "tls",

@@ -88,6 +88,8 @@ metrics_table! {
     bus_errors_total: IntCounterVec = counter_vec("odd_gateway_bus_errors_total", "Cluster bus failures: publish, decode, encode.", &["kind"]);
     cluster_nodes: IntGauge = gauge("odd_gateway_cluster_nodes", "Nodes this node sees alive, itself included (1 for a single node).");
     history_unreadable_total: IntCounter = counter("odd_gateway_history_unreadable_total", "Stored messages a history read could not render (served as placeholders).");
+    hook_calls_total: IntCounterVec = counter_vec("odd_gateway_hook_calls_total", "Calls to the backend's hooks, by hook and outcome (accepted, refused, unavailable).", &["hook", "outcome"]);
+    hook_duration_seconds: HistogramVec = histogram_vec("odd_gateway_hook_duration_seconds", "Time a hook call took, by hook.", latency_buckets(), &["hook"]);
     server_api_requests_total: IntCounterVec = counter_vec("odd_gateway_server_api_requests_total", "Server API calls, by key name (`-`: no or a wrong key), call and outcome.", &["key", "call", "outcome"]);
     session_panics_total: IntCounter = counter("odd_gateway_session_panics_total", "Session tasks that panicked (and were cleaned up like a normal end).");
     memory_budget_bytes: IntGauge = gauge("odd_gateway_memory_budget_bytes", "The process-wide budget for reassembly buffers and outbound queues (limits.memory_budget_bytes).");

@@ -7,6 +7,7 @@ use super::resume::ClaimError;
 use super::state::{Answer, Session};
 use super::Identity;
 use crate::auth::AuthError;
+use crate::hooks::ConnectOutcome;
 use crate::protocol::args::{Connect, Refresh};
 use crate::protocol::status::codes;
 use crate::protocol::Status;
@@ -16,7 +17,7 @@ impl Session {
         if self.identity.is_some() {
             return Err(SessionError::AlreadyConnected);
         }
-        let principal = self.ctx.verifier.principal(&args.parameters.token)?;
+        let principal = self.authenticate(&args.parameters.token).await?;
         let user = principal.user.clone();
         self.claims = principal.rooms;
         self.token_expires = principal.expires;
@@ -97,6 +98,38 @@ impl Session {
 }
 
 impl Session {
+    /// Who the token names: the backend's `connect` hook when one is configured (docs/hooks.md), else the
+    /// configured tokens and keys.
+    async fn authenticate(&self, token: &str) -> Result<crate::auth::Principal, AuthError> {
+        let Some(hook) = &self.ctx.connect_hook else {
+            return self.ctx.verifier.principal(token);
+        };
+        let m = &self.ctx.metrics;
+        let started = std::time::Instant::now();
+        let peer = self.info.peer.to_string();
+        let outcome = hook.ask(token, self.info.kind.as_str(), &peer).await;
+        m.hook_duration_seconds
+            .with_label_values(&["connect"])
+            .observe(started.elapsed().as_secs_f64());
+        let (label, result) = match outcome {
+            ConnectOutcome::Accepted(p) => ("accepted", Ok(p)),
+            ConnectOutcome::Refused(e) => ("refused", Err(e)),
+            ConnectOutcome::Unavailable(why) => {
+                tracing::warn!(conn = self.id, reason = %why, fail_open = hook.fail_open, "connect hook unavailable");
+                let result = if hook.fail_open {
+                    self.ctx.verifier.principal(token)
+                } else {
+                    Err(AuthError::Unavailable(why))
+                };
+                ("unavailable", result)
+            }
+        };
+        m.hook_calls_total
+            .with_label_values(&["connect", label])
+            .inc();
+        result
+    }
+
     /// `refresh {token}`: a fresh token for this connection's user. Its claims and expiry replace the old
     /// token's; rooms it no longer grants are left (the client is told, as after a resume).
     pub(super) fn refresh(&mut self, args: Refresh) -> Result<Answer, SessionError> {

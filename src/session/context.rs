@@ -13,6 +13,8 @@ use crate::store::Store;
 pub struct Context {
     pub limits: Limits,
     pub verifier: Arc<dyn TokenVerifier>,
+    /// `[hooks.connect]`: when set, the backend accepts tokens and names users instead of `verifier`.
+    pub connect_hook: Option<crate::hooks::ConnectHook>,
     pub rooms: Rooms,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub store: Store,

@@ -1,0 +1,49 @@
+//! `[hooks]`: calls from the gateway to the app's backend (docs/hooks.md).
+
+use serde::Deserialize;
+
+#[derive(Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Hooks {
+    /// HMAC-SHA256 key for the `X-Odd-Signature` header of every hook request (prefer `ODD_HOOKS_SECRET`).
+    pub secret: String,
+    pub connect: ConnectHook,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field(
+                "secret",
+                &if self.secret.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("connect", &self.connect)
+            .finish()
+    }
+}
+
+/// The synchronous `connect` hook: the backend accepts a token and names the user.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectHook {
+    /// `http://...`; empty: off (tokens are checked by `[auth]`).
+    pub url: String,
+    pub timeout_ms: u64,
+    /// When the backend cannot be asked (unreachable, timeout, a 5xx, an unreadable answer): false (default)
+    /// refuses the connect; true falls back to `[auth]`.
+    pub fail_open: bool,
+}
+
+impl Default for ConnectHook {
+    fn default() -> ConnectHook {
+        ConnectHook {
+            url: String::new(),
+            timeout_ms: 2000,
+            fail_open: false,
+        }
+    }
+}

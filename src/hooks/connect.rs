@@ -1,0 +1,101 @@
+//! The `connect` hook: the backend accepts a token and names the user (docs/hooks.md).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{validate_user, AuthError, Principal};
+use crate::protocol::args::User;
+use crate::rooms::RoomClaims;
+
+/// What the backend said, or that it could not be asked.
+#[derive(Debug)]
+pub enum ConnectOutcome {
+    Accepted(Principal),
+    Refused(AuthError),
+    /// Unreachable, timed out, a non-2xx answer or one that is not the documented JSON.
+    Unavailable(String),
+}
+
+#[derive(Clone)]
+pub struct ConnectHook {
+    http: reqwest::Client,
+    url: String,
+    secret: Vec<u8>,
+    pub fail_open: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Answer {
+    /// Accepted: who the client is, and the rooms it may enter (absent: any room its rights allow).
+    user: Option<User>,
+    rooms: Option<Vec<String>>,
+    /// Refused: why (told to the client).
+    reject: Option<String>,
+}
+
+impl ConnectHook {
+    pub fn new(config: &crate::config::Hooks) -> Option<ConnectHook> {
+        if config.connect.url.is_empty() {
+            return None;
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.connect.timeout_ms.max(1)))
+            .build()
+            .ok()?;
+        Some(ConnectHook {
+            http,
+            url: config.connect.url.clone(),
+            secret: config.secret.as_bytes().to_vec(),
+            fail_open: config.connect.fail_open,
+        })
+    }
+
+    /// Asks the backend about `token` from a client at `peer` over `transport`.
+    pub async fn ask(&self, token: &str, transport: &str, peer: &str) -> ConnectOutcome {
+        let body = json!({ "token": token, "transport": transport, "peer": peer }).to_string();
+        let signature = super::signature(&self.secret, body.as_bytes());
+        let sent = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header(super::SIGNATURE_HEADER, signature)
+            .body(body)
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() => return ConnectOutcome::Unavailable("timed out".into()),
+            Err(e) => return ConnectOutcome::Unavailable(format!("unreachable: {e}")),
+        };
+        let status = resp.status();
+        if !status.is_success() {
+            return ConnectOutcome::Unavailable(format!("answered {status}"));
+        }
+        let answer: Answer = match resp.json().await {
+            Ok(a) => a,
+            Err(e) => return ConnectOutcome::Unavailable(format!("unreadable answer: {e}")),
+        };
+        match (answer.user, answer.reject) {
+            (_, Some(reason)) => ConnectOutcome::Refused(AuthError::Invalid(format!(
+                "refused by the backend: {reason}"
+            ))),
+            (Some(user), None) => match validate_user(&user) {
+                Ok(()) => ConnectOutcome::Accepted(Principal {
+                    user,
+                    rooms: answer
+                        .rooms
+                        .map(RoomClaims::only)
+                        .unwrap_or_else(RoomClaims::any),
+                    expires: None,
+                }),
+                Err(e) => ConnectOutcome::Unavailable(format!("the user it named: {e}")),
+            },
+            (None, None) => {
+                ConnectOutcome::Unavailable("answer has neither `user` nor `reject`".into())
+            }
+        }
+    }
+}
