@@ -80,6 +80,15 @@ impl Gateway {
         let ctx = services(&config, &shutdown, &listeners).await?;
         // The server API's disconnect reaches the session registry through the rooms service (which every node
         // hears on the bus). Weak: the rooms service is part of the context, and must not keep it alive.
+        if let Some(hook) = crate::hooks::MessageHook::new(
+            &config.hooks,
+            ctx.rooms.node(),
+            ctx.store.clone(),
+            ctx.rooms.clone(),
+            ctx.metrics.clone(),
+        ) {
+            listeners.spawn(hook.run(shutdown.clone()));
+        }
         let registry = Arc::downgrade(&ctx);
         ctx.rooms
             .set_disconnector(Arc::new(move |user: &str, reason: &str| {

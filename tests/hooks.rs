@@ -21,6 +21,31 @@ const SECRET: &str = "hook-secret-0123456789";
 #[derive(Clone, Default)]
 struct Backend {
     seen: Arc<Mutex<Vec<Value>>>,
+    /// `message` hook batches accepted, in arrival order.
+    batches: Arc<Mutex<Vec<Value>>>,
+    /// While set, the `message` hook answers 503.
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn signed(headers: &HeaderMap, body: &[u8]) -> bool {
+    headers
+        .get("x-odd-signature")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|s| s == odd_gateway::hooks::signature(SECRET.as_bytes(), body))
+}
+
+async fn message_hook(State(b): State<Backend>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    if !signed(&headers, &body) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    if b.down.load(std::sync::atomic::Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let batch: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Ok(mut batches) = b.batches.lock() {
+        batches.push(batch);
+    }
+    StatusCode::NO_CONTENT
 }
 
 /// The app's backend: checks the signature (401 otherwise), then answers by token.
@@ -69,6 +94,7 @@ async fn backend() -> (String, Backend) {
     let b = Backend::default();
     let app = Router::new()
         .route("/connect", post(connect_hook))
+        .route("/messages", post(message_hook))
         .with_state(b.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -176,3 +202,161 @@ async fn connect_hook_fail_open_falls_back_to_configured_tokens() {
     let (_, why) = refused(Client::connect(&gw.tcp_url(), "banned").await);
     assert!(why.contains("suspended"), "{why}");
 }
+
+/// The `message` hook gets every committed message exactly once here, in id order, across a gateway restart
+/// while the backend was down: the cursor is durable, so nothing is lost, repeated or reordered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_hook_delivers_every_message_in_order_across_a_restart() {
+    let (connect_url, b) = backend().await;
+    let url = connect_url.replace("/connect", "/messages");
+    let dir = tempfile::tempdir().expect("dir");
+    let config = |url: &str| {
+        let mut c = odd_gateway::config::Config::ephemeral(dir.path());
+        c.hooks.secret = SECRET.into();
+        c.hooks.message.url = url.to_string();
+        c.hooks.message.batch = 4;
+        c
+    };
+    b.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let gw = odd_gateway::gateway::Gateway::start(config(&url))
+        .await
+        .expect("gateway");
+    let tcp = format!("tcp://{}", gw.tcp_addr.expect("tcp"));
+    let http = format!("http://{}", gw.http_addr.expect("http"));
+    let alice = Client::connect(&tcp, "").await.expect("alice");
+    let pipe = alice.create("messaging").await.expect("pipe");
+    alice.join(pipe, "r1").await.expect("join");
+    alice.join(pipe, "r2").await.expect("join");
+    let mut sent = Vec::new();
+    for i in 0..10 {
+        let room = if i % 2 == 0 { "r1" } else { "r2" };
+        let ack = alice.say(pipe, room, &format!("m{i}")).await.expect("sent");
+        sent.push((ack.info()["mid"].as_i64().expect("mid"), format!("m{i}")));
+    }
+    assert!(
+        common::until_metric(
+            &http,
+            r#"odd_gateway_hook_calls_total{hook="message",outcome="failed"}"#,
+            1.0,
+            Duration::from_secs(10)
+        )
+        .await,
+        "the hook tried the backend while it was down"
+    );
+    drop(alice);
+    gw.shutdown(Duration::from_secs(5)).await;
+
+    b.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let gw = odd_gateway::gateway::Gateway::start(config(&url))
+        .await
+        .expect("gateway restarts");
+    let tcp = format!("tcp://{}", gw.tcp_addr.expect("tcp"));
+    let bob = Client::connect(&tcp, "").await.expect("bob");
+    let pipe = bob.create("messaging").await.expect("pipe");
+    bob.join(pipe, "r1").await.expect("join");
+    for i in 10..15 {
+        let ack = bob.say(pipe, "r1", &format!("m{i}")).await.expect("sent");
+        sent.push((ack.info()["mid"].as_i64().expect("mid"), format!("m{i}")));
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let delivered = loop {
+        let got: Vec<(i64, String)> = b
+            .batches
+            .lock()
+            .expect("batches")
+            .iter()
+            .flat_map(|batch| batch["messages"].as_array().cloned().unwrap_or_default())
+            .map(|m| {
+                (
+                    m["mid"].as_i64().unwrap_or(-1),
+                    m["data"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        if got.len() >= sent.len() || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        delivered, sent,
+        "every message once, in id order, with its data"
+    );
+    let batches = b.batches.lock().expect("batches").len();
+    assert!(batches >= 4, "batches of at most 4: {batches}");
+    let first = b.batches.lock().expect("batches")[0]["messages"][0].clone();
+    assert_eq!(first["room"]["id"], "r1");
+    assert!(first["user"]["id"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("guest-")));
+}
+
+/// The cursor and its lease, on both backends: a hook starts after the newest message, one node holds the
+/// lease until it lapses, only the holder moves the cursor, and it only moves forward.
+async fn hook_cursor_and_lease(backend: common::Backend) {
+    let Some(gw) = common::DbGateway::start(backend, common::people).await else {
+        return;
+    };
+    let alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("alice");
+    let pipe = alice.create("messaging").await.expect("pipe");
+    alice.join(pipe, "c").await.expect("join");
+    let before = alice.say(pipe, "c", "old").await.expect("sent").info()["mid"]
+        .as_i64()
+        .expect("mid");
+    let store = gw.gateway.rooms().store();
+    let now = odd_gateway::store::now_ms();
+    let cursor = store
+        .hook_lease("test", "n1", now, now + 10_000)
+        .await
+        .expect("lease");
+    assert_eq!(
+        cursor,
+        Some(before),
+        "a new hook starts after the newest message"
+    );
+    assert_eq!(
+        store
+            .hook_lease("test", "n2", now, now + 10_000)
+            .await
+            .expect("lease"),
+        None,
+        "n1 holds it"
+    );
+    let new = alice.say(pipe, "c", "new").await.expect("sent").info()["mid"]
+        .as_i64()
+        .expect("mid");
+    let rows = store.messages_after(before, 10).await.expect("rows");
+    assert_eq!(rows.iter().map(|m| m.id).collect::<Vec<_>>(), [new]);
+    assert!(
+        !store
+            .hook_advance("test", "n2", new)
+            .await
+            .expect("advance"),
+        "not the holder"
+    );
+    assert!(store
+        .hook_advance("test", "n1", new)
+        .await
+        .expect("advance"));
+    assert!(
+        !store
+            .hook_advance("test", "n1", before)
+            .await
+            .expect("advance"),
+        "never backwards"
+    );
+    // After the lease lapses another node takes over where n1 got to.
+    let later = now + 20_000;
+    assert_eq!(
+        store
+            .hook_lease("test", "n2", later, later + 10_000)
+            .await
+            .expect("lease"),
+        Some(new)
+    );
+}
+
+on_both_backends!(hook_cursor_and_lease);

@@ -8,6 +8,7 @@ pub struct Hooks {
     /// HMAC-SHA256 key for the `X-Odd-Signature` header of every hook request (prefer `ODD_HOOKS_SECRET`).
     pub secret: String,
     pub connect: ConnectHook,
+    pub message: MessageHook,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -22,6 +23,7 @@ impl std::fmt::Debug for Hooks {
                 },
             )
             .field("connect", &self.connect)
+            .field("message", &self.message)
             .finish()
     }
 }
@@ -44,6 +46,27 @@ impl Default for ConnectHook {
             url: String::new(),
             timeout_ms: 2000,
             fail_open: false,
+        }
+    }
+}
+
+/// The asynchronous `message` hook: every committed message, in id order, at least once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MessageHook {
+    /// `http://...`; empty: off.
+    pub url: String,
+    pub timeout_ms: u64,
+    /// The most messages in one request.
+    pub batch: u32,
+}
+
+impl Default for MessageHook {
+    fn default() -> MessageHook {
+        MessageHook {
+            url: String::new(),
+            timeout_ms: 5000,
+            batch: 100,
         }
     }
 }

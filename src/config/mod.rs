@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use cli::Cli;
-pub use hooks::{ConnectHook, Hooks};
+pub use hooks::{ConnectHook, Hooks, MessageHook};
 pub use limits::Limits;
 pub use listen::ListenAddr;
 pub use server_api::{ApiKey, ServerApi};

@@ -3,8 +3,10 @@
 //! backend can tell the gateway from anyone else.
 
 mod connect;
+mod message;
 
 pub use connect::{ConnectHook, ConnectOutcome};
+pub use message::MessageHook;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

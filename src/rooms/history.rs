@@ -77,6 +77,25 @@ impl Rooms {
     }
 }
 
+impl Rooms {
+    /// `{"messages": [...]}` for the asynchronous hooks: the rows rendered as history pages render them
+    /// (stored data passed through; a row failing the accept-time check becomes a placeholder).
+    pub fn hook_messages(&self, rows: Vec<crate::store::StoredMessage>) -> String {
+        // Joined as text: going through a `Value` would parse every stored `data` again.
+        let items: Vec<String> = rows
+            .into_iter()
+            .map(|mut m| {
+                if check_json(m.data.as_bytes()).is_err() {
+                    self.inner.metrics.history_unreadable_total.inc();
+                    m.unreadable = true;
+                }
+                message_json(&m).1.get().to_string()
+            })
+            .collect();
+        format!("{{\"messages\":[{}]}}", items.join(","))
+    }
+}
+
 /// One message of a page as the client sees it. `data` is the stored JSON text, passed through as is: it
 /// passed `protocol::json_check` when it was accepted, and is never parsed again on the way out.
 #[derive(Serialize)]

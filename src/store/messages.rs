@@ -8,7 +8,7 @@ use super::models::{
 use super::{with_pool, Db, Store, StoreError};
 
 // LENGTH(bytea) is an int4 on PostgreSQL: the cast makes both backends return an i64.
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, room_id, sender, sender_nick, sender_avatar, kind, cast_to, target, data, \
                        CAST(COALESCE(LENGTH(payload), 0) AS BIGINT) AS payload_len, created_ms";
 

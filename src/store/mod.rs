@@ -6,6 +6,7 @@
 //! not frames: callers hand it plain values.
 
 mod error;
+mod hooks;
 mod messages;
 mod models;
 mod rooms;
