@@ -80,14 +80,29 @@ impl Gateway {
         let ctx = services(&config, &shutdown, &listeners).await?;
         // The server API's disconnect reaches the session registry through the rooms service (which every node
         // hears on the bus). Weak: the rooms service is part of the context, and must not keep it alive.
-        if let Some(hook) = crate::hooks::MessageHook::new(
-            &config.hooks,
-            ctx.rooms.node(),
-            ctx.store.clone(),
-            ctx.rooms.clone(),
-            ctx.metrics.clone(),
-        ) {
-            listeners.spawn(hook.run(shutdown.clone()));
+        // A user's sessions on this node, for the server API and the offline hook. Weak: they must not keep
+        // the context alive.
+        let sessions_of: crate::hooks::SessionCount = {
+            let registry = Arc::downgrade(&ctx);
+            Arc::new(move |user: &str| {
+                registry
+                    .upgrade()
+                    .map(|ctx| ctx.resumable.sessions_of(user))
+                    .unwrap_or((0, 0))
+            })
+        };
+        use crate::hooks::{Kind, MessageHook};
+        for kind in [Kind::Message, Kind::Offline(sessions_of.clone())] {
+            if let Some(hook) = MessageHook::new(
+                kind,
+                &config.hooks,
+                ctx.rooms.node(),
+                ctx.store.clone(),
+                ctx.rooms.clone(),
+                ctx.metrics.clone(),
+            ) {
+                listeners.spawn(hook.run(shutdown.clone()));
+            }
         }
         let registry = Arc::downgrade(&ctx);
         ctx.rooms
@@ -165,15 +180,7 @@ impl Gateway {
             )),
             ws_liveness: Duration::from_millis(limits.idle_timeout_ms),
             server_api: Arc::new(config.server_api.clone()),
-            sessions_of: {
-                let registry = Arc::downgrade(&ctx);
-                Arc::new(move |user: &str| {
-                    registry
-                        .upgrade()
-                        .map(|ctx| ctx.resumable.sessions_of(user))
-                        .unwrap_or((0, 0))
-                })
-            },
+            sessions_of: sessions_of.clone(),
         });
         let http_limits = http::HttpLimits {
             header_timeout: Duration::from_millis(limits.http_header_timeout_ms),

@@ -25,6 +25,24 @@ struct Backend {
     batches: Arc<Mutex<Vec<Value>>>,
     /// While set, the `message` hook answers 503.
     down: Arc<std::sync::atomic::AtomicBool>,
+    /// `offline` hook notifications, in arrival order.
+    offline: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn offline_hook(State(b): State<Backend>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    if !signed(&headers, &body) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let batch: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Ok(mut seen) = b.offline.lock() {
+        seen.extend(
+            batch["notifications"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+    }
+    StatusCode::OK
 }
 
 fn signed(headers: &HeaderMap, body: &[u8]) -> bool {
@@ -95,6 +113,7 @@ async fn backend() -> (String, Backend) {
     let app = Router::new()
         .route("/connect", post(connect_hook))
         .route("/messages", post(message_hook))
+        .route("/offline", post(offline_hook))
         .with_state(b.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -360,3 +379,109 @@ async fn hook_cursor_and_lease(backend: common::Backend) {
 }
 
 on_both_backends!(hook_cursor_and_lease);
+
+/// The `offline` hook names the recipients without a connection: the target of a uni-cast, and the stored
+/// readers of a room that asks for it (`offline_notify`); not connected users, not the sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_hook_names_recipients_without_a_connection() {
+    let (connect_url, b) = backend().await;
+    let url = connect_url.replace("/connect", "/offline");
+    let gw = TestGateway::start_with(move |c| {
+        common::people(c);
+        c.limits.resume_grace_ms = 100;
+        c.hooks.secret = SECRET.into();
+        c.hooks.offline.url = url;
+    })
+    .await;
+    let http = gw.http_url();
+    let alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    alice.join(ap, "news").await.expect("alice creates news");
+    let set = alice
+        .call(
+            0,
+            json!({"name": "setProperty", "info": {"room:news:offline_notify": true}}),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(set.code(), "NetConnection.Call.Success", "{:?}", set.args);
+    // Dave reads news once (so he has stored rights), then goes away for good.
+    let dave = Client::connect(&gw.tcp_url(), "dave").await.expect("dave");
+    let dp = dave.create("messaging").await.expect("pipe");
+    dave.join(dp, "news").await.expect("join");
+    drop(dave);
+    assert!(
+        common::until_metric(
+            &http,
+            "odd_gateway_sessions_parked",
+            1.0,
+            Duration::from_secs(5)
+        )
+        .await
+    );
+    assert!(
+        common::until_metric(
+            &http,
+            "odd_gateway_sessions_parked",
+            0.0,
+            Duration::from_secs(5)
+        )
+        .await,
+        "dave's parked session expired"
+    );
+    let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    bob.join(bp, "news").await.expect("bob is here");
+
+    let to_carol = alice
+        .send(ap, "uni", "carol", "text", json!("are you there?"))
+        .await
+        .expect("sent");
+    alice
+        .send(ap, "uni", "bob", "text", json!("bob is online"))
+        .await
+        .expect("sent");
+    let in_news = alice
+        .say(ap, "news", "news for readers")
+        .await
+        .expect("sent");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let got = loop {
+        let got: Vec<(String, i64)> = b
+            .offline
+            .lock()
+            .expect("offline")
+            .iter()
+            .map(|n| {
+                (
+                    n["user"].as_str().unwrap_or_default().to_string(),
+                    n["message"]["mid"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect();
+        if got.len() >= 2 || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // In id order, and dave's is the last message: anything for bob or alice would have come before it.
+    assert_eq!(
+        got,
+        [
+            (
+                "carol".to_string(),
+                to_carol.info()["mid"].as_i64().expect("mid")
+            ),
+            (
+                "dave".to_string(),
+                in_news.info()["mid"].as_i64().expect("mid")
+            ),
+        ]
+    );
+    let first = b.offline.lock().expect("offline")[0].clone();
+    assert_eq!(first["message"]["data"], "are you there?");
+    assert_eq!(first["message"]["user"]["id"], "alice");
+}

@@ -9,6 +9,8 @@ pub struct Hooks {
     pub secret: String,
     pub connect: ConnectHook,
     pub message: MessageHook,
+    /// The asynchronous `offline` hook (same settings as `message`).
+    pub offline: MessageHook,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -24,6 +26,7 @@ impl std::fmt::Debug for Hooks {
             )
             .field("connect", &self.connect)
             .field("message", &self.message)
+            .field("offline", &self.offline)
             .finish()
     }
 }

@@ -1,5 +1,6 @@
 //! The `message` hook: every committed message, delivered to the backend in id order (so in order per room
-//! and per conversation), in batches, at least once (docs/hooks.md).
+//! and per conversation), in batches, at least once (docs/hooks.md). The `offline` hook runs the same way
+//! over the same rows, posting only the recipients who have no connection.
 //!
 //! The durable outbox is the messages table itself: a cursor row (`hook_cursors`) says how far the backend
 //! has acknowledged, and the task posts the rows after it. A restart resumes from the cursor, so nothing is
@@ -16,7 +17,29 @@ use crate::metrics::Metrics;
 use crate::rooms::Rooms;
 use crate::store::Store;
 
-const HOOK: &str = "message";
+/// Who is connected: a user's (live, parked) sessions on this node (the session registry's count).
+pub type SessionCount = Arc<dyn Fn(&str) -> (usize, usize) + Send + Sync>;
+
+/// Which asynchronous hook a task delivers.
+#[derive(Clone)]
+pub enum Kind {
+    /// Every committed message.
+    Message,
+    /// For each committed message, the recipients without a connection (docs/hooks.md, `offline`).
+    Offline(SessionCount),
+}
+
+impl Kind {
+    fn name(&self) -> &'static str {
+        match self {
+            Kind::Message => "message",
+            Kind::Offline(_) => "offline",
+        }
+    }
+}
+
+/// The most stored readers of one room the offline hook considers per message.
+const MAX_ROOM_READERS: u32 = 10_000;
 /// How long a lease lasts; renewed on every round, so a dead node's lease lapses after this.
 const LEASE: Duration = Duration::from_secs(10);
 /// How often an idle delivery task looks for new messages.
@@ -25,6 +48,7 @@ const POLL: Duration = Duration::from_millis(100);
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(30));
 
 pub struct MessageHook {
+    kind: Kind,
     http: reqwest::Client,
     url: String,
     secret: Vec<u8>,
@@ -37,13 +61,17 @@ pub struct MessageHook {
 
 impl MessageHook {
     pub fn new(
+        kind: Kind,
         config: &crate::config::Hooks,
         node: &str,
         store: Store,
         rooms: Rooms,
         metrics: Arc<Metrics>,
     ) -> Option<MessageHook> {
-        let c = &config.message;
+        let c = match kind {
+            Kind::Message => &config.message,
+            Kind::Offline(_) => &config.offline,
+        };
         if c.url.is_empty() {
             return None;
         }
@@ -52,6 +80,7 @@ impl MessageHook {
             .build()
             .ok()?;
         Some(MessageHook {
+            kind,
             http,
             url: c.url.clone(),
             secret: config.secret.as_bytes().to_vec(),
@@ -77,7 +106,7 @@ impl MessageHook {
                     POLL
                 }
                 Err(why) => {
-                    tracing::warn!(hook = HOOK, reason = %why, retry_in = ?backoff, "hook delivery failed");
+                    tracing::warn!(hook = self.kind.name(), reason = %why, retry_in = ?backoff, "hook delivery failed");
                     self.count("failed");
                     let wait = backoff;
                     backoff = (backoff * 2).min(BACKOFF.1);
@@ -94,7 +123,7 @@ impl MessageHook {
     fn count(&self, outcome: &str) {
         self.metrics
             .hook_calls_total
-            .with_label_values(&[HOOK, outcome])
+            .with_label_values(&[self.kind.name(), outcome])
             .inc();
     }
 
@@ -105,7 +134,12 @@ impl MessageHook {
         let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
         let Some(last) = self
             .store
-            .hook_lease(HOOK, &self.node, now, now.saturating_add(lease_ms))
+            .hook_lease(
+                self.kind.name(),
+                &self.node,
+                now,
+                now.saturating_add(lease_ms),
+            )
             .await
             .map_err(|e| format!("store: {e}"))?
         else {
@@ -119,7 +153,14 @@ impl MessageHook {
         let Some(newest) = rows.last().map(|m| m.id) else {
             return Ok(false);
         };
-        let body = self.rooms.hook_messages(rows);
+        let body = match &self.kind {
+            Kind::Message => self.rooms.hook_messages(rows),
+            Kind::Offline(sessions) => match self.notifications(sessions, rows).await? {
+                Some(body) => body,
+                // Nobody in this batch was offline: move on without a request.
+                None => return self.advance(newest).await,
+            },
+        };
         let started = std::time::Instant::now();
         let sent = self
             .http
@@ -134,17 +175,61 @@ impl MessageHook {
             .await;
         self.metrics
             .hook_duration_seconds
-            .with_label_values(&[HOOK])
+            .with_label_values(&[self.kind.name()])
             .observe(started.elapsed().as_secs_f64());
         let status = sent.map_err(|e| format!("unreachable: {e}"))?.status();
         if !status.is_success() {
             return Err(format!("answered {status}"));
         }
         self.count("delivered");
+        self.advance(newest).await
+    }
+
+    async fn advance(&self, newest: i64) -> Result<bool, String> {
         self.store
-            .hook_advance(HOOK, &self.node, newest)
+            .hook_advance(self.kind.name(), &self.node, newest)
             .await
             .map_err(|e| format!("store: {e}"))?;
         Ok(true)
+    }
+
+    /// `{"notifications": [{"user", "message"}]}` for the recipients of `rows` who have no connection: the
+    /// target of a uni-cast, and the stored readers of a room whose `offline_notify` property is true; never
+    /// the sender. `None` when nobody is offline. Offline means: no live or parked session on this node and
+    /// present in no room on any node.
+    async fn notifications(
+        &self,
+        sessions: &SessionCount,
+        rows: Vec<crate::store::StoredMessage>,
+    ) -> Result<Option<String>, String> {
+        let offline = |uid: &str| sessions(uid) == (0, 0) && self.rooms.rooms_of(uid).is_empty();
+        let mut items = Vec::new();
+        for m in rows {
+            let candidates: Vec<String> = match &m.room_id {
+                None => vec![m.target.clone()],
+                Some(rid) => {
+                    if !self.rooms.offline_notify(rid).await.unwrap_or(false) {
+                        continue;
+                    }
+                    self.store
+                        .readers_of(rid, MAX_ROOM_READERS)
+                        .await
+                        .map_err(|e| format!("store: {e}"))?
+                }
+            };
+            let users: Vec<String> = candidates
+                .into_iter()
+                .filter(|u| *u != m.sender && offline(u))
+                .collect();
+            if users.is_empty() {
+                continue;
+            }
+            let message = self.rooms.hook_message(m);
+            for u in users {
+                let user = serde_json::to_string(&u).unwrap_or_default();
+                items.push(format!("{{\"user\":{user},\"message\":{message}}}"));
+            }
+        }
+        Ok((!items.is_empty()).then(|| format!("{{\"notifications\":[{}]}}", items.join(","))))
     }
 }

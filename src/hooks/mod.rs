@@ -6,7 +6,7 @@ mod connect;
 mod message;
 
 pub use connect::{ConnectHook, ConnectOutcome};
-pub use message::MessageHook;
+pub use message::{Kind, MessageHook, SessionCount};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

@@ -43,7 +43,7 @@ pub struct HttpState {
 }
 
 /// Counts a user's sessions on this node: (live, parked).
-pub type SessionCount = Arc<dyn Fn(&str) -> (usize, usize) + Send + Sync>;
+pub type SessionCount = crate::hooks::SessionCount;
 
 pub fn router(state: HttpState) -> Router {
     Router::new()

@@ -64,6 +64,12 @@ impl Rooms {
         rooms
     }
 
+    /// Whether room `rid` asks for offline notifications (its `offline_notify` property is `true`).
+    pub async fn offline_notify(&self, rid: &str) -> Result<bool, RoomError> {
+        let row = self.existing_room(rid).await?;
+        Ok(room_properties(&row)?.get("offline_notify") == Some(&Value::Bool(true)))
+    }
+
     /// Rooms ascending by id after `after`: `{"rooms": [{"id","owner","created","present"}], "more"}`.
     pub async fn rooms_page(&self, after: Option<&str>, limit: u32) -> Result<Value, RoomError> {
         if let Some(a) = after {

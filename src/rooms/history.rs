@@ -82,17 +82,17 @@ impl Rooms {
     /// (stored data passed through; a row failing the accept-time check becomes a placeholder).
     pub fn hook_messages(&self, rows: Vec<crate::store::StoredMessage>) -> String {
         // Joined as text: going through a `Value` would parse every stored `data` again.
-        let items: Vec<String> = rows
-            .into_iter()
-            .map(|mut m| {
-                if check_json(m.data.as_bytes()).is_err() {
-                    self.inner.metrics.history_unreadable_total.inc();
-                    m.unreadable = true;
-                }
-                message_json(&m).1.get().to_string()
-            })
-            .collect();
+        let items: Vec<String> = rows.into_iter().map(|m| self.hook_message(m)).collect();
         format!("{{\"messages\":[{}]}}", items.join(","))
+    }
+
+    /// One message as history pages render it, as JSON text.
+    pub fn hook_message(&self, mut m: crate::store::StoredMessage) -> String {
+        if check_json(m.data.as_bytes()).is_err() {
+            self.inner.metrics.history_unreadable_total.inc();
+            m.unreadable = true;
+        }
+        message_json(&m).1.get().to_string()
     }
 }
 

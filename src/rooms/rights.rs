@@ -97,7 +97,8 @@ impl Rooms {
 }
 
 impl Rooms {
-    /// Sets a room property (`x` holders only). Known: `default_rights` (letters).
+    /// Sets a room property (`x` holders only). Known: `default_rights` (letters) and `offline_notify` (bool:
+    /// the `offline` hook tells the backend about this room's messages for readers without a connection).
     pub async fn set_room_property(
         &self,
         actor: &str,
@@ -120,10 +121,21 @@ impl Rooms {
                 })?;
                 json!(letters.letters())
             }
+            "offline_notify" => match value {
+                Value::Bool(b) => json!(b),
+                _ => {
+                    return Err(RoomError::Invalid {
+                        what: "offline_notify",
+                        reason: "true or false".into(),
+                    })
+                }
+            },
             other => {
                 return Err(RoomError::Invalid {
                     what: "room property",
-                    reason: format!("unknown room property `{other}` (known: default_rights)"),
+                    reason: format!(
+                        "unknown room property `{other}` (known: default_rights, offline_notify)"
+                    ),
                 })
             }
         };

@@ -82,4 +82,19 @@ impl Store {
                 == 1
         }))
     }
+
+    /// Users with stored read rights (`r`) in `rid`, at most `limit`: who the offline hook considers for a
+    /// room post.
+    pub async fn readers_of(&self, rid: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_scalar::<_, String>(
+                "SELECT user_id FROM room_members WHERE room_id = $1 AND (mask & 255) <> 0 \
+                 ORDER BY user_id LIMIT $2",
+            )
+            .bind(rid)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        }))
+    }
 }
