@@ -27,6 +27,9 @@ struct Backend {
     down: Arc<std::sync::atomic::AtomicBool>,
     /// `offline` hook notifications, in arrival order.
     offline: Arc<Mutex<Vec<Value>>>,
+    /// Connect checks in flight now, and the most seen at once.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    most_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 async fn offline_hook(State(b): State<Backend>, headers: HeaderMap, body: Bytes) -> StatusCode {
@@ -97,6 +100,17 @@ async fn connect_hook(
             StatusCode::OK,
             Json(json!({"reject": "this account is suspended"})),
         ),
+        "lag" => {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = b.in_flight.fetch_add(1, SeqCst) + 1;
+            b.most_in_flight.fetch_max(now, SeqCst);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            b.in_flight.fetch_sub(1, SeqCst);
+            (
+                StatusCode::OK,
+                Json(json!({"user": {"id": "laggard", "nick": "Lag", "avatar": ""}})),
+            )
+        }
         "slow" => {
             tokio::time::sleep(Duration::from_secs(3)).await;
             (StatusCode::OK, Json(json!({"reject": "too late"})))
@@ -126,8 +140,13 @@ async fn backend() -> (String, Backend) {
 }
 
 async fn gateway(url: &str, fail_open: bool) -> TestGateway {
+    gateway_with(url, fail_open, 64).await
+}
+
+async fn gateway_with(url: &str, fail_open: bool, max_concurrent: usize) -> TestGateway {
     let url = url.to_string();
     TestGateway::start_with(move |c| {
+        c.hooks.connect.max_concurrent = max_concurrent;
         c.auth.anonymous = Some(false);
         c.auth.tokens = vec![odd_gateway::config::StaticToken {
             token: "static-bob".into(),
@@ -484,4 +503,38 @@ async fn offline_hook_names_recipients_without_a_connection() {
     let first = b.offline.lock().expect("offline")[0].clone();
     assert_eq!(first["message"]["data"], "are you there?");
     assert_eq!(first["message"]["user"]["id"], "alice");
+}
+
+/// Connect checks in flight are bounded (`max_concurrent`): the backend never sees more at once, and a connect
+/// that cannot get a slot within the timeout is refused as the backend being unavailable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_hook_checks_in_flight_are_bounded() {
+    let (url, b) = backend().await;
+    let gw = gateway_with(&url, false, 1).await;
+    let tcp = gw.tcp_url();
+    let attempts: Vec<_> = (0..3)
+        .map(|_| {
+            let tcp = tcp.clone();
+            tokio::spawn(async move { Client::connect(&tcp, "lag").await })
+        })
+        .collect();
+    let mut crowded = 0;
+    for a in attempts {
+        if let Err(ClientError::Status { description, .. }) = a.await.expect("task") {
+            assert!(
+                description.contains("too many connect checks"),
+                "{description}"
+            );
+            crowded += 1;
+        }
+    }
+    assert!(
+        crowded >= 1,
+        "three 300 ms checks through one slot within a 500 ms wait"
+    );
+    assert_eq!(
+        b.most_in_flight.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the backend never saw two checks at once"
+    );
 }

@@ -41,6 +41,9 @@ pub struct ConnectHook {
     /// When the backend cannot be asked (unreachable, timeout, a 5xx, an unreadable answer): false (default)
     /// refuses the connect; true falls back to `[auth]`.
     pub fail_open: bool,
+    /// The most connect checks in flight at once (a reconnect storm must not flood the backend); a connect
+    /// that finds none free within `timeout_ms` counts as the backend unavailable.
+    pub max_concurrent: usize,
 }
 
 impl Default for ConnectHook {
@@ -49,6 +52,7 @@ impl Default for ConnectHook {
             url: String::new(),
             timeout_ms: 2000,
             fail_open: false,
+            max_concurrent: 64,
         }
     }
 }

@@ -21,6 +21,9 @@ pub enum ConnectOutcome {
 #[derive(Clone)]
 pub struct ConnectHook {
     http: reqwest::Client,
+    /// Bounds the checks in flight (`max_concurrent`).
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    timeout: Duration,
     url: String,
     secret: Vec<u8>,
     pub fail_open: bool,
@@ -45,8 +48,13 @@ impl ConnectHook {
             .timeout(Duration::from_millis(config.connect.timeout_ms.max(1)))
             .build()
             .ok()?;
+        let timeout = Duration::from_millis(config.connect.timeout_ms.max(1));
         Some(ConnectHook {
             http,
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                config.connect.max_concurrent.max(1),
+            )),
+            timeout,
             url: config.connect.url.clone(),
             secret: config.secret.as_bytes().to_vec(),
             fail_open: config.connect.fail_open,
@@ -55,6 +63,10 @@ impl ConnectHook {
 
     /// Asks the backend about `token` from a client at `peer` over `transport`.
     pub async fn ask(&self, token: &str, transport: &str, peer: &str) -> ConnectOutcome {
+        let _slot = match tokio::time::timeout(self.timeout, self.slots.acquire()).await {
+            Ok(Ok(slot)) => slot,
+            _ => return ConnectOutcome::Unavailable("too many connect checks in flight".into()),
+        };
         let body = json!({ "token": token, "transport": transport, "peer": peer }).to_string();
         let signature = super::signature(&self.secret, body.as_bytes());
         let sent = self
