@@ -44,6 +44,14 @@ pub(super) fn caller(
     }
 }
 
+/// A request body, held to the same check as a client's command arguments (nesting depth, valid Unicode:
+/// whatever is accepted can be read back by every reader), then parsed.
+pub(super) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    crate::protocol::json_check::check_json(body)
+        .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))
+}
+
 fn count(state: &HttpState, key: &str, call: &str, outcome: &str) {
     state
         .metrics
@@ -96,11 +104,7 @@ pub async fn publish(
 }
 
 async fn publish_as(state: &HttpState, body: &[u8]) -> Result<Value, ApiError> {
-    // The same check as a client's command arguments: whatever is accepted can be read back by every reader.
-    crate::protocol::json_check::check_json(body)
-        .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
-    let p: PublishBody =
-        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+    let p: PublishBody = json_body(body)?;
     let (cast, target) = match (p.room, p.user) {
         (Some(room), None) => (Cast::Multi, room),
         (None, Some(user)) => (Cast::Uni, user),
@@ -175,10 +179,7 @@ pub async fn broadcast(
 }
 
 async fn broadcast_as(state: &HttpState, body: &[u8]) -> Result<Value, ApiError> {
-    crate::protocol::json_check::check_json(body)
-        .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
-    let b: BroadcastBody =
-        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+    let b: BroadcastBody = json_body(body)?;
     if b.rooms.is_empty() || b.rooms.len() > MAX_BROADCAST_ROOMS {
         return Err(ApiError::BadRequest(format!(
             "name 1 to {MAX_BROADCAST_ROOMS} rooms"
@@ -234,10 +235,7 @@ pub async fn disconnect(
 }
 
 fn disconnect_as(state: &HttpState, key: &str, body: &[u8]) -> Result<Value, ApiError> {
-    crate::protocol::json_check::check_json(body)
-        .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
-    let d: DisconnectBody =
-        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
+    let d: DisconnectBody = json_body(body)?;
     // Only the id matters here; a placeholder nick lets the identity check judge it.
     let who = User {
         id: d.user.clone(),

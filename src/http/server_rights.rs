@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::server_api::{caller, finish};
+use super::server_api::{caller, finish, json_body};
 use super::HttpState;
 use crate::protocol::args::{Chmod, Mask, Operator};
 
@@ -31,12 +31,6 @@ struct BanBody {
     user: String,
     /// Unban only: the rights given back (default `rw`).
     mask: Option<Mask>,
-}
-
-fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    crate::protocol::json_check::check_json(bytes)
-        .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
-    serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("body: {e}")))
 }
 
 async fn run(
@@ -62,7 +56,7 @@ pub async fn chmod(
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let key = caller(&state, &headers, "chmod")?;
-    let args = body::<ChmodBody>(&bytes).map(|b| Chmod {
+    let args = json_body::<ChmodBody>(&bytes).map(|b| Chmod {
         rid: b.room,
         tid: b.user,
         operator: b.operator,
@@ -77,7 +71,7 @@ pub async fn ban(
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let key = caller(&state, &headers, "ban")?;
-    let args = body::<BanBody>(&bytes).and_then(|b| match b.mask {
+    let args = json_body::<BanBody>(&bytes).and_then(|b| match b.mask {
         Some(_) => Err(ApiError::BadRequest("ban takes no mask".into())),
         None => Ok(Chmod {
             rid: b.room,
@@ -95,7 +89,7 @@ pub async fn unban(
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let key = caller(&state, &headers, "unban")?;
-    let args = body::<BanBody>(&bytes).map(|b| Chmod {
+    let args = json_body::<BanBody>(&bytes).map(|b| Chmod {
         rid: b.room,
         tid: b.user,
         operator: Operator::Set,
