@@ -148,3 +148,24 @@ pub async fn room_presence(
         .await?;
     Ok(axum::Json(page))
 }
+
+/// `GET /api/users/{uid}/unread`: every room and conversation `uid` has a read position in, with unread
+/// counts (`Rooms::unread_of`). The user's own token, or a server-API key.
+pub async fn user_unread(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(uid): Path<String>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    if headers.contains_key(super::server_api::API_KEY_HEADER) {
+        let key = super::server_api::caller(&state, &headers, "unread")?;
+        let result = state.rooms.unread_of(&uid).await.map_err(ApiError::from);
+        return super::server_api::finish(&state, &key, "unread", result).map(axum::Json);
+    }
+    let p = principal(&state, &headers)?;
+    if p.user.id != uid {
+        return Err(ApiError::Forbidden(format!(
+            "only {uid} (or the server API) may read {uid}'s unread counts"
+        )));
+    }
+    Ok(axum::Json(state.rooms.unread_of(&uid).await?))
+}

@@ -58,6 +58,7 @@ pub fn router(state: HttpState) -> Router {
         )
         .route("/api/messages/{mid}/payload", get(history::message_payload))
         .route("/api/rooms/{rid}/presence", get(history::room_presence))
+        .route("/api/users/{uid}/unread", get(history::user_unread))
         .route("/api/server/publish", post(server_api::publish))
         .route("/api/server/disconnect", post(server_api::disconnect))
         .route("/api/server/broadcast", post(server_api::broadcast))

@@ -28,6 +28,29 @@ pub enum HistoryThread {
 }
 
 impl Rooms {
+    /// The stored thread `caller` may read: a room needs `r` (token claim and stored rights); a conversation
+    /// is readable by its two users.
+    pub(super) async fn readable(
+        &self,
+        caller: &str,
+        claims: &RoomClaims,
+        thread: HistoryThread,
+    ) -> Result<Thread, RoomError> {
+        Ok(match thread {
+            HistoryThread::Room(rid) => {
+                authorize(claims, Act::Read, &rid, None)?;
+                let row = self.existing_room(&rid).await?;
+                let mask = self.mask_of(&row, caller).await?;
+                authorize(claims, Act::Read, &rid, Some(mask))?;
+                Thread::Room(rid)
+            }
+            HistoryThread::With(uid) => {
+                validate_user_id(&uid)?;
+                Thread::peers(caller, &uid)
+            }
+        })
+    }
+
     /// Reads a page for `caller`, who needs `r` in a room; a conversation is readable by its two users.
     pub async fn history(
         &self,
@@ -43,19 +66,7 @@ impl Rooms {
                 reason: format!("must be between 1 and {}", policy.history_max),
             });
         }
-        let thread = match req.thread {
-            HistoryThread::Room(rid) => {
-                authorize(claims, Act::Read, &rid, None)?;
-                let row = self.existing_room(&rid).await?;
-                let mask = self.mask_of(&row, caller).await?;
-                authorize(claims, Act::Read, &rid, Some(mask))?;
-                Thread::Room(rid)
-            }
-            HistoryThread::With(uid) => {
-                validate_user_id(&uid)?;
-                Thread::peers(caller, &uid)
-            }
-        };
+        let thread = self.readable(caller, claims, req.thread).await?;
         let mut page = self
             .store()
             .history(&HistoryQuery {

@@ -18,6 +18,7 @@ mod member;
 mod post;
 mod presence;
 mod publish;
+mod reads;
 mod rights;
 mod state;
 mod streams;

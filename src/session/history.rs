@@ -3,7 +3,7 @@
 
 use super::error::{RoomContext, SessionError};
 use super::state::Session;
-use crate::protocol::args::History;
+use crate::protocol::args::{History, Read};
 use crate::protocol::command::MAX_ARGS_LEN;
 use crate::protocol::status::codes;
 use crate::protocol::Status;
@@ -12,16 +12,7 @@ use crate::rooms::{page_json, HistoryRequest, HistoryThread};
 impl Session {
     pub(super) async fn history(&mut self, args: History) -> Result<Status, SessionError> {
         let caller = self.caller("history")?;
-        let thread = match (args.rid, args.uid) {
-            (Some(rid), None) => HistoryThread::Room(rid),
-            (None, Some(uid)) => HistoryThread::With(uid),
-            _ => {
-                return Err(SessionError::Args(crate::protocol::ArgsError::Invalid {
-                    name: "history".into(),
-                    reason: "give exactly one of `rid` (a room) or `uid` (a conversation)".into(),
-                }))
-            }
-        };
+        let thread = thread_of("history", args.rid, args.uid)?;
         let newest = args.after.is_none() || args.before.is_some();
         let page = self
             .ctx
@@ -41,5 +32,36 @@ impl Session {
         // Leave room in the 64 KiB argument block for the status envelope.
         let info = page_json(&page, newest, Some(MAX_ARGS_LEN - 512));
         Ok(Status::ok(codes::CALL_SUCCESS, "history").with_raw_info(info))
+    }
+}
+
+/// A room (`rid`) or the caller's conversation with a user (`uid`): exactly one of them.
+fn thread_of(
+    command: &str,
+    rid: Option<String>,
+    uid: Option<String>,
+) -> Result<HistoryThread, SessionError> {
+    match (rid, uid) {
+        (Some(rid), None) => Ok(HistoryThread::Room(rid)),
+        (None, Some(uid)) => Ok(HistoryThread::With(uid)),
+        _ => Err(SessionError::Args(crate::protocol::ArgsError::Invalid {
+            name: command.into(),
+            reason: "give exactly one of `rid` (a room) or `uid` (a conversation)".into(),
+        })),
+    }
+}
+
+impl Session {
+    /// `read {rid | uid, mid?}`: marks read up to `mid`, or asks; answers `{mid, unread, more}`.
+    pub(super) async fn read(&mut self, args: Read) -> Result<Status, SessionError> {
+        let caller = self.caller("read")?;
+        let thread = thread_of("read", args.rid, args.uid)?;
+        let info = self
+            .ctx
+            .rooms
+            .read(&caller, &self.claims, thread, args.mid)
+            .await
+            .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
+        Ok(Status::ok(codes::CALL_SUCCESS, "read").with_info(info))
     }
 }

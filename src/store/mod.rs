@@ -9,6 +9,7 @@ mod error;
 mod hooks;
 mod messages;
 mod models;
+mod reads;
 mod rooms;
 mod sessions;
 mod users;

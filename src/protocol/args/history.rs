@@ -15,3 +15,13 @@ pub struct History {
     pub after: Option<i64>,
     pub limit: Option<u32>,
 }
+
+/// `read {rid | uid, mid}`: marks a room or a conversation read up to message `mid` (positions only move
+/// forward); without `mid`, asks where the caller is. Answered with the position and the unread count.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(default)]
+pub struct Read {
+    pub rid: Option<String>,
+    pub uid: Option<String>,
+    pub mid: Option<i64>,
+}
