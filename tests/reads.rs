@@ -155,4 +155,75 @@ async fn positions_move_forward_and_count_what_is_unread(backend: Backend) {
     }
 }
 
-on_both_backends!(positions_move_forward_and_count_what_is_unread);
+/// In a room with `read_receipts`, members are told when someone's position moves (once per move); in a room
+/// without it, nobody is.
+async fn read_receipts_tell_members_when_a_position_moves(backend: Backend) {
+    let Some(gw) = DbGateway::start(backend, people).await else {
+        return;
+    };
+    let mut alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    for rid in ["plain", "seen"] {
+        alice.join(ap, rid).await.expect("join");
+        bob.join(bp, rid).await.expect("join");
+    }
+    let set = alice
+        .call(
+            0,
+            json!({"name": "setProperty", "info": {"room:seen:read_receipts": true}}),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(set.code(), "NetConnection.Call.Success", "{:?}", set.args);
+    let plain = alice.say(ap, "plain", "p").await.expect("sent").info()["mid"]
+        .as_i64()
+        .expect("mid");
+    let m1 = alice.say(ap, "seen", "s1").await.expect("sent").info()["mid"]
+        .as_i64()
+        .expect("mid");
+    let m2 = alice.say(ap, "seen", "s2").await.expect("sent").info()["mid"]
+        .as_i64()
+        .expect("mid");
+    position(&read(&bob, bp, json!({"rid": "plain", "mid": plain})).await);
+    position(&read(&bob, bp, json!({"rid": "seen", "mid": m1})).await);
+    position(&read(&bob, bp, json!({"rid": "seen", "mid": m1})).await);
+    position(&read(&bob, bp, json!({"rid": "seen", "mid": m2})).await);
+    let pushes = common::pushes::until(&mut alice, "bob's receipt for s2", |p| {
+        p.code() == "NetGroup.Read.Notify" && p.info()["mid"] == m2
+    })
+    .await;
+    let receipts: Vec<(String, String, i64)> = pushes
+        .iter()
+        .filter(|p| p.code() == "NetGroup.Read.Notify")
+        .map(|p| {
+            (
+                p.info()["room"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                p.info()["user"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                p.info()["mid"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(
+        receipts,
+        [
+            ("seen".to_string(), "bob".to_string(), m1),
+            ("seen".to_string(), "bob".to_string(), m2),
+        ],
+        "one receipt per move, none for the room without read receipts"
+    );
+}
+
+on_both_backends!(
+    positions_move_forward_and_count_what_is_unread,
+    read_receipts_tell_members_when_a_position_moves
+);

@@ -58,6 +58,13 @@ pub enum Event {
         rid: String,
         properties: String,
     },
+    /// `uid` read room `rid` up to `mid`, in a room with read receipts: members everywhere are told.
+    Read {
+        node: String,
+        rid: String,
+        uid: String,
+        mid: i64,
+    },
     /// The server API disconnected user `uid`: every node ends that user's sessions, telling them `reason`.
     Disconnect {
         node: String,
@@ -88,7 +95,8 @@ impl Event {
             | Event::Bye { node }
             | Event::Rights { node, .. }
             | Event::RoomProperties { node, .. }
-            | Event::Disconnect { node, .. } => node,
+            | Event::Disconnect { node, .. }
+            | Event::Read { node, .. } => node,
         }
     }
 
@@ -104,6 +112,7 @@ impl Event {
             Event::Rights { .. } => "rights",
             Event::RoomProperties { .. } => "room_properties",
             Event::Disconnect { .. } => "disconnect",
+            Event::Read { .. } => "read",
         }
     }
 

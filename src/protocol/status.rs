@@ -109,6 +109,8 @@ pub mod codes {
     pub const GROUP_SENDTO_NOTIFY: &str = "NetGroup.SendTo.Notify";
     pub const GROUP_SENDTO_FAILED: &str = "NetGroup.SendTo.Failed";
     pub const GROUP_POSTING_NOTIFY: &str = "NetGroup.Posting.Notify";
+    /// An extension: a member's read position moved, in a room with the `read_receipts` property.
+    pub const GROUP_READ_NOTIFY: &str = "NetGroup.Read.Notify";
     pub const GROUP_POSTING_FAILED: &str = "NetGroup.Posting.Failed";
     pub const STREAM_PLAY_START: &str = "NetStream.Play.Start";
     pub const STREAM_PLAY_PUBLISH_NOTIFY: &str = "NetStream.Play.PublishNotify";

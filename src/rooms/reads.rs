@@ -33,7 +33,12 @@ impl Rooms {
             }
             Some(mid) => {
                 let newest = store.newest_in(&thread).await?;
-                store.mark_read(caller, &thread, mid.min(newest)).await?
+                let before = store.read_position(caller, &thread).await?.unwrap_or(0);
+                let now = store.mark_read(caller, &thread, mid.min(newest)).await?;
+                if let (Thread::Room(rid), true) = (&thread, now > before) {
+                    self.read_receipt(rid, caller, now).await?;
+                }
+                now
             }
             None => store.read_position(caller, &thread).await?.unwrap_or(0),
         };
@@ -69,6 +74,40 @@ impl Rooms {
             threads.push(item);
         }
         Ok(json!({ "threads": threads }))
+    }
+
+    /// In a room with `read_receipts`, tells the members (here, and on other nodes over the bus) that `uid`
+    /// has read up to `mid`.
+    async fn read_receipt(&self, rid: &str, uid: &str, mid: i64) -> Result<(), RoomError> {
+        let row = self.existing_room(rid).await?;
+        if super::state::room_properties(&row)?.get("read_receipts") != Some(&Value::Bool(true)) {
+            return Ok(());
+        }
+        self.tell_read(rid, uid, mid);
+        self.publish(|node| crate::bus::Event::Read {
+            node: node.to_string(),
+            rid: rid.to_string(),
+            uid: uid.to_string(),
+            mid,
+        });
+        Ok(())
+    }
+
+    /// Pushes `NetGroup.Read.Notify` to this node's members of `rid` who may read it.
+    pub(super) fn tell_read(&self, rid: &str, uid: &str, mid: i64) {
+        let status = crate::protocol::Status::ok(
+            crate::protocol::status::codes::GROUP_READ_NOTIFY,
+            format!("{uid} read up to {mid}"),
+        )
+        .with_info(json!({ "room": { "id": rid }, "user": { "id": uid }, "mid": mid }));
+        let notice = super::member::Notice::new(&status);
+        if let Some(room) = self.state().rooms.get(rid) {
+            for (m, reads) in room.members.iter().zip(room.readers.iter()) {
+                if *reads {
+                    m.push_notice(&notice);
+                }
+            }
+        }
     }
 
     async fn unread_json(&self, thread: &Thread, position: i64) -> Result<Value, RoomError> {

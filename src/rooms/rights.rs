@@ -97,8 +97,9 @@ impl Rooms {
 }
 
 impl Rooms {
-    /// Sets a room property (`x` holders only). Known: `default_rights` (letters) and `offline_notify` (bool:
-    /// the `offline` hook tells the backend about this room's messages for readers without a connection).
+    /// Sets a room property (`x` holders only). Known: `default_rights` (letters), `offline_notify` (bool:
+    /// the `offline` hook tells the backend about this room's messages for readers without a connection) and
+    /// `read_receipts` (bool: members are told when someone's read position moves).
     pub async fn set_room_property(
         &self,
         actor: &str,
@@ -121,12 +122,12 @@ impl Rooms {
                 })?;
                 json!(letters.letters())
             }
-            "offline_notify" => match value {
+            "offline_notify" | "read_receipts" => match value {
                 Value::Bool(b) => json!(b),
                 _ => {
                     return Err(RoomError::Invalid {
-                        what: "offline_notify",
-                        reason: "true or false".into(),
+                        what: "room property",
+                        reason: format!("`{key}` is true or false"),
                     })
                 }
             },
@@ -134,7 +135,7 @@ impl Rooms {
                 return Err(RoomError::Invalid {
                     what: "room property",
                     reason: format!(
-                        "unknown room property `{other}` (known: default_rights, offline_notify)"
+                        "unknown room property `{other}` (known: default_rights, offline_notify, read_receipts)"
                     ),
                 })
             }

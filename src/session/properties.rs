@@ -3,7 +3,8 @@
 //! Known pipe keys (messaging pipes): `temporary` (bool: what the pipe sends is delivered live and not stored)
 //! and `private` (bool: rooms the pipe joins from then on do not list it or announce it). Room keys are
 //! `room:<rid>:<key>`, settable by `x` holders: `room:<rid>:default_rights` (letters, the rights of users
-//! joining without stored rights) and `room:<rid>:offline_notify` (bool, docs/hooks.md). Any other key is kept as given (at most 32 keys, 1 KiB per value) and
+//! joining without stored rights), `room:<rid>:offline_notify` (bool, docs/hooks.md) and
+//! `room:<rid>:read_receipts` (bool, docs/protocol.md "Read positions"). Any other key is kept as given (at most 32 keys, 1 KiB per value) and
 //! returned by `getProperty`, with no meaning to the gateway. Pipe and connection properties live as long as
 //! the pipe or session; room properties are stored.
 

@@ -190,6 +190,11 @@ impl Rooms {
                     room.row.properties = properties;
                 }
             }
+            Event::Read { rid, uid, mid, .. } => {
+                if !from_me {
+                    self.tell_read(&rid, &uid, mid);
+                }
+            }
             Event::Disconnect { uid, reason, .. } => {
                 // The node that was called ended its own sessions already.
                 if !from_me {
