@@ -78,21 +78,11 @@ impl Gateway {
         let shutdown = CancellationToken::new();
         let listeners = TaskTracker::new();
         let ctx = services(&config, &shutdown, &listeners).await?;
-        // The server API's disconnect reaches the session registry through the rooms service (which every node
-        // hears on the bus). Weak: the rooms service is part of the context, and must not keep it alive.
-        // A user's sessions on this node, for the server API and the offline hook. Weak: they must not keep
-        // the context alive.
-        let sessions_of: crate::hooks::SessionCount = {
-            let registry = Arc::downgrade(&ctx);
-            Arc::new(move |user: &str| {
-                registry
-                    .upgrade()
-                    .map(|ctx| ctx.resumable.sessions_of(user))
-                    .unwrap_or((0, 0))
-            })
-        };
+        // The server API (disconnect, a user's sessions) and the offline hook reach this node's sessions
+        // through the rooms service, which every node hears on the bus.
+        ctx.rooms.set_sessions(ctx.resumable.clone());
         use crate::hooks::{Kind, MessageHook};
-        for kind in [Kind::Message, Kind::Offline(sessions_of.clone())] {
+        for kind in [Kind::Message, Kind::Offline] {
             if let Some(hook) = MessageHook::new(
                 kind,
                 &config.hooks,
@@ -104,14 +94,6 @@ impl Gateway {
                 listeners.spawn(hook.run(shutdown.clone()));
             }
         }
-        let registry = Arc::downgrade(&ctx);
-        ctx.rooms
-            .set_disconnector(Arc::new(move |user: &str, reason: &str| {
-                registry
-                    .upgrade()
-                    .map(|ctx| ctx.resumable.disconnect_user(user, reason))
-                    .unwrap_or(0)
-            }));
         let on_link: Arc<dyn Fn(Link) + Send + Sync> = {
             let ctx = ctx.clone();
             Arc::new(move |link: Link| {
@@ -180,7 +162,6 @@ impl Gateway {
             )),
             ws_liveness: Duration::from_millis(limits.idle_timeout_ms),
             server_api: Arc::new(config.server_api.clone()),
-            sessions_of: sessions_of.clone(),
         });
         let http_limits = http::HttpLimits {
             header_timeout: Duration::from_millis(limits.http_header_timeout_ms),

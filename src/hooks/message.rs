@@ -17,23 +17,20 @@ use crate::metrics::Metrics;
 use crate::rooms::Rooms;
 use crate::store::Store;
 
-/// Who is connected: a user's (live, parked) sessions on this node (the session registry's count).
-pub type SessionCount = Arc<dyn Fn(&str) -> (usize, usize) + Send + Sync>;
-
 /// Which asynchronous hook a task delivers.
 #[derive(Clone)]
 pub enum Kind {
     /// Every committed message.
     Message,
     /// For each committed message, the recipients without a connection (docs/hooks.md, `offline`).
-    Offline(SessionCount),
+    Offline,
 }
 
 impl Kind {
     fn name(&self) -> &'static str {
         match self {
             Kind::Message => "message",
-            Kind::Offline(_) => "offline",
+            Kind::Offline => "offline",
         }
     }
 }
@@ -70,7 +67,7 @@ impl MessageHook {
     ) -> Option<MessageHook> {
         let c = match kind {
             Kind::Message => &config.message,
-            Kind::Offline(_) => &config.offline,
+            Kind::Offline => &config.offline,
         };
         if c.url.is_empty() {
             return None;
@@ -155,7 +152,7 @@ impl MessageHook {
         };
         let body = match &self.kind {
             Kind::Message => self.rooms.hook_messages(rows),
-            Kind::Offline(sessions) => match self.notifications(sessions, rows).await? {
+            Kind::Offline => match self.notifications(rows).await? {
                 Some(body) => body,
                 // Nobody in this batch was offline: move on without a request.
                 None => return self.advance(newest).await,
@@ -199,10 +196,11 @@ impl MessageHook {
     /// present in no room on any node.
     async fn notifications(
         &self,
-        sessions: &SessionCount,
         rows: Vec<crate::store::StoredMessage>,
     ) -> Result<Option<String>, String> {
-        let offline = |uid: &str| sessions(uid) == (0, 0) && self.rooms.rooms_of(uid).is_empty();
+        let rooms = &self.rooms;
+        let offline =
+            |uid: &str| rooms.sessions_of(uid) == (0, 0) && rooms.rooms_of(uid).is_empty();
         let mut items = Vec::new();
         for m in rows {
             let candidates: Vec<String> = match &m.room_id {

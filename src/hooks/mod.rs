@@ -6,7 +6,7 @@ mod connect;
 mod message;
 
 pub use connect::{ConnectHook, ConnectOutcome};
-pub use message::{Kind, MessageHook, SessionCount};
+pub use message::{Kind, MessageHook};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

@@ -38,12 +38,7 @@ pub struct HttpState {
     pub ws_liveness: std::time::Duration,
     /// Keys and publisher identity of the server API (`[server_api]`).
     pub server_api: Arc<crate::config::ServerApi>,
-    /// A user's sessions on this node, (live, parked): the session registry's count.
-    pub sessions_of: SessionCount,
 }
-
-/// Counts a user's sessions on this node: (live, parked).
-pub type SessionCount = crate::hooks::SessionCount;
 
 pub fn router(state: HttpState) -> Router {
     Router::new()

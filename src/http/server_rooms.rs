@@ -98,7 +98,7 @@ pub async fn user(
     let result = crate::auth::validate_user(&who)
         .map_err(|e| ApiError::BadRequest(e.to_string()))
         .map(|()| {
-            let (live, parked) = (state.sessions_of)(&uid);
+            let (live, parked) = state.rooms.sessions_of(&uid);
             serde_json::json!({
                 "id": uid,
                 "rooms": state.rooms.rooms_of(&uid),

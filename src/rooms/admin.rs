@@ -6,18 +6,27 @@ use super::state::{room_default, room_properties, validate_room_id};
 use super::{RoomError, Rooms};
 
 impl Rooms {
-    /// Lets the rooms service end sessions (the gateway calls it once, with the session registry's).
-    pub fn set_disconnector(&self, d: super::Disconnector) {
-        let _ = self.inner.disconnector.set(d);
+    /// Lets the rooms service reach this node's sessions (the gateway calls it once, with the registry).
+    pub fn set_sessions(&self, sessions: std::sync::Arc<dyn super::SessionDirectory>) {
+        let _ = self.inner.sessions.set(sessions);
     }
 
     /// Ends every session of `uid` on this node; returns how many.
     pub(super) fn disconnect_here(&self, uid: &str, reason: &str) -> usize {
         self.inner
-            .disconnector
+            .sessions
             .get()
-            .map(|d| d(uid, reason))
+            .map(|s| s.disconnect_user(uid, reason))
             .unwrap_or(0)
+    }
+
+    /// `uid`'s sessions on this node: (live, parked).
+    pub fn sessions_of(&self, uid: &str) -> (usize, usize) {
+        self.inner
+            .sessions
+            .get()
+            .map(|s| s.sessions_of(uid))
+            .unwrap_or((0, 0))
     }
 
     /// Ends every session of `uid`, on every node: here now (the count returned), elsewhere through the bus.

@@ -89,13 +89,18 @@ struct Inner {
     metrics: Arc<Metrics>,
     bus: Bus,
     dedupe: Dedupe,
-    /// The session layer's "end every session of this user here" (set once at start; see `admin.rs`).
-    disconnector: std::sync::OnceLock<Disconnector>,
+    /// The session layer's registry of this node's sessions (set once at start; see `admin.rs`).
+    sessions: std::sync::OnceLock<Arc<dyn SessionDirectory>>,
 }
 
-/// Ends every session of a user (id, reason) on this node; returns how many it ended. Rooms do not know
-/// sessions: the gateway hands this in at start.
-pub type Disconnector = Arc<dyn Fn(&str, &str) -> usize + Send + Sync>;
+/// This node's sessions, as the rooms service may ask about them: rooms do not know sessions, so the gateway
+/// hands the session registry in at start (it holds nothing of the rooms service, so no cycle).
+pub trait SessionDirectory: Send + Sync {
+    /// Ends every session of `user` here, telling its clients `reason`; returns how many it ended.
+    fn disconnect_user(&self, user: &str, reason: &str) -> usize;
+    /// `user`'s sessions here: (live, parked).
+    fn sessions_of(&self, user: &str) -> (usize, usize);
+}
 
 impl Rooms {
     /// Starts the journal task; it ends when the last `Rooms` clone is dropped.
@@ -112,7 +117,7 @@ impl Rooms {
                 metrics,
                 bus,
                 dedupe: Dedupe::new(policy_cid_window),
-                disconnector: std::sync::OnceLock::new(),
+                sessions: std::sync::OnceLock::new(),
             }),
         };
         tokio::spawn(journal::run(Arc::downgrade(&rooms.inner), rx));

@@ -23,7 +23,7 @@ pub struct Context {
     /// Connections per IP address.
     pub per_ip: super::per_ip::PerIp,
     /// Sessions that a reconnect may take over.
-    pub resumable: super::resume::Registry,
+    pub resumable: Arc<super::resume::Registry>,
     /// Every session task, so shutdown can wait for them to finish.
     pub sessions: TaskTracker,
     /// The process-wide memory budget for reassembly and outbound queues.

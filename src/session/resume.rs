@@ -84,6 +84,16 @@ pub struct Registry {
     entries: Mutex<HashMap<String, Entry>>,
 }
 
+impl crate::rooms::SessionDirectory for Registry {
+    fn disconnect_user(&self, user: &str, reason: &str) -> usize {
+        Registry::disconnect_user(self, user, reason)
+    }
+
+    fn sessions_of(&self, user: &str) -> (usize, usize) {
+        Registry::sessions_of(self, user)
+    }
+}
+
 impl Registry {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
