@@ -33,9 +33,9 @@ impl Rooms {
             }
             Some(mid) => {
                 let newest = store.newest_in(&thread).await?;
-                let before = store.read_position(caller, &thread).await?.unwrap_or(0);
-                let now = store.mark_read(caller, &thread, mid.min(newest)).await?;
-                if let (Thread::Room(rid), true) = (&thread, now > before) {
+                let (now, moved) = store.mark_read(caller, &thread, mid.min(newest)).await?;
+                // A first mark in an empty thread stores 0: nothing was read, nobody is told.
+                if let (Thread::Room(rid), true) = (&thread, moved && now > 0) {
                     self.read_receipt(rid, caller, now).await?;
                 }
                 now

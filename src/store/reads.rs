@@ -27,15 +27,16 @@ impl Thread {
 }
 
 impl Store {
-    /// Moves `user`'s position in `thread` forward to `mid` (never back); returns the position in force.
+    /// Moves `user`'s position in `thread` forward to `mid` (never back); returns the position in force and
+    /// whether this call moved it (an insert or an update: the upsert's one affected row).
     pub async fn mark_read(
         &self,
         user: &str,
         thread: &Thread,
         mid: i64,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<(i64, bool), StoreError> {
         let key = thread.read_key();
-        with_pool!(self, |pool| {
+        let moved = with_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO read_positions (user_id, thread, mid, updated_ms) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (user_id, thread) DO UPDATE SET mid = excluded.mid, updated_ms = excluded.updated_ms \
@@ -46,9 +47,17 @@ impl Store {
             .bind(mid)
             .bind(now_ms())
             .execute(pool)
-            .await?;
+            .await?
+            .rows_affected()
+                == 1
         });
-        Ok(self.read_position(user, thread).await?.unwrap_or(mid))
+        if moved {
+            return Ok((mid, true));
+        }
+        Ok((
+            self.read_position(user, thread).await?.unwrap_or(mid),
+            false,
+        ))
     }
 
     /// `user`'s position in `thread`, if they ever marked it.
