@@ -198,26 +198,40 @@ impl MessageHook {
         &self,
         rows: Vec<crate::store::StoredMessage>,
     ) -> Result<Option<String>, String> {
+        use std::collections::HashMap;
+        // Per batch, each room's readers are read once and each user is judged once: a batch is often many
+        // messages of one room, and judging a user scans the rooms in memory.
+        let mut readers: HashMap<String, Vec<String>> = HashMap::new();
+        let mut offline: HashMap<String, bool> = HashMap::new();
         let rooms = &self.rooms;
-        let offline =
-            |uid: &str| rooms.sessions_of(uid) == (0, 0) && rooms.rooms_of(uid).is_empty();
         let mut items = Vec::new();
         for m in rows {
-            let candidates: Vec<String> = match &m.room_id {
-                None => vec![m.target.clone()],
+            let candidates: &[String] = match &m.room_id {
+                None => std::slice::from_ref(&m.target),
                 Some(rid) => {
-                    if !self.rooms.offline_notify(rid).await.unwrap_or(false) {
-                        continue;
+                    if !readers.contains_key(rid) {
+                        let list = if rooms.offline_notify(rid).await.unwrap_or(false) {
+                            self.store
+                                .readers_of(rid, MAX_ROOM_READERS)
+                                .await
+                                .map_err(|e| format!("store: {e}"))?
+                        } else {
+                            Vec::new()
+                        };
+                        readers.insert(rid.clone(), list);
                     }
-                    self.store
-                        .readers_of(rid, MAX_ROOM_READERS)
-                        .await
-                        .map_err(|e| format!("store: {e}"))?
+                    readers.get(rid).map(Vec::as_slice).unwrap_or_default()
                 }
             };
             let users: Vec<String> = candidates
-                .into_iter()
-                .filter(|u| *u != m.sender && offline(u))
+                .iter()
+                .filter(|u| **u != m.sender)
+                .filter(|u| {
+                    *offline.entry(u.to_string()).or_insert_with(|| {
+                        rooms.sessions_of(u) == (0, 0) && rooms.rooms_of(u).is_empty()
+                    })
+                })
+                .cloned()
                 .collect();
             if users.is_empty() {
                 continue;
