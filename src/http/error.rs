@@ -21,29 +21,22 @@ pub enum ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code, message) = match self {
-            ApiError::Auth(e) => (StatusCode::UNAUTHORIZED, "unauthorized", e.to_string()),
-            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m),
-            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m),
-            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m),
-            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
-            ApiError::Room(e) => {
-                let (status, code) = match &e {
-                    RoomError::NoSuchRoom(_) => (StatusCode::NOT_FOUND, "not_found"),
-                    RoomError::NoRead(_) | RoomError::Banned(_) | RoomError::NotGranted(_) => {
-                        (StatusCode::FORBIDDEN, "forbidden")
-                    }
-                    RoomError::Invalid { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
-                    RoomError::Store(inner) => {
-                        tracing::error!(error = %inner, "history read failed");
-                        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-                    }
-                    _ => (StatusCode::BAD_REQUEST, "bad_request"),
-                };
-                (status, code, e.to_string())
-            }
+        let code = self.code();
+        let status = match code {
+            "unauthorized" => StatusCode::UNAUTHORIZED,
+            "forbidden" => StatusCode::FORBIDDEN,
+            "not_found" => StatusCode::NOT_FOUND,
+            "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
         };
-        (status, Json(json!({ "error": message, "code": code }))).into_response()
+        if let ApiError::Room(RoomError::Store(inner)) = &self {
+            tracing::error!(error = %inner, "an API request failed in the store");
+        }
+        (
+            status,
+            Json(json!({ "error": self.message(), "code": code })),
+        )
+            .into_response()
     }
 }
 
@@ -60,7 +53,8 @@ impl ApiError {
         }
     }
 
-    /// The `code` of the JSON answer (also the outcome label of the server API's metrics).
+    /// The `code` of the JSON answer, which decides its HTTP status (also the outcome label of the server
+    /// API's metrics).
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Auth(_) | ApiError::Unauthorized(_) => "unauthorized",

@@ -44,6 +44,17 @@ pub(super) fn caller(
     }
 }
 
+/// A user id named in a request, held to the rules of a token's user id.
+pub(super) fn user_id(id: &str) -> Result<(), ApiError> {
+    // Only the id is judged; a placeholder nick satisfies the rest of the identity check.
+    let who = User {
+        id: id.to_string(),
+        nick: "-".into(),
+        avatar: String::new(),
+    };
+    crate::auth::validate_user(&who).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
 /// A request body, held to the same check as a client's command arguments (nesting depth, valid Unicode:
 /// whatever is accepted can be read back by every reader), then parsed.
 pub(super) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -236,13 +247,7 @@ pub async fn disconnect(
 
 fn disconnect_as(state: &HttpState, key: &str, body: &[u8]) -> Result<Value, ApiError> {
     let d: DisconnectBody = json_body(body)?;
-    // Only the id matters here; a placeholder nick lets the identity check judge it.
-    let who = User {
-        id: d.user.clone(),
-        nick: "-".into(),
-        avatar: String::new(),
-    };
-    crate::auth::validate_user(&who).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    user_id(&d.user)?;
     let reason = d
         .reason
         .unwrap_or_else(|| "disconnected by the server".to_string());

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::server_api::{caller, finish};
+use super::server_api::{caller, finish, user_id};
 use super::HttpState;
 
 /// Pages hold 1..=1000 entries; 100 unless the caller asks.
@@ -90,21 +90,14 @@ pub async fn user(
     Path(uid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let key = caller(&state, &headers, "user")?;
-    let who = crate::protocol::args::User {
-        id: uid.clone(),
-        nick: "-".into(),
-        avatar: String::new(),
-    };
-    let result = crate::auth::validate_user(&who)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))
-        .map(|()| {
-            let (live, parked) = state.rooms.sessions_of(&uid);
-            serde_json::json!({
-                "id": uid,
-                "rooms": state.rooms.rooms_of(&uid),
-                "connections": live,
-                "parked": parked,
-            })
-        });
+    let result = user_id(&uid).map(|()| {
+        let (live, parked) = state.rooms.sessions_of(&uid);
+        serde_json::json!({
+            "id": uid,
+            "rooms": state.rooms.rooms_of(&uid),
+            "connections": live,
+            "parked": parked,
+        })
+    });
     finish(&state, &key, "user", result).map(Json)
 }
