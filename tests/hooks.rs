@@ -261,9 +261,7 @@ async fn message_hook_delivers_every_message_in_order_across_a_restart() {
         .expect("gateway");
     let tcp = format!("tcp://{}", gw.tcp_addr.expect("tcp"));
     let http = format!("http://{}", gw.http_addr.expect("http"));
-    let alice = Client::connect(&tcp, "").await.expect("alice");
-    let pipe = alice.create("messaging").await.expect("pipe");
-    alice.join(pipe, "r1").await.expect("join");
+    let (alice, pipe, _) = common::member_at(&tcp, "", "r1").await;
     alice.join(pipe, "r2").await.expect("join");
     let mut sent = Vec::new();
     for i in 0..10 {
@@ -289,9 +287,7 @@ async fn message_hook_delivers_every_message_in_order_across_a_restart() {
         .await
         .expect("gateway restarts");
     let tcp = format!("tcp://{}", gw.tcp_addr.expect("tcp"));
-    let bob = Client::connect(&tcp, "").await.expect("bob");
-    let pipe = bob.create("messaging").await.expect("pipe");
-    bob.join(pipe, "r1").await.expect("join");
+    let (bob, pipe, _) = common::member_at(&tcp, "", "r1").await;
     for i in 10..15 {
         let ack = bob.say(pipe, "r1", &format!("m{i}")).await.expect("sent");
         sent.push((ack.info()["mid"].as_i64().expect("mid"), format!("m{i}")));
@@ -336,11 +332,7 @@ async fn hook_cursor_and_lease(backend: common::Backend) {
     let Some(gw) = common::DbGateway::start(backend, common::people).await else {
         return;
     };
-    let alice = Client::connect(&gw.tcp_url(), "alice")
-        .await
-        .expect("alice");
-    let pipe = alice.create("messaging").await.expect("pipe");
-    alice.join(pipe, "c").await.expect("join");
+    let (alice, pipe, _) = common::member_at(&gw.tcp_url(), "alice", "c").await;
     let before = alice.say(pipe, "c", "old").await.expect("sent").info()["mid"]
         .as_i64()
         .expect("mid");
@@ -413,11 +405,7 @@ async fn offline_hook_names_recipients_without_a_connection() {
     })
     .await;
     let http = gw.http_url();
-    let alice = Client::connect(&gw.tcp_url(), "alice")
-        .await
-        .expect("alice");
-    let ap = alice.create("messaging").await.expect("pipe");
-    alice.join(ap, "news").await.expect("alice creates news");
+    let (alice, ap, _) = common::member_at(&gw.tcp_url(), "alice", "news").await;
     let set = alice
         .call(
             0,
@@ -427,9 +415,7 @@ async fn offline_hook_names_recipients_without_a_connection() {
         .expect("answer");
     assert_eq!(set.code(), "NetConnection.Call.Success", "{:?}", set.args);
     // Dave reads news once (so he has stored rights), then goes away for good.
-    let dave = Client::connect(&gw.tcp_url(), "dave").await.expect("dave");
-    let dp = dave.create("messaging").await.expect("pipe");
-    dave.join(dp, "news").await.expect("join");
+    let (dave, _, _) = common::member_at(&gw.tcp_url(), "dave", "news").await;
     drop(dave);
     assert!(
         common::until_metric(
@@ -450,9 +436,7 @@ async fn offline_hook_names_recipients_without_a_connection() {
         .await,
         "dave's parked session expired"
     );
-    let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
-    let bp = bob.create("messaging").await.expect("pipe");
-    bob.join(bp, "news").await.expect("bob is here");
+    let (_bob, _, _) = common::member_at(&gw.tcp_url(), "bob", "news").await;
 
     let to_carol = alice
         .send(ap, "uni", "carol", "text", json!("are you there?"))

@@ -25,14 +25,8 @@ async fn positions_move_forward_and_count_what_is_unread(backend: Backend) {
     let Some(gw) = DbGateway::start(backend, people).await else {
         return;
     };
-    let alice = Client::connect(&gw.tcp_url(), "alice")
-        .await
-        .expect("alice");
-    let ap = alice.create("messaging").await.expect("pipe");
-    alice.join(ap, "club").await.expect("join");
-    let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
-    let bp = bob.create("messaging").await.expect("pipe");
-    bob.join(bp, "club").await.expect("join");
+    let (alice, ap, _) = common::member_at(&gw.tcp_url(), "alice", "club").await;
+    let (bob, bp, _) = common::member_at(&gw.tcp_url(), "bob", "club").await;
     let mut mids = Vec::new();
     for i in 0..5 {
         let ack = alice.say(ap, "club", &format!("m{i}")).await.expect("sent");

@@ -59,14 +59,8 @@ async fn publish_reaches_members_in_order_and_lands_in_history(backend: Backend)
     let Some(gw) = DbGateway::start(backend, with_key).await else {
         return;
     };
-    let mut alice = Client::connect(&gw.tcp_url(), "alice")
-        .await
-        .expect("alice");
-    let ap = alice.create("messaging").await.expect("pipe");
-    alice.join(ap, "news").await.expect("join");
-    let mut bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
-    let bp = bob.create("messaging").await.expect("pipe");
-    bob.join(bp, "news").await.expect("join");
+    let (mut alice, ap, _) = common::member_at(&gw.tcp_url(), "alice", "news").await;
+    let (mut bob, bp, _) = common::member_at(&gw.tcp_url(), "bob", "news").await;
 
     let said = alice.say(ap, "news", "from alice").await.expect("said");
     let (status, first) = publish(
@@ -155,11 +149,7 @@ async fn publish_to_a_user_reaches_each_of_their_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_keys_and_bad_requests_are_refused_and_counted() {
     let gw = gateway().await;
-    let alice = Client::connect(&gw.tcp_url(), "alice")
-        .await
-        .expect("alice");
-    let ap = alice.create("messaging").await.expect("pipe");
-    alice.join(ap, "news").await.expect("join");
+    let (alice, ap, _) = common::member_at(&gw.tcp_url(), "alice", "news").await;
     let body = json!({"room": "news", "data": "nope"});
     assert_eq!(publish(&gw, None, body.clone()).await.0, 401);
     let (status, answer) = publish(&gw, Some("k-backend-12"), body.clone()).await;
@@ -233,11 +223,7 @@ async fn bad_keys_and_bad_requests_are_refused_and_counted() {
 async fn disconnect_ends_every_session_of_the_user_with_the_reason() {
     let gw = gateway().await;
     let url = gw.http_url();
-    let mut alice = Client::connect(&gw.tcp_url(), "alice")
-        .await
-        .expect("alice");
-    let ap = alice.create("messaging").await.expect("pipe");
-    alice.join(ap, "lobby").await.expect("join");
+    let (mut alice, ap, _) = common::member_at(&gw.tcp_url(), "alice", "lobby").await;
     let mut phones = Vec::new();
     for _ in 0..3 {
         let c = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
@@ -343,9 +329,7 @@ async fn rooms_room_info_and_presence_pages_are_exact(backend: Backend) {
     for rid in ["gamma", "alpha", "beta"] {
         alice.join(ap, rid).await.expect("join");
     }
-    let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
-    let bp = bob.create("messaging").await.expect("pipe");
-    bob.join(bp, "beta").await.expect("join");
+    let (bob, bp, _) = common::member_at(&gw.tcp_url(), "bob", "beta").await;
 
     let (status, page) = get(&gw, KEY, "/api/server/rooms?limit=2").await;
     assert_eq!(status, 200, "{page}");
@@ -447,14 +431,8 @@ async fn post(gw: &impl Urls, path: &str, body: Value) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ban_unban_and_chmod_change_what_a_member_may_do() {
     let gw = gateway().await;
-    let alice = Client::connect(&gw.tcp_url(), "alice")
-        .await
-        .expect("alice");
-    let ap = alice.create("messaging").await.expect("pipe");
-    alice.join(ap, "club").await.expect("alice creates club");
-    let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
-    let bp = bob.create("messaging").await.expect("pipe");
-    bob.join(bp, "club").await.expect("join");
+    let (alice, ap, _) = common::member_at(&gw.tcp_url(), "alice", "club").await;
+    let (bob, bp, _) = common::member_at(&gw.tcp_url(), "bob", "club").await;
     bob.say(bp, "club", "hello").await.expect("bob may send");
 
     let (status, answer) = post(
@@ -535,14 +513,8 @@ async fn ban_unban_and_chmod_change_what_a_member_may_do() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcast_posts_into_each_room_and_reports_each_outcome() {
     let gw = gateway().await;
-    let mut alice = Client::connect(&gw.tcp_url(), "alice")
-        .await
-        .expect("alice");
-    let ap = alice.create("messaging").await.expect("pipe");
-    alice.join(ap, "a1").await.expect("join");
-    let mut bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
-    let bp = bob.create("messaging").await.expect("pipe");
-    bob.join(bp, "b1").await.expect("join");
+    let (mut alice, _, _) = common::member_at(&gw.tcp_url(), "alice", "a1").await;
+    let (mut bob, _, _) = common::member_at(&gw.tcp_url(), "bob", "b1").await;
     let (status, answer) = post(
         &gw,
         "/api/server/broadcast",
