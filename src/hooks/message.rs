@@ -37,7 +37,7 @@ impl Kind {
 
 /// The most stored readers of one room the offline hook considers per message.
 const MAX_ROOM_READERS: u32 = 10_000;
-/// How long a lease lasts; renewed on every round, so a dead node's lease lapses after this.
+/// How long a lease lasts; renewed once half of it has run out, so a dead node's lease lapses after this.
 const LEASE: Duration = Duration::from_secs(10);
 /// How often an idle delivery task looks for new messages.
 const POLL: Duration = Duration::from_millis(100);
@@ -51,6 +51,9 @@ pub struct MessageHook {
     secret: Vec<u8>,
     batch: u32,
     node: String,
+    /// While this node holds the delivery lease: until when, and the cursor (only the holder moves it, so
+    /// the copy here is the stored one). Renewed when half of it has run out, not on every round.
+    lease: Option<(i64, i64)>,
     store: Store,
     rooms: Rooms,
     metrics: Arc<Metrics>,
@@ -83,6 +86,7 @@ impl MessageHook {
             secret: config.secret.as_bytes().to_vec(),
             batch: c.batch,
             node: node.to_string(),
+            lease: None,
             store,
             rooms,
             metrics,
@@ -90,7 +94,7 @@ impl MessageHook {
     }
 
     /// Delivers until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(mut self, shutdown: CancellationToken) {
         let mut backoff = BACKOFF.0;
         loop {
             let wait = match self.round().await {
@@ -126,20 +130,8 @@ impl MessageHook {
 
     /// One delivery: `Ok(true)` when a batch was delivered (look again at once), `Ok(false)` when there was
     /// nothing to deliver or another node holds the lease.
-    async fn round(&self) -> Result<bool, String> {
-        let now = crate::clock::now_ms();
-        let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
-        let Some(last) = self
-            .store
-            .hook_lease(
-                self.kind.name(),
-                &self.node,
-                now,
-                now.saturating_add(lease_ms),
-            )
-            .await
-            .map_err(|e| format!("store: {e}"))?
-        else {
+    async fn round(&mut self) -> Result<bool, String> {
+        let Some(last) = self.cursor().await? else {
             return Ok(false);
         };
         let rows = self
@@ -182,11 +174,37 @@ impl MessageHook {
         self.advance(newest).await
     }
 
-    async fn advance(&self, newest: i64) -> Result<bool, String> {
-        self.store
+    /// The cursor, while this node holds the lease (taking or renewing it when half of it has run out);
+    /// `None` while another node holds it.
+    async fn cursor(&mut self) -> Result<Option<i64>, String> {
+        let now = crate::clock::now_ms();
+        let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+        if let Some((until, last)) = self.lease {
+            if now < until.saturating_sub(lease_ms / 2) {
+                return Ok(Some(last));
+            }
+        }
+        let until = now.saturating_add(lease_ms);
+        let last = self
+            .store
+            .hook_lease(self.kind.name(), &self.node, now, until)
+            .await
+            .map_err(|e| format!("store: {e}"))?;
+        self.lease = last.map(|last| (until, last));
+        Ok(last)
+    }
+
+    async fn advance(&mut self, newest: i64) -> Result<bool, String> {
+        let held = self
+            .store
             .hook_advance(self.kind.name(), &self.node, newest)
             .await
             .map_err(|e| format!("store: {e}"))?;
+        // Lost the lease meanwhile: ask again next round rather than trust the copy.
+        self.lease = self
+            .lease
+            .filter(|_| held)
+            .map(|(until, _)| (until, newest));
         Ok(true)
     }
 
