@@ -74,9 +74,7 @@ pub async fn presence(
     let key = caller(&state, &headers, "presence")?;
     let result = async {
         let (after, limit) = page_params(q)?;
-        // The room must exist (404 otherwise), as for members' presence reads.
-        state.rooms.room_info(&rid).await?;
-        let page = state.rooms.present_page(&rid, after.as_deref(), limit);
+        let page = state.rooms.presence(&rid, after.as_deref(), limit).await?;
         serde_json::to_value(page).map_err(|e| ApiError::BadRequest(e.to_string()))
     }
     .await;

@@ -79,6 +79,18 @@ impl Rooms {
         Ok(room_properties(&row)?.get("offline_notify") == Some(&Value::Bool(true)))
     }
 
+    /// A page of who is present in `rid` (which must exist), with no rights check.
+    pub async fn presence(
+        &self,
+        rid: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<super::PresencePage, RoomError> {
+        validate_room_id(rid)?;
+        self.existing_room(rid).await?;
+        Ok(self.present_page(rid, after, limit))
+    }
+
     /// Users present in `rid`, here and on other nodes, each once: counted, not listed.
     fn present_count(&self, rid: &str) -> usize {
         let state = self.state();
