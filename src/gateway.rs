@@ -94,6 +94,20 @@ impl Gateway {
                 listeners.spawn(hook.run(shutdown.clone()));
             }
         }
+        // Search indexing and retention run behind the send path (docs/storage.md).
+        let indexer = crate::rooms::SearchIndexer::new(
+            ctx.store.clone(),
+            ctx.rooms.node(),
+            ctx.metrics.clone(),
+        );
+        listeners.spawn(indexer.run(shutdown.clone()));
+        let pruner = crate::rooms::Pruner::new(
+            ctx.rooms.clone(),
+            config.history.prune_settings(),
+            ctx.rooms.node(),
+            ctx.metrics.clone(),
+        );
+        listeners.spawn(pruner.run(shutdown.clone()));
         let on_link: Arc<dyn Fn(Link) + Send + Sync> = {
             let ctx = ctx.clone();
             Arc::new(move |link: Link| {

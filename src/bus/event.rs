@@ -65,6 +65,16 @@ pub enum Event {
         uid: String,
         mid: i64,
     },
+    /// Messages `mids` were redacted (persisted already): the members of room `rid`, or the two users of a
+    /// conversation (`users`), are told everywhere.
+    Redact {
+        node: String,
+        rid: Option<String>,
+        users: Vec<String>,
+        mids: Vec<i64>,
+        by: String,
+        at: i64,
+    },
     /// The server API disconnected user `uid`: every node ends that user's sessions, telling them `reason`.
     Disconnect {
         node: String,
@@ -96,6 +106,7 @@ impl Event {
             | Event::Rights { node, .. }
             | Event::RoomProperties { node, .. }
             | Event::Disconnect { node, .. }
+            | Event::Redact { node, .. }
             | Event::Read { node, .. } => node,
         }
     }
@@ -113,6 +124,7 @@ impl Event {
             Event::RoomProperties { .. } => "room_properties",
             Event::Disconnect { .. } => "disconnect",
             Event::Read { .. } => "read",
+            Event::Redact { .. } => "redact",
         }
     }
 

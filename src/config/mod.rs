@@ -4,6 +4,7 @@
 //! ports, a SQLite file under `data/`, anonymous connects allowed. `docs/configuration.md` lists every key.
 
 mod cli;
+mod history;
 mod hooks;
 mod limits;
 mod listen;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use cli::Cli;
+pub use history::History;
 pub use hooks::{ConnectHook, Hooks, MessageHook};
 pub use limits::Limits;
 pub use listen::ListenAddr;
@@ -61,6 +63,7 @@ pub struct Config {
     pub cluster: Cluster,
     pub server_api: ServerApi,
     pub hooks: Hooks,
+    pub history: History,
     /// Test-only fault injection. Never read from a file, the environment or flags.
     #[serde(skip)]
     pub faults: Faults,
@@ -229,6 +232,7 @@ impl Default for Config {
             cluster: Cluster::default(),
             server_api: ServerApi::default(),
             hooks: Hooks::default(),
+            history: History::default(),
             faults: Faults::default(),
         }
     }

@@ -62,6 +62,13 @@ impl Config {
                 reason: "must be between 1 and rooms.history_max".into(),
             });
         }
+        if self.history.prune_interval_ms == 0 || self.history.prune_batch == 0 {
+            return Err(ConfigError::Invalid {
+                key: "history.prune_batch",
+                reason: "history.prune_interval_ms and history.prune_batch must be at least 1"
+                    .into(),
+            });
+        }
         let c = &self.cluster;
         if !c.nats_url.is_empty() {
             if c.subject_prefix.is_empty()

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::rooms::Rooms;
-use crate::store::Store;
+use crate::store::{CursorLease, Store};
 
 /// Which asynchronous hook a task delivers.
 #[derive(Clone)]
@@ -37,8 +37,6 @@ impl Kind {
 
 /// The most stored readers of one room the offline hook considers per message.
 const MAX_ROOM_READERS: u32 = 10_000;
-/// How long a lease lasts; renewed once half of it has run out, so a dead node's lease lapses after this.
-const LEASE: Duration = Duration::from_secs(10);
 /// How often an idle delivery task looks for new messages.
 const POLL: Duration = Duration::from_millis(100);
 /// Backoff after a failed delivery: doubles from the first to the last.
@@ -50,10 +48,8 @@ pub struct MessageHook {
     url: String,
     secret: Vec<u8>,
     batch: u32,
-    node: String,
-    /// While this node holds the delivery lease: until when, and the cursor (only the holder moves it, so
-    /// the copy here is the stored one). Renewed when half of it has run out, not on every round.
-    lease: Option<(i64, i64)>,
+    /// The delivery lease and cursor.
+    lease: CursorLease,
     store: Store,
     rooms: Rooms,
     metrics: Arc<Metrics>,
@@ -79,14 +75,14 @@ impl MessageHook {
             .timeout(Duration::from_millis(c.timeout_ms.max(1)))
             .build()
             .ok()?;
+        let kind_name = kind.name();
         Some(MessageHook {
             kind,
             http,
             url: c.url.clone(),
             secret: config.secret.as_bytes().to_vec(),
             batch: c.batch,
-            node: node.to_string(),
-            lease: None,
+            lease: CursorLease::new(kind_name, node),
             store,
             rooms,
             metrics,
@@ -174,37 +170,20 @@ impl MessageHook {
         self.advance(newest).await
     }
 
-    /// The cursor, while this node holds the lease (taking or renewing it when half of it has run out);
-    /// `None` while another node holds it.
     async fn cursor(&mut self) -> Result<Option<i64>, String> {
-        let now = crate::clock::now_ms();
-        let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
-        if let Some((until, last)) = self.lease {
-            if now < until.saturating_sub(lease_ms / 2) {
-                return Ok(Some(last));
-            }
-        }
-        let until = now.saturating_add(lease_ms);
-        let last = self
-            .store
-            .hook_lease(self.kind.name(), &self.node, now, until)
+        self.lease
+            .cursor(&self.store)
             .await
-            .map_err(|e| format!("store: {e}"))?;
-        self.lease = last.map(|last| (until, last));
-        Ok(last)
+            .map_err(|e| format!("store: {e}"))
     }
 
     async fn advance(&mut self, newest: i64) -> Result<bool, String> {
         let held = self
             .store
-            .hook_advance(self.kind.name(), &self.node, newest)
+            .hook_advance(self.kind.name(), self.lease.node(), newest)
             .await
             .map_err(|e| format!("store: {e}"))?;
-        // Lost the lease meanwhile: ask again next round rather than trust the copy.
-        self.lease = self
-            .lease
-            .filter(|_| held)
-            .map(|(until, _)| (until, newest));
+        self.lease.moved(newest, held);
         Ok(true)
     }
 

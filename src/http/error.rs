@@ -61,9 +61,12 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
-            ApiError::Room(RoomError::NoSuchRoom(_)) => "not_found",
+            ApiError::Room(RoomError::NoSuchRoom(_) | RoomError::NoSuchMessage(_)) => "not_found",
             ApiError::Room(
-                RoomError::NoRead(_) | RoomError::Banned(_) | RoomError::NotGranted(_),
+                RoomError::NoRead(_)
+                | RoomError::NotAdmin(_)
+                | RoomError::Banned(_)
+                | RoomError::NotGranted(_),
             ) => "forbidden",
             ApiError::Room(RoomError::Store(_)) => "unavailable",
             ApiError::Room(_) => "bad_request",

@@ -7,8 +7,10 @@ mod auth;
 mod error;
 pub mod health;
 mod history;
+mod search;
 mod serve;
 mod server_api;
+mod server_history;
 mod server_rights;
 mod server_rooms;
 mod ws;
@@ -52,6 +54,10 @@ pub fn router(state: HttpState) -> Router {
             get(history::conversation_messages),
         )
         .route("/api/messages/{mid}/payload", get(history::message_payload))
+        .route("/api/messages/{mid}", axum::routing::delete(search::redact))
+        .route("/api/search", get(search::search))
+        .route("/api/server/redact", post(server_history::redact))
+        .route("/api/server/erase", post(server_history::erase))
         .route("/api/rooms/{rid}/presence", get(history::room_presence))
         .route("/api/users/{uid}/unread", get(history::user_unread))
         .route("/api/server/publish", post(server_api::publish))

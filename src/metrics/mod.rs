@@ -88,6 +88,9 @@ metrics_table! {
     bus_errors_total: IntCounterVec = counter_vec("odd_gateway_bus_errors_total", "Cluster bus failures: publish, decode, encode.", &["kind"]);
     cluster_nodes: IntGauge = gauge("odd_gateway_cluster_nodes", "Nodes this node sees alive, itself included (1 for a single node).");
     history_unreadable_total: IntCounter = counter("odd_gateway_history_unreadable_total", "Stored messages a history read could not render (served as placeholders).");
+    search_indexed_total: IntCounter = counter("odd_gateway_search_indexed_total", "Messages the search indexer has looked at (indexed, or found with no words).");
+    history_pruned_total: IntCounterVec = counter_vec("odd_gateway_history_pruned_total", "Messages deleted by retention, by thread kind (room, conversation).", &["thread"]);
+    history_redacted_total: IntCounter = counter("odd_gateway_history_redacted_total", "Messages redacted (by their sender, a room's x holder or the server API).");
     hook_calls_total: IntCounterVec = counter_vec("odd_gateway_hook_calls_total", "Calls to the backend's hooks, by hook and outcome (accepted, refused, unavailable).", &["hook", "outcome"]);
     hook_duration_seconds: HistogramVec = histogram_vec("odd_gateway_hook_duration_seconds", "Time a hook call took, by hook.", latency_buckets(), &["hook"]);
     server_api_requests_total: IntCounterVec = counter_vec("odd_gateway_server_api_requests_total", "Server API calls, by key name (`-`: no or a wrong key), call and outcome.", &["key", "call", "outcome"]);

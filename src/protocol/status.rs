@@ -111,6 +111,8 @@ pub mod codes {
     pub const GROUP_POSTING_NOTIFY: &str = "NetGroup.Posting.Notify";
     /// An extension: a member's read position moved, in a room with the `read_receipts` property.
     pub const GROUP_READ_NOTIFY: &str = "NetGroup.Read.Notify";
+    /// Messages were redacted (an extension): `{room | users, mids, by, at}`.
+    pub const GROUP_REDACT_NOTIFY: &str = "NetGroup.Redact.Notify";
     pub const GROUP_POSTING_FAILED: &str = "NetGroup.Posting.Failed";
     pub const STREAM_PLAY_START: &str = "NetStream.Play.Start";
     pub const STREAM_PLAY_PUBLISH_NOTIFY: &str = "NetStream.Play.PublishNotify";

@@ -26,6 +26,11 @@ impl RoomClaims {
         RoomClaims(Some(Arc::new(rooms.into_iter().collect())))
     }
 
+    /// The rooms the token is limited to (`None`: no limit).
+    pub fn listed(&self) -> Option<Vec<String>> {
+        self.0.as_ref().map(|r| r.iter().cloned().collect())
+    }
+
     pub fn allows(&self, rid: &str) -> bool {
         self.0.as_ref().is_none_or(|r| r.contains(rid))
     }

@@ -72,8 +72,9 @@ impl Rooms {
                 break;
             }
             replay.last = Some(m.id);
-            // Rows that fail the read-back check were counted by `history`; they are not replayed.
-            if m.unreadable {
+            // Rows that fail the read-back check were counted by `history`; they are not replayed, and neither
+            // are redacted ones (a replay is live messages late; a tombstone is history's to show).
+            if m.unreadable || m.redacted_ms.is_some() {
                 continue;
             }
             let Ok(data) = RawValue::from_string(m.data.clone()) else {

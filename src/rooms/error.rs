@@ -8,6 +8,9 @@ use crate::store::StoreError;
 pub enum RoomError {
     #[error("room {0:?} does not exist")]
     NoSuchRoom(String),
+    /// Also what a message in someone else's conversation looks like: ids must not reveal conversations.
+    #[error("message {0} does not exist")]
+    NoSuchMessage(i64),
     #[error("you are not allowed in room {0:?}")]
     Banned(String),
     #[error("your token does not grant room {0:?}")]

@@ -76,15 +76,20 @@ impl Rooms {
                 limit,
             })
             .await?;
-        // Rows stored before the accept-time check existed (or written by hand) are held to the same rule.
-        for m in &mut page.messages {
+        self.check_readable(&mut page.messages);
+        Ok(page)
+    }
+
+    /// Rows stored before the accept-time check existed (or written by hand) are held to the same rule: one
+    /// that fails it is marked to be served as a placeholder.
+    pub(super) fn check_readable(&self, rows: &mut [StoredMessage]) {
+        for m in rows {
             if let Err(e) = check_json(m.data.as_bytes()) {
                 tracing::warn!(mid = m.id, error = %e, "stored message cannot be rendered; served as a placeholder");
                 self.inner.metrics.history_unreadable_total.inc();
                 m.unreadable = true;
             }
         }
-        Ok(page)
     }
 }
 
@@ -123,6 +128,13 @@ struct MessageView<'a> {
     size: i64,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     unreadable: bool,
+    /// A tombstone: the message was redacted by `redacted_by` at `redacted_at` (its data is null).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    redacted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redacted_by: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redacted_at: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -138,21 +150,25 @@ struct PageView<'a> {
     more: bool,
     before: Option<i64>,
     after: Option<i64>,
+    /// Retention removed the thread's messages below this id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pruned_before: Option<i64>,
 }
 
 /// `null`, for rows whose data cannot be served.
-fn null() -> Box<RawValue> {
+pub(super) fn null() -> Box<RawValue> {
     RawValue::from_string("null".into()).unwrap_or_default()
 }
 
-fn message_json(m: &StoredMessage) -> (i64, Box<RawValue>) {
+pub(super) fn message_json(m: &StoredMessage) -> (i64, Box<RawValue>) {
     let data = if m.unreadable {
         None
     } else {
         RawValue::from_string(m.data.clone()).ok()
     };
-    let unreadable = data.is_none();
-    let data = data.unwrap_or_else(null);
+    let redacted = m.redacted_ms.is_some();
+    let unreadable = data.is_none() && !redacted;
+    let data = if redacted { None } else { data }.unwrap_or_else(null);
     let view = MessageView {
         mid: m.id,
         kind: &m.kind,
@@ -170,6 +186,9 @@ fn message_json(m: &StoredMessage) -> (i64, Box<RawValue>) {
         timestamp: m.created_ms,
         size: m.payload_len,
         unreadable,
+        redacted,
+        redacted_by: m.redacted_by.as_deref().filter(|_| redacted),
+        redacted_at: m.redacted_ms,
     };
     // Serializing strings, numbers and already-valid raw JSON cannot fail.
     (
@@ -186,6 +205,7 @@ pub fn page_json(page: &Page, newest_first_trim: bool, max_bytes: Option<usize>)
     let mut items: std::collections::VecDeque<(i64, Box<RawValue>)> =
         page.messages.iter().map(message_json).collect();
     let mut more = page.more;
+    let mut pruned_before = page.pruned_before;
     if let Some(max) = max_bytes {
         let mut size: usize = items.iter().map(|(_, v)| v.get().len() + 1).sum::<usize>() + 128;
         while size > max {
@@ -197,6 +217,10 @@ pub fn page_json(page: &Page, newest_first_trim: bool, max_bytes: Option<usize>)
             let Some((_, dropped)) = dropped else { break };
             size -= dropped.get().len() + 1;
             more = true;
+            if newest_first_trim {
+                // The page no longer reaches the oldest message kept.
+                pruned_before = None;
+            }
         }
     }
     let before = items.front().map(|(mid, _)| *mid);
@@ -207,6 +231,7 @@ pub fn page_json(page: &Page, newest_first_trim: bool, max_bytes: Option<usize>)
         more,
         before,
         after,
+        pruned_before,
     };
     serde_json::value::to_raw_value(&view).unwrap_or_else(|_| null())
 }

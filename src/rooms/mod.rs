@@ -8,6 +8,7 @@
 
 mod access;
 mod admin;
+mod archive;
 mod catchup;
 mod cluster;
 mod dedupe;
@@ -26,6 +27,10 @@ mod streams;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use access::{authorize, Act, RoomClaims};
+pub use archive::{
+    hits_json, message_words, parse_query, Hits, PruneSettings, Pruner, RedactBy, Retention,
+    SearchIndexer, SearchRequest,
+};
 pub use catchup::Replay;
 pub use cluster::{home_node, run_cluster};
 pub use dedupe::{Begun, Dedupe, Resolver, SharedPosted, MAX_CID};

@@ -99,7 +99,8 @@ impl Rooms {
 impl Rooms {
     /// Sets a room property (`x` holders only). Known: `default_rights` (letters), `offline_notify` (bool:
     /// the `offline` hook tells the backend about this room's messages for readers without a connection) and
-    /// `read_receipts` (bool: members are told when someone's read position moves).
+    /// `read_receipts` (bool: members are told when someone's read position moves), `retention_age_s` and
+    /// `retention_count` (numbers: how long and how many messages the room keeps; 0 = no limit).
     pub async fn set_room_property(
         &self,
         actor: &str,
@@ -131,11 +132,22 @@ impl Rooms {
                     })
                 }
             },
+            // Retention (docs/storage.md): seconds kept / newest messages kept, 0 = no limit.
+            "retention_age_s" | "retention_count" => match value.as_u64() {
+                Some(n) => json!(n),
+                None => {
+                    return Err(RoomError::Invalid {
+                        what: "room property",
+                        reason: format!("`{key}` is a whole number, 0 for no limit"),
+                    })
+                }
+            },
             other => {
                 return Err(RoomError::Invalid {
                     what: "room property",
                     reason: format!(
-                        "unknown room property `{other}` (known: default_rights, offline_notify, read_receipts)"
+                        "unknown room property `{other}` (known: default_rights, offline_notify, \
+                         read_receipts, retention_age_s, retention_count)"
                     ),
                 })
             }

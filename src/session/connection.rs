@@ -329,6 +329,7 @@ impl Session {
             (Some(PipeKind::Messaging), Request::Chmod(args)) => self.chmod(args).await?,
             (_, Request::History(args)) => self.history(args).await?,
             (_, Request::Read(args)) => self.read(args).await?,
+            (_, Request::Redact(args)) => self.redact(args).await?,
             (_, Request::SetProperty(a)) => self.set_property(pipe, a).await?,
             (_, Request::GetProperty(a)) => self.get_property(pipe, a).await?,
             (Some(PipeKind::Signaling), Request::Play(a)) => self.play(pipe, a).await?,

@@ -144,6 +144,7 @@ impl SessionError {
             SessionError::NotInRoom(_) => "not_in_room",
             SessionError::Room(_, e) => match e {
                 RoomError::NoSuchRoom(_) => "no_such_room",
+                RoomError::NoSuchMessage(_) => "no_such_message",
                 RoomError::Banned(_) => "banned",
                 RoomError::NotGranted(_) => "not_granted",
                 RoomError::NotJoined(_) => "not_joined",

@@ -3,15 +3,18 @@
 
 use super::error::{RoomContext, SessionError};
 use super::state::Session;
-use crate::protocol::args::{History, Read};
+use crate::protocol::args::{History, Read, Redact};
 use crate::protocol::command::MAX_ARGS_LEN;
 use crate::protocol::status::codes;
 use crate::protocol::Status;
-use crate::rooms::{page_json, HistoryRequest, HistoryThread};
+use crate::rooms::{hits_json, page_json, HistoryRequest, HistoryThread, RedactBy, SearchRequest};
 
 impl Session {
-    pub(super) async fn history(&mut self, args: History) -> Result<Status, SessionError> {
+    pub(super) async fn history(&mut self, mut args: History) -> Result<Status, SessionError> {
         let caller = self.caller("history")?;
+        if let Some(query) = args.query.take() {
+            return self.search(caller, query, args).await;
+        }
         let thread = thread_of("history", args.rid, args.uid)?;
         let newest = args.after.is_none() || args.before.is_some();
         let page = self
@@ -32,6 +35,56 @@ impl Session {
         // Leave room in the 64 KiB argument block for the status envelope.
         let info = page_json(&page, newest, Some(MAX_ARGS_LEN - 512));
         Ok(Status::ok(codes::CALL_SUCCESS, "history").with_raw_info(info))
+    }
+}
+
+impl Session {
+    /// `history {query, rid?, uid?, before?, limit?}`: the newest matching messages the caller may read.
+    async fn search(
+        &mut self,
+        caller: String,
+        query: String,
+        args: History,
+    ) -> Result<Status, SessionError> {
+        let thread = match (&args.rid, &args.uid) {
+            (None, None) => None,
+            _ => Some(thread_of("history", args.rid, args.uid)?),
+        };
+        let hits = self
+            .ctx
+            .rooms
+            .search(
+                &caller,
+                &self.claims,
+                SearchRequest {
+                    query,
+                    thread,
+                    before: args.before,
+                    limit: args.limit,
+                },
+            )
+            .await
+            .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
+        let info = hits_json(&hits, Some(MAX_ARGS_LEN - 512));
+        Ok(Status::ok(codes::CALL_SUCCESS, "history").with_raw_info(info))
+    }
+
+    /// `redact {mid}`: the caller's own message, or any in a room where they hold `x`.
+    pub(super) async fn redact(&mut self, args: Redact) -> Result<Status, SessionError> {
+        let caller = self.caller("redact")?;
+        let info = self
+            .ctx
+            .rooms
+            .redact(
+                RedactBy::User {
+                    id: &caller,
+                    claims: &self.claims,
+                },
+                args.mid,
+            )
+            .await
+            .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
+        Ok(Status::ok(codes::CALL_SUCCESS, "redact").with_info(info))
     }
 }
 

@@ -10,7 +10,8 @@ use super::{with_pool, Db, Store, StoreError};
 // LENGTH(bytea) is an int4 on PostgreSQL: the cast makes both backends return an i64.
 pub(super) const COLUMNS: &str =
     "id, room_id, sender, sender_nick, sender_avatar, kind, cast_to, target, data, \
-                       CAST(COALESCE(LENGTH(payload), 0) AS BIGINT) AS payload_len, created_ms";
+                       CAST(COALESCE(LENGTH(payload), 0) AS BIGINT) AS payload_len, created_ms, \
+                       redacted_by, redacted_ms";
 
 impl Store {
     /// Appends a batch atomically and returns the ids in the batch's order.
@@ -105,9 +106,19 @@ impl Store {
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         rows.sort_by_key(|m| m.id);
+        // The gap retention left shows where the page reaches below the oldest message kept (one primary-key
+        // lookup per page).
+        let pruned_before =
+            self.pruned_before(&q.thread)
+                .await?
+                .filter(|&first| match q.direction() {
+                    Direction::Newest => !more,
+                    Direction::Oldest => after < first,
+                });
         Ok(Page {
             messages: rows,
             more,
+            pruned_before,
         })
     }
 

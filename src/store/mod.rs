@@ -7,10 +7,14 @@
 
 mod error;
 mod hooks;
+mod lease;
 mod messages;
 mod models;
 mod reads;
+mod redact;
+mod retention;
 mod rooms;
+mod search;
 mod sessions;
 mod users;
 
@@ -22,9 +26,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use error::StoreError;
+pub use lease::CursorLease;
 pub use models::{
-    Direction, HistoryQuery, NewMessage, Page, RoomRow, StoredMessage, StoredPayload, Thread,
+    Direction, HistoryQuery, NewMessage, Page, RoomRow, SearchQuery, SearchScope, SearchTerm,
+    StoredMessage, StoredPayload, Thread,
 };
+pub use redact::MessageRef;
+pub use retention::{Prune, PRUNER};
+pub use search::INDEXER;
 
 /// The advisory lock key gateways take while creating their PostgreSQL schema ("odd-gw" in ASCII).
 const SCHEMA_LOCK: i64 = 0x6f64_642d_6777;

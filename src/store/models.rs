@@ -49,6 +49,9 @@ pub struct StoredMessage {
     pub data: String,
     pub payload_len: i64,
     pub created_ms: i64,
+    /// Who redacted the message and when (docs/protocol.md, `redact`): its data and payload are gone.
+    pub redacted_by: Option<String>,
+    pub redacted_ms: Option<i64>,
     /// Set by the history reader when `data` fails the accept-time check (`protocol::json_check`): the row
     /// is served with `data: null` and `unreadable: true` instead of breaking the page.
     #[sqlx(skip)]
@@ -98,6 +101,9 @@ pub struct Page {
     pub messages: Vec<StoredMessage>,
     /// More messages exist beyond this page in the direction read.
     pub more: bool,
+    /// Retention removed this thread's messages below this id (only set on a page that reaches the oldest
+    /// message kept, where the gap would show).
+    pub pruned_before: Option<i64>,
 }
 
 /// A message's binary payload with the thread it belongs to.
@@ -105,4 +111,34 @@ pub struct Page {
 pub struct StoredPayload {
     pub thread: Thread,
     pub bytes: Vec<u8>,
+}
+
+/// One term of a search: its words adjacent and in order (one word is a one-word phrase); with `prefix`, the
+/// last word matches any word it begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchTerm {
+    pub words: Vec<String>,
+    pub prefix: bool,
+}
+
+/// Where a search looks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchScope {
+    /// Every room the user's stored rights let them read and their own conversations; `rooms`, when the
+    /// user's token names the rooms it may touch, keeps only those.
+    Readable { rooms: Option<Vec<String>> },
+    /// One room (the caller checked the user may read it).
+    Room(String),
+    /// One conversation (sorted pair, the user being one of them).
+    Peers(String, String),
+}
+
+/// A search: messages matching every term, below `before`, newest first.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    pub user: String,
+    pub terms: Vec<SearchTerm>,
+    pub scope: SearchScope,
+    pub before: Option<i64>,
+    pub limit: u32,
 }

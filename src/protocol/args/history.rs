@@ -14,6 +14,14 @@ pub struct History {
     /// Only messages with an id above this.
     pub after: Option<i64>,
     pub limit: Option<u32>,
+    /// Full-text search terms (docs/protocol.md, "Search").
+    pub query: Option<String>,
+}
+
+/// `redact {mid}`: erases a message's data and payload, leaving a tombstone in history (an extension).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Redact {
+    pub mid: i64,
 }
 
 /// `read {rid | uid, mid}`: marks a room or a conversation read up to message `mid` (positions only move

@@ -15,7 +15,7 @@ pub mod user;
 
 pub use chmod::{Chmod, Mask, Operator};
 pub use connect::{Connect, Refresh};
-pub use history::{History, Read};
+pub use history::{History, Read, Redact};
 pub use pipes::{Create, PipeKind, Release};
 pub use property::{GetProperty, SetProperty};
 pub use rooms::{Join, Leave};

@@ -195,6 +195,18 @@ impl Rooms {
                     self.tell_read(&rid, &uid, mid);
                 }
             }
+            Event::Redact {
+                rid,
+                users,
+                mids,
+                by,
+                at,
+                ..
+            } => {
+                if !from_me {
+                    self.tell_redacted(rid.as_deref(), &users, &mids, &by, at);
+                }
+            }
             Event::Disconnect { uid, reason, .. } => {
                 // The node that was called ended its own sessions already.
                 if !from_me {

@@ -64,9 +64,12 @@ fuzz_target!(|bytes: &[u8]| {
             data: data.clone(),
             payload_len: 0,
             created_ms: 0,
+            redacted_by: None,
+            redacted_ms: None,
             unreadable: false,
         }],
         more: false,
+        pruned_before: None,
     };
     let rendered = page_json(&page, true, None);
     serde_json::from_str::<serde_json::Value>(rendered.get()).expect("a strict reader parses the page");

@@ -1,0 +1,76 @@
+//! `GET /api/search?q=...[&room=rid | &user=uid][&before=mid][&limit=n]`: full-text search over what the
+//! token's user may read (the in-band `history {query}`), newest first: `{messages, more, before}`. And
+//! `DELETE /api/messages/{mid}`: the token's user redacts a message (the in-band `redact`).
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+
+use super::auth::principal;
+use super::error::ApiError;
+use super::HttpState;
+use crate::rooms::{hits_json, HistoryThread, RedactBy, SearchRequest};
+
+#[derive(Debug, Deserialize)]
+pub struct SearchParams {
+    q: String,
+    room: Option<String>,
+    user: Option<String>,
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+pub async fn search(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    q: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let p = principal(&state, &headers)?;
+    let q = q
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let thread = match (q.room, q.user) {
+        (None, None) => None,
+        (Some(rid), None) => Some(HistoryThread::Room(rid)),
+        (None, Some(uid)) => Some(HistoryThread::With(uid)),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "give at most one of `room` and `user`".into(),
+            ))
+        }
+    };
+    let hits = state
+        .rooms
+        .search(
+            &p.user.id,
+            &p.rooms,
+            SearchRequest {
+                query: q.q,
+                thread,
+                before: q.before,
+                limit: q.limit,
+            },
+        )
+        .await?;
+    let body: Box<str> = hits_json(&hits, None).into();
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        String::from(body),
+    )
+        .into_response())
+}
+
+pub async fn redact(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(mid): Path<i64>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let p = principal(&state, &headers)?;
+    let by = RedactBy::User {
+        id: &p.user.id,
+        claims: &p.rooms,
+    };
+    Ok(axum::Json(state.rooms.redact(by, mid).await?))
+}
