@@ -64,8 +64,11 @@ impl Store {
             })
             .collect();
         macro_rules! run {
-            ($pool:expr, $insert:literal, $cast:literal) => {{
+            ($pool:expr, $insert:literal, $cast:literal, $setup:literal) => {{
                 let mut tx = $pool.begin().await?;
+                if !$setup.is_empty() {
+                    sqlx::query($setup).execute(&mut *tx).await?;
+                }
                 let held = sqlx::query(
                     "UPDATE hook_cursors SET last_id = $1 WHERE hook = $2 AND owner = $3 AND last_id < $1",
                 )
@@ -101,12 +104,17 @@ impl Store {
             Db::Sqlite(pool) => run!(
                 pool,
                 "INSERT INTO message_search (rowid, words)",
-                "v.column2"
+                "v.column2",
+                ""
             ),
+            // The index and its cursor commit together, and both can be rebuilt from the messages: a crash that
+            // loses the last index commits loses the cursor's move with them. So PostgreSQL need not wait for
+            // the WAL flush (an fsync per round, competing with the journal's own).
             Db::Postgres(pool) => run!(
                 pool,
                 "INSERT INTO message_search (message_id, words)",
-                "CAST(v.column2 AS tsvector)"
+                "CAST(v.column2 AS tsvector)",
+                "SET LOCAL synchronous_commit = off"
             ),
         }
     }

@@ -36,8 +36,12 @@ impl SearchIndexer {
     /// Indexes until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
         loop {
+            let started = tokio::time::Instant::now();
             let wait = match self.round().await {
-                Ok(true) => Duration::ZERO,
+                // Behind: go on after a pause as long as the round took, so that catching up takes at most
+                // about half of the time and the send path (which shares the cores and the database) keeps
+                // the rest. Under a sustained burst the index lags, and catches up when the burst ends.
+                Ok(true) => started.elapsed(),
                 Ok(false) => POLL,
                 Err(e) => {
                     tracing::warn!(error = %e, "search indexing failed; retrying");
