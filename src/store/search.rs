@@ -147,7 +147,13 @@ impl Store {
                 scope(&mut qb, q);
                 qb.push(" ORDER BY s.message_id DESC LIMIT ")
                     .push_bind(limit + 1);
-                qb.build_query_as::<StoredMessage>().fetch_all(pool).await?
+                // Planned for these terms each time (an unnamed statement), never from the cached generic
+                // plan: without the terms the planner cannot tell a rare word (use the GIN index) from a
+                // common one (walk ids backwards), and the generic plan walked a million rows for a rare word.
+                qb.build_query_as::<StoredMessage>()
+                    .persistent(false)
+                    .fetch_all(pool)
+                    .await?
             }
         };
         let more = rows.len() as i64 > limit;
