@@ -99,7 +99,8 @@ impl Gateway {
             ctx.store.clone(),
             ctx.rooms.node(),
             ctx.metrics.clone(),
-        );
+        )
+        .deferring_to(ctx.rooms.clone());
         listeners.spawn(indexer.run(shutdown.clone()));
         let pruner = crate::rooms::Pruner::new(
             ctx.rooms.clone(),

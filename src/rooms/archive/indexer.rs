@@ -1,13 +1,22 @@
 //! The search indexer: follows the messages table behind a cursor and indexes each message's words, so the
 //! send path never waits for the index (a message is searchable within about a poll interval of its commit).
+//!
+//! It also stays out of the send path's way: while this node's journal commits a burst (5,000 messages a
+//! second or more) it waits, for up to `MAX_DEFER`, and then catches up; while behind, it pauses as long as
+//! each round took. Under a burst the index lags by up to a few seconds instead of taking cores and database
+//! time from the sends (measured: benches/README.md, "Search").
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
 use super::words::message_words;
 use crate::metrics::Metrics;
+use crate::rooms::Rooms;
 use crate::store::{CursorLease, Store, StoreError, INDEXER};
 
 /// Messages indexed per transaction: small, so that one round's reading and word splitting (done on a
@@ -15,6 +24,10 @@ use crate::store::{CursorLease, Store, StoreError, INDEXER};
 const BATCH: u32 = 200;
 /// How often an idle indexer looks for new messages.
 const POLL: Duration = Duration::from_millis(100);
+/// A journal committing at this rate or faster is in a burst: indexing waits.
+const BUSY_PER_SEC: f64 = 5_000.0;
+/// The longest indexing waits for a burst to end; past it, it catches up (paced) while the burst goes on.
+const MAX_DEFER: Duration = Duration::from_secs(5);
 /// Wait after a failed round (the store is down: the health check says so; this only retries).
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -22,6 +35,16 @@ pub struct SearchIndexer {
     store: Store,
     lease: CursorLease,
     metrics: Arc<Metrics>,
+    /// This node's rooms service, whose journal's commit rate tells a burst (none: never defers).
+    journal: Option<Rooms>,
+}
+
+/// What the indexer last saw of the journal: messages committed, and when.
+struct Load {
+    committed: u64,
+    at: Instant,
+    /// Since when indexing has been waiting for a burst to end.
+    deferred_since: Option<Instant>,
 }
 
 impl SearchIndexer {
@@ -30,22 +53,59 @@ impl SearchIndexer {
             store,
             lease: CursorLease::new(INDEXER, node),
             metrics,
+            journal: None,
         }
+    }
+
+    /// Waits while `rooms`' journal commits a burst (see the module's doc).
+    pub fn deferring_to(mut self, rooms: Rooms) -> SearchIndexer {
+        self.journal = Some(rooms);
+        self
+    }
+
+    /// Whether to wait now rather than index: the journal committed at burst rate since the last look, and
+    /// indexing has not waited `MAX_DEFER` yet.
+    fn defer(&self, load: &mut Load) -> bool {
+        let Some(rooms) = &self.journal else {
+            return false;
+        };
+        let committed = rooms.journal_stats().messages.load(Ordering::Relaxed);
+        let now = Instant::now();
+        let secs = now.duration_since(load.at).as_secs_f64().max(0.001);
+        let rate = committed.saturating_sub(load.committed) as f64 / secs;
+        load.committed = committed;
+        load.at = now;
+        if rate < BUSY_PER_SEC {
+            load.deferred_since = None;
+            return false;
+        }
+        let since = *load.deferred_since.get_or_insert(now);
+        now.duration_since(since) < MAX_DEFER
     }
 
     /// Indexes until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut load = Load {
+            committed: 0,
+            at: Instant::now(),
+            deferred_since: None,
+        };
+        self.defer(&mut load);
         loop {
-            let started = tokio::time::Instant::now();
-            let wait = match self.round().await {
-                // Behind: go on after a pause as long as the round took, so that catching up takes at most
-                // about half of the time and the send path (which shares the cores and the database) keeps
-                // the rest. Under a sustained burst the index lags, and catches up when the burst ends.
-                Ok(true) => started.elapsed(),
-                Ok(false) => POLL,
-                Err(e) => {
-                    tracing::warn!(error = %e, "search indexing failed; retrying");
-                    RETRY
+            let started = Instant::now();
+            let wait = if self.defer(&mut load) {
+                POLL
+            } else {
+                match self.round().await {
+                    // Behind: go on after a pause as long as the round took, so that catching up takes at most
+                    // about half of the time and the send path (which shares the cores and the database) keeps
+                    // the rest. Under a sustained burst the index lags, and catches up when the burst ends.
+                    Ok(true) => started.elapsed(),
+                    Ok(false) => POLL,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "search indexing failed; retrying");
+                        RETRY
+                    }
                 }
             };
             tokio::select! {
