@@ -31,6 +31,9 @@ impl Metrics {
                 self.connections_closed_total.with_label_values(&[t, r]);
             }
         }
+        for thread in ["room", "conversation"] {
+            self.history_pruned_total.with_label_values(&[thread]);
+        }
         for t in ["http", "https"] {
             self.connections_total.with_label_values(&[t]);
             self.connections_closed_total
