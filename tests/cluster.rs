@@ -316,8 +316,9 @@ async fn history_is_one_database(h: &mut Hall, acked: &[i64]) {
 }
 
 /// A server-API publish on n1 reaches the members on all three nodes exactly once (alice on n1, dave on n2,
-/// carol on n3; bob lost `r` above; a fence message from alice follows it on the same ordered path), and a
-/// disconnect sent to n1 ends dave's session on n2 with its reason.
+/// carol on n3; bob lost `r` above; a fence message from alice follows it on the same ordered path), its
+/// redaction through n1 is told to all three, and a disconnect sent to n1 ends dave's session on n2 with its
+/// reason.
 async fn the_server_api_reaches_every_node(h: &mut Hall) {
     let http = reqwest::Client::new();
     let (mut dave, _, _) = member(&h.n2, "dave", "hall").await;
@@ -330,6 +331,8 @@ async fn the_server_api_reaches_every_node(h: &mut Hall) {
         .await
         .expect("publish");
     assert_eq!(r.status().as_u16(), 200);
+    let published: serde_json::Value = r.json().await.expect("json");
+    let mid = published["mid"].as_i64().expect("mid");
     h.alice.say(h.ap, "hall", "fence").await.expect("fence");
     for c in [&mut h.alice, &mut dave, &mut h.carol] {
         let pushes = until_data(c, "fence").await;
@@ -338,6 +341,22 @@ async fn the_server_api_reaches_every_node(h: &mut Hall) {
             .filter(|p| p.name() == "send" && p.args["data"] == "from the backend")
             .count();
         assert_eq!(copies, 1, "the server's message arrives once on every node");
+    }
+
+    // Redacted through n1: the members on every node are told.
+    let r = http
+        .post(format!("{}/api/server/redact", h.n1.http_url()))
+        .header("X-API-Key", API_KEY)
+        .json(&json!({"mid": mid}))
+        .send()
+        .await
+        .expect("redact");
+    assert_eq!(r.status().as_u16(), 200);
+    for c in [&mut h.alice, &mut dave, &mut h.carol] {
+        common::pushes::until(c, "the redaction notice", |p| {
+            p.code() == "NetGroup.Redact.Notify" && p.info()["mids"] == json!([mid])
+        })
+        .await;
     }
 
     let r = http
