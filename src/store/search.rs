@@ -64,7 +64,7 @@ impl Store {
             })
             .collect();
         macro_rules! run {
-            ($pool:expr, $insert:literal, $cast:literal, $setup:literal) => {{
+            ($pool:expr, $insert:literal, $cast:literal, $setup:literal, $lock:literal) => {{
                 let mut tx = $pool.begin().await?;
                 if !$setup.is_empty() {
                     sqlx::query($setup).execute(&mut *tx).await?;
@@ -94,6 +94,7 @@ impl Store {
                     qb.push(
                         ") AS v JOIN messages m ON m.id = v.column1 AND m.redacted_ms IS NULL",
                     );
+                    qb.push($lock);
                     qb.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
@@ -105,6 +106,8 @@ impl Store {
                 pool,
                 "INSERT INTO message_search (rowid, words)",
                 "v.column2",
+                "",
+                // One writer at a time: a redaction or prune commits wholly before or after this.
                 ""
             ),
             // The index and its cursor commit together, and both can be rebuilt from the messages: a crash that
@@ -114,7 +117,11 @@ impl Store {
                 pool,
                 "INSERT INTO message_search (message_id, words)",
                 "CAST(v.column2 AS tsvector)",
-                "SET LOCAL synchronous_commit = off"
+                "SET LOCAL synchronous_commit = off",
+                // A redaction (or prune) of one of these messages either commits before this statement reads
+                // the row (and it is not indexed) or waits for this transaction and then deletes the index
+                // row it wrote: never an index row left holding a redacted message's words.
+                " FOR SHARE OF m"
             ),
         }
     }
