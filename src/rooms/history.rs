@@ -58,14 +58,7 @@ impl Rooms {
         claims: &RoomClaims,
         req: HistoryRequest,
     ) -> Result<Page, RoomError> {
-        let policy = self.policy();
-        let limit = req.limit.unwrap_or(policy.history_default);
-        if limit == 0 || limit > policy.history_max {
-            return Err(RoomError::Invalid {
-                what: "limit",
-                reason: format!("must be between 1 and {}", policy.history_max),
-            });
-        }
+        let limit = self.policy().page_limit(req.limit)?;
         let thread = self.readable(caller, claims, req.thread).await?;
         let mut page = self
             .store()

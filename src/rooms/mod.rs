@@ -66,6 +66,20 @@ pub struct RoomPolicy {
     pub presence_limit: usize,
 }
 
+impl RoomPolicy {
+    /// A page size a history or search request asked for (or the default), checked against the maximum.
+    pub fn page_limit(&self, asked: Option<u32>) -> Result<u32, RoomError> {
+        let limit = asked.unwrap_or(self.history_default);
+        if limit == 0 || limit > self.history_max {
+            return Err(RoomError::Invalid {
+                what: "limit",
+                reason: format!("must be between 1 and {}", self.history_max),
+            });
+        }
+        Ok(limit)
+    }
+}
+
 impl Default for RoomPolicy {
     fn default() -> Self {
         RoomPolicy {

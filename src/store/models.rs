@@ -27,6 +27,22 @@ pub enum Thread {
 }
 
 impl Thread {
+    /// The thread of stored message `id` from its columns: a room, or a pair of users.
+    pub(super) fn of_row(
+        id: i64,
+        room: Option<String>,
+        lo: Option<String>,
+        hi: Option<String>,
+    ) -> Result<Thread, super::StoreError> {
+        match (room, lo, hi) {
+            (Some(room), _, _) => Ok(Thread::Room(room)),
+            (None, Some(lo), Some(hi)) => Ok(Thread::Peers(lo, hi)),
+            _ => Err(super::StoreError::Corrupt(format!(
+                "message {id} has neither room nor peers"
+            ))),
+        }
+    }
+
     pub fn peers(a: &str, b: &str) -> Thread {
         if a <= b {
             Thread::Peers(a.to_string(), b.to_string())

@@ -33,15 +33,7 @@ impl Store {
             .await?
         });
         let Some(row) = row else { return Ok(None) };
-        let thread = match (row.room_id, row.peer_lo, row.peer_hi) {
-            (Some(room), _, _) => Thread::Room(room),
-            (None, Some(lo), Some(hi)) => Thread::Peers(lo, hi),
-            _ => {
-                return Err(StoreError::Corrupt(format!(
-                    "message {id} has neither room nor peers"
-                )))
-            }
-        };
+        let thread = Thread::of_row(id, row.room_id, row.peer_lo, row.peer_hi)?;
         Ok(Some(MessageRef {
             thread,
             sender: row.sender,

@@ -35,14 +35,7 @@ impl Rooms {
         claims: &RoomClaims,
         req: SearchRequest,
     ) -> Result<Hits, RoomError> {
-        let policy = self.policy();
-        let limit = req.limit.unwrap_or(policy.history_default);
-        if limit == 0 || limit > policy.history_max {
-            return Err(RoomError::Invalid {
-                what: "limit",
-                reason: format!("must be between 1 and {}", policy.history_max),
-            });
-        }
+        let limit = self.policy().page_limit(req.limit)?;
         let terms = parse_query(&req.query)?;
         let scope = match req.thread {
             Some(thread) => match self.readable(caller, claims, thread).await? {
