@@ -96,7 +96,7 @@ impl Client {
     }
 
     fn start(link: Link, reconnect: Option<Arc<Reconnect>>) -> Client {
-        let (tx, rx) = mpsc::channel(1024);
+        let (tx, rx) = crate::transport::outbound_queue(1024);
         let writer: WriterTask = Arc::new(Mutex::new(Some(
             link.writer.start(rx, crate::transport::Stop::new()),
         )));
@@ -234,7 +234,7 @@ impl Client {
     /// Sends any frame as is (tests use it for hostile input).
     pub async fn send_frame(&self, frame: Frame) -> Result<(), ClientError> {
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        tx.send(Outbound::Frame(frame))
+        tx.send_async(Outbound::Frame(frame))
             .await
             .map_err(|_| ClientError::Closed(self.close_reason()))
     }
@@ -301,7 +301,7 @@ impl Client {
             rc.done.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let _ = tx.send(Outbound::Close("client closed".into())).await;
+        let _ = tx.send_async(Outbound::Close("client closed".into())).await;
         drop(tx);
         let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(writer) = writer {

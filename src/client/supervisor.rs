@@ -135,7 +135,7 @@ async fn come_back(
             return None;
         }
         if let Ok(link) = rc.endpoint.open(&rc.options).await {
-            let (tx, rx) = mpsc::channel(1024);
+            let (tx, rx) = crate::transport::outbound_queue(1024);
             let task = link.writer.start(rx, crate::transport::Stop::new());
             *conn.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
             *conn.tx.lock().unwrap_or_else(|e| e.into_inner()) = tx.clone();
@@ -144,7 +144,7 @@ async fn come_back(
             let json = serde_json::to_vec(&connect_args(token, uuid)).ok()?;
             let body = CommandMessage::encode(crate::clock::now_secs(), txid, &json, &[]).ok()?;
             if tx
-                .send(Outbound::Frame(Frame::new(MessageType::Command, 0, body)))
+                .send_async(Outbound::Frame(Frame::new(MessageType::Command, 0, body)))
                 .await
                 .is_ok()
             {

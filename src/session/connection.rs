@@ -35,7 +35,7 @@ fn command_label(r: &Request) -> &'static str {
 
 /// Runs one connection to its end.
 pub async fn run(link: Link, ctx: Arc<Context>) {
-    let (tx, rx) = tokio::sync::mpsc::channel(ctx.limits.outbound_queue);
+    let (tx, rx) = crate::transport::outbound_queue(ctx.limits.outbound_queue);
     let stop = crate::transport::Stop::new();
     let writer = link.writer.start(rx, stop.clone());
     // A WebSocket came through the HTTP listener, whose connection already holds its address's slot.

@@ -82,7 +82,7 @@ pub enum Outbound {
     Splice(OutboundRx),
 }
 
-pub type OutboundTx = mpsc::Sender<Outbound>;
+pub type OutboundTx = flume::Sender<Outbound>;
 
 /// Holds queued frames (their count and bytes) against their outbox's bounds and the process budget; gives
 /// them back when dropped, i.e. when a writer takes them. Kept small (one pointer and two counts): it rides
@@ -153,7 +153,12 @@ impl Drop for QueueTicket {
         counts.budget.release(self.bytes);
     }
 }
-pub type OutboundRx = mpsc::Receiver<Outbound>;
+pub type OutboundRx = flume::Receiver<Outbound>;
+
+/// A connection's outbound queue, bounded at `frames` items.
+pub fn outbound_queue(frames: usize) -> (OutboundTx, OutboundRx) {
+    flume::bounded(frames)
+}
 
 type StartFn = Box<dyn FnOnce(Source) -> BoxFuture<'static, OutboundRx> + Send>;
 
@@ -222,7 +227,7 @@ impl Source {
             let item = tokio::select! {
                 biased;
                 _ = self.stop.cancelled() => return None,
-                item = self.rx.recv() => item?,
+                item = self.rx.recv_async() => item.ok()?,
             };
             if let Some(out) = self.take(item) {
                 return Some(out);
@@ -270,7 +275,7 @@ impl Source {
         if self.pending.is_empty() {
             return self.rx;
         }
-        let (tx, rx) = tokio::sync::mpsc::channel(self.pending.len() + 1);
+        let (tx, rx) = outbound_queue(self.pending.len() + 1);
         for frame in self.pending {
             let _ = tx.try_send(Outbound::Frame(frame));
         }

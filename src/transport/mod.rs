@@ -21,7 +21,7 @@ pub mod ws;
 
 pub use budget::{Hold, MemoryBudget};
 pub use link::{
-    Inbound, Link, LinkInfo, Outbound, OutboundRx, OutboundTx, Source, Stop, ToWrite,
-    TransportKind, Writer,
+    outbound_queue, Inbound, Link, LinkInfo, Outbound, OutboundRx, OutboundTx, Source, Stop,
+    ToWrite, TransportKind, Writer,
 };
 pub use outbox::{Outbox, Undeliverable};

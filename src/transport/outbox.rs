@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
+use flume::TrySendError;
 use tokio_util::sync::CancellationToken;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -146,7 +146,7 @@ impl Outbox {
                 Ok(())
             }
             Err(TrySendError::Full(_)) => Err(self.cut()),
-            Err(TrySendError::Closed(_)) => Err(Undeliverable::Closed),
+            Err(TrySendError::Disconnected(_)) => Err(Undeliverable::Closed),
         }
     }
 
@@ -188,7 +188,7 @@ impl Outbox {
                 Ok(())
             }
             Err(TrySendError::Full(_)) => Err(self.cut()),
-            Err(TrySendError::Closed(_)) => Err(Undeliverable::Closed),
+            Err(TrySendError::Disconnected(_)) => Err(Undeliverable::Closed),
         }
     }
 
@@ -205,25 +205,25 @@ impl Outbox {
     /// Queues the session's own answer, waiting up to `REPLY_WAIT` for room.
     pub async fn reply(&self, frame: Frame) -> Result<(), Undeliverable> {
         let (kind, len) = (frame.kind, frame.wire_len());
-        match self.tx.send_timeout(self.ticket(frame), REPLY_WAIT).await {
-            Ok(()) => {
+        match tokio::time::timeout(REPLY_WAIT, self.tx.send_async(self.ticket(frame))).await {
+            Ok(Ok(())) => {
                 self.count(kind, len);
                 Ok(())
             }
-            Err(SendTimeoutError::Timeout(_)) => {
+            Err(_elapsed) => {
                 self.mark_overflowed();
                 Err(Undeliverable::SlowConsumer)
             }
-            Err(SendTimeoutError::Closed(_)) => Err(Undeliverable::Closed),
+            Ok(Err(_closed)) => Err(Undeliverable::Closed),
         }
     }
 
     /// Hands the writer another queue to drain from now on (a resumed session's).
     pub async fn splice(&self, queue: super::link::OutboundRx) -> Result<(), Undeliverable> {
-        self.tx
-            .send_timeout(Outbound::Splice(queue), REPLY_WAIT)
-            .await
-            .map_err(|_| Undeliverable::Closed)
+        match tokio::time::timeout(REPLY_WAIT, self.tx.send_async(Outbound::Splice(queue))).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Undeliverable::Closed),
+        }
     }
 
     /// Asks the transport to close after what is queued, without waiting for room.
@@ -233,10 +233,7 @@ impl Outbox {
 
     /// Asks the transport to flush and close. Waits for room, but not forever.
     pub async fn close(&self, reason: String) {
-        let _ = self
-            .tx
-            .send_timeout(Outbound::Close(reason), REPLY_WAIT)
-            .await;
+        let _ = tokio::time::timeout(REPLY_WAIT, self.tx.send_async(Outbound::Close(reason))).await;
     }
 
     fn mark_overflowed(&self) {
@@ -256,7 +253,7 @@ impl Outbox {
 
     /// Frames waiting to be written.
     pub fn depth(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+        self.tx.len()
     }
 
     pub fn same_as(&self, other: &Outbox) -> bool {
@@ -280,7 +277,7 @@ mod tests {
 
     #[tokio::test]
     async fn bytes_are_bounded_and_given_back_when_written() {
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let (tx, rx) = crate::transport::outbound_queue(16);
         let out = Outbox::new(tx).with_byte_limit(100);
         assert_eq!(out.push(frame(60)), Ok(()));
         assert_eq!(out.queued_bytes(), 60);
@@ -301,7 +298,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_large_message_still_fits_an_empty_queue() {
-        let (tx, _rx) = tokio::sync::mpsc::channel(16);
+        let (tx, _rx) = crate::transport::outbound_queue(16);
         let out = Outbox::new(tx).with_byte_limit(100);
         assert_eq!(out.push(frame(1000)), Ok(()));
     }
@@ -309,7 +306,7 @@ mod tests {
     /// A batch is one queue item but counts as its frames against the frame bound.
     #[tokio::test]
     async fn a_batch_counts_each_of_its_frames() {
-        let (tx, _rx) = tokio::sync::mpsc::channel(16);
+        let (tx, _rx) = crate::transport::outbound_queue(16);
         let out = Outbox::new(tx).with_frame_limit(4);
         assert_eq!(
             out.push_batch(vec![frame(20), frame(20), frame(20)]),
@@ -327,7 +324,7 @@ mod tests {
     #[tokio::test]
     async fn the_rest_of_a_batch_survives_a_stop() {
         use crate::transport::link::ToWrite;
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let (tx, rx) = crate::transport::outbound_queue(16);
         let out = Outbox::new(tx);
         let numbered = |n: u8| Frame::new(MessageType::Command, 1, Bytes::from(vec![n; 4]));
         out.push_batch(vec![numbered(1), numbered(2), numbered(3)])

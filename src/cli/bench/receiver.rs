@@ -37,7 +37,7 @@ enum Wire {
     /// Any other transport, through its link (its reader and writer tasks).
     Link {
         inbound: mpsc::Receiver<Inbound>,
-        out: mpsc::Sender<Outbound>,
+        out: crate::transport::OutboundTx,
         _writer: tokio::task::JoinHandle<OutboundRx>,
     },
 }
@@ -56,7 +56,7 @@ impl Wire {
         }
         let endpoint: crate::client::Endpoint = url.parse()?;
         let link = endpoint.open(&target.options).await?;
-        let (out, rx) = mpsc::channel(64);
+        let (out, rx) = crate::transport::outbound_queue(64);
         let writer = link.writer.start(rx, crate::transport::Stop::new());
         Ok(Wire::Link {
             inbound: link.inbound,
@@ -69,7 +69,7 @@ impl Wire {
         match self {
             Wire::Tcp { framed, seq } => Ok(framed.send(frame.to_bytes(seq.next_seq())).await?),
             Wire::Link { out, .. } => out
-                .send(Outbound::Frame(frame))
+                .send_async(Outbound::Frame(frame))
                 .await
                 .map_err(|_| anyhow::anyhow!("connection closed")),
         }
