@@ -89,7 +89,7 @@ pub(super) struct Conn {
 
 /// Reads the transport; when it is lost (and nobody said goodbye), reconnects and resumes the session.
 pub(super) async fn supervise(
-    first: mpsc::Receiver<Inbound>,
+    first: crate::transport::InboundRx,
     conn: Conn,
     reconnect: Option<Arc<Reconnect>>,
 ) {
@@ -127,7 +127,7 @@ async fn come_back(
     conn: &Conn,
     token: &str,
     uuid: &str,
-) -> Option<mpsc::Receiver<Inbound>> {
+) -> Option<crate::transport::InboundRx> {
     let deadline = tokio::time::Instant::now() + RECONNECT_FOR;
     let mut backoff = Duration::from_millis(50);
     while tokio::time::Instant::now() < deadline {
@@ -184,7 +184,7 @@ async fn come_back(
 }
 
 /// Reads until the answer to the connect with `txid`.
-async fn answer(inbound: &mut mpsc::Receiver<Inbound>, txid: u16) -> Option<Reply> {
+async fn answer(inbound: &mut crate::transport::InboundRx, txid: u16) -> Option<Reply> {
     let mut reassembler = Reassembler::new(64 * 1024 * 1024);
     loop {
         let Inbound::Frame(f) = inbound.recv().await? else {
@@ -200,7 +200,7 @@ async fn answer(inbound: &mut mpsc::Receiver<Inbound>, txid: u16) -> Option<Repl
 
 /// Reads one transport until it ends; returns why, and whether the gateway said goodbye first.
 async fn read_loop(
-    mut inbound: mpsc::Receiver<Inbound>,
+    mut inbound: crate::transport::InboundRx,
     pending: &Pending,
     pushes: &mpsc::UnboundedSender<Reply>,
 ) -> (String, bool) {

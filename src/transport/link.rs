@@ -4,7 +4,6 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use futures::future::BoxFuture;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -311,7 +310,7 @@ impl Writer {
 pub struct Link {
     pub info: LinkInfo,
     /// Closed when the peer is gone.
-    pub inbound: mpsc::Receiver<Inbound>,
+    pub inbound: super::InboundRx,
     pub writer: Writer,
 }
 

@@ -7,7 +7,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 
 use super::link::{Inbound, OutboundRx, Source, ToWrite, WRITE_BATCH};
 use crate::protocol::frame::SeqCounter;
@@ -51,7 +50,7 @@ pub trait FrameSink: Send {
 /// transport silent for that long (not even a pong) is reported lost. `seen` observes every valid frame.
 pub async fn read_loop<S: FrameSource>(
     mut source: S,
-    tx: mpsc::Sender<Inbound>,
+    tx: super::InboundTx,
     liveness: Option<Duration>,
     mut seen: impl FnMut(&Frame),
 ) {

@@ -10,6 +10,7 @@
 
 pub mod budget;
 pub mod certs;
+pub mod inbound;
 pub mod link;
 pub mod loops;
 pub mod outbox;
@@ -20,6 +21,7 @@ mod vectored;
 pub mod ws;
 
 pub use budget::{Hold, MemoryBudget};
+pub use inbound::{inbound_queue, InboundRx, InboundTx, WeakInboundTx};
 pub use link::{
     outbound_queue, Inbound, Link, LinkInfo, Outbound, OutboundRx, OutboundTx, Source, Stop,
     ToWrite, TransportKind, Writer,

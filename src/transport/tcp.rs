@@ -10,7 +10,6 @@ use bytes::BytesMut;
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
@@ -37,7 +36,7 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (read_half, write_half) = tokio::io::split(stream);
-    let (tx, inbound) = mpsc::channel(INBOUND_QUEUE);
+    let (tx, inbound) = super::inbound_queue(INBOUND_QUEUE);
     let source = Delimited::new(read_half, max_frame_bytes);
     tokio::spawn(read_loop(source, tx, None, |_| {}));
     // The limit guards what we read. What we write is whole messages (we never fragment), so only the u32

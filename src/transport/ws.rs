@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{Sink, SinkExt, Stream, StreamExt};
-use tokio::sync::mpsc;
 
 use super::link::{Inbound, Link, LinkInfo, Writer, INBOUND_QUEUE};
 use super::loops::{read_loop, write_loop, FrameSink, FrameSource, Read};
@@ -98,7 +97,7 @@ where
 {
     let liveness = liveness.filter(|d| !d.is_zero());
     let (sink, stream) = socket.split();
-    let (tx, inbound) = mpsc::channel(INBOUND_QUEUE);
+    let (tx, inbound) = super::inbound_queue(INBOUND_QUEUE);
     tokio::spawn(read_loop(WsSource(stream), tx, liveness, |_| {}));
     let ping_every = liveness.map(|d| d / 3);
     let sink = WsSink {

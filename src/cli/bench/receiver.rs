@@ -10,7 +10,6 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
 use super::server::Target;
@@ -36,7 +35,7 @@ enum Wire {
     },
     /// Any other transport, through its link (its reader and writer tasks).
     Link {
-        inbound: mpsc::Receiver<Inbound>,
+        inbound: crate::transport::InboundRx,
         out: crate::transport::OutboundTx,
         _writer: tokio::task::JoinHandle<OutboundRx>,
     },

@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{FutureExt, SinkExt};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tracing::debug;
 
+use super::inbound::{InboundTx, WeakInboundTx};
 use super::link::{Inbound, Link, LinkInfo, Writer, INBOUND_QUEUE};
 use super::loops::{read_loop, write_loop, FrameSink};
 use super::tcp::{lean_writer, shrink_written, Delimited};
@@ -56,7 +57,7 @@ pub enum Role {
 #[derive(Default)]
 struct Streams {
     /// Per stream: the queue into its writer task.
-    queues: Vec<mpsc::Sender<Bytes>>,
+    queues: Vec<flume::Sender<Bytes>>,
     /// pipe -> index into `queues`.
     routes: HashMap<u16, usize>,
     /// Client only: the stream opened for each slot (pipe 0, then `CLIENT_PIPE_STREAMS` shared slots).
@@ -80,10 +81,11 @@ impl Shared {
         self: &Arc<Self>,
         send: quinn::SendStream,
         recv: quinn::RecvStream,
-        tx: mpsc::Sender<Inbound>,
+        tx: InboundTx,
         role: Role,
     ) -> usize {
-        let (qtx, qrx) = mpsc::channel(STREAM_QUEUE);
+        // Allocated on the first frame (a tokio mpsc would take a 32-slot block per stream up front).
+        let (qtx, qrx) = flume::bounded(STREAM_QUEUE);
         let writer = tokio::spawn(write_stream(send, qrx));
         let idx = {
             let mut s = self.lock();
@@ -105,7 +107,7 @@ pub fn link(
     role: Role,
     keep: Option<quinn::Endpoint>,
 ) -> Link {
-    let (tx, inbound) = mpsc::channel(INBOUND_QUEUE);
+    let (tx, inbound) = crate::transport::inbound_queue(INBOUND_QUEUE);
     let shared = Arc::new(Shared {
         streams: Mutex::new(Streams::default()),
         first: Notify::new(),
@@ -156,7 +158,7 @@ pub fn link(
     }
 }
 
-async fn accept_streams(conn: quinn::Connection, tx: mpsc::Sender<Inbound>, shared: Arc<Shared>) {
+async fn accept_streams(conn: quinn::Connection, tx: InboundTx, shared: Arc<Shared>) {
     loop {
         tokio::select! {
             accepted = conn.accept_bi() => match accepted {
@@ -176,7 +178,7 @@ async fn accept_streams(conn: quinn::Connection, tx: mpsc::Sender<Inbound>, shar
 async fn read_stream(
     recv: quinn::RecvStream,
     idx: usize,
-    tx: mpsc::Sender<Inbound>,
+    tx: InboundTx,
     shared: Arc<Shared>,
     role: Role,
 ) {
@@ -190,9 +192,9 @@ async fn read_stream(
     .await;
 }
 
-async fn write_stream(send: quinn::SendStream, mut rx: mpsc::Receiver<Bytes>) {
+async fn write_stream(send: quinn::SendStream, rx: flume::Receiver<Bytes>) {
     let mut sink = lean_writer(send);
-    while let Some(first) = rx.recv().await {
+    while let Ok(first) = rx.recv_async().await {
         if sink.feed(first).await.is_err() {
             return;
         }
@@ -227,8 +229,8 @@ async fn stream_for(
     shared: &Arc<Shared>,
     pipe: u16,
     role: Role,
-    tx: &mpsc::WeakSender<Inbound>,
-) -> Option<mpsc::Sender<Bytes>> {
+    tx: &WeakInboundTx,
+) -> Option<flume::Sender<Bytes>> {
     loop {
         {
             let s = shared.lock();
@@ -295,7 +297,7 @@ struct QuicSink {
     conn: quinn::Connection,
     shared: Arc<Shared>,
     role: Role,
-    tx: mpsc::WeakSender<Inbound>,
+    tx: WeakInboundTx,
     /// Why the connection must close with an error code (a stream's queue overflowed).
     failed: Option<String>,
 }
@@ -309,11 +311,11 @@ impl FrameSink for QuicSink {
         };
         match queue.try_send(frame.to_bytes(seq)) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(flume::TrySendError::Full(_)) => {
                 self.failed = Some("slow consumer: stream queue full".to_string());
                 Err(())
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+            Err(flume::TrySendError::Disconnected(_)) => Err(()),
         }
     }
 
