@@ -37,6 +37,8 @@ pub trait FrameSink: Send {
     fn feed(&mut self, frame: Frame, seq: u16) -> impl Future<Output = Result<(), ()>> + Send;
     /// Writes out what `feed` queued.
     fn flush(&mut self) -> impl Future<Output = Result<(), ()>> + Send;
+    /// The queue ran empty after a flush: a chance to give back buffers a burst grew.
+    fn idle(&mut self) {}
     /// A keep-alive probe (WebSocket ping); transports without one need nothing.
     fn ping(&mut self) -> impl Future<Output = Result<(), ()>> + Send {
         async { Ok(()) }
@@ -139,6 +141,10 @@ pub async fn write_loop<S: FrameSink>(
         }
         if sink.flush().await.is_err() {
             break;
+        }
+        if n < WRITE_BATCH {
+            // The queue was empty when the batch ended.
+            sink.idle();
         }
     }
     sink.finish(close).await;

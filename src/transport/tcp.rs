@@ -130,6 +130,10 @@ impl<W: AsyncWrite + Unpin + Send> FrameSink for DelimitedSink<W> {
             .map_err(|e| debug!(error = %e, "flush failed"))
     }
 
+    fn idle(&mut self) {
+        self.0.idle();
+    }
+
     async fn finish(mut self, close: Option<String>) {
         if let Some(reason) = close {
             debug!(%reason, "closing stream transport");

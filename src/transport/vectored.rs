@@ -21,8 +21,9 @@ const SHARE_FROM: usize = 1024;
 const WRITE_BOUNDARY: usize = 64 * 1024;
 /// The most slices handed to one `writev` (Linux takes up to 1,024).
 const MAX_SLICES: usize = 64;
-/// A gather buffer left larger than this by a burst is given back once everything is written.
-const SHRINK_ABOVE: usize = 64 * 1024;
+/// A gather buffer left larger than this by a burst is given back when the writer's queue runs empty, so an
+/// idle connection of a big room keeps no burst-sized buffer; while a burst lasts the buffer is reused.
+const SHRINK_ABOVE: usize = 4 * 1024;
 
 pub(super) struct VectoredWriter<W> {
     io: W,
@@ -77,13 +78,17 @@ impl<W: AsyncWrite + Unpin> VectoredWriter<W> {
     pub(super) async fn flush(&mut self) -> io::Result<()> {
         self.write_out().await?;
         self.io.flush().await?;
+        Ok(())
+    }
+
+    /// Nothing more to write for now: gives back what a burst made the buffers grow to.
+    pub(super) fn idle(&mut self) {
         if self.gather.capacity() > SHRINK_ABOVE {
             self.gather = BytesMut::new();
         }
         if self.chunks.capacity() > MAX_SLICES {
             self.chunks = VecDeque::new();
         }
-        Ok(())
     }
 
     /// Flushes, then shuts the write side down (a TCP FIN, a TLS close_notify first).
