@@ -160,6 +160,7 @@ impl Gateway {
             listeners.spawn(quic::serve(
                 endpoint,
                 limits.max_frame_bytes,
+                quic::max_streams(limits.max_pipes),
                 on_link.clone(),
                 shutdown.clone(),
             ));

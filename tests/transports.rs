@@ -335,3 +335,61 @@ async fn quic_pipe_churn_beyond_the_stream_limit_keeps_working() {
     }
     assert!(highest >= 40, "pipe ids moved upward (highest {highest})");
 }
+
+/// A QUIC connection starts with a few streams allowed and is allowed more as it opens them. A raw client
+/// (not the client library, which shares streams when it cannot open more) opens one stream per pipe for 20
+/// pipes and speaks on each: every `open_bi` completes, which it would not if the allowance stayed at its start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_a_stream_per_pipe_client_gets_its_streams() {
+    use odd_gateway::protocol::{CommandMessage, Frame, MessageType};
+    let gw = TestGateway::start().await;
+    let roots = odd_gateway::transport::certs::read_pem_certs(
+        gw.gateway.cert_path.as_deref().expect("cert"),
+    )
+    .expect("pem");
+    let tls =
+        odd_gateway::transport::certs::client_config(&roots, &[b"odd-im"], true).expect("config");
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic tls");
+    let mut endpoint =
+        quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+    endpoint.set_default_client_config(quinn::ClientConfig::new(std::sync::Arc::new(crypto)));
+    let conn = endpoint
+        .connect(gw.gateway.quic_addr.expect("quic"), "localhost")
+        .expect("connect")
+        .await
+        .expect("handshake");
+    let frame = |pipe: u16, txid: u16, args: &str| {
+        let body = CommandMessage::encode(0, txid, args.as_bytes(), &[]).expect("fits");
+        let bytes = Frame::new(MessageType::Command, pipe, body).to_bytes(txid);
+        common::length_prefixed(&bytes)
+    };
+    let mut streams = Vec::new();
+    for pipe in 0..20u16 {
+        let (mut send, recv) = tokio::time::timeout(Duration::from_secs(5), conn.open_bi())
+            .await
+            .unwrap_or_else(|_| panic!("stream {pipe} was never allowed"))
+            .expect("open");
+        let args = if pipe == 0 {
+            r#"{"name":"connect","token":""}"#.to_string()
+        } else {
+            format!(r#"{{"name":"create","kind":"messaging","pipe":{pipe}}}"#)
+        };
+        send.write_all(&frame(0, pipe + 1, &args))
+            .await
+            .expect("write");
+        if pipe == 0 {
+            // The session starts once `connect` is answered; other streams' commands come after.
+            let mut recv = recv;
+            let mut buf = [0u8; 256];
+            let n = tokio::time::timeout(Duration::from_secs(5), recv.read(&mut buf))
+                .await
+                .expect("connect answered")
+                .expect("read");
+            assert!(n.is_some_and(|n| n > 0), "an answer to connect");
+            streams.push((send, recv));
+            continue;
+        }
+        streams.push((send, recv));
+    }
+    conn.close(0u32.into(), b"done");
+}

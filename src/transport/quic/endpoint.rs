@@ -24,7 +24,9 @@ pub fn server_config(
     let mut transport = quinn::TransportConfig::default();
     transport.max_idle_timeout(Some(idle_timeout.try_into()?));
     transport.keep_alive_interval(Some(keep_alive));
-    transport.max_concurrent_bidi_streams(max_streams.into());
+    // A connection starts with a few streams allowed; `accept_streams` allows more as the client opens them,
+    // up to `max_streams`.
+    transport.max_concurrent_bidi_streams(max_streams.min(super::INITIAL_STREAMS).into());
     transport.max_concurrent_uni_streams(0u32.into());
     config.transport_config(Arc::new(transport));
     // A phone that changes networks keeps its connection (and so its session).
@@ -73,6 +75,7 @@ pub fn server_endpoint(
 pub async fn serve(
     endpoint: quinn::Endpoint,
     max_frame_bytes: usize,
+    max_streams: u32,
     on_link: Arc<dyn Fn(Link) + Send + Sync>,
     shutdown: CancellationToken,
 ) {
@@ -106,6 +109,7 @@ pub async fn serve(
                 },
                 max_frame_bytes,
                 Role::Server,
+                max_streams,
                 None,
             ));
         });
@@ -150,6 +154,7 @@ pub async fn connect(
         },
         max_frame_bytes,
         Role::Client,
+        0,
         Some(endpoint),
     ))
 }

@@ -28,9 +28,9 @@ pub const ALPN: &[u8] = b"odd-im";
 pub const CLOSE_NORMAL: u32 = 0;
 pub const CLOSE_PROTOCOL: u32 = 1;
 
-/// Bidirectional streams a client may have open: one per pipe it may hold (`limits.max_pipes`) plus pipe 0's.
-/// quinn sets up state for every stream a peer may open when the connection starts (~85 bytes each, both
-/// directions), so this figure is memory per connection; 256 cost an idle connection ~16 KiB more than 65.
+/// Bidirectional streams a client may have open at most: one per pipe it may hold (`limits.max_pipes`) plus
+/// pipe 0's. quinn sets up state for every stream a peer may open (~85 bytes each, both directions), so a
+/// connection starts with `INITIAL_STREAMS` and is allowed more as it opens them (`accept_streams`).
 pub fn max_streams(max_pipes: usize) -> u32 {
     u32::try_from(max_pipes.saturating_add(1)).unwrap_or(u32::MAX)
 }
@@ -40,6 +40,11 @@ pub fn max_streams(max_pipes: usize) -> u32 {
 /// pipe `p` shares stream `(p - 1) % CLIENT_PIPE_STREAMS`. Pipes on different streams never wait for each
 /// other; two pipes sharing one keep their own order, one behind the other.
 pub const CLIENT_PIPE_STREAMS: u16 = 16;
+
+/// Streams a QUIC connection may open at first, and how many more than it has opened it is allowed later
+/// (see `accept_streams`).
+pub(super) const INITIAL_STREAMS: u32 = 4;
+const STREAM_HEADROOM: u32 = 4;
 
 /// Frames queued per stream before the connection counts as a slow consumer.
 const STREAM_QUEUE: usize = 4096;
@@ -105,6 +110,7 @@ pub fn link(
     info: LinkInfo,
     max_frame_bytes: usize,
     role: Role,
+    max_streams: u32,
     keep: Option<quinn::Endpoint>,
 ) -> Link {
     let (tx, inbound) = crate::transport::inbound_queue(INBOUND_QUEUE);
@@ -114,7 +120,12 @@ pub fn link(
         max_frame_bytes,
     });
     if role == Role::Server {
-        tokio::spawn(accept_streams(conn.clone(), tx.clone(), shared.clone()));
+        tokio::spawn(accept_streams(
+            conn.clone(),
+            tx.clone(),
+            shared.clone(),
+            max_streams,
+        ));
     }
     // Tell the session why the connection ended (peer close, idle timeout, network loss).
     let watcher = conn.clone();
@@ -158,12 +169,29 @@ pub fn link(
     }
 }
 
-async fn accept_streams(conn: quinn::Connection, tx: InboundTx, shared: Arc<Shared>) {
+/// Accepts the client's streams. A connection starts with `INITIAL_STREAMS` allowed (quinn sets up state for
+/// every stream a peer may open, so an idle connection holds only a few) and is allowed `STREAM_HEADROOM`
+/// more than it has opened, up to `max_streams`, as it opens them: a client opening many pipes at once waits
+/// at most one round trip for the extra allowance.
+async fn accept_streams(
+    conn: quinn::Connection,
+    tx: InboundTx,
+    shared: Arc<Shared>,
+    max_streams: u32,
+) {
+    let mut opened: u32 = 0;
+    let mut allowed = max_streams.min(INITIAL_STREAMS);
     loop {
         tokio::select! {
             accepted = conn.accept_bi() => match accepted {
                 Ok((send, recv)) => {
                     shared.add_stream(send, recv, tx.clone(), Role::Server);
+                    opened = opened.saturating_add(1);
+                    let want = opened.saturating_add(STREAM_HEADROOM).min(max_streams);
+                    if want > allowed {
+                        allowed = want;
+                        conn.set_max_concurrent_bi_streams(allowed.into());
+                    }
                 }
                 Err(e) => {
                     debug!(error = %e, "quic connection ended");
