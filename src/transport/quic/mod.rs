@@ -127,22 +127,12 @@ pub fn link(
             max_streams,
         ));
     }
-    // Tell the session why the connection ended (peer close, idle timeout, network loss).
-    let watcher = conn.clone();
-    let watch_tx = tx.clone();
-    tokio::spawn(async move {
-        let reason = match watcher.closed().await {
-            quinn::ConnectionError::LocallyClosed => return,
-            quinn::ConnectionError::ApplicationClosed(c) => {
-                let reason = format!("closed by peer: {}", String::from_utf8_lossy(&c.reason));
-                let _ = watch_tx.send(Inbound::Closed(reason)).await;
-                return;
-            }
-            quinn::ConnectionError::TimedOut => "idle timeout".to_string(),
-            other => other.to_string(),
-        };
-        let _ = watch_tx.send(Inbound::Failed(reason)).await;
-    });
+    if role == Role::Client {
+        // The server learns why the connection ended from `accept_streams`; a client has no such task.
+        let watcher = conn.clone();
+        let watch_tx = tx.clone();
+        tokio::spawn(async move { report_end(watcher.closed().await, &watch_tx).await });
+    }
     // The writer only needs the inbound queue to start readers for streams it opens; a weak handle keeps it
     // from holding the queue open after the connection is gone.
     let inbound_tx = tx.downgrade();
@@ -169,7 +159,23 @@ pub fn link(
     }
 }
 
-/// Accepts the client's streams. A connection starts with `INITIAL_STREAMS` allowed (quinn sets up state for
+/// Tells the session why the connection ended (peer close, idle timeout, network loss); nothing when this
+/// side closed it.
+async fn report_end(e: quinn::ConnectionError, tx: &InboundTx) {
+    let reason = match e {
+        quinn::ConnectionError::LocallyClosed => return,
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            let reason = format!("closed by peer: {}", String::from_utf8_lossy(&c.reason));
+            let _ = tx.send(Inbound::Closed(reason)).await;
+            return;
+        }
+        quinn::ConnectionError::TimedOut => "idle timeout".to_string(),
+        other => other.to_string(),
+    };
+    let _ = tx.send(Inbound::Failed(reason)).await;
+}
+
+/// Accepts the client's streams (and, when the connection ends, tells the session why). A connection starts with `INITIAL_STREAMS` allowed (quinn sets up state for
 /// every stream a peer may open, so an idle connection holds only a few) and is allowed `STREAM_HEADROOM`
 /// more than it has opened, up to `max_streams`, as it opens them: a client opening many pipes at once waits
 /// at most one round trip for the extra allowance.
@@ -195,6 +201,7 @@ async fn accept_streams(
                 }
                 Err(e) => {
                     debug!(error = %e, "quic connection ended");
+                    report_end(e, &tx).await;
                     return;
                 }
             },
