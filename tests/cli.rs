@@ -107,6 +107,30 @@ async fn send_history_and_clear_errors() {
     assert_eq!(page["messages"][0]["data"], "first words");
     let (ok, out, _) = odd(&["--url", &url, "history", "--room", "r1"]).await;
     assert!(ok && out.contains("first words"), "{out}");
+    // Search (the index follows the send path: ask until it has caught up).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, out, err) = odd(&[
+            "--url", &url, "history", "--room", "r1", "--query", "fir*", "--json",
+        ])
+        .await;
+        assert!(ok, "{err}");
+        let hits: serde_json::Value = serde_json::from_str(&out).expect("json");
+        if hits["messages"][0]["data"] == "first words" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never found: {out}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Another guest may not redact it: a clear failure.
+    let (ok, _, err) = odd(&[
+        "--url",
+        &url,
+        "redact",
+        &page["messages"][0]["mid"].to_string(),
+    ])
+    .await;
+    assert!(!ok && err.contains("no administer (x) permission"), "{err}");
 
     let (ok, _, err) = odd(&["--url", "tcp://127.0.0.1:1", "send", "--room", "r", "x"]).await;
     assert!(!ok && err.contains("cannot reach 127.0.0.1:1"), "{err}");

@@ -1,25 +1,31 @@
-//! `odd history --room R | --with U [--limit N] [--before ID] [--json]`.
+//! `odd history --room R | --with U | --query Q [--limit N] [--before ID] [--json]`.
 
 use serde_json::json;
 
 use super::print::{clock, data_text, out, who};
 use super::{open, Cli};
 
-pub async fn run(
-    cli: &Cli,
-    room: Option<&str>,
-    with: Option<&str>,
-    limit: u32,
-    before: Option<i64>,
-    as_json: bool,
-) -> anyhow::Result<()> {
+/// What to print: a thread's page, or a search (`query`), optionally in one thread.
+pub struct Page<'a> {
+    pub room: Option<&'a str>,
+    pub with: Option<&'a str>,
+    pub query: Option<&'a str>,
+    pub limit: u32,
+    pub before: Option<i64>,
+}
+
+pub async fn run(cli: &Cli, p: Page<'_>, as_json: bool) -> anyhow::Result<()> {
     let (client, pipe) = open(cli).await?;
-    let mut query = match (room, with) {
-        (Some(r), _) => json!({ "rid": r, "limit": limit }),
-        (None, Some(u)) => json!({ "uid": u, "limit": limit }),
-        (None, None) => anyhow::bail!("give --room or --with"),
+    let mut query = match (p.room, p.with, p.query) {
+        (Some(r), _, _) => json!({ "rid": r, "limit": p.limit }),
+        (None, Some(u), _) => json!({ "uid": u, "limit": p.limit }),
+        (None, None, Some(_)) => json!({ "limit": p.limit }),
+        (None, None, None) => anyhow::bail!("give --room, --with or --query"),
     };
-    if let Some(b) = before {
+    if let Some(q) = p.query {
+        query["query"] = json!(q);
+    }
+    if let Some(b) = p.before {
         query["before"] = json!(b);
     }
     let page = client.history(pipe, query).await?;
@@ -36,7 +42,11 @@ pub async fn run(
     ))?;
     for m in &messages {
         let size = m["size"].as_i64().unwrap_or(0);
-        let mut text = data_text(&m["data"]);
+        let mut text = if m["redacted"] == json!(true) {
+            format!("[redacted by {}]", m["redacted_by"].as_str().unwrap_or("?"))
+        } else {
+            data_text(&m["data"])
+        };
         if size > 0 {
             text.push_str(&format!("  [+{size} bytes]"));
         }

@@ -59,9 +59,10 @@ pub enum Command {
         #[arg(required = true)]
         text: Vec<String>,
     },
-    /// Print a room's history (--room) or a conversation (--with).
+    /// Print a room's history (--room) or a conversation (--with); with --query, search them (or, with neither,
+    /// everything you may read), newest first.
     History {
-        #[arg(long, short, conflicts_with = "with", required_unless_present = "with")]
+        #[arg(long, short, conflicts_with = "with", required_unless_present_any = ["with", "query"])]
         room: Option<String>,
         #[arg(long)]
         with: Option<String>,
@@ -70,10 +71,15 @@ pub enum Command {
         /// Only messages older than this id (the `before` cursor of a previous page).
         #[arg(long)]
         before: Option<i64>,
+        /// Full-text search: words, "phrases", prefix* (docs/protocol.md, "Search").
+        #[arg(long, short)]
+        query: Option<String>,
         /// Print the page as JSON.
         #[arg(long)]
         json: bool,
     },
+    /// Redact a message (yours, or any in a room where you hold x): its text and payload are erased.
+    Redact { mid: i64 },
     /// Change a user's rights in a room: MODE is like +w, -r, =rw.
     Chmod {
         #[arg(long, short)]
@@ -119,8 +125,28 @@ pub async fn run() -> anyhow::Result<()> {
             ref with,
             limit,
             before,
+            ref query,
             json,
-        } => history::run(&cli, room.as_deref(), with.as_deref(), limit, before, json).await,
+        } => {
+            let page = history::Page {
+                room: room.as_deref(),
+                with: with.as_deref(),
+                query: query.as_deref(),
+                limit,
+                before,
+            };
+            history::run(&cli, page, json).await
+        }
+        Command::Redact { mid } => {
+            let (client, pipe) = open(&cli).await?;
+            let answer = client
+                .call(pipe, json!({"name": "redact", "mid": mid}))
+                .await?
+                .ok()?;
+            client.close().await;
+            out(format!("redacted {}", answer.info()["mid"]))?;
+            Ok(())
+        }
         Command::Chmod {
             ref room,
             ref user,
