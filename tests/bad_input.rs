@@ -198,6 +198,50 @@ fn rows() -> Vec<(&'static str, Input, Expect)> {
             Answer(fail, "limit"),
         ),
         (
+            "search without words",
+            Command(1, r#"{"name":"history","query":"*** ---"}"#),
+            Answer(fail, "no words"),
+        ),
+        (
+            "search query of the wrong type",
+            Command(1, r#"{"name":"history","query":5}"#),
+            Answer(fail, "query"),
+        ),
+        (
+            "search query too long",
+            Command(
+                1,
+                Box::leak(
+                    format!(r#"{{"name":"history","query":"{}"}}"#, "a ".repeat(200))
+                        .into_boxed_str(),
+                ),
+            ),
+            Answer(fail, "256 bytes"),
+        ),
+        (
+            "redact without mid",
+            Command(1, r#"{"name":"redact"}"#),
+            Answer(fail, "mid"),
+        ),
+        (
+            "redact with a string mid",
+            Command(1, r#"{"name":"redact","mid":"1"}"#),
+            Answer(fail, "mid"),
+        ),
+        (
+            "redact of a missing message",
+            Command(1, r#"{"name":"redact","mid":-5}"#),
+            Answer(fail, "does not exist"),
+        ),
+        (
+            "retention set without x",
+            Command(
+                1,
+                r#"{"name":"setProperty","info":{"room:hostile:retention_count":1}}"#,
+            ),
+            Answer(fail, "administer (x)"),
+        ),
+        (
             "release pipe 0",
             Command(0, r#"{"name":"release","id":0}"#),
             Answer(fail, "cannot be released"),

@@ -72,9 +72,9 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_json_args_never_panic(name in "(connect|create|release|join|leave|send|chmod|history|setProperty|getProperty|play|stop|sdp|candidate|[a-z]{0,8})",
+    fn arbitrary_json_args_never_panic(name in "(connect|create|release|join|leave|send|chmod|history|read|redact|setProperty|getProperty|play|stop|sdp|candidate|[a-z]{0,8})",
                                        field in "[a-zA-Z]{1,8}", value in prop_oneof![Just("null".to_string()), Just("[]".to_string()), Just("{}".to_string()), "-?[0-9]{1,25}", "\"[ -~]{0,12}\"", Just("true".to_string())]) {
-        let args = format!(r#"{{"name":"{name}","{field}":{value},"rid":{value},"id":{value},"kind":{value},"mask":{value}}}"#);
+        let args = format!(r#"{{"name":"{name}","{field}":{value},"rid":{value},"id":{value},"kind":{value},"mask":{value},"query":{value},"mid":{value}}}"#);
         let _ = Request::parse(args.as_bytes());
     }
 }
