@@ -15,6 +15,9 @@ pub struct CursorLease {
     /// While this node holds the lease: until when, and the cursor (only the holder moves it, so the copy
     /// here is the stored one).
     held: Option<(i64, i64)>,
+    /// Another node held the lease when last asked: do not ask again before this (a node that is not the
+    /// holder asks every half lease, not on every round of its task).
+    not_before: i64,
 }
 
 impl CursorLease {
@@ -23,6 +26,7 @@ impl CursorLease {
             name: name.to_string(),
             node: node.to_string(),
             held: None,
+            not_before: 0,
         }
     }
 
@@ -35,7 +39,8 @@ impl CursorLease {
     }
 
     /// The cursor while this node holds the lease (taking or renewing it when half of it has run out, not on
-    /// every round); `None` while another node holds it.
+    /// every round); `None` while another node holds it. A node that finds the lease taken asks again after
+    /// half a lease, so a dead holder is replaced within one and a half leases (15 s).
     pub async fn cursor(&mut self, store: &Store) -> Result<Option<i64>, StoreError> {
         let now = crate::clock::now_ms();
         let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
@@ -44,9 +49,15 @@ impl CursorLease {
                 return Ok(Some(last));
             }
         }
+        if now < self.not_before {
+            return Ok(None);
+        }
         let until = now.saturating_add(lease_ms);
         let last = store.hook_lease(&self.name, &self.node, now, until).await?;
         self.held = last.map(|last| (until, last));
+        if last.is_none() {
+            self.not_before = now.saturating_add(lease_ms / 2);
+        }
         Ok(last)
     }
 
