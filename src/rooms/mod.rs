@@ -28,8 +28,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use access::{authorize, Act, RoomClaims};
 pub use archive::{
-    hits_json, message_words, parse_query, Hits, PruneSettings, Pruner, RedactBy, Retention,
-    SearchIndexer, SearchRequest,
+    hits_json, message_words, parse_query, thread_token, Hits, PruneSettings, Pruner, RedactBy,
+    Retention, SearchIndexer, SearchRequest,
 };
 pub use catchup::Replay;
 pub use cluster::{home_node, run_cluster};

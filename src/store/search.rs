@@ -11,35 +11,46 @@ use std::collections::BTreeMap;
 use sqlx::QueryBuilder;
 
 use super::messages::COLUMNS;
-use super::models::{SearchQuery, SearchScope, SearchTerm, StoredMessage};
+use super::models::{SearchQuery, SearchScope, SearchTerm, StoredMessage, Thread};
 use super::{Db, Store, StoreError};
 
 /// The cursor and lease name the indexer keeps in `hook_cursors`.
 pub const INDEXER: &str = "search-index";
 
+#[derive(sqlx::FromRow)]
+struct TextRow {
+    id: i64,
+    data: String,
+    redacted_ms: Option<i64>,
+    room_id: Option<String>,
+    peer_lo: Option<String>,
+    peer_hi: Option<String>,
+}
+
 impl Store {
-    /// What the indexer reads: (id, data) of the messages above `after` that are not redacted, at most
-    /// `limit` of them, and the highest id looked at (redacted ones included), so the cursor can pass them.
+    /// What the indexer reads: (id, data, thread) of the messages above `after` that are not redacted, at
+    /// most `limit` of them, and the highest id looked at (redacted ones included), so the cursor can pass them.
     pub async fn texts_after(
         &self,
         after: i64,
         limit: u32,
-    ) -> Result<(Vec<(i64, String)>, Option<i64>), StoreError> {
-        let rows: Vec<(i64, String, Option<i64>)> = super::with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT id, data, redacted_ms FROM messages WHERE id > $1 ORDER BY id LIMIT $2",
+    ) -> Result<(Vec<(i64, String, Thread)>, Option<i64>), StoreError> {
+        let rows: Vec<TextRow> = super::with_pool!(self, |pool| {
+            sqlx::query_as::<_, TextRow>(
+                "SELECT id, data, redacted_ms, room_id, peer_lo, peer_hi FROM messages \
+                 WHERE id > $1 ORDER BY id LIMIT $2",
             )
             .bind(after)
             .bind(i64::from(limit))
             .fetch_all(pool)
             .await?
         });
-        let newest = rows.last().map(|r| r.0);
-        let texts = rows
-            .into_iter()
-            .filter(|r| r.2.is_none())
-            .map(|(id, data, _)| (id, data))
-            .collect();
+        let newest = rows.last().map(|r| r.id);
+        let mut texts = Vec::with_capacity(rows.len());
+        for r in rows.into_iter().filter(|r| r.redacted_ms.is_none()) {
+            let thread = Thread::of_row(r.id, r.room_id, r.peer_lo, r.peer_hi)?;
+            texts.push((r.id, r.data, thread));
+        }
         Ok((texts, newest))
     }
 
@@ -136,7 +147,14 @@ impl Store {
                     "SELECT {COLUMNS} FROM message_search s JOIN messages m ON m.id = s.rowid \
                      WHERE message_search MATCH "
                 ));
-                qb.push_bind(fts5_expression(&q.terms));
+                let mut terms = q.terms.clone();
+                if let Some(word) = &q.thread_word {
+                    terms.push(SearchTerm {
+                        words: vec![word.clone()],
+                        prefix: false,
+                    });
+                }
+                qb.push_bind(fts5_expression(&terms));
                 qb.push(" AND s.rowid < ").push_bind(before);
                 scope(&mut qb, q);
                 qb.push(" ORDER BY s.rowid DESC LIMIT ")

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use super::words::message_words;
+use super::words::{message_words, thread_token};
 use crate::metrics::Metrics;
 use crate::rooms::Rooms;
 use crate::store::{CursorLease, Store, StoreError, INDEXER};
@@ -128,7 +128,13 @@ impl SearchIndexer {
         let split = tokio::task::spawn_blocking(move || {
             texts
                 .into_iter()
-                .map(|(id, data)| (id, message_words(&data)))
+                .map(|(id, data, thread)| {
+                    let mut words = message_words(&data);
+                    if !words.is_empty() {
+                        words.push(thread_token(&thread));
+                    }
+                    (id, words)
+                })
                 .collect::<Vec<_>>()
         })
         .await;

@@ -13,4 +13,4 @@ pub use indexer::SearchIndexer;
 pub use redact::RedactBy;
 pub use retention::{PruneSettings, Pruner, Retention};
 pub use search::{hits_json, Hits, SearchRequest};
-pub use words::{message_words, parse_query};
+pub use words::{message_words, parse_query, thread_token};

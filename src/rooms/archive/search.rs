@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::words::parse_query;
+use super::words::{parse_query, thread_token};
 use crate::rooms::access::RoomClaims;
 use crate::rooms::history::{message_json, null, HistoryThread};
 use crate::rooms::{RoomError, Rooms};
@@ -37,11 +37,16 @@ impl Rooms {
     ) -> Result<Hits, RoomError> {
         let limit = self.policy().page_limit(req.limit)?;
         let terms = parse_query(&req.query)?;
+        let mut thread_word = None;
         let scope = match req.thread {
-            Some(thread) => match self.readable(caller, claims, thread).await? {
-                Thread::Room(rid) => SearchScope::Room(rid),
-                Thread::Peers(lo, hi) => SearchScope::Peers(lo, hi),
-            },
+            Some(thread) => {
+                let thread = self.readable(caller, claims, thread).await?;
+                thread_word = Some(thread_token(&thread));
+                match thread {
+                    Thread::Room(rid) => SearchScope::Room(rid),
+                    Thread::Peers(lo, hi) => SearchScope::Peers(lo, hi),
+                }
+            }
             None => SearchScope::Readable {
                 rooms: claims.listed(),
             },
@@ -51,6 +56,7 @@ impl Rooms {
             .search(&SearchQuery {
                 user: caller.to_string(),
                 terms,
+                thread_word,
                 scope,
                 before: req.before,
                 limit,

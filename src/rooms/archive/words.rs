@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::rooms::RoomError;
-use crate::store::SearchTerm;
+use crate::store::{SearchTerm, Thread};
 
 /// Words longer than this are not indexed (base64 blobs, hashes: nothing a person types into a search box).
 pub const MAX_WORD_CHARS: usize = 64;
@@ -44,6 +44,16 @@ pub fn message_words(data: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// A word that stands for a message's thread, indexed with its words: a search within one room or
+/// conversation adds it as a term, so the index intersects the two lists instead of reading every message
+/// that has the words and dropping those of other threads. Letters and digits only (so both backends keep it
+/// as it is); a hash collision only costs the thread filter that follows in SQL.
+pub fn thread_token(thread: &Thread) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(thread.read_key().as_bytes());
+    format!("thr{}", hex::encode(&hash[..8]))
 }
 
 /// A query's terms: words (`hello`), phrases (`"good morning"`: adjacent, in order) and prefixes (`mor*`, or
@@ -136,6 +146,19 @@ mod tests {
         assert_eq!(
             parse_query("\"open phrase").ok(),
             Some(vec![term(&["open", "phrase"], false)])
+        );
+    }
+
+    #[test]
+    fn thread_tokens_are_one_stable_word_per_thread() {
+        let room = thread_token(&Thread::Room("club".into()));
+        assert_eq!(room, thread_token(&Thread::Room("club".into())));
+        assert_ne!(room, thread_token(&Thread::Room("club2".into())));
+        assert_ne!(room, thread_token(&Thread::peers("a", "b")));
+        assert_eq!(
+            words(&room).collect::<Vec<_>>(),
+            std::slice::from_ref(&room),
+            "one word as it is"
         );
     }
 
