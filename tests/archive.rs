@@ -132,6 +132,17 @@ async fn search_finds_only_what_the_caller_may_read(backend: Backend) {
         ["fox-hunting season"]
     );
     assert!(hit_texts(&search(&bob, bp, json!({"query": "hunt"})).await).is_empty());
+    // The word the index keeps per thread can never be matched by what a user types.
+    for q in ["thr*", "_thr*", "t*"] {
+        let found = hit_texts(&search(&bob, bp, json!({"query": q, "rid": "club"})).await);
+        assert!(
+            found.iter().all(|t| t
+                .to_lowercase()
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|w| w.starts_with(q.trim_start_matches('_').trim_end_matches('*')))),
+            "{q}: {found:?}"
+        );
+    }
     assert_eq!(
         hit_texts(&search(&bob, bp, json!({"query": "fox season"})).await),
         ["fox-hunting season"],

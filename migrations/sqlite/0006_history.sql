@@ -3,9 +3,10 @@
 -- Full-text index of messages, one row per message (rowid = messages.id). The gateway writes it behind the send
 -- path (rooms/indexer.rs) from the message's string values, already lower-cased and split into words, so both
 -- backends index the same words; contentless (the words are not stored twice) with deletes allowed, so a
--- redacted or pruned message leaves the index.
+-- redacted or pruned message leaves the index. `_` is a word character here, and only here: the gateway's words
+-- never hold one, so the one word per message that stands for its thread (`_thr...`) can never be typed.
 CREATE VIRTUAL TABLE message_search USING fts5(
-    words, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 0'
+    words, content='', contentless_delete=1, tokenize="unicode61 remove_diacritics 0 tokenchars '_'"
 );
 
 -- The indexer's cursor and lease, beside the hooks' (same table, same lease rules); it starts from the first
