@@ -331,8 +331,8 @@ async fn the_bench_harness_reports_deliveries_phases_and_cpu() {
     assert!(report["client_cpu_ms_per_1000"].is_number(), "{report}");
 }
 
-/// `odd admin` calls the server API: a publish reaches a member, the room list comes back as JSON, and a wrong
-/// key fails with the gateway's 401.
+/// `odd admin` calls the server API: a publish reaches a member and its redaction tells them, an erase reports
+/// its count, the room list comes back as JSON, and a wrong key fails with the gateway's 401.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_publishes_lists_rooms_and_reports_a_wrong_key() {
     const KEY: &str = "cli-key-0123456789ab";
@@ -357,6 +357,25 @@ async fn admin_publishes_lists_rooms_and_reports_a_wrong_key() {
     assert!(ok, "{stderr}");
     assert!(stdout.starts_with("published, id "), "{stdout}");
     common::pushes::until_data(&mut member, "hello world").await;
+    let mid = stdout
+        .trim()
+        .trim_start_matches("published, id ")
+        .to_string();
+
+    // Redacted from the terminal: the member is told.
+    let (ok, stdout, stderr) = odd(&["admin", "--http", &http, "--key", KEY, "redact", &mid]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), format!("message {mid} redacted"));
+    common::pushes::until(&mut member, "the redaction notice", |p| {
+        p.code() == "NetGroup.Redact.Notify" && p.info()["mids"][0] == mid_number
+    })
+    .await;
+    let (ok, stdout, stderr) = odd(&[
+        "admin", "--http", &http, "--key", KEY, "erase", "news", "nobody",
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "nobody in news: 0 message(s) redacted");
 
     let (ok, stdout, stderr) =
         odd(&["admin", "--http", &http, "--key", KEY, "--json", "rooms"]).await;

@@ -52,6 +52,10 @@ pub enum AdminCall {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// Redact a message (its text and payload are erased; history keeps a tombstone).
+    Redact { mid: i64 },
+    /// Redact every message a user sent in a room (the right to erasure).
+    Erase { room: String, user: String },
     /// Rooms, ascending by id (first page).
     Rooms {
         #[arg(long, default_value_t = 100)]
@@ -97,6 +101,16 @@ pub async fn run(args: &AdminArgs) -> anyhow::Result<()> {
         AdminCall::Unban { room, user } => (
             true,
             "/api/server/unban".to_string(),
+            json!({"room": room, "user": user}),
+        ),
+        AdminCall::Redact { mid } => (
+            true,
+            "/api/server/redact".to_string(),
+            json!({ "mid": mid }),
+        ),
+        AdminCall::Erase { room, user } => (
+            true,
+            "/api/server/erase".to_string(),
             json!({"room": room, "user": user}),
         ),
         AdminCall::Presence { room, limit } => (
@@ -150,6 +164,10 @@ fn summary(call: &AdminCall, a: &Value) -> String {
             "{user} in {room}: rights now {:?}",
             a["mask"].as_str().unwrap_or("?")
         ),
+        AdminCall::Redact { mid } => format!("message {mid} redacted"),
+        AdminCall::Erase { room, user } => {
+            format!("{user} in {room}: {} message(s) redacted", a["redacted"])
+        }
         AdminCall::Presence { room, .. } => {
             let ids: Vec<&str> = a["users"]
                 .as_array()
