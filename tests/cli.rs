@@ -361,6 +361,7 @@ async fn admin_publishes_lists_rooms_and_reports_a_wrong_key() {
         .trim()
         .trim_start_matches("published, id ")
         .to_string();
+    let mid_number: i64 = mid.parse().expect("a message id");
 
     // Redacted from the terminal: the member is told.
     let (ok, stdout, stderr) = odd(&["admin", "--http", &http, "--key", KEY, "redact", &mid]).await;
