@@ -142,7 +142,7 @@ impl RawMember {
     }
 
     /// Counts `expected` `send` pushes (skipping everything else), timing each against `epoch`.
-    pub async fn receive(mut self, expected: usize, epoch: Instant) -> Received {
+    pub async fn receive(&mut self, expected: usize, epoch: Instant) -> Received {
         let mut got = Received {
             latencies: Vec::with_capacity(expected),
             last: Duration::ZERO,

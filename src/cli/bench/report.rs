@@ -26,6 +26,8 @@ pub struct Report {
     /// The same once every receiver has read everything (the set-up figure includes pushes still queued for
     /// receivers that do not read during set-up): what a connection keeps after a burst.
     pub server_rss_kib_per_connection_after: Option<f64>,
+    /// The same, every member still connected, 6 s later.
+    pub server_rss_kib_per_connection_settled: Option<f64>,
     pub mb_per_sec: Option<f64>,
     pub seconds: f64,
 }
@@ -111,6 +113,9 @@ impl Report {
         }
         if let Some(r) = self.server_rss_kib_per_connection_after {
             row("  after the run (drained)", format!("{r:.1} KiB"));
+        }
+        if let Some(r) = self.server_rss_kib_per_connection_settled {
+            row("  settled (6 s later)", format!("{r:.1} KiB"));
         }
         if let Some(m) = self.mb_per_sec {
             row("file throughput", format!("{m:.1} MB/s"));

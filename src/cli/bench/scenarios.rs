@@ -76,8 +76,11 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
         for member in members {
             let mut start = go.subscribe();
             receivers.push(tokio::spawn(async move {
+                let mut member = member;
                 let epoch = start.recv().await.unwrap_or_else(|_| Instant::now());
-                member.receive(expected, epoch).await
+                let got = member.receive(expected, epoch).await;
+                // The connection stays open until the figures after the run are taken.
+                (got, member)
             }));
         }
         let (size, mut start) = (payload, go.subscribe());
@@ -102,8 +105,10 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
     let mut latencies = Vec::new();
     let mut last = Duration::ZERO;
     let mut bytes = 0usize;
+    let mut still_connected = Vec::with_capacity(receivers.len());
     for r in receivers {
-        let got = r.await?;
+        let (got, member) = r.await?;
+        still_connected.push(member);
         latencies.extend(got.latencies);
         last = last.max(got.last);
         bytes += got.bytes;
@@ -115,6 +120,10 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
     report.server_cpu_ms_per_1000 = per_1000(server_cpu, target.cpu());
     report.client_cpu_ms_per_1000 = per_1000(client_cpu, super::server::own_cpu());
     report.server_rss_kib_per_connection_after = per_conn(rss_before, target.rss_kib(), total);
+    // Every member still connected, a while later: what the gateway keeps once the burst has settled.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    report.server_rss_kib_per_connection_settled = per_conn(rss_before, target.rss_kib(), total);
+    drop(still_connected);
     let elapsed = last.max(Duration::from_millis(1)).as_secs_f64();
     report.fanout_seconds = elapsed;
     report.messages_sent = sent;
