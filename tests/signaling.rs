@@ -160,6 +160,19 @@ async fn two_peers_pair_and_exchange_offer_answer_candidates_unchanged() {
     assert_eq!(gone.info()["stream"], stream);
 }
 
+/// The RTC SDK's standalone default, `ws(s)://<host>/rtc/sig`, is the same endpoint as `/im`: a session there
+/// connects and opens signaling pipes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rtc_sdk_default_url_is_served() {
+    let gw = TestGateway::start().await;
+    let url = format!("ws://{}/rtc/sig", gw.gateway.http_addr.expect("http"));
+    let c = Client::connect(&url, "")
+        .await
+        .expect("connect over /rtc/sig");
+    let pipe = c.create("signaling").await.expect("a signaling pipe");
+    assert!(pipe > 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn playing_a_rooms_stream_needs_read_rights_there() {
     let gw = TestGateway::start_with(people).await;

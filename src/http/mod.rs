@@ -45,6 +45,9 @@ pub struct HttpState {
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/im", get(ws::upgrade))
+        // The odd.js RTC SDK's default URL when it makes its own connection (`wss://<host>/rtc/sig`): the same
+        // endpoint, so its defaults reach the gateway (../shared/RTC.md §2).
+        .route("/rtc/sig", get(ws::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/readyz", get(health::readyz))
