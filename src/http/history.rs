@@ -33,7 +33,6 @@ async fn page(
     thread: HistoryThread,
     p: Params,
 ) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
     let newest = p.after.is_none() || p.before.is_some();
     let page = state
         .rooms
@@ -49,12 +48,18 @@ async fn page(
         )
         .await?;
     // The page is JSON text already (stored data is passed through, never re-parsed).
-    let body: Box<str> = page_json(&page, newest, None).into();
-    Ok((
+    Ok(json_text(page_json(&page, newest, None)))
+}
+
+/// A response whose body is JSON text built already (a history page, search hits).
+pub(super) fn json_text(raw: Box<serde_json::value::RawValue>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body: Box<str> = raw.into();
+    (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         String::from(body),
     )
-        .into_response())
+        .into_response()
 }
 
 pub async fn room_messages(

@@ -26,7 +26,6 @@ pub async fn search(
     headers: HeaderMap,
     q: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
     let p = principal(&state, &headers)?;
     let q = q
         .map(|Query(q)| q)
@@ -54,12 +53,7 @@ pub async fn search(
             },
         )
         .await?;
-    let body: Box<str> = hits_json(&hits, None).into();
-    Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        String::from(body),
-    )
-        .into_response())
+    Ok(super::history::json_text(hits_json(&hits, None)))
 }
 
 pub async fn redact(
