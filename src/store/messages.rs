@@ -106,15 +106,17 @@ impl Store {
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         rows.sort_by_key(|m| m.id);
-        // The gap retention left shows where the page reaches below the oldest message kept (one primary-key
-        // lookup per page).
-        let pruned_before =
-            self.pruned_before(&q.thread)
+        // The gap retention left shows where the page reaches below the oldest message kept: a newest-first
+        // page only when it has no more beyond it (the scroll-back pages before that need no lookup), an
+        // oldest-first page when it starts below the gap (one primary-key lookup).
+        let pruned_before = match q.direction() {
+            Direction::Newest if more => None,
+            Direction::Newest => self.pruned_before(&q.thread).await?,
+            Direction::Oldest => self
+                .pruned_before(&q.thread)
                 .await?
-                .filter(|&first| match q.direction() {
-                    Direction::Newest => !more,
-                    Direction::Oldest => after < first,
-                });
+                .filter(|&first| after < first),
+        };
         Ok(Page {
             messages: rows,
             more,
