@@ -28,13 +28,13 @@ struct TextRow {
 }
 
 impl Store {
-    /// What the indexer reads: (id, data, thread) of the messages above `after` that are not redacted, at
-    /// most `limit` of them, and the highest id looked at (redacted ones included), so the cursor can pass them.
+    /// What the indexer reads: the messages above `after`, ascending, at most `limit` of them, each with its
+    /// data and thread, or with `None` when it is redacted (nothing to index, but the cursor passes it).
     pub async fn texts_after(
         &self,
         after: i64,
         limit: u32,
-    ) -> Result<(Vec<(i64, String, Thread)>, Option<i64>), StoreError> {
+    ) -> Result<Vec<(i64, Option<(String, Thread)>)>, StoreError> {
         let rows: Vec<TextRow> = super::with_pool!(self, |pool| {
             sqlx::query_as::<_, TextRow>(
                 "SELECT id, data, redacted_ms, room_id, peer_lo, peer_hi FROM messages \
@@ -45,13 +45,18 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
-        let newest = rows.last().map(|r| r.id);
         let mut texts = Vec::with_capacity(rows.len());
-        for r in rows.into_iter().filter(|r| r.redacted_ms.is_none()) {
-            let thread = Thread::of_row(r.id, r.room_id, r.peer_lo, r.peer_hi)?;
-            texts.push((r.id, r.data, thread));
+        for r in rows {
+            let text = match r.redacted_ms {
+                Some(_) => None,
+                None => Some((
+                    r.data,
+                    Thread::of_row(r.id, r.room_id, r.peer_lo, r.peer_hi)?,
+                )),
+            };
+            texts.push((r.id, text));
         }
-        Ok((texts, newest))
+        Ok(texts)
     }
 
     /// Indexes `docs` (message id, its words) and moves the indexer's cursor to `newest` in one transaction,

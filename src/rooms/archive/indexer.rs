@@ -120,14 +120,16 @@ impl SearchIndexer {
         let Some(last) = self.lease.cursor(&self.store).await? else {
             return Ok(false);
         };
-        let (texts, newest) = self.store.texts_after(last, BATCH).await?;
-        let Some(newest) = newest else {
+        let texts = self.store.texts_after(last, BATCH).await?;
+        let Some(newest) = texts.last().map(|(id, _)| *id) else {
             return Ok(false);
         };
+        // Redacted messages are looked at too: the cursor passes them, and a batch of them is a full batch.
         let looked_at = texts.len();
         let split = tokio::task::spawn_blocking(move || {
             texts
                 .into_iter()
+                .filter_map(|(id, text)| text.map(|(data, thread)| (id, data, thread)))
                 .map(|(id, data, thread)| {
                     let mut words = message_words(&data);
                     if !words.is_empty() {
