@@ -38,7 +38,7 @@ commands_per_second = 1000000
 $cluster
 TOML
     ODD_CONFIG="$work/n$k-$i.toml" ODD_DATA_DIR="$work/d$k-$i" ODD_NODE="n$i" ODD_TCP="127.0.0.1:$tcp" \
-      ODD_HTTP="127.0.0.1:$http" ODD_TLS=off ODD_QUIC=off ODD_HTTPS=off RUST_LOG=warn "$BIN/odd-gateway" &
+      ODD_HTTP="127.0.0.1:$http" ODD_TLS=off ODD_QUIC=off ODD_HTTPS=off ODD_RTC=off RUST_LOG=warn "$BIN/odd-gateway" &
     pids+=($!)
     for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$tcp) 2>/dev/null && break; sleep 0.1; done
     urls+=("tcp://127.0.0.1:$tcp")

@@ -31,6 +31,8 @@ pub struct Gateway {
     pub http_addr: Option<SocketAddr>,
     /// The HTTPS port (`wss://.../im`).
     pub https_addr: Option<SocketAddr>,
+    /// The SFU's UDP port (WebRTC media).
+    pub rtc_addr: Option<SocketAddr>,
     /// The PEM certificate TLS and QUIC present (clients of a dev gateway trust this file).
     pub cert_path: Option<std::path::PathBuf>,
     ctx: Arc<Context>,
@@ -218,6 +220,7 @@ impl Gateway {
             quic_addr,
             http_addr,
             https_addr,
+            rtc_addr: ctx.sfu.local_addr(),
             cert_path,
             ctx,
             listeners,
@@ -347,7 +350,29 @@ async fn services(
     metrics
         .memory_budget_bytes
         .set(i64::try_from(budget.limit()).unwrap_or(i64::MAX));
+    let sfu = match config.listen.rtc.addr() {
+        Some(addr) => {
+            let rtc = config.rtc.clone();
+            let (sfu, task) = crate::sfu::Sfu::start(
+                addr,
+                config.rtc.public_ip,
+                &config.rtc.app,
+                move |announce| rtc.settings(announce),
+                metrics.clone(),
+                shutdown.clone(),
+            )
+            .await
+            .with_context(|| format!("cannot bind the SFU's UDP port {addr}"))?;
+            info!(bound = ?sfu.local_addr(), "SFU listening (udp, WebRTC media)");
+            listeners.spawn(async move {
+                let _ = task.await;
+            });
+            sfu
+        }
+        None => crate::sfu::Sfu::off(),
+    };
     let ctx = Arc::new(Context {
+        sfu,
         limits: config.limits.clone(),
         verifier: config_verifier,
         connect_hook: crate::hooks::ConnectHook::new(&config.hooks),

@@ -25,5 +25,6 @@ pub mod metrics;
 pub mod protocol;
 pub mod rooms;
 pub mod session;
+pub mod sfu;
 pub mod store;
 pub mod transport;

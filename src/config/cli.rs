@@ -41,6 +41,9 @@ pub struct Cli {
     /// HTTPS listener (the same routes over TLS: `wss://host:7443/im`), or `off`.
     #[arg(long, env = "ODD_HTTPS")]
     pub https: Option<ListenAddr>,
+    /// The SFU's UDP port (WebRTC media), or `off`.
+    #[arg(long, env = "ODD_RTC")]
+    pub rtc: Option<ListenAddr>,
     /// `sqlite://file.db` or `postgres://...`.
     #[arg(long, env = "ODD_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -90,6 +93,9 @@ impl Cli {
         }
         if let Some(a) = self.http {
             c.listen.http = a;
+        }
+        if let Some(a) = self.rtc {
+            c.listen.rtc = a;
         }
         if let Some(a) = self.https {
             c.listen.https = a;

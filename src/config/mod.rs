@@ -8,6 +8,7 @@ mod history;
 mod hooks;
 mod limits;
 mod listen;
+mod rtc;
 mod server_api;
 mod validate;
 
@@ -20,6 +21,7 @@ pub use history::History;
 pub use hooks::{ConnectHook, Hooks, MessageHook};
 pub use limits::Limits;
 pub use listen::ListenAddr;
+pub use rtc::Rtc;
 pub use server_api::{ApiKey, ServerApi};
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,7 @@ pub struct Config {
     pub server_api: ServerApi,
     pub hooks: Hooks,
     pub history: History,
+    pub rtc: Rtc,
     /// Test-only fault injection. Never read from a file, the environment or flags.
     #[serde(skip)]
     pub faults: Faults,
@@ -159,6 +162,8 @@ pub struct Listen {
     pub http: ListenAddr,
     /// The same routes as `http` over TLS (`wss://host:7443/im`), with the TLS/QUIC certificate.
     pub https: ListenAddr,
+    /// The SFU's UDP port (WebRTC media: ICE, DTLS, SRTP; docs/rtc.md).
+    pub rtc: ListenAddr,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -233,6 +238,7 @@ impl Default for Config {
             server_api: ServerApi::default(),
             hooks: Hooks::default(),
             history: History::default(),
+            rtc: Rtc::default(),
             faults: Faults::default(),
         }
     }
@@ -246,6 +252,7 @@ impl Default for Listen {
             quic: ListenAddr::local(7102),
             http: ListenAddr::local(7180),
             https: ListenAddr::local(7443),
+            rtc: ListenAddr::local(7103),
         }
     }
 }
@@ -341,6 +348,7 @@ impl Config {
                 quic: ListenAddr::local(0),
                 http: ListenAddr::local(0),
                 https: ListenAddr::local(0),
+                rtc: ListenAddr::local(0),
             },
             ..Config::default()
         }

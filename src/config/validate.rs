@@ -31,6 +31,22 @@ impl Config {
                 reason: "must be at least 1".into(),
             });
         }
+        if let Some(a) = self.listen.rtc.addr() {
+            if a.ip().is_unspecified() && self.rtc.public_ip.is_none() {
+                return Err(ConfigError::Invalid {
+                    key: "rtc.public_ip",
+                    reason: format!(
+                        "listen.rtc binds every interface ({a}): name the address browsers reach it at"
+                    ),
+                });
+            }
+        }
+        if self.rtc.app.is_empty() || self.rtc.app.len() > 128 || self.rtc.app.contains('@') {
+            return Err(ConfigError::Invalid {
+                key: "rtc.app",
+                reason: "1 to 128 characters, no `@`".into(),
+            });
+        }
         self.server_api.validate()?;
         let hook = &self.hooks.connect.url;
         if !hook.is_empty() && !hook.starts_with("http://") {

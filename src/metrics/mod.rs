@@ -95,6 +95,17 @@ metrics_table! {
     hook_duration_seconds: HistogramVec = histogram_vec("odd_gateway_hook_duration_seconds", "Time a hook call took, by hook.", latency_buckets(), &["hook"]);
     server_api_requests_total: IntCounterVec = counter_vec("odd_gateway_server_api_requests_total", "Server API calls, by key name (`-`: no or a wrong key), call and outcome.", &["key", "call", "outcome"]);
     session_panics_total: IntCounter = counter("odd_gateway_session_panics_total", "Session tasks that panicked (and were cleaned up like a normal end).");
+    rtc_publications: IntGauge = gauge("odd_gateway_rtc_publications", "WebRTC publications the SFU holds now.");
+    rtc_players: IntGauge = gauge("odd_gateway_rtc_players", "WebRTC players (subscribers) the SFU serves now.");
+    rtc_peers_total: IntCounterVec = counter_vec("odd_gateway_rtc_peers_total", "Peer connections the SFU set up, by role (publisher, player).", &["role"]);
+    rtc_datagrams_total: IntCounterVec = counter_vec("odd_gateway_rtc_datagrams_total", "UDP datagrams on the SFU's socket (STUN, DTLS, RTP, RTCP), by direction (in, out).", &["dir"]);
+    rtc_datagram_bytes_total: IntCounterVec = counter_vec("odd_gateway_rtc_datagram_bytes_total", "UDP bytes on the SFU's socket, by direction (in, out).", &["dir"]);
+    rtc_rtp_packets_total: IntCounterVec = counter_vec("odd_gateway_rtc_rtp_packets_total", "RTP packets, by direction (in: from publishers, out: to players), as str0m's media statistics report them (every 2 s).", &["dir"]);
+    rtc_rtp_bytes_total: IntCounterVec = counter_vec("odd_gateway_rtc_rtp_bytes_total", "RTP payload bytes, by direction (in, out).", &["dir"]);
+    rtc_nacks_total: IntCounterVec = counter_vec("odd_gateway_rtc_nacks_total", "NACKs (lost packets asked again), by direction (sent: to publishers, received: from players).", &["dir"]);
+    rtc_frames_forwarded_total: IntCounter = counter("odd_gateway_rtc_frames_forwarded_total", "Media frames written to players (one per frame per player).");
+    rtc_keyframe_requests_total: IntCounterVec = counter_vec("odd_gateway_rtc_keyframe_requests_total", "Keyframe requests (PLI/FIR) sent to publishers, by cause (new_player, player, loss).", &["why"]);
+    rtc_failures_total: IntCounterVec = counter_vec("odd_gateway_rtc_failures_total", "SFU failures, by stage (sdp, connect: ICE/DTLS never completed, ice: consent lost, dtls, rtc, send).", &["stage"]);
     memory_budget_bytes: IntGauge = gauge("odd_gateway_memory_budget_bytes", "The process-wide budget for reassembly buffers and outbound queues (limits.memory_budget_bytes).");
     memory_budget_used_bytes: IntGauge = gauge("odd_gateway_memory_budget_used_bytes", "Bytes held now in reassembly buffers and outbound queues, all connections together.");
     memory_budget_refusals_total: IntCounterVec = counter_vec("odd_gateway_memory_budget_refusals_total", "Connections closed because the memory budget was exhausted, by what they wanted to hold.", &["what"]);
@@ -193,6 +204,36 @@ impl Metrics {
     }
 
     /// A request refused for a reason operators watch: a failed authentication or malformed input.
+    /// A datagram of `bytes` arrived on the SFU's socket.
+    pub fn rtc_datagram_in(&self, bytes: usize) {
+        self.rtc_datagrams_total.with_label_values(&["in"]).inc();
+        self.rtc_datagram_bytes_total
+            .with_label_values(&["in"])
+            .inc_by(bytes as u64);
+    }
+
+    /// A datagram of `bytes` left the SFU's socket.
+    pub fn rtc_datagram_out(&self, bytes: usize) {
+        self.rtc_datagrams_total.with_label_values(&["out"]).inc();
+        self.rtc_datagram_bytes_total
+            .with_label_values(&["out"])
+            .inc_by(bytes as u64);
+    }
+
+    /// RTP counts a peer's media statistics grew by (`ingress`: from a publisher).
+    pub fn rtc_rtp(&self, ingress: bool, packets: u64, bytes: u64, nacks: u64) {
+        let dir = if ingress { "in" } else { "out" };
+        self.rtc_rtp_packets_total
+            .with_label_values(&[dir])
+            .inc_by(packets);
+        self.rtc_rtp_bytes_total
+            .with_label_values(&[dir])
+            .inc_by(bytes);
+        self.rtc_nacks_total
+            .with_label_values(&[if ingress { "sent" } else { "received" }])
+            .inc_by(nacks);
+    }
+
     pub fn request_failed(&self, failure: Failure) {
         match failure {
             Failure::Auth(reason) => self.auth_failures_total.with_label_values(&[reason]).inc(),

@@ -86,6 +86,24 @@ impl Metrics {
         for k in ["publish", "decode", "encode"] {
             self.bus_errors_total.with_label_values(&[k]);
         }
+        for dir in ["in", "out"] {
+            self.rtc_datagrams_total.with_label_values(&[dir]);
+            self.rtc_datagram_bytes_total.with_label_values(&[dir]);
+            self.rtc_rtp_packets_total.with_label_values(&[dir]);
+            self.rtc_rtp_bytes_total.with_label_values(&[dir]);
+        }
+        for dir in ["sent", "received"] {
+            self.rtc_nacks_total.with_label_values(&[dir]);
+        }
+        for role in ["publisher", "player"] {
+            self.rtc_peers_total.with_label_values(&[role]);
+        }
+        for why in ["new_player", "player", "loss"] {
+            self.rtc_keyframe_requests_total.with_label_values(&[why]);
+        }
+        for stage in ["sdp", "connect", "ice", "dtls", "rtc", "send"] {
+            self.rtc_failures_total.with_label_values(&[stage]);
+        }
         self.memory_budget_refusals_total
             .with_label_values(&["reassembly"]);
         let calls = [

@@ -119,4 +119,10 @@ pub mod codes {
     pub const STREAM_PLAY_STOP: &str = "NetStream.Play.Stop";
     pub const STREAM_PLAY_FAILED: &str = "NetStream.Play.Failed";
     pub const STREAM_PLAY_NOT_FOUND: &str = "NetStream.Play.StreamNotFound";
+    /// The stream this player played was unpublished (before one `NetStream.Play.Stop` per track).
+    pub const STREAM_PLAY_UNPUBLISH_NOTIFY: &str = "NetStream.Play.UnpublishNotify";
+    pub const STREAM_PUBLISH_START: &str = "NetStream.Publish.Start";
+    /// A signaling pipe's stream failed (its offer was refused, or its peer connection failed): the odd.js
+    /// SDK closes the NetStream on it.
+    pub const STREAM_FAILED: &str = "NetStream.Failed";
 }

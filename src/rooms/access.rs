@@ -55,6 +55,8 @@ pub enum Act {
     GetProperty,
     /// Play a signaling stream whose app is this room (`r`).
     Play,
+    /// Publish a stream (the SFU) whose app is this room (`w`).
+    Publish,
     /// Keep a membership across a fast reconnect (the claim of the token presented now).
     Resume,
 }
@@ -63,7 +65,7 @@ impl Act {
     /// The stored right this act needs (`Mask::NONE`: none beyond not being banned, or not checked).
     fn needs(self) -> Mask {
         match self {
-            Act::Send => Mask::W,
+            Act::Send | Act::Publish => Mask::W,
             Act::Read | Act::Download | Act::Play => Mask::R,
             Act::Chmod | Act::SetProperty => Mask::X,
             Act::Join | Act::GetProperty | Act::Resume => Mask::NONE,
@@ -89,7 +91,7 @@ pub fn authorize(
     match act {
         Act::Join if mask == Mask::NONE => Err(RoomError::Banned(rid)),
         _ if mask.contains(act.needs()) => Ok(()),
-        Act::Send => Err(RoomError::NoWrite(rid)),
+        Act::Send | Act::Publish => Err(RoomError::NoWrite(rid)),
         Act::Chmod | Act::SetProperty => Err(RoomError::NotAdmin(rid)),
         _ => Err(RoomError::NoRead(rid)),
     }
@@ -111,6 +113,7 @@ mod tests {
             Act::SetProperty,
             Act::GetProperty,
             Act::Play,
+            Act::Publish,
             Act::Resume,
         ];
         for act in all {

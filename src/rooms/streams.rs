@@ -67,10 +67,8 @@ impl Rooms {
     pub async fn play(&self, stream: &str, player: Player) -> Result<Played, RoomError> {
         validate_stream(stream)?;
         if let Some((_, app)) = stream.rsplit_once('/') {
-            if let Some(row) = self.store().room(app).await? {
-                let mask = self.mask_of(&row, &player.member.user.id).await?;
-                authorize(&player.member.claims, Act::Play, app, Some(mask))?;
-            }
+            self.authorize_stream(app, &player.member, Act::Play)
+                .await?;
         }
         let mut state = self.state();
         let players = state.streams.by_name.entry(stream.to_string()).or_default();
@@ -101,6 +99,30 @@ impl Rooms {
             }
             _ => Err(RoomError::Busy(stream.to_string())),
         }
+    }
+
+    /// Whether `member` may play (`r`) or publish (`w`) a stream of `app`. Rights apply when `app` names an
+    /// existing room; an app that names none is open to every connection (as a token's room claims allow).
+    pub async fn authorize_stream(
+        &self,
+        app: &str,
+        member: &Member,
+        act: Act,
+    ) -> Result<(), RoomError> {
+        if let Some(row) = self.store().room(app).await? {
+            let mask = self.mask_of(&row, &member.user.id).await?;
+            authorize(&member.claims, act, app, Some(mask))?;
+        }
+        Ok(())
+    }
+
+    /// Whether `conn`/`pipe` plays a paired stream (waiting for its peer, or paired): its `sdp`/`candidate`
+    /// are for the peer, never the SFU's.
+    pub fn in_pairing(&self, conn: u64, pipe: u16) -> bool {
+        self.state().streams.by_name.values().any(|ps| {
+            ps.iter()
+                .any(|p| p.member.conn == conn && p.member.pipe == pipe)
+        })
     }
 
     /// Unbinds a pipe from `stream` (or from whatever it plays, with `None`); tells the peer. Returns the

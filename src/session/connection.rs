@@ -332,10 +332,13 @@ impl Session {
             (_, Request::Redact(args)) => self.redact(args).await?,
             (_, Request::SetProperty(a)) => self.set_property(pipe, a).await?,
             (_, Request::GetProperty(a)) => self.get_property(pipe, a).await?,
-            (Some(PipeKind::Signaling), Request::Play(a)) => self.play(pipe, a).await?,
-            (Some(PipeKind::Signaling), Request::Stop(a)) => self.stop(pipe, a)?,
-            (Some(PipeKind::Signaling), Request::Sdp(_) | Request::Candidate(_)) => {
-                self.relay(pipe, raw_args)?
+            (Some(PipeKind::Signaling), Request::Play(a)) => return self.play(pipe, a).await,
+            (Some(PipeKind::Signaling), Request::Stop(a)) => self.stop(pipe, a).await?,
+            (Some(PipeKind::Signaling), Request::Sdp(a)) => {
+                return self.sdp(pipe, a, raw_args).await
+            }
+            (Some(PipeKind::Signaling), Request::Candidate(a)) => {
+                self.candidate(pipe, a, raw_args)?
             }
             (place, r) => {
                 return Err(SessionError::WrongPipe {

@@ -16,6 +16,8 @@ pub struct Context {
     /// `[hooks.connect]`: when set, the backend accepts tokens and names users instead of `verifier`.
     pub connect_hook: Option<crate::hooks::ConnectHook>,
     pub rooms: Rooms,
+    /// The WebRTC media relay (off when `listen.rtc` is off).
+    pub sfu: crate::sfu::Sfu,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub store: Store,
     /// Cancelled when the gateway stops: sessions tell their clients and close.

@@ -38,6 +38,8 @@ pub enum SessionError {
     NotInRoom(String),
     #[error("{1}")]
     Room(RoomContext, RoomError),
+    #[error("{1}")]
+    Media(RoomContext, crate::sfu::SfuError),
     #[error("the client does not read its answers")]
     SlowConsumer,
     #[error("rate limit: at most {0} commands per second; this one was dropped")]
@@ -60,6 +62,8 @@ pub enum RoomContext {
     SendTo,
     /// `play` / `stop`.
     Stream,
+    /// A publisher's offer on a signaling pipe (the SFU).
+    Publish,
     Other,
 }
 
@@ -94,7 +98,13 @@ impl SessionError {
                 (RoomContext::Post, _) => codes::GROUP_POSTING_FAILED,
                 (RoomContext::SendTo, _) => codes::GROUP_SENDTO_FAILED,
                 (RoomContext::Stream, _) => codes::STREAM_PLAY_FAILED,
+                (RoomContext::Publish, _) => codes::STREAM_FAILED,
                 (RoomContext::Other, _) => codes::CALL_FAILED,
+            },
+            SessionError::Media(context, _) => match context {
+                RoomContext::Stream => codes::STREAM_PLAY_FAILED,
+                RoomContext::Publish => codes::STREAM_FAILED,
+                _ => codes::CALL_FAILED,
             },
         };
         Status::error(code, self.to_string())
@@ -159,6 +169,18 @@ impl SessionError {
                 RoomError::NoPeer => "no_peer",
                 RoomError::Earlier(_) => "earlier_failed",
             },
+            SessionError::Media(_, e) => {
+                use crate::sfu::SfuError;
+                match e {
+                    SfuError::Off => "sfu_off",
+                    SfuError::BadSdp(_) => "bad_sdp",
+                    SfuError::NotFound(_) => "no_such_stream",
+                    SfuError::OtherNode(..) => "other_node",
+                    SfuError::InUse => "pipe_in_use",
+                    SfuError::NoOffer => "no_offer",
+                    SfuError::Limit(_) => "limit",
+                }
+            }
             SessionError::SlowConsumer => "slow_consumer",
             SessionError::RateLimited(_) => "rate_limited",
             SessionError::NotYourSession(_) => "not_your_session",

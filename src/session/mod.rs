@@ -14,6 +14,7 @@ mod end;
 pub mod error;
 mod history;
 mod lifecycle;
+mod media;
 pub mod per_ip;
 mod pipe_commands;
 pub mod pipes;

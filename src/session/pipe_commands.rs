@@ -61,5 +61,6 @@ impl Session {
         self.reassembler.forget_pipe(pipe);
         self.leave_rooms_of(pipe, reason);
         self.ctx.rooms.stop_stream(self.id, pipe, None, reason);
+        self.close_sfu(pipe).await;
     }
 }

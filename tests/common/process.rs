@@ -36,7 +36,7 @@ pub struct GatewayProcess {
 }
 
 impl GatewayProcess {
-    /// Starts the gateway with its data in `dir`, plain TCP and HTTP on free ports, TLS, QUIC and HTTPS off, and
+    /// Starts the gateway with its data in `dir`, plain TCP and HTTP on free ports, TLS, QUIC, HTTPS and the SFU off, and
     /// `env` on top; returns once it accepts TCP connections.
     pub async fn spawn(dir: &Path, env: &[(&str, &str)]) -> GatewayProcess {
         let (tcp, http) = (free_port(), free_port());
@@ -47,6 +47,7 @@ impl GatewayProcess {
             .env("ODD_TLS", "off")
             .env("ODD_QUIC", "off")
             .env("ODD_HTTPS", "off")
+            .env("ODD_RTC", "off")
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::null())

@@ -101,6 +101,7 @@ impl Spawned {
             // Only free ports: the dev profile's HTTPS listener would take the fixed 7443 and clash with any
             // other gateway on the machine.
             .env("ODD_HTTPS", "off")
+            .env("ODD_RTC", "off")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

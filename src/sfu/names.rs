@@ -1,0 +1,78 @@
+//! Stream names the SFU hands out: `<id>@<ip:port>/<app>`.
+//!
+//! `<id>` is the publisher's MediaStream id (its `a=msid`), made unique on this node: the odd.js SDK keys its
+//! players by the part before `@`. The address is where the SFU's media is served (its announced UDP
+//! address), so a name says which node holds the publication and a name of any other form is never taken
+//! for one (those still pair two players, as before the SFU: docs/rtc.md).
+
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamName {
+    pub id: String,
+    pub addr: SocketAddr,
+    pub app: String,
+}
+
+/// Longest id kept from an offer's msid (RFC 8830 allows 64 token characters).
+const MAX_ID: usize = 64;
+
+impl StreamName {
+    /// `None` unless `s` is `<id>@<ip:port>/<app>` with a non-empty id and app.
+    pub fn parse(s: &str) -> Option<StreamName> {
+        let (id, rest) = s.split_once('@')?;
+        let (host, app) = rest.split_once('/')?;
+        let addr = host.parse::<SocketAddr>().ok()?;
+        (!id.is_empty() && !app.is_empty()).then(|| StreamName {
+            id: id.to_string(),
+            addr,
+            app: app.to_string(),
+        })
+    }
+
+    /// The id part of a name from an msid stream id: token characters only (no `@` or `/`), at most 64.
+    pub fn id_from_msid(msid: &str) -> String {
+        let id: String = msid
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "-_.+".contains(*c))
+            .take(MAX_ID)
+            .collect();
+        if id.is_empty() {
+            "stream".to_string()
+        } else {
+            id
+        }
+    }
+}
+
+impl std::fmt::Display for StreamName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}/{}", self.id, self.addr, self.app)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_other_forms_are_not_sfu_names() {
+        let n = StreamName::parse("abc-1@127.0.0.1:7103/im").expect("an SFU name");
+        assert_eq!(n.id, "abc-1");
+        assert_eq!(n.app, "im");
+        assert_eq!(n.to_string(), "abc-1@127.0.0.1:7103/im");
+        let v6 = StreamName::parse("x@[::1]:7103/lobby/a").expect("v6");
+        assert_eq!(v6.app, "lobby/a");
+        for other in [
+            "call-1@gw.example/lobby",
+            "a@1.2.3.4/x",
+            "@1.2.3.4:1/x",
+            "a@1.2.3.4:1/",
+            "plain",
+        ] {
+            assert!(StreamName::parse(other).is_none(), "{other}");
+        }
+        assert_eq!(StreamName::id_from_msid("{a@b/c}"), "abc");
+        assert_eq!(StreamName::id_from_msid("@/"), "stream");
+    }
+}

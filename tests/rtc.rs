@@ -1,0 +1,328 @@
+//! The SFU over real sockets: WebRTC (ICE, DTLS, SRTP) on 127.0.0.1 between str0m test peers and the
+//! gateway, driven by the real Odd signaling on a real connection, speaking as the odd.js RTC SDK does
+//! (../shared/RTC.md): every RTC command with txid 0, the offer with no stream name, trickled candidates and
+//! the empty end-of-candidates, `release` sent twice.
+
+mod common;
+#[path = "common/webrtc.rs"]
+mod webrtc;
+
+use std::time::{Duration, Instant};
+
+use common::pushes::until;
+use common::TestGateway;
+use odd_gateway::client::{Client, Reply};
+use serde_json::{json, Value};
+use str0m::media::MediaKind;
+use webrtc::{Offering, Peer, Seen};
+
+/// How long after a player connects its first keyframe may take (stated in docs/rtc.md).
+const KEYFRAME_BOUND: Duration = Duration::from_secs(1);
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn signaling(gw: &TestGateway, who: &str) -> (Client, u16) {
+    let c = Client::connect(&gw.tcp_url(), who).await.expect("connect");
+    let pipe = c.create("signaling").await.expect("pipe");
+    (c, pipe)
+}
+
+async fn tell(c: &Client, pipe: u16, args: Value) {
+    c.notify(pipe, args).await.expect("sent");
+}
+
+async fn end_of_candidates(c: &Client, pipe: u16) {
+    tell(
+        c,
+        pipe,
+        json!({"name": "candidate", "candidate": "", "sdpMid": "", "sdpMLineIndex": 0}),
+    )
+    .await;
+}
+
+/// Publishes as the SDK does; returns the pushes up to `NetStream.Publish.Start` (or the error) and the
+/// publisher, once connected.
+async fn publish(c: &mut Client, pipe: u16, msid: &str) -> Result<(String, Peer), Reply> {
+    let off = Offering::new(msid).await;
+    tell(
+        c,
+        pipe,
+        json!({"name": "sdp", "type": "offer", "sdp": off.offer}),
+    )
+    .await;
+    tell(
+        c,
+        pipe,
+        json!({"name": "candidate", "candidate": off.candidate, "sdpMid": "0", "sdpMLineIndex": 0}),
+    )
+    .await;
+    end_of_candidates(c, pipe).await;
+    let got = until(c, "NetStream.Publish.Start", |p| {
+        p.code() == "NetStream.Publish.Start" || p.is_error()
+    })
+    .await;
+    let last = got.last().expect("a push").clone();
+    if last.is_error() {
+        return Err(last);
+    }
+    let names: Vec<&str> = got
+        .iter()
+        .map(|p| {
+            if p.name() == "status" {
+                p.code()
+            } else {
+                p.name()
+            }
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["sdp", "setProperty", "NetStream.Publish.Start"],
+        "the SDK's order"
+    );
+    assert!(got.iter().all(|p| p.pipe == pipe && p.txid == 0));
+    let answer = &got[0];
+    assert_eq!(answer.args["type"], "answer");
+    let stream = last.info()["stream"]
+        .as_str()
+        .expect("info.stream")
+        .to_string();
+    assert_eq!(
+        got[1].args["info"]["stream"], stream,
+        "setProperty names the stream"
+    );
+    assert_eq!(last.info()["id"], pipe);
+    let mut peer = off.answered(answer.args["sdp"].as_str().expect("sdp"));
+    connected(&mut peer).await;
+    Ok((stream, peer))
+}
+
+async fn connected(peer: &mut Peer) {
+    peer.next(WAIT, |s| (*s == Seen::Connected).then_some(()))
+        .await
+        .expect("ICE and DTLS complete");
+}
+
+/// Plays as the SDK does: `play`, the gateway's offer, our answer. Returns the offer and the player, connected.
+async fn play(c: &mut Client, pipe: u16, stream: &str) -> Result<(String, Peer, Instant), Reply> {
+    tell(
+        c,
+        pipe,
+        json!({"name": "play", "stream": stream, "mode": "all"}),
+    )
+    .await;
+    let got = until(c, "the gateway's offer", |p| {
+        p.name() == "sdp" || p.is_error()
+    })
+    .await;
+    let last = got.last().expect("a push").clone();
+    if last.is_error() {
+        return Err(last);
+    }
+    assert_eq!(last.args["type"], "offer");
+    let offer = last.args["sdp"].as_str().expect("sdp").to_string();
+    let (mut peer, answer) = Peer::answer(&offer).await;
+    tell(
+        c,
+        pipe,
+        json!({"name": "sdp", "type": "answer", "sdp": answer}),
+    )
+    .await;
+    end_of_candidates(c, pipe).await;
+    connected(&mut peer).await;
+    Ok((offer, peer, Instant::now()))
+}
+
+/// Counts a player's frames until it has `n` of each kind; checks each is a frame the publisher sent, and
+/// returns when its first keyframe came.
+async fn frames(peer: &mut Peer, n: usize) -> Instant {
+    let (mut audio, mut video, mut first_key) = (0, 0, None);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while audio < n || video < n {
+        let seen = tokio::time::timeout_at(deadline, peer.seen.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{audio} audio and {video} video frames within {WAIT:?}"))
+            .expect("the peer runs");
+        let Seen::Frame {
+            kind,
+            data,
+            keyframe,
+        } = seen
+        else {
+            continue;
+        };
+        if kind == MediaKind::Audio {
+            let i = u32::from_be_bytes(data[1..5].try_into().expect("4 bytes"));
+            assert_eq!(data, webrtc::opus_frame(i), "audio frame {i} unchanged");
+            audio += 1;
+        } else {
+            let at = if keyframe { 10 } else { 3 };
+            let i = u32::from_be_bytes(data[at..at + 4].try_into().expect("4 bytes"));
+            assert_eq!(
+                data,
+                webrtc::vp8_frame(i, keyframe),
+                "video frame {i} unchanged"
+            );
+            if keyframe {
+                first_key.get_or_insert(Instant::now());
+            }
+            video += 1;
+        }
+    }
+    first_key.expect("a keyframe among the video frames")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publication_plays_to_two_players_a_late_one_gets_a_keyframe_and_release_stops_them() {
+    let gw = TestGateway::start_with(common::people).await;
+    let (mut alice, ap) = signaling(&gw, "alice").await;
+    let (stream, publisher) = publish(&mut alice, ap, "alicecam")
+        .await
+        .expect("published");
+    let rtc = gw.gateway.rtc_addr.expect("SFU on");
+    assert_eq!(stream, format!("alicecam@{rtc}/im"), "<msid>@<sfu>/<app>");
+    publisher.stream(Duration::from_millis(20));
+
+    let mut players = Vec::new();
+    for who in ["bob", "carol"] {
+        let (mut c, p) = signaling(&gw, who).await;
+        let (offer, mut peer, at) = play(&mut c, p, &stream).await.expect("plays");
+        for track in ["alicecam-audio", "alicecam-video"] {
+            assert!(
+                offer.contains(&format!("a=msid:alicecam {track}")),
+                "msid on every m-line: {offer}"
+            );
+        }
+        let key = frames(&mut peer, 25).await;
+        assert!(
+            key.saturating_duration_since(at) < KEYFRAME_BOUND,
+            "{who}: keyframe after {:?}",
+            key - at
+        );
+        players.push((c, p, peer));
+    }
+    // A late player: the stream has run for a while; the gateway asks the publisher for a keyframe.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut dave, dp) = signaling(&gw, "dave").await;
+    let (_, mut late, at) = play(&mut dave, dp, &stream).await.expect("plays");
+    let key = frames(&mut late, 10).await;
+    assert!(
+        key.saturating_duration_since(at) < KEYFRAME_BOUND,
+        "late player: keyframe after {:?}",
+        key - at
+    );
+    players.push((dave, dp, late));
+
+    // The SDK's rtc.unpublish(): release twice on pipe 0, txid 0.
+    for _ in 0..2 {
+        tell(&alice, 0, json!({"name": "release", "id": ap})).await;
+    }
+    for (c, p, _) in &mut players {
+        let got = until(c, "Play.Stop for both tracks", |r| {
+            r.code() == "NetStream.Play.Stop" && r.info()["track"] == "alicecam-video"
+        })
+        .await;
+        let codes: Vec<(String, Value)> = got
+            .iter()
+            .filter(|r| r.code().starts_with("NetStream."))
+            .map(|r| (r.code().to_string(), r.info()["track"].clone()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                ("NetStream.Play.UnpublishNotify".to_string(), Value::Null),
+                ("NetStream.Play.Stop".to_string(), json!("alicecam-audio")),
+                ("NetStream.Play.Stop".to_string(), json!("alicecam-video")),
+            ]
+        );
+        assert!(got.iter().all(|r| r.pipe == *p));
+    }
+    assert!(!alice.is_closed(), "the second release is harmless");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rights_of_the_app_room_apply_to_publishing_and_playing() {
+    let gw = TestGateway::start_with(common::people).await;
+    // alice owns room "stage"; bob may only read it, dave_w only write.
+    let alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("connect");
+    let mp = alice.create("messaging").await.expect("pipe");
+    alice
+        .join(mp, "stage")
+        .await
+        .expect("join")
+        .ok()
+        .expect("joined");
+    for (who, mask) in [("bob", "r"), ("dave", "w")] {
+        alice
+            .chmod(mp, "stage", who, "=", mask)
+            .await
+            .expect("answer")
+            .ok()
+            .expect("chmod");
+    }
+    let set_app = json!({"name": "setProperty", "info": {"app": "stage"}});
+
+    let (mut bob, bp) = signaling(&gw, "bob").await;
+    bob.call(bp, set_app.clone())
+        .await
+        .expect("answer")
+        .ok()
+        .expect("set");
+    let refused = publish(&mut bob, bp, "bobcam")
+        .await
+        .err()
+        .expect("no w: refused");
+    assert_eq!(refused.code(), "NetStream.Failed");
+
+    let (mut al, ap) = signaling(&gw, "alice").await;
+    al.call(ap, set_app)
+        .await
+        .expect("answer")
+        .ok()
+        .expect("set");
+    let (stream, publisher) = publish(&mut al, ap, "stagecam").await.expect("alice has w");
+    assert!(stream.ends_with("/stage"));
+    publisher.stream(Duration::from_millis(20));
+
+    let (mut dave_w, mlp) = signaling(&gw, "dave").await;
+    let no = play(&mut dave_w, mlp, &stream)
+        .await
+        .err()
+        .expect("no r: refused");
+    assert_eq!(no.code(), "NetStream.Play.Failed");
+    let (bob2, bp2) = signaling(&gw, "bob").await;
+    let mut bob2 = bob2;
+    let (_, mut peer, _) = play(&mut bob2, bp2, &stream).await.expect("bob has r");
+    frames(&mut peer, 5).await;
+
+    // Unknown names of this SFU fail; a name of another SFU fails naming it; other names still pair.
+    let (mut carol, ep) = signaling(&gw, "carol").await;
+    let rtc = gw.gateway.rtc_addr.expect("SFU on");
+    let gone = play(&mut carol, ep, &format!("nobody@{rtc}/im"))
+        .await
+        .err()
+        .expect("unknown");
+    assert_eq!(gone.code(), "NetStream.Play.Failed");
+    let elsewhere = play(&mut carol, ep, "x@192.0.2.7:7103/im")
+        .await
+        .err()
+        .expect("other node");
+    assert!(
+        elsewhere.description().contains("192.0.2.7:7103"),
+        "{:?}",
+        elsewhere.args
+    );
+    let paired = carol
+        .call(
+            ep,
+            json!({"name": "play", "stream": "call@gw.example/lobby"}),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(
+        paired.code(),
+        "NetStream.Play.PublishNotify",
+        "two-player pairing is kept"
+    );
+}
