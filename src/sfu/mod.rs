@@ -10,7 +10,9 @@
 
 mod engine;
 mod error;
+mod forward;
 mod names;
+mod negotiate;
 mod peer;
 
 use std::net::SocketAddr;
