@@ -180,6 +180,8 @@ impl Gateway {
             )),
             ws_liveness: Duration::from_millis(limits.idle_timeout_ms),
             server_api: Arc::new(config.server_api.clone()),
+            sfu: ctx.sfu.clone(),
+            rtc_resources: Default::default(),
         });
         let http_limits = http::HttpLimits {
             header_timeout: Duration::from_millis(limits.http_header_timeout_ms),

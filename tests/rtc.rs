@@ -326,3 +326,136 @@ async fn rights_of_the_app_room_apply_to_publishing_and_playing() {
         "two-player pairing is kept"
     );
 }
+
+/// POSTs an offer to a WHIP/WHEP endpoint: (status, answer, Location, x-odd-stream).
+async fn post_sdp(url: &str, token: &str, sdp: &str) -> (u16, String, String, String) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/sdp")
+        .body(sdp.to_string())
+        .send()
+        .await
+        .expect("HTTP answer");
+    let header = |h: &str| {
+        r.headers()
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (location, stream) = (header("location"), header("x-odd-stream"));
+    let status = r.status().as_u16();
+    (status, r.text().await.expect("body"), location, stream)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whip_publications_play_on_signaling_pipes_and_pipe_publications_play_over_whep() {
+    let gw = TestGateway::start_with(common::people).await;
+    let http = gw.http_url();
+
+    // WHIP in, signaling pipe out.
+    let off = Offering::new("obs").await;
+    let (status, answer, location, stream) =
+        post_sdp(&format!("{http}/whip/im"), "alice", &off.offer).await;
+    assert_eq!(status, 201, "{answer}");
+    assert!(location.starts_with("/rtc/resources/"), "{location}");
+    assert!(
+        stream.starts_with("obs@") && stream.ends_with("/im"),
+        "{stream}"
+    );
+    let mut publisher = off.answered(&answer);
+    connected(&mut publisher).await;
+    publisher.stream(Duration::from_millis(20));
+    let (mut bob, bp) = signaling(&gw, "bob").await;
+    let (_, mut player, at) = play(&mut bob, bp, &stream).await.expect("plays");
+    let key = frames(&mut player, 10).await;
+    assert!(key.saturating_duration_since(at) < KEYFRAME_BOUND);
+
+    // Only its maker may end it; then the pipe's player is told.
+    let delete = |token: &'static str| {
+        let url = format!("{http}{location}");
+        async move {
+            reqwest::Client::new()
+                .delete(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("HTTP answer")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(delete("bob").await, 403);
+    assert_eq!(delete("alice").await, 200);
+    assert_eq!(delete("alice").await, 404, "gone");
+    until(&mut bob, "Play.Stop", |r| {
+        r.code() == "NetStream.Play.Stop" && r.info()["track"] == "obs-video"
+    })
+    .await;
+
+    // Signaling pipe in, WHEP out.
+    let (mut carol, cp) = signaling(&gw, "carol").await;
+    let (stream, publisher) = publish(&mut carol, cp, "carolcam")
+        .await
+        .expect("published");
+    publisher.stream(Duration::from_millis(20));
+    let viewer = Offering::receiving().await;
+    let (status, answer, _, named) =
+        post_sdp(&format!("{http}/whep/{stream}"), "dave", &viewer.offer).await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(named, stream);
+    let mut player = viewer.answered(&answer);
+    connected(&mut player).await;
+    frames(&mut player, 10).await;
+
+    // Bad input: not SDP, an unknown stream, a wrong token.
+    let (status, ..) = post_sdp(
+        &format!(
+            "{http}/whep/nobody@{}/im",
+            gw.gateway.rtc_addr.expect("SFU")
+        ),
+        "dave",
+        &viewer_offer().await,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, ..) = post_sdp(&format!("{http}/whip/im"), "alice", "v=0 not really").await;
+    assert_eq!(status, 400);
+    let (status, ..) = post_sdp(&format!("{http}/whip/im"), "mallory", &viewer_offer().await).await;
+    assert_eq!(status, 401);
+}
+
+async fn viewer_offer() -> String {
+    Offering::receiving().await.offer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_publisher_connection_stops_its_players_after_the_grace_period() {
+    let gw = TestGateway::start_with(|c| {
+        common::people(c);
+        c.limits.resume_grace_ms = 300;
+    })
+    .await;
+    let (mut alice, ap) = signaling(&gw, "alice").await;
+    let (stream, publisher) = publish(&mut alice, ap, "lost").await.expect("published");
+    publisher.stream(Duration::from_millis(20));
+    let (mut bob, bp) = signaling(&gw, "bob").await;
+    let (_, mut player, _) = play(&mut bob, bp, &stream).await.expect("plays");
+    frames(&mut player, 5).await;
+    alice.close().await;
+    let got = until(&mut bob, "Play.Stop for the video track", |r| {
+        r.code() == "NetStream.Play.Stop" && r.info()["track"] == "lost-video"
+    })
+    .await;
+    assert!(got
+        .iter()
+        .any(|r| r.code() == "NetStream.Play.Stop" && r.info()["track"] == "lost-audio"));
+    // The stream is gone: playing it again fails.
+    let (mut carol, cp) = signaling(&gw, "carol").await;
+    let again = play(&mut carol, cp, &stream)
+        .await
+        .err()
+        .expect("unpublished");
+    assert_eq!(again.code(), "NetStream.Play.Failed");
+}

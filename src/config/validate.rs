@@ -41,7 +41,7 @@ impl Config {
                 });
             }
         }
-        if self.rtc.app.is_empty() || self.rtc.app.len() > 128 || self.rtc.app.contains('@') {
+        if !crate::sfu::StreamName::valid_app(&self.rtc.app) {
             return Err(ConfigError::Invalid {
                 key: "rtc.app",
                 reason: "1 to 128 characters, no `@`".into(),

@@ -13,6 +13,7 @@ mod server_api;
 mod server_history;
 mod server_rights;
 mod server_rooms;
+mod whip;
 mod ws;
 
 use std::sync::Arc;
@@ -40,6 +41,9 @@ pub struct HttpState {
     pub ws_liveness: std::time::Duration,
     /// Keys and publisher identity of the server API (`[server_api]`).
     pub server_api: Arc<crate::config::ServerApi>,
+    /// The SFU, for WHIP and WHEP.
+    pub sfu: crate::sfu::Sfu,
+    pub rtc_resources: Arc<whip::Resources>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -48,6 +52,9 @@ pub fn router(state: HttpState) -> Router {
         // The odd.js RTC SDK's default URL when it makes its own connection (`wss://<host>/rtc/sig`): the same
         // endpoint, so its defaults reach the gateway (../shared/RTC.md §2).
         .route("/rtc/sig", get(ws::upgrade))
+        .route("/whip/{app}", post(whip::publish))
+        .route("/whep/{*stream}", post(whip::play))
+        .route("/rtc/resources/{id}", axum::routing::delete(whip::delete))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/readyz", get(health::readyz))

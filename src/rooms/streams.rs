@@ -67,7 +67,8 @@ impl Rooms {
     pub async fn play(&self, stream: &str, player: Player) -> Result<Played, RoomError> {
         validate_stream(stream)?;
         if let Some((_, app)) = stream.rsplit_once('/') {
-            self.authorize_stream(app, &player.member, Act::Play)
+            let m = &player.member;
+            self.authorize_stream(app, &m.user.id, &m.claims, Act::Play)
                 .await?;
         }
         let mut state = self.state();
@@ -106,12 +107,13 @@ impl Rooms {
     pub async fn authorize_stream(
         &self,
         app: &str,
-        member: &Member,
+        user: &str,
+        claims: &super::RoomClaims,
         act: Act,
     ) -> Result<(), RoomError> {
         if let Some(row) = self.store().room(app).await? {
-            let mask = self.mask_of(&row, &member.user.id).await?;
-            authorize(&member.claims, act, app, Some(mask))?;
+            let mask = self.mask_of(&row, user).await?;
+            authorize(claims, act, app, Some(mask))?;
         }
         Ok(())
     }

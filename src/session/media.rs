@@ -79,9 +79,15 @@ impl Session {
             .and_then(|v| v.as_str())
             .map(str::to_string)
             .unwrap_or_else(|| self.ctx.sfu.default_app().to_string());
+        if !crate::sfu::StreamName::valid_app(&app) {
+            return Err(SessionError::Args(crate::protocol::ArgsError::Invalid {
+                name: "sdp".into(),
+                reason: "the pipe's `app` property: 1 to 128 characters, no `@`".into(),
+            }));
+        }
         self.ctx
             .rooms
-            .authorize_stream(&app, &member, Act::Publish)
+            .authorize_stream(&app, &member.user.id, &member.claims, Act::Publish)
             .await
             .map_err(|e| SessionError::Room(RoomContext::Publish, e))?;
         let published = self
@@ -128,7 +134,7 @@ impl Session {
         if let Some(name) = crate::sfu::StreamName::parse(stream) {
             self.ctx
                 .rooms
-                .authorize_stream(&name.app, &member, Act::Play)
+                .authorize_stream(&name.app, &member.user.id, &member.claims, Act::Play)
                 .await
                 .map_err(|e| SessionError::Room(RoomContext::Stream, e))?;
         }

@@ -30,6 +30,14 @@ impl StreamName {
         })
     }
 
+    /// Whether `app` may end a stream name: 1 to 128 characters, no `@`, no control characters.
+    pub fn valid_app(app: &str) -> bool {
+        !app.is_empty()
+            && app.len() <= 128
+            && !app.contains('@')
+            && !app.chars().any(char::is_control)
+    }
+
     /// The id part of a name from an msid stream id: token characters only (no `@` or `/`), at most 64.
     pub fn id_from_msid(msid: &str) -> String {
         let id: String = msid

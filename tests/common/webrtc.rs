@@ -90,6 +90,15 @@ pub fn opus_frame(n: u32) -> Vec<u8> {
 impl Offering {
     /// Offers audio then video, `sendonly`, with msid `stream_id track`.
     pub async fn new(stream_id: &str) -> Offering {
+        Offering::with(stream_id, Direction::SendOnly).await
+    }
+
+    /// Offers to receive audio then video (a WHEP player).
+    pub async fn receiving() -> Offering {
+        Offering::with("player", Direction::RecvOnly).await
+    }
+
+    async fn with(stream_id: &str, dir: Direction) -> Offering {
         let (socket, candidate) = socket().await;
         let mut rtc = rtc();
         let line = candidate.to_sdp_string();
@@ -97,14 +106,14 @@ impl Offering {
         let mut api = rtc.sdp_api();
         let audio = api.add_media(
             MediaKind::Audio,
-            Direction::SendOnly,
+            dir,
             Some(stream_id.into()),
             Some(format!("{stream_id}-audio")),
             None,
         );
         let video = api.add_media(
             MediaKind::Video,
-            Direction::SendOnly,
+            dir,
             Some(stream_id.into()),
             Some(format!("{stream_id}-video")),
             None,

@@ -1,0 +1,184 @@
+//! WHIP and WHEP (RFC 9725 and its playback twin): `POST /whip/{app}` publishes an SDP offer to the SFU,
+//! `POST /whep/{stream}` plays a publication from the player's offer, `DELETE` on the `Location` they answer
+//! ends either. The same SFU and the same names as the signaling pipes, so a stream published one way plays
+//! the other way. Bearer tokens as the rest of the API; rights as on the pipes (`w` to publish to an app that
+//! names a room, `r` to play one). docs/rtc.md.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::header::{CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::auth::principal;
+use super::error::ApiError;
+use super::HttpState;
+use crate::rooms::Act;
+use crate::sfu::{Notify, PeerKey, SfuError, SfuEvent, StreamName};
+
+/// Longest SDP accepted (a browser's offer is 3-8 KiB).
+const MAX_SDP: usize = 64 * 1024;
+
+/// The WHIP/WHEP resources alive now, each with the user who made it (only they may `DELETE` it).
+#[derive(Default)]
+pub struct Resources {
+    next: AtomicU64,
+    owners: Mutex<HashMap<u64, String>>,
+}
+
+impl Resources {
+    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<u64, String>> {
+        self.owners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn sfu_error(e: SfuError) -> ApiError {
+    match e {
+        SfuError::NotFound(_) | SfuError::OtherNode(..) => ApiError::NotFound(e.to_string()),
+        SfuError::Limit(_) => ApiError::Forbidden(e.to_string()),
+        SfuError::Off => ApiError::NotFound(e.to_string()),
+        _ => ApiError::BadRequest(e.to_string()),
+    }
+}
+
+/// The offer in the body, after its content type.
+fn offer(headers: &HeaderMap, body: &Bytes) -> Result<String, ApiError> {
+    let sdp = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().starts_with("application/sdp"));
+    if !sdp {
+        return Err(ApiError::BadRequest(
+            "Content-Type must be application/sdp".into(),
+        ));
+    }
+    if body.len() > MAX_SDP {
+        return Err(ApiError::BadRequest(format!(
+            "the offer is over {MAX_SDP} bytes"
+        )));
+    }
+    String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::BadRequest("the offer is not UTF-8".into()))
+}
+
+/// A resource's end (failure, or its publication ended) forgets it.
+fn forget_on_end(resources: &Arc<Resources>, id: u64) -> Notify {
+    let resources = resources.clone();
+    Arc::new(move |_: SfuEvent| {
+        resources.owners().remove(&id);
+    })
+}
+
+fn created(id: u64, answer: String, stream: &str) -> Response {
+    (
+        StatusCode::CREATED,
+        [
+            (CONTENT_TYPE, "application/sdp".to_string()),
+            (LOCATION, format!("/rtc/resources/{id}")),
+            (
+                axum::http::HeaderName::from_static("x-odd-stream"),
+                stream.to_string(),
+            ),
+        ],
+        answer,
+    )
+        .into_response()
+}
+
+/// `POST /whip/{app}`: publish.
+pub async fn publish(
+    State(state): State<HttpState>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = principal(&state, &headers)?;
+    if !StreamName::valid_app(&app) {
+        return Err(ApiError::BadRequest(
+            "app: 1 to 128 characters, no `@`".into(),
+        ));
+    }
+    let sdp = offer(&headers, &body)?;
+    state
+        .rooms
+        .authorize_stream(&app, &p.user.id, &p.rooms, Act::Publish)
+        .await
+        .map_err(ApiError::Room)?;
+    let id = state.rtc_resources.next.fetch_add(1, Ordering::Relaxed);
+    state.rtc_resources.owners().insert(id, p.user.id.clone());
+    let published = state
+        .sfu
+        .publish(
+            PeerKey::Http(id),
+            sdp,
+            &app,
+            forget_on_end(&state.rtc_resources, id),
+        )
+        .await;
+    match published {
+        Ok(p) => Ok(created(id, p.answer, &p.stream)),
+        Err(e) => {
+            state.rtc_resources.owners().remove(&id);
+            Err(sfu_error(e))
+        }
+    }
+}
+
+/// `POST /whep/{stream}`: play (the stream's name percent-encoded or as is).
+pub async fn play(
+    State(state): State<HttpState>,
+    Path(stream): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = principal(&state, &headers)?;
+    let sdp = offer(&headers, &body)?;
+    let name = StreamName::parse(&stream)
+        .ok_or_else(|| ApiError::NotFound(format!("{stream} is not a stream of an SFU")))?;
+    state
+        .rooms
+        .authorize_stream(&name.app, &p.user.id, &p.rooms, Act::Play)
+        .await
+        .map_err(ApiError::Room)?;
+    let id = state.rtc_resources.next.fetch_add(1, Ordering::Relaxed);
+    state.rtc_resources.owners().insert(id, p.user.id.clone());
+    let answered = state
+        .sfu
+        .play_offered(
+            PeerKey::Http(id),
+            &stream,
+            sdp,
+            forget_on_end(&state.rtc_resources, id),
+        )
+        .await;
+    match answered {
+        Ok(answer) => Ok(created(id, answer, &stream)),
+        Err(e) => {
+            state.rtc_resources.owners().remove(&id);
+            Err(sfu_error(e))
+        }
+    }
+}
+
+/// `DELETE /rtc/resources/{id}`: ends a WHIP publication or WHEP playback (its maker only).
+pub async fn delete(
+    State(state): State<HttpState>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let p = principal(&state, &headers)?;
+    let owner = state.rtc_resources.owners().get(&id).cloned();
+    match owner {
+        None => Err(ApiError::NotFound(format!("no resource {id}"))),
+        Some(o) if o != p.user.id => Err(ApiError::Forbidden("not your resource".into())),
+        Some(_) => {
+            state.rtc_resources.owners().remove(&id);
+            state.sfu.close(PeerKey::Http(id)).await;
+            Ok(StatusCode::OK)
+        }
+    }
+}
