@@ -41,8 +41,12 @@ impl Engine {
             )));
         }
         let mids = offered_mids(offer);
+        // The gateway never sends media to a publisher: read its `sendrecv` m-lines as `sendonly`, so the
+        // answer is `recvonly` and the browser opens no receiving tracks (the SDK would report each as a
+        // local `NetStream.Play.Start` on the publisher).
+        let offer = offer.replace("a=sendrecv", "a=sendonly");
         let offer =
-            SdpOffer::from_sdp_string(offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+            SdpOffer::from_sdp_string(&offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
         let mut rtc = self.new_rtc();
         let answer = rtc
             .sdp_api()
