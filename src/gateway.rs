@@ -358,6 +358,7 @@ async fn services(
             let (sfu, task) = crate::sfu::Sfu::start(
                 addr,
                 config.rtc.public_ip,
+                config.rtc.udp_recv_buffer_bytes,
                 &config.rtc.app,
                 move |announce| rtc.settings(announce),
                 metrics.clone(),

@@ -133,8 +133,8 @@ async fn play(c: &mut Client, pipe: u16, stream: &str) -> Result<(String, Peer, 
 }
 
 /// Counts a player's frames until it has `n` of each kind; checks each is a frame the publisher sent, and
-/// returns when its first keyframe came.
-async fn frames(peer: &mut Peer, n: usize) -> Instant {
+/// returns when its first keyframe came (if one did).
+async fn frames(peer: &mut Peer, n: usize) -> Option<Instant> {
     let (mut audio, mut video, mut first_key) = (0, 0, None);
     let deadline = tokio::time::Instant::now() + WAIT;
     while audio < n || video < n {
@@ -168,7 +168,7 @@ async fn frames(peer: &mut Peer, n: usize) -> Instant {
             video += 1;
         }
     }
-    first_key.expect("a keyframe among the video frames")
+    first_key
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,7 +192,7 @@ async fn a_publication_plays_to_two_players_a_late_one_gets_a_keyframe_and_relea
                 "msid on every m-line: {offer}"
             );
         }
-        let key = frames(&mut peer, 25).await;
+        let key = frames(&mut peer, 25).await.expect("a keyframe");
         assert!(
             key.saturating_duration_since(at) < KEYFRAME_BOUND,
             "{who}: keyframe after {:?}",
@@ -204,7 +204,7 @@ async fn a_publication_plays_to_two_players_a_late_one_gets_a_keyframe_and_relea
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (mut dave, dp) = signaling(&gw, "dave").await;
     let (_, mut late, at) = play(&mut dave, dp, &stream).await.expect("plays");
-    let key = frames(&mut late, 10).await;
+    let key = frames(&mut late, 10).await.expect("a keyframe");
     assert!(
         key.saturating_duration_since(at) < KEYFRAME_BOUND,
         "late player: keyframe after {:?}",
@@ -369,7 +369,7 @@ async fn whip_publications_play_on_signaling_pipes_and_pipe_publications_play_ov
     publisher.stream(Duration::from_millis(20));
     let (mut bob, bp) = signaling(&gw, "bob").await;
     let (_, mut player, at) = play(&mut bob, bp, &stream).await.expect("plays");
-    let key = frames(&mut player, 10).await;
+    let key = frames(&mut player, 10).await.expect("a keyframe");
     assert!(key.saturating_duration_since(at) < KEYFRAME_BOUND);
 
     // Only its maker may end it; then the pipe's player is told.
@@ -458,4 +458,111 @@ async fn a_lost_publisher_connection_stops_its_players_after_the_grace_period() 
         .err()
         .expect("unpublished");
     assert_eq!(again.code(), "NetStream.Play.Failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_offers_answers_candidates_and_datagrams_get_clear_answers_and_hurt_no_one() {
+    let gw = TestGateway::start_with(common::people).await;
+    let (mut alice, ap) = signaling(&gw, "alice").await;
+    let (stream, publisher) = publish(&mut alice, ap, "steady").await.expect("published");
+    publisher.stream(Duration::from_millis(20));
+    let (mut bob, bp) = signaling(&gw, "bob").await;
+    let (_, mut player, _) = play(&mut bob, bp, &stream).await.expect("plays");
+    frames(&mut player, 5).await;
+
+    let (carol, cp) = signaling(&gw, "carol").await;
+    let ask = |args: Value| {
+        let c = &carol;
+        async move { c.call(cp, args).await.expect("an answer") }
+    };
+    let failed = |r: &Reply, code: &str, words: &str| {
+        assert!(r.is_error(), "{:?}", r.args);
+        assert_eq!(r.code(), code, "{:?}", r.args);
+        assert!(r.description().contains(words), "{:?}", r.args);
+    };
+    failed(
+        &ask(json!({"name": "sdp", "type": "offer", "sdp": "garbage"})).await,
+        "NetStream.Failed",
+        "bad SDP",
+    );
+    failed(
+        &ask(json!({"name": "sdp", "type": "offer", "sdp": Offering::receiving().await.offer}))
+            .await,
+        "NetStream.Failed",
+        "sends no audio or video",
+    );
+    failed(
+        &ask(json!({"name": "sdp", "type": "answer", "sdp": "v=0"})).await,
+        "NetStream.Play.Failed",
+        "no offer",
+    );
+    failed(
+        &ask(json!({"name": "sdp", "type": "pranswer", "sdp": "v=0"})).await,
+        "NetConnection.Call.Failed",
+        "offer or answer",
+    );
+    failed(
+        &ask(json!({"name": "sdp", "type": "offer"})).await,
+        "NetConnection.Call.Failed",
+        "sdp",
+    );
+    let junk =
+        ask(json!({"name": "candidate", "candidate": "candidate:junk 1 udp x y z", "sdpMid": "0"}))
+            .await;
+    assert!(
+        !junk.is_error(),
+        "an unusable candidate is dropped, as an mDNS one is: {:?}",
+        junk.args
+    );
+    ask(json!({"name": "setProperty", "info": {"app": "a@b"}}))
+        .await
+        .ok()
+        .expect("any property value is kept");
+    failed(
+        &ask(json!({"name": "sdp", "type": "offer", "sdp": Offering::new("x").await.offer})).await,
+        "NetConnection.Call.Failed",
+        "app",
+    );
+    // A publishing pipe cannot publish again or play.
+    let again = alice
+        .call(
+            ap,
+            json!({"name": "sdp", "type": "offer", "sdp": Offering::new("y").await.offer}),
+        )
+        .await
+        .expect("answer");
+    failed(&again, "NetStream.Failed", "already has a peer connection");
+    let playing = alice
+        .call(ap, json!({"name": "play", "stream": stream}))
+        .await
+        .expect("answer");
+    failed(
+        &playing,
+        "NetStream.Play.Failed",
+        "already has a peer connection",
+    );
+
+    // Junk on the media port: not WebRTC, STUN-looking, RTP-looking from an address no peer checked from.
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("udp");
+    let sfu = gw.gateway.rtc_addr.expect("SFU");
+    for d in [
+        vec![0xffu8; 40],
+        vec![0u8; 20],
+        vec![1, 1, 0, 8, 0x21, 0x12, 0xa4, 0x42],
+        {
+            let mut rtp = vec![0x80, 96, 0, 1, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef];
+            rtp.resize(200, 7);
+            rtp
+        },
+        Vec::new(),
+    ] {
+        for _ in 0..50 {
+            udp.send_to(&d, sfu).await.expect("sent");
+        }
+    }
+    // The publication and its player are untouched.
+    frames(&mut player, 25).await;
+    assert!(!alice.is_closed() && !bob.is_closed() && !carol.is_closed());
 }

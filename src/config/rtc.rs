@@ -19,6 +19,9 @@ pub struct Rtc {
     /// A peer connection whose ICE and DTLS have not completed this long after the offer/answer is dropped
     /// (its owner gets `NetStream.Failed`).
     pub connect_timeout_ms: u64,
+    /// The SFU's UDP receive buffer (0: the OS default, ~200 KiB on Linux, which a hundred players joining
+    /// at once overflow).
+    pub udp_recv_buffer_bytes: usize,
 }
 
 impl Default for Rtc {
@@ -29,6 +32,7 @@ impl Default for Rtc {
             max_publications_per_connection: 4,
             max_players_per_stream: 100,
             connect_timeout_ms: 20_000,
+            udp_recv_buffer_bytes: 4 << 20,
         }
     }
 }

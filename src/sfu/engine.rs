@@ -20,7 +20,8 @@ use super::peer::{Peer, Role, Timers, Work};
 use super::{Command, PeerKey, SfuEvent, SfuSettings};
 use crate::metrics::Metrics;
 
-/// Candidates kept for a pipe whose offer has not arrived yet.
+/// Remote candidates a peer takes (the rest are ignored; the gateway is ICE lite and needs none), and
+/// those kept for a pipe whose offer has not arrived yet.
 const EARLY_CANDIDATES: usize = 32;
 
 pub(super) struct Engine {
@@ -172,11 +173,13 @@ impl Engine {
         }
         // mDNS names (`<uuid>.local`) and other forms str0m cannot use are dropped: the peer's checks reach
         // the gateway anyway, as peer-reflexive candidates.
-        let Ok(c) = Candidate::from_sdp_string(text) else {
+        let parsed = std::panic::catch_unwind(|| Candidate::from_sdp_string(text));
+        let Ok(Ok(c)) = parsed else {
             return;
         };
         match self.peers.get_mut(&key) {
-            Some(peer) => {
+            Some(peer) if peer.candidates < EARLY_CANDIDATES => {
+                peer.candidates += 1;
                 peer.rtc.add_remote_candidate(c);
                 peer.drive(
                     key,
@@ -186,6 +189,7 @@ impl Engine {
                     &self.metrics,
                 );
             }
+            Some(_) => {}
             None => {
                 let early = self.early.entry(key).or_default();
                 if early.len() < EARLY_CANDIDATES {
@@ -209,28 +213,31 @@ impl Engine {
                 contents,
             },
         );
+        // Only a STUN check (first byte 0-3, RFC 7983) can bring a new address: anything else from an
+        // address no peer has checked from is dropped without looking at every peer.
+        let stun = data.first().is_some_and(|b| *b < 4);
         let key = match self.addrs.get(&source) {
             Some(k) if self.peers.get(k).is_some_and(|p| p.rtc.accepts(&input)) => Some(*k),
-            _ => self
+            _ if stun => self
                 .peers
                 .iter()
                 .find(|(_, p)| p.rtc.accepts(&input))
                 .map(|(k, _)| *k),
+            _ => None,
         };
         let Some(key) = key else { return };
-        self.addrs.insert(source, key);
+        if self.addrs.get(&source) != Some(&key) {
+            self.addrs.insert(source, key);
+        }
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        if peer.rtc.handle_input(input).is_err() {
+        if let Err(why) = peer.input(input) {
             self.metrics
                 .rtc_failures_total
                 .with_label_values(&["dtls"])
                 .inc();
-            self.work.push_back(Work::Close(
-                key,
-                "the peer connection failed (DTLS or SRTP)".into(),
-            ));
+            self.work.push_back(Work::Close(key, why));
             return;
         }
         peer.drive(
@@ -255,7 +262,7 @@ impl Engine {
             if peer.deadline > now {
                 continue; // a stale entry: the peer has a later deadline queued
             }
-            if peer.rtc.handle_input(Input::Timeout(now)).is_err() {
+            if peer.input(Input::Timeout(now)).is_err() {
                 self.work
                     .push_back(Work::Close(key, "the peer connection failed".into()));
                 continue;

@@ -141,12 +141,15 @@ impl Sfu {
     pub async fn start(
         bind: SocketAddr,
         public_ip: Option<std::net::IpAddr>,
+        recv_buffer: usize,
         app: &str,
         settings: impl FnOnce(SocketAddr) -> SfuSettings,
         metrics: Arc<crate::metrics::Metrics>,
         shutdown: CancellationToken,
     ) -> std::io::Result<(Sfu, tokio::task::JoinHandle<()>)> {
-        let socket = tokio::net::UdpSocket::bind(bind).await?;
+        let socket = crate::transport::udp::bind(bind, recv_buffer, "SFU")?;
+        socket.set_nonblocking(true)?;
+        let socket = tokio::net::UdpSocket::from_std(socket)?;
         let bound = socket.local_addr()?;
         let announce = SocketAddr::new(public_ip.unwrap_or(bound.ip()), bound.port());
         let settings = settings(announce);

@@ -11,6 +11,9 @@ use super::names::StreamName;
 use super::peer::{OutTrack, Peer, Role, Track};
 use super::{Mode, Notify, PeerKey, Published, SfuError};
 
+/// Tracks one publication may have: a camera and a microphone are two, a screen share adds one or two.
+const MAX_TRACKS: usize = 8;
+
 impl Engine {
     pub(super) fn publish(
         &mut self,
@@ -45,13 +48,8 @@ impl Engine {
         // answer is `recvonly` and the browser opens no receiving tracks (the SDK would report each as a
         // local `NetStream.Play.Start` on the publisher).
         let offer = offer.replace("a=sendrecv", "a=sendonly");
-        let offer =
-            SdpOffer::from_sdp_string(&offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
         let mut rtc = self.new_rtc();
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(offer)
-            .map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let answer = accept_offer(&mut rtc, &offer)?;
         let mut peer = Peer::new(
             rtc,
             Role::Publisher {
@@ -79,6 +77,11 @@ impl Engine {
                 kind: media.kind(),
                 id: media.track_id().to_string(),
             });
+        }
+        if tracks.len() > MAX_TRACKS {
+            return Err(SfuError::BadSdp(format!(
+                "at most {MAX_TRACKS} audio and video tracks per publication"
+            )));
         }
         if tracks.is_empty() {
             return Err(SfuError::BadSdp("the offer sends no audio or video".into()));
@@ -236,13 +239,8 @@ impl Engine {
     ) -> Result<String, SfuError> {
         let (publisher, tracks) = self.playable(key, stream, Mode::All)?;
         let sdp = offer;
-        let offer =
-            SdpOffer::from_sdp_string(offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
         let mut rtc = self.new_rtc();
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(offer)
-            .map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let answer = accept_offer(&mut rtc, offer)?;
         let mut peer = Peer::new(
             rtc,
             Role::Player {
@@ -291,15 +289,27 @@ impl Engine {
         let Role::Player { pending, .. } = &mut peer.role else {
             return Err(SfuError::NoOffer);
         };
+        if pending.is_none() {
+            return Err(SfuError::NoOffer);
+        }
+        let answer = guarded(|| SdpAnswer::from_sdp_string(sdp).map_err(|e| e.to_string()))?;
         let pending = pending.take().ok_or(SfuError::NoOffer)?;
-        let answer =
-            SdpAnswer::from_sdp_string(sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
-        if let Err(e) = peer.rtc.sdp_api().accept_answer(pending, answer) {
+        let rtc = &mut peer.rtc;
+        if let Err(e) = guarded(|| {
+            rtc.sdp_api()
+                .accept_answer(pending, answer)
+                .map_err(|e| e.to_string())
+        }) {
             self.metrics
                 .rtc_failures_total
                 .with_label_values(&["sdp"])
                 .inc();
-            return Err(SfuError::BadSdp(e.to_string()));
+            // The offer is spent: this player cannot answer again; it ends (its pipe is told).
+            self.work.push_back(super::peer::Work::Close(
+                key,
+                format!("the answer was refused: {e}"),
+            ));
+            return Err(e);
         }
         peer.drive(
             key,
@@ -318,4 +328,17 @@ fn offered_mids(sdp: &str) -> Vec<str0m::media::Mid> {
         .filter_map(|l| l.trim().strip_prefix("a=mid:"))
         .map(|m| str0m::media::Mid::from(m.trim()))
         .collect()
+}
+
+/// Runs SDP handling on input from the network: an error, or a panic inside str0m, is a bad SDP.
+fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, SfuError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err("not understood".into()))
+        .map_err(SfuError::BadSdp)
+}
+
+/// Parses and accepts a remote offer on `rtc`: the answer.
+fn accept_offer(rtc: &mut str0m::Rtc, sdp: &str) -> Result<SdpAnswer, SfuError> {
+    let offer = guarded(|| SdpOffer::from_sdp_string(sdp).map_err(|e| e.to_string()))?;
+    guarded(|| rtc.sdp_api().accept_offer(offer).map_err(|e| e.to_string()))
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use str0m::change::SdpPendingOffer;
 use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Mid};
-use str0m::{Event, IceConnectionState, Output, Rtc};
+use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
 use super::{Notify, PeerKey};
 use crate::metrics::Metrics;
@@ -55,6 +55,8 @@ pub(super) struct Peer {
     pub created: Instant,
     /// ICE and DTLS completed.
     pub connected: bool,
+    /// Remote candidates added (at most `MAX_CANDIDATES`).
+    pub candidates: usize,
     /// Last cumulative RTP counts per (mid, ingress?), to turn str0m's stats into counter increments.
     stats: HashMap<(Mid, bool), (u64, u64, u64)>,
 }
@@ -88,6 +90,7 @@ impl Peer {
             deadline: now,
             created: now,
             connected: false,
+            candidates: 0,
             stats: HashMap::new(),
         }
     }
@@ -95,6 +98,20 @@ impl Peer {
     pub fn stream(&self) -> &str {
         match &self.role {
             Role::Publisher { stream, .. } | Role::Player { stream, .. } => stream,
+        }
+    }
+
+    /// Feeds the `Rtc` one input. A panic inside str0m (crafted input it did not expect) ends this peer
+    /// connection like an error, never the SFU's task.
+    pub fn input(&mut self, input: Input) -> Result<(), String> {
+        let rtc = &mut self.rtc;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rtc.handle_input(input))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("the peer connection failed: {e}")),
+            Err(_) => {
+                self.rtc.disconnect();
+                Err("the peer connection failed (internal error on its input)".into())
+            }
         }
     }
 
@@ -112,7 +129,18 @@ impl Peer {
                 work.push_back(Work::Close(key, "the peer connection closed".into()));
                 return;
             }
-            match self.rtc.poll_output() {
+            let rtc = &mut self.rtc;
+            let Ok(polled) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rtc.poll_output()))
+            else {
+                self.rtc.disconnect();
+                work.push_back(Work::Close(
+                    key,
+                    "the peer connection failed (internal error)".into(),
+                ));
+                return;
+            };
+            match polled {
                 Ok(Output::Timeout(t)) => {
                     if t != self.deadline {
                         self.deadline = t;

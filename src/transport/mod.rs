@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod quic;
 pub mod tcp;
 pub mod tls;
+pub mod udp;
 mod vectored;
 pub mod ws;
 

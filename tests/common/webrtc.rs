@@ -32,9 +32,9 @@ pub enum Seen {
 
 enum Order {
     Frame(MediaKind, Vec<u8>),
-    /// Send an audio and a video frame every period, as a camera does: `vp8_frame(n, key)` and
-    /// `opus_frame(n)`, a keyframe first and after each keyframe request.
-    Stream(Duration),
+    /// Send an audio and a video frame every period, as a camera does: `vp8_frame(n, key)` (padded to the
+    /// size, if given) and `opus_frame(n)`, a keyframe first and after each keyframe request.
+    Stream(Duration, usize),
 }
 
 /// A running peer: orders go to its task, what it sees comes back.
@@ -158,7 +158,12 @@ impl Peer {
 
     /// Starts sending a frame of each kind every `period` (publishers).
     pub fn stream(&self, period: Duration) {
-        let _ = self.orders.send(Order::Stream(period));
+        let _ = self.orders.send(Order::Stream(period, 0));
+    }
+
+    /// Starts sending an audio frame and a video frame of `video_bytes` every `period` (publishers).
+    pub fn stream_sized(&self, period: Duration, video_bytes: usize) {
+        let _ = self.orders.send(Order::Stream(period, video_bytes));
     }
 
     /// The next thing seen that `pick` accepts, within `wait`.
@@ -188,7 +193,7 @@ fn spawn(mut rtc: Rtc, socket: UdpSocket, mids: Vec<(MediaKind, Mid)>) -> Peer {
         let started = Instant::now();
         let mut frames = 0u64;
         let mut ticker: Option<tokio::time::Interval> = None;
-        let (mut n, mut want_key) = (0u32, false);
+        let (mut n, mut want_key, mut size) = (0u32, false, 0usize);
         loop {
             let timeout = loop {
                 match rtc.poll_output() {
@@ -238,7 +243,11 @@ fn spawn(mut rtc: Rtc, socket: UdpSocket, mids: Vec<(MediaKind, Mid)>) -> Peer {
                 _ = async { match &mut ticker { Some(t) => { t.tick().await; } None => std::future::pending::<()>().await } } => {
                     let key = n == 0 || want_key;
                     want_key = false;
-                    for (kind, data) in [(MediaKind::Audio, opus_frame(n)), (MediaKind::Video, vp8_frame(n, key))] {
+                    let mut video = vp8_frame(n, key);
+                    if video.len() < size {
+                        video.resize(size, (n % 251) as u8);
+                    }
+                    for (kind, data) in [(MediaKind::Audio, opus_frame(n)), (MediaKind::Video, video)] {
                         write(&mut rtc, &mids, kind, data, &mut frames, started);
                     }
                     n += 1;
@@ -246,8 +255,9 @@ fn spawn(mut rtc: Rtc, socket: UdpSocket, mids: Vec<(MediaKind, Mid)>) -> Peer {
                 order = order_rx.recv() => {
                     let (kind, data) = match order {
                         Some(Order::Frame(kind, data)) => (kind, data),
-                        Some(Order::Stream(every)) => {
+                        Some(Order::Stream(every, bytes)) => {
                             ticker = Some(tokio::time::interval(every));
+                            size = bytes;
                             continue;
                         }
                         None => return,

@@ -34,39 +34,20 @@ pub fn server_config(
     Ok(config)
 }
 
-/// The server's UDP endpoint on `addr`, its socket's receive buffer asked to hold `recv_buffer` bytes (0: the
-/// OS default): a burst of handshakes (a thousand phones reconnecting at once) must not overflow it, or the
-/// kernel drops datagrams and handshakes stall. The OS may grant less (Linux caps at `net.core.rmem_max`);
-/// that is logged with the figure to raise.
+/// The server's UDP endpoint on `addr`, its socket's receive buffer asked to hold `recv_buffer` bytes
+/// (`transport::udp::bind`).
 pub fn server_endpoint(
     server: quinn::ServerConfig,
     addr: SocketAddr,
     recv_buffer: usize,
 ) -> anyhow::Result<quinn::Endpoint> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        let _ = socket.set_only_v6(false);
-    }
-    if recv_buffer > 0 {
-        let _ = socket.set_recv_buffer_size(recv_buffer);
-        // Linux reports twice what it granted (the doubling covers its bookkeeping).
-        let granted = socket.recv_buffer_size().unwrap_or(0) / 2;
-        if granted < recv_buffer {
-            tracing::warn!(
-                requested = recv_buffer,
-                granted,
-                "the OS capped the QUIC UDP receive buffer; raise net.core.rmem_max to at least the requested size"
-            );
-        }
-    }
-    socket.bind(&addr.into())?;
+    let socket = crate::transport::udp::bind(addr, recv_buffer, "QUIC")?;
     let runtime =
         quinn::default_runtime().ok_or_else(|| anyhow::anyhow!("no async runtime for QUIC"))?;
     Ok(quinn::Endpoint::new(
         quinn::EndpointConfig::default(),
         Some(server),
-        socket.into(),
+        socket,
         runtime,
     )?)
 }
