@@ -200,6 +200,24 @@ async fn a_publication_plays_to_two_players_a_late_one_gets_a_keyframe_and_relea
         );
         players.push((c, p, peer));
     }
+    // A player's own keyframe request (a browser's PLI after loss) reaches the publisher, and the keyframe
+    // it sends comes back. At most one a second per track goes through: wait that out after the joins.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut publisher = publisher;
+    while publisher.seen.try_recv().is_ok() {}
+    let (_, _, bob_peer) = &mut players[0];
+    bob_peer.ask_keyframe();
+    publisher
+        .next(WAIT, |s| (*s == Seen::KeyframeRequested).then_some(()))
+        .await
+        .expect("the player's PLI is forwarded to the publisher");
+    bob_peer
+        .next(WAIT, |s| {
+            matches!(s, Seen::Frame { keyframe: true, .. }).then_some(())
+        })
+        .await
+        .expect("the keyframe reaches the player");
+
     // A late player: the stream has run for a while; the gateway asks the publisher for a keyframe.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (mut dave, dp) = signaling(&gw, "dave").await;

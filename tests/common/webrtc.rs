@@ -35,6 +35,8 @@ enum Order {
     /// Send an audio and a video frame every period, as a camera does: `vp8_frame(n, key)` (padded to the
     /// size, if given) and `opus_frame(n)`, a keyframe first and after each keyframe request.
     Stream(Duration, usize),
+    /// Ask the sender for a keyframe (PLI) on the video track this peer receives.
+    AskKeyframe,
 }
 
 /// A running peer: orders go to its task, what it sees comes back.
@@ -156,6 +158,11 @@ impl Peer {
         let _ = self.orders.send(Order::Frame(kind, data));
     }
 
+    /// Sends a PLI for the video it receives (players), as a browser does after loss.
+    pub fn ask_keyframe(&self) {
+        let _ = self.orders.send(Order::AskKeyframe);
+    }
+
     /// Starts sending a frame of each kind every `period` (publishers).
     pub fn stream(&self, period: Duration) {
         let _ = self.orders.send(Order::Stream(period, 0));
@@ -194,6 +201,7 @@ fn spawn(mut rtc: Rtc, socket: UdpSocket, mids: Vec<(MediaKind, Mid)>) -> Peer {
         let mut frames = 0u64;
         let mut ticker: Option<tokio::time::Interval> = None;
         let (mut n, mut want_key, mut size) = (0u32, false, 0usize);
+        let mut video_in: Option<Mid> = None;
         loop {
             let timeout = loop {
                 match rtc.poll_output() {
@@ -209,6 +217,9 @@ fn spawn(mut rtc: Rtc, socket: UdpSocket, mids: Vec<(MediaKind, Mid)>) -> Peer {
                                     .media(d.mid)
                                     .map(|m| m.kind())
                                     .unwrap_or(MediaKind::Audio);
+                                if kind == MediaKind::Video {
+                                    video_in = Some(d.mid);
+                                }
                                 Some(Seen::Frame {
                                     kind,
                                     keyframe: d.is_keyframe(),
@@ -258,6 +269,12 @@ fn spawn(mut rtc: Rtc, socket: UdpSocket, mids: Vec<(MediaKind, Mid)>) -> Peer {
                         Some(Order::Stream(every, bytes)) => {
                             ticker = Some(tokio::time::interval(every));
                             size = bytes;
+                            continue;
+                        }
+                        Some(Order::AskKeyframe) => {
+                            if let Some(mut w) = video_in.and_then(|m| rtc.writer(m)) {
+                                let _ = w.request_keyframe(None, str0m::media::KeyframeRequestKind::Pli);
+                            }
                             continue;
                         }
                         None => return,
