@@ -584,3 +584,96 @@ async fn bad_offers_answers_candidates_and_datagrams_get_clear_answers_and_hurt_
     frames(&mut player, 25).await;
     assert!(!alice.is_closed() && !bob.is_closed() && !carol.is_closed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packets_lost_on_the_way_in_are_asked_again_and_players_miss_no_frame() {
+    let gw = TestGateway::start_with(common::people).await;
+    let (mut alice, ap) = signaling(&gw, "alice").await;
+    let (stream, publisher) = publish(&mut alice, ap, "lossy").await.expect("published");
+    let (mut bob, bp) = signaling(&gw, "bob").await;
+    let (_, mut player, _) = play(&mut bob, bp, &stream).await.expect("plays");
+    // One VP8 packet in ten never reaches the gateway; it NACKs them and the publisher resends (RTX).
+    publisher.lose_every(10);
+    publisher.stream(Duration::from_millis(20));
+    // Every one of the first 150 frames arrives (a repaired one may come after later ones).
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while (0..150u32).any(|i| !seen.contains(&i)) {
+        let s = tokio::time::timeout_at(deadline, player.seen.recv())
+            .await
+            .unwrap_or_else(|_| {
+                let missing: Vec<u32> = (0..150).filter(|i| !seen.contains(i)).collect();
+                panic!("frames never delivered within {WAIT:?}: {missing:?}")
+            })
+            .expect("the player runs");
+        if let Seen::Frame {
+            kind: MediaKind::Video,
+            data,
+            keyframe,
+        } = s
+        {
+            let at = if keyframe { 10 } else { 3 };
+            seen.insert(u32::from_be_bytes(
+                data[at..at + 4].try_into().expect("4 bytes"),
+            ));
+        }
+    }
+    let nacks = r#"odd_gateway_rtc_nacks_total{dir="sent"}"#;
+    let until = tokio::time::Instant::now() + WAIT;
+    loop {
+        let n = common::metric_at(&gw.http_url(), nacks)
+            .await
+            .unwrap_or(0.0);
+        if n > 0.0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the gateway's NACKs are counted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_that_never_connects_is_dropped_and_told() {
+    let gw = TestGateway::start_with(|c| {
+        common::people(c);
+        c.rtc.connect_timeout_ms = 1_000;
+    })
+    .await;
+    let (mut alice, ap) = signaling(&gw, "alice").await;
+    let off = Offering::new("ghost").await;
+    tell(
+        &alice,
+        ap,
+        json!({"name": "sdp", "type": "offer", "sdp": off.offer}),
+    )
+    .await;
+    // The offer is answered, but this publisher never checks connectivity (its peer is never started).
+    let got = until(&mut alice, "NetStream.Failed", |p| {
+        p.code() == "NetStream.Failed"
+    })
+    .await;
+    assert!(got.iter().any(|p| p.code() == "NetStream.Publish.Start"));
+    let failed = got.last().expect("a push");
+    assert!(
+        failed.is_error() && failed.description().contains("did not complete"),
+        "{:?}",
+        failed.args
+    );
+    let stream = got
+        .iter()
+        .find(|p| p.code() == "NetStream.Publish.Start")
+        .map(|p| p.info()["stream"].as_str().unwrap_or_default().to_string())
+        .expect("named");
+    let (mut bob, bp) = signaling(&gw, "bob").await;
+    let gone = play(&mut bob, bp, &stream).await.err().expect("dropped");
+    assert_eq!(gone.code(), "NetStream.Play.Failed");
+    let failures = common::metric_at(
+        &gw.http_url(),
+        r#"odd_gateway_rtc_failures_total{stage="connect"}"#,
+    )
+    .await;
+    assert_eq!(failures, Some(1.0));
+}

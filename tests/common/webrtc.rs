@@ -37,6 +37,8 @@ enum Order {
     Stream(Duration, usize),
     /// Ask the sender for a keyframe (PLI) on the video track this peer receives.
     AskKeyframe,
+    /// Lose every n-th outgoing VP8 packet (payload type 96; retransmissions, on RTX, go out).
+    LoseEvery(u32),
 }
 
 /// A running peer: orders go to its task, what it sees comes back.
@@ -158,6 +160,11 @@ impl Peer {
         let _ = self.orders.send(Order::Frame(kind, data));
     }
 
+    /// Loses every `n`-th VP8 packet it sends (publishers): a lossy uplink.
+    pub fn lose_every(&self, n: u32) {
+        let _ = self.orders.send(Order::LoseEvery(n));
+    }
+
     /// Sends a PLI for the video it receives (players), as a browser does after loss.
     pub fn ask_keyframe(&self) {
         let _ = self.orders.send(Order::AskKeyframe);
@@ -202,11 +209,21 @@ fn spawn(mut rtc: Rtc, socket: UdpSocket, mids: Vec<(MediaKind, Mid)>) -> Peer {
         let mut ticker: Option<tokio::time::Interval> = None;
         let (mut n, mut want_key, mut size) = (0u32, false, 0usize);
         let mut video_in: Option<Mid> = None;
+        let (mut lose_every, mut vp8_sent) = (0u32, 0u32);
         loop {
             let timeout = loop {
                 match rtc.poll_output() {
                     Ok(Output::Timeout(t)) => break t,
                     Ok(Output::Transmit(t)) => {
+                        let vp8 = t.contents.len() > 1
+                            && t.contents[0] >> 6 == 2
+                            && t.contents[1] & 0x7f == 96;
+                        if vp8 && lose_every > 0 {
+                            vp8_sent += 1;
+                            if vp8_sent % lose_every == 0 {
+                                continue;
+                            }
+                        }
                         let _ = socket.send_to(&t.contents, t.destination).await;
                     }
                     Ok(Output::Event(e)) => {
@@ -269,6 +286,10 @@ fn spawn(mut rtc: Rtc, socket: UdpSocket, mids: Vec<(MediaKind, Mid)>) -> Peer {
                         Some(Order::Stream(every, bytes)) => {
                             ticker = Some(tokio::time::interval(every));
                             size = bytes;
+                            continue;
+                        }
+                        Some(Order::LoseEvery(n)) => {
+                            lose_every = n;
                             continue;
                         }
                         Some(Order::AskKeyframe) => {
