@@ -50,6 +50,26 @@ async fn datagrams_out(http: u16) -> anyhow::Result<f64> {
         .unwrap_or(0.0))
 }
 
+/// Datagrams the kernel dropped on the gateway's SFU socket (its receive buffer was full), from the `drops`
+/// column of `/proc/net/udp`.
+fn socket_drops(port: u16) -> u64 {
+    let text = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    let local = format!(":{port:04X}");
+    text.lines()
+        .skip(1)
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|a| a.ends_with(&local))
+        })
+        .filter_map(|l| {
+            l.split_whitespace()
+                .last()
+                .and_then(|d| d.parse::<u64>().ok())
+        })
+        .sum()
+}
+
 async fn signaling(tcp: u16) -> anyhow::Result<(Client, u16)> {
     let c = Client::connect(&format!("tcp://127.0.0.1:{tcp}"), "").await?;
     let p = c.create("signaling").await?;
@@ -131,15 +151,18 @@ async fn count(
     (audio, video)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn shape(
     tcp: u16,
     http: u16,
+    udp: u16,
     pid: u32,
     p: usize,
     s: usize,
     kbps: usize,
     secs: u64,
 ) -> anyhow::Result<()> {
+    let drops0 = socket_drops(udp);
     let video_bytes = kbps * 1000 / 8 / 30;
     let mut publishers = Vec::new();
     for i in 0..p {
@@ -193,7 +216,7 @@ async fn shape(
     let packets = out1 - out0;
     let expected = (elapsed * (1000.0 / 33.0)) * (p * s) as f64;
     println!(
-        "{p:>2} x {s:>3} at {kbps} kbit/s | out {:>8.0} pkt/s {:>7.1} Mbit/s | video frames {:>6} of ~{:>6.0} ({:>5.1}%), audio {:>6} | gateway {:>5.2} cores = {:>6.1} us/pkt, {:>5.3} cores/player | bench {:>5.2} cores",
+        "{p:>2} x {s:>3} at {kbps} kbit/s | out {:>8.0} pkt/s {:>7.1} Mbit/s | video frames {:>6} of ~{:>6.0} ({:>5.1}%), audio {:>6} | gateway {:>5.2} cores = {:>6.1} us/pkt, {:>5.3} cores/player, socket drops {} | bench {:>5.2} cores",
         packets / elapsed,
         (p * s * kbps) as f64 / 1000.0,
         got.1,
@@ -203,6 +226,7 @@ async fn shape(
         gw / elapsed,
         gw * 1e6 / packets.max(1.0),
         gw / elapsed / (p * s) as f64,
+        socket_drops(udp) - drops0,
         me / elapsed,
     );
     drop(conns);
@@ -245,7 +269,7 @@ async fn main() -> anyhow::Result<()> {
         .env("ODD_TLS", "off")
         .env("ODD_QUIC", "off")
         .env("ODD_HTTPS", "off")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("RTC_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
@@ -265,7 +289,7 @@ async fn main() -> anyhow::Result<()> {
             continue;
         };
         let (p, s): (usize, usize) = (p.trim().parse()?, s.trim().parse()?);
-        if let Err(e) = shape(tcp, http, pid, p, s, kbps, secs).await {
+        if let Err(e) = shape(tcp, http, udp, pid, p, s, kbps, secs).await {
             println!("{p} x {s}: failed: {e}");
         }
     }
