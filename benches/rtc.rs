@@ -8,7 +8,9 @@
 //! (loss), the gateway's CPU per 1,000 packets out and per player (in cores), and the bench's own CPU, so a
 //! run bound by the client side is visible.
 //!
-//! `RTC_SHAPES="1x1,1x10,4x25"` and `RTC_KBPS=1000`, `RTC_SECS=8` choose what runs.
+//! `RTC_SHAPES="1x1,1x10,4x25"` and `RTC_KBPS=1000`, `RTC_SECS=8` choose what runs; `RTC_PAUSE=35` waits that
+//! many seconds before each shape (the previous shape's connections vanish without closing, so their sessions and
+//! peer connections live on for the 30 s reconnect grace); `RTC_LOG` is the gateway's log filter.
 
 #[path = "../tests/common/webrtc.rs"]
 mod webrtc;
@@ -38,13 +40,18 @@ fn free_udp_port() -> u16 {
 
 /// `odd_gateway_rtc_datagrams_total{dir="out"}` from the gateway's `/metrics`.
 async fn datagrams_out(http: u16) -> anyhow::Result<f64> {
+    metric(http, "odd_gateway_rtc_datagrams_total{dir=\"out\"}").await
+}
+
+/// One series of the gateway's `/metrics`.
+async fn metric(http: u16, series: &str) -> anyhow::Result<f64> {
     let text = reqwest::get(format!("http://127.0.0.1:{http}/metrics"))
         .await?
         .text()
         .await?;
     Ok(text
         .lines()
-        .find(|l| l.starts_with("odd_gateway_rtc_datagrams_total{dir=\"out\"}"))
+        .find(|l| l.starts_with(series))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0))
@@ -121,11 +128,12 @@ async fn play(tcp: u16, stream: &str) -> anyhow::Result<(Client, Peer)> {
     let (mut peer, answer) = Peer::answer(&offer).await;
     c.notify(p, json!({"name": "sdp", "type": "answer", "sdp": answer}))
         .await?;
+    let addr = peer.addr;
     peer.next(Duration::from_secs(10), |s| {
         (*s == Seen::Connected).then_some(())
     })
     .await
-    .ok_or_else(|| anyhow::anyhow!("player did not connect"))?;
+    .ok_or_else(|| anyhow::anyhow!("player at {addr} did not connect"))?;
     Ok((c, peer))
 }
 
@@ -163,6 +171,7 @@ async fn shape(
     secs: u64,
 ) -> anyhow::Result<()> {
     let drops0 = socket_drops(udp);
+    let send0 = metric(http, "odd_gateway_rtc_failures_total{stage=\"send\"}").await?;
     let video_bytes = kbps * 1000 / 8 / 30;
     let mut publishers = Vec::new();
     for i in 0..p {
@@ -171,7 +180,16 @@ async fn shape(
     let mut players = Vec::new();
     for (_, stream, _) in &publishers {
         for _ in 0..s {
-            players.push(play(tcp, stream).await?);
+            let started = Instant::now();
+            let player = play(tcp, stream).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "{e} (player {} of {}, after {:?})",
+                    players.len() + 1,
+                    p * s,
+                    started.elapsed()
+                )
+            })?;
+            players.push(player);
         }
     }
     for (_, _, peer) in &publishers {
@@ -216,7 +234,7 @@ async fn shape(
     let packets = out1 - out0;
     let expected = (elapsed * (1000.0 / 33.0)) * (p * s) as f64;
     println!(
-        "{p:>2} x {s:>3} at {kbps} kbit/s | out {:>8.0} pkt/s {:>7.1} Mbit/s | video frames {:>6} of ~{:>6.0} ({:>5.1}%), audio {:>6} | gateway {:>5.2} cores = {:>6.1} us/pkt, {:>5.3} cores/player, socket drops {} | bench {:>5.2} cores",
+        "{p:>2} x {s:>3} at {kbps} kbit/s | out {:>8.0} pkt/s {:>7.1} Mbit/s | video frames {:>6} of ~{:>6.0} ({:>5.1}%), audio {:>6} | gateway {:>5.2} cores = {:>6.1} us/pkt, {:>5.3} cores/player, socket drops {}, send failures {} | bench {:>5.2} cores",
         packets / elapsed,
         (p * s * kbps) as f64 / 1000.0,
         got.1,
@@ -227,6 +245,7 @@ async fn shape(
         gw * 1e6 / packets.max(1.0),
         gw / elapsed / (p * s) as f64,
         socket_drops(udp) - drops0,
+        metric(http, "odd_gateway_rtc_failures_total{stage=\"send\"}").await? - send0,
         me / elapsed,
     );
     drop(conns);
@@ -269,8 +288,15 @@ async fn main() -> anyhow::Result<()> {
         .env("ODD_TLS", "off")
         .env("ODD_QUIC", "off")
         .env("ODD_HTTPS", "off")
-        .env("RUST_LOG", std::env::var("RTC_LOG").unwrap_or_else(|_| "warn".into()))
-        .stdout(Stdio::null())
+        .env(
+            "RUST_LOG",
+            std::env::var("RTC_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(if std::env::var("RTC_LOG").is_ok() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .kill_on_drop(true)
         .spawn()?;
     let pid = child.id().ok_or_else(|| anyhow::anyhow!("no pid"))?;
@@ -289,6 +315,9 @@ async fn main() -> anyhow::Result<()> {
             continue;
         };
         let (p, s): (usize, usize) = (p.trim().parse()?, s.trim().parse()?);
+        if let Some(pause) = std::env::var("RTC_PAUSE").ok().and_then(|v| v.parse().ok()) {
+            tokio::time::sleep(Duration::from_secs(pause)).await;
+        }
         if let Err(e) = shape(tcp, http, udp, pid, p, s, kbps, secs).await {
             println!("{p} x {s}: failed: {e}");
         }

@@ -677,3 +677,95 @@ async fn a_publisher_that_never_connects_is_dropped_and_told() {
     .await;
     assert_eq!(failures, Some(1.0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_ends_a_play_and_stop_on_the_publisher_ends_the_publication() {
+    let gw = TestGateway::start_with(common::people).await;
+    let (mut alice, ap) = signaling(&gw, "alice").await;
+    let (stream, publisher) = publish(&mut alice, ap, "stopme").await.expect("published");
+    publisher.stream(Duration::from_millis(20));
+    let (mut bob, bp) = signaling(&gw, "bob").await;
+    let (_, mut bob_peer, _) = play(&mut bob, bp, &stream).await.expect("plays");
+    frames(&mut bob_peer, 3).await;
+    let (mut carol, cp) = signaling(&gw, "carol").await;
+    let (_, mut carol_peer, _) = play(&mut carol, cp, &stream).await.expect("plays");
+    frames(&mut carol_peer, 3).await;
+
+    // ns.stop() on a player: answered Play.Stop, its peer connection ends, the publication goes on.
+    let stopped = bob
+        .call(bp, json!({"name": "stop", "stream": stream}))
+        .await
+        .expect("answer")
+        .ok()
+        .expect("stopped");
+    assert_eq!(stopped.code(), "NetStream.Play.Stop");
+    assert_eq!(stopped.info()["stream"], stream);
+    frames(&mut carol_peer, 10).await;
+    let players = r#"odd_gateway_rtc_players"#;
+    assert!(
+        common::until_metric(&gw.http_url(), players, 1.0, WAIT).await,
+        "one player left"
+    );
+    // The pipe is free again: it may play once more.
+    let (_, mut again, _) = play(&mut bob, bp, &stream).await.expect("plays again");
+    frames(&mut again, 3).await;
+
+    // stop on the publisher's pipe ends the publication: its players are told.
+    alice
+        .call(ap, json!({"name": "stop", "stream": stream}))
+        .await
+        .expect("answer")
+        .ok()
+        .expect("stopped");
+    for c in [&mut bob, &mut carol] {
+        until(c, "Play.Stop", |r| {
+            r.code() == "NetStream.Play.Stop" && r.info()["track"] == "stopme-video"
+        })
+        .await;
+    }
+    assert!(common::until_metric(&gw.http_url(), "odd_gateway_rtc_publications", 0.0, WAIT).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_player_on_a_port_an_older_one_used_connects_and_the_older_one_ends() {
+    let gw = TestGateway::start_with(common::people).await;
+    let (mut alice, ap) = signaling(&gw, "alice").await;
+    let (stream, publisher) = publish(&mut alice, ap, "reuse").await.expect("published");
+    publisher.stream(Duration::from_millis(20));
+    let (mut bob, bp) = signaling(&gw, "bob").await;
+    let (_, mut old, _) = play(&mut bob, bp, &stream).await.expect("plays");
+    frames(&mut old, 3).await;
+    // Bob's browser goes away without a word (its signaling connection stays, so its peer connection on
+    // the gateway lives on); carol's gets the very same UDP port from the OS.
+    let port = old.addr;
+    drop(old);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (mut carol, cp) = signaling(&gw, "carol").await;
+    tell(&carol, cp, json!({"name": "play", "stream": stream})).await;
+    let got = until(&mut carol, "the gateway's offer", |p| p.name() == "sdp").await;
+    let offer = got.last().expect("offer").args["sdp"]
+        .as_str()
+        .expect("sdp")
+        .to_string();
+    let (mut new, answer) = Peer::answer_from(&offer, port).await;
+    assert_eq!(new.addr, port);
+    tell(
+        &carol,
+        cp,
+        json!({"name": "sdp", "type": "answer", "sdp": answer}),
+    )
+    .await;
+    connected(&mut new).await;
+    frames(&mut new, 10).await;
+    // The older peer connection, whose address this now is, ends; bob's pipe is told why.
+    let failed = until(&mut bob, "NetStream.Failed", |p| {
+        p.code() == "NetStream.Failed"
+    })
+    .await;
+    let last = failed.last().expect("a push");
+    assert!(
+        last.description().contains("another peer connection"),
+        "{:?}",
+        last.args
+    );
+}

@@ -25,12 +25,14 @@ use crate::metrics::Metrics;
 const EARLY_CANDIDATES: usize = 32;
 
 pub(super) struct Engine {
-    pub(super) socket: tokio::net::UdpSocket,
+    pub(super) out: super::outgoing::Outgoing,
     pub(super) settings: SfuSettings,
     pub(super) crypto: Arc<str0m::config::CryptoProvider>,
     pub(super) peers: HashMap<PeerKey, Peer>,
     /// Source address -> peer, learnt from accepted STUN checks.
     pub(super) addrs: HashMap<SocketAddr, PeerKey>,
+    /// Our ICE ufrag of each peer connection -> it: where STUN checks go (`stun.rs`).
+    pub(super) ufrags: HashMap<String, PeerKey>,
     /// Stream name -> its publisher.
     pub(super) streams: HashMap<String, PeerKey>,
     pub(super) early: HashMap<PeerKey, Vec<Candidate>>,
@@ -47,11 +49,12 @@ pub(super) async fn run(
     shutdown: CancellationToken,
 ) {
     let mut e = Engine {
-        socket,
+        out: super::outgoing::Outgoing::new(socket),
         settings,
         crypto: Arc::new(str0m::crypto::from_feature_flags()),
         peers: HashMap::new(),
         addrs: HashMap::new(),
+        ufrags: HashMap::new(),
         streams: HashMap::new(),
         early: HashMap::new(),
         timers: Timers::new(),
@@ -72,7 +75,8 @@ pub(super) async fn run(
                 Some(cmd) => e.command(cmd),
                 None => break,
             },
-            got = e.socket.recv_from(&mut buf) => {
+            _ = e.out.socket.writable(), if e.out.is_waiting() => e.out.flush(&e.metrics),
+            got = e.out.socket.recv_from(&mut buf) => {
                 if let Ok((n, source)) = got {
                     e.datagram(&buf[..n], source);
                 }
@@ -89,16 +93,20 @@ pub(super) async fn run(
 }
 
 impl Engine {
-    pub(super) fn new_rtc(&self) -> Rtc {
+    /// A new peer connection (ICE lite, our one candidate) and its ICE ufrag.
+    pub(super) fn new_rtc(&self) -> (Rtc, String) {
+        let creds = str0m::IceCreds::new();
+        let ufrag = creds.ufrag.clone();
         let mut rtc = Rtc::builder()
             .set_ice_lite(true)
+            .set_local_ice_credentials(creds)
             .set_crypto_provider(self.crypto.clone())
             .set_stats_interval(Some(Duration::from_secs(2)))
             .build(Instant::now());
         if let Ok(c) = Candidate::host(self.settings.announce, "udp") {
             rtc.add_local_candidate(c);
         }
-        rtc
+        (rtc, ufrag)
     }
 
     fn command(&mut self, cmd: Command) {
@@ -152,12 +160,19 @@ impl Engine {
 
     /// Adds a new peer, applies candidates that came before it, and polls it once.
     pub(super) fn insert(&mut self, key: PeerKey, mut peer: Peer) {
+        self.ufrags.insert(peer.ufrag.clone(), key);
+        tracing::debug!(
+            ?key,
+            stream = peer.stream(),
+            peers = self.peers.len() + 1,
+            "peer connection added"
+        );
         for c in self.early.remove(&key).unwrap_or_default() {
             peer.rtc.add_remote_candidate(c);
         }
         peer.drive(
             key,
-            &self.socket,
+            &mut self.out,
             &mut self.work,
             &mut self.timers,
             &self.metrics,
@@ -183,7 +198,7 @@ impl Engine {
                 peer.rtc.add_remote_candidate(c);
                 peer.drive(
                     key,
-                    &self.socket,
+                    &mut self.out,
                     &mut self.work,
                     &mut self.timers,
                     &self.metrics,
@@ -213,21 +228,38 @@ impl Engine {
                 contents,
             },
         );
-        // Only a STUN check (first byte 0-3, RFC 7983) can bring a new address: anything else from an
-        // address no peer has checked from is dropped without looking at every peer.
+        // A STUN check goes to the peer connection its USERNAME names; anything else to the one that owns its
+        // source address (learnt from checks). Nothing else is looked at, so junk costs a lookup.
         let stun = data.first().is_some_and(|b| *b < 4);
-        let key = match self.addrs.get(&source) {
-            Some(k) if self.peers.get(k).is_some_and(|p| p.rtc.accepts(&input)) => Some(*k),
-            _ if stun => self
-                .peers
-                .iter()
-                .find(|(_, p)| p.rtc.accepts(&input))
-                .map(|(k, _)| *k),
-            _ => None,
+        let key = if stun {
+            super::stun::local_ufrag(data)
+                .and_then(|u| self.ufrags.get(u))
+                .copied()
+        } else {
+            self.addrs.get(&source).copied()
         };
-        let Some(key) = key else { return };
-        if self.addrs.get(&source) != Some(&key) {
-            self.addrs.insert(source, key);
+        let Some(key) = key else {
+            if stun {
+                tracing::debug!(%source, "a STUN check for no peer connection (unknown or stale credentials)");
+            }
+            return;
+        };
+        if !self.peers.get(&key).is_some_and(|p| p.rtc.accepts(&input)) {
+            return;
+        }
+        if stun {
+            if let Some(old) = self.addrs.insert(source, key).filter(|old| *old != key) {
+                // One address, one ICE agent: a new peer connection checking from an address an older one
+                // used (a port reused, a NAT mapping recycled) means the older one's far end is gone. Left
+                // alive, it would keep sending to that address, into the new connection.
+                if self.peers.contains_key(&old) {
+                    tracing::debug!(%source, ?old, new = ?key, "an address moves to another peer connection");
+                    self.work.push_back(Work::Close(
+                        old,
+                        "its address now belongs to another peer connection".into(),
+                    ));
+                }
+            }
         }
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
@@ -242,7 +274,7 @@ impl Engine {
         }
         peer.drive(
             key,
-            &self.socket,
+            &mut self.out,
             &mut self.work,
             &mut self.timers,
             &self.metrics,
@@ -269,7 +301,7 @@ impl Engine {
             }
             peer.drive(
                 key,
-                &self.socket,
+                &mut self.out,
                 &mut self.work,
                 &mut self.timers,
                 &self.metrics,
@@ -310,6 +342,7 @@ impl Engine {
         };
         peer.rtc.disconnect();
         self.addrs.retain(|_, k| *k != key);
+        self.ufrags.remove(&peer.ufrag);
         match &peer.role {
             Role::Publisher {
                 stream, players, ..
@@ -322,6 +355,7 @@ impl Engine {
                     };
                     player.rtc.disconnect();
                     self.addrs.retain(|_, k| *k != p);
+                    self.ufrags.remove(&player.ufrag);
                     self.metrics.rtc_players.dec();
                     if let Role::Player { tracks, .. } = &player.role {
                         (player.notify)(SfuEvent::Unpublished {

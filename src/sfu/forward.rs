@@ -88,7 +88,7 @@ impl Engine {
             }
             peer.drive(
                 key,
-                &self.socket,
+                &mut self.out,
                 &mut self.work,
                 &mut self.timers,
                 &self.metrics,
@@ -120,7 +120,7 @@ impl Engine {
         }
         peer.drive(
             publisher,
-            &self.socket,
+            &mut self.out,
             &mut self.work,
             &mut self.timers,
             &self.metrics,

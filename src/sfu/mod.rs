@@ -13,7 +13,9 @@ mod error;
 mod forward;
 mod names;
 mod negotiate;
+mod outgoing;
 mod peer;
+mod stun;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -148,6 +150,8 @@ impl Sfu {
         shutdown: CancellationToken,
     ) -> std::io::Result<(Sfu, tokio::task::JoinHandle<()>)> {
         let socket = crate::transport::udp::bind(bind, recv_buffer, "SFU")?;
+        // A burst to hundreds of players fits in the kernel before anything waits in `Outgoing`.
+        let _ = socket2::SockRef::from(&socket).set_send_buffer_size(recv_buffer);
         socket.set_nonblocking(true)?;
         let socket = tokio::net::UdpSocket::from_std(socket)?;
         let bound = socket.local_addr()?;

@@ -48,10 +48,10 @@ impl Engine {
         // answer is `recvonly` and the browser opens no receiving tracks (the SDK would report each as a
         // local `NetStream.Play.Start` on the publisher).
         let offer = offer.replace("a=sendrecv", "a=sendonly");
-        let mut rtc = self.new_rtc();
+        let (mut rtc, ufrag) = self.new_rtc();
         let answer = accept_offer(&mut rtc, &offer)?;
         let mut peer = Peer::new(
-            rtc,
+            (rtc, ufrag),
             Role::Publisher {
                 stream: String::new(),
                 tracks: Vec::new(),
@@ -195,7 +195,7 @@ impl Engine {
     ) -> Result<String, SfuError> {
         let (publisher, tracks) = self.playable(key, stream, mode)?;
         let msid = StreamName::parse(stream).map(|n| n.id).unwrap_or_default();
-        let mut rtc = self.new_rtc();
+        let (mut rtc, ufrag) = self.new_rtc();
         let mut api = rtc.sdp_api();
         let mut out = Vec::new();
         for t in &tracks {
@@ -217,7 +217,7 @@ impl Engine {
             .apply()
             .ok_or_else(|| SfuError::BadSdp("nothing to offer".into()))?;
         let peer = Peer::new(
-            rtc,
+            (rtc, ufrag),
             Role::Player {
                 stream: stream.to_string(),
                 publisher,
@@ -239,10 +239,10 @@ impl Engine {
     ) -> Result<String, SfuError> {
         let (publisher, tracks) = self.playable(key, stream, Mode::All)?;
         let sdp = offer;
-        let mut rtc = self.new_rtc();
+        let (mut rtc, ufrag) = self.new_rtc();
         let answer = accept_offer(&mut rtc, offer)?;
         let mut peer = Peer::new(
-            rtc,
+            (rtc, ufrag),
             Role::Player {
                 stream: stream.to_string(),
                 publisher,
@@ -313,7 +313,7 @@ impl Engine {
         }
         peer.drive(
             key,
-            &self.socket,
+            &mut self.out,
             &mut self.work,
             &mut self.timers,
             &self.metrics,

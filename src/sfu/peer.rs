@@ -48,6 +48,8 @@ pub(super) enum Role {
 
 pub(super) struct Peer {
     pub rtc: Rtc,
+    /// Our ICE ufrag: STUN checks for this peer connection name it.
+    pub ufrag: String,
     pub role: Role,
     pub notify: Notify,
     /// When the `Rtc` wants its next `Input::Timeout`.
@@ -81,10 +83,11 @@ pub(super) enum Work {
 pub(super) type Timers = BinaryHeap<Reverse<(Instant, PeerKey)>>;
 
 impl Peer {
-    pub fn new(rtc: Rtc, role: Role, notify: Notify) -> Peer {
+    pub fn new((rtc, ufrag): (Rtc, String), role: Role, notify: Notify) -> Peer {
         let now = Instant::now();
         Peer {
             rtc,
+            ufrag,
             role,
             notify,
             deadline: now,
@@ -115,11 +118,11 @@ impl Peer {
         }
     }
 
-    /// Polls the `Rtc` until it only has a timeout left: datagrams go out on `socket`, events become `work`.
+    /// Polls the `Rtc` until it only has a timeout left: datagrams go out on `out`, events become `work`.
     pub fn drive(
         &mut self,
         key: PeerKey,
-        socket: &tokio::net::UdpSocket,
+        out: &mut super::outgoing::Outgoing,
         work: &mut VecDeque<Work>,
         timers: &mut Timers,
         metrics: &Metrics,
@@ -148,13 +151,7 @@ impl Peer {
                     }
                     return;
                 }
-                Ok(Output::Transmit(t)) => match socket.try_send_to(&t.contents, t.destination) {
-                    Ok(n) => metrics.rtc_datagram_out(n),
-                    Err(_) => metrics
-                        .rtc_failures_total
-                        .with_label_values(&["send"])
-                        .inc(),
-                },
+                Ok(Output::Transmit(t)) => out.send(t.destination, &t.contents, metrics),
                 Ok(Output::Event(e)) => self.on_event(key, e, work, metrics),
                 Err(e) => {
                     metrics.rtc_failures_total.with_label_values(&["rtc"]).inc();
@@ -169,6 +166,7 @@ impl Peer {
         match e {
             Event::Connected => {
                 self.connected = true;
+                tracing::debug!(?key, stream = self.stream(), after = ?self.created.elapsed(), "peer connection up");
                 if matches!(self.role, Role::Player { .. }) {
                     work.push_back(Work::PlayerConnected(key));
                 }

@@ -147,7 +147,14 @@ impl Offering {
 impl Peer {
     /// Answers the gateway's offer: the player's answer SDP and the running peer.
     pub async fn answer(offer: &str) -> (Peer, String) {
-        let (socket, candidate) = socket().await;
+        Peer::answer_from(offer, "127.0.0.1:0".parse().expect("addr")).await
+    }
+
+    /// `answer`, from a UDP socket bound to `at` (to reuse a port another peer had).
+    pub async fn answer_from(offer: &str, at: SocketAddr) -> (Peer, String) {
+        let socket = UdpSocket::bind(at).await.expect("udp");
+        let addr = socket.local_addr().expect("addr");
+        let candidate = Candidate::host(addr, "udp").expect("candidate");
         let mut rtc = rtc();
         rtc.add_local_candidate(candidate);
         let offer = SdpOffer::from_sdp_string(offer).expect("an SDP offer");
