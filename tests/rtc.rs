@@ -769,3 +769,50 @@ async fn a_new_player_on_a_port_an_older_one_used_connects_and_the_older_one_end
         last.args
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_publications_are_forwarded_as_well() {
+    let gw = TestGateway::start_with(common::people).await;
+    let (mut alice, ap) = signaling(&gw, "alice").await;
+    let (stream, publisher) = publish(&mut alice, ap, "h264cam").await.expect("published");
+    publisher.use_h264();
+    let (mut bob, bp) = signaling(&gw, "bob").await;
+    let (offer, mut player, _) = play(&mut bob, bp, &stream).await.expect("plays");
+    assert!(
+        offer.contains("H264/90000"),
+        "the gateway offers H264: {offer}"
+    );
+    publisher.stream(Duration::from_millis(20));
+    let (mut video, mut keyframes) = (0, 0);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while video < 25 {
+        let s = tokio::time::timeout_at(deadline, player.seen.recv())
+            .await
+            .unwrap_or_else(|_| panic!("25 H264 frames within {WAIT:?}, got {video}"))
+            .expect("the player runs");
+        if let Seen::Frame {
+            kind: MediaKind::Video,
+            data,
+            keyframe,
+        } = s
+        {
+            // Whatever start code the depacketizer puts back (3 or 4 bytes), the NAL unit is the publisher's.
+            let nal = data
+                .strip_prefix(&[0, 0, 0, 1][..])
+                .or_else(|| data.strip_prefix(&[0, 0, 1][..]))
+                .expect("an Annex B start code");
+            let n: u32 = std::str::from_utf8(&nal[1..9])
+                .expect("digits")
+                .parse()
+                .expect("a frame number");
+            assert_eq!(
+                nal,
+                &webrtc::h264_frame(n, keyframe)[4..],
+                "H264 frame {n} unchanged"
+            );
+            keyframes += usize::from(keyframe);
+            video += 1;
+        }
+    }
+    assert!(keyframes >= 1, "an IDR frame came");
+}

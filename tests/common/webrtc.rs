@@ -39,6 +39,8 @@ enum Order {
     AskKeyframe,
     /// Lose every n-th outgoing VP8 packet (payload type 96; retransmissions, on RTX, go out).
     LoseEvery(u32),
+    /// Send video as H264 (`h264_frame`) instead of VP8.
+    H264,
 }
 
 /// A running peer: orders go to its task, what it sees comes back.
@@ -80,6 +82,16 @@ pub fn vp8_frame(n: u32, key: bool) -> Vec<u8> {
     };
     f.extend_from_slice(&n.to_be_bytes());
     f.resize(f.len() + 300, (n % 251) as u8);
+    f
+}
+
+/// An H264 access unit carrying `n` (Annex B): an IDR slice for a keyframe, else a non-IDR slice. `n` is
+/// written as 8 ASCII digits: a NAL unit must not hold two zero bytes in a row (they would read as a start
+/// code).
+pub fn h264_frame(n: u32, key: bool) -> Vec<u8> {
+    let mut f = vec![0, 0, 0, 1, if key { 0x65 } else { 0x41 }];
+    f.extend_from_slice(format!("{n:08}").as_bytes());
+    f.resize(f.len() + 300, 0x33);
     f
 }
 
@@ -167,6 +179,11 @@ impl Peer {
         let _ = self.orders.send(Order::Frame(kind, data));
     }
 
+    /// Sends H264 video instead of VP8 from now on (publishers).
+    pub fn use_h264(&self) {
+        let _ = self.orders.send(Order::H264);
+    }
+
     /// Loses every `n`-th VP8 packet it sends (publishers): a lossy uplink.
     pub fn lose_every(&self, n: u32) {
         let _ = self.orders.send(Order::LoseEvery(n));
@@ -217,6 +234,7 @@ fn spawn(mut rtc: Rtc, socket: UdpSocket, mids: Vec<(MediaKind, Mid)>) -> Peer {
         let (mut n, mut want_key, mut size) = (0u32, false, 0usize);
         let mut video_in: Option<Mid> = None;
         let (mut lose_every, mut vp8_sent) = (0u32, 0u32);
+        let mut h264 = false;
         loop {
             let timeout = loop {
                 match rtc.poll_output() {
@@ -278,12 +296,12 @@ fn spawn(mut rtc: Rtc, socket: UdpSocket, mids: Vec<(MediaKind, Mid)>) -> Peer {
                 _ = async { match &mut ticker { Some(t) => { t.tick().await; } None => std::future::pending::<()>().await } } => {
                     let key = n == 0 || want_key;
                     want_key = false;
-                    let mut video = vp8_frame(n, key);
+                    let mut video = if h264 { h264_frame(n, key) } else { vp8_frame(n, key) };
                     if video.len() < size {
                         video.resize(size, (n % 251) as u8);
                     }
                     for (kind, data) in [(MediaKind::Audio, opus_frame(n)), (MediaKind::Video, video)] {
-                        write(&mut rtc, &mids, kind, data, &mut frames, started);
+                        write(&mut rtc, &mids, kind, data, &mut frames, started, h264);
                     }
                     n += 1;
                 }
@@ -293,6 +311,10 @@ fn spawn(mut rtc: Rtc, socket: UdpSocket, mids: Vec<(MediaKind, Mid)>) -> Peer {
                         Some(Order::Stream(every, bytes)) => {
                             ticker = Some(tokio::time::interval(every));
                             size = bytes;
+                            continue;
+                        }
+                        Some(Order::H264) => {
+                            h264 = true;
                             continue;
                         }
                         Some(Order::LoseEvery(n)) => {
@@ -307,7 +329,7 @@ fn spawn(mut rtc: Rtc, socket: UdpSocket, mids: Vec<(MediaKind, Mid)>) -> Peer {
                         }
                         None => return,
                     };
-                    write(&mut rtc, &mids, kind, data, &mut frames, started);
+                    write(&mut rtc, &mids, kind, data, &mut frames, started, h264);
                 }
 
                 _ = tokio::time::sleep_until(timeout.into()) => {
@@ -327,15 +349,16 @@ fn write(
     data: Vec<u8>,
     frames: &mut u64,
     started: Instant,
+    h264: bool,
 ) {
     let Some(mid) = mids.iter().find(|(k, _)| *k == kind).map(|(_, m)| *m) else {
         return;
     };
     let Some(w) = rtc.writer(mid) else { return };
-    let codec = if kind == MediaKind::Audio {
-        Codec::Opus
-    } else {
-        Codec::Vp8
+    let codec = match (kind, h264) {
+        (MediaKind::Audio, _) => Codec::Opus,
+        (_, true) => Codec::H264,
+        _ => Codec::Vp8,
     };
     let Some(pt) = w
         .payload_params()
