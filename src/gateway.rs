@@ -367,8 +367,18 @@ async fn services(
             .await
             .with_context(|| format!("cannot bind the SFU's UDP port {addr}"))?;
             info!(bound = ?sfu.local_addr(), "SFU listening (udp, WebRTC media)");
+            let m = metrics.clone();
             listeners.spawn(async move {
-                let _ = task.await;
+                // Every str0m call on network input is guarded; a panic here is a bug in the SFU's own code.
+                // It cannot be resumed (the peer connections were its state): say so loudly.
+                if let Err(e) = task.await {
+                    if e.is_panic() {
+                        m.rtc_failures_total.with_label_values(&["engine"]).inc();
+                        tracing::error!(
+                            "the SFU task panicked: WebRTC media is off until the gateway restarts"
+                        );
+                    }
+                }
             });
             sfu
         }

@@ -105,7 +105,7 @@ metrics_table! {
     rtc_nacks_total: IntCounterVec = counter_vec("odd_gateway_rtc_nacks_total", "NACKs (lost packets asked again), by direction (sent: to publishers, received: from players).", &["dir"]);
     rtc_frames_forwarded_total: IntCounter = counter("odd_gateway_rtc_frames_forwarded_total", "Media frames written to players (one per frame per player).");
     rtc_keyframe_requests_total: IntCounterVec = counter_vec("odd_gateway_rtc_keyframe_requests_total", "Keyframe requests (PLI/FIR) sent to publishers, by cause (new_player, player, loss).", &["why"]);
-    rtc_failures_total: IntCounterVec = counter_vec("odd_gateway_rtc_failures_total", "SFU failures, by stage (sdp, connect: ICE/DTLS never completed, ice: consent lost, dtls, rtc, send).", &["stage"]);
+    rtc_failures_total: IntCounterVec = counter_vec("odd_gateway_rtc_failures_total", "SFU failures, by stage (sdp, connect: ICE/DTLS never completed, ice: consent lost, dtls, rtc, send, engine: the SFU task itself failed).", &["stage"]);
     memory_budget_bytes: IntGauge = gauge("odd_gateway_memory_budget_bytes", "The process-wide budget for reassembly buffers and outbound queues (limits.memory_budget_bytes).");
     memory_budget_used_bytes: IntGauge = gauge("odd_gateway_memory_budget_used_bytes", "Bytes held now in reassembly buffers and outbound queues, all connections together.");
     memory_budget_refusals_total: IntCounterVec = counter_vec("odd_gateway_memory_budget_refusals_total", "Connections closed because the memory budget was exhausted, by what they wanted to hold.", &["what"]);
