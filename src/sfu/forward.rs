@@ -80,11 +80,20 @@ impl Engine {
             let Some(pt) = writer.match_params(data.params) else {
                 continue;
             };
-            if writer
-                .write(pt, data.network_time, data.time, data.data.clone())
-                .is_ok()
-            {
-                self.metrics.rtc_frames_forwarded_total.inc();
+            // The frame's bytes are the publisher's: str0m packetizing them must not take the SFU down.
+            let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                writer.write(pt, data.network_time, data.time, data.data.clone())
+            }));
+            match written {
+                Ok(Ok(())) => self.metrics.rtc_frames_forwarded_total.inc(),
+                Ok(Err(_)) => {}
+                Err(_) => {
+                    self.work.push_back(Work::Close(
+                        key,
+                        "the peer connection failed (internal error on a frame)".into(),
+                    ));
+                    continue;
+                }
             }
             peer.drive(
                 key,
