@@ -53,6 +53,24 @@ impl StreamName {
     }
 }
 
+/// An msid part as str0m writes it into an SDP (RFC 8830 token characters, at most 64): the track ids the
+/// gateway reports (`Publish.Start`, `Play.Stop {track}`) must be the ones a player's offer carries.
+pub fn msid_token(s: &str) -> String {
+    s.chars()
+        .filter(|c| {
+            let u = *c as u32;
+            u == 0x21
+                || (0x23..=0x27).contains(&u)
+                || (0x2a..=0x2b).contains(&u)
+                || (0x2d..=0x2e).contains(&u)
+                || (0x30..=0x39).contains(&u)
+                || (0x41..=0x5a).contains(&u)
+                || (0x5e..0x7e).contains(&u)
+        })
+        .take(MAX_ID)
+        .collect()
+}
+
 impl std::fmt::Display for StreamName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}@{}/{}", self.id, self.addr, self.app)
@@ -82,5 +100,10 @@ mod tests {
         }
         assert_eq!(StreamName::id_from_msid("{a@b/c}"), "abc");
         assert_eq!(StreamName::id_from_msid("@/"), "stream");
+        assert_eq!(
+            msid_token("{3f2a-b}"),
+            "3f2a-b",
+            "Firefox's braces are not token characters"
+        );
     }
 }

@@ -75,7 +75,7 @@ impl Engine {
             tracks.push(Track {
                 mid,
                 kind: media.kind(),
-                id: media.track_id().to_string(),
+                id: super::names::msid_token(media.track_id()),
             });
         }
         if tracks.len() > MAX_TRACKS {
