@@ -181,7 +181,9 @@ impl Gateway {
             ws_liveness: Duration::from_millis(limits.idle_timeout_ms),
             server_api: Arc::new(config.server_api.clone()),
             sfu: ctx.sfu.clone(),
-            rtc_resources: Default::default(),
+            rtc_resources: Arc::new(http::whip::Resources::new(
+                config.rtc.max_publications_per_connection,
+            )),
         });
         let http_limits = http::HttpLimits {
             header_timeout: Duration::from_millis(limits.http_header_timeout_ms),

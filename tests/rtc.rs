@@ -816,3 +816,31 @@ async fn h264_publications_are_forwarded_as_well() {
     }
     assert!(keyframes >= 1, "an IDR frame came");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whip_publications_per_user_are_limited_and_freed_by_delete() {
+    let gw = TestGateway::start_with(|c| {
+        common::people(c);
+        c.rtc.max_publications_per_connection = 1;
+    })
+    .await;
+    let url = format!("{}/whip/im", gw.http_url());
+    let (status, _, location, _) = post_sdp(&url, "alice", &Offering::new("one").await.offer).await;
+    assert_eq!(status, 201);
+    let (status, body, ..) = post_sdp(&url, "alice", &Offering::new("two").await.offer).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("at most 1"), "{body}");
+    let (status, ..) = post_sdp(&url, "bob", &Offering::new("three").await.offer).await;
+    assert_eq!(status, 201, "the limit is per user");
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}{location}", gw.http_url()))
+        .bearer_auth("alice")
+        .send()
+        .await
+        .expect("HTTP answer")
+        .status()
+        .as_u16();
+    assert_eq!(deleted, 200);
+    let (status, ..) = post_sdp(&url, "alice", &Offering::new("four").await.offer).await;
+    assert_eq!(status, 201, "freed by DELETE");
+}

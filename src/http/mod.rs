@@ -13,7 +13,7 @@ mod server_api;
 mod server_history;
 mod server_rights;
 mod server_rooms;
-mod whip;
+pub mod whip;
 mod ws;
 
 use std::sync::Arc;

@@ -23,16 +23,56 @@ use crate::sfu::{Notify, PeerKey, SfuError, SfuEvent, StreamName};
 /// Longest SDP accepted (a browser's offer is 3-8 KiB).
 const MAX_SDP: usize = 64 * 1024;
 
-/// The WHIP/WHEP resources alive now, each with the user who made it (only they may `DELETE` it).
-#[derive(Default)]
+/// WHEP playbacks one user may hold at once (a page showing a grid of streams).
+const MAX_PLAYS_PER_USER: usize = 16;
+
+/// The WHIP/WHEP resources alive now, each with the user who made it (only they may `DELETE` it) and
+/// whether it publishes.
 pub struct Resources {
     next: AtomicU64,
-    owners: Mutex<HashMap<u64, String>>,
+    owners: Mutex<HashMap<u64, (String, bool)>>,
+    /// WHIP publications one user may hold at once (`rtc.max_publications_per_connection`).
+    max_publications: usize,
 }
 
 impl Resources {
-    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<u64, String>> {
+    pub fn new(max_publications: usize) -> Resources {
+        Resources {
+            next: AtomicU64::new(0),
+            owners: Mutex::new(HashMap::new()),
+            max_publications: max_publications.max(1),
+        }
+    }
+
+    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (String, bool)>> {
         self.owners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new resource of `user`'s, unless they hold as many of that kind as they may.
+    fn claim(&self, user: &str, publishes: bool) -> Result<u64, ApiError> {
+        let limit = if publishes {
+            self.max_publications
+        } else {
+            MAX_PLAYS_PER_USER
+        };
+        let mut owners = self.owners();
+        let held = owners
+            .values()
+            .filter(|(u, p)| u == user && *p == publishes)
+            .count();
+        if held >= limit {
+            return Err(ApiError::Forbidden(format!(
+                "at most {limit} {} per user",
+                if publishes {
+                    "WHIP publications"
+                } else {
+                    "WHEP playbacks"
+                }
+            )));
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        owners.insert(id, (user.to_string(), publishes));
+        Ok(id)
     }
 }
 
@@ -108,8 +148,7 @@ pub async fn publish(
         .authorize_stream(&app, &p.user.id, &p.rooms, Act::Publish)
         .await
         .map_err(ApiError::Room)?;
-    let id = state.rtc_resources.next.fetch_add(1, Ordering::Relaxed);
-    state.rtc_resources.owners().insert(id, p.user.id.clone());
+    let id = state.rtc_resources.claim(&p.user.id, true)?;
     let published = state
         .sfu
         .publish(
@@ -144,8 +183,7 @@ pub async fn play(
         .authorize_stream(&name.app, &p.user.id, &p.rooms, Act::Play)
         .await
         .map_err(ApiError::Room)?;
-    let id = state.rtc_resources.next.fetch_add(1, Ordering::Relaxed);
-    state.rtc_resources.owners().insert(id, p.user.id.clone());
+    let id = state.rtc_resources.claim(&p.user.id, false)?;
     let answered = state
         .sfu
         .play_offered(
@@ -171,7 +209,11 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let p = principal(&state, &headers)?;
-    let owner = state.rtc_resources.owners().get(&id).cloned();
+    let owner = state
+        .rtc_resources
+        .owners()
+        .get(&id)
+        .map(|(u, _)| u.clone());
     match owner {
         None => Err(ApiError::NotFound(format!("no resource {id}"))),
         Some(o) if o != p.user.id => Err(ApiError::Forbidden("not your resource".into())),
