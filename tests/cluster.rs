@@ -7,6 +7,8 @@
 //! `ODD_REQUIRE_NATS=1` (as in CI), which makes that a failure.
 
 mod common;
+#[path = "common/webrtc.rs"]
+mod webrtc;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use common::process::GatewayProcess;
 use common::pushes::{
-    data_of, is_neighbor, neighbors, texts, until_data, until_neighbor, until_sends, within,
+    data_of, is_neighbor, neighbors, texts, until, until_data, until_neighbor, until_sends, within,
+    DEADLINE,
 };
 use common::{Backend, TestDb};
 use odd_gateway::client::{Client, Reply};
@@ -809,4 +812,118 @@ async fn killing_a_home_node_under_load_fails_fast_with_the_cause_then_heals() {
         accepted_after.len()
     );
     drop(n1);
+}
+
+/// Media is served by the node that holds the publication (docs/rtc.md, "Cluster"): its stream name carries
+/// that node's SFU address; a player on another node is told which node that is, a player on it plays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_is_served_by_the_node_holding_the_publication() {
+    if !nats_reachable().await {
+        return;
+    }
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let path = write_config(&db, &nats_url());
+    let sfu = |n: &str| -> (String, String) {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .map(|a| a.port())
+            .expect("a free UDP port");
+        (n.to_string(), format!("127.0.0.1:{port}"))
+    };
+    let ((n1_name, rtc1), (n2_name, rtc2)) = (sfu("n1"), sfu("n2"));
+    let mut nodes = Vec::new();
+    for (name, rtc) in [(&n1_name, &rtc1), (&n2_name, &rtc2)] {
+        let data = db.dir.path().join(name).display().to_string();
+        let config = path.display().to_string();
+        nodes.push(
+            GatewayProcess::spawn(
+                db.dir.path(),
+                &[
+                    ("ODD_CONFIG", config.as_str()),
+                    ("ODD_DATA_DIR", data.as_str()),
+                    ("ODD_NODE", name.as_str()),
+                    ("ODD_RTC", rtc.as_str()),
+                ],
+            )
+            .await,
+        );
+    }
+    settle().await;
+    let (n1, n2) = (&nodes[0], &nodes[1]);
+
+    // alice publishes on n1, as the odd.js SDK does.
+    let mut alice = Client::connect(&n1.url(), "alice").await.expect("connect");
+    let ap = alice.create("signaling").await.expect("pipe");
+    let off = webrtc::Offering::new("clustercam").await;
+    alice
+        .notify(
+            ap,
+            json!({"name": "sdp", "type": "offer", "sdp": off.offer}),
+        )
+        .await
+        .expect("sent");
+    let got = until(&mut alice, "Publish.Start", |p| {
+        p.code() == "NetStream.Publish.Start" || p.is_error()
+    })
+    .await;
+    let start = got.last().expect("a push");
+    assert_eq!(start.code(), "NetStream.Publish.Start", "{:?}", start.args);
+    let stream = start.info()["stream"].as_str().expect("stream").to_string();
+    assert_eq!(
+        stream,
+        format!("clustercam@{rtc1}/im"),
+        "named after n1's SFU"
+    );
+    let answer = got
+        .iter()
+        .find(|p| p.name() == "sdp")
+        .and_then(|p| p.args["sdp"].as_str())
+        .expect("the answer");
+    let mut publisher = off.answered(answer);
+    publisher
+        .next(DEADLINE, |s| (*s == webrtc::Seen::Connected).then_some(()))
+        .await
+        .expect("the publisher connects to n1");
+    publisher.stream(Duration::from_millis(20));
+
+    // bob on n2 is told where the stream is served.
+    let mut bob = Client::connect(&n2.url(), "bob").await.expect("connect");
+    let bp = bob.create("signaling").await.expect("pipe");
+    bob.notify(bp, json!({"name": "play", "stream": stream}))
+        .await
+        .expect("sent");
+    let refused = until(&mut bob, "Play.Failed", |p| p.is_error()).await;
+    let refused = refused.last().expect("a push");
+    assert_eq!(refused.code(), "NetStream.Play.Failed");
+    assert!(
+        refused.description().contains(&rtc1) && !refused.description().contains(&rtc2),
+        "names the node that serves it: {:?}",
+        refused.args
+    );
+
+    // carol on n1 plays it.
+    let mut carol = Client::connect(&n1.url(), "carol").await.expect("connect");
+    let cp = carol.create("signaling").await.expect("pipe");
+    carol
+        .notify(cp, json!({"name": "play", "stream": stream}))
+        .await
+        .expect("sent");
+    let offered = until(&mut carol, "the offer", |p| p.name() == "sdp").await;
+    let offer = offered
+        .last()
+        .and_then(|p| p.args["sdp"].as_str())
+        .expect("sdp");
+    let (mut player, answer) = webrtc::Peer::answer(offer).await;
+    carol
+        .notify(cp, json!({"name": "sdp", "type": "answer", "sdp": answer}))
+        .await
+        .expect("sent");
+    player
+        .next(DEADLINE, |s| {
+            matches!(s, webrtc::Seen::Frame { keyframe: true, .. }).then_some(())
+        })
+        .await
+        .expect("carol gets the video on n1");
 }
