@@ -16,7 +16,7 @@ use str0m::{Candidate, Input, Rtc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::peer::{Peer, Role, Timers, Work};
+use super::peer::{Io, Peer, Role, Timers, Work};
 use super::{Command, PeerKey, SfuEvent, SfuSettings};
 use crate::metrics::Metrics;
 
@@ -25,7 +25,8 @@ use crate::metrics::Metrics;
 const EARLY_CANDIDATES: usize = 32;
 
 pub(super) struct Engine {
-    pub(super) out: super::outgoing::Outgoing,
+    /// What polling any peer writes to.
+    pub(super) io: Io,
     pub(super) settings: SfuSettings,
     pub(super) crypto: Arc<str0m::config::CryptoProvider>,
     pub(super) peers: HashMap<PeerKey, Peer>,
@@ -36,9 +37,6 @@ pub(super) struct Engine {
     /// Stream name -> its publisher.
     pub(super) streams: HashMap<String, PeerKey>,
     pub(super) early: HashMap<PeerKey, Vec<Candidate>>,
-    pub(super) timers: Timers,
-    pub(super) work: VecDeque<Work>,
-    pub(super) metrics: Arc<Metrics>,
 }
 
 pub(super) async fn run(
@@ -49,7 +47,12 @@ pub(super) async fn run(
     shutdown: CancellationToken,
 ) {
     let mut e = Engine {
-        out: super::outgoing::Outgoing::new(socket),
+        io: Io {
+            out: super::outgoing::Outgoing::new(socket),
+            timers: Timers::new(),
+            work: VecDeque::new(),
+            metrics,
+        },
         settings,
         crypto: Arc::new(str0m::crypto::from_feature_flags()),
         peers: HashMap::new(),
@@ -57,26 +60,23 @@ pub(super) async fn run(
         ufrags: HashMap::new(),
         streams: HashMap::new(),
         early: HashMap::new(),
-        timers: Timers::new(),
-        work: VecDeque::new(),
-        metrics,
     };
     let mut buf = vec![0u8; 2048];
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
     loop {
-        let next = e
-            .timers
-            .peek()
-            .map(|Reverse((t, _))| *t)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        let next =
+            e.io.timers
+                .peek()
+                .map(|Reverse((t, _))| *t)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
         tokio::select! {
             _ = shutdown.cancelled() => break,
             cmd = commands.recv() => match cmd {
                 Some(cmd) => e.command(cmd),
                 None => break,
             },
-            _ = e.out.socket.writable(), if e.out.is_waiting() => e.out.flush(&e.metrics),
-            got = e.out.socket.recv_from(&mut buf) => {
+            _ = e.io.out.socket.writable(), if e.io.out.is_waiting() => e.io.out.flush(&e.io.metrics),
+            got = e.io.out.socket.recv_from(&mut buf) => {
                 if let Ok((n, source)) = got {
                     e.datagram(&buf[..n], source);
                 }
@@ -120,7 +120,8 @@ impl Engine {
             } => {
                 let r = self.publish(key, &offer, &app, notify);
                 if r.is_err() {
-                    self.metrics
+                    self.io
+                        .metrics
                         .rtc_failures_total
                         .with_label_values(&["sdp"])
                         .inc();
@@ -152,9 +153,6 @@ impl Engine {
             Command::Close { key, reply } => {
                 let _ = reply.send(self.close(key, None));
             }
-            Command::Published { stream, reply } => {
-                let _ = reply.send(self.streams.contains_key(&stream));
-            }
         }
     }
 
@@ -170,13 +168,7 @@ impl Engine {
         for c in self.early.remove(&key).unwrap_or_default() {
             peer.rtc.add_remote_candidate(c);
         }
-        peer.drive(
-            key,
-            &mut self.out,
-            &mut self.work,
-            &mut self.timers,
-            &self.metrics,
-        );
+        peer.drive(key, &mut self.io);
         self.peers.insert(key, peer);
     }
 
@@ -196,13 +188,7 @@ impl Engine {
             Some(peer) if peer.candidates < EARLY_CANDIDATES => {
                 peer.candidates += 1;
                 peer.rtc.add_remote_candidate(c);
-                peer.drive(
-                    key,
-                    &mut self.out,
-                    &mut self.work,
-                    &mut self.timers,
-                    &self.metrics,
-                );
+                peer.drive(key, &mut self.io);
             }
             Some(_) => {}
             None => {
@@ -215,7 +201,7 @@ impl Engine {
     }
 
     fn datagram(&mut self, data: &[u8], source: SocketAddr) {
-        self.metrics.rtc_datagram_in(data.len());
+        self.io.metrics.rtc_datagram_in(data.len());
         let Ok(contents) = DatagramRecv::try_from(data) else {
             return;
         };
@@ -254,7 +240,7 @@ impl Engine {
                 // alive, it would keep sending to that address, into the new connection.
                 if self.peers.contains_key(&old) {
                     tracing::debug!(%source, ?old, new = ?key, "an address moves to another peer connection");
-                    self.work.push_back(Work::Close(
+                    self.io.work.push_back(Work::Close(
                         old,
                         "its address now belongs to another peer connection".into(),
                     ));
@@ -265,29 +251,24 @@ impl Engine {
             return;
         };
         if let Err(why) = peer.input(input) {
-            self.metrics
+            self.io
+                .metrics
                 .rtc_failures_total
                 .with_label_values(&["dtls"])
                 .inc();
-            self.work.push_back(Work::Close(key, why));
+            self.io.work.push_back(Work::Close(key, why));
             return;
         }
-        peer.drive(
-            key,
-            &mut self.out,
-            &mut self.work,
-            &mut self.timers,
-            &self.metrics,
-        );
+        peer.drive(key, &mut self.io);
     }
 
     fn timeouts(&mut self) {
         let now = Instant::now();
-        while let Some(Reverse((t, key))) = self.timers.peek().copied() {
+        while let Some(Reverse((t, key))) = self.io.timers.peek().copied() {
             if t > now {
                 break;
             }
-            self.timers.pop();
+            self.io.timers.pop();
             let Some(peer) = self.peers.get_mut(&key) else {
                 continue;
             };
@@ -295,17 +276,12 @@ impl Engine {
                 continue; // a stale entry: the peer has a later deadline queued
             }
             if peer.input(Input::Timeout(now)).is_err() {
-                self.work
+                self.io
+                    .work
                     .push_back(Work::Close(key, "the peer connection failed".into()));
                 continue;
             }
-            peer.drive(
-                key,
-                &mut self.out,
-                &mut self.work,
-                &mut self.timers,
-                &self.metrics,
-            );
+            peer.drive(key, &mut self.io);
         }
     }
 
@@ -319,7 +295,8 @@ impl Engine {
             .map(|(k, _)| *k)
             .collect();
         for key in late {
-            self.metrics
+            self.io
+                .metrics
                 .rtc_failures_total
                 .with_label_values(&["connect"])
                 .inc();
@@ -348,7 +325,7 @@ impl Engine {
                 stream, players, ..
             } => {
                 self.streams.remove(stream);
-                self.metrics.rtc_publications.dec();
+                self.io.metrics.rtc_publications.dec();
                 for p in players.clone() {
                     let Some(mut player) = self.peers.remove(&p) else {
                         continue;
@@ -356,7 +333,7 @@ impl Engine {
                     player.rtc.disconnect();
                     self.addrs.retain(|_, k| *k != p);
                     self.ufrags.remove(&player.ufrag);
-                    self.metrics.rtc_players.dec();
+                    self.io.metrics.rtc_players.dec();
                     if let Role::Player { tracks, .. } = &player.role {
                         (player.notify)(SfuEvent::Unpublished {
                             stream: stream.clone(),
@@ -366,7 +343,7 @@ impl Engine {
                 }
             }
             Role::Player { publisher, .. } => {
-                self.metrics.rtc_players.dec();
+                self.io.metrics.rtc_players.dec();
                 if let Some(Peer {
                     role: Role::Publisher { players, .. },
                     ..

@@ -10,7 +10,7 @@ use super::PeerKey;
 
 impl Engine {
     pub(super) fn apply_work(&mut self) {
-        while let Some(w) = self.work.pop_front() {
+        while let Some(w) = self.io.work.pop_front() {
             match w {
                 Work::Media(from, data) => self.forward(from, &data),
                 Work::Keyframe {
@@ -85,23 +85,17 @@ impl Engine {
                 writer.write(pt, data.network_time, data.time, data.data.clone())
             }));
             match written {
-                Ok(Ok(())) => self.metrics.rtc_frames_forwarded_total.inc(),
+                Ok(Ok(())) => self.io.metrics.rtc_frames_forwarded_total.inc(),
                 Ok(Err(_)) => {}
                 Err(_) => {
-                    self.work.push_back(Work::Close(
+                    self.io.work.push_back(Work::Close(
                         key,
                         "the peer connection failed (internal error on a frame)".into(),
                     ));
                     continue;
                 }
             }
-            peer.drive(
-                key,
-                &mut self.out,
-                &mut self.work,
-                &mut self.timers,
-                &self.metrics,
-            );
+            peer.drive(key, &mut self.io);
         }
     }
 
@@ -122,17 +116,12 @@ impl Engine {
             return;
         };
         if writer.request_keyframe(None, kind).is_ok() {
-            self.metrics
+            self.io
+                .metrics
                 .rtc_keyframe_requests_total
                 .with_label_values(&[why])
                 .inc();
         }
-        peer.drive(
-            publisher,
-            &mut self.out,
-            &mut self.work,
-            &mut self.timers,
-            &self.metrics,
-        );
+        peer.drive(publisher, &mut self.io);
     }
 }

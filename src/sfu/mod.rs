@@ -113,17 +113,12 @@ pub(crate) enum Command {
         key: PeerKey,
         reply: oneshot::Sender<bool>,
     },
-    Published {
-        stream: String,
-        reply: oneshot::Sender<bool>,
-    },
 }
 
 /// A handle on the SFU task. `Sfu::off()` when `listen.rtc` is off: every call says so.
 #[derive(Clone)]
 pub struct Sfu {
     tx: Option<mpsc::UnboundedSender<Command>>,
-    announce: Option<SocketAddr>,
     bound: Option<SocketAddr>,
     /// The app of streams published without one (`rtc.app`).
     app: Arc<str>,
@@ -133,7 +128,6 @@ impl Sfu {
     pub fn off() -> Sfu {
         Sfu {
             tx: None,
-            announce: None,
             bound: None,
             app: Arc::from("im"),
         }
@@ -162,7 +156,6 @@ impl Sfu {
         Ok((
             Sfu {
                 tx: Some(tx),
-                announce: Some(announce),
                 bound: Some(bound),
                 app: Arc::from(app),
             },
@@ -188,11 +181,6 @@ impl Sfu {
     /// through the SFU, never paired player to player.
     pub fn is_sfu_name(&self, stream: &str) -> bool {
         self.is_on() && StreamName::parse(stream).is_some()
-    }
-
-    /// Whether `stream`'s media is served by this node's SFU.
-    pub fn is_local(&self, stream: &str) -> bool {
-        StreamName::parse(stream).is_some_and(|n| Some(n.addr) == self.announce)
     }
 
     async fn ask<T>(
@@ -282,14 +270,6 @@ impl Sfu {
             return false;
         }
         self.ask(|reply| Command::Close { key, reply })
-            .await
-            .unwrap_or(false)
-    }
-
-    /// Whether `stream` is published here now.
-    pub async fn is_published(&self, stream: &str) -> bool {
-        let stream = stream.to_string();
-        self.ask(|reply| Command::Published { stream, reply })
             .await
             .unwrap_or(false)
     }

@@ -111,8 +111,9 @@ impl Engine {
             last_keyframe: HashMap::new(),
         };
         self.streams.insert(stream.clone(), key);
-        self.metrics.rtc_publications.inc();
-        self.metrics
+        self.io.metrics.rtc_publications.inc();
+        self.io
+            .metrics
             .rtc_peers_total
             .with_label_values(&["publisher"])
             .inc();
@@ -178,8 +179,9 @@ impl Engine {
         {
             players.push(key);
         }
-        self.metrics.rtc_players.inc();
-        self.metrics
+        self.io.metrics.rtc_players.inc();
+        self.io
+            .metrics
             .rtc_peers_total
             .with_label_values(&["player"])
             .inc();
@@ -300,24 +302,19 @@ impl Engine {
                 .accept_answer(pending, answer)
                 .map_err(|e| e.to_string())
         }) {
-            self.metrics
+            self.io
+                .metrics
                 .rtc_failures_total
                 .with_label_values(&["sdp"])
                 .inc();
             // The offer is spent: this player cannot answer again; it ends (its pipe is told).
-            self.work.push_back(super::peer::Work::Close(
+            self.io.work.push_back(super::peer::Work::Close(
                 key,
                 format!("the answer was refused: {e}"),
             ));
             return Err(e);
         }
-        peer.drive(
-            key,
-            &mut self.out,
-            &mut self.work,
-            &mut self.timers,
-            &self.metrics,
-        );
+        peer.drive(key, &mut self.io);
         Ok(())
     }
 }

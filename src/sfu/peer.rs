@@ -82,6 +82,15 @@ pub(super) enum Work {
 
 pub(super) type Timers = BinaryHeap<Reverse<(Instant, PeerKey)>>;
 
+/// What polling any peer writes to: the socket, the engine's work queue and timers, the metrics. One value,
+/// so a peer borrowed out of the engine's map can be polled against the rest of the engine.
+pub(super) struct Io {
+    pub out: super::outgoing::Outgoing,
+    pub work: VecDeque<Work>,
+    pub timers: Timers,
+    pub metrics: std::sync::Arc<Metrics>,
+}
+
 impl Peer {
     pub fn new((rtc, ufrag): (Rtc, String), role: Role, notify: Notify) -> Peer {
         let now = Instant::now();
@@ -119,14 +128,13 @@ impl Peer {
     }
 
     /// Polls the `Rtc` until it only has a timeout left: datagrams go out on `out`, events become `work`.
-    pub fn drive(
-        &mut self,
-        key: PeerKey,
-        out: &mut super::outgoing::Outgoing,
-        work: &mut VecDeque<Work>,
-        timers: &mut Timers,
-        metrics: &Metrics,
-    ) {
+    pub fn drive(&mut self, key: PeerKey, io: &mut Io) {
+        let Io {
+            out,
+            work,
+            timers,
+            metrics,
+        } = io;
         loop {
             if !self.rtc.is_alive() {
                 work.push_back(Work::Close(key, "the peer connection closed".into()));
