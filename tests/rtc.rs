@@ -96,6 +96,14 @@ async fn publish(c: &mut Client, pipe: u16, msid: &str) -> Result<(String, Peer)
     Ok((stream, peer))
 }
 
+/// `who` publishes as the SDK does and starts sending a frame of each kind every 20 ms.
+async fn streaming(gw: &TestGateway, who: &str, msid: &str) -> (Client, u16, String, Peer) {
+    let (mut c, pipe) = signaling(gw, who).await;
+    let (stream, publisher) = publish(&mut c, pipe, msid).await.expect("published");
+    publisher.stream(Duration::from_millis(20));
+    (c, pipe, stream, publisher)
+}
+
 async fn connected(peer: &mut Peer) {
     peer.next(WAIT, |s| (*s == Seen::Connected).then_some(()))
         .await
@@ -455,9 +463,7 @@ async fn a_lost_publisher_connection_stops_its_players_after_the_grace_period() 
         c.limits.resume_grace_ms = 300;
     })
     .await;
-    let (mut alice, ap) = signaling(&gw, "alice").await;
-    let (stream, publisher) = publish(&mut alice, ap, "lost").await.expect("published");
-    publisher.stream(Duration::from_millis(20));
+    let (alice, _, stream, _publisher) = streaming(&gw, "alice", "lost").await;
     let (mut bob, bp) = signaling(&gw, "bob").await;
     let (_, mut player, _) = play(&mut bob, bp, &stream).await.expect("plays");
     frames(&mut player, 5).await;
@@ -481,9 +487,7 @@ async fn a_lost_publisher_connection_stops_its_players_after_the_grace_period() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_offers_answers_candidates_and_datagrams_get_clear_answers_and_hurt_no_one() {
     let gw = TestGateway::start_with(common::people).await;
-    let (mut alice, ap) = signaling(&gw, "alice").await;
-    let (stream, publisher) = publish(&mut alice, ap, "steady").await.expect("published");
-    publisher.stream(Duration::from_millis(20));
+    let (alice, ap, stream, _publisher) = streaming(&gw, "alice", "steady").await;
     let (mut bob, bp) = signaling(&gw, "bob").await;
     let (_, mut player, _) = play(&mut bob, bp, &stream).await.expect("plays");
     frames(&mut player, 5).await;
@@ -681,9 +685,7 @@ async fn a_publisher_that_never_connects_is_dropped_and_told() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_ends_a_play_and_stop_on_the_publisher_ends_the_publication() {
     let gw = TestGateway::start_with(common::people).await;
-    let (mut alice, ap) = signaling(&gw, "alice").await;
-    let (stream, publisher) = publish(&mut alice, ap, "stopme").await.expect("published");
-    publisher.stream(Duration::from_millis(20));
+    let (alice, ap, stream, _publisher) = streaming(&gw, "alice", "stopme").await;
     let (mut bob, bp) = signaling(&gw, "bob").await;
     let (_, mut bob_peer, _) = play(&mut bob, bp, &stream).await.expect("plays");
     frames(&mut bob_peer, 3).await;
@@ -729,9 +731,7 @@ async fn stop_ends_a_play_and_stop_on_the_publisher_ends_the_publication() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_player_on_a_port_an_older_one_used_connects_and_the_older_one_ends() {
     let gw = TestGateway::start_with(common::people).await;
-    let (mut alice, ap) = signaling(&gw, "alice").await;
-    let (stream, publisher) = publish(&mut alice, ap, "reuse").await.expect("published");
-    publisher.stream(Duration::from_millis(20));
+    let (_alice, _, stream, _publisher) = streaming(&gw, "alice", "reuse").await;
     let (mut bob, bp) = signaling(&gw, "bob").await;
     let (_, mut old, _) = play(&mut bob, bp, &stream).await.expect("plays");
     frames(&mut old, 3).await;
