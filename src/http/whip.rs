@@ -113,6 +113,20 @@ fn forget_on_end(resources: &Arc<Resources>, id: u64) -> Notify {
     })
 }
 
+/// `201 Created` for resource `id` with the SFU's answer and the stream's name; if the SFU refused, the
+/// resource is given back.
+fn answered(
+    state: &HttpState,
+    id: u64,
+    sfu: Result<(String, String), SfuError>,
+) -> Result<Response, ApiError> {
+    let (answer, stream) = sfu.map_err(|e| {
+        state.rtc_resources.owners().remove(&id);
+        sfu_error(e)
+    })?;
+    Ok(created(id, answer, &stream))
+}
+
 fn created(id: u64, answer: String, stream: &str) -> Response {
     (
         StatusCode::CREATED,
@@ -158,13 +172,7 @@ pub async fn publish(
             forget_on_end(&state.rtc_resources, id),
         )
         .await;
-    match published {
-        Ok(p) => Ok(created(id, p.answer, &p.stream)),
-        Err(e) => {
-            state.rtc_resources.owners().remove(&id);
-            Err(sfu_error(e))
-        }
-    }
+    answered(&state, id, published.map(|p| (p.answer, p.stream)))
 }
 
 /// `POST /whep/{stream}`: play (the stream's name percent-encoded or as is).
@@ -184,7 +192,7 @@ pub async fn play(
         .await
         .map_err(ApiError::Room)?;
     let id = state.rtc_resources.claim(&p.user.id, false)?;
-    let answered = state
+    let played = state
         .sfu
         .play_offered(
             PeerKey::Http(id),
@@ -193,13 +201,7 @@ pub async fn play(
             forget_on_end(&state.rtc_resources, id),
         )
         .await;
-    match answered {
-        Ok(answer) => Ok(created(id, answer, &stream)),
-        Err(e) => {
-            state.rtc_resources.owners().remove(&id);
-            Err(sfu_error(e))
-        }
-    }
+    answered(&state, id, played.map(|answer| (answer, stream)))
 }
 
 /// `DELETE /rtc/resources/{id}`: ends a WHIP publication or WHEP playback (its maker only).
