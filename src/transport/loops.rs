@@ -103,9 +103,13 @@ pub async fn write_loop<S: FrameSink>(
     ping_every: Option<Duration>,
 ) -> OutboundRx {
     let mut seq = SeqCounter::default();
-    let mut ping = tokio::time::interval(ping_every.unwrap_or(NEVER));
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ping.reset();
+    // Only where pings are sent: an interval is a timer allocation every connection would carry.
+    let mut ping = ping_every.map(|every| {
+        let mut ping = tokio::time::interval(every);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ping.reset();
+        ping
+    });
     let mut close = None;
     'outer: loop {
         let first = tokio::select! {
@@ -113,7 +117,7 @@ pub async fn write_loop<S: FrameSink>(
                 Some(f) => f,
                 None => break,
             },
-            _ = ping.tick(), if ping_every.is_some() => {
+            _ = async { ping.as_mut()?.tick().await; Some(()) }, if ping.is_some() => {
                 if sink.ping().await.is_err() {
                     break;
                 }

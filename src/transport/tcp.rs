@@ -62,10 +62,16 @@ pub(super) struct Delimited<R>(FramedRead<R, LengthDelimitedCodec>);
 
 impl<R> Delimited<R> {
     pub(super) fn new(read: R, max_frame_bytes: usize) -> Delimited<R> {
+        Delimited::with_capacity(read, max_frame_bytes, READ_BUFFER)
+    }
+
+    /// Starting at `capacity` bytes: a source whose reads are memory copies (a QUIC stream's, from quinn's
+    /// buffers), not system calls, loses nothing by starting small.
+    pub(super) fn with_capacity(read: R, max_frame_bytes: usize, capacity: usize) -> Delimited<R> {
         Delimited(FramedRead::with_capacity(
             read,
             codec(max_frame_bytes),
-            READ_BUFFER,
+            capacity,
         ))
     }
 }
@@ -91,10 +97,11 @@ pub(super) fn lean_writer<W: AsyncWrite>(write: W) -> FramedWrite<W, LengthDelim
     sink
 }
 
-/// Gives back a write buffer a burst left large, once everything in it is written.
+/// Gives back a write buffer once everything in it is written, whatever its size: after writes a `BytesMut`
+/// reports only the tail of its allocation as capacity, so a size test would keep burst-sized buffers.
 pub(super) fn shrink_written<W>(sink: &mut FramedWrite<W, LengthDelimitedCodec>) {
     let buffer = sink.write_buffer_mut();
-    if buffer.is_empty() && buffer.capacity() > SHRINK_ABOVE {
+    if buffer.is_empty() {
         *buffer = BytesMut::new();
     }
 }

@@ -141,12 +141,33 @@ impl RawMember {
         }
     }
 
-    /// Counts `expected` `send` pushes (skipping everything else), timing each against `epoch`.
-    pub async fn receive(&mut self, expected: usize, epoch: Instant) -> Received {
+    /// Reads from now on, as a real client does; from the start signal on (it carries the epoch), counts
+    /// `expected` `send` pushes (skipping everything else), timing each against the epoch.
+    ///
+    /// Before the start, what arrives (the set-up's presence pushes) is read and dropped: a member that left
+    /// them unread in its socket would make the figures measure the gateway's queues filling up behind a
+    /// client that does not read, not what a connection in a big room costs.
+    pub async fn receive(
+        &mut self,
+        expected: usize,
+        mut start: tokio::sync::broadcast::Receiver<Instant>,
+    ) -> Received {
         let mut got = Received {
             latencies: Vec::with_capacity(expected),
             last: Duration::ZERO,
             bytes: 0,
+        };
+        let epoch = loop {
+            tokio::select! {
+                biased;
+                epoch = start.recv() => break epoch.unwrap_or_else(|_| Instant::now()),
+                frame = self.wire.next() => match frame {
+                    Some(f) => {
+                        let _ = self.reassembler.push(f);
+                    }
+                    None => return got,
+                },
+            }
         };
         while got.latencies.len() < expected {
             let Ok(Some(f)) = tokio::time::timeout(QUIET, self.wire.next()).await else {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::json;
 
-use super::receiver::RawMember;
+use super::receiver::{RawMember, Received};
 use super::report::{Latency, Report};
 use super::server::Target;
 use super::{BenchArgs, Scenario};
@@ -44,19 +44,24 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
     }
 
     // Set up: every member connects, opens a pipe and joins its room; the sender with the client library,
-    // the receivers as cheap raw members (receiver.rs).
+    // the receivers as cheap raw members (receiver.rs), each reading on its own task from its join on (as a
+    // real client does) and counting from the one start signal that every room's sender waits for too, so the
+    // rooms run concurrently and the clock starts at the first send, not before a drain.
+    let expected = args.messages;
+    let (go, _) = tokio::sync::broadcast::channel::<Instant>(1);
     let started = Instant::now();
     let mut groups = Vec::new();
+    let mut receivers = Vec::new();
     for r in 0..rooms {
         let room = format!("bench-{}-{r}", report.scenario);
         let sender = connect_many(target, 1, Some(&room))
             .await?
             .pop()
             .ok_or_else(|| anyhow::anyhow!("no sender"))?;
-        let members = join_many(target, members - 1, &room).await?;
-        groups.push((room, sender, members));
+        receivers.extend(join_many(target, members - 1, &room, &go, expected).await?);
+        groups.push((room, sender));
     }
-    let total: usize = groups.iter().map(|(_, _, g)| 1 + g.len()).sum();
+    let total = groups.len() + receivers.len();
     report.connections = total;
     report.setup_seconds = started.elapsed().as_secs_f64();
     report.connections_per_sec = total as f64 / report.setup_seconds;
@@ -64,25 +69,9 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
     // Let the presence pushes of the set-up settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    // Every receiver runs on its own task from the start (each skips the set-up's pushes itself, all at once);
-    // every room's sender waits for one signal, so the rooms run concurrently and the clock starts at the
-    // first send, not before a drain.
-    let expected = args.messages;
-    let (go, _) = tokio::sync::broadcast::channel::<Instant>(1);
-    let mut receivers = Vec::new();
     let mut senders = Vec::new();
     let rooms = groups.len().max(1);
-    for (k, (room, (sender, pipe), members)) in groups.into_iter().enumerate() {
-        for member in members {
-            let mut start = go.subscribe();
-            receivers.push(tokio::spawn(async move {
-                let mut member = member;
-                let epoch = start.recv().await.unwrap_or_else(|_| Instant::now());
-                let got = member.receive(expected, epoch).await;
-                // The connection stays open until the figures after the run are taken.
-                (got, member)
-            }));
-        }
+    for (k, (room, (sender, pipe))) in groups.into_iter().enumerate() {
         let (size, mut start) = (payload, go.subscribe());
         // Paced senders are spread evenly over one gap (sender k starts k/R of a gap late), so the offered
         // load is steady rather than R messages at the same instant every gap.
@@ -165,9 +154,24 @@ async fn connect_many(
     results.into_iter().collect()
 }
 
-async fn join_many(target: &Target, n: usize, room: &str) -> anyhow::Result<Vec<RawMember>> {
-    let results: Vec<anyhow::Result<RawMember>> = futures::stream::iter(0..n)
-        .map(|i| RawMember::join(target, i + 1, room))
+/// Joins `n` raw members to `room`, each then reading on its own task (see `RawMember::receive`) until it has
+/// counted `expected` messages after `go`; the task hands the member back, still connected, with what it saw.
+async fn join_many(
+    target: &Target,
+    n: usize,
+    room: &str,
+    go: &tokio::sync::broadcast::Sender<Instant>,
+    expected: usize,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<(Received, RawMember)>>> {
+    let results: Vec<anyhow::Result<_>> = futures::stream::iter(0..n)
+        .map(|i| async move {
+            let mut member = RawMember::join(target, i + 1, room).await?;
+            let start = go.subscribe();
+            Ok(tokio::spawn(async move {
+                let got = member.receive(expected, start).await;
+                (got, member)
+            }))
+        })
         .buffer_unordered(CONNECT_PARALLEL)
         .collect()
         .await;

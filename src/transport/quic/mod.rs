@@ -48,6 +48,9 @@ const STREAM_HEADROOM: u32 = 4;
 
 /// Frames queued per stream before the connection counts as a slow consumer.
 const STREAM_QUEUE: usize = 4096;
+/// What a stream's read buffer starts at (it grows with what arrives): reading a QUIC stream copies from
+/// quinn's buffers, no system call, so a small buffer costs nothing while it spares idle connections memory.
+const STREAM_READ_BUFFER: usize = 256;
 /// How long a closing connection waits for the peer to acknowledge what was sent.
 const DRAIN: Duration = Duration::from_secs(2);
 
@@ -218,7 +221,7 @@ async fn read_stream(
     role: Role,
 ) {
     // One stream ending is not the connection ending: the reader just stops.
-    let frames = Delimited::new(recv, shared.max_frame_bytes);
+    let frames = Delimited::with_capacity(recv, shared.max_frame_bytes, STREAM_READ_BUFFER);
     read_loop(frames, tx, None, |f| {
         if role == Role::Server {
             shared.lock().routes.insert(f.pipe, idx);
