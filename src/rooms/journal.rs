@@ -18,8 +18,8 @@ use super::state::{validate_room_id, validate_user_id};
 use super::{Inner, RoomError, Rooms};
 use crate::protocol::args::Cast;
 use crate::protocol::outgoing::command_frame;
-use crate::protocol::Frame;
 use crate::store::{NewMessage, Thread};
+use crate::transport::{Picks, SharedBatch};
 
 /// Posts waiting for the journal. Senders wait for their answer, so this only bounds bursts.
 const QUEUE: usize = 8192;
@@ -284,27 +284,37 @@ pub(super) struct To<'a> {
     pub skip: Option<u64>,
 }
 
-/// Pushes gathered per recipient connection, in order, then queued as one item per connection.
+/// Pushes gathered per recipient connection, in order, then queued as one item per connection. Each message's
+/// body is kept once; a recipient's item is its picks from the shared bodies (`transport::SharedBatch`).
 #[derive(Default)]
 pub(super) struct Deliveries {
+    bodies: Vec<Bytes>,
     /// Looked up once per delivery: connection ids are small sequential integers, so Fx hashing (one multiply)
     /// instead of SipHash, which showed in the fan-out profile.
-    by_conn: rustc_hash::FxHashMap<u64, (crate::transport::Outbox, Vec<Frame>)>,
+    by_conn: rustc_hash::FxHashMap<u64, (crate::transport::Outbox, Picks)>,
 }
 
 impl Deliveries {
-    fn add(&mut self, conn: u64, outbox: &crate::transport::Outbox, frame: Frame) {
-        self.by_conn
-            .entry(conn)
-            .or_insert_with(|| (outbox.clone(), Vec::new()))
-            .1
-            .push(frame);
+    /// Keeps a message's body for this batch; its index is what recipients pick.
+    fn body(&mut self, body: &Bytes) -> u32 {
+        self.bodies.push(body.clone());
+        u32::try_from(self.bodies.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    fn add(&mut self, conn: u64, outbox: &crate::transport::Outbox, pipe: u16, body: u32) {
+        match self.by_conn.entry(conn) {
+            std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().1.add(pipe, body),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((outbox.clone(), Picks::first(pipe, body)));
+            }
+        }
     }
 
     /// Queues what was gathered. Never waits: a full queue marks its connection as a slow consumer.
     pub(super) fn flush(self) {
-        for (_, (outbox, frames)) in self.by_conn {
-            let _ = outbox.push_batch(frames);
+        let bodies: Arc<[Bytes]> = self.bodies.into();
+        for (_, (outbox, picks)) in self.by_conn {
+            let _ = outbox.push_shared(SharedBatch::new(bodies.clone(), picks));
         }
     }
 }
@@ -343,10 +353,9 @@ pub(super) fn deliver_body(
     } = to;
     let mut state = inner.state();
     let mut delivered = 0;
+    let index = out.body(body);
     let mut push = |conn: u64, outbox: &crate::transport::Outbox, pipe: u16| -> usize {
-        let frame =
-            crate::protocol::Frame::new(crate::protocol::MessageType::Command, pipe, body.clone());
-        out.add(conn, outbox, frame);
+        out.add(conn, outbox, pipe, index);
         1
     };
     if room {

@@ -74,8 +74,8 @@ pub enum Outbound {
     /// A frame counted against its outbox's byte budget until a writer takes it (see `Outbox`).
     Queued(Frame, QueueTicket),
     /// Several pushes for one recipient from one journal batch, in order: one queue item and one wake-up for
-    /// the writer instead of one per message.
-    Batch(Vec<Frame>, QueueTicket),
+    /// the writer instead of one per message, their bodies shared with the batch's other recipients.
+    Shared(super::SharedBatch, QueueTicket),
     /// From now on, write what this other queue holds (a resumed session's queue, with the pushes that
     /// waited for the client), in place of the current one.
     Splice(OutboundRx),
@@ -201,8 +201,8 @@ impl Stop {
 pub struct Source {
     rx: OutboundRx,
     stop: Stop,
-    /// The rest of a `Batch` being written.
-    pending: std::collections::VecDeque<Frame>,
+    /// The rest of a batch being written (`None` between batches: an idle writer holds no batch).
+    pending: Option<super::SharedBatch>,
 }
 
 impl Source {
@@ -210,7 +210,7 @@ impl Source {
         Source {
             rx,
             stop,
-            pending: std::collections::VecDeque::new(),
+            pending: None,
         }
     }
 
@@ -250,14 +250,14 @@ impl Source {
         }
     }
 
-    /// The next frame of the batch being written. The batch's allocation goes with its last frame, so an idle
-    /// writer keeps no batch-sized buffer (they had held ~1.2 KB per connection of a 1,000-member room).
+    /// The next frame of the batch being written; the batch (its share of the bodies) goes with its last frame.
     fn pop_pending(&mut self) -> Option<Frame> {
-        let frame = self.pending.pop_front()?;
-        if self.pending.is_empty() {
-            self.pending = std::collections::VecDeque::new();
+        let batch = self.pending.as_mut()?;
+        let frame = batch.take();
+        if batch.is_empty() {
+            self.pending = None;
         }
-        Some(frame)
+        frame
     }
 
     /// Applies a splice (nothing to write); turns anything else into what the writer writes.
@@ -269,13 +269,9 @@ impl Source {
             }
             // The ticket is dropped here: the frame leaves the queue's byte budget.
             Outbound::Queued(frame, _ticket) => Some(ToWrite::Frame(frame)),
-            Outbound::Batch(frames, _ticket) => {
-                if self.pending.is_empty() {
-                    // The batch's own allocation, not a copy into one the writer would keep.
-                    self.pending = frames.into();
-                } else {
-                    self.pending.extend(frames);
-                }
+            Outbound::Shared(batch, _ticket) => {
+                // Taken only between batches: `next` and `try_next` finish the pending one first.
+                self.pending = Some(batch);
                 self.pop_pending().map(ToWrite::Frame)
             }
             Outbound::Frame(frame) => Some(ToWrite::Frame(frame)),
@@ -286,11 +282,11 @@ impl Source {
     /// The queue, with whatever it still holds: the unwritten rest of a batch first, then the queue itself
     /// (through a splice), so a parked session loses nothing.
     pub fn into_rx(self) -> OutboundRx {
-        if self.pending.is_empty() {
+        let Some(mut batch) = self.pending.filter(|b| !b.is_empty()) else {
             return self.rx;
-        }
-        let (tx, rx) = outbound_queue(self.pending.len() + 1);
-        for frame in self.pending {
+        };
+        let (tx, rx) = outbound_queue(batch.len() + 1);
+        while let Some(frame) = batch.take() {
             let _ = tx.try_send(Outbound::Frame(frame));
         }
         let _ = tx.try_send(Outbound::Splice(self.rx));

@@ -15,6 +15,7 @@ pub mod link;
 pub mod loops;
 pub mod outbox;
 pub mod quic;
+pub mod shared;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
@@ -28,3 +29,4 @@ pub use link::{
     ToWrite, TransportKind, Writer,
 };
 pub use outbox::{Outbox, Undeliverable};
+pub use shared::{Picks, SharedBatch};

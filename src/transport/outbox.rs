@@ -150,40 +150,21 @@ impl Outbox {
         }
     }
 
-    /// Queues several pushes as one item (one wake-up for the writer), without waiting; all or none.
-    pub fn push_batch(&self, frames: Vec<Frame>) -> Result<(), Undeliverable> {
-        if frames.len() == 1 {
-            return match frames.into_iter().next() {
-                Some(frame) => self.push(frame),
-                None => Ok(()),
-            };
-        }
+    /// Queues one recipient's pushes of a journal batch as one item (one wake-up for the writer), without
+    /// waiting; all or none. They are room pushes (Command frames): counted once per batch, not per frame.
+    pub fn push_shared(&self, batch: super::SharedBatch) -> Result<(), Undeliverable> {
         if self.overflow_flag.load(Ordering::Relaxed) {
             return Err(Undeliverable::SlowConsumer);
         }
-        let len: usize = frames.iter().map(Frame::wire_len).sum();
-        if self.over(frames.len(), len) {
+        let (n, len) = (batch.len(), batch.wire_len());
+        if self.over(n, len) {
             return Err(self.cut());
         }
-        // Journal batches hold room pushes (all Command frames): counted once per batch, not per frame.
-        let n = frames.len();
-        let all_commands = frames.iter().all(|f| f.kind == MessageType::Command);
-        let kinds: Vec<(MessageType, usize)> = if all_commands {
-            Vec::new()
-        } else {
-            frames.iter().map(|f| (f.kind, f.wire_len())).collect()
-        };
         let ticket = QueueTicket::new(len, n, self.queued.clone());
-        match self.tx.try_send(Outbound::Batch(frames, ticket)) {
+        match self.tx.try_send(Outbound::Shared(batch, ticket)) {
             Ok(()) => {
                 if let Some(m) = &self.metrics {
-                    if all_commands {
-                        m.sent_many(MessageType::Command, n, len);
-                    } else {
-                        for (kind, len) in kinds {
-                            m.sent(kind, len);
-                        }
-                    }
+                    m.sent_many(MessageType::Command, n, len);
                 }
                 Ok(())
             }
@@ -303,17 +284,25 @@ mod tests {
         assert_eq!(out.push(frame(1000)), Ok(()));
     }
 
-    /// A batch is one queue item but counts as its frames against the frame bound.
+    /// A batch of `n` bodies `[1; 4]`, `[2; 4]`, ... all picked, on pipe 1.
+    fn batch(n: u8) -> crate::transport::SharedBatch {
+        let bodies: std::sync::Arc<[Bytes]> = (1..=n).map(|i| Bytes::from(vec![i; 4])).collect();
+        let mut picks = crate::transport::Picks::first(1, 0);
+        for i in 1..u32::from(n) {
+            picks.add(1, i);
+        }
+        crate::transport::SharedBatch::new(bodies, picks)
+    }
+
+    /// A batch is one queue item but counts as its frames (and their bytes) against the bounds.
     #[tokio::test]
     async fn a_batch_counts_each_of_its_frames() {
         let (tx, _rx) = crate::transport::outbound_queue(16);
         let out = Outbox::new(tx).with_frame_limit(4);
+        assert_eq!(out.push_shared(batch(3)), Ok(()));
+        assert_eq!(out.queued_bytes(), 3 * (crate::protocol::HEADER_LEN + 4));
         assert_eq!(
-            out.push_batch(vec![frame(20), frame(20), frame(20)]),
-            Ok(())
-        );
-        assert_eq!(
-            out.push_batch(vec![frame(20), frame(20)]),
+            out.push_shared(batch(2)),
             Err(Undeliverable::SlowConsumer),
             "3 + 2 frames pass the bound of 4"
         );
@@ -327,8 +316,7 @@ mod tests {
         let (tx, rx) = crate::transport::outbound_queue(16);
         let out = Outbox::new(tx);
         let numbered = |n: u8| Frame::new(MessageType::Command, 1, Bytes::from(vec![n; 4]));
-        out.push_batch(vec![numbered(1), numbered(2), numbered(3)])
-            .expect("queued");
+        out.push_shared(batch(3)).expect("queued");
         out.push(numbered(4)).expect("queued");
         let stop = crate::transport::Stop::new();
         let mut source = Source::new(rx, stop.clone());
