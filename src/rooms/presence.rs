@@ -4,7 +4,10 @@
 //! joins and `Neighbor.Disconnect` when the last one leaves, so a phone and a laptop in the same room do not
 //! make the member list flap.
 
-use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 
 use super::access::{authorize, Act, RoomClaims};
 use super::member::{Member, Notice};
@@ -20,9 +23,9 @@ pub struct Joined {
     pub mask: Mask,
     /// Live messages for this pipe are held until `finish_catch_up` (a join with `after` and `r`).
     pub catching_up: bool,
-    /// Members present, keyed by user id (LocalCoverage.Notify `list`); in a crowded room at most
-    /// `CROWDED_COVERAGE` (or `presence_limit`, if lower) of them, the joiner first.
-    pub list: Map<String, Value>,
+    /// Members present, keyed by user id (LocalCoverage.Notify `list`, as JSON object text); in a crowded room
+    /// at most `CROWDED_COVERAGE` (or `presence_limit`, if lower) of them, the joiner always among them.
+    pub list: Box<RawValue>,
     /// Users present in all (set when `list` was capped).
     pub count: Option<usize>,
 }
@@ -128,8 +131,10 @@ impl Rooms {
         }
         // A private member still sees itself, first; in a crowded room the list is a sample of
         // `CROWDED_COVERAGE` users (the rest are paged over HTTP), so a join into it costs no O(N) list.
-        let mut list = Map::new();
-        list.insert(user.clone(), json!(member.user));
+        // Borrowed and written straight to JSON text: building a JSON tree of up to `presence_limit` users per
+        // join (several allocations per user, freed at once) was the set-up's churn in a room of 1,000.
+        let mut list: BTreeMap<&str, &User> = BTreeMap::new();
+        list.insert(&user, &member.user);
         let limit = if crowded {
             CROWDED_COVERAGE.min(policy.presence_limit)
         } else {
@@ -140,16 +145,19 @@ impl Rooms {
             if list.len() >= limit {
                 break;
             }
-            if !list.contains_key(&u.id) {
-                list.insert(u.id.clone(), json!(u));
-            }
+            list.entry(u.id.as_str()).or_insert(u);
         }
-        let count = present.max(list.len());
+        let (listed, count) = (list.len(), present.max(list.len()));
+        let list = serde_json::value::to_raw_value(&list).unwrap_or_else(|e| {
+            // Strings keyed by strings always serialize; kept from a panic all the same.
+            tracing::error!(error = %e, rid, "the coverage list could not be written");
+            RawValue::NULL.to_owned()
+        });
         Ok(Joined {
             room: room_info,
             mask,
             catching_up,
-            count: (count > list.len()).then_some(count),
+            count: (count > listed).then_some(count),
             list,
         })
     }

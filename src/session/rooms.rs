@@ -69,18 +69,7 @@ impl Session {
             codes::GROUP_LOCAL_COVERAGE,
             format!("members of {}", args.rid),
         )
-        .with_info({
-            // Moved, not `json!`-ed: `json!` would copy the room and the list value by value.
-            let mut info = serde_json::Map::new();
-            info.insert("room".into(), joined.room);
-            info.insert("list".into(), serde_json::Value::Object(joined.list));
-            if let Some(count) = joined.count {
-                // A crowded room: the list is capped (docs/protocol.md, big rooms).
-                info.insert("count".into(), json!(count));
-                info.insert("more".into(), json!(true));
-            }
-            serde_json::Value::Object(info)
-        });
+        .with_raw_info(coverage_info(&joined));
         let coverage = status_frame(pipe, 0, &coverage, now_secs());
         let (Some(after), true) = (args.after, joined.catching_up) else {
             // The answer first, then the coverage push, as PROTOCOL.md §3.4 orders them.
@@ -186,4 +175,31 @@ impl Session {
         let inbox = pipe.and_then(|p| self.member(p));
         self.ctx.rooms.set_inbox(self.id, &identity.user, inbox);
     }
+}
+
+/// The LocalCoverage push's `info`: the room and its present users (`list`, already JSON text), and in a crowded
+/// room, where the list is capped, how many are present in all (docs/protocol.md, big rooms).
+fn coverage_info(joined: &crate::rooms::Joined) -> Box<serde_json::value::RawValue> {
+    let info = CoverageInfo {
+        count: joined.count,
+        list: &joined.list,
+        more: joined.count.map(|_| true),
+        room: &joined.room,
+    };
+    serde_json::value::to_raw_value(&info).unwrap_or_else(|e| {
+        // Text that is already JSON and a JSON value always serialize; kept from a panic all the same.
+        tracing::error!(error = %e, "the coverage push could not be written");
+        serde_json::value::RawValue::NULL.to_owned()
+    })
+}
+
+/// Serialized as written (fields in the order a JSON map would sort them), the list passed through as text.
+#[derive(serde::Serialize)]
+struct CoverageInfo<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<usize>,
+    list: &'a serde_json::value::RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    more: Option<bool>,
+    room: &'a serde_json::Value,
 }
