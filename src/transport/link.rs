@@ -223,10 +223,16 @@ impl Source {
             if let Some(frame) = self.pop_pending() {
                 return Some(ToWrite::Frame(frame));
             }
-            let item = tokio::select! {
-                biased;
-                _ = self.stop.cancelled() => return None,
-                item = self.rx.recv_async() => item.ok()?,
+            // What is queued already needs no waiting, nor the stop token's future (polling it takes the
+            // token's lock: 2 % of the gateway's CPU in a fan-out profile); `stop` was checked above.
+            let item = match self.rx.try_recv() {
+                Ok(item) => item,
+                Err(flume::TryRecvError::Disconnected) => return None,
+                Err(flume::TryRecvError::Empty) => tokio::select! {
+                    biased;
+                    _ = self.stop.cancelled() => return None,
+                    item = self.rx.recv_async() => item.ok()?,
+                },
             };
             if let Some(out) = self.take(item) {
                 return Some(out);
