@@ -49,6 +49,10 @@ pub struct BenchArgs {
     /// Target send rate per sender in messages/s; 0 = as fast as the acknowledgements allow.
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
+    /// Messages a sender keeps in flight (sent, not yet acknowledged) when sending flat out. `--window` as
+    /// large as `-m` sends without waiting, as a NATS core publisher does.
+    #[arg(long, default_value_t = 32)]
+    pub window: usize,
     /// File size in bytes (file scenario).
     #[arg(long, default_value_t = 1 << 20)]
     pub size: usize,

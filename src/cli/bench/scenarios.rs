@@ -16,8 +16,6 @@ use crate::client::{Client, PendingReply};
 
 /// Connections opened at once while setting up.
 const CONNECT_PARALLEL: usize = 64;
-/// Messages a sender keeps in flight when sending flat out.
-const WINDOW: usize = 32;
 
 pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
     let mut report = Report {
@@ -72,7 +70,7 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
     let mut senders = Vec::new();
     let rooms = groups.len().max(1);
     for (k, (room, (sender, pipe))) in groups.into_iter().enumerate() {
-        let (size, mut start) = (payload, go.subscribe());
+        let (size, window, mut start) = (payload, args.window.max(1), go.subscribe());
         // Paced senders are spread evenly over one gap (sender k starts k/R of a gap late), so the offered
         // load is steady rather than R messages at the same instant every gap.
         let pace = (args.rate > 0).then(|| {
@@ -81,7 +79,13 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
         });
         senders.push(tokio::spawn(async move {
             let epoch = start.recv().await.unwrap_or_else(|_| Instant::now());
-            send(sender, pipe, room, expected, pace, size, epoch).await
+            let shape = Shape {
+                n: expected,
+                pace,
+                size,
+                window,
+            };
+            send(sender, pipe, room, shape, epoch).await
         }));
     }
     let (server_cpu, client_cpu) = (target.cpu(), super::server::own_cpu());
@@ -178,15 +182,27 @@ async fn join_many(
     results.into_iter().collect()
 }
 
+/// What one sender sends: `n` messages of `size` bytes, paced (gap, offset) or flat out with `window` in flight.
+struct Shape {
+    n: usize,
+    pace: Option<(Duration, Duration)>,
+    size: usize,
+    window: usize,
+}
+
 async fn send(
     client: Client,
     pipe: u16,
     room: String,
-    n: usize,
-    pace: Option<(Duration, Duration)>,
-    size: usize,
+    shape: Shape,
     epoch: Instant,
 ) -> anyhow::Result<usize> {
+    let Shape {
+        n,
+        pace,
+        size,
+        window,
+    } = shape;
     let payload = Bytes::from(vec![0x5Au8; size]);
     let kind = if size > 0 { "file" } else { "text" };
     let mut in_flight: std::collections::VecDeque<PendingReply> = Default::default();
@@ -198,7 +214,7 @@ async fn send(
         if let Some((gap, offset)) = pace {
             tokio::time::sleep_until(start + offset + gap.mul_f64(i as f64)).await;
         }
-        if in_flight.len() >= WINDOW {
+        if in_flight.len() >= window {
             if let Some(p) = in_flight.pop_front() {
                 p.wait().await?.ok()?;
             }
