@@ -13,6 +13,7 @@ pub mod context;
 mod end;
 pub mod error;
 mod history;
+pub mod joined;
 mod lifecycle;
 mod media;
 pub mod per_ip;

@@ -6,7 +6,7 @@
 //! A session whose transport is still up when its uuid reconnects (a phone that changed networks before the
 //! gateway noticed) is kicked off its old transport and handed over the same way.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ pub struct Handover {
     pub id: u64,
     pub identity: Identity,
     pub pipes: Pipes,
-    pub joined: BTreeSet<(u16, String)>,
+    pub joined: super::joined::JoinedRooms,
     pub out: Outbox,
     pub in_flight: Arc<Semaphore>,
     /// The queue with what waited for the client.

@@ -6,7 +6,6 @@
 //! Nothing a handler needs is smuggled through fields of `Session`, and nothing it wants done after its
 //! answer is left in one.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,7 +38,7 @@ pub struct Session {
     pub(super) identity: Option<Identity>,
     pub(super) pipes: Pipes,
     /// (pipe, room id) for every room a pipe of this connection joined.
-    pub(super) joined: BTreeSet<(u16, String)>,
+    pub(super) joined: super::joined::JoinedRooms,
     pub(super) reassembler: Reassembler,
     /// What the reassembler holds, charged to the process-wide budget (given back whatever ends the session).
     pub(super) reassembly_hold: Hold,
@@ -70,7 +69,7 @@ impl Session {
             pipes: Pipes::new(ctx.limits.max_pipes),
             out,
             identity: None,
-            joined: BTreeSet::new(),
+            joined: Default::default(),
             acks: AckState::default(),
             protocol_errors: 0,
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT as usize)),
