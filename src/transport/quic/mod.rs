@@ -10,15 +10,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use futures::FutureExt;
+use bytes::Bytes;
+use futures::{FutureExt, SinkExt};
 use tokio::sync::Notify;
 use tracing::debug;
 
 use super::inbound::{InboundTx, WeakInboundTx};
 use super::link::{Inbound, Link, LinkInfo, Writer, INBOUND_QUEUE};
 use super::loops::{read_loop, write_loop, FrameSink};
-use super::tcp::Delimited;
+use super::tcp::{lean_writer, shrink_written, Delimited};
 use crate::protocol::Frame;
 
 /// The ALPN protocol id clients must offer.
@@ -46,13 +46,8 @@ pub const CLIENT_PIPE_STREAMS: u16 = 16;
 pub(super) const INITIAL_STREAMS: u32 = 4;
 const STREAM_HEADROOM: u32 = 4;
 
-/// Chunks queued per stream before the connection counts as a slow consumer. A chunk is what the connection's
-/// writer gathered for that stream between two flushes: at most `WRITE_BATCH` frames, or about `GATHER` bytes
-/// plus one frame.
-const STREAM_QUEUE: usize = 32;
-/// A stream's gathered frames are handed over once they reach this size, not only at the flush, so a file's
-/// chunks move on while the writer is still gathering.
-const GATHER: usize = 64 * 1024;
+/// Frames queued per stream before the connection counts as a slow consumer.
+const STREAM_QUEUE: usize = 4096;
 /// What a stream's read buffer starts at (it grows with what arrives): reading a QUIC stream copies from
 /// quinn's buffers, no system call, so a small buffer costs nothing while it spares idle connections memory.
 const STREAM_READ_BUFFER: usize = 256;
@@ -155,7 +150,6 @@ pub fn link(
                 role,
                 tx: inbound_tx,
                 failed: None,
-                gathered: Vec::new(),
             };
             let rx = write_loop(sink, rx, None).await;
             // A client's own endpoint: let the close frame reach the gateway before it goes (bounded), so
@@ -236,15 +230,24 @@ async fn read_stream(
     .await;
 }
 
-/// Writes a stream's chunks (length-prefixed frames, gathered by `QuicSink`) as they come, each handed to quinn
-/// as is: no copy, no codec.
-async fn write_stream(mut send: quinn::SendStream, rx: flume::Receiver<Bytes>) {
-    while let Ok(chunk) = rx.recv_async().await {
-        if send.write_chunk(chunk).await.is_err() {
+async fn write_stream(send: quinn::SendStream, rx: flume::Receiver<Bytes>) {
+    let mut sink = lean_writer(send);
+    while let Ok(first) = rx.recv_async().await {
+        if sink.feed(first).await.is_err() {
             return;
         }
+        while let Ok(more) = rx.try_recv() {
+            if sink.feed(more).await.is_err() {
+                return;
+            }
+        }
+        if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
+            return;
+        }
+        shrink_written(&mut sink);
     }
     // The queue closed: the connection is closing. Finish the stream and let the peer read everything.
+    let send = sink.get_mut();
     let _ = send.finish();
     let _ = tokio::time::timeout(DRAIN, send.stopped()).await;
 }
@@ -326,10 +329,8 @@ async fn stream_for(
     }
 }
 
-/// Writes each frame to the stream of its pipe (see the module doc). Frames are gathered per stream, length
-/// prefixes included, and each stream's gathered bytes go to its writer task as one chunk at the flush (one
-/// queue hand-off and one wake-up per stream per batch, not per frame); closing waits for the streams'
-/// writers, then closes the connection with the reason.
+/// Writes each frame to the stream of its pipe (see the module doc). Streams have their own writer tasks, so
+/// there is nothing to flush here; closing waits for them, then closes the connection with the reason.
 struct QuicSink {
     conn: quinn::Connection,
     shared: Arc<Shared>,
@@ -337,28 +338,6 @@ struct QuicSink {
     tx: WeakInboundTx,
     /// Why the connection must close with an error code (a stream's queue overflowed).
     failed: Option<String>,
-    /// Since the last flush: each stream written to, with what was gathered for it (empty between flushes).
-    gathered: Vec<(flume::Sender<Bytes>, BytesMut)>,
-}
-
-impl QuicSink {
-    /// Hands what was gathered for stream `at` to its writer.
-    fn hand_over(&mut self, at: usize) -> Result<(), ()> {
-        let Some((queue, buf)) = self.gathered.get_mut(at) else {
-            return Ok(());
-        };
-        if buf.is_empty() {
-            return Ok(());
-        }
-        match queue.try_send(buf.split().freeze()) {
-            Ok(()) => Ok(()),
-            Err(flume::TrySendError::Full(_)) => {
-                self.failed = Some("slow consumer: stream queue full".to_string());
-                Err(())
-            }
-            Err(flume::TrySendError::Disconnected(_)) => Err(()),
-        }
-    }
 }
 
 impl FrameSink for QuicSink {
@@ -368,39 +347,17 @@ impl FrameSink for QuicSink {
         else {
             return Err(());
         };
-        let at = match self
-            .gathered
-            .iter()
-            .position(|(q, _)| q.same_channel(&queue))
-        {
-            Some(at) => at,
-            None => {
-                self.gathered.push((queue, BytesMut::new()));
-                self.gathered.len() - 1
+        match queue.try_send(frame.to_bytes(seq)) {
+            Ok(()) => Ok(()),
+            Err(flume::TrySendError::Full(_)) => {
+                self.failed = Some("slow consumer: stream queue full".to_string());
+                Err(())
             }
-        };
-        let wire = frame.wire_len();
-        // Never above the frame limit, far below 4 GiB; a frame that did not fit would end the writer.
-        let prefix = u32::try_from(wire).map_err(|_| ())?;
-        let full = {
-            let buf = &mut self.gathered[at].1;
-            buf.reserve(4 + wire);
-            buf.put_u32(prefix);
-            frame.encode(seq, buf);
-            buf.len() >= GATHER
-        };
-        if full {
-            self.hand_over(at)?;
+            Err(flume::TrySendError::Disconnected(_)) => Err(()),
         }
-        Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), ()> {
-        for at in 0..self.gathered.len() {
-            self.hand_over(at)?;
-        }
-        // The queues' handles and the emptied buffers go: an idle connection keeps none.
-        self.gathered.clear();
         Ok(())
     }
 
