@@ -28,6 +28,9 @@ pub struct Report {
     pub server_rss_kib_per_connection_after: Option<f64>,
     /// The same, every member still connected, 6 s later.
     pub server_rss_kib_per_connection_settled: Option<f64>,
+    /// The anonymous part of those (`RssAnon`: no code pages), after the set-up and settled.
+    pub server_anon_kib_per_connection: Option<f64>,
+    pub server_anon_kib_per_connection_settled: Option<f64>,
     pub mb_per_sec: Option<f64>,
     pub seconds: f64,
 }
@@ -108,14 +111,17 @@ impl Report {
                 ),
             );
         }
+        let anon = |a: Option<f64>| a.map_or(String::new(), |a| format!(" (anonymous {a:.1} KiB)"));
         if let Some(r) = self.server_rss_kib_per_connection {
-            row("server RSS per connection", format!("{r:.1} KiB"));
+            let a = anon(self.server_anon_kib_per_connection);
+            row("server RSS per connection", format!("{r:.1} KiB{a}"));
         }
         if let Some(r) = self.server_rss_kib_per_connection_after {
             row("  after the run (drained)", format!("{r:.1} KiB"));
         }
         if let Some(r) = self.server_rss_kib_per_connection_settled {
-            row("  settled (6 s later)", format!("{r:.1} KiB"));
+            let a = anon(self.server_anon_kib_per_connection_settled);
+            row("  settled (6 s later)", format!("{r:.1} KiB{a}"));
         }
         if let Some(m) = self.mb_per_sec {
             row("file throughput", format!("{m:.1} MB/s"));

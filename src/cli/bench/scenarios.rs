@@ -29,7 +29,7 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
         Scenario::File => (1, 2, args.size),
         Scenario::Idle => (0, 0, 0),
     };
-    let rss_before = target.rss_kib();
+    let (rss_before, anon_before) = (target.rss_kib(), target.anon_kib());
     if args.scenario == Scenario::Idle {
         let started = Instant::now();
         let clients = connect_many(target, args.connections, None).await?;
@@ -37,6 +37,8 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
         report.connections_per_sec = clients.len() as f64 / started.elapsed().as_secs_f64();
         report.server_rss_kib_per_connection =
             per_conn(rss_before, target.rss_kib(), clients.len());
+        report.server_anon_kib_per_connection =
+            per_conn(anon_before, target.anon_kib(), clients.len());
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
@@ -64,6 +66,7 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
     report.setup_seconds = started.elapsed().as_secs_f64();
     report.connections_per_sec = total as f64 / report.setup_seconds;
     report.server_rss_kib_per_connection = per_conn(rss_before, target.rss_kib(), total);
+    report.server_anon_kib_per_connection = per_conn(anon_before, target.anon_kib(), total);
     // Let the presence pushes of the set-up settle.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -116,6 +119,7 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
     // Every member still connected, a while later: what the gateway keeps once the burst has settled.
     tokio::time::sleep(Duration::from_secs(6)).await;
     report.server_rss_kib_per_connection_settled = per_conn(rss_before, target.rss_kib(), total);
+    report.server_anon_kib_per_connection_settled = per_conn(anon_before, target.anon_kib(), total);
     drop(still_connected);
     let elapsed = last.max(Duration::from_millis(1)).as_secs_f64();
     report.fanout_seconds = elapsed;

@@ -50,10 +50,20 @@ impl Target {
 
     /// Resident memory of the server process in KiB, from /proc.
     pub fn rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The anonymous part of the resident set (heap, stacks): what connections cost, without the binary's
+    /// code and other file pages, which a run pages in once whatever the number of connections.
+    pub fn anon_kib(&self) -> Option<u64> {
+        self.status_kib("RssAnon:")
+    }
+
+    fn status_kib(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
         status
             .lines()
-            .find(|l| l.starts_with("VmRSS:"))
+            .find(|l| l.starts_with(field))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse().ok())
     }
