@@ -312,7 +312,7 @@ impl Deliveries {
 
     /// Queues what was gathered. Never waits: a full queue marks its connection as a slow consumer.
     pub(super) fn flush(self) {
-        let bodies: Arc<[Bytes]> = self.bodies.into();
+        let bodies = Arc::new(self.bodies);
         for (_, (outbox, picks)) in self.by_conn {
             let _ = outbox.push_shared(SharedBatch::new(bodies.clone(), picks));
         }

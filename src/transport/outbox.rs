@@ -286,7 +286,7 @@ mod tests {
 
     /// A batch of `n` bodies `[1; 4]`, `[2; 4]`, ... all picked, on pipe 1.
     fn batch(n: u8) -> crate::transport::SharedBatch {
-        let bodies: std::sync::Arc<[Bytes]> = (1..=n).map(|i| Bytes::from(vec![i; 4])).collect();
+        let bodies = std::sync::Arc::new((1..=n).map(|i| Bytes::from(vec![i; 4])).collect());
         let mut picks = crate::transport::Picks::first(1, 0);
         for i in 1..u32::from(n) {
             picks.add(1, i);

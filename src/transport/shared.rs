@@ -18,8 +18,8 @@ use crate::protocol::{Frame, MessageType, HEADER_LEN};
 pub enum Picks {
     /// Bodies `start..end`, all on `pipe`.
     Run { pipe: u16, start: u32, end: u32 },
-    /// Anything else: (pipe, body index) in order.
-    List(Vec<(u16, u32)>),
+    /// Anything else: (pipe, body index) in order (boxed, so a queue slot stays 64 bytes).
+    List(Box<Vec<(u16, u32)>>),
 }
 
 impl Picks {
@@ -43,7 +43,7 @@ impl Picks {
             } => {
                 let mut list: Vec<(u16, u32)> = (*start..*end).map(|i| (*p, i)).collect();
                 list.push((pipe, body));
-                *self = Picks::List(list);
+                *self = Picks::List(Box::new(list));
             }
             Picks::List(list) => list.push((pipe, body)),
         }
@@ -75,14 +75,15 @@ impl Picks {
 /// A recipient's pushes from one batch: command frames made from shared bodies as the writer takes them.
 #[derive(Debug, Clone)]
 pub struct SharedBatch {
-    bodies: Arc<[Bytes]>,
+    /// A thin pointer (not `Arc<[Bytes]>`): the item rides in a queue slot, which stays 64 bytes this way.
+    bodies: Arc<Vec<Bytes>>,
     picks: Picks,
     /// The next pick the writer takes.
-    next: usize,
+    next: u32,
 }
 
 impl SharedBatch {
-    pub fn new(bodies: Arc<[Bytes]>, picks: Picks) -> SharedBatch {
+    pub fn new(bodies: Arc<Vec<Bytes>>, picks: Picks) -> SharedBatch {
         SharedBatch {
             bodies,
             picks,
@@ -92,7 +93,7 @@ impl SharedBatch {
 
     /// Frames not yet taken.
     pub fn len(&self) -> usize {
-        self.picks.len().saturating_sub(self.next)
+        self.picks.len().saturating_sub(self.next as usize)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -101,7 +102,7 @@ impl SharedBatch {
 
     /// Bytes of the frames not yet taken, as the wire counts them (header + body).
     pub fn wire_len(&self) -> usize {
-        (self.next..self.picks.len())
+        (self.next as usize..self.picks.len())
             .filter_map(|k| self.picks.get(k))
             .map(|(_, i)| HEADER_LEN + self.body_len(i))
             .sum()
@@ -113,8 +114,8 @@ impl SharedBatch {
 
     /// The next frame, `None` once all are taken. A pick past the bodies (a bug) is skipped, not a panic.
     pub fn take(&mut self) -> Option<Frame> {
-        while self.next < self.picks.len() {
-            let (pipe, i) = self.picks.get(self.next)?;
+        while (self.next as usize) < self.picks.len() {
+            let (pipe, i) = self.picks.get(self.next as usize)?;
             self.next += 1;
             if let Some(body) = self.bodies.get(i as usize) {
                 return Some(Frame::new(MessageType::Command, pipe, body.clone()));
@@ -128,8 +129,14 @@ impl SharedBatch {
 mod tests {
     use super::*;
 
-    fn bodies(n: u8) -> Arc<[Bytes]> {
-        (0..n).map(|i| Bytes::from(vec![i; 3])).collect()
+    fn bodies(n: u8) -> Arc<Vec<Bytes>> {
+        Arc::new((0..n).map(|i| Bytes::from(vec![i; 3])).collect())
+    }
+
+    /// A queue slot holds one `Outbound`: every connection's queue grows in slots of this size.
+    #[test]
+    fn a_queue_slot_stays_64_bytes() {
+        assert_eq!(std::mem::size_of::<crate::transport::Outbound>(), 64);
     }
 
     fn drain(mut b: SharedBatch) -> Vec<(u16, u8)> {
