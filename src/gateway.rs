@@ -163,6 +163,10 @@ impl Gateway {
                 endpoint,
                 limits.max_frame_bytes,
                 quic::max_streams(limits.max_pipes),
+                quic::StreamBounds {
+                    frames: limits.outbound_queue,
+                    bytes: limits.outbound_queue_bytes,
+                },
                 on_link.clone(),
                 shutdown.clone(),
             ));

@@ -174,18 +174,102 @@ async fn a_reconnect_takes_over_a_session_whose_old_transport_still_looks_alive(
     assert_eq!(page.info()["messages"][0]["data"], "still here");
 }
 
+fn cuts_slow_consumers(c: &mut Config) {
+    people(c);
+    c.limits.outbound_queue = 1024;
+    c.limits.resume_grace_ms = 0;
+    c.limits.commands_per_second = 100_000;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_is_cut_and_the_room_keeps_flowing() {
-    let gw = TestGateway::start_with(|c| {
-        people(c);
-        c.limits.outbound_queue = 1024;
-        c.limits.resume_grace_ms = 0;
-        c.limits.commands_per_second = 100_000;
-    })
-    .await;
-    let url = gw.tcp_url();
+    let gw = TestGateway::start_with(cuts_slow_consumers).await;
     // The slow one: joins, then never reads again.
     let _slow = Raw::non_reader(&gw, "carol", "busy").await;
+    flood_past_the_non_reader(&gw, "tcp").await;
+}
+
+/// The same over QUIC, where the client's flow control (not a socket buffer) is what stops the gateway's
+/// writes: the non-reader's link stops taking frames from quinn once its inbound queue is full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quic_client_that_never_reads_is_cut_and_the_room_keeps_flowing() {
+    let gw = TestGateway::start_with(cuts_slow_consumers).await;
+    let _slow = quic_non_reader(&gw, "carol", "busy").await;
+    flood_past_the_non_reader(&gw, "quic").await;
+}
+
+/// A QUIC connection (the crate's own transport, no client library on top) that connects as `token`, joins
+/// `rid`, waits for the join's answer, then never reads again. Dropping it closes the connection.
+async fn quic_non_reader(gw: &TestGateway, token: &str, rid: &str) -> impl Drop {
+    use odd_gateway::protocol::{CommandMessage, Frame, Message, MessageType, Reassembler};
+    use odd_gateway::transport::{outbound_queue, Inbound, Outbound, Stop};
+    let url = format!(
+        "quic://localhost:{}",
+        gw.gateway.quic_addr.expect("quic").port()
+    );
+    let opts = odd_gateway::client::ClientOptions::trusting(
+        gw.gateway.cert_path.as_deref().expect("dev cert"),
+    )
+    .expect("cert readable");
+    let endpoint: odd_gateway::client::Endpoint = url.parse().expect("url");
+    let link = endpoint.open(&opts).await.expect("quic link");
+    let (out, rx) = outbound_queue(64);
+    let writer = link.writer.start(rx, Stop::new());
+    let mut inbound = link.inbound;
+    let commands = [
+        (
+            0u16,
+            1u16,
+            json!({"name": "connect", "uuid": "", "parameters": {"token": token}}),
+        ),
+        (0, 2, json!({"name": "create", "kind": "messaging"})),
+        (1, 1, json!({"name": "join", "rid": rid})),
+    ];
+    let mut reassembler = Reassembler::new(1 << 20);
+    for (pipe, txid, args) in commands {
+        let body =
+            CommandMessage::encode(0, txid, args.to_string().as_bytes(), &[]).expect("encode");
+        out.send_async(Outbound::Frame(Frame::new(
+            MessageType::Command,
+            pipe,
+            body,
+        )))
+        .await
+        .expect("queued");
+        // Read up to this command's answer (pushes before it are skipped).
+        let answered = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(Inbound::Frame(f)) = inbound.recv().await {
+                if let Ok(Some(Message::Command { pipe: p, command })) = reassembler.push(f) {
+                    if p == pipe && command.txid == txid {
+                        return true;
+                    }
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(answered, Ok(true), "{args} answered");
+    }
+    /// Keeps the link open (its queues) and unread; dropping it stops the writer.
+    struct Held {
+        writer: tokio::task::JoinHandle<odd_gateway::transport::OutboundRx>,
+        _open: Box<dyn std::any::Any + Send>,
+    }
+    impl Drop for Held {
+        fn drop(&mut self) {
+            self.writer.abort();
+        }
+    }
+    Held {
+        writer,
+        _open: Box::new((out, inbound)),
+    }
+}
+
+/// Alice floods room `busy` with 2,000 x 16 KB while Bob reads and a non-reader (already joined) does not:
+/// Bob gets everything in good time, and the non-reader is cut as a slow consumer on `transport`.
+async fn flood_past_the_non_reader(gw: &TestGateway, transport: &str) {
+    let url = gw.tcp_url();
     let alice = Client::connect(&url, "alice").await.expect("alice");
     let ap = alice.create("messaging").await.expect("pipe");
     alice.join(ap, "busy").await.expect("join");
@@ -223,18 +307,20 @@ async fn a_client_that_never_reads_is_cut_and_the_room_keeps_flowing() {
     assert_eq!(received, 2_000, "the reader got everything");
     println!("2,000 x 16 KB to a reader next to a non-reader in {elapsed:?}");
     assert!(elapsed < Duration::from_secs(30));
-    let body = reqwest::get(format!("{}/metrics", gw.http_url()))
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
+    let series =
+        format!(r#"odd_gateway_slow_consumer_disconnects_total{{transport="{transport}"}}"#);
     assert!(
-        body.lines()
-            .any(|l| l == r#"odd_gateway_slow_consumer_disconnects_total{transport="tcp"} 1"#),
-        "the slow one was cut: {}",
-        body.lines()
-            .filter(|l| l.contains("slow"))
+        common::until_metric(&gw.http_url(), &series, 1.0, Duration::from_secs(10)).await,
+        "the slow one was cut: {series} = {:?}\n{}",
+        common::metric_at(&gw.http_url(), &series).await,
+        reqwest::get(format!("{}/metrics", gw.http_url()))
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("body")
+            .lines()
+            .filter(|l| l.contains(&format!(r#"transport="{transport}""#)) && !l.ends_with(" 0"))
             .collect::<Vec<_>>()
             .join("\n")
     );

@@ -218,6 +218,7 @@ async fn read_loop(
             Some(Inbound::Failed(r)) | Some(Inbound::Violation(r)) | Some(Inbound::Closed(r)) => {
                 break r
             }
+            Some(Inbound::SlowConsumer) => break "the gateway does not read".to_string(),
             Some(Inbound::Malformed(e)) => break format!("server sent a malformed frame: {e}"),
             Some(Inbound::Frame(f)) => f,
         };

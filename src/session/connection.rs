@@ -111,6 +111,7 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
                     Some(Inbound::Failed(reason)) => break End::Lost(reason),
                     Some(Inbound::Closed(reason)) => break End::ClientClosed(reason),
                     Some(Inbound::Violation(reason)) => break End::Transport(reason),
+                    Some(Inbound::SlowConsumer) => break End::SlowConsumer,
                     Some(Inbound::Malformed(e)) => {
                         if let Some(end) = Box::pin(s.on_error(None, 0, e.into())).await {
                             break end;

@@ -63,6 +63,9 @@ pub enum Inbound {
     /// The peer closed on purpose (a QUIC application close, a WebSocket close frame): the session ends now
     /// instead of waiting for a reconnect that will not come.
     Closed(String),
+    /// The transport's own buffers for this client filled up (a QUIC stream the client does not read): the
+    /// session ends as a slow consumer, as when its outgoing queue overflows.
+    SlowConsumer,
 }
 
 /// What the session layer hands down.

@@ -57,6 +57,7 @@ pub async fn serve(
     endpoint: quinn::Endpoint,
     max_frame_bytes: usize,
     max_streams: u32,
+    bounds: super::StreamBounds,
     on_link: Arc<dyn Fn(Link) + Send + Sync>,
     shutdown: CancellationToken,
 ) {
@@ -91,6 +92,7 @@ pub async fn serve(
                 max_frame_bytes,
                 Role::Server,
                 max_streams,
+                bounds,
                 None,
             ));
         });
@@ -136,6 +138,7 @@ pub async fn connect(
         max_frame_bytes,
         Role::Client,
         0,
+        super::StreamBounds::CLIENT,
         Some(endpoint),
     ))
 }

@@ -7,6 +7,7 @@
 //! The client library does the mirror image: one stream per pipe, opened on first use.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,8 +47,30 @@ pub const CLIENT_PIPE_STREAMS: u16 = 16;
 pub(super) const INITIAL_STREAMS: u32 = 4;
 const STREAM_HEADROOM: u32 = 4;
 
-/// Frames queued per stream before the connection counts as a slow consumer.
-const STREAM_QUEUE: usize = 4096;
+/// What one stream's writer may hold beyond what quinn has taken (quinn takes what the peer's flow control
+/// allows). A gateway holds a client that does not read to the bounds of its outgoing queue
+/// (`limits.outbound_queue` frames, `limits.outbound_queue_bytes`) and then cuts it as a slow consumer, as TCP
+/// does when that queue overflows: without a bound in bytes a QUIC client that stopped reading had the gateway
+/// hold every push for it (a test saw 32 MB). A client's own streams hold its own sends.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamBounds {
+    pub frames: usize,
+    pub bytes: usize,
+}
+
+impl StreamBounds {
+    pub const CLIENT: StreamBounds = StreamBounds {
+        frames: 4096,
+        bytes: usize::MAX,
+    };
+}
+
+/// One stream's queue into its writer task, and the bytes waiting in it (taken off once quinn has them).
+#[derive(Clone)]
+struct StreamQueue {
+    tx: flume::Sender<Bytes>,
+    queued: Arc<AtomicUsize>,
+}
 /// What a stream's read buffer starts at (it grows with what arrives): reading a QUIC stream copies from
 /// quinn's buffers, no system call, so a small buffer costs nothing while it spares idle connections memory.
 const STREAM_READ_BUFFER: usize = 256;
@@ -65,7 +88,7 @@ pub enum Role {
 #[derive(Default)]
 struct Streams {
     /// Per stream: the queue into its writer task.
-    queues: Vec<flume::Sender<Bytes>>,
+    queues: Vec<StreamQueue>,
     /// pipe -> index into `queues`.
     routes: HashMap<u16, usize>,
     /// Client only: the stream opened for each slot (pipe 0, then `CLIENT_PIPE_STREAMS` shared slots).
@@ -77,6 +100,7 @@ struct Shared {
     streams: Mutex<Streams>,
     first: Notify,
     max_frame_bytes: usize,
+    bounds: StreamBounds,
 }
 
 impl Shared {
@@ -93,11 +117,12 @@ impl Shared {
         role: Role,
     ) -> usize {
         // Allocated on the first frame (a tokio mpsc would take a 32-slot block per stream up front).
-        let (qtx, qrx) = flume::bounded(STREAM_QUEUE);
-        let writer = tokio::spawn(write_stream(send, qrx));
+        let (qtx, qrx) = flume::bounded(self.bounds.frames);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer = tokio::spawn(write_stream(send, qrx, queued.clone()));
         let idx = {
             let mut s = self.lock();
-            s.queues.push(qtx);
+            s.queues.push(StreamQueue { tx: qtx, queued });
             s.writers.push(writer);
             s.queues.len() - 1
         };
@@ -114,6 +139,7 @@ pub fn link(
     max_frame_bytes: usize,
     role: Role,
     max_streams: u32,
+    bounds: StreamBounds,
     keep: Option<quinn::Endpoint>,
 ) -> Link {
     let (tx, inbound) = crate::transport::inbound_queue(INBOUND_QUEUE);
@@ -121,6 +147,7 @@ pub fn link(
         streams: Mutex::new(Streams::default()),
         first: Notify::new(),
         max_frame_bytes,
+        bounds,
     });
     if role == Role::Server {
         tokio::spawn(accept_streams(
@@ -150,6 +177,7 @@ pub fn link(
                 role,
                 tx: inbound_tx,
                 failed: None,
+                slow: false,
             };
             let rx = write_loop(sink, rx, None).await;
             // A client's own endpoint: let the close frame reach the gateway before it goes (bounded), so
@@ -230,13 +258,19 @@ async fn read_stream(
     .await;
 }
 
-async fn write_stream(send: quinn::SendStream, rx: flume::Receiver<Bytes>) {
+async fn write_stream(
+    send: quinn::SendStream,
+    rx: flume::Receiver<Bytes>,
+    queued: Arc<AtomicUsize>,
+) {
     let mut sink = lean_writer(send);
     while let Ok(first) = rx.recv_async().await {
+        let mut taken = first.len();
         if sink.feed(first).await.is_err() {
             return;
         }
         while let Ok(more) = rx.try_recv() {
+            taken += more.len();
             if sink.feed(more).await.is_err() {
                 return;
             }
@@ -244,6 +278,8 @@ async fn write_stream(send: quinn::SendStream, rx: flume::Receiver<Bytes>) {
         if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
             return;
         }
+        // quinn has them now.
+        queued.fetch_sub(taken, Ordering::Relaxed);
         shrink_written(&mut sink);
     }
     // The queue closed: the connection is closing. Finish the stream and let the peer read everything.
@@ -268,7 +304,7 @@ async fn stream_for(
     pipe: u16,
     role: Role,
     tx: &WeakInboundTx,
-) -> Option<flume::Sender<Bytes>> {
+) -> Option<StreamQueue> {
     loop {
         {
             let s = shared.lock();
@@ -338,6 +374,16 @@ struct QuicSink {
     tx: WeakInboundTx,
     /// Why the connection must close with an error code (a stream's queue overflowed).
     failed: Option<String>,
+    /// The peer does not read: the session is told (`Inbound::SlowConsumer`) before the connection closes.
+    slow: bool,
+}
+
+impl QuicSink {
+    fn slow_consumer(&mut self) -> Result<(), ()> {
+        self.failed = Some("slow consumer: stream queue full".to_string());
+        self.slow = true;
+        Err(())
+    }
 }
 
 impl FrameSink for QuicSink {
@@ -347,11 +393,19 @@ impl FrameSink for QuicSink {
         else {
             return Err(());
         };
-        match queue.try_send(frame.to_bytes(seq)) {
+        let bytes = frame.to_bytes(seq);
+        let len = bytes.len();
+        // A frame larger than the bound still goes into an empty queue, as in the outgoing queue.
+        let waiting = queue.queued.load(Ordering::Relaxed);
+        if waiting > 0 && waiting.saturating_add(len) > self.shared.bounds.bytes {
+            return self.slow_consumer();
+        }
+        queue.queued.fetch_add(len, Ordering::Relaxed);
+        match queue.tx.try_send(bytes) {
             Ok(()) => Ok(()),
             Err(flume::TrySendError::Full(_)) => {
-                self.failed = Some("slow consumer: stream queue full".to_string());
-                Err(())
+                queue.queued.fetch_sub(len, Ordering::Relaxed);
+                self.slow_consumer()
             }
             Err(flume::TrySendError::Disconnected(_)) => Err(()),
         }
@@ -362,6 +416,13 @@ impl FrameSink for QuicSink {
     }
 
     async fn finish(self, close: Option<String>) {
+        if self.slow {
+            // Before the streams are drained (they will not be: the peer does not read), so the session ends
+            // as a slow consumer rather than as a lost connection kept for a reconnect.
+            if let Some(tx) = self.tx.upgrade() {
+                let _ = tokio::time::timeout(DRAIN, tx.send(Inbound::SlowConsumer)).await;
+            }
+        }
         let (code, reason) = match (self.failed, close) {
             (Some(failed), _) => (CLOSE_PROTOCOL, failed),
             (None, Some(reason)) => (CLOSE_NORMAL, reason),
