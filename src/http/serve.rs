@@ -65,6 +65,9 @@ pub async fn serve(
                 }
             },
         };
+        // As on the TCP and TLS listeners: a WebSocket push must not wait behind Nagle for the client's ACK of
+        // the one before it (one round trip on a phone's network); hyper writes whole responses anyway.
+        let _ = stream.set_nodelay(true);
         let label = if tls.is_some() { "https" } else { "http" };
         metrics.connections_total.with_label_values(&[label]).inc();
         let Some(slot) = per_ip.acquire(peer.ip()) else {
