@@ -198,6 +198,56 @@ async fn a_quic_client_that_never_reads_is_cut_and_the_room_keeps_flowing() {
     flood_past_the_non_reader(&gw, "quic").await;
 }
 
+/// The same over WebSocket, as a browser tab that stopped reading (a raw WebSocket, one frame per binary message).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_that_never_reads_is_cut_and_the_room_keeps_flowing() {
+    let gw = TestGateway::start_with(cuts_slow_consumers).await;
+    let _slow = ws_non_reader(&gw, "carol", "busy").await;
+    flood_past_the_non_reader(&gw, "ws").await;
+}
+
+/// A WebSocket on `/im` that connects as `token`, joins `rid`, waits for the join's answer, then never reads.
+async fn ws_non_reader(gw: &TestGateway, token: &str, rid: &str) -> impl Send {
+    use futures::{SinkExt, StreamExt};
+    use odd_gateway::protocol::{CommandMessage, Frame, Message, MessageType, Reassembler};
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    let url = format!("ws://{}/im", gw.gateway.http_addr.expect("http"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws");
+    let commands = [
+        (
+            0u16,
+            1u16,
+            json!({"name": "connect", "uuid": "", "parameters": {"token": token}}),
+        ),
+        (0, 2, json!({"name": "create", "kind": "messaging"})),
+        (1, 1, json!({"name": "join", "rid": rid})),
+    ];
+    let mut reassembler = Reassembler::new(1 << 20);
+    for (seq, (pipe, txid, args)) in commands.into_iter().enumerate() {
+        let body =
+            CommandMessage::encode(0, txid, args.to_string().as_bytes(), &[]).expect("encode");
+        let bytes = Frame::new(MessageType::Command, pipe, body).to_bytes(seq as u16 + 1);
+        ws.send(WsMessage::Binary(bytes)).await.expect("sent");
+        let answered = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(Ok(msg)) = ws.next().await {
+                let WsMessage::Binary(b) = msg else { continue };
+                let Ok(frame) = Frame::decode(b) else {
+                    continue;
+                };
+                if let Ok(Some(Message::Command { pipe: p, command })) = reassembler.push(frame) {
+                    if p == pipe && command.txid == txid {
+                        return true;
+                    }
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(answered, Ok(true), "{args} answered");
+    }
+    ws
+}
+
 /// A QUIC connection (the crate's own transport, no client library on top) that connects as `token`, joins
 /// `rid`, waits for the join's answer, then never reads again. Dropping it closes the connection.
 async fn quic_non_reader(gw: &TestGateway, token: &str, rid: &str) -> impl Drop {
