@@ -209,24 +209,13 @@ async fn a_websocket_client_that_never_reads_is_cut_and_the_room_keeps_flowing()
 /// A WebSocket on `/im` that connects as `token`, joins `rid`, waits for the join's answer, then never reads.
 async fn ws_non_reader(gw: &TestGateway, token: &str, rid: &str) -> impl Send {
     use futures::{SinkExt, StreamExt};
-    use odd_gateway::protocol::{CommandMessage, Frame, Message, MessageType, Reassembler};
+    use odd_gateway::protocol::{Frame, Reassembler};
     use tokio_tungstenite::tungstenite::Message as WsMessage;
     let url = format!("ws://{}/im", gw.gateway.http_addr.expect("http"));
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws");
-    let commands = [
-        (
-            0u16,
-            1u16,
-            json!({"name": "connect", "uuid": "", "parameters": {"token": token}}),
-        ),
-        (0, 2, json!({"name": "create", "kind": "messaging"})),
-        (1, 1, json!({"name": "join", "rid": rid})),
-    ];
     let mut reassembler = Reassembler::new(1 << 20);
-    for (seq, (pipe, txid, args)) in commands.into_iter().enumerate() {
-        let body =
-            CommandMessage::encode(0, txid, args.to_string().as_bytes(), &[]).expect("encode");
-        let bytes = Frame::new(MessageType::Command, pipe, body).to_bytes(seq as u16 + 1);
+    for (seq, (pipe, txid, frame)) in joining(token, rid).into_iter().enumerate() {
+        let bytes = frame.to_bytes(seq as u16 + 1);
         ws.send(WsMessage::Binary(bytes)).await.expect("sent");
         let answered = tokio::time::timeout(Duration::from_secs(10), async {
             while let Some(Ok(msg)) = ws.next().await {
@@ -234,16 +223,14 @@ async fn ws_non_reader(gw: &TestGateway, token: &str, rid: &str) -> impl Send {
                 let Ok(frame) = Frame::decode(b) else {
                     continue;
                 };
-                if let Ok(Some(Message::Command { pipe: p, command })) = reassembler.push(frame) {
-                    if p == pipe && command.txid == txid {
-                        return true;
-                    }
+                if answers(&mut reassembler, frame, pipe, txid) {
+                    return true;
                 }
             }
             false
         })
         .await;
-        assert_eq!(answered, Ok(true), "{args} answered");
+        assert_eq!(answered, Ok(true), "command {txid} on pipe {pipe} answered");
     }
     ws
 }
@@ -251,7 +238,7 @@ async fn ws_non_reader(gw: &TestGateway, token: &str, rid: &str) -> impl Send {
 /// A QUIC connection (the crate's own transport, no client library on top) that connects as `token`, joins
 /// `rid`, waits for the join's answer, then never reads again. Dropping it closes the connection.
 async fn quic_non_reader(gw: &TestGateway, token: &str, rid: &str) -> impl Drop {
-    use odd_gateway::protocol::{CommandMessage, Frame, Message, MessageType, Reassembler};
+    use odd_gateway::protocol::Reassembler;
     use odd_gateway::transport::{outbound_queue, Inbound, Outbound, Stop};
     let url = format!(
         "quic://localhost:{}",
@@ -266,39 +253,22 @@ async fn quic_non_reader(gw: &TestGateway, token: &str, rid: &str) -> impl Drop 
     let (out, rx) = outbound_queue(64);
     let writer = link.writer.start(rx, Stop::new());
     let mut inbound = link.inbound;
-    let commands = [
-        (
-            0u16,
-            1u16,
-            json!({"name": "connect", "uuid": "", "parameters": {"token": token}}),
-        ),
-        (0, 2, json!({"name": "create", "kind": "messaging"})),
-        (1, 1, json!({"name": "join", "rid": rid})),
-    ];
     let mut reassembler = Reassembler::new(1 << 20);
-    for (pipe, txid, args) in commands {
-        let body =
-            CommandMessage::encode(0, txid, args.to_string().as_bytes(), &[]).expect("encode");
-        out.send_async(Outbound::Frame(Frame::new(
-            MessageType::Command,
-            pipe,
-            body,
-        )))
-        .await
-        .expect("queued");
+    for (pipe, txid, frame) in joining(token, rid) {
+        out.send_async(Outbound::Frame(frame))
+            .await
+            .expect("queued");
         // Read up to this command's answer (pushes before it are skipped).
         let answered = tokio::time::timeout(Duration::from_secs(10), async {
             while let Some(Inbound::Frame(f)) = inbound.recv().await {
-                if let Ok(Some(Message::Command { pipe: p, command })) = reassembler.push(f) {
-                    if p == pipe && command.txid == txid {
-                        return true;
-                    }
+                if answers(&mut reassembler, f, pipe, txid) {
+                    return true;
                 }
             }
             false
         })
         .await;
-        assert_eq!(answered, Ok(true), "{args} answered");
+        assert_eq!(answered, Ok(true), "command {txid} on pipe {pipe} answered");
     }
     /// Keeps the link open (its queues) and unread; dropping it stops the writer.
     struct Held {
@@ -314,6 +284,40 @@ async fn quic_non_reader(gw: &TestGateway, token: &str, rid: &str) -> impl Drop 
         writer,
         _open: Box::new((out, inbound)),
     }
+}
+
+/// What a raw client sends to connect as `token` and join `rid` on pipe 1: (pipe, txid, frame), in order.
+fn joining(token: &str, rid: &str) -> Vec<(u16, u16, odd_gateway::protocol::Frame)> {
+    use odd_gateway::protocol::{CommandMessage, Frame, MessageType};
+    [
+        (
+            0u16,
+            1u16,
+            json!({"name": "connect", "uuid": "", "parameters": {"token": token}}),
+        ),
+        (0, 2, json!({"name": "create", "kind": "messaging"})),
+        (1, 1, json!({"name": "join", "rid": rid})),
+    ]
+    .into_iter()
+    .map(|(pipe, txid, args)| {
+        let body =
+            CommandMessage::encode(0, txid, args.to_string().as_bytes(), &[]).expect("encode");
+        (pipe, txid, Frame::new(MessageType::Command, pipe, body))
+    })
+    .collect()
+}
+
+/// Whether `frame` completes the answer to command `txid` on `pipe`.
+fn answers(
+    reassembler: &mut odd_gateway::protocol::Reassembler,
+    frame: odd_gateway::protocol::Frame,
+    pipe: u16,
+    txid: u16,
+) -> bool {
+    matches!(
+        reassembler.push(frame),
+        Ok(Some(odd_gateway::protocol::Message::Command { pipe: p, command })) if p == pipe && command.txid == txid
+    )
 }
 
 /// Alice floods room `busy` with 2,000 x 16 KB while Bob reads and a non-reader (already joined) does not:
