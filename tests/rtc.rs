@@ -140,6 +140,14 @@ async fn play(c: &mut Client, pipe: u16, stream: &str) -> Result<(String, Peer, 
     Ok((offer, peer, Instant::now()))
 }
 
+/// `who` plays `stream` on a signaling pipe of its own, as the SDK does, and has seen `n` frames of each kind.
+async fn watching(gw: &TestGateway, who: &str, stream: &str, n: usize) -> (Client, u16, Peer) {
+    let (mut c, pipe) = signaling(gw, who).await;
+    let (_, mut player, _) = play(&mut c, pipe, stream).await.expect("plays");
+    frames(&mut player, n).await;
+    (c, pipe, player)
+}
+
 /// Counts a player's frames until it has `n` of each kind; checks each is a frame the publisher sent, and
 /// returns when its first keyframe came (if one did).
 async fn frames(peer: &mut Peer, n: usize) -> Option<Instant> {
@@ -464,9 +472,7 @@ async fn a_lost_publisher_connection_stops_its_players_after_the_grace_period() 
     })
     .await;
     let (alice, _, stream, _publisher) = streaming(&gw, "alice", "lost").await;
-    let (mut bob, bp) = signaling(&gw, "bob").await;
-    let (_, mut player, _) = play(&mut bob, bp, &stream).await.expect("plays");
-    frames(&mut player, 5).await;
+    let (mut bob, _bp, _player) = watching(&gw, "bob", &stream, 5).await;
     alice.close().await;
     let got = until(&mut bob, "Play.Stop for the video track", |r| {
         r.code() == "NetStream.Play.Stop" && r.info()["track"] == "lost-video"
@@ -488,9 +494,7 @@ async fn a_lost_publisher_connection_stops_its_players_after_the_grace_period() 
 async fn bad_offers_answers_candidates_and_datagrams_get_clear_answers_and_hurt_no_one() {
     let gw = TestGateway::start_with(common::people).await;
     let (alice, ap, stream, _publisher) = streaming(&gw, "alice", "steady").await;
-    let (mut bob, bp) = signaling(&gw, "bob").await;
-    let (_, mut player, _) = play(&mut bob, bp, &stream).await.expect("plays");
-    frames(&mut player, 5).await;
+    let (bob, _bp, mut player) = watching(&gw, "bob", &stream, 5).await;
 
     let (carol, cp) = signaling(&gw, "carol").await;
     let ask = |args: Value| {
@@ -686,12 +690,8 @@ async fn a_publisher_that_never_connects_is_dropped_and_told() {
 async fn stop_ends_a_play_and_stop_on_the_publisher_ends_the_publication() {
     let gw = TestGateway::start_with(common::people).await;
     let (alice, ap, stream, _publisher) = streaming(&gw, "alice", "stopme").await;
-    let (mut bob, bp) = signaling(&gw, "bob").await;
-    let (_, mut bob_peer, _) = play(&mut bob, bp, &stream).await.expect("plays");
-    frames(&mut bob_peer, 3).await;
-    let (mut carol, cp) = signaling(&gw, "carol").await;
-    let (_, mut carol_peer, _) = play(&mut carol, cp, &stream).await.expect("plays");
-    frames(&mut carol_peer, 3).await;
+    let (mut bob, bp, _bob_peer) = watching(&gw, "bob", &stream, 3).await;
+    let (mut carol, _cp, mut carol_peer) = watching(&gw, "carol", &stream, 3).await;
 
     // ns.stop() on a player: answered Play.Stop, its peer connection ends, the publication goes on.
     let stopped = bob
@@ -732,9 +732,7 @@ async fn stop_ends_a_play_and_stop_on_the_publisher_ends_the_publication() {
 async fn a_new_player_on_a_port_an_older_one_used_connects_and_the_older_one_ends() {
     let gw = TestGateway::start_with(common::people).await;
     let (_alice, _, stream, _publisher) = streaming(&gw, "alice", "reuse").await;
-    let (mut bob, bp) = signaling(&gw, "bob").await;
-    let (_, mut old, _) = play(&mut bob, bp, &stream).await.expect("plays");
-    frames(&mut old, 3).await;
+    let (mut bob, _bp, old) = watching(&gw, "bob", &stream, 3).await;
     // Bob's browser goes away without a word (its signaling connection stays, so its peer connection on
     // the gateway lives on); carol's gets the very same UDP port from the OS.
     let port = old.addr;
