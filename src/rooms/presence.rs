@@ -23,11 +23,21 @@ pub struct Joined {
     pub mask: Mask,
     /// Live messages for this pipe are held until `finish_catch_up` (a join with `after` and `r`).
     pub catching_up: bool,
-    /// Members present, keyed by user id (LocalCoverage.Notify `list`, as JSON object text); in a crowded room
-    /// at most `CROWDED_COVERAGE` (or `presence_limit`, if lower) of them, the joiner always among them.
-    pub list: Box<RawValue>,
-    /// Users present in all (set when `list` was capped).
-    pub count: Option<usize>,
+    /// The coverage push's `info`, as JSON text: the room, and its members present keyed by user id
+    /// (`list`); in a crowded room at most `CROWDED_COVERAGE` (or `presence_limit`, if lower) of them, the
+    /// joiner always among them, with how many are present in all (`count`, `more`: docs/protocol.md, big rooms).
+    pub coverage: Box<RawValue>,
+}
+
+/// LocalCoverage.Notify's `info`, written from borrowed users (fields in the order a JSON map would sort them).
+#[derive(serde::Serialize)]
+struct Coverage<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<usize>,
+    list: &'a BTreeMap<&'a str, &'a User>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    more: Option<bool>,
+    room: &'a Value,
 }
 
 /// Users a joiner of a crowded room is listed in its coverage push (itself first).
@@ -147,18 +157,23 @@ impl Rooms {
             }
             list.entry(u.id.as_str()).or_insert(u);
         }
-        let (listed, count) = (list.len(), present.max(list.len()));
-        let list = serde_json::value::to_raw_value(&list).unwrap_or_else(|e| {
+        let count = Some(present.max(list.len())).filter(|n| *n > list.len());
+        let coverage = Coverage {
+            count,
+            list: &list,
+            more: count.map(|_| true),
+            room: &room_info,
+        };
+        let coverage = serde_json::value::to_raw_value(&coverage).unwrap_or_else(|e| {
             // Strings keyed by strings always serialize; kept from a panic all the same.
-            tracing::error!(error = %e, rid, "the coverage list could not be written");
+            tracing::error!(error = %e, rid, "the coverage push could not be written");
             RawValue::NULL.to_owned()
         });
         Ok(Joined {
             room: room_info,
             mask,
             catching_up,
-            count: (count > listed).then_some(count),
-            list,
+            coverage,
         })
     }
 

@@ -62,14 +62,14 @@ impl Session {
             );
         }
         self.joined.insert((pipe, args.rid.clone()));
-        let mut room = joined.room.clone();
+        let mut room = joined.room;
         room["mask"] = json!(joined.mask.letters());
         let mut info = json!({ "user": user, "room": room });
         let coverage = Status::ok(
             codes::GROUP_LOCAL_COVERAGE,
             format!("members of {}", args.rid),
         )
-        .with_raw_info(coverage_info(&joined));
+        .with_raw_info(joined.coverage);
         let coverage = status_frame(pipe, 0, &coverage, now_secs());
         let (Some(after), true) = (args.after, joined.catching_up) else {
             // The answer first, then the coverage push, as PROTOCOL.md §3.4 orders them.
@@ -175,31 +175,4 @@ impl Session {
         let inbox = pipe.and_then(|p| self.member(p));
         self.ctx.rooms.set_inbox(self.id, &identity.user, inbox);
     }
-}
-
-/// The LocalCoverage push's `info`: the room and its present users (`list`, already JSON text), and in a crowded
-/// room, where the list is capped, how many are present in all (docs/protocol.md, big rooms).
-fn coverage_info(joined: &crate::rooms::Joined) -> Box<serde_json::value::RawValue> {
-    let info = CoverageInfo {
-        count: joined.count,
-        list: &joined.list,
-        more: joined.count.map(|_| true),
-        room: &joined.room,
-    };
-    serde_json::value::to_raw_value(&info).unwrap_or_else(|e| {
-        // Text that is already JSON and a JSON value always serialize; kept from a panic all the same.
-        tracing::error!(error = %e, "the coverage push could not be written");
-        serde_json::value::RawValue::NULL.to_owned()
-    })
-}
-
-/// Serialized as written (fields in the order a JSON map would sort them), the list passed through as text.
-#[derive(serde::Serialize)]
-struct CoverageInfo<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    count: Option<usize>,
-    list: &'a serde_json::value::RawValue,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    more: Option<bool>,
-    room: &'a serde_json::Value,
 }
