@@ -128,6 +128,20 @@ impl QueueCounters {
     pub fn budget(&self) -> &super::MemoryBudget {
         &self.0.budget
     }
+
+    /// Whether `frames` more frames of `len` bytes would pass `max_frames` or `max_bytes` or the process budget.
+    /// A single item larger than `max_bytes` still goes into an empty queue.
+    pub fn would_overflow(
+        &self,
+        frames: usize,
+        len: usize,
+        max_frames: usize,
+        max_bytes: usize,
+    ) -> bool {
+        let queued = self.bytes();
+        (queued > 0 && (queued.saturating_add(len) > max_bytes || !self.budget().has_room(len)))
+            || self.frames().saturating_add(frames) > max_frames
+    }
 }
 
 impl QueueTicket {
@@ -143,6 +157,16 @@ impl QueueTicket {
             frames,
             counters,
         }
+    }
+}
+
+impl QueueTicket {
+    /// Takes over what `other` holds (from the same queue), so one ticket gives back a whole run of items.
+    pub fn absorb(&mut self, mut other: QueueTicket) {
+        self.bytes += other.bytes;
+        self.frames = self.frames.saturating_add(other.frames);
+        // `other` now holds nothing: its drop gives back nothing.
+        (other.bytes, other.frames) = (0, 0);
     }
 }
 

@@ -101,16 +101,11 @@ impl Outbox {
         self.queued.bytes()
     }
 
-    fn queued_frames(&self) -> usize {
-        self.queued.frames()
-    }
-
     /// Whether `frames` more frames of `len` bytes would overflow this queue or the process budget (a single
     /// item larger than the bound still goes into an empty queue).
     fn over(&self, frames: usize, len: usize) -> bool {
-        let queued = self.queued_bytes();
-        (queued > 0 && (queued + len > self.max_bytes || !self.queued.budget().has_room(len)))
-            || self.queued_frames() + frames > self.max_frames
+        self.queued
+            .would_overflow(frames, len, self.max_frames, self.max_bytes)
     }
 
     fn ticket(&self, frame: Frame) -> Outbound {

@@ -7,7 +7,6 @@
 //! The client library does the mirror image: one stream per pipe, opened on first use.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,8 +15,9 @@ use futures::{FutureExt, SinkExt};
 use tokio::sync::Notify;
 use tracing::debug;
 
+use super::budget::MemoryBudget;
 use super::inbound::{InboundTx, WeakInboundTx};
-use super::link::{Inbound, Link, LinkInfo, Writer, INBOUND_QUEUE};
+use super::link::{Inbound, Link, LinkInfo, QueueCounters, QueueTicket, Writer, INBOUND_QUEUE};
 use super::loops::{read_loop, write_loop, FrameSink};
 use super::tcp::{lean_writer, shrink_written, Delimited};
 use crate::protocol::Frame;
@@ -65,11 +65,12 @@ impl StreamBounds {
     };
 }
 
-/// One stream's queue into its writer task, and the bytes waiting in it (taken off once quinn has them).
+/// One stream's queue into its writer task, and what waits in it, counted as the outgoing queue counts (each
+/// item's ticket is given back once quinn has the item).
 #[derive(Clone)]
 struct StreamQueue {
-    tx: flume::Sender<Bytes>,
-    queued: Arc<AtomicUsize>,
+    tx: flume::Sender<(Bytes, QueueTicket)>,
+    queued: QueueCounters,
 }
 /// What a stream's read buffer starts at (it grows with what arrives): reading a QUIC stream copies from
 /// quinn's buffers, no system call, so a small buffer costs nothing while it spares idle connections memory.
@@ -118,11 +119,13 @@ impl Shared {
     ) -> usize {
         // Allocated on the first frame (a tokio mpsc would take a 32-slot block per stream up front).
         let (qtx, qrx) = flume::bounded(self.bounds.frames);
-        let queued = Arc::new(AtomicUsize::new(0));
-        let writer = tokio::spawn(write_stream(send, qrx, queued.clone()));
+        let writer = tokio::spawn(write_stream(send, qrx));
         let idx = {
             let mut s = self.lock();
-            s.queues.push(StreamQueue { tx: qtx, queued });
+            s.queues.push(StreamQueue {
+                tx: qtx,
+                queued: QueueCounters::new(MemoryBudget::unlimited()),
+            });
             s.writers.push(writer);
             s.queues.len() - 1
         };
@@ -177,7 +180,6 @@ pub fn link(
                 role,
                 tx: inbound_tx,
                 failed: None,
-                slow: false,
             };
             let rx = write_loop(sink, rx, None).await;
             // A client's own endpoint: let the close frame reach the gateway before it goes (bounded), so
@@ -258,19 +260,14 @@ async fn read_stream(
     .await;
 }
 
-async fn write_stream(
-    send: quinn::SendStream,
-    rx: flume::Receiver<Bytes>,
-    queued: Arc<AtomicUsize>,
-) {
+async fn write_stream(send: quinn::SendStream, rx: flume::Receiver<(Bytes, QueueTicket)>) {
     let mut sink = lean_writer(send);
-    while let Ok(first) = rx.recv_async().await {
-        let mut taken = first.len();
+    while let Ok((first, mut taken)) = rx.recv_async().await {
         if sink.feed(first).await.is_err() {
             return;
         }
-        while let Ok(more) = rx.try_recv() {
-            taken += more.len();
+        while let Ok((more, ticket)) = rx.try_recv() {
+            taken.absorb(ticket);
             if sink.feed(more).await.is_err() {
                 return;
             }
@@ -278,8 +275,8 @@ async fn write_stream(
         if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
             return;
         }
-        // quinn has them now.
-        queued.fetch_sub(taken, Ordering::Relaxed);
+        // quinn has them now: they leave the stream's count.
+        drop(taken);
         shrink_written(&mut sink);
     }
     // The queue closed: the connection is closing. Finish the stream and let the peer read everything.
@@ -372,16 +369,14 @@ struct QuicSink {
     shared: Arc<Shared>,
     role: Role,
     tx: WeakInboundTx,
-    /// Why the connection must close with an error code (a stream's queue overflowed).
+    /// Why the connection must close with an error code: a stream's queue overflowed, so the peer does not
+    /// read, and the session is told (`Inbound::SlowConsumer`) before the connection closes.
     failed: Option<String>,
-    /// The peer does not read: the session is told (`Inbound::SlowConsumer`) before the connection closes.
-    slow: bool,
 }
 
 impl QuicSink {
     fn slow_consumer(&mut self) -> Result<(), ()> {
         self.failed = Some("slow consumer: stream queue full".to_string());
-        self.slow = true;
         Err(())
     }
 }
@@ -395,18 +390,15 @@ impl FrameSink for QuicSink {
         };
         let bytes = frame.to_bytes(seq);
         let len = bytes.len();
-        // A frame larger than the bound still goes into an empty queue, as in the outgoing queue.
-        let waiting = queue.queued.load(Ordering::Relaxed);
-        if waiting > 0 && waiting.saturating_add(len) > self.shared.bounds.bytes {
+        let StreamBounds { frames, bytes: max } = self.shared.bounds;
+        if queue.queued.would_overflow(1, len, frames, max) {
             return self.slow_consumer();
         }
-        queue.queued.fetch_add(len, Ordering::Relaxed);
-        match queue.tx.try_send(bytes) {
+        let ticket = QueueTicket::new(len, 1, queue.queued.clone());
+        match queue.tx.try_send((bytes, ticket)) {
             Ok(()) => Ok(()),
-            Err(flume::TrySendError::Full(_)) => {
-                queue.queued.fetch_sub(len, Ordering::Relaxed);
-                self.slow_consumer()
-            }
+            // The item, and with it its ticket, is dropped.
+            Err(flume::TrySendError::Full(_)) => self.slow_consumer(),
             Err(flume::TrySendError::Disconnected(_)) => Err(()),
         }
     }
@@ -416,7 +408,7 @@ impl FrameSink for QuicSink {
     }
 
     async fn finish(self, close: Option<String>) {
-        if self.slow {
+        if self.failed.is_some() {
             // Before the streams are drained (they will not be: the peer does not read), so the session ends
             // as a slow consumer rather than as a lost connection kept for a reconnect.
             if let Some(tx) = self.tx.upgrade() {
