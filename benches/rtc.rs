@@ -18,7 +18,7 @@ mod webrtc;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use odd_gateway::client::Client;
+use odd_gateway::client::{Client, Reply};
 use odd_gateway::metrics::cpu_time;
 use serde_json::json;
 use str0m::media::MediaKind;
@@ -90,11 +90,7 @@ async fn publish(tcp: u16, id: &str) -> anyhow::Result<(Client, String, Peer)> {
         .await?;
     let (mut answer, mut stream) = (None, None);
     while stream.is_none() {
-        let r = c
-            .next_push_within(Duration::from_secs(10))
-            .await
-            .ok_or_else(|| anyhow::anyhow!("no answer"))?;
-        anyhow::ensure!(!r.is_error(), "publish refused: {}", r.description());
+        let r = next_push(&mut c, "publish").await?;
         if r.name() == "sdp" {
             answer = r.args["sdp"].as_str().map(str::to_string);
         }
@@ -103,12 +99,28 @@ async fn publish(tcp: u16, id: &str) -> anyhow::Result<(Client, String, Peer)> {
         }
     }
     let mut peer = off.answered(&answer.ok_or_else(|| anyhow::anyhow!("no sdp"))?);
+    connected(&mut peer, "publisher").await?;
+    Ok((c, stream.unwrap_or_default(), peer))
+}
+
+/// The next push within 10 s; an error status (the gateway refused `what`) is an error here too.
+async fn next_push(c: &mut Client, what: &str) -> anyhow::Result<Reply> {
+    let r = c
+        .next_push_within(Duration::from_secs(10))
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no answer to {what} within 10 s"))?;
+    anyhow::ensure!(!r.is_error(), "{what} refused: {}", r.description());
+    Ok(r)
+}
+
+/// Waits up to 10 s for the peer's ICE and DTLS to complete.
+async fn connected(peer: &mut Peer, who: &str) -> anyhow::Result<()> {
+    let addr = peer.addr;
     peer.next(Duration::from_secs(10), |s| {
         (*s == Seen::Connected).then_some(())
     })
     .await
-    .ok_or_else(|| anyhow::anyhow!("publisher did not connect"))?;
-    Ok((c, stream.unwrap_or_default(), peer))
+    .ok_or_else(|| anyhow::anyhow!("{who} at {addr} did not connect"))
 }
 
 async fn play(tcp: u16, stream: &str) -> anyhow::Result<(Client, Peer)> {
@@ -116,11 +128,7 @@ async fn play(tcp: u16, stream: &str) -> anyhow::Result<(Client, Peer)> {
     c.notify(p, json!({"name": "play", "stream": stream}))
         .await?;
     let offer = loop {
-        let r = c
-            .next_push_within(Duration::from_secs(10))
-            .await
-            .ok_or_else(|| anyhow::anyhow!("no offer"))?;
-        anyhow::ensure!(!r.is_error(), "play refused: {}", r.description());
+        let r = next_push(&mut c, "play").await?;
         if r.name() == "sdp" {
             break r.args["sdp"].as_str().unwrap_or_default().to_string();
         }
@@ -128,12 +136,7 @@ async fn play(tcp: u16, stream: &str) -> anyhow::Result<(Client, Peer)> {
     let (mut peer, answer) = Peer::answer(&offer).await;
     c.notify(p, json!({"name": "sdp", "type": "answer", "sdp": answer}))
         .await?;
-    let addr = peer.addr;
-    peer.next(Duration::from_secs(10), |s| {
-        (*s == Seen::Connected).then_some(())
-    })
-    .await
-    .ok_or_else(|| anyhow::anyhow!("player at {addr} did not connect"))?;
+    connected(&mut peer, "player").await?;
     Ok((c, peer))
 }
 
