@@ -84,7 +84,7 @@ pub enum Outbound {
     Splice(OutboundRx),
 }
 
-pub type OutboundTx = flume::Sender<Outbound>;
+pub type OutboundTx = super::queue::Sender<Outbound>;
 
 /// Holds queued frames (their count and bytes) against their outbox's bounds and the process budget; gives
 /// them back when dropped, i.e. when a writer takes them. Kept small (one pointer and two counts): it rides
@@ -179,11 +179,11 @@ impl Drop for QueueTicket {
         counts.budget.release(self.bytes);
     }
 }
-pub type OutboundRx = flume::Receiver<Outbound>;
+pub type OutboundRx = super::queue::Receiver<Outbound>;
 
 /// A connection's outbound queue, bounded at `frames` items.
 pub fn outbound_queue(frames: usize) -> (OutboundTx, OutboundRx) {
-    flume::bounded(frames)
+    super::queue::bounded(frames)
 }
 
 type StartFn = Box<dyn FnOnce(Source) -> BoxFuture<'static, OutboundRx> + Send>;
@@ -254,8 +254,8 @@ impl Source {
             // token's lock: 2 % of the gateway's CPU in a fan-out profile); `stop` was checked above.
             let item = match self.rx.try_recv() {
                 Ok(item) => item,
-                Err(flume::TryRecvError::Disconnected) => return None,
-                Err(flume::TryRecvError::Empty) => tokio::select! {
+                Err(super::queue::TryRecvError::Disconnected) => return None,
+                Err(super::queue::TryRecvError::Empty) => tokio::select! {
                     biased;
                     _ = self.stop.cancelled() => return None,
                     item = self.rx.recv_async() => item.ok()?,

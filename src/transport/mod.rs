@@ -14,6 +14,7 @@ pub mod inbound;
 pub mod link;
 pub mod loops;
 pub mod outbox;
+pub mod queue;
 pub mod quic;
 pub mod shared;
 pub mod tcp;

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use flume::TrySendError;
+use super::queue::TrySendError;
 use tokio_util::sync::CancellationToken;
 
 use std::sync::atomic::{AtomicBool, Ordering};

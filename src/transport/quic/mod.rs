@@ -69,7 +69,7 @@ impl StreamBounds {
 /// item's ticket is given back once quinn has the item).
 #[derive(Clone)]
 struct StreamQueue {
-    tx: flume::Sender<(Bytes, QueueTicket)>,
+    tx: crate::transport::queue::Sender<(Bytes, QueueTicket)>,
     queued: QueueCounters,
 }
 /// What a stream's read buffer starts at (it grows with what arrives): reading a QUIC stream copies from
@@ -117,8 +117,8 @@ impl Shared {
         tx: InboundTx,
         role: Role,
     ) -> usize {
-        // Allocated on the first frame (a tokio mpsc would take a 32-slot block per stream up front).
-        let (qtx, qrx) = flume::bounded(self.bounds.frames);
+        // Allocated on the first frame and given back when drained (`transport::queue`).
+        let (qtx, qrx) = crate::transport::queue::bounded(self.bounds.frames);
         let writer = tokio::spawn(write_stream(send, qrx));
         let idx = {
             let mut s = self.lock();
@@ -260,7 +260,10 @@ async fn read_stream(
     .await;
 }
 
-async fn write_stream(send: quinn::SendStream, rx: flume::Receiver<(Bytes, QueueTicket)>) {
+async fn write_stream(
+    send: quinn::SendStream,
+    rx: crate::transport::queue::Receiver<(Bytes, QueueTicket)>,
+) {
     let mut sink = lean_writer(send);
     while let Ok((first, mut taken)) = rx.recv_async().await {
         if sink.feed(first).await.is_err() {
@@ -398,8 +401,8 @@ impl FrameSink for QuicSink {
         match queue.tx.try_send((bytes, ticket)) {
             Ok(()) => Ok(()),
             // The item, and with it its ticket, is dropped.
-            Err(flume::TrySendError::Full(_)) => self.slow_consumer(),
-            Err(flume::TrySendError::Disconnected(_)) => Err(()),
+            Err(crate::transport::queue::TrySendError::Full(_)) => self.slow_consumer(),
+            Err(crate::transport::queue::TrySendError::Disconnected(_)) => Err(()),
         }
     }
 
