@@ -238,6 +238,26 @@ async fn ws_non_reader(gw: &TestGateway, token: &str, rid: &str) -> impl Send {
 /// A QUIC connection (the crate's own transport, no client library on top) that connects as `token`, joins
 /// `rid`, waits for the join's answer, then never reads again. Dropping it closes the connection.
 async fn quic_non_reader(gw: &TestGateway, token: &str, rid: &str) -> impl Drop {
+    quic_member(gw, token, rid).await
+}
+
+/// A raw QUIC member joined to `rid` on pipe 1, read only when the test reads `inbound`: once that queue is
+/// full the link stops taking frames from quinn, and the gateway meets the client's flow control.
+struct QuicMember {
+    inbound: odd_gateway::transport::InboundRx,
+    reassembler: odd_gateway::protocol::Reassembler,
+    writer: tokio::task::JoinHandle<odd_gateway::transport::OutboundRx>,
+    _out: odd_gateway::transport::OutboundTx,
+}
+
+impl Drop for QuicMember {
+    fn drop(&mut self) {
+        self.writer.abort();
+    }
+}
+
+/// Connects as `token` over QUIC and joins `rid` (reading up to each command's answer).
+async fn quic_member(gw: &TestGateway, token: &str, rid: &str) -> QuicMember {
     use odd_gateway::protocol::Reassembler;
     use odd_gateway::transport::{outbound_queue, Inbound, Outbound, Stop};
     let url = format!(
@@ -270,20 +290,70 @@ async fn quic_non_reader(gw: &TestGateway, token: &str, rid: &str) -> impl Drop 
         .await;
         assert_eq!(answered, Ok(true), "command {txid} on pipe {pipe} answered");
     }
-    /// Keeps the link open (its queues) and unread; dropping it stops the writer.
-    struct Held {
-        writer: tokio::task::JoinHandle<odd_gateway::transport::OutboundRx>,
-        _open: Box<dyn std::any::Any + Send>,
-    }
-    impl Drop for Held {
-        fn drop(&mut self) {
-            self.writer.abort();
-        }
-    }
-    Held {
+    QuicMember {
+        inbound,
+        reassembler,
         writer,
-        _open: Box::new((out, inbound)),
+        _out: out,
     }
+}
+
+/// A QUIC reader that stops reading until quinn's flow control is full, then reads everything, gets every push
+/// in order: the gateway hands a stream's bytes straight to quinn while quinn takes them and queues the rest
+/// for the stream's own task once it does not, and a later push must never overtake a queued one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quic_reader_behind_full_flow_control_gets_every_push_in_order() {
+    use odd_gateway::protocol::Message;
+    use odd_gateway::transport::Inbound;
+    let gw = TestGateway::start_with(|c| {
+        people(c);
+        c.limits.commands_per_second = 100_000;
+    })
+    .await;
+    let mut slow = quic_member(&gw, "dave", "order").await;
+    let alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    alice.join(ap, "order").await.expect("join");
+    // 300 x 16 KB = 4.8 MB: more than the reader's inbound queue (64 frames) and quinn's stream window take.
+    const N: u64 = 300;
+    let pad = "x".repeat(16_000);
+    let mut pending = Vec::new();
+    for n in 0..N {
+        let args = json!({"name": "send", "type": "text", "cast": "multi", "id": "order",
+                          "data": {"n": n, "pad": pad}});
+        pending.push(
+            alice
+                .submit(ap, args, bytes::Bytes::new())
+                .await
+                .expect("submitted"),
+        );
+    }
+    for p in pending {
+        p.wait().await.expect("answered").ok().expect("accepted");
+    }
+    // Every message is stored and fanned out (some of it waits in the gateway): now read.
+    let mut next = 0u64;
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        while next < N {
+            let Some(Inbound::Frame(f)) = slow.inbound.recv().await else {
+                break;
+            };
+            let Ok(Some(Message::Command { pipe: 1, command })) = slow.reassembler.push(f) else {
+                continue;
+            };
+            let args: serde_json::Value = serde_json::from_slice(&command.args).expect("json");
+            if args["name"] != "send" {
+                continue;
+            }
+            assert_eq!(args["data"]["n"], next, "push {next} was overtaken");
+            next += 1;
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "got {next} of {N} pushes within 30 s");
+    assert_eq!(next, N, "the connection ended after {next} of {N} pushes");
 }
 
 /// What a raw client sends to connect as `token` and join `rid` on pipe 1: (pipe, txid, frame), in order.

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -18,9 +18,6 @@ use super::link::{Inbound, Link, LinkInfo, TransportKind, Writer, INBOUND_QUEUE}
 use super::loops::{read_loop, write_loop, FrameSink, FrameSource, Read};
 use super::vectored::VectoredWriter;
 use crate::protocol::Frame;
-
-/// Largest frame a writer sends: whatever the u32 length prefix can describe.
-pub(super) const OUTGOING_MAX: usize = u32::MAX as usize;
 
 /// The codec every stream transport uses.
 pub fn codec(max_frame_bytes: usize) -> LengthDelimitedCodec {
@@ -54,8 +51,6 @@ const READ_BUFFER: usize = 1024;
 /// A buffer left larger than this by a burst (a big file, a fan-out storm) is given back once it is empty, so a
 /// connection's memory returns to its idle size.
 const SHRINK_ABOVE: usize = 64 * 1024;
-/// How much a writer gathers before it writes (tokio-util's default, kept while the buffer itself starts empty).
-const WRITE_BOUNDARY: usize = 8 * 1024;
 
 /// Length-delimited messages read from a byte stream (TCP, TLS, a QUIC stream).
 pub(super) struct Delimited<R>(FramedRead<R, LengthDelimitedCodec>);
@@ -87,22 +82,6 @@ impl<R: AsyncRead + Unpin + Send> FrameSource for Delimited<R> {
             *buffer = BytesMut::with_capacity(READ_BUFFER);
         }
         Some(read)
-    }
-}
-
-/// A frame writer whose buffer is allocated at the first write, not up front.
-pub(super) fn lean_writer<W: AsyncWrite>(write: W) -> FramedWrite<W, LengthDelimitedCodec> {
-    let mut sink = FramedWrite::with_capacity(write, codec(OUTGOING_MAX), 0);
-    sink.set_backpressure_boundary(WRITE_BOUNDARY);
-    sink
-}
-
-/// Gives back a write buffer once everything in it is written, whatever its size: after writes a `BytesMut`
-/// reports only the tail of its allocation as capacity, so a size test would keep burst-sized buffers.
-pub(super) fn shrink_written<W>(sink: &mut FramedWrite<W, LengthDelimitedCodec>) {
-    let buffer = sink.write_buffer_mut();
-    if buffer.is_empty() {
-        *buffer = BytesMut::new();
     }
 }
 

@@ -10,17 +10,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures::{FutureExt, SinkExt};
+use bytes::{BufMut, BytesMut};
+use futures::FutureExt;
 use tokio::sync::Notify;
 use tracing::debug;
 
-use super::budget::MemoryBudget;
 use super::inbound::{InboundTx, WeakInboundTx};
-use super::link::{Inbound, Link, LinkInfo, QueueCounters, QueueTicket, Writer, INBOUND_QUEUE};
+use super::link::{Inbound, Link, LinkInfo, Writer, INBOUND_QUEUE};
 use super::loops::{read_loop, write_loop, FrameSink};
-use super::tcp::{lean_writer, shrink_written, Delimited};
+use super::tcp::Delimited;
 use crate::protocol::Frame;
+use stream::{HandOver, StreamOut, DRAIN};
 
 /// The ALPN protocol id clients must offer.
 pub const ALPN: &[u8] = b"odd-im";
@@ -65,18 +65,9 @@ impl StreamBounds {
     };
 }
 
-/// One stream's queue into its writer task, and what waits in it, counted as the outgoing queue counts (each
-/// item's ticket is given back once quinn has the item).
-#[derive(Clone)]
-struct StreamQueue {
-    tx: crate::transport::queue::Sender<(Bytes, QueueTicket)>,
-    queued: QueueCounters,
-}
 /// What a stream's read buffer starts at (it grows with what arrives): reading a QUIC stream copies from
 /// quinn's buffers, no system call, so a small buffer costs nothing while it spares idle connections memory.
 const STREAM_READ_BUFFER: usize = 256;
-/// How long a closing connection waits for the peer to acknowledge what was sent.
-const DRAIN: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -88,8 +79,8 @@ pub enum Role {
 
 #[derive(Default)]
 struct Streams {
-    /// Per stream: the queue into its writer task.
-    queues: Vec<StreamQueue>,
+    /// Per stream: the way into it (`stream.rs`).
+    queues: Vec<StreamOut>,
     /// pipe -> index into `queues`.
     routes: HashMap<u16, usize>,
     /// Client only: the stream opened for each slot (pipe 0, then `CLIENT_PIPE_STREAMS` shared slots).
@@ -117,15 +108,10 @@ impl Shared {
         tx: InboundTx,
         role: Role,
     ) -> usize {
-        // Allocated on the first frame and given back when drained (`transport::queue`).
-        let (qtx, qrx) = crate::transport::queue::bounded(self.bounds.frames);
-        let writer = tokio::spawn(write_stream(send, qrx));
+        let (out, writer) = StreamOut::start(send, self.bounds);
         let idx = {
             let mut s = self.lock();
-            s.queues.push(StreamQueue {
-                tx: qtx,
-                queued: QueueCounters::new(MemoryBudget::unlimited()),
-            });
+            s.queues.push(out);
             s.writers.push(writer);
             s.queues.len() - 1
         };
@@ -179,6 +165,7 @@ pub fn link(
                 shared,
                 role,
                 tx: inbound_tx,
+                batch: Vec::new(),
                 failed: None,
             };
             let rx = write_loop(sink, rx, None).await;
@@ -260,34 +247,6 @@ async fn read_stream(
     .await;
 }
 
-async fn write_stream(
-    send: quinn::SendStream,
-    rx: crate::transport::queue::Receiver<(Bytes, QueueTicket)>,
-) {
-    let mut sink = lean_writer(send);
-    while let Ok((first, mut taken)) = rx.recv_async().await {
-        if sink.feed(first).await.is_err() {
-            return;
-        }
-        while let Ok((more, ticket)) = rx.try_recv() {
-            taken.absorb(ticket);
-            if sink.feed(more).await.is_err() {
-                return;
-            }
-        }
-        if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
-            return;
-        }
-        // quinn has them now: they leave the stream's count.
-        drop(taken);
-        shrink_written(&mut sink);
-    }
-    // The queue closed: the connection is closing. Finish the stream and let the peer read everything.
-    let send = sink.get_mut();
-    let _ = send.finish();
-    let _ = tokio::time::timeout(DRAIN, send.stopped()).await;
-}
-
 /// The client's stream slot for `pipe`: 0 for the connection itself, else one of `CLIENT_PIPE_STREAMS`.
 fn client_slot(pipe: u16) -> u16 {
     if pipe == 0 {
@@ -304,7 +263,7 @@ async fn stream_for(
     pipe: u16,
     role: Role,
     tx: &WeakInboundTx,
-) -> Option<StreamQueue> {
+) -> Option<(usize, StreamOut)> {
     loop {
         {
             let s = shared.lock();
@@ -317,7 +276,7 @@ async fn stream_for(
                 Role::Client => s.routes.get(&pipe).copied(),
             };
             if let Some(i) = idx {
-                return s.queues.get(i).cloned();
+                return s.queues.get(i).cloned().map(|q| (i, q));
             }
         }
         match role {
@@ -365,13 +324,16 @@ async fn stream_for(
     }
 }
 
-/// Writes each frame to the stream of its pipe (see the module doc). Streams have their own writer tasks, so
-/// there is nothing to flush here; closing waits for them, then closes the connection with the reason.
+/// Writes each frame to the stream of its pipe (see the module doc). A batch's frames are gathered per stream
+/// and handed to quinn at the batch's flush, one chunk per stream (`stream.rs`); closing waits for the
+/// streams' tasks, then closes the connection with the reason.
 struct QuicSink {
     conn: quinn::Connection,
     shared: Arc<Shared>,
     role: Role,
     tx: WeakInboundTx,
+    /// This batch so far, per stream: (stream index, the stream, length-prefixed frames, how many).
+    batch: Vec<(usize, StreamOut, BytesMut, usize)>,
     /// Why the connection must close with an error code: a stream's queue overflowed, so the peer does not
     /// read, and the session is told (`Inbound::SlowConsumer`) before the connection closes.
     failed: Option<String>,
@@ -382,35 +344,53 @@ impl QuicSink {
         self.failed = Some("slow consumer: stream queue full".to_string());
         Err(())
     }
+
+    /// Hands each stream its part of the batch.
+    fn hand_over(&mut self) -> Result<(), ()> {
+        let bounds = self.shared.bounds;
+        for (_, stream, bytes, frames) in std::mem::take(&mut self.batch) {
+            match stream.hand_over(bytes.freeze(), frames, bounds) {
+                Ok(()) => {}
+                Err(HandOver::SlowConsumer) => return self.slow_consumer(),
+                Err(HandOver::Closed) => return Err(()),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl FrameSink for QuicSink {
     async fn feed(&mut self, frame: Frame, seq: u16) -> Result<(), ()> {
-        let Some(queue) =
+        let Some((idx, stream)) =
             stream_for(&self.conn, &self.shared, frame.pipe, self.role, &self.tx).await
         else {
             return Err(());
         };
-        let bytes = frame.to_bytes(seq);
-        let len = bytes.len();
-        let StreamBounds { frames, bytes: max } = self.shared.bounds;
-        if queue.queued.would_overflow(1, len, frames, max) {
-            return self.slow_consumer();
-        }
-        let ticket = QueueTicket::new(len, 1, queue.queued.clone());
-        match queue.tx.try_send((bytes, ticket)) {
-            Ok(()) => Ok(()),
-            // The item, and with it its ticket, is dropped.
-            Err(crate::transport::queue::TrySendError::Full(_)) => self.slow_consumer(),
-            Err(crate::transport::queue::TrySendError::Disconnected(_)) => Err(()),
-        }
-    }
-
-    async fn flush(&mut self) -> Result<(), ()> {
+        let wire = u32::try_from(frame.wire_len()).map_err(|_| ())?;
+        let at = match self.batch.iter().position(|(i, ..)| *i == idx) {
+            Some(at) => at,
+            None => {
+                self.batch.push((idx, stream, BytesMut::new(), 0));
+                self.batch.len() - 1
+            }
+        };
+        let (_, _, bytes, frames) = &mut self.batch[at];
+        bytes.reserve(4 + frame.wire_len());
+        bytes.put_u32(wire);
+        frame.encode(seq, bytes);
+        *frames += 1;
         Ok(())
     }
 
-    async fn finish(self, close: Option<String>) {
+    async fn flush(&mut self) -> Result<(), ()> {
+        self.hand_over()
+    }
+
+    async fn finish(mut self, close: Option<String>) {
+        // A close ends the write loop without a flush: what the batch holds goes first.
+        if self.failed.is_none() {
+            let _ = self.hand_over();
+        }
         if self.failed.is_some() {
             // Before the streams are drained (they will not be: the peer does not read), so the session ends
             // as a slow consumer rather than as a lost connection kept for a reconnect.
@@ -437,4 +417,5 @@ impl FrameSink for QuicSink {
 }
 
 mod endpoint;
+mod stream;
 pub use endpoint::{connect, serve, server_config, server_endpoint};
