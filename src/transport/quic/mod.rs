@@ -2,8 +2,9 @@
 //! streams of a connection feed one session.
 //!
 //! Routing keeps pipes independent: the gateway answers and pushes a pipe's frames on the stream that pipe
-//! last spoke on (pipe 0 and pipes not yet heard from: the connection's first stream), and each stream has its
-//! own writer task and queue, so an 8 MiB file on one pipe never waits behind, or holds up, chat on another.
+//! last spoke on (pipe 0 and pipes not yet heard from: the connection's first stream). A batch's frames are
+//! handed to quinn directly, one chunk per stream; what quinn cannot take yet waits in that stream's own queue
+//! and task (`stream.rs`), so an 8 MiB file on one pipe never waits behind, or holds up, chat on another.
 //! The client library does the mirror image: one stream per pipe, opened on first use.
 
 use std::collections::HashMap;
