@@ -319,20 +319,11 @@ async fn a_quic_reader_behind_full_flow_control_gets_every_push_in_order() {
     // 300 x 16 KB = 4.8 MB: more than the reader's inbound queue (64 frames) and quinn's stream window take.
     const N: u64 = 300;
     let pad = "x".repeat(16_000);
-    let mut pending = Vec::new();
-    for n in 0..N {
-        let args = json!({"name": "send", "type": "text", "cast": "multi", "id": "order",
-                          "data": {"n": n, "pad": pad}});
-        pending.push(
-            alice
-                .submit(ap, args, bytes::Bytes::new())
-                .await
-                .expect("submitted"),
-        );
-    }
-    for p in pending {
-        p.wait().await.expect("answered").ok().expect("accepted");
-    }
+    let sends = (0..N).map(|n| {
+        json!({"name": "send", "type": "text", "cast": "multi", "id": "order",
+               "data": {"n": n, "pad": pad}})
+    });
+    send_all_accepted(&alice, ap, sends).await;
     // Every message is stored and fanned out (some of it waits in the gateway): now read.
     let mut next = 0u64;
     let read = tokio::time::timeout(Duration::from_secs(30), async {
@@ -354,6 +345,27 @@ async fn a_quic_reader_behind_full_flow_control_gets_every_push_in_order() {
     .await;
     assert!(read.is_ok(), "got {next} of {N} pushes within 30 s");
     assert_eq!(next, N, "the connection ended after {next} of {N} pushes");
+}
+
+/// Sends every message of `sends` on `pipe`, pipelined (all submitted before any answer is awaited), then
+/// waits until each one is accepted.
+async fn send_all_accepted(
+    client: &Client,
+    pipe: u16,
+    sends: impl IntoIterator<Item = serde_json::Value>,
+) {
+    let mut pending = Vec::new();
+    for args in sends {
+        pending.push(
+            client
+                .submit(pipe, args, bytes::Bytes::new())
+                .await
+                .expect("submitted"),
+        );
+    }
+    for p in pending {
+        p.wait().await.expect("answered").ok().expect("accepted");
+    }
 }
 
 /// What a raw client sends to connect as `token` and join `rid` on pipe 1: (pipe, txid, frame), in order.
@@ -405,20 +417,10 @@ async fn flood_past_the_non_reader(gw: &TestGateway, transport: &str) {
     // 2,000 x 16 KB = 32 MB: more than the non-reader's queue (1,024 frames) and socket buffers can hold.
     let big = "x".repeat(16_000);
     let started = std::time::Instant::now();
-    let mut pending = Vec::new();
-    for _ in 0..2_000 {
-        let args =
-            json!({"name": "send", "type": "text", "cast": "multi", "id": "busy", "data": big});
-        pending.push(
-            alice
-                .submit(ap, args, bytes::Bytes::new())
-                .await
-                .expect("submitted"),
-        );
-    }
-    for p in pending {
-        p.wait().await.expect("answered").ok().expect("accepted");
-    }
+    let sends = (0..2_000).map(
+        |_| json!({"name": "send", "type": "text", "cast": "multi", "id": "busy", "data": big}),
+    );
+    send_all_accepted(&alice, ap, sends).await;
     let mut received = 0;
     while received < 2_000 {
         match bob.next_push_within(Duration::from_secs(5)).await {

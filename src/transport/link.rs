@@ -158,9 +158,7 @@ impl QueueTicket {
             counters,
         }
     }
-}
 
-impl QueueTicket {
     /// Takes over what `other` holds (from the same queue), so one ticket gives back a whole run of items.
     pub fn absorb(&mut self, mut other: QueueTicket) {
         self.bytes += other.bytes;
