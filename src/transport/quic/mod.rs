@@ -348,9 +348,8 @@ impl QuicSink {
 
     /// Hands each stream its part of the batch.
     fn hand_over(&mut self) -> Result<(), ()> {
-        let bounds = self.shared.bounds;
         for (_, stream, bytes, frames) in std::mem::take(&mut self.batch) {
-            match stream.hand_over(bytes.freeze(), frames, bounds) {
+            match stream.hand_over(bytes.freeze(), frames) {
                 Ok(()) => {}
                 Err(HandOver::SlowConsumer) => return self.slow_consumer(),
                 Err(HandOver::Closed) => return Err(()),

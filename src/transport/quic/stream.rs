@@ -46,6 +46,8 @@ pub(super) struct StreamOut {
     out: Arc<Mutex<Out>>,
     tx: queue::Sender<(Bytes, QueueTicket)>,
     queued: QueueCounters,
+    /// How much may wait in the queue (`limits.outbound_queue` and `outbound_queue_bytes` on the gateway).
+    bounds: StreamBounds,
 }
 
 fn lock(out: &Mutex<Out>) -> MutexGuard<'_, Out> {
@@ -70,18 +72,14 @@ impl StreamOut {
             out,
             tx,
             queued: QueueCounters::new(crate::transport::MemoryBudget::unlimited()),
+            bounds,
         };
         (stream, task)
     }
 
     /// Gives quinn `chunk` (`frames` whole frames) now if it takes it, else queues what is left for the
     /// stream's task.
-    pub(super) fn hand_over(
-        &self,
-        chunk: Bytes,
-        frames: usize,
-        bounds: StreamBounds,
-    ) -> Result<(), HandOver> {
+    pub(super) fn hand_over(&self, chunk: Bytes, frames: usize) -> Result<(), HandOver> {
         let mut out = lock(&self.out);
         let mut rest = chunk;
         if !out.busy {
@@ -98,10 +96,11 @@ impl StreamOut {
             [rest] = bufs;
         }
         let len = rest.len();
-        if self
-            .queued
-            .would_overflow(frames, len, bounds.frames, bounds.bytes)
-        {
+        let StreamBounds {
+            frames: most,
+            bytes,
+        } = self.bounds;
+        if self.queued.would_overflow(frames, len, most, bytes) {
             return Err(HandOver::SlowConsumer);
         }
         let ticket = QueueTicket::new(len, frames, self.queued.clone());
