@@ -9,11 +9,18 @@
 //!
 //! Run: `cargo bench --bench peers` (needs `cargo build --release --bins` for the gateway runs).
 //! Options via env: PEERS_N (receivers, default 1000), PEERS_M (messages, default 200).
+//!
+//! `PEERS_SHAPE=rooms` runs the other shape instead, `odd bench rooms`'s: PEERS_ROOMS rooms (100) of PEERS_N
+//! members (10), one sender per room pacing itself at PEERS_RATE msg/s (100) for PEERS_M messages (300), the
+//! gateway's run and NATS's side by side (peers/rooms.rs).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+
+#[path = "peers/rooms.rs"]
+mod rooms;
 
 const QUIET: Duration = Duration::from_secs(10);
 
@@ -235,25 +242,35 @@ async fn collect(
 /// keeping `window` messages in flight: `m` sends without waiting for acknowledgements, as the NATS and QoS 0
 /// publishers here do; 32 is `odd bench`'s default, a client that waits for its acknowledgements.
 async fn gateway(transport: &str, n: usize, m: usize, window: usize) -> anyhow::Result<Outcome> {
+    let name = if window >= m {
+        format!("odd-gateway {transport} (sender never waits)")
+    } else {
+        format!("odd-gateway {transport} ({window} unacknowledged)")
+    };
+    let args = [
+        "fanout",
+        "--transport",
+        transport,
+        "-n",
+        &n.to_string(),
+        "-m",
+        &m.to_string(),
+    ];
+    odd_bench(name, &args, &["--window", &window.to_string()]).await
+}
+
+/// Runs `odd bench <args> --json` (the gateway it spawns, on ephemeral ports) and reads its report.
+async fn odd_bench(name: String, args: &[&str], more: &[&str]) -> anyhow::Result<Outcome> {
     let odd = std::env::current_exe()?
         .parent()
         .and_then(|p| p.parent())
         .map(|p| p.join("odd"))
         .ok_or_else(|| anyhow::anyhow!("no target dir"))?;
     let out = tokio::process::Command::new(&odd)
-        .args([
-            "bench",
-            "fanout",
-            "--transport",
-            transport,
-            "-n",
-            &n.to_string(),
-            "-m",
-            &m.to_string(),
-            "--window",
-            &window.to_string(),
-            "--json",
-        ])
+        .arg("bench")
+        .args(args)
+        .args(more)
+        .arg("--json")
         .output()
         .await?;
     anyhow::ensure!(
@@ -264,11 +281,7 @@ async fn gateway(transport: &str, n: usize, m: usize, window: usize) -> anyhow::
     let r: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let l = &r["latency_ms"];
     Ok(Outcome {
-        name: if window >= m {
-            format!("odd-gateway {transport} (sender never waits)")
-        } else {
-            format!("odd-gateway {transport} ({window} unacknowledged)")
-        },
+        name,
         deliveries: r["deliveries"].as_u64().unwrap_or(0) as usize,
         per_sec: r["deliveries_per_sec"].as_f64().unwrap_or(f64::NAN),
         p50: l["p50"].as_f64().unwrap_or(f64::NAN),
@@ -279,38 +292,18 @@ async fn gateway(transport: &str, n: usize, m: usize, window: usize) -> anyhow::
     })
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    if !std::env::args().any(|a| a == "--bench") {
-        return Ok(());
-    }
-    let n: usize = std::env::var("PEERS_N")
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    let m: usize = std::env::var("PEERS_M")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    println!("fan-out: 1 sender -> {n} receivers, {m} messages\n");
+        .unwrap_or(default)
+}
+
+fn print(runs: Vec<(&str, anyhow::Result<Outcome>)>) {
     println!(
         "{:<48} {:>10} {:>12} {:>9} {:>9} {:>9} {:>12} {:>12}",
         "system", "delivered", "deliv/s", "p50 ms", "p99 ms", "max ms", "server ms/k", "bench ms/k"
     );
-    let runs: Vec<(&str, anyhow::Result<Outcome>)> = vec![
-        ("gateway tcp", gateway("tcp", n, m, 32).await),
-        ("gateway tcp", gateway("tcp", n, m, m).await),
-        ("gateway quic", gateway("quic", n, m, m).await),
-        ("nats", nats(n, m).await),
-        (
-            "mosquitto qos 0",
-            mosquitto(n, m, rumqttc::QoS::AtMostOnce).await,
-        ),
-        (
-            "mosquitto qos 1",
-            mosquitto(n, m, rumqttc::QoS::AtLeastOnce).await,
-        ),
-    ];
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
     for (what, r) in runs {
         match r {
@@ -328,5 +321,50 @@ async fn main() -> anyhow::Result<()> {
             Err(e) => println!("{what:<48} failed: {e:#}"),
         }
     }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    if !std::env::args().any(|a| a == "--bench") {
+        return Ok(());
+    }
+    if std::env::var("PEERS_SHAPE").as_deref() == Ok("rooms") {
+        let shape = rooms::Shape {
+            rooms: env_or("PEERS_ROOMS", 100),
+            members: env_or("PEERS_N", 10),
+            messages: env_or("PEERS_M", 300),
+            rate: env_or("PEERS_RATE", 100),
+        };
+        println!(
+            "rooms: {} rooms of {} members, one sender per room at {} msg/s ({} msg/s in all), {} messages each\n",
+            shape.rooms,
+            shape.members,
+            shape.rate,
+            shape.rooms * shape.rate,
+            shape.messages
+        );
+        print(vec![
+            ("gateway tcp", rooms::gateway(&shape).await),
+            ("nats", rooms::nats(&shape).await),
+        ]);
+        return Ok(());
+    }
+    let n = env_or("PEERS_N", 1000);
+    let m = env_or("PEERS_M", 200);
+    println!("fan-out: 1 sender -> {n} receivers, {m} messages\n");
+    print(vec![
+        ("gateway tcp", gateway("tcp", n, m, 32).await),
+        ("gateway tcp", gateway("tcp", n, m, m).await),
+        ("gateway quic", gateway("quic", n, m, m).await),
+        ("nats", nats(n, m).await),
+        (
+            "mosquitto qos 0",
+            mosquitto(n, m, rumqttc::QoS::AtMostOnce).await,
+        ),
+        (
+            "mosquitto qos 1",
+            mosquitto(n, m, rumqttc::QoS::AtLeastOnce).await,
+        ),
+    ]);
     Ok(())
 }
