@@ -10,8 +10,11 @@
 //! batch (one wake-up per receiver per read), each writer gathering what is queued into one write.
 //!
 //! Run: `cargo bench --bench floor`. Env: FLOOR_N receivers (1000), FLOOR_M messages (1000), FLOOR_SIZE bytes
-//! per message (200, about a gateway push of a short text).
+//! per message (200, about a gateway push of a short text). `FLOOR_SHAPE=rooms` runs `odd bench rooms`'s shape
+//! instead: FLOOR_ROOMS rooms (100) of FLOOR_N members (10: one sender, 9 receivers), each sender paced at
+//! FLOOR_RATE msg/s (100) for FLOOR_M messages (300).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,7 +29,8 @@ use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 const QUIET: Duration = Duration::from_secs(10);
 
 type Batch = Arc<Vec<Bytes>>;
-type Receivers = Arc<Mutex<Vec<mpsc::UnboundedSender<Batch>>>>;
+/// Each room's receivers' queues.
+type Receivers = Arc<Mutex<HashMap<u16, Vec<mpsc::UnboundedSender<Batch>>>>>;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -105,18 +109,19 @@ async fn serve(kind: &str) -> anyhow::Result<()> {
     }
 }
 
-/// One connection: its first byte says what it is. A receiver (`R`) gets a writer fed by a queue; a sender
-/// (`S`) has every read's whole frames handed to every receiver as one batch.
+/// One connection: its first byte says what it is, the next two which room. A receiver (`R`) gets a writer fed
+/// by a queue; a sender (`S`) has every read's whole frames handed to each of its room's receivers as one batch.
 async fn relay<R, W>(mut r: R, w: W, receivers: Receivers)
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let Ok(role) = r.read_u8().await else { return };
+    let Ok(room) = r.read_u16().await else { return };
     if role == b'R' {
         let (tx, rx) = mpsc::unbounded_channel();
-        if let Ok(mut list) = receivers.lock() {
-            list.push(tx);
+        if let Ok(mut rooms) = receivers.lock() {
+            rooms.entry(room).or_default().push(tx);
         }
         write_loop(w, rx).await;
         return;
@@ -140,8 +145,8 @@ where
             continue;
         }
         let batch = Arc::new(frames);
-        if let Ok(list) = receivers.lock() {
-            for tx in list.iter() {
+        if let Ok(rooms) = receivers.lock() {
+            for tx in rooms.get(&room).into_iter().flatten() {
                 let _ = tx.send(batch.clone());
             }
         }
@@ -205,8 +210,13 @@ async fn start(kind: &str) -> anyhow::Result<Server> {
 type Reader = Box<dyn AsyncRead + Unpin + Send>;
 type Writer = Box<dyn AsyncWrite + Unpin + Send>;
 
-/// Opens one connection to the relay and says what it is (`R` or `S`).
-async fn open(kind: &str, server: &Server, role: u8) -> anyhow::Result<(Reader, Writer, Keep)> {
+/// Opens one connection to the relay and says what it is (`R` or `S`) in which room.
+async fn open(
+    kind: &str,
+    server: &Server,
+    role: u8,
+    room: u16,
+) -> anyhow::Result<(Reader, Writer, Keep)> {
     let addr: SocketAddr = ([127, 0, 0, 1], server.port).into();
     let (r, mut w, keep): (Reader, Writer, Keep) = if kind == "tcp" {
         let s = tokio::net::TcpStream::connect(addr).await?;
@@ -224,7 +234,8 @@ async fn open(kind: &str, server: &Server, role: u8) -> anyhow::Result<(Reader, 
         let (w, r) = conn.open_bi().await?;
         (Box::new(r), Box::new(w), Some((endpoint, conn)))
     };
-    w.write_all(&[role]).await?;
+    let [hi, lo] = room.to_be_bytes();
+    w.write_all(&[role, hi, lo]).await?;
     w.flush().await?;
     Ok((r, w, keep))
 }
@@ -241,22 +252,36 @@ struct Outcome {
     bench_ms: Option<f64>,
 }
 
-async fn run(kind: &str, n: usize, m: usize, size: usize) -> anyhow::Result<Outcome> {
+/// R rooms of `receivers` each and one sender per room; `rate`: each sender's messages per second, paced as
+/// `odd bench rooms --rate` paces (absolute send times, sender k starting k/R of a gap late), or 0: flat out.
+struct Shape {
+    rooms: usize,
+    receivers: usize,
+    messages: usize,
+    size: usize,
+    rate: usize,
+}
+
+async fn run(kind: &str, shape: &Shape) -> anyhow::Result<Outcome> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let (n, m) = (shape.rooms * shape.receivers, shape.messages);
     let mut server = start(kind).await?;
     let pid = server.child.id();
     let mut readers = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (r, _w, keep) = open(kind, &server, b'R').await?;
-        let mut frames = FramedRead::new(r, LengthDelimitedCodec::new());
-        // The relay's "registered".
-        match tokio::time::timeout(QUIET, frames.next()).await {
-            Ok(Some(Ok(f))) if f.is_empty() => {}
-            _ => anyhow::bail!("a receiver was not registered"),
+    let mut senders = Vec::with_capacity(shape.rooms);
+    for room in 0..shape.rooms as u16 {
+        for _ in 0..shape.receivers {
+            let (r, w, keep) = open(kind, &server, b'R', room).await?;
+            let mut frames = FramedRead::new(r, LengthDelimitedCodec::new());
+            // The relay's "registered".
+            match tokio::time::timeout(QUIET, frames.next()).await {
+                Ok(Some(Ok(f))) if f.is_empty() => {}
+                _ => anyhow::bail!("a receiver was not registered"),
+            }
+            readers.push((frames, w, keep));
         }
-        readers.push((frames, _w, keep));
+        senders.push(open(kind, &server, b'S', room).await?);
     }
-    let (_sr, mut sw, _skeep) = open(kind, &server, b'S').await?;
     let cpu = |pid: Option<u32>| odd_gateway::metrics::cpu_time(pid);
     let (server_before, bench_before) = (cpu(pid), cpu(None));
     let epoch = Instant::now();
@@ -278,15 +303,35 @@ async fn run(kind: &str, n: usize, m: usize, size: usize) -> anyhow::Result<Outc
             (lat, last)
         }));
     }
-    // The sender never waits (nothing to wait for): one write per message, as a client sends each one.
-    let mut frame = vec![0u8; 4 + size.max(8)];
-    frame[..4].copy_from_slice(&(size.max(8) as u32).to_be_bytes());
-    for _ in 0..m {
-        let t = epoch.elapsed().as_micros() as u64;
-        frame[4..12].copy_from_slice(&t.to_be_bytes());
-        sw.write_all(&frame).await?;
+    // Senders never wait for anything but their pace: one write per message, as a client sends each one.
+    let start = tokio::time::Instant::now();
+    let gap = Duration::from_secs_f64(1.0 / shape.rate.max(1) as f64);
+    let mut sending = Vec::with_capacity(shape.rooms);
+    for (k, (_r, mut w, keep)) in senders.into_iter().enumerate() {
+        let size = shape.size.max(8);
+        let offset = gap.mul_f64(k as f64 / shape.rooms.max(1) as f64);
+        let paced = shape.rate > 0;
+        sending.push(tokio::spawn(async move {
+            let _keep = keep;
+            let mut frame = vec![0u8; 4 + size];
+            frame[..4].copy_from_slice(&(size as u32).to_be_bytes());
+            for i in 0..m {
+                if paced {
+                    tokio::time::sleep_until(start + offset + gap.mul_f64(i as f64)).await;
+                }
+                let t = epoch.elapsed().as_micros() as u64;
+                frame[4..12].copy_from_slice(&t.to_be_bytes());
+                w.write_all(&frame).await?;
+            }
+            w.flush().await?;
+            // Hold the connection until the receivers are done.
+            anyhow::Ok((w, _keep))
+        }));
     }
-    sw.flush().await?;
+    let mut held = Vec::new();
+    for s in sending {
+        held.push(s.await??);
+    }
     let (mut all, mut last) = (Vec::with_capacity(n * m), Duration::ZERO);
     for t in tasks {
         let (l, at) = t.await?;
@@ -323,19 +368,41 @@ fn env_or(name: &str, default: usize) -> usize {
 }
 
 async fn bench() -> anyhow::Result<()> {
-    let (n, m, size) = (
-        env_or("FLOOR_N", 1000),
-        env_or("FLOOR_M", 1000),
-        env_or("FLOOR_SIZE", 200),
-    );
-    println!("bare relay, fan-out: 1 sender -> {n} receivers, {m} messages of {size} bytes\n");
+    let size = env_or("FLOOR_SIZE", 200);
+    let shape = if std::env::var("FLOOR_SHAPE").as_deref() == Ok("rooms") {
+        let shape = Shape {
+            rooms: env_or("FLOOR_ROOMS", 100),
+            receivers: env_or("FLOOR_N", 10).saturating_sub(1).max(1),
+            messages: env_or("FLOOR_M", 300),
+            size,
+            rate: env_or("FLOOR_RATE", 100),
+        };
+        println!(
+            "bare relay, rooms: {} rooms of {} receivers + 1 sender at {} msg/s ({} msg/s in all), {} messages each of {size} bytes\n",
+            shape.rooms, shape.receivers, shape.rate, shape.rooms * shape.rate, shape.messages
+        );
+        shape
+    } else {
+        let shape = Shape {
+            rooms: 1,
+            receivers: env_or("FLOOR_N", 1000),
+            messages: env_or("FLOOR_M", 1000),
+            size,
+            rate: 0,
+        };
+        println!(
+            "bare relay, fan-out: 1 sender -> {} receivers, {} messages of {size} bytes\n",
+            shape.receivers, shape.messages
+        );
+        shape
+    };
     println!(
         "{:<24} {:>10} {:>12} {:>9} {:>9} {:>12} {:>12}",
         "relay", "delivered", "deliv/s", "p50 ms", "p99 ms", "server ms/k", "bench ms/k"
     );
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
     for kind in ["tcp", "quic"] {
-        match run(kind, n, m, size).await {
+        match run(kind, &shape).await {
             Ok(o) => println!(
                 "{:<24} {:>10} {:>12.0} {:>9.2} {:>9.2} {:>12} {:>12}",
                 format!("bare {kind}"),
