@@ -31,6 +31,7 @@ impl Store {
         }
         let mut ids: Vec<i64> = match &self.db {
             Db::Sqlite(pool) => {
+                let pool = self.journal.as_ref().unwrap_or(pool);
                 let done = insert_messages(batch).build().execute(pool).await?;
                 let last = done.last_insert_rowid();
                 let n = i64::try_from(batch.len()).unwrap_or(i64::MAX);
