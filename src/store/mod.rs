@@ -199,7 +199,7 @@ impl Store {
 
 /// The SQLite journal's own connection, always the same one, never pinged. The shared pool hands out its
 /// idle connections in turn, so each commit ran on a connection whose page cache had missed the others'
-/// commits (it re-read those pages: about five `pread`s per commit at a steady 500 msg/s), and pinged it
+/// commits (it re-read those pages: about six `pread`s per commit at a steady 500 msg/s), and pinged it
 /// first (a round trip to the connection's worker thread). Only the journal writes messages, one batch at a
 /// time, so one connection serves it; the pool's four serve everything else.
 async fn journal_pool(opts: SqliteConnectOptions) -> Result<SqlitePool, StoreError> {
