@@ -109,36 +109,54 @@ fn since(epoch: Instant, payload: &[u8]) -> Option<(Duration, Duration)> {
     Some((now.saturating_sub(Duration::from_micros(t)), now))
 }
 
+/// A NATS connection subscribed to `subject`, flushed so the subscription is in place before any clock starts.
+async fn nats_subscriber(
+    subject: String,
+) -> anyhow::Result<(async_nats::Client, async_nats::Subscriber)> {
+    let c = async_nats::connect("127.0.0.1:4222").await?;
+    let s = c.subscribe(subject).await?;
+    c.flush().await?;
+    Ok((c, s))
+}
+
+/// A receiver's task: times `m` messages on `s` against `epoch` (giving up after `QUIET` without one), keeping
+/// its connection `c` open meanwhile; returns the latencies and when the last message arrived.
+fn nats_receive(
+    c: async_nats::Client,
+    mut s: async_nats::Subscriber,
+    m: usize,
+    epoch: Instant,
+) -> tokio::task::JoinHandle<(Vec<Duration>, Duration)> {
+    tokio::spawn(async move {
+        let _keep = c;
+        let (mut lat, mut last) = (Vec::with_capacity(m), Duration::ZERO);
+        while lat.len() < m {
+            match tokio::time::timeout(QUIET, s.next()).await {
+                Ok(Some(msg)) => {
+                    if let Some((l, now)) = since(epoch, &msg.payload) {
+                        lat.push(l);
+                        last = now;
+                    }
+                }
+                _ => break,
+            }
+        }
+        (lat, last)
+    })
+}
+
 async fn nats(n: usize, m: usize) -> anyhow::Result<Outcome> {
     let subject = format!("bench.fanout.{}", std::process::id());
     let mut subs = Vec::new();
     for _ in 0..n {
-        let c = async_nats::connect("127.0.0.1:4222").await?;
-        let s = c.subscribe(subject.clone()).await?;
-        c.flush().await?;
-        subs.push((c, s));
+        subs.push(nats_subscriber(subject.clone()).await?);
     }
     let publisher = async_nats::connect("127.0.0.1:4222").await?;
     let cpu = Cpu::start("nats-server");
     let epoch = Instant::now();
     let mut tasks = Vec::new();
-    for (c, mut s) in subs {
-        tasks.push(tokio::spawn(async move {
-            let _keep = c;
-            let (mut lat, mut last) = (Vec::with_capacity(m), Duration::ZERO);
-            while lat.len() < m {
-                match tokio::time::timeout(QUIET, s.next()).await {
-                    Ok(Some(msg)) => {
-                        if let Some((l, now)) = since(epoch, &msg.payload) {
-                            lat.push(l);
-                            last = now;
-                        }
-                    }
-                    _ => break,
-                }
-            }
-            (lat, last)
-        }));
+    for (c, s) in subs {
+        tasks.push(nats_receive(c, s, m, epoch));
     }
     for _ in 0..m {
         publisher

@@ -9,9 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-
-use super::{collect, since, stamp, Cpu, Outcome, QUIET};
+use super::{collect, stamp, Cpu, Outcome};
 
 pub struct Shape {
     pub rooms: usize,
@@ -54,33 +52,15 @@ pub async fn nats(shape: &Shape) -> anyhow::Result<Outcome> {
     let mut publishers = Vec::new();
     for r in 0..shape.rooms {
         for _ in 1..shape.members {
-            let c = async_nats::connect("127.0.0.1:4222").await?;
-            let s = c.subscribe(subject(r)).await?;
-            c.flush().await?;
-            subs.push((c, s));
+            subs.push(super::nats_subscriber(subject(r)).await?);
         }
         publishers.push(async_nats::connect("127.0.0.1:4222").await?);
     }
     let cpu = Cpu::start("nats-server");
     let epoch = Instant::now();
     let mut tasks = Vec::new();
-    for (c, mut s) in subs {
-        tasks.push(tokio::spawn(async move {
-            let _keep = c;
-            let (mut lat, mut last) = (Vec::with_capacity(m), Duration::ZERO);
-            while lat.len() < m {
-                match tokio::time::timeout(QUIET, s.next()).await {
-                    Ok(Some(msg)) => {
-                        if let Some((l, now)) = since(epoch, &msg.payload) {
-                            lat.push(l);
-                            last = now;
-                        }
-                    }
-                    _ => break,
-                }
-            }
-            (lat, last)
-        }));
+    for (c, s) in subs {
+        tasks.push(super::nats_receive(c, s, m, epoch));
     }
     let start = tokio::time::Instant::now();
     let mut senders = Vec::new();
