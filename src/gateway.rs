@@ -192,6 +192,7 @@ impl Gateway {
         let http_limits = http::HttpLimits {
             header_timeout: Duration::from_millis(limits.http_header_timeout_ms),
             max_header_bytes: limits.http_max_header_bytes,
+            tcp_keepalive: Duration::from_millis(limits.tcp_keepalive_ms),
         };
         let https_tls = match (config.listen.https.addr(), &material) {
             (Some(_), Some(m)) => Some(tokio_rustls::TlsAcceptor::from(

@@ -26,6 +26,9 @@ pub struct HttpLimits {
     pub header_timeout: Duration,
     /// Largest request header (HTTP/1 read buffer; HTTP/2 header list).
     pub max_header_bytes: usize,
+    /// Keep-alive and user timeout of every accepted socket (a WebSocket's liveness under the gateway's
+    /// pings), as on the TCP and TLS listeners (`transport::tcp::keep_alive`).
+    pub tcp_keepalive: Duration,
 }
 
 /// Serves `app` until `shutdown`, then lets open requests finish. With `tls`, every connection is HTTPS
@@ -68,6 +71,7 @@ pub async fn serve(
         // As on the TCP and TLS listeners: a WebSocket push must not wait behind Nagle for the client's ACK of
         // the one before it (one round trip on a phone's network); hyper writes whole responses anyway.
         let _ = stream.set_nodelay(true);
+        crate::transport::tcp::keep_alive(&stream, limits.tcp_keepalive);
         let label = if tls.is_some() { "https" } else { "http" };
         metrics.connections_total.with_label_values(&[label]).inc();
         let Some(slot) = per_ip.acquire(peer.ip()) else {

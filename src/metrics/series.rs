@@ -117,6 +117,7 @@ impl Metrics {
             "sdp",
             "candidate",
             "refresh",
+            "ping",
         ];
         for c in calls {
             for code in [codes::CALL_SUCCESS, codes::CALL_FAILED] {
@@ -126,6 +127,7 @@ impl Metrics {
         for (c, code) in [
             ("connect", codes::CONNECT_SUCCESS),
             ("connect", codes::CONNECT_REJECTED),
+            ("close", codes::CONNECT_CLOSED),
             ("join", codes::GROUP_CONNECT_SUCCESS),
             ("join", codes::GROUP_CONNECT_REJECTED),
             ("join", codes::GROUP_CONNECT_FAILED),

@@ -29,6 +29,8 @@ pub enum Request {
     Sdp(Sdp),
     Candidate(Candidate),
     Refresh(Refresh),
+    Ping(Ping),
+    Close(Close),
     /// A command of the original server this gateway does not offer (`invoke`, `quit`: remote process
     /// execution): answered with a clear refusal, not "unknown".
     Unsupported(&'static str),
@@ -92,6 +94,8 @@ impl Request {
             "sdp" => Request::Sdp(typed(&name, args)?),
             "candidate" => Request::Candidate(typed(&name, args)?),
             "refresh" => Request::Refresh(typed(&name, args)?),
+            "ping" => Request::Ping(typed(&name, args)?),
+            "close" => Request::Close(typed(&name, args)?),
             "invoke" => Request::Unsupported("invoke"),
             "quit" => Request::Unsupported("quit"),
             "status" => Request::Status,
@@ -127,6 +131,8 @@ impl Request {
             Request::Sdp(_) => "sdp",
             Request::Candidate(_) => "candidate",
             Request::Refresh(_) => "refresh",
+            Request::Ping(_) => "ping",
+            Request::Close(_) => "close",
             Request::Unsupported(name) => name,
             Request::Status => "status",
             Request::Unknown(_) => "unknown",

@@ -36,12 +36,21 @@ impl Session {
                     self.ctx
                         .resumable
                         .live(&identity.uuid, &identity.user.id, self.kick.clone());
+                    let (replay, replayed) =
+                        self.replay_after(&identity.user.id, &args.after).await;
+                    let mut info = json!({
+                        "uuid": identity.uuid, "user": identity.user, "resumed": true
+                    });
+                    if !args.after.is_empty() {
+                        info["replayed"] = replayed;
+                    }
                     let status =
                         Status::ok(codes::CONNECT_SUCCESS, "connect success: session resumed")
-                            .with_info(json!({
-                                "uuid": identity.uuid, "user": identity.user, "resumed": true
-                            }));
-                    let mut answer = Answer::from(status).then(left).then(self.ack_window());
+                            .with_info(info);
+                    let mut answer = Answer::from(status)
+                        .then(left)
+                        .then(self.ack_window())
+                        .then(replay);
                     answer.splice = Some(splice);
                     return Ok(answer);
                 }
@@ -98,6 +107,44 @@ impl Session {
 }
 
 impl Session {
+    /// A resuming client's `after` (last mid received per room): the stored messages after it in every room
+    /// the session is still in, as the pushes it would have had, on the pipe it joined with. They come before
+    /// what queued while it was away (which may repeat some: the client drops mids it has). Returns the
+    /// frames and, per room, how many were replayed (or why not).
+    async fn replay_after(
+        &self,
+        user: &str,
+        after: &std::collections::BTreeMap<String, i64>,
+    ) -> (Vec<crate::protocol::Frame>, serde_json::Value) {
+        let mut frames = Vec::new();
+        let mut replayed = serde_json::Map::new();
+        for (pipe, rid) in self.joined.iter() {
+            let Some(&mid) = after.get(rid) else { continue };
+            match self
+                .ctx
+                .rooms
+                .replay(user, &self.claims, *pipe, rid, mid)
+                .await
+            {
+                Ok(r) => {
+                    replayed.insert(
+                        rid.clone(),
+                        json!({"count": r.frames.len(), "last": r.last, "more": r.more}),
+                    );
+                    frames.extend(r.frames);
+                }
+                Err(e) => {
+                    tracing::warn!(conn = self.id, room = %rid, error = %e, "resume replay failed");
+                    replayed.insert(
+                        rid.clone(),
+                        json!({"count": 0, "more": true, "error": e.to_string()}),
+                    );
+                }
+            }
+        }
+        (frames, serde_json::Value::Object(replayed))
+    }
+
     /// Who the token names: the backend's `connect` hook when one is configured (docs/hooks.md), else the
     /// configured tokens and keys.
     async fn authenticate(&self, token: &str) -> Result<crate::auth::Principal, AuthError> {

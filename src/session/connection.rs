@@ -201,6 +201,9 @@ impl Session {
             }
         };
         let name = command_label(&request);
+        if let (0, Request::Close(close), true) = (call.pipe, &request, self.identity.is_some()) {
+            return self.goodbye(call, &close.reason).await;
+        }
         match self.dispatch(call, request, args, payload).await {
             Ok(answer) => self.write_answer(call, name, answer).await,
             Err(e) => {
@@ -266,6 +269,23 @@ impl Session {
         end
     }
 
+    /// `close` on pipe 0: answer it, then end the session for good (not parked; its rooms see it leave at once).
+    async fn goodbye(&mut self, call: Call, reason: &str) -> Option<End> {
+        let reason = if reason.trim().is_empty() {
+            "client said goodbye".to_string()
+        } else {
+            crate::transport::link::truncate_reason(reason, 200).to_string()
+        };
+        let status = Status::ok(codes::CONNECT_CLOSED, format!("closed: {reason}"));
+        self.ctx
+            .metrics
+            .command_answered("close", status.code, call.started);
+        if call.txid != 0 {
+            let _ = self.answer(0, call.txid, &status).await;
+        }
+        Some(End::Goodbye(reason))
+    }
+
     /// The process-wide memory budget cannot hold what this connection sends: tell it, and close.
     async fn over_budget(&mut self, what: &'static str) -> Option<End> {
         self.ctx
@@ -319,6 +339,7 @@ impl Session {
             (_, Request::Unknown(name)) => return Err(SessionError::UnknownCommand(name)),
             (None, Request::Connect(args)) => return self.connect(args).await,
             (None, Request::Refresh(args)) => return self.refresh(args),
+            (None, Request::Ping(_)) => Status::ok(codes::CALL_SUCCESS, "pong"),
             (_, Request::Unsupported(name)) => return Err(SessionError::Unsupported(name)),
             (None, Request::Create(args)) => return self.create(args),
             (None, Request::Release(args)) => self.release(args).await?,

@@ -14,6 +14,8 @@ pub enum End {
     Transport(String),
     /// We already sent the status that explains it.
     AfterStatus(String),
+    /// The client said goodbye (`close` on pipe 0) and was answered: gone for good, not parked.
+    Goodbye(String),
     HandshakeTimeout,
     SlowConsumer,
     /// A reconnect with this session's uuid took it over.
@@ -36,6 +38,7 @@ impl End {
             End::Lost(_) => "lost",
             End::Transport(_) => "transport_error",
             End::AfterStatus(_) => "refused",
+            End::Goodbye(_) => "goodbye",
             End::HandshakeTimeout => "handshake_timeout",
             End::SlowConsumer => "slow_consumer",
             End::TakenOver => "taken_over",
@@ -57,6 +60,7 @@ impl End {
             End::Lost(r)
             | End::Transport(r)
             | End::AfterStatus(r)
+            | End::Goodbye(r)
             | End::ClientClosed(r)
             | End::Disconnected(r) => r.clone(),
             End::HandshakeTimeout => {

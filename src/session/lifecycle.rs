@@ -23,6 +23,10 @@ use crate::transport::{LinkInfo, OutboundRx, Outbox};
 /// How long a closing session waits for its transport to flush the last frames.
 pub(super) const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 
+/// How long a session taken over by a reconnect lets its old transport write the goodbye before the queue
+/// moves to the new one (the reconnecting client waits meanwhile).
+const TAKEOVER_GOODBYE: Duration = Duration::from_millis(200);
+
 impl Session {
     /// The run loop ended with `end`: count it, then park the session for a fast reconnect or finish it.
     pub(super) async fn close(
@@ -63,10 +67,15 @@ impl Session {
                 // The old transport may still be read (the device is alive on two networks): say goodbye on
                 // it so its client does not reconnect and take the session back. What the writer takes from
                 // the queue until then goes to the old transport; the rest follows the session.
+                // A farewell: written only by this transport's writer, never by the one taking over.
                 let goodbye = Status::error(codes::CONNECT_CLOSED, "taken over by a reconnect");
-                let _ = self.out.push(status_frame(0, 0, &goodbye, now_secs()));
-                self.out.try_close("taken over by a reconnect");
-                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                self.out.farewell(
+                    status_frame(0, 0, &goodbye, now_secs()),
+                    "taken over by a reconnect",
+                    &stop,
+                );
+                // A transport that takes it at once closes with it; a dead one is not waited for long.
+                let _ = tokio::time::timeout(TAKEOVER_GOODBYE, async {
                     while !writer.is_finished() {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
@@ -157,6 +166,7 @@ impl Session {
             | End::ClientClosed(_)
             | End::Lost(_)
             | End::AfterStatus(_)
+            | End::Goodbye(_)
             | End::SlowConsumer
             | End::TakenOver => None,
             End::TokenExpired => Some(Status::error(

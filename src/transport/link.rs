@@ -79,6 +79,10 @@ pub enum Outbound {
     /// Several pushes for one recipient from one journal batch, in order: one queue item and one wake-up for
     /// the writer instead of one per message, their bodies shared with the batch's other recipients.
     Shared(super::SharedBatch, QueueTicket),
+    /// The last words for one transport only (the one whose writer runs under the `Stop` with this id): write
+    /// the frame, then close with the reason. Any other writer skips it, so a goodbye meant for a transport
+    /// that was taken over never reaches the transport that took the session over.
+    Farewell(Frame, String, u64),
     /// From now on, write what this other queue holds (a resumed session's queue, with the pushes that
     /// waited for the client), in place of the current one.
     Splice(OutboundRx),
@@ -192,19 +196,38 @@ pub enum ToWrite {
     Frame(Frame),
     /// Flush what is written, close with this reason, and stop.
     Close(String),
+    /// Write this frame, then close with the reason.
+    Farewell(Frame, String),
 }
 
 /// Detaches a writer from its queue (a session being parked keeps what is still queued). Checked before every
 /// frame a writer takes, so the check is an atomic load; the token wakes a writer waiting for its queue.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Stop {
     flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
     token: CancellationToken,
+    id: u64,
+}
+
+impl Default for Stop {
+    fn default() -> Stop {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Stop {
+            flag: Default::default(),
+            token: CancellationToken::new(),
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
 }
 
 impl Stop {
     pub fn new() -> Stop {
         Stop::default()
+    }
+
+    /// Names the writer this stop detaches (see `Outbound::Farewell`).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn cancel(&self) {
@@ -216,7 +239,7 @@ impl Stop {
         self.flag.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    async fn cancelled(&self) {
+    pub async fn cancelled(&self) {
         self.token.cancelled().await
     }
 }
@@ -307,7 +330,17 @@ impl Source {
             }
             Outbound::Frame(frame) => Some(ToWrite::Frame(frame)),
             Outbound::Close(reason) => Some(ToWrite::Close(reason)),
+            Outbound::Farewell(frame, reason, id) if id == self.stop.id() => {
+                Some(ToWrite::Farewell(frame, reason))
+            }
+            // A goodbye for the transport this queue was taken from.
+            Outbound::Farewell(..) => None,
         }
+    }
+
+    /// The stop that detaches this writer: it also cuts short a write the transport does not take.
+    pub fn stop(&self) -> Stop {
+        self.stop.clone()
     }
 
     /// The queue, with whatever it still holds: the unwritten rest of a batch first, then the queue itself

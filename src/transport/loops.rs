@@ -111,6 +111,9 @@ pub async fn write_loop<S: FrameSink>(
         ping
     });
     let mut close = None;
+    // A write the transport does not take (a dead peer's full socket) must not keep a parked or taken-over
+    // session's queue: a stop cuts it short (the frame being written is lost with the transport).
+    let stop = rx.stop();
     'outer: loop {
         let first = tokio::select! {
             f = rx.next() => match f {
@@ -129,12 +132,18 @@ pub async fn write_loop<S: FrameSink>(
         while let Some(out) = next.take() {
             match out {
                 ToWrite::Frame(frame) => {
-                    if sink.feed(frame, seq.next_seq()).await.is_err() {
+                    if !stoppable(&stop, sink.feed(frame, seq.next_seq())).await {
                         break 'outer;
                     }
                 }
                 ToWrite::Close(reason) => {
                     close = Some(reason);
+                    break 'outer;
+                }
+                ToWrite::Farewell(frame, reason) => {
+                    if stoppable(&stop, sink.feed(frame, seq.next_seq())).await {
+                        close = Some(reason);
+                    }
                     break 'outer;
                 }
             }
@@ -143,7 +152,7 @@ pub async fn write_loop<S: FrameSink>(
                 next = rx.try_next();
             }
         }
-        if sink.flush().await.is_err() {
+        if !stoppable(&stop, sink.flush()).await {
             break;
         }
         if n < WRITE_BATCH {
@@ -151,6 +160,20 @@ pub async fn write_loop<S: FrameSink>(
             sink.idle();
         }
     }
-    sink.finish(close).await;
+    // A close flushes and waits for the peer (bounded by each transport); a stop does not wait for it.
+    tokio::select! {
+        biased;
+        _ = sink.finish(close) => {}
+        _ = stop.cancelled() => {}
+    }
     rx.into_rx()
+}
+
+/// Runs one write unless `stop` comes first; true when it succeeded.
+async fn stoppable(stop: &super::Stop, write: impl Future<Output = Result<(), ()>>) -> bool {
+    tokio::select! {
+        biased;
+        r = write => r.is_ok(),
+        _ = stop.cancelled() => false,
+    }
 }

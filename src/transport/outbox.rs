@@ -207,6 +207,14 @@ impl Outbox {
         let _ = self.tx.try_send(Outbound::Close(reason.to_string()));
     }
 
+    /// The last words for the transport whose writer runs under `stop`: that writer writes `frame` and closes
+    /// with `reason`; any later writer of this queue (a reconnect that took the session over) skips both.
+    pub fn farewell(&self, frame: crate::protocol::Frame, reason: &str, stop: &super::Stop) {
+        let _ = self
+            .tx
+            .try_send(Outbound::Farewell(frame, reason.to_string(), stop.id()));
+    }
+
     /// Asks the transport to flush and close. Waits for room, but not forever.
     pub async fn close(&self, reason: String) {
         let _ = tokio::time::timeout(REPLY_WAIT, self.tx.send_async(Outbound::Close(reason))).await;

@@ -132,7 +132,8 @@ impl<W: AsyncWrite + Unpin + Send> FrameSink for DelimitedSink<W> {
 /// Turns on TCP keep-alive: the kernel probes a silent peer after `idle` and gives up after three unanswered
 /// probes `idle / 3` apart. A quiet user (the odd.js page sends nothing while its user reads) keeps answering
 /// probes and stays; a peer that vanished (phone off, cable out, NAT state gone) is found within about
-/// twice `idle`, and its session is parked for a fast reconnect.
+/// twice `idle`, and its session is parked for a fast reconnect. Data unacknowledged for twice `idle` ends the
+/// connection too (`TCP_USER_TIMEOUT`).
 pub fn keep_alive(stream: &tokio::net::TcpStream, idle: std::time::Duration) {
     if idle.is_zero() {
         return;
@@ -141,8 +142,17 @@ pub fn keep_alive(stream: &tokio::net::TcpStream, idle: std::time::Duration) {
         .with_time(idle)
         .with_interval((idle / 3).max(std::time::Duration::from_secs(1)))
         .with_retries(3);
-    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&ka) {
+    let sock = socket2::SockRef::from(stream);
+    if let Err(e) = sock.set_tcp_keepalive(&ka) {
         tracing::debug!(error = %e, "could not enable TCP keep-alive");
+    }
+    // Keep-alive probes only run while nothing is unacknowledged. A peer that vanished while the gateway had
+    // data on the way (a phone in a tunnel with pushes queued) is found by the user timeout instead: written
+    // data unacknowledged this long ends the connection (without it Linux retries for ~15 minutes, and the
+    // session's writer stays stuck in the dead socket).
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+    if let Err(e) = sock.set_tcp_user_timeout(Some(idle * 2)) {
+        tracing::debug!(error = %e, "could not set TCP_USER_TIMEOUT");
     }
 }
 

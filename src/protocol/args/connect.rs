@@ -13,6 +13,11 @@ pub struct Connect {
     /// Empty, or the uuid of an earlier session to resume (fast reconnect).
     pub uuid: String,
     pub parameters: ConnectParameters,
+    /// With `uuid`: the last message id the client received per room (`{"<rid>": <mid>}`). A resumed session
+    /// first gets every stored message after it in the rooms it is still in (what the lost transport may
+    /// have swallowed), then what queued while it was away; a client that sends this drops pushes whose `mid`
+    /// it already has.
+    pub after: std::collections::BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
@@ -26,4 +31,18 @@ pub struct ConnectParameters {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Refresh {
     pub token: String,
+}
+
+/// `ping` on pipe 0 (an extension of this gateway): answered at once with `NetConnection.Call.Success`. A
+/// client's liveness probe: no answer within its deadline means the path is dead (docs/resilience.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+pub struct Ping {}
+
+/// `close {reason}` on pipe 0 (an extension of this gateway): the client leaves for good. Answered with
+/// `NetConnection.Connect.Closed` (level `status`); the session ends at once, is not kept for a reconnect,
+/// and its rooms see it leave.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(default)]
+pub struct Close {
+    pub reason: String,
 }

@@ -14,7 +14,7 @@ pub mod signaling;
 pub mod user;
 
 pub use chmod::{Chmod, Mask, Operator};
-pub use connect::{Connect, Refresh};
+pub use connect::{Close, Connect, Ping, Refresh};
 pub use history::{History, Read, Redact};
 pub use pipes::{Create, PipeKind, Release};
 pub use property::{GetProperty, SetProperty};
