@@ -3,10 +3,17 @@
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::print::{clock, data_text, out, who};
-use super::{open, Cli};
+use super::{options, Cli};
+use crate::client::{Client, RECONNECTED};
+
+/// A chat holds on to its gateway for as long as it runs: a lost transport is never a reason to exit.
+const HOLD_ON: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
 pub async fn run(cli: &Cli, room: &str) -> anyhow::Result<()> {
-    let (mut client, pipe) = open(cli).await?;
+    let mut options = options(cli)?;
+    options.reconnect_for = HOLD_ON;
+    let mut client = Client::connect_with(&cli.url, &cli.token, &options).await?;
+    let pipe = client.create("messaging").await?;
     let joined = client.join(pipe, room).await?;
     let coverage = client.wait_for("NetGroup.LocalCoverage.Notify").await;
     let present = coverage
@@ -46,6 +53,11 @@ pub async fn run(cli: &Cli, room: &str) -> anyhow::Result<()> {
                     ),
                     (_, "NetGroup.Neighbor.Connect") => format!("* {} joined", who(&p.info()["user"])),
                     (_, "NetGroup.Neighbor.Disconnect") => format!("* {} left", who(&p.info()["user"])),
+                    (_, RECONNECTED) if p.info()["resumed"] == true => "* reconnected (session resumed)".to_string(),
+                    (_, RECONNECTED) if p.info()["restored"] == true => {
+                        "* reconnected (new session, room joined again)".to_string()
+                    }
+                    (_, RECONNECTED) => format!("! reconnected, but the room could not be joined again: {}", p.info()),
                     (_, code) if p.is_error() || code.ends_with("AppShutdown") => {
                         format!("! {code}: {}", p.description())
                     }

@@ -11,33 +11,52 @@ impl Client {
             .call(0, json!({"name": "create", "kind": kind}))
             .await?
             .ok()?;
-        r.info()["id"]
+        let id = r.info()["id"]
             .as_u64()
             .and_then(|id| u16::try_from(id).ok())
             .ok_or_else(|| {
                 ClientError::Unexpected(format!("create answered without a pipe id: {}", r.args))
-            })
+            })?;
+        if let Some(mut m) = self.memory() {
+            m.created(id, kind);
+        }
+        Ok(id)
     }
 
     /// `release {id}` on pipe 0.
     pub async fn release(&self, pipe: u16) -> Result<Reply, ClientError> {
-        self.call(0, json!({"name": "release", "id": pipe, "reason": ""}))
+        let r = self
+            .call(0, json!({"name": "release", "id": pipe, "reason": ""}))
             .await?
-            .ok()
+            .ok()?;
+        if let Some(mut m) = self.memory() {
+            m.released(pipe);
+        }
+        Ok(r)
     }
 
     /// `join {rid}` on a messaging pipe; returns the `NetGroup.Connect.Success` answer.
     pub async fn join(&self, pipe: u16, rid: &str) -> Result<Reply, ClientError> {
-        self.call(pipe, json!({"name": "join", "rid": rid}))
+        let r = self
+            .call(pipe, json!({"name": "join", "rid": rid}))
             .await?
-            .ok()
+            .ok()?;
+        if let Some(mut m) = self.memory() {
+            m.joined(pipe, rid);
+        }
+        Ok(r)
     }
 
     /// `leave {rid}`.
     pub async fn leave(&self, pipe: u16, rid: &str) -> Result<Reply, ClientError> {
-        self.call(pipe, json!({"name": "leave", "rid": rid, "reason": ""}))
+        let r = self
+            .call(pipe, json!({"name": "leave", "rid": rid, "reason": ""}))
             .await?
-            .ok()
+            .ok()?;
+        if let Some(mut m) = self.memory() {
+            m.left(pipe, rid);
+        }
+        Ok(r)
     }
 
     /// `send` with `cast` `multi` (room id) or `uni` (user id); returns the answer (its info has `mid`).

@@ -11,7 +11,9 @@
 
 mod commands;
 mod error;
+mod memory;
 mod reply;
+mod restore;
 mod supervisor;
 mod url;
 
@@ -26,7 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use error::ClientError;
 pub use reply::Reply;
 pub use supervisor::{CALL_TIMEOUT, RECONNECTED, RECONNECT_FOR};
-pub use url::{ClientOptions, Endpoint};
+pub use url::{ClientOptions, Endpoint, PING_EVERY, PING_TIMEOUT};
 
 use supervisor::{
     close_reason, connect_args, next_txid, supervise, Conn, Pending, Reconnect, WriterTask,
@@ -68,6 +70,7 @@ impl Client {
             options: options.clone(),
             session: Mutex::new(None),
             done: std::sync::atomic::AtomicBool::new(false),
+            memory: Mutex::default(),
         });
         Ok(Client::start(link, Some(reconnect)))
     }
@@ -142,6 +145,11 @@ impl Client {
                 Some((token.to_string(), self.uuid.clone()));
         }
         Ok(r)
+    }
+
+    /// What a reconnecting client remembers (pipes, rooms, last mids); `None` for a client over a bare link.
+    fn memory(&self) -> Option<std::sync::MutexGuard<'_, memory::Memory>> {
+        self.reconnect.as_ref().map(|rc| rc.memory())
     }
 
     fn next_txid(&self, pipe: u16) -> u16 {
@@ -295,10 +303,19 @@ impl Client {
         }
     }
 
-    /// Closes the transport politely.
+    /// Closes politely: says goodbye (`close`, so the gateway ends the session at once instead of keeping it
+    /// for a reconnect, and the rooms see the user leave), then closes the transport.
     pub async fn close(self) {
         if let Some(rc) = &self.reconnect {
             rc.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        if !self.uuid.is_empty() {
+            let _ = self
+                .notify(
+                    0,
+                    serde_json::json!({"name": "close", "reason": "client closed"}),
+                )
+                .await;
         }
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let _ = tx.send_async(Outbound::Close("client closed".into())).await;

@@ -24,8 +24,18 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The code of the push a client emits to its app after reconnecting (never sent by the gateway).
 pub const RECONNECTED: &str = "Client.Reconnected";
 
-/// How long a client keeps trying to get back after losing its transport.
-pub const RECONNECT_FOR: Duration = Duration::from_secs(30);
+/// How long a client keeps trying to get back after losing its transport, unless its options say otherwise
+/// (`ClientOptions::reconnect_for`). Longer than the gateway takes to notice a dead transport and then keeps
+/// the session (`limits.tcp_keepalive_ms` x 2 + `limits.resume_grace_ms`), so a client never gives up where
+/// the gateway would still let it resume; past that it comes back as a new session and joins its rooms again.
+pub const RECONNECT_FOR: Duration = Duration::from_secs(600);
+
+/// While reconnecting, a new attempt starts this often while earlier ones are still under way (at most
+/// `ATTEMPTS` at once, each given `ATTEMPT_FOR`): after a blackout the attempt whose next retransmission comes
+/// first wins, instead of one attempt whose retransmission timer backed off for seconds.
+const STAGGER: Duration = Duration::from_millis(700);
+const ATTEMPTS: usize = 4;
+const ATTEMPT_FOR: Duration = Duration::from_secs(10);
 
 /// Status codes with which the gateway says goodbye: no reconnect after them.
 const GOODBYES: [&str; 5] = [
@@ -44,6 +54,14 @@ pub(super) struct Reconnect {
     pub(super) session: Mutex<Option<(String, String)>>,
     /// The client closed on purpose: do not come back.
     pub(super) done: std::sync::atomic::AtomicBool,
+    /// Pipes, rooms and the last message id per room (`memory.rs`).
+    pub(super) memory: Mutex<super::memory::Memory>,
+}
+
+impl Reconnect {
+    pub(super) fn memory(&self) -> std::sync::MutexGuard<'_, super::memory::Memory> {
+        self.memory.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The current transport's writer task: `close` waits for it, so the close reaches the wire before the
@@ -77,7 +95,15 @@ pub(super) fn connect_args(token: &str, uuid: &str) -> Value {
     })
 }
 
+/// The frame of a command on pipe 0.
+fn command(txid: u16, args: &Value) -> Option<Outbound> {
+    let json = serde_json::to_vec(args).ok()?;
+    let body = CommandMessage::encode(crate::clock::now_secs(), txid, &json, &[]).ok()?;
+    Some(Outbound::Frame(Frame::new(MessageType::Command, 0, body)))
+}
+
 /// What the background task shares with the `Client`.
+#[derive(Clone)]
 pub(super) struct Conn {
     pub(super) tx: Arc<Mutex<OutboundTx>>,
     pub(super) writer: WriterTask,
@@ -95,7 +121,7 @@ pub(super) async fn supervise(
 ) {
     let mut inbound = first;
     let reason = loop {
-        let (reason, goodbye) = read_loop(inbound, &conn.pending, &conn.pushes).await;
+        let (reason, goodbye) = read_loop(inbound, &conn, reconnect.as_deref()).await;
         // Requests in flight may never be answered: fail them now.
         conn.pending
             .lock()
@@ -121,66 +147,120 @@ pub(super) async fn supervise(
         .clear();
 }
 
-/// Reopens the transport and resumes `uuid`, retrying with backoff for `RECONNECT_FOR`.
+/// Reopens the transport (racing staggered attempts, `open_racing`) and resumes `uuid`, sending the last
+/// message id per room so the gateway replays what the lost transport swallowed. When the session is gone,
+/// the new one gets the old pipes and rooms back (`restore`). Gives up after `reconnect_for`, or when the
+/// gateway refuses (a token that expired).
 async fn come_back(
     rc: &Reconnect,
     conn: &Conn,
     token: &str,
     uuid: &str,
 ) -> Option<crate::transport::InboundRx> {
-    let deadline = tokio::time::Instant::now() + RECONNECT_FOR;
-    let mut backoff = Duration::from_millis(50);
+    let deadline = tokio::time::Instant::now() + rc.options.reconnect_for;
     while tokio::time::Instant::now() < deadline {
+        let link = open_racing(rc, deadline).await?;
+        let (tx, rx) = crate::transport::outbound_queue(1024);
+        let task = link.writer.start(rx, crate::transport::Stop::new());
+        *conn.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        *conn.tx.lock().unwrap_or_else(|e| e.into_inner()) = tx.clone();
+        let mut inbound = link.inbound;
+        let txid = next_txid(&conn.txids, 0);
+        let mut args = connect_args(token, uuid);
+        let after = rc.memory().after();
+        if !after.is_empty() {
+            args["after"] = json!(after);
+        }
+        if tx.send_async(command(txid, &args)?).await.is_err() {
+            continue;
+        }
+        match tokio::time::timeout(CALL_TIMEOUT, answer(&mut inbound, txid)).await {
+            Ok(Some(r)) if !r.is_error() => {
+                let new_uuid = r.info()["uuid"].as_str().unwrap_or_default().to_string();
+                let resumed = r.info()["resumed"] == json!(true);
+                if let Some(s) = rc
+                    .session
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_mut()
+                {
+                    s.1 = new_uuid.clone();
+                }
+                let info = json!({"uuid": new_uuid, "resumed": resumed});
+                if resumed {
+                    let _ = conn.pushes.send(reconnected(info));
+                } else {
+                    // Runs beside the reader, which hands it the answers.
+                    let (pipes, rooms, rejoins) = {
+                        let m = rc.memory();
+                        let rejoins: Vec<_> =
+                            m.rooms.iter().map(|(_, rid)| m.rejoin_args(rid)).collect();
+                        (m.pipes.clone(), m.rooms.clone(), rejoins)
+                    };
+                    tokio::spawn(super::restore::restore(
+                        conn.clone(),
+                        pipes,
+                        rooms,
+                        rejoins,
+                        info,
+                    ));
+                }
+                return Some(inbound);
+            }
+            // Refused (e.g. the token expired): coming back is not possible.
+            Ok(Some(_)) => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The push a client emits to its app after reconnecting.
+pub(super) fn reconnected(info: Value) -> Reply {
+    Reply {
+        pipe: 0,
+        txid: 0,
+        timestamp: crate::clock::now_secs(),
+        args: json!({"name": "status", "level": "status", "code": RECONNECTED,
+                     "description": "reconnected", "info": info}),
+        raw_args: Bytes::new(),
+        payload: Bytes::new(),
+    }
+}
+
+/// Opens the transport again: a new attempt every `STAGGER` while earlier ones are still trying (at most
+/// `ATTEMPTS`); the first to succeed wins. `None` once `deadline` passes or the client closed.
+async fn open_racing(
+    rc: &Reconnect,
+    deadline: tokio::time::Instant,
+) -> Option<crate::transport::Link> {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let mut attempts = FuturesUnordered::new();
+    let mut next = tokio::time::Instant::now();
+    loop {
         if rc.done.load(std::sync::atomic::Ordering::SeqCst) {
             return None;
         }
-        if let Ok(link) = rc.endpoint.open(&rc.options).await {
-            let (tx, rx) = crate::transport::outbound_queue(1024);
-            let task = link.writer.start(rx, crate::transport::Stop::new());
-            *conn.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
-            *conn.tx.lock().unwrap_or_else(|e| e.into_inner()) = tx.clone();
-            let mut inbound = link.inbound;
-            let txid = next_txid(&conn.txids, 0);
-            let json = serde_json::to_vec(&connect_args(token, uuid)).ok()?;
-            let body = CommandMessage::encode(crate::clock::now_secs(), txid, &json, &[]).ok()?;
-            if tx
-                .send_async(Outbound::Frame(Frame::new(MessageType::Command, 0, body)))
-                .await
-                .is_ok()
-            {
-                match tokio::time::timeout(CALL_TIMEOUT, answer(&mut inbound, txid)).await {
-                    Ok(Some(r)) if !r.is_error() => {
-                        let new_uuid = r.info()["uuid"].as_str().unwrap_or_default().to_string();
-                        let resumed = r.info()["resumed"] == json!(true);
-                        if let Some(s) = rc
-                            .session
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .as_mut()
-                        {
-                            s.1 = new_uuid.clone();
-                        }
-                        let _ = conn.pushes.send(Reply {
-                            pipe: 0,
-                            txid: 0,
-                            timestamp: crate::clock::now_secs(),
-                            args: json!({"name": "status", "level": "status", "code": RECONNECTED,
-                                         "description": "reconnected", "info": {"uuid": new_uuid, "resumed": resumed}}),
-                            raw_args: Bytes::new(),
-                            payload: Bytes::new(),
-                        });
-                        return Some(inbound);
-                    }
-                    // Refused (e.g. the token expired): coming back is not possible.
-                    Ok(Some(_)) => return None,
-                    _ => {}
+        let now = tokio::time::Instant::now();
+        if now >= deadline && attempts.is_empty() {
+            return None;
+        }
+        if now >= next && now < deadline && attempts.len() < ATTEMPTS {
+            attempts.push(tokio::time::timeout(
+                ATTEMPT_FOR,
+                rc.endpoint.open(&rc.options),
+            ));
+            next = now + STAGGER;
+        }
+        tokio::select! {
+            Some(done) = attempts.next(), if !attempts.is_empty() => {
+                if let Ok(Ok(link)) = done {
+                    return Some(link);
                 }
             }
+            _ = tokio::time::sleep_until(next.min(deadline)) => {}
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
     }
-    None
 }
 
 /// Reads until the answer to the connect with `txid`.
@@ -198,20 +278,55 @@ async fn answer(inbound: &mut crate::transport::InboundRx, txid: u16) -> Option<
     }
 }
 
-/// Reads one transport until it ends; returns why, and whether the gateway said goodbye first.
+/// Reads one transport until it ends; returns why, and whether the gateway said goodbye first. With a
+/// reconnecting client: pushes already delivered are dropped (`Memory::fresh`), and, once connected, a
+/// transport silent for `ping_every` gets a `ping`; no sign of life within `ping_timeout` after it means the
+/// path is dead (a silent network change, a blackout), and the client reconnects.
 async fn read_loop(
     mut inbound: crate::transport::InboundRx,
-    pending: &Pending,
-    pushes: &mpsc::UnboundedSender<Reply>,
+    conn: &Conn,
+    rc: Option<&Reconnect>,
 ) -> (String, bool) {
+    let (pending, pushes) = (&conn.pending, &conn.pushes);
     let mut reassembler = Reassembler::new(64 * 1024 * 1024);
     let mut goodbye = false;
+    let liveness = rc.and_then(|rc| Some((rc.options.ping_every?, rc.options.ping_timeout)));
+    let far = Duration::from_secs(365 * 24 * 3600);
+    let mut life = tokio::time::Instant::now();
+    // The outstanding ping: its txid and the deadline for a sign of life.
+    let mut ping: Option<(u16, tokio::time::Instant)> = None;
     let reason = loop {
+        let wake = match (liveness, ping) {
+            (None, _) => life + far,
+            (Some(_), Some((_, deadline))) => deadline,
+            (Some((every, _)), None) => life + every,
+        };
         let next = tokio::select! {
             next = inbound.recv() => next,
             // The `Client` was dropped: close the transport (dropping `inbound` does) and do not come back.
             _ = pushes.closed() => return ("client dropped".to_string(), true),
+            _ = tokio::time::sleep_until(wake) => {
+                let Some((_, timeout)) = liveness else { continue };
+                if ping.is_some() {
+                    break format!("no answer to ping within {} ms: the path is dead", timeout.as_millis());
+                }
+                let connected = rc.is_some_and(|rc| rc.session.lock().map(|s| s.is_some()).unwrap_or(false));
+                if !connected {
+                    life = tokio::time::Instant::now();
+                    continue;
+                }
+                let txid = next_txid(&conn.txids, 0);
+                let tx = conn.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if let Some(frame) = command(txid, &json!({"name": "ping"})) {
+                    let _ = tx.try_send(frame);
+                }
+                ping = Some((txid, tokio::time::Instant::now() + timeout));
+                continue;
+            }
         };
+        // Anything at all from the gateway is life.
+        life = tokio::time::Instant::now();
+        let ping_txid = ping.take().map(|(txid, _)| txid);
         let frame = match next {
             None => break "connection closed".to_string(),
             // A close by the gateway: whether to come back is decided by its goodbye status, as for a loss.
@@ -231,8 +346,16 @@ async fn read_loop(
             Ok(r) => r,
             Err(e) => break e,
         };
+        if pipe == 0 && reply.txid != 0 && Some(reply.txid) == ping_txid {
+            continue;
+        }
         if pipe == 0 && GOODBYES.contains(&reply.code()) && reply.level() != "status" {
             goodbye = true;
+        }
+        if let Some(rc) = rc {
+            if !rc.memory().fresh(&reply) {
+                continue;
+            }
         }
         let waiter = if reply.txid != 0 {
             pending

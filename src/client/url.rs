@@ -14,11 +14,35 @@ use crate::transport::{self, quic, Link, LinkInfo, TransportKind};
 /// Frames up to this size are accepted from the server.
 const CLIENT_MAX_FRAME: usize = 64 * 1024 * 1024;
 
-/// How to reach and trust the gateway.
-#[derive(Debug, Clone, Default)]
+/// How to reach and trust the gateway, and how hard to hold on to it.
+#[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Certificates to trust for `tls://` and `quic://` (e.g. a dev gateway's `data/certs/dev-cert.pem`).
     pub roots: Vec<CertificateDer<'static>>,
+    /// A connected client whose transport brought nothing for this long sends `ping`; `None`: never (then a
+    /// dead path is noticed only when the OS reports it).
+    pub ping_every: Option<std::time::Duration>,
+    /// No sign of life this long after a `ping`: the path is dead, reconnect.
+    pub ping_timeout: std::time::Duration,
+    /// How long a lost client keeps trying to come back (`supervisor::RECONNECT_FOR` by default).
+    pub reconnect_for: std::time::Duration,
+}
+
+/// The client's default liveness: a ping after 10 s of silence, 5 s for its answer. A dead path (a network
+/// change the OS did not report) is noticed within 15 s, at the cost of one small frame each way per 10 s of
+/// silence.
+pub const PING_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+pub const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            roots: Vec::new(),
+            ping_every: Some(PING_EVERY),
+            ping_timeout: PING_TIMEOUT,
+            reconnect_for: super::supervisor::RECONNECT_FOR,
+        }
+    }
 }
 
 impl ClientOptions {
@@ -26,7 +50,10 @@ impl ClientOptions {
     pub fn trusting(pem: &std::path::Path) -> Result<ClientOptions, ClientError> {
         let roots = transport::certs::read_pem_certs(pem)
             .map_err(|e| ClientError::Certificate(e.to_string()))?;
-        Ok(ClientOptions { roots })
+        Ok(ClientOptions {
+            roots,
+            ..ClientOptions::default()
+        })
     }
 }
 

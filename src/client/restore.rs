@@ -1,0 +1,63 @@
+//! Bringing a client back on a new session (the old one expired while it was away): its pipes are created
+//! again, in the order they were, and its rooms joined again with `after` = the last message id it had, so the
+//! messages it missed are replayed before live ones. Runs beside the reader (which hands it the answers);
+//! the app gets `Client.Reconnected` with `resumed: false` and `restored` once it is done.
+
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use super::reply::Reply;
+use super::supervisor::{next_txid, reconnected, Conn, CALL_TIMEOUT};
+use crate::protocol::{CommandMessage, Frame, MessageType};
+use crate::transport::Outbound;
+
+/// Sends one command and waits for its answer.
+async fn call(conn: &Conn, pipe: u16, args: &Value) -> Option<Reply> {
+    let txid = next_txid(&conn.txids, pipe);
+    let (tx, rx) = oneshot::channel();
+    conn.pending
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((pipe, txid), tx);
+    let json = serde_json::to_vec(args).ok()?;
+    let body = CommandMessage::encode(crate::clock::now_secs(), txid, &json, &[]).ok()?;
+    let out = conn.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    out.send_async(Outbound::Frame(Frame::new(
+        MessageType::Command,
+        pipe,
+        body,
+    )))
+    .await
+    .ok()?;
+    let reply = tokio::time::timeout(CALL_TIMEOUT, rx).await.ok()?.ok()?;
+    (!reply.is_error()).then_some(reply)
+}
+
+/// Creates `pipes` again and joins `rooms` with their `rejoins` arguments; then tells the app.
+pub(super) async fn restore(
+    conn: Conn,
+    pipes: Vec<(u16, String)>,
+    rooms: Vec<(u16, String)>,
+    rejoins: Vec<Value>,
+    mut info: Value,
+) {
+    let mut restored = true;
+    for (old, kind) in &pipes {
+        let created = call(&conn, 0, &json!({"name": "create", "kind": kind})).await;
+        let id = created.and_then(|r| r.info()["id"].as_u64());
+        // The app holds the old pipe ids: a pipe that comes back under another id cannot be used as it was.
+        if id != Some(u64::from(*old)) {
+            restored = false;
+            break;
+        }
+    }
+    if restored {
+        for ((pipe, _), args) in rooms.iter().zip(&rejoins) {
+            if call(&conn, *pipe, args).await.is_none() {
+                restored = false;
+            }
+        }
+    }
+    info["restored"] = json!(restored);
+    let _ = conn.pushes.send(reconnected(info));
+}

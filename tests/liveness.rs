@@ -1,0 +1,254 @@
+//! A phone's network over real sockets: a path that dies without a word (noticed by the client's `ping`), a
+//! resume that replays what the dead transport swallowed, a takeover that does not wait for a writer stuck in
+//! a dead socket, and a goodbye that ends a session at once instead of leaving a ghost for the grace period.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::pushes::{data_of, until_data, until_neighbor};
+use common::{people, Raw, TestGateway};
+use odd_gateway::client::{Client, ClientOptions, RECONNECTED};
+use serde_json::{json, Value};
+
+/// A TCP relay whose existing connections the test can black-hole: from then on they forward nothing in
+/// either direction and are never closed (a NAT rebinding the OS does not report). New connections pass.
+struct BlackHole {
+    addr: SocketAddr,
+    hole: tokio::sync::watch::Sender<u64>,
+}
+
+impl BlackHole {
+    async fn start(target: SocketAddr) -> BlackHole {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (hole, holes) = tokio::sync::watch::channel(0u64);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut holes = holes.clone();
+                holes.borrow_and_update();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => return,
+                        _ = holes.changed() => {}
+                    }
+                    // Both sockets stay open and unread until the test ends.
+                    std::future::pending::<()>().await;
+                    drop((inbound, outbound));
+                });
+            }
+        });
+        BlackHole { addr, hole }
+    }
+
+    fn swallow_existing(&self) {
+        self.hole.send_modify(|n| *n += 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silently_dead_path_is_noticed_by_ping_and_resumed_with_nothing_lost() {
+    let gw = TestGateway::start_with(people).await;
+    let relay = BlackHole::start(gw.gateway.tcp_addr.expect("tcp")).await;
+    let options = ClientOptions {
+        ping_every: Some(Duration::from_millis(300)),
+        ping_timeout: Duration::from_millis(400),
+        ..ClientOptions::default()
+    };
+    let mut alice = Client::connect_with(&format!("tcp://{}", relay.addr), "alice", &options)
+        .await
+        .expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    alice.join(ap, "road").await.expect("join");
+    let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    bob.join(bp, "road").await.expect("join");
+    until_neighbor(&mut alice, "NetGroup.Neighbor.Connect", "bob").await;
+    bob.say(bp, "road", "before").await.expect("sent");
+    until_data(&mut alice, "before").await;
+    let uuid = alice.uuid.clone();
+
+    // The path dies without a FIN or a reset: the gateway keeps writing into a socket nobody reads.
+    relay.swallow_existing();
+    let lost_at = Instant::now();
+    for i in 0..5 {
+        bob.say(bp, "road", &format!("in the tunnel {i}"))
+            .await
+            .expect("sent");
+    }
+    let back = alice.wait_for(RECONNECTED).await.expect("reconnected");
+    let took = lost_at.elapsed();
+    assert_eq!(back.info()["resumed"], true, "{:?}", back.info());
+    assert_eq!(back.info()["uuid"], uuid.as_str());
+    assert!(
+        took < Duration::from_secs(5),
+        "a dead path is noticed within ping_every + ping_timeout and taken over at once (took {took:?})"
+    );
+    alice
+        .say(ap, "road", "out")
+        .await
+        .expect("the pipe still works");
+    // Everything written into the dead socket is replayed by the gateway, each message once, in order.
+    assert_eq!(
+        data_of(&until_data(&mut alice, "out").await),
+        (0..5)
+            .map(|i| format!("in the tunnel {i}"))
+            .chain(["out".to_string()])
+            .collect::<Vec<_>>()
+    );
+}
+
+/// Reads pushes until one is the `send` with `data`; returns the mids of the `send` pushes seen.
+async fn mids_until(raw: &mut Raw, data: &str) -> Vec<i64> {
+    let mut mids = Vec::new();
+    loop {
+        let c = raw.recv_command().await.expect("a push");
+        if c.args["name"] == "send" {
+            mids.push(c.args["mid"].as_i64().expect("mid"));
+            if c.args["data"] == data {
+                return mids;
+            }
+        }
+    }
+}
+
+async fn raw_member(gw: &TestGateway, token: &str, uuid: &str, after: Value) -> (Raw, Value) {
+    let mut raw = Raw::open(gw).await;
+    let connect =
+        json!({"name": "connect", "uuid": uuid, "after": after, "parameters": {"token": token}});
+    raw.command(0, 1, &connect.to_string()).await;
+    let answer = raw.answer_to(1).await.expect("connect answer");
+    assert_eq!(
+        answer.code(),
+        "NetConnection.Connect.Success",
+        "{:?}",
+        answer.args
+    );
+    (raw, answer.args["info"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_with_after_replays_the_stored_messages_then_the_queue() {
+    let gw = TestGateway::start_with(people).await;
+    let (mut alice, info) = raw_member(&gw, "alice", "", json!({})).await;
+    let uuid = info["uuid"].as_str().expect("uuid").to_string();
+    alice
+        .command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
+        .await;
+    alice.answer_to(2).await.expect("pipe");
+    alice.command(1, 1, r#"{"name":"join","rid":"r"}"#).await;
+    alice.answer_to(1).await.expect("joined");
+    let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    bob.join(bp, "r").await.expect("join");
+    for text in ["m1", "m2"] {
+        bob.say(bp, "r", text).await.expect("sent");
+    }
+    let seen = mids_until(&mut alice, "m2").await;
+    assert_eq!(seen.len(), 2);
+    // The transport goes; one more message queues for the parked session.
+    drop(alice);
+    assert!(
+        common::until_metric(
+            &gw.http_url(),
+            "odd_gateway_sessions_parked",
+            1.0,
+            Duration::from_secs(5)
+        )
+        .await
+    );
+    bob.say(bp, "r", "m3").await.expect("sent");
+    // Alice's app had rendered only m1: m2 was in flight when the transport died.
+    let (mut again, info) = raw_member(&gw, "alice", &uuid, json!({"r": seen[0]})).await;
+    assert_eq!(info["resumed"], true);
+    assert_eq!(info["replayed"]["r"]["count"], 2, "{info}");
+    let mids = mids_until(&mut again, "m3").await;
+    // The replay (m2, m3) comes first, then the queue (m3 again): a client that sends `after` drops what it has.
+    assert_eq!(mids.len(), 2, "m2 then m3 from the replay: {mids:?}");
+    assert_eq!(
+        mids[0], seen[1],
+        "the replay starts after `after`: {mids:?}"
+    );
+    let queued = mids_until(&mut again, "m3").await;
+    assert_eq!(queued, [mids[1]], "then the queue, which repeats m3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_does_not_wait_for_a_writer_stuck_in_a_dead_socket() {
+    let gw = TestGateway::start_with(people).await;
+    // Alice joins, then stops reading: her socket's buffers fill and the gateway's writer blocks in a write.
+    let (mut alice, info) = raw_member(&gw, "alice", "", json!({})).await;
+    let uuid = info["uuid"].as_str().expect("uuid").to_string();
+    alice
+        .command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
+        .await;
+    alice.command(1, 1, r#"{"name":"join","rid":"r"}"#).await;
+    alice.answer_to(1).await.expect("joined");
+    let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    bob.join(bp, "r").await.expect("join");
+    let chunk = "x".repeat(60_000);
+    for _ in 0..150 {
+        bob.say(bp, "r", &chunk).await.expect("sent");
+    }
+    // 9 MB is far more than both sockets' buffers hold: the writer is stuck. A reconnect takes over at once.
+    let started = Instant::now();
+    let (_again, info) = raw_member(&gw, "alice", &uuid, json!({})).await;
+    let took = started.elapsed();
+    assert_eq!(info["resumed"], true, "{info}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "the takeover waited {took:?} for the old writer"
+    );
+    drop(alice);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_is_answered_and_a_goodbye_ends_the_session_at_once() {
+    // The default grace (30 s): a parked session would stay present far longer than this test waits.
+    let gw = TestGateway::start_with(people).await;
+    let (mut alice, info) = raw_member(&gw, "alice", "", json!({})).await;
+    let uuid = info["uuid"].as_str().expect("uuid").to_string();
+    alice.command(0, 2, r#"{"name":"ping"}"#).await;
+    let pong = alice.answer_to(2).await.expect("pong");
+    assert_eq!(pong.code(), "NetConnection.Call.Success");
+    alice
+        .command(0, 3, r#"{"name":"create","kind":"messaging"}"#)
+        .await;
+    alice.command(1, 1, r#"{"name":"join","rid":"r"}"#).await;
+    alice.answer_to(1).await.expect("joined");
+    let (mut bob, _, _) = common::member_at(&gw.tcp_url(), "bob", "r").await;
+
+    let started = Instant::now();
+    alice
+        .command(0, 4, r#"{"name":"close","reason":"bye"}"#)
+        .await;
+    let bye = alice.answer_to(4).await.expect("answered");
+    assert_eq!(bye.code(), "NetConnection.Connect.Closed");
+    assert_eq!(bye.level(), "status", "a goodbye is not an error");
+    assert!(alice.closed().await, "the gateway closes after the goodbye");
+    until_neighbor(&mut bob, "NetGroup.Neighbor.Disconnect", "alice").await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        common::metric_at(&gw.http_url(), "odd_gateway_sessions_parked").await,
+        Some(0.0)
+    );
+    let (_back, info) = raw_member(&gw, "alice", &uuid, json!({})).await;
+    assert_ne!(
+        info["uuid"],
+        uuid.as_str(),
+        "a goodbye is final: a new session"
+    );
+
+    // The client library says goodbye when it closes.
+    let (carol, _, _) = common::member_at(&gw.tcp_url(), "carol", "r").await;
+    until_neighbor(&mut bob, "NetGroup.Neighbor.Connect", "carol").await;
+    carol.close().await;
+    until_neighbor(&mut bob, "NetGroup.Neighbor.Disconnect", "carol").await;
+}
