@@ -149,7 +149,7 @@ impl Gateway {
         }
         if let (Some(addr), Some(m)) = (config.listen.quic.addr(), &material) {
             let server = quic::server_config(
-                m.server_config(&[quic::ALPN], true)?,
+                m.quic_server_config(&[quic::ALPN], quic::early::QUIC_TICKETS)?,
                 Duration::from_millis(limits.quic_idle_timeout_ms),
                 Duration::from_millis(limits.quic_keep_alive_ms),
                 quic::max_streams(limits.max_pipes),

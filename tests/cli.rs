@@ -160,8 +160,9 @@ async fn metric(gw: &TestGateway, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The CLI closes QUIC and WebSocket connections on purpose: the gateway counts them as closed by the client
-/// and parks nothing (before, each `odd send` left a parked session and a QUIC connection "open" for 30 s).
+/// The CLI says goodbye on every transport: the gateway counts a `goodbye`, parks nothing, and the room shows
+/// nobody who left (before, each `odd send` over TCP or TLS left a ghost present for the 30 s grace, and before
+/// that over QUIC too).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_closes_every_transport_cleanly() {
     let gw = TestGateway::start().await;
@@ -176,37 +177,53 @@ async fn the_cli_closes_every_transport_cleanly() {
         "wss://localhost:{}/im",
         gw.gateway.https_addr.expect("https").port()
     );
-    for url in [&quic, &ws, &wss] {
+    let tcp = gw.tcp_url();
+    let tls = format!(
+        "tls://localhost:{}",
+        gw.gateway.tls_addr.expect("tls").port()
+    );
+    // Someone in the room sees every sender leave at once: a goodbye, not a lost phone kept for 30 s.
+    let (watcher, _, _) = common::member_at(&tcp, "", "r").await;
+    for url in [&tcp, &tls, &quic, &ws, &wss] {
         let (ok, out, err) =
             odd(&["--url", url, "--ca", &cert, "send", "--room", "r", "bye"]).await;
         assert!(ok && out.starts_with("sent"), "{url}: {out} {err}");
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let quic_closed = metric(
-            &gw,
-            r#"odd_gateway_connections_closed_total{reason="client_closed",transport="quic"}"#,
-        )
-        .await;
-        let ws_closed = metric(
-            &gw,
-            r#"odd_gateway_connections_closed_total{reason="client_closed",transport="ws"}"#,
-        )
-        .await;
-        if quic_closed == 1.0 && ws_closed == 2.0 {
+        let mut said = Vec::new();
+        for transport in ["tcp", "tls", "quic", "ws"] {
+            let series = format!(
+                r#"odd_gateway_connections_closed_total{{reason="goodbye",transport="{transport}"}}"#
+            );
+            said.push(metric(&gw, &series).await);
+        }
+        if said == [1.0, 1.0, 1.0, 2.0] {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "quic {quic_closed}, ws {ws_closed} closed by the client"
+            "goodbyes by transport (tcp, tls, quic, ws): {said:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let present: serde_json::Value =
+        reqwest::get(format!("{}/api/rooms/r/presence", gw.http_url()))
+            .await
+            .expect("presence")
+            .json()
+            .await
+            .expect("json");
+    assert_eq!(
+        present["count"], 1,
+        "only the watcher is present: {present}"
+    );
     assert_eq!(metric(&gw, "odd_gateway_sessions_parked").await, 0.0);
     assert_eq!(
         metric(&gw, r#"odd_gateway_connections_open{transport="quic"}"#).await,
         0.0
     );
+    watcher.close().await;
 }
 
 /// `odd-gateway --check-config` validates without starting: 0 for a good configuration, non-zero with the

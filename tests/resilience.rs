@@ -61,7 +61,8 @@ async fn reconnect_within_grace_resumes_with_queued_messages_in_order() {
     let uuid = alice.uuid.clone();
 
     // Alice's transport drops mid-conversation.
-    alice.close().await;
+    // Alice's transport drops without a goodbye (`close` would end the session for good).
+    drop(alice);
     until_parked(&gw).await;
     for i in 0..5 {
         bob.say(bp, "r", &format!("while away {i}"))
@@ -132,7 +133,8 @@ async fn another_users_uuid_is_refused() {
     let url = gw.tcp_url();
     let alice = Client::connect(&url, "alice").await.expect("alice");
     let uuid = alice.uuid.clone();
-    alice.close().await;
+    // Alice's transport drops without a goodbye (`close` would end the session for good).
+    drop(alice);
     until_parked(&gw).await;
     let mut mallory = Client::open(&url).await.expect("open");
     match mallory.handshake("bob", &uuid).await {

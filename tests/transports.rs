@@ -243,7 +243,13 @@ async fn quic_refuses_a_wrong_alpn() {
         let alpns: Vec<&[u8]> = if alpn.is_empty() { vec![] } else { vec![alpn] };
         let tls =
             odd_gateway::transport::certs::client_config(&roots, &alpns, true).expect("config");
-        let result = odd_gateway::transport::quic::connect(addr, "localhost", tls, 1 << 20).await;
+        let result = odd_gateway::transport::quic::connect(
+            addr,
+            "localhost",
+            std::sync::Arc::new(tls),
+            1 << 20,
+        )
+        .await;
         match result {
             Err(e) => println!("ALPN {alpn:?} refused at handshake: {e}"),
             Ok(link) => {

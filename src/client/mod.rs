@@ -10,6 +10,7 @@
 //! with `ClientError::Closed`; the app sees a push with code `Client.Reconnected` and `info.resumed`.
 
 mod commands;
+mod conn;
 mod error;
 mod memory;
 mod reply;
@@ -25,14 +26,13 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+pub use conn::{CALL_TIMEOUT, RECONNECTED};
 pub use error::ClientError;
 pub use reply::Reply;
-pub use supervisor::{CALL_TIMEOUT, RECONNECTED, RECONNECT_FOR};
-pub use url::{ClientOptions, Endpoint, PING_EVERY, PING_TIMEOUT};
+pub use url::{ClientOptions, Endpoint, PING_EVERY, PING_TIMEOUT, RECONNECT_FOR};
 
-use supervisor::{
-    close_reason, connect_args, next_txid, supervise, Conn, Pending, Reconnect, WriterTask,
-};
+use conn::{close_reason, connect_args, next_txid, Conn, Pending, WriterTask};
+use supervisor::{supervise, Reconnect};
 
 use crate::protocol::args::User;
 use crate::protocol::{CommandMessage, Frame, MessageType};

@@ -6,8 +6,8 @@
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
+use super::conn::{next_txid, reconnected, Conn, CALL_TIMEOUT};
 use super::reply::Reply;
-use super::supervisor::{next_txid, reconnected, Conn, CALL_TIMEOUT};
 use crate::protocol::{CommandMessage, Frame, MessageType};
 use crate::transport::Outbound;
 

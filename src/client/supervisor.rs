@@ -2,33 +2,16 @@
 //! waiting for it (by pipe and transaction id) and everything else to the app's push queue, and, for a client
 //! opened by URL, reconnects and resumes the session when the transport is lost without a goodbye.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
+use serde_json::json;
 
+use super::conn::{command, connect_args, next_txid, reconnected, Conn, CALL_TIMEOUT};
 use super::reply::Reply;
 use super::url::{ClientOptions, Endpoint};
-use crate::protocol::{CommandMessage, Frame, Message, MessageType, Reassembler};
-use crate::transport::{Inbound, Outbound, OutboundTx};
-
-/// Requests waiting for their answer, by (pipe, transaction id).
-pub(super) type Pending = Arc<Mutex<HashMap<(u16, u16), oneshot::Sender<Reply>>>>;
-
-/// How long `call` waits for an answer.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The code of the push a client emits to its app after reconnecting (never sent by the gateway).
-pub const RECONNECTED: &str = "Client.Reconnected";
-
-/// How long a client keeps trying to get back after losing its transport, unless its options say otherwise
-/// (`ClientOptions::reconnect_for`). Longer than the gateway takes to notice a dead transport and then keeps
-/// the session (`limits.tcp_keepalive_ms` x 2 + `limits.resume_grace_ms`), so a client never gives up where
-/// the gateway would still let it resume; past that it comes back as a new session and joins its rooms again.
-pub const RECONNECT_FOR: Duration = Duration::from_secs(600);
+use crate::protocol::{Message, Reassembler};
+use crate::transport::Inbound;
 
 /// While reconnecting, a new attempt starts this often while earlier ones are still under way (at most
 /// `ATTEMPTS` at once, each given `ATTEMPT_FOR`): after a blackout the attempt whose next retransmission comes
@@ -62,55 +45,6 @@ impl Reconnect {
     pub(super) fn memory(&self) -> std::sync::MutexGuard<'_, super::memory::Memory> {
         self.memory.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
-
-/// The current transport's writer task: `close` waits for it, so the close reaches the wire before the
-/// program exits (a QUIC close frame, a WebSocket close, a TCP shutdown) and the gateway sees a clean close.
-pub(super) type WriterTask =
-    Arc<Mutex<Option<tokio::task::JoinHandle<crate::transport::OutboundRx>>>>;
-
-pub(super) fn close_reason(closed: &Mutex<Option<String>>) -> String {
-    closed
-        .lock()
-        .ok()
-        .and_then(|c| c.clone())
-        .unwrap_or_else(|| "connection closed".to_string())
-}
-
-pub(super) fn next_txid(txids: &Mutex<HashMap<u16, u16>>, pipe: u16) -> u16 {
-    let mut t = txids.lock().unwrap_or_else(|e| e.into_inner());
-    let n = t.entry(pipe).or_insert(0);
-    *n = n.wrapping_add(1);
-    if *n == 0 {
-        *n = 1;
-    }
-    *n
-}
-
-pub(super) fn connect_args(token: &str, uuid: &str) -> Value {
-    json!({
-        "name": "connect", "device": "", "os": std::env::consts::OS, "kernel": "",
-        "browser": "", "client": concat!("odd-gateway-client/", env!("CARGO_PKG_VERSION")),
-        "uuid": uuid, "parameters": {"token": token}
-    })
-}
-
-/// The frame of a command on pipe 0.
-fn command(txid: u16, args: &Value) -> Option<Outbound> {
-    let json = serde_json::to_vec(args).ok()?;
-    let body = CommandMessage::encode(crate::clock::now_secs(), txid, &json, &[]).ok()?;
-    Some(Outbound::Frame(Frame::new(MessageType::Command, 0, body)))
-}
-
-/// What the background task shares with the `Client`.
-#[derive(Clone)]
-pub(super) struct Conn {
-    pub(super) tx: Arc<Mutex<OutboundTx>>,
-    pub(super) writer: WriterTask,
-    pub(super) txids: Arc<Mutex<HashMap<u16, u16>>>,
-    pub(super) pending: Pending,
-    pub(super) pushes: mpsc::UnboundedSender<Reply>,
-    pub(super) closed: Arc<Mutex<Option<String>>>,
 }
 
 /// Reads the transport; when it is lost (and nobody said goodbye), reconnects and resumes the session.
@@ -213,19 +147,6 @@ async fn come_back(
         }
     }
     None
-}
-
-/// The push a client emits to its app after reconnecting.
-pub(super) fn reconnected(info: Value) -> Reply {
-    Reply {
-        pipe: 0,
-        txid: 0,
-        timestamp: crate::clock::now_secs(),
-        args: json!({"name": "status", "level": "status", "code": RECONNECTED,
-                     "description": "reconnected", "info": info}),
-        raw_args: Bytes::new(),
-        payload: Bytes::new(),
-    }
 }
 
 /// Opens the transport again: a new attempt every `STAGGER` while earlier ones are still trying (at most

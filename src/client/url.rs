@@ -24,9 +24,22 @@ pub struct ClientOptions {
     pub ping_every: Option<std::time::Duration>,
     /// No sign of life this long after a `ping`: the path is dead, reconnect.
     pub ping_timeout: std::time::Duration,
-    /// How long a lost client keeps trying to come back (`supervisor::RECONNECT_FOR` by default).
+    /// How long a lost client keeps trying to come back (`RECONNECT_FOR` by default).
     pub reconnect_for: std::time::Duration,
+    /// QUIC's TLS config, made on first use and shared by every connection made with these options (and their
+    /// clones): it holds the session tickets that let a reconnect send its `connect` in 0-RTT.
+    pub quic_tls: QuicTls,
 }
+
+/// QUIC's TLS config with its session tickets, shared by the clones of one `ClientOptions` (see `quic_tls`).
+#[derive(Debug, Clone, Default)]
+pub struct QuicTls(std::sync::Arc<std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>>>);
+
+/// How long a client keeps trying to get back after losing its transport, unless its options say otherwise
+/// (`ClientOptions::reconnect_for`). Longer than the gateway takes to notice a dead transport and then keeps
+/// the session (`limits.tcp_keepalive_ms` x 2 + `limits.resume_grace_ms`), so a client never gives up where
+/// the gateway would still let it resume; past that it comes back as a new session and joins its rooms again.
+pub const RECONNECT_FOR: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The client's default liveness: a ping after 10 s of silence, 5 s for its answer. A dead path (a network
 /// change the OS did not report) is noticed within 15 s, at the cost of one small frame each way per 10 s of
@@ -40,12 +53,27 @@ impl Default for ClientOptions {
             roots: Vec::new(),
             ping_every: Some(PING_EVERY),
             ping_timeout: PING_TIMEOUT,
-            reconnect_for: super::supervisor::RECONNECT_FOR,
+            reconnect_for: RECONNECT_FOR,
+            quic_tls: Default::default(),
         }
     }
 }
 
 impl ClientOptions {
+    /// QUIC's TLS config for these options (see `quic_tls`).
+    fn quic_tls(&self) -> Result<std::sync::Arc<rustls::ClientConfig>, rustls::Error> {
+        if let Some(c) = self.quic_tls.0.get() {
+            return Ok(c.clone());
+        }
+        let mut config = client_config(&self.roots, &[quic::ALPN], true)?;
+        config.enable_early_data = true;
+        Ok(self
+            .quic_tls
+            .0
+            .get_or_init(|| std::sync::Arc::new(config))
+            .clone())
+    }
+
     /// Trusts the certificates in a PEM file.
     pub fn trusting(pem: &std::path::Path) -> Result<ClientOptions, ClientError> {
         let roots = transport::certs::read_pem_certs(pem)
@@ -180,8 +208,7 @@ impl Endpoint {
                 }
             }
             TransportKind::Quic => {
-                let config = client_config(&options.roots, &[quic::ALPN], true)
-                    .map_err(|e| other_err(&e))?;
+                let config = options.quic_tls().map_err(|e| other_err(&e))?;
                 quic::connect(addr, &self.host, config, CLIENT_MAX_FRAME)
                     .await
                     .map_err(|e| other_err(&e))

@@ -134,6 +134,25 @@ impl CertMaterial {
         alpn: &[&[u8]],
         tls13_only: bool,
     ) -> Result<Arc<rustls::ServerConfig>, CertError> {
+        Ok(Arc::new(self.config(alpn, tls13_only)?))
+    }
+
+    /// QUIC's: TLS 1.3 only, and 0-RTT for returning clients, with stateful single-use tickets (rustls
+    /// accepts early data only with those, and takes each ticket out of its store when it is used, so a
+    /// replayed first flight is refused its early data: `quic/early.rs`). quinn requires the early data
+    /// limit to be `u32::MAX` (QUIC's own flow control bounds it).
+    pub fn quic_server_config(
+        &self,
+        alpn: &[&[u8]],
+        tickets: usize,
+    ) -> Result<Arc<rustls::ServerConfig>, CertError> {
+        let mut config = self.config(alpn, true)?;
+        config.max_early_data_size = u32::MAX;
+        config.session_storage = rustls::server::ServerSessionMemoryCache::new(tickets);
+        Ok(Arc::new(config))
+    }
+
+    fn config(&self, alpn: &[&[u8]], tls13_only: bool) -> Result<rustls::ServerConfig, CertError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(provider);
         let builder = if tls13_only {
@@ -145,7 +164,7 @@ impl CertMaterial {
             .with_no_client_auth()
             .with_single_cert(self.chain.clone(), self.key.clone_key())?;
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        Ok(Arc::new(config))
+        Ok(config)
     }
 }
 

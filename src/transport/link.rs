@@ -82,7 +82,8 @@ pub enum Outbound {
     /// The last words for one transport only (the one whose writer runs under the `Stop` with this id): write
     /// the frame, then close with the reason. Any other writer skips it, so a goodbye meant for a transport
     /// that was taken over never reaches the transport that took the session over.
-    Farewell(Frame, String, u64),
+    /// Boxed: a rare item, and every queue slot is as large as the largest item (64 bytes).
+    Farewell(Box<(Frame, String, u64)>),
     /// From now on, write what this other queue holds (a resumed session's queue, with the pushes that
     /// waited for the client), in place of the current one.
     Splice(OutboundRx),
@@ -330,7 +331,8 @@ impl Source {
             }
             Outbound::Frame(frame) => Some(ToWrite::Frame(frame)),
             Outbound::Close(reason) => Some(ToWrite::Close(reason)),
-            Outbound::Farewell(frame, reason, id) if id == self.stop.id() => {
+            Outbound::Farewell(last) if last.2 == self.stop.id() => {
+                let (frame, reason, _) = *last;
                 Some(ToWrite::Farewell(frame, reason))
             }
             // A goodbye for the transport this queue was taken from.

@@ -210,9 +210,11 @@ impl Outbox {
     /// The last words for the transport whose writer runs under `stop`: that writer writes `frame` and closes
     /// with `reason`; any later writer of this queue (a reconnect that took the session over) skips both.
     pub fn farewell(&self, frame: crate::protocol::Frame, reason: &str, stop: &super::Stop) {
-        let _ = self
-            .tx
-            .try_send(Outbound::Farewell(frame, reason.to_string(), stop.id()));
+        let _ = self.tx.try_send(Outbound::Farewell(Box::new((
+            frame,
+            reason.to_string(),
+            stop.id(),
+        ))));
     }
 
     /// Asks the transport to flush and close. Waits for room, but not forever.

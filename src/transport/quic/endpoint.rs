@@ -11,6 +11,9 @@ use tracing::debug;
 use super::{link, Role, ALPN, CLOSE_NORMAL, CLOSE_PROTOCOL};
 use crate::transport::link::{Link, LinkInfo, TransportKind};
 
+/// Why a client closed a connection whose 0-RTT data the gateway rejected.
+pub const EARLY_REJECTED: &str = "0-RTT rejected";
+
 /// The QUIC server endpoint's settings.
 /// `max_streams` bounds the bidirectional streams a client may have open (see `max_streams`).
 pub fn server_config(
@@ -69,12 +72,24 @@ pub async fn serve(
         let on_link = on_link.clone();
         tokio::spawn(async move {
             let peer = incoming.remote_address();
-            let conn = match incoming.await {
+            let connecting = match incoming.accept() {
                 Ok(c) => c,
                 Err(e) => {
-                    debug!(%peer, error = %e, "quic handshake failed");
+                    debug!(%peer, error = %e, "quic connection refused");
                     return;
                 }
+            };
+            // 0.5-RTT: a returning client's `connect` (sent in 0-RTT) is answered before the handshake
+            // completes; everything after it waits for the handshake (`early.rs`).
+            let (conn, early) = match connecting.into_0rtt() {
+                Ok((conn, handshake)) => (conn, Some(super::early::Early::new(handshake))),
+                Err(connecting) => match connecting.await {
+                    Ok(c) => (c, None),
+                    Err(e) => {
+                        debug!(%peer, error = %e, "quic handshake failed");
+                        return;
+                    }
+                },
             };
             if negotiated_alpn(&conn).as_deref() != Some(ALPN) {
                 conn.close(
@@ -93,7 +108,10 @@ pub async fn serve(
                 Role::Server,
                 max_streams,
                 bounds,
-                None,
+                super::Extras {
+                    endpoint: None,
+                    early,
+                },
             ));
         });
     }
@@ -109,11 +127,14 @@ fn negotiated_alpn(conn: &quinn::Connection) -> Option<Vec<u8>> {
         .protocol
 }
 
-/// Opens a client connection (used by the client library and tests).
+/// Opens a client connection (used by the client library and tests). With a session ticket from an earlier
+/// connection made with the same `tls` config (and `enable_early_data`), the link is usable at once and its
+/// first frames go in 0-RTT; if the gateway rejects them (it lost the ticket: a restart, another node), the
+/// connection is closed with `EARLY_REJECTED` and the caller connects again (with a fresh ticket by then).
 pub async fn connect(
     addr: SocketAddr,
     server_name: &str,
-    tls: rustls::ClientConfig,
+    tls: Arc<rustls::ClientConfig>,
     max_frame_bytes: usize,
 ) -> anyhow::Result<Link> {
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
@@ -128,7 +149,21 @@ pub async fn connect(
     };
     let mut endpoint = quinn::Endpoint::client(bind)?;
     endpoint.set_default_client_config(config);
-    let conn = endpoint.connect(addr, server_name)?.await?;
+    let conn = match endpoint.connect(addr, server_name)?.into_0rtt() {
+        Ok((conn, accepted)) => {
+            let watched = conn.clone();
+            tokio::spawn(async move {
+                if !accepted.await {
+                    watched.close(
+                        quinn::VarInt::from_u32(CLOSE_NORMAL),
+                        EARLY_REJECTED.as_bytes(),
+                    );
+                }
+            });
+            conn
+        }
+        Err(connecting) => connecting.await?,
+    };
     Ok(link(
         conn,
         LinkInfo {
@@ -139,6 +174,9 @@ pub async fn connect(
         Role::Client,
         0,
         super::StreamBounds::CLIENT,
-        Some(endpoint),
+        super::Extras {
+            endpoint: Some(endpoint),
+            early: None,
+        },
     ))
 }

@@ -94,6 +94,7 @@ struct Shared {
     first: Notify,
     max_frame_bytes: usize,
     bounds: StreamBounds,
+    early: Option<Arc<early::Early>>,
 }
 
 impl Shared {
@@ -122,6 +123,15 @@ impl Shared {
     }
 }
 
+/// What a link holds besides its connection.
+#[derive(Default)]
+pub struct Extras {
+    /// A client's own endpoint, kept until its close has been sent.
+    pub endpoint: Option<quinn::Endpoint>,
+    /// A server connection accepted in 0.5-RTT: its frames wait for the handshake (`early.rs`).
+    pub early: Option<Arc<early::Early>>,
+}
+
 /// Turns a QUIC connection into a `Link`.
 pub fn link(
     conn: quinn::Connection,
@@ -130,14 +140,19 @@ pub fn link(
     role: Role,
     max_streams: u32,
     bounds: StreamBounds,
-    keep: Option<quinn::Endpoint>,
+    extras: Extras,
 ) -> Link {
+    let Extras {
+        endpoint: keep,
+        early,
+    } = extras;
     let (tx, inbound) = crate::transport::inbound_queue(INBOUND_QUEUE);
     let shared = Arc::new(Shared {
         streams: Mutex::new(Streams::default()),
         first: Notify::new(),
         max_frame_bytes,
         bounds,
+        early,
     });
     if role == Role::Server {
         tokio::spawn(accept_streams(
@@ -240,6 +255,7 @@ async fn read_stream(
 ) {
     // One stream ending is not the connection ending: the reader just stops.
     let frames = Delimited::with_capacity(recv, shared.max_frame_bytes, STREAM_READ_BUFFER);
+    let frames = early::Gated::new(frames, shared.early.clone());
     read_loop(frames, tx, None, |f| {
         if role == Role::Server {
             shared.lock().routes.insert(f.pipe, idx);
@@ -416,6 +432,7 @@ impl FrameSink for QuicSink {
     }
 }
 
+pub mod early;
 mod endpoint;
 mod stream;
-pub use endpoint::{connect, serve, server_config, server_endpoint};
+pub use endpoint::{connect, serve, server_config, server_endpoint, EARLY_REJECTED};

@@ -1,0 +1,98 @@
+//! QUIC 0-RTT for returning phones, spoken with quinn directly (not our client library): a client holding a
+//! ticket from its first connection sends `connect` in its first flight and the gateway accepts it; the
+//! client library does the same on its own.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::TestGateway;
+use odd_gateway::client::Client;
+use odd_gateway::protocol::{CommandMessage, Frame, Message, MessageType, Reassembler};
+use tokio::io::AsyncReadExt;
+
+fn connect_frame(txid: u16) -> bytes::BytesMut {
+    let args = br#"{"name":"connect","uuid":"","parameters":{"token":""}}"#;
+    let body = CommandMessage::encode(0, txid, args, &[]).expect("fits");
+    common::length_prefixed(&Frame::new(MessageType::Command, 0, body).to_bytes(1))
+}
+
+/// Reads the first command from `recv`: its status code.
+async fn first_code(recv: &mut quinn::RecvStream) -> String {
+    let mut reassembler = Reassembler::new(1 << 20);
+    loop {
+        let len = recv.read_u32().await.expect("length");
+        let mut buf = vec![0; len as usize];
+        recv.read_exact(&mut buf).await.expect("frame");
+        let frame = Frame::decode(bytes::Bytes::from(buf)).expect("valid frame");
+        if let Ok(Some(Message::Command { command, .. })) = reassembler.push(frame) {
+            let args: serde_json::Value = serde_json::from_slice(&command.args).expect("json");
+            return args["code"].as_str().unwrap_or_default().to_string();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_returning_client_connects_in_0rtt() {
+    let gw = TestGateway::start().await;
+    let roots = odd_gateway::transport::certs::read_pem_certs(
+        gw.gateway.cert_path.as_deref().expect("cert"),
+    )
+    .expect("pem");
+    let mut tls =
+        odd_gateway::transport::certs::client_config(&roots, &[b"odd-im"], true).expect("config");
+    tls.enable_early_data = true;
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(Arc::new(tls)).expect("quic");
+    let mut endpoint =
+        quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let addr = gw.gateway.quic_addr.expect("quic");
+
+    // First visit: a full handshake, no ticket yet.
+    let first = endpoint.connect(addr, "localhost").expect("connect");
+    let first = match first.into_0rtt() {
+        Ok(_) => panic!("no ticket yet, so no 0-RTT"),
+        Err(connecting) => connecting.await.expect("handshake"),
+    };
+    let (mut send, mut recv) = first.open_bi().await.expect("stream");
+    send.write_all(&connect_frame(1)).await.expect("write");
+    assert_eq!(first_code(&mut recv).await, "NetConnection.Connect.Success");
+    first.close(0u32.into(), b"bye");
+
+    // Back again: `connect` goes in the first flight and is accepted from early data.
+    let again = endpoint.connect(addr, "localhost").expect("connect");
+    let (conn, accepted) = again
+        .into_0rtt()
+        .unwrap_or_else(|_| panic!("a ticket from the first visit allows 0-RTT"));
+    let (mut send, mut recv) = conn.open_bi().await.expect("stream in 0-RTT");
+    send.write_all(&connect_frame(1)).await.expect("write");
+    assert_eq!(first_code(&mut recv).await, "NetConnection.Connect.Success");
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), accepted)
+            .await
+            .expect("handshake completes"),
+        "the gateway accepted the early data"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_library_comes_back_in_0rtt_and_works_on() {
+    let gw = TestGateway::start().await;
+    let opts = odd_gateway::client::ClientOptions::trusting(
+        gw.gateway.cert_path.as_deref().expect("cert"),
+    )
+    .expect("trust");
+    let url = format!(
+        "quic://localhost:{}",
+        gw.gateway.quic_addr.expect("quic").port()
+    );
+    let first = Client::connect_with(&url, "", &opts).await.expect("first");
+    first.close().await;
+    // The same options hold the ticket: this connect goes in 0-RTT, and the pipe works after the handshake.
+    let mut again = Client::connect_with(&url, "", &opts).await.expect("again");
+    let pipe = again.create("messaging").await.expect("pipe");
+    again.join(pipe, "early").await.expect("join");
+    again.say(pipe, "early", "hi").await.expect("said");
+    common::pushes::until_data(&mut again, "hi").await;
+}
