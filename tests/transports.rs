@@ -248,6 +248,7 @@ async fn quic_refuses_a_wrong_alpn() {
             "localhost",
             std::sync::Arc::new(tls),
             1 << 20,
+            None,
         )
         .await;
         match result {

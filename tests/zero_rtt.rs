@@ -96,3 +96,31 @@ async fn the_client_library_comes_back_in_0rtt_and_works_on() {
     again.say(pipe, "early", "hi").await.expect("said");
     common::pushes::until_data(&mut again, "hi").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_the_gateway_lost_costs_a_retry_not_a_failure() {
+    let Some(gw) = common::DbGateway::start(common::Backend::Sqlite, |_| {}).await else {
+        return;
+    };
+    let cert = gw.gateway.cert_path.clone().expect("cert");
+    let opts = odd_gateway::client::ClientOptions::trusting(&cert).expect("trust");
+    let url = |gw: &common::DbGateway| {
+        format!(
+            "quic://localhost:{}",
+            gw.gateway.quic_addr.expect("quic").port()
+        )
+    };
+    Client::connect_with(&url(&gw), "", &opts)
+        .await
+        .expect("first")
+        .close()
+        .await;
+    // A new process on the same data: same certificate, no tickets.
+    let gw = gw.restart().await;
+    assert_eq!(gw.gateway.cert_path.as_deref(), Some(cert.as_path()));
+    let again = Client::connect_with(&url(&gw), "", &opts)
+        .await
+        .expect("the refused 0-RTT connect is retried with a full handshake");
+    let pipe = again.create("messaging").await.expect("works");
+    assert!(pipe > 0);
+}

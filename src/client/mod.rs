@@ -82,8 +82,17 @@ impl Client {
         options: &ClientOptions,
     ) -> Result<Client, ClientError> {
         let mut c = Client::open_with(url, options).await?;
-        c.handshake(token, "").await?;
-        Ok(c)
+        match c.handshake(token, "").await {
+            Ok(_) => Ok(c),
+            // QUIC: a gateway that no longer has our ticket (restarted, another node) refuses the `connect`
+            // sent in 0-RTT and the connection is closed; the handshake just gave us a fresh ticket.
+            Err(ClientError::Closed(_)) if url.starts_with("quic://") => {
+                let mut c = Client::open_with(url, options).await?;
+                c.handshake(token, "").await?;
+                Ok(c)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Opens the transport and connects with `token` (empty for a guest).

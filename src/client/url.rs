@@ -33,7 +33,19 @@ pub struct ClientOptions {
 
 /// QUIC's TLS config with its session tickets, shared by the clones of one `ClientOptions` (see `quic_tls`).
 #[derive(Debug, Clone, Default)]
-pub struct QuicTls(std::sync::Arc<std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>>>);
+pub struct QuicTls(std::sync::Arc<std::sync::Mutex<Option<std::sync::Arc<rustls::ClientConfig>>>>);
+
+impl QuicTls {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<std::sync::Arc<rustls::ClientConfig>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops the config and its tickets (the gateway refused one: it no longer has them); the next connection
+    /// makes a new one with a full handshake.
+    fn forget(&self) {
+        *self.lock() = None;
+    }
+}
 
 /// How long a client keeps trying to get back after losing its transport, unless its options say otherwise
 /// (`ClientOptions::reconnect_for`). Longer than the gateway takes to notice a dead transport and then keeps
@@ -62,16 +74,15 @@ impl Default for ClientOptions {
 impl ClientOptions {
     /// QUIC's TLS config for these options (see `quic_tls`).
     fn quic_tls(&self) -> Result<std::sync::Arc<rustls::ClientConfig>, rustls::Error> {
-        if let Some(c) = self.quic_tls.0.get() {
+        let mut cached = self.quic_tls.lock();
+        if let Some(c) = cached.as_ref() {
             return Ok(c.clone());
         }
         let mut config = client_config(&self.roots, &[quic::ALPN], true)?;
         config.enable_early_data = true;
-        Ok(self
-            .quic_tls
-            .0
-            .get_or_init(|| std::sync::Arc::new(config))
-            .clone())
+        let config = std::sync::Arc::new(config);
+        *cached = Some(config.clone());
+        Ok(config)
     }
 
     /// Trusts the certificates in a PEM file.
@@ -209,7 +220,9 @@ impl Endpoint {
             }
             TransportKind::Quic => {
                 let config = options.quic_tls().map_err(|e| other_err(&e))?;
-                quic::connect(addr, &self.host, config, CLIENT_MAX_FRAME)
+                let tickets = options.quic_tls.clone();
+                let refused: Box<dyn FnOnce() + Send> = Box::new(move || tickets.forget());
+                quic::connect(addr, &self.host, config, CLIENT_MAX_FRAME, Some(refused))
                     .await
                     .map_err(|e| other_err(&e))
             }

@@ -130,12 +130,14 @@ fn negotiated_alpn(conn: &quinn::Connection) -> Option<Vec<u8>> {
 /// Opens a client connection (used by the client library and tests). With a session ticket from an earlier
 /// connection made with the same `tls` config (and `enable_early_data`), the link is usable at once and its
 /// first frames go in 0-RTT; if the gateway rejects them (it lost the ticket: a restart, another node), the
-/// connection is closed with `EARLY_REJECTED` and the caller connects again (with a fresh ticket by then).
+/// connection is closed with `EARLY_REJECTED`, `on_early_refused` is called (to drop the stale tickets), and the
+/// caller connects again.
 pub async fn connect(
     addr: SocketAddr,
     server_name: &str,
     tls: Arc<rustls::ClientConfig>,
     max_frame_bytes: usize,
+    on_early_refused: Option<Box<dyn FnOnce() + Send>>,
 ) -> anyhow::Result<Link> {
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
@@ -154,6 +156,10 @@ pub async fn connect(
             let watched = conn.clone();
             tokio::spawn(async move {
                 if !accepted.await {
+                    // The tickets we hold are stale: the caller starts over without them.
+                    if let Some(refused) = on_early_refused {
+                        refused();
+                    }
                     watched.close(
                         quinn::VarInt::from_u32(CLOSE_NORMAL),
                         EARLY_REJECTED.as_bytes(),
