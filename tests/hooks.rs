@@ -522,3 +522,62 @@ async fn connect_hook_checks_in_flight_are_bounded() {
         "the backend never saw two checks at once"
     );
 }
+
+/// A user whose only session is parked (a phone that lost its network) counts as offline at once: the
+/// backend can notify the phone, which may never come back within the grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_hook_names_a_user_whose_only_session_is_parked() {
+    let (connect_url, b) = backend().await;
+    let url = connect_url.replace("/connect", "/offline");
+    let gw = TestGateway::start_with(move |c| {
+        common::people(c);
+        c.hooks.secret = SECRET.into();
+        c.hooks.offline.url = url;
+    })
+    .await;
+    let (alice, ap, _) = common::member_at(&gw.tcp_url(), "alice", "news").await;
+    let set = alice
+        .call(
+            0,
+            json!({"name": "setProperty", "info": {"room:news:offline_notify": true}}),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(set.code(), "NetConnection.Call.Success", "{:?}", set.args);
+    let (dave, _, _) = common::member_at(&gw.tcp_url(), "dave", "news").await;
+    drop(dave);
+    assert!(
+        common::until_metric(
+            &gw.http_url(),
+            "odd_gateway_sessions_parked",
+            1.0,
+            Duration::from_secs(5)
+        )
+        .await
+    );
+    let said = alice
+        .say(ap, "news", "while dave is away")
+        .await
+        .expect("sent");
+    let mid = said.info()["mid"].as_i64().expect("mid");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got: Vec<(String, i64)> = b
+            .offline
+            .lock()
+            .expect("offline")
+            .iter()
+            .map(|n| {
+                (
+                    n["user"].as_str().unwrap_or_default().to_string(),
+                    n["message"]["mid"].as_i64().unwrap_or(-1),
+                )
+            })
+            .collect();
+        if got.contains(&("dave".to_string(), mid)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "dave was not notified: {got:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -540,3 +540,29 @@ async fn broadcast_posts_into_each_room_and_reports_each_outcome() {
         assert_eq!(post(&gw, "/api/server/broadcast", bad).await.0, 400);
     }
 }
+
+/// `delivered` counts connected clients only: a member whose phone lost its network (its session parked for a
+/// reconnect) is not counted, though the message waits in its queue and reaches it when it resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_counts_connected_members_not_parked_sessions() {
+    let gw = gateway().await;
+    let (bob, _, _) = common::member_at(&gw.tcp_url(), "bob", "desk").await;
+    let (_carol, _, _) = common::member_at(&gw.tcp_url(), "carol", "desk").await;
+    let (status, answer) = publish(&gw, Some(KEY), json!({"room": "desk", "data": "one"})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["delivered"], 2, "{answer}");
+    // Bob's transport drops without a goodbye: his session is kept for a fast reconnect.
+    drop(bob);
+    assert!(
+        common::until_metric(
+            &gw.http_url(),
+            "odd_gateway_sessions_parked",
+            1.0,
+            std::time::Duration::from_secs(5)
+        )
+        .await
+    );
+    let (status, answer) = publish(&gw, Some(KEY), json!({"room": "desk", "data": "two"})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["delivered"], 1, "only carol is connected: {answer}");
+}

@@ -189,8 +189,8 @@ impl MessageHook {
 
     /// `{"notifications": [{"user", "message"}]}` for the recipients of `rows` who have no connection: the
     /// target of a uni-cast, and the stored readers of a room whose `offline_notify` property is true; never
-    /// the sender. `None` when nobody is offline. Offline means: no live or parked session on this node and
-    /// present in no room on any node.
+    /// the sender. `None` when nobody is offline. Offline means: no connected session on this node (a parked
+    /// one is a phone that lost its network: it counts as offline) and present in no room on another node.
     async fn notifications(
         &self,
         rows: Vec<crate::store::StoredMessage>,
@@ -225,7 +225,7 @@ impl MessageHook {
                 .filter(|u| **u != m.sender)
                 .filter(|u| {
                     *offline.entry(u.to_string()).or_insert_with(|| {
-                        rooms.sessions_of(u) == (0, 0) && rooms.rooms_of(u).is_empty()
+                        rooms.sessions_of(u).0 == 0 && rooms.remote_rooms_of(u).is_empty()
                     })
                 })
                 .cloned()

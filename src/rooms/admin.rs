@@ -59,6 +59,19 @@ impl Rooms {
     }
 
     /// The rooms `uid` is present in, on every node, ascending by id.
+    /// The rooms `uid` is present in through other nodes.
+    pub fn remote_rooms_of(&self, uid: &str) -> Vec<String> {
+        let mut rooms: Vec<String> = self
+            .state()
+            .remote
+            .rooms_of(uid)
+            .map(str::to_string)
+            .collect();
+        rooms.sort();
+        rooms.dedup();
+        rooms
+    }
+
     pub fn rooms_of(&self, uid: &str) -> Vec<String> {
         let state = self.state();
         let mut rooms: Vec<String> = state

@@ -354,9 +354,10 @@ pub(super) fn deliver_body(
     let mut state = inner.state();
     let mut delivered = 0;
     let index = out.body(body);
+    // Counted as delivered: pushes to connected clients, not to parked sessions' queues.
     let mut push = |conn: u64, outbox: &crate::transport::Outbox, pipe: u16| -> usize {
         out.add(conn, outbox, pipe, index);
-        1
+        usize::from(!outbox.is_away())
     };
     if room {
         if let Some(room) = state.rooms.get_mut(target) {

@@ -103,6 +103,7 @@ impl Session {
         };
         let registry = &self.ctx.resumable;
         let mut claim = registry.park(&identity.uuid, &identity.user.id);
+        self.out.set_away(true);
         self.ctx.metrics.sessions_parked.inc();
         tracing::info!(conn = self.id, uuid = %identity.uuid, user = %identity.user.id, "session kept for a fast reconnect");
         let shutdown = self.ctx.shutdown.clone();
@@ -148,6 +149,7 @@ impl Session {
     /// Adopts a parked session: same id, identity, pipes and rooms. Returns its old outbox and queue, which
     /// follow the connect answer (`Answer::splice`).
     pub(super) fn adopt(&mut self, h: Handover) -> (Outbox, OutboundRx) {
+        h.out.set_away(false);
         self.id = h.id;
         self.identity = Some(h.identity);
         self.pipes = h.pipes;

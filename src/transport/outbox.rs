@@ -41,6 +41,8 @@ pub struct OutboxShared {
     max_bytes: usize,
     /// The most frames pushes may queue (batches count each of their frames).
     max_frames: usize,
+    /// The session is parked: the queue collects pushes for a client that is away (not a live delivery).
+    away: Arc<AtomicBool>,
 }
 
 /// Why a frame was not queued.
@@ -69,6 +71,7 @@ impl Outbox {
             queued: QueueCounters::new(MemoryBudget::unlimited()),
             max_bytes: usize::MAX,
             max_frames: usize::MAX,
+            away: Arc::default(),
         }))
     }
 
@@ -225,6 +228,16 @@ impl Outbox {
     fn mark_overflowed(&self) {
         self.overflow_flag.store(true, Ordering::Relaxed);
         self.overflowed.cancel();
+    }
+
+    /// Marks the session parked (`true`) or back (`false`).
+    pub fn set_away(&self, away: bool) {
+        self.away.store(away, Ordering::Relaxed);
+    }
+
+    /// Whether the session is parked: what is pushed now waits for a reconnect.
+    pub fn is_away(&self) -> bool {
+        self.away.load(Ordering::Relaxed)
     }
 
     /// Whether the queue has overflowed (its connection is being cut off).
