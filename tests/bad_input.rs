@@ -551,6 +551,14 @@ async fn connections_per_ip_are_limited() {
         r.description()
     );
     assert!(raw.closed().await);
+    // Our own client says why too (the refusal comes with txid 0, before its `connect` is answered).
+    match Client::connect(&gw.tcp_url(), "").await {
+        Err(e) => assert!(
+            e.to_string().contains("too many connections from 127.0.0.1"),
+            "the client's error names the reason: {e}"
+        ),
+        Ok(_) => panic!("over the limit"),
+    }
     drop(held.pop());
     // The freed slot comes back once the gateway has seen that connection close: retry until then.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

@@ -56,24 +56,25 @@ pub(super) async fn supervise(
     let mut inbound = first;
     let reason = loop {
         let (reason, goodbye) = read_loop(inbound, &conn, reconnect.as_deref()).await;
+        let back = reconnect.as_ref().and_then(|rc| {
+            let session = rc.session.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let done = goodbye || rc.done.load(std::sync::atomic::Ordering::SeqCst);
+            session.filter(|_| !done).map(|s| (rc, s))
+        });
+        let Some((rc, (token, uuid))) = back else {
+            break reason;
+        };
         // Requests in flight may never be answered: fail them now.
         conn.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        let Some(rc) = &reconnect else { break reason };
-        let session = rc.session.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let (Some((token, uuid)), false) = (
-            session,
-            goodbye || rc.done.load(std::sync::atomic::Ordering::SeqCst),
-        ) else {
-            break reason;
-        };
         match come_back(rc, &conn, &token, &uuid).await {
             Some(next) => inbound = next,
             None => break reason,
         }
     };
+    // The reason first: requests failed below read it as why.
     *conn.closed.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
     conn.pending
         .lock()
@@ -211,6 +212,7 @@ async fn read_loop(
     let (pending, pushes) = (&conn.pending, &conn.pushes);
     let mut reassembler = Reassembler::new(64 * 1024 * 1024);
     let mut goodbye = false;
+    let mut said: Option<String> = None;
     let liveness = rc.and_then(|rc| Some((rc.options.ping_every?, rc.options.ping_timeout)));
     let far = Duration::from_secs(365 * 24 * 3600);
     let mut life = tokio::time::Instant::now();
@@ -272,6 +274,9 @@ async fn read_loop(
         }
         if pipe == 0 && GOODBYES.contains(&reply.code()) && reply.level() != "status" {
             goodbye = true;
+            // The gateway's reason is why the connection ends: what a request still waiting (a `connect`
+            // refused at accept time, with txid 0) fails with, and what the app sees.
+            said = Some(format!("{}: {}", reply.code(), reply.description()));
         }
         if let Some(rc) = rc {
             if !rc.memory().fresh(&reply) {
@@ -295,5 +300,5 @@ async fn read_loop(
             }
         }
     };
-    (reason, goodbye)
+    (said.unwrap_or(reason), goodbye)
 }
