@@ -554,7 +554,8 @@ async fn connections_per_ip_are_limited() {
     // Our own client says why too (the refusal comes with txid 0, before its `connect` is answered).
     match Client::connect(&gw.tcp_url(), "").await {
         Err(e) => assert!(
-            e.to_string().contains("too many connections from 127.0.0.1"),
+            e.to_string()
+                .contains("too many connections from 127.0.0.1"),
             "the client's error names the reason: {e}"
         ),
         Ok(_) => panic!("over the limit"),

@@ -11,6 +11,8 @@ pub struct Hooks {
     pub message: MessageHook,
     /// The asynchronous `offline` hook (same settings as `message`).
     pub offline: MessageHook,
+    /// PEM certificates to trust for `https://` hook URLs besides the system's roots (a private CA).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -27,6 +29,7 @@ impl std::fmt::Debug for Hooks {
             .field("connect", &self.connect)
             .field("message", &self.message)
             .field("offline", &self.offline)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -35,7 +38,7 @@ impl std::fmt::Debug for Hooks {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConnectHook {
-    /// `http://...`; empty: off (tokens are checked by `[auth]`).
+    /// `http://...` or `https://...`; empty: off (tokens are checked by `[auth]`).
     pub url: String,
     pub timeout_ms: u64,
     /// When the backend cannot be asked (unreachable, timeout, a 5xx, an unreadable answer): false (default)
@@ -76,4 +79,15 @@ impl Default for MessageHook {
             batch: 100,
         }
     }
+}
+
+/// The certificates of `[hooks] ca_file` (checked by `--check-config` and at start-up, used by the hooks).
+pub fn ca_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|_| format!("{}: not a PEM certificate bundle", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate in it", path.display()));
+    }
+    Ok(certs)
 }

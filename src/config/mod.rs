@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 pub use cli::Cli;
 pub use history::History;
-pub use hooks::{ConnectHook, Hooks, MessageHook};
+pub use hooks::{ca_certificates as hook_ca_certificates, ConnectHook, Hooks, MessageHook};
 pub use limits::Limits;
 pub use listen::ListenAddr;
 pub use rtc::Rtc;

@@ -48,14 +48,30 @@ impl Config {
             });
         }
         self.server_api.validate()?;
-        let hook = &self.hooks.connect.url;
-        if !hook.is_empty() && !hook.starts_with("http://") {
-            return Err(ConfigError::Invalid {
-                key: "hooks.connect.url",
-                reason:
-                    "must be an http:// URL (a backend on a private network; https is not built in)"
-                        .into(),
-            });
+        for (key, url) in [
+            ("hooks.connect.url", &self.hooks.connect.url),
+            ("hooks.message.url", &self.hooks.message.url),
+            ("hooks.offline.url", &self.hooks.offline.url),
+        ] {
+            if url.is_empty() {
+                continue;
+            }
+            let parsed = reqwest::Url::parse(url).map_err(|e| ConfigError::Invalid {
+                key,
+                reason: format!("not a URL: {e}"),
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be an http:// or https:// URL with a host".into(),
+                });
+            }
+        }
+        if let Some(ca) = &self.hooks.ca_file {
+            super::hooks::ca_certificates(ca).map_err(|reason| ConfigError::Invalid {
+                key: "hooks.ca_file",
+                reason,
+            })?;
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::Invalid {

@@ -44,10 +44,16 @@ impl ConnectHook {
         if config.connect.url.is_empty() {
             return None;
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.connect.timeout_ms.max(1)))
-            .build()
-            .ok()?;
+        let http = match super::http::client(
+            Duration::from_millis(config.connect.timeout_ms.max(1)),
+            config.ca_file.as_deref(),
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "connect hook disabled");
+                return None;
+            }
+        };
         let timeout = Duration::from_millis(config.connect.timeout_ms.max(1));
         Some(ConnectHook {
             http,
@@ -82,11 +88,14 @@ impl ConnectHook {
             Err(e) if e.is_timeout() => return ConnectOutcome::Unavailable("timed out".into()),
             Err(e) => return ConnectOutcome::Unavailable(format!("unreachable: {e}")),
         };
-        let status = resp.status();
-        if !status.is_success() {
-            return ConnectOutcome::Unavailable(format!("answered {status}"));
+        if !resp.status().is_success() {
+            return ConnectOutcome::Unavailable(super::http::refusal(&resp));
         }
-        let answer: Answer = match resp.json().await {
+        let body = match super::http::read_capped(resp, super::http::CONNECT_ANSWER_MAX).await {
+            Ok(b) => b,
+            Err(e) => return ConnectOutcome::Unavailable(e),
+        };
+        let answer: Answer = match serde_json::from_slice(&body) {
             Ok(a) => a,
             Err(e) => return ConnectOutcome::Unavailable(format!("unreadable answer: {e}")),
         };

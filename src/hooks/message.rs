@@ -71,10 +71,16 @@ impl MessageHook {
         if c.url.is_empty() {
             return None;
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(c.timeout_ms.max(1)))
-            .build()
-            .ok()?;
+        let http = match super::http::client(
+            Duration::from_millis(c.timeout_ms.max(1)),
+            config.ca_file.as_deref(),
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(hook = kind.name(), error = %e, "hook disabled");
+                return None;
+            }
+        };
         let kind_name = kind.name();
         Some(MessageHook {
             kind,
@@ -162,10 +168,11 @@ impl MessageHook {
             .hook_duration_seconds
             .with_label_values(&[self.kind.name()])
             .observe(started.elapsed().as_secs_f64());
-        let status = sent.map_err(|e| format!("unreachable: {e}"))?.status();
-        if !status.is_success() {
-            return Err(format!("answered {status}"));
+        let resp = sent.map_err(|e| format!("unreachable: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(super::http::refusal(&resp));
         }
+        super::http::discard(resp).await;
         self.count("delivered");
         self.advance(newest).await
     }

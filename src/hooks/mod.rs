@@ -3,6 +3,7 @@
 //! backend can tell the gateway from anyone else.
 
 mod connect;
+pub mod http;
 mod message;
 
 pub use connect::{ConnectHook, ConnectOutcome};
