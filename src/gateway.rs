@@ -188,11 +188,13 @@ impl Gateway {
             rtc_resources: Arc::new(http::whip::Resources::new(
                 config.rtc.max_publications_per_connection,
             )),
+            body_timeout: Duration::from_millis(limits.http_body_timeout_ms.max(1)),
         });
         let http_limits = http::HttpLimits {
             header_timeout: Duration::from_millis(limits.http_header_timeout_ms),
             max_header_bytes: limits.http_max_header_bytes,
             tcp_keepalive: Duration::from_millis(limits.tcp_keepalive_ms),
+            http2_max_streams: limits.http2_max_streams,
         };
         let https_tls = match (config.listen.https.addr(), &material) {
             (Some(_), Some(m)) => Some(tokio_rustls::TlsAcceptor::from(

@@ -12,7 +12,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
-use axum::routing::post;
 use axum::Router;
 use common::TestGateway;
 use odd_gateway::client::{Client, ClientError};

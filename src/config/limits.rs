@@ -47,6 +47,11 @@ pub struct Limits {
     pub http_header_timeout_ms: u64,
     /// Largest HTTP request header.
     pub http_max_header_bytes: usize,
+    /// A request body (server API, WHIP/WHEP) must arrive whole within this, once its caller is authenticated;
+    /// else `408` and the connection is closed.
+    pub http_body_timeout_ms: u64,
+    /// HTTP/2 streams one connection may have open at once.
+    pub http2_max_streams: u32,
     /// WebSocket upgrades being set up at once; more get `503`.
     pub max_pending_upgrades: usize,
     /// Bytes all connections together may hold in reassembly buffers and outbound queues.
@@ -76,6 +81,8 @@ impl Default for Limits {
             memory_budget_bytes: 1 << 30,
             http_header_timeout_ms: 10_000,
             http_max_header_bytes: 16 * 1024,
+            http_body_timeout_ms: 10_000,
+            http2_max_streams: 64,
             max_pending_upgrades: 256,
         }
     }

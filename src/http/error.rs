@@ -16,6 +16,12 @@ pub enum ApiError {
     Forbidden(String),
     BadRequest(String),
     NotFound(String),
+    /// A body over its route's cap (413).
+    TooLarge(String),
+    /// A body that did not arrive within the deadline (408).
+    Timeout(String),
+    /// The gateway cannot take it now (503).
+    Busy(String),
     Room(RoomError),
 }
 
@@ -27,6 +33,8 @@ impl IntoResponse for ApiError {
             "forbidden" => StatusCode::FORBIDDEN,
             "not_found" => StatusCode::NOT_FOUND,
             "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+            "timeout" => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         };
         if let ApiError::Room(RoomError::Store(inner)) = &self {
@@ -49,7 +57,10 @@ impl ApiError {
             ApiError::Unauthorized(m)
             | ApiError::Forbidden(m)
             | ApiError::BadRequest(m)
-            | ApiError::NotFound(m) => m.clone(),
+            | ApiError::NotFound(m)
+            | ApiError::TooLarge(m)
+            | ApiError::Timeout(m)
+            | ApiError::Busy(m) => m.clone(),
         }
     }
 
@@ -61,6 +72,9 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::Timeout(_) => "timeout",
+            ApiError::Busy(_) => "unavailable",
             ApiError::Room(RoomError::NoSuchRoom(_) | RoomError::NoSuchMessage(_)) => "not_found",
             ApiError::Room(
                 RoomError::NoRead(_)

@@ -4,6 +4,7 @@
 //! (`Authorization: Bearer <token>`), so rights are enforced identically in-band and over HTTP.
 
 mod auth;
+mod body;
 mod error;
 pub mod health;
 mod history;
@@ -44,6 +45,8 @@ pub struct HttpState {
     /// The SFU, for WHIP and WHEP.
     pub sfu: crate::sfu::Sfu,
     pub rtc_resources: Arc<whip::Resources>,
+    /// A request body must arrive within this (`limits.http_body_timeout_ms`; `body.rs`).
+    pub body_timeout: std::time::Duration,
 }
 
 pub fn router(state: HttpState) -> Router {

@@ -26,6 +26,8 @@ pub struct HttpLimits {
     pub header_timeout: Duration,
     /// Largest request header (HTTP/1 read buffer; HTTP/2 header list).
     pub max_header_bytes: usize,
+    /// HTTP/2 streams one connection may have open at once.
+    pub http2_max_streams: u32,
     /// Keep-alive and user timeout of every accepted socket (a WebSocket's liveness under the gateway's
     /// pings), as on the TCP and TLS listeners (`transport::tcp::keep_alive`).
     pub tcp_keepalive: Duration,
@@ -52,7 +54,8 @@ pub async fn serve(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(limits.http2_max_streams.max(1));
     let builder = Arc::new(builder);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {

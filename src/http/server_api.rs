@@ -7,7 +7,7 @@
 //! `POST /api/server/publish` puts a message into a room or a user's conversation through the same journal as
 //! client posts: committed before the answer, with the same order and `mid`s (docs/http-api.md).
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
@@ -53,6 +53,15 @@ pub(super) fn user_id(id: &str) -> Result<(), ApiError> {
         avatar: String::new(),
     };
     crate::auth::validate_user(&who).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// A server-API body, read once the key checked out (`body.rs`).
+pub(super) async fn read_body(
+    state: &HttpState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<axum::body::Bytes, ApiError> {
+    super::body::read(state, headers, body, super::body::SERVER_API_MAX).await
 }
 
 /// A request body, held to the same check as a client's command arguments (nesting depth, valid Unicode:
@@ -107,10 +116,13 @@ fn text() -> SendKind {
 pub async fn publish(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let key = caller(&state, &headers, "publish")?;
-    let result = publish_as(&state, &body).await;
+    let result = match read_body(&state, &headers, body).await {
+        Ok(body) => publish_as(&state, &body).await,
+        Err(e) => Err(e),
+    };
     finish(&state, &key, "publish", result).map(Json)
 }
 
@@ -182,10 +194,13 @@ struct BroadcastBody {
 pub async fn broadcast(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let key = caller(&state, &headers, "broadcast")?;
-    let result = broadcast_as(&state, &body).await;
+    let result = match read_body(&state, &headers, body).await {
+        Ok(body) => broadcast_as(&state, &body).await,
+        Err(e) => Err(e),
+    };
     finish(&state, &key, "broadcast", result).map(Json)
 }
 
@@ -238,10 +253,13 @@ struct DisconnectBody {
 pub async fn disconnect(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let key = caller(&state, &headers, "disconnect")?;
-    let result = disconnect_as(&state, &key, &body);
+    let result = match read_body(&state, &headers, body).await {
+        Ok(body) => disconnect_as(&state, &key, &body),
+        Err(e) => Err(e),
+    };
     finish(&state, &key, "disconnect", result).map(Json)
 }
 

@@ -2,7 +2,6 @@
 //! message in the name of the configured publisher; `POST /api/server/erase {room, user}` redacts every
 //! message `user` sent in `room` and erases their nick and avatar from those rows (the right to erasure).
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
@@ -10,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use super::server_api::{caller, finish, json_body, user_id};
+use super::server_api::{caller, finish, json_body, read_body, user_id};
 use super::HttpState;
 use crate::rooms::RedactBy;
 
@@ -30,9 +29,13 @@ struct EraseBody {
 pub async fn redact(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    bytes: Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     let key = caller(&state, &headers, "redact")?;
+    let bytes = match read_body(&state, &headers, body).await {
+        Ok(b) => b,
+        Err(e) => return finish(&state, &key, "redact", Err(e)),
+    };
     let result = match json_body::<RedactBody>(&bytes) {
         Ok(b) => {
             let by = RedactBy::Server {
@@ -48,9 +51,13 @@ pub async fn redact(
 pub async fn erase(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    bytes: Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     let key = caller(&state, &headers, "erase")?;
+    let bytes = match read_body(&state, &headers, body).await {
+        Ok(b) => b,
+        Err(e) => return finish(&state, &key, "erase", Err(e)),
+    };
     let result = match json_body::<EraseBody>(&bytes).and_then(|b| user_id(&b.user).map(|_| b)) {
         Ok(b) => state
             .rooms

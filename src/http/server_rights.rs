@@ -3,7 +3,6 @@
 //! `POST /api/server/ban` (no rights: cannot join, read or send) and `POST /api/server/unban` (the rights
 //! named, default `rw`). A room's owner keeps `x` whatever is asked (400).
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
@@ -11,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::server_api::{caller, finish, json_body};
+use super::server_api::{caller, finish, json_body, read_body};
 use super::HttpState;
 use crate::protocol::args::{Chmod, Mask, Operator};
 
@@ -53,9 +52,13 @@ async fn run(
 pub async fn chmod(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    bytes: Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     let key = caller(&state, &headers, "chmod")?;
+    let bytes = match read_body(&state, &headers, body).await {
+        Ok(b) => b,
+        Err(e) => return finish(&state, &key, "chmod", Err(e)),
+    };
     let args = json_body::<ChmodBody>(&bytes).map(|b| Chmod {
         rid: b.room,
         tid: b.user,
@@ -68,9 +71,13 @@ pub async fn chmod(
 pub async fn ban(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    bytes: Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     let key = caller(&state, &headers, "ban")?;
+    let bytes = match read_body(&state, &headers, body).await {
+        Ok(b) => b,
+        Err(e) => return finish(&state, &key, "ban", Err(e)),
+    };
     let args = json_body::<BanBody>(&bytes).and_then(|b| match b.mask {
         Some(_) => Err(ApiError::BadRequest("ban takes no mask".into())),
         None => Ok(Chmod {
@@ -86,9 +93,13 @@ pub async fn ban(
 pub async fn unban(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    bytes: Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<Value>, ApiError> {
     let key = caller(&state, &headers, "unban")?;
+    let bytes = match read_body(&state, &headers, body).await {
+        Ok(b) => b,
+        Err(e) => return finish(&state, &key, "unban", Err(e)),
+    };
     let args = json_body::<BanBody>(&bytes).map(|b| Chmod {
         rid: b.room,
         tid: b.user,

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, StatusCode};
@@ -85,8 +84,12 @@ fn sfu_error(e: SfuError) -> ApiError {
     }
 }
 
-/// The offer in the body, after its content type.
-fn offer(headers: &HeaderMap, body: &Bytes) -> Result<String, ApiError> {
+/// The offer in the body, after its content type; read once the caller is authenticated (`body.rs`).
+async fn offer(
+    state: &HttpState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<String, ApiError> {
     let sdp = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -96,11 +99,7 @@ fn offer(headers: &HeaderMap, body: &Bytes) -> Result<String, ApiError> {
             "Content-Type must be application/sdp".into(),
         ));
     }
-    if body.len() > MAX_SDP {
-        return Err(ApiError::BadRequest(format!(
-            "the offer is over {MAX_SDP} bytes"
-        )));
-    }
+    let body = super::body::read(state, headers, body, MAX_SDP).await?;
     String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::BadRequest("the offer is not UTF-8".into()))
 }
@@ -148,7 +147,7 @@ pub async fn publish(
     State(state): State<HttpState>,
     Path(app): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let p = principal(&state, &headers)?;
     if !StreamName::valid_app(&app) {
@@ -156,7 +155,7 @@ pub async fn publish(
             "app: 1 to 128 characters, no `@`".into(),
         ));
     }
-    let sdp = offer(&headers, &body)?;
+    let sdp = offer(&state, &headers, body).await?;
     state
         .rooms
         .authorize_stream(&app, &p.user.id, &p.rooms, Act::Publish)
@@ -180,10 +179,10 @@ pub async fn play(
     State(state): State<HttpState>,
     Path(stream): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let p = principal(&state, &headers)?;
-    let sdp = offer(&headers, &body)?;
+    let sdp = offer(&state, &headers, body).await?;
     let name = StreamName::parse(&stream)
         .ok_or_else(|| ApiError::NotFound(format!("{stream} is not a stream of an SFU")))?;
     state

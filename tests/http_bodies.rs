@@ -1,0 +1,183 @@
+//! Request bodies are read only after the caller is authenticated, to a cap, and within a deadline: an
+//! attacker holding many stalled bodies (HTTP/1.1, or one HTTP/2 connection with many streams) holds neither
+//! memory nor connections.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::process::GatewayProcess;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const KEY: &str = "k-backend-0123456789";
+
+/// The gateway as its own process (so its memory is its own), with a server-API key and a 500 ms body deadline.
+async fn gateway(dir: &std::path::Path) -> (GatewayProcess, std::net::SocketAddr) {
+    let config = dir.join("gateway.toml");
+    std::fs::write(&config, "[limits]\nhttp_body_timeout_ms = 500\n").expect("config");
+    let config = config.to_string_lossy().to_string();
+    let gw = GatewayProcess::spawn(
+        dir,
+        &[
+            ("ODD_API_KEYS", &format!("backend={KEY}")),
+            ("ODD_CONFIG", &config),
+        ],
+    )
+    .await;
+    let http = format!("127.0.0.1:{}", gw.http).parse().expect("addr");
+    (gw, http)
+}
+
+/// The gateway process's resident memory.
+fn rss_kib(gw: &GatewayProcess) -> u64 {
+    let pid = gw.child.id().unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sends a publish header announcing `declared` bytes and `sent` of them, with `key` if any.
+async fn stalled(
+    http: std::net::SocketAddr,
+    key: Option<&str>,
+    declared: usize,
+    sent: usize,
+) -> tokio::net::TcpStream {
+    let mut s = tokio::net::TcpStream::connect(http).await.expect("connect");
+    let key = key
+        .map(|k| format!("X-API-Key: {k}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST /api/server/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{key}Content-Length: {declared}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.expect("head");
+    // The gateway may answer and close before the body is all written: that is the point.
+    let _ = s.write_all(&vec![b' '; sent]).await;
+    s
+}
+
+/// The status line's code and whether the gateway then closed the connection, within `wait`.
+async fn answer_then_close(s: &mut tokio::net::TcpStream, wait: Duration) -> (u16, bool) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => {
+                let code = status_of(&buf);
+                return (code, false);
+            }
+        }
+    }
+    (status_of(&buf), true)
+}
+
+fn status_of(buf: &[u8]) -> u16 {
+    String::from_utf8_lossy(buf)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_http1_bodies_hold_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (gw, http) = gateway(dir.path()).await;
+    let before = rss_kib(&gw);
+    // 200 strangers, each announcing 2 MB and sending all but the last kilobyte: answered 401 at once, and
+    // closed, without their bodies being read.
+    let mut strangers = Vec::new();
+    for _ in 0..200 {
+        strangers.push(stalled(http, None, 2_097_000, 2_096_000).await);
+    }
+    let started = Instant::now();
+    for s in &mut strangers {
+        assert_eq!(
+            answer_then_close(s, Duration::from_secs(5)).await,
+            (401, true)
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let grown = rss_kib(&gw).saturating_sub(before);
+    eprintln!("gateway RSS {before} KiB, +{grown} KiB under 200 stalled HTTP/1.1 bodies");
+    assert!(
+        grown < 64 * 1024,
+        "RSS grew {grown} KiB under 200 stalled bodies"
+    );
+    // A caller with a key: a body over the cap is refused before it is read; a stalled one gets 408 at the
+    // deadline and the connection is closed.
+    let mut big = stalled(http, Some(KEY), 3 << 20, 10).await;
+    assert_eq!(
+        answer_then_close(&mut big, Duration::from_secs(2)).await,
+        (413, true)
+    );
+    let mut slow = stalled(http, Some(KEY), 1000, 10).await;
+    let started = Instant::now();
+    assert_eq!(
+        answer_then_close(&mut slow, Duration::from_secs(5)).await,
+        (408, true)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "not before the deadline"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_h2c_streams_hold_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (gw, http) = gateway(dir.path()).await;
+    let before = rss_kib(&gw);
+    let mut answers = Vec::new();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let tcp = tokio::net::TcpStream::connect(http).await.expect("connect");
+        let (client, conn) = h2::client::handshake(tcp).await.expect("h2c");
+        tokio::spawn(conn);
+        let mut client = client.ready().await.expect("ready");
+        for _ in 0..200 {
+            let req = http::Request::post(format!("http://{http}/api/server/publish"))
+                .header("content-length", "2097000")
+                .body(())
+                .expect("request");
+            client = client.ready().await.expect("a stream slot");
+            let Ok((answer, mut body)) = client.send_request(req, false) else {
+                break;
+            };
+            // As much as flow control lets through, never the end.
+            body.reserve_capacity(1 << 20);
+            let _ = body.send_data(Bytes::from(vec![b' '; 64 * 1024]), false);
+            answers.push(answer);
+            held.push(body);
+        }
+    }
+    let started = Instant::now();
+    for a in answers {
+        let status = tokio::time::timeout(Duration::from_secs(5), a)
+            .await
+            .expect("answered in time")
+            .map(|r| r.status().as_u16());
+        match status {
+            Ok(code) => assert_eq!(code, 401),
+            // Streams past the gateway's limit are refused before the client knew the limit.
+            Err(e) => assert_eq!(e.reason(), Some(h2::Reason::REFUSED_STREAM), "{e}"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let grown = rss_kib(&gw).saturating_sub(before);
+    eprintln!(
+        "gateway RSS {before} KiB, +{grown} KiB under 2 h2c connections x 200 stalled streams"
+    );
+    assert!(
+        grown < 64 * 1024,
+        "RSS grew {grown} KiB under 400 stalled h2 streams"
+    );
+    drop(held);
+}
