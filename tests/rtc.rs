@@ -359,6 +359,19 @@ async fn rights_of_the_app_room_apply_to_publishing_and_playing() {
         "NetStream.Play.PublishNotify",
         "two-player pairing is kept"
     );
+
+    // Over WHIP and WHEP the same rights answer 403, as docs/rtc.md says (it answered 400 before).
+    let http = gw.http_url();
+    let (status, body, ..) =
+        post_sdp(&format!("{http}/whip/stage"), "bob", &viewer_offer().await).await;
+    assert_eq!(status, 403, "WHIP with only r: {body}");
+    let (status, body, ..) = post_sdp(
+        &format!("{http}/whep/{stream}"),
+        "dave",
+        &viewer_offer().await,
+    )
+    .await;
+    assert_eq!(status, 403, "WHEP with only w: {body}");
 }
 
 /// POSTs an offer to a WHIP/WHEP endpoint: (status, answer, Location, x-odd-stream).
@@ -454,8 +467,20 @@ async fn whip_publications_play_on_signaling_pipes_and_pipe_publications_play_ov
     )
     .await;
     assert_eq!(status, 404);
-    let (status, ..) = post_sdp(&format!("{http}/whip/im"), "alice", "v=0 not really").await;
-    assert_eq!(status, 400);
+    // Bad SDPs are described in our words: no heap addresses or library debug forms (the parser's own errors
+    // carried `PointerOffset(0x7f..)`).
+    for bad in [
+        "v=0 not really",
+        "garbage",
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\nm=audio 9 UDP/TLS/RTP/SAVPF x\r\n",
+        "v=0\r\ns=-\r\n",
+    ] {
+        let (status, body, ..) = post_sdp(&format!("{http}/whip/im"), "alice", bad).await;
+        assert_eq!(status, 400, "{bad:?}: {body}");
+        for leak in ["0x", "PointerOffset", " { ", "Error("] {
+            assert!(!body.contains(leak), "{bad:?} answered {body}");
+        }
+    }
     let (status, ..) = post_sdp(&format!("{http}/whip/im"), "mallory", &viewer_offer().await).await;
     assert_eq!(status, 401);
 }

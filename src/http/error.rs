@@ -78,6 +78,7 @@ impl ApiError {
             ApiError::Room(RoomError::NoSuchRoom(_) | RoomError::NoSuchMessage(_)) => "not_found",
             ApiError::Room(
                 RoomError::NoRead(_)
+                | RoomError::NoWrite(_)
                 | RoomError::NotAdmin(_)
                 | RoomError::Banned(_)
                 | RoomError::NotGranted(_),

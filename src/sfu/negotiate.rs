@@ -294,13 +294,13 @@ impl Engine {
         if pending.is_none() {
             return Err(SfuError::NoOffer);
         }
-        let answer = guarded(|| SdpAnswer::from_sdp_string(sdp).map_err(|e| e.to_string()))?;
+        let answer = guarded(|| SdpAnswer::from_sdp_string(sdp).map_err(|_| sdp_problem(sdp)))?;
         let pending = pending.take().ok_or(SfuError::NoOffer)?;
         let rtc = &mut peer.rtc;
         if let Err(e) = guarded(|| {
             rtc.sdp_api()
                 .accept_answer(pending, answer)
-                .map_err(|e| e.to_string())
+                .map_err(|e| format!("the answer cannot be applied: {}", plain(&e.to_string())))
         }) {
             self.io
                 .metrics
@@ -334,8 +334,74 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, SfuError> {
         .map_err(SfuError::BadSdp)
 }
 
-/// Parses and accepts a remote offer on `rtc`: the answer.
+/// Parses and accepts a remote offer on `rtc`: the answer. The errors are ours: str0m's parser reports
+/// positions as heap addresses, which say nothing to the sender and something to an attacker.
 fn accept_offer(rtc: &mut str0m::Rtc, sdp: &str) -> Result<SdpAnswer, SfuError> {
-    let offer = guarded(|| SdpOffer::from_sdp_string(sdp).map_err(|e| e.to_string()))?;
-    guarded(|| rtc.sdp_api().accept_offer(offer).map_err(|e| e.to_string()))
+    let offer = guarded(|| SdpOffer::from_sdp_string(sdp).map_err(|_| sdp_problem(sdp)))?;
+    guarded(|| {
+        rtc.sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| format!("the offer cannot be answered: {}", plain(&e.to_string())))
+    })
+}
+
+/// What is wrong with an SDP that does not parse, in the sender's terms: the first line that is not
+/// `<letter>=<value>`, a missing `v=0` first line or media section, else a plain refusal.
+pub(super) fn sdp_problem(sdp: &str) -> String {
+    let mut lines = sdp.lines().map(str::trim_end).enumerate();
+    if !sdp.trim_start().starts_with("v=0") {
+        return "not an SDP: the first line must be `v=0`".into();
+    }
+    if let Some((n, line)) = lines.find(|(_, l)| {
+        let b = l.as_bytes();
+        let sdp_line = b.len() >= 2 && b[0].is_ascii_lowercase() && b[1] == b'=';
+        !(l.is_empty() || sdp_line)
+    }) {
+        let shown: String = line.chars().take(40).collect();
+        return format!(
+            "line {}: expected `<letter>=<value>`, found {shown:?}",
+            n + 1
+        );
+    }
+    if !sdp.lines().any(|l| l.starts_with("m=")) {
+        return "the offer has no media section (`m=` line)".into();
+    }
+    "the offer is not SDP this gateway understands (a line's value is malformed)".into()
+}
+
+/// A library's message without what only helps an attacker: hexadecimal addresses and Rust debug forms.
+pub(super) fn plain(text: &str) -> String {
+    let cut = ["0x", "PointerOffset", " { "]
+        .iter()
+        .filter_map(|m| text.find(m))
+        .min()
+        .unwrap_or(text.len());
+    let kept = text[..cut].trim_end_matches([' ', ':', '(', ',']);
+    if kept.is_empty() {
+        "not understood".into()
+    } else {
+        kept.chars().take(200).collect()
+    }
+}
+
+#[cfg(test)]
+mod sdp_error_tests {
+    use super::*;
+
+    #[test]
+    fn bad_sdp_is_described_without_addresses() {
+        assert!(sdp_problem("hello").contains("v=0"));
+        let bad = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\nthis is not sdp\r\n";
+        assert_eq!(
+            sdp_problem(bad),
+            "line 3: expected `<letter>=<value>`, found \"this is not sdp\""
+        );
+        assert!(sdp_problem("v=0\r\ns=-\r\n").contains("no media section"));
+        assert_eq!(
+            plain("Parse error at PointerOffset(0x7f9f7803e530)"),
+            "Parse error at"
+        );
+        assert_eq!(plain("0x1234"), "not understood");
+        assert_eq!(plain("mid mismatch"), "mid mismatch");
+    }
 }
