@@ -68,7 +68,7 @@ fn check_publisher(config: &Config) -> anyhow::Result<()> {
         nick: api.publisher_nick.clone(),
         avatar: String::new(),
     };
-    crate::auth::validate_user(&publisher)
+    crate::auth::validate_named_user(&publisher)
         .map_err(|e| anyhow::anyhow!("server_api.publisher_id / publisher_nick: {e}"))
 }
 
@@ -175,6 +175,7 @@ impl Gateway {
         let app = http::router(HttpState {
             rooms: ctx.rooms.clone(),
             verifier: ctx.verifier.clone(),
+            auth: ctx.auth.clone(),
             on_link: on_link.clone(),
             max_frame_bytes: limits.max_frame_bytes,
             metrics: ctx.metrics.clone(),
@@ -396,8 +397,12 @@ async fn services(
     let ctx = Arc::new(Context {
         sfu,
         limits: config.limits.clone(),
+        auth: crate::hooks::Authenticator::new(
+            config_verifier.clone(),
+            crate::hooks::ConnectHook::new(&config.hooks),
+            metrics.clone(),
+        ),
         verifier: config_verifier,
-        connect_hook: crate::hooks::ConnectHook::new(&config.hooks),
         rooms,
         metrics,
         store,

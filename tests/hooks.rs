@@ -581,3 +581,45 @@ async fn offline_hook_names_a_user_whose_only_session_is_parked() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// One authentication path: every token gets the same verdict from `connect` and from every HTTP route that
+/// takes a bearer token (history, search, WHIP, WHEP), the connect hook included. Before, HTTP ignored the hook:
+/// a token it refuses read history, and a token only it knows got 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_and_http_give_every_token_the_same_verdict() {
+    let (url, _b) = backend().await;
+    let gw = gateway(&url, false).await;
+    let http = gw.http_url();
+    let client = reqwest::Client::new();
+    for token in ["good-alice", "banned", "static-bob", "unknown-to-all", ""] {
+        let connects = Client::connect(&gw.tcp_url(), token).await.is_ok();
+        let bearer = |r: reqwest::RequestBuilder| {
+            if token.is_empty() {
+                r
+            } else {
+                r.bearer_auth(token)
+            }
+        };
+        let routes = [
+            bearer(client.get(format!("{http}/api/rooms/club/messages"))),
+            bearer(client.get(format!("{http}/api/search?q=hello"))),
+            bearer(client.post(format!("{http}/whip/club")))
+                .header("content-type", "application/sdp")
+                .body("v=0\r\n"),
+            bearer(client.post(format!("{http}/whep/cam@127.0.0.1:9/club")))
+                .header("content-type", "application/sdp")
+                .body("v=0\r\n"),
+        ];
+        for route in routes {
+            let r = route.send().await.expect("http");
+            let url = r.url().path().to_string();
+            let status = r.status().as_u16();
+            assert_eq!(
+                status != 401,
+                connects,
+                "token {token:?}: connect {} but {url} answered {status}",
+                if connects { "accepted" } else { "refused" }
+            );
+        }
+    }
+}

@@ -167,7 +167,8 @@ async fn a_resume_with_after_replays_the_stored_messages_then_the_queue() {
     // Alice's app had rendered only m1: m2 was in flight when the transport died.
     let (mut again, info) = raw_member(&gw, "alice", &uuid, json!({"r": seen[0]})).await;
     assert_eq!(info["resumed"], true);
-    assert_eq!(info["replayed"]["r"]["count"], 2, "{info}");
+    assert_eq!(info["replayed"]["messages"], 2, "{info}");
+    assert_eq!(info["replayed"]["rooms_with_more"], 0, "{info}");
     let mids = mids_until(&mut again, "m3").await;
     // The replay (m2, m3) comes first, then the queue (m3 again): a client that sends `after` drops what it has.
     assert_eq!(mids.len(), 2, "m2 then m3 from the replay: {mids:?}");
@@ -251,4 +252,152 @@ async fn ping_is_answered_and_a_goodbye_ends_the_session_at_once() {
     until_neighbor(&mut bob, "NetGroup.Neighbor.Connect", "carol").await;
     carol.close().await;
     until_neighbor(&mut bob, "NetGroup.Neighbor.Disconnect", "carol").await;
+}
+
+/// A non-reading socket, resuming `uuid` with `after` = 0 in rooms `big0..big3`.
+async fn silent_resume(gw: &TestGateway, uuid: &str) -> tokio::net::TcpStream {
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.set_recv_buffer_size(4096).expect("rcvbuf");
+    let mut s = sock
+        .connect(gw.gateway.tcp_addr.expect("tcp"))
+        .await
+        .expect("connect");
+    let after: serde_json::Map<String, Value> =
+        (0..4).map(|i| (format!("big{i}"), json!(0))).collect();
+    let connect =
+        json!({"name": "connect", "uuid": uuid, "after": after, "parameters": {"token": ""}});
+    let body =
+        odd_gateway::protocol::CommandMessage::encode(0, 1, connect.to_string().as_bytes(), &[])
+            .expect("fits");
+    let frame =
+        odd_gateway::protocol::Frame::new(odd_gateway::protocol::MessageType::Command, 0, body);
+    use tokio::io::AsyncWriteExt;
+    s.write_all(&common::length_prefixed(&frame.to_bytes(1)))
+        .await
+        .expect("write");
+    s
+}
+
+/// A resume's replay to a client that does not read is queued at its pace, within the queue's byte bound and
+/// the process budget (it was built whole in memory and queued past both), and a reconnect takes the session
+/// over in the middle of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_to_a_silent_client_is_bounded_and_can_be_taken_over() {
+    let gw = TestGateway::start_with(|c| c.limits.outbound_queue_bytes = 2 << 20).await;
+    // Four rooms holding 3 MB of stored messages each.
+    let poster = Client::connect(&gw.tcp_url(), "").await.expect("poster");
+    let pp = poster.create("messaging").await.expect("pipe");
+    let file = bytes::Bytes::from(vec![7u8; 200_000]);
+    for i in 0..4 {
+        let rid = format!("big{i}");
+        poster.join(pp, &rid).await.expect("join");
+        for _ in 0..15 {
+            let send =
+                json!({"name": "send", "type": "file", "cast": "multi", "id": rid, "data": "f"});
+            poster
+                .call_with(pp, send, file.clone())
+                .await
+                .expect("answer")
+                .ok()
+                .expect("stored");
+        }
+        poster.leave(pp, &rid).await.expect("left");
+    }
+    // A guest joins them, then its transport drops: parked with nothing queued.
+    let (mut guest, info) = raw_member(&gw, "", "", json!({})).await;
+    let uuid = info["uuid"].as_str().expect("uuid").to_string();
+    guest
+        .command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
+        .await;
+    guest.answer_to(2).await.expect("pipe");
+    for i in 0..4 {
+        guest
+            .command(
+                1,
+                10 + i,
+                &json!({"name": "join", "rid": format!("big{i}")}).to_string(),
+            )
+            .await;
+        guest.answer_to(10 + i).await.expect("joined");
+    }
+    drop(guest);
+    assert!(
+        common::until_metric(
+            &gw.http_url(),
+            "odd_gateway_sessions_parked",
+            1.0,
+            Duration::from_secs(5)
+        )
+        .await
+    );
+    // It comes back on a socket it never reads, asking for everything since mid 0: 12 MB to replay.
+    let _silent = silent_resume(&gw, &uuid).await;
+    // Let the replay fill what the socket and the queue take.
+    let http = gw.http_url();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut most = 0.0f64;
+    while Instant::now() < deadline {
+        let used = common::metric_at(&http, "odd_gateway_memory_budget_used_bytes")
+            .await
+            .unwrap_or(0.0);
+        most = most.max(used);
+        if used > 0.0 && Instant::now() + Duration::from_secs(4) > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        most < f64::from(4u32 << 20),
+        "the replay held {most} bytes against a 2 MiB queue bound (12 MB stored)"
+    );
+    // A reconnect takes the session over while the replay is still being written.
+    let started = Instant::now();
+    let (_back, info) = raw_member(&gw, "", &uuid, json!({})).await;
+    assert_eq!(info["resumed"], true, "{info}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_goodbye_reason_cannot_forge_log_lines() {
+    let gw = TestGateway::start().await;
+    let (mut raw, _) = raw_member(&gw, "", "", json!({})).await;
+    let forged = "bye\n2026-12-05T05:10:00Z ERROR forged \u{1b}[31mred";
+    raw.command(
+        0,
+        2,
+        &json!({"name": "close", "reason": forged}).to_string(),
+    )
+    .await;
+    let bye = raw.answer_to(2).await.expect("answered");
+    assert_eq!(bye.code(), "NetConnection.Connect.Closed");
+    assert!(
+        !bye.description().chars().any(char::is_control),
+        "{:?}",
+        bye.description()
+    );
+}
+
+/// Guest ids are the gateway's own: a token (or hook, or backend) naming a `guest-` user is refused, so an
+/// empty-token connect holding a session's uuid can only ever take over a real guest's session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_cannot_name_a_guest_id() {
+    let gw = TestGateway::start_with(|c| {
+        c.auth.tokens = vec![odd_gateway::config::StaticToken {
+            token: "posing".into(),
+            id: "guest-000000000001".into(),
+            nick: "Posing".into(),
+            avatar: String::new(),
+        }];
+    })
+    .await;
+    match Client::connect(&gw.tcp_url(), "posing").await {
+        Err(e) => assert!(e.to_string().contains("reserved for guests"), "{e}"),
+        Ok(_) => panic!("a token named a guest id"),
+    }
+    // Real guests are unaffected.
+    Client::connect(&gw.tcp_url(), "").await.expect("a guest");
 }

@@ -177,7 +177,11 @@ impl TokenVerifier for ConfigVerifier {
         } else {
             return Err(AuthError::UnknownToken);
         };
-        validate_user(&principal.user)?;
+        if token.is_empty() {
+            validate_user(&principal.user)?;
+        } else {
+            validate_named_user(&principal.user)?;
+        }
         Ok(principal)
     }
 }
@@ -211,6 +215,19 @@ pub fn validate_user(u: &User) -> Result<(), AuthError> {
 
 /// Every guest id starts with this.
 pub const GUEST_PREFIX: &str = "guest-";
+
+/// A user that a token, a hook or the backend names: valid, and not posing as a guest. Guest ids are the
+/// gateway's own (an empty token's), and knowing a guest session's uuid is what lets a guest resume it, so a
+/// named user with a `guest-` id could be taken over by anyone holding that uuid with an empty token.
+pub fn validate_named_user(u: &User) -> Result<(), AuthError> {
+    validate_user(u)?;
+    if u.id.starts_with(GUEST_PREFIX) {
+        return Err(AuthError::Invalid(format!(
+            "user ids starting with `{GUEST_PREFIX}` are reserved for guests"
+        )));
+    }
+    Ok(())
+}
 
 /// A fresh guest: `guest-` and 12 random hex digits, so guests never collide with each other in rooms.
 fn guest() -> User {

@@ -87,6 +87,8 @@ impl Client {
             // QUIC: a gateway that no longer has our ticket (restarted, another node) refuses the `connect`
             // sent in 0-RTT and the connection is closed; the handshake just gave us a fresh ticket.
             Err(ClientError::Closed(_)) if url.starts_with("quic://") => {
+                // The refusal may reach us before the connection's own watcher dropped the tickets.
+                options.quic_tls.forget();
                 let mut c = Client::open_with(url, options).await?;
                 c.handshake(token, "").await?;
                 Ok(c)

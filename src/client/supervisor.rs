@@ -106,7 +106,12 @@ async fn come_back(
         if !after.is_empty() {
             args["after"] = json!(after);
         }
-        if tx.send_async(command(txid, &args)?).await.is_err() {
+        // A client in very many rooms may not fit its `after` into one command: it resumes without it.
+        let frame = command(txid, &args).or_else(|| {
+            args.as_object_mut().map(|o| o.remove("after"));
+            command(txid, &args)
+        })?;
+        if tx.send_async(frame).await.is_err() {
             continue;
         }
         match tokio::time::timeout(CALL_TIMEOUT, answer(&mut inbound, txid)).await {
@@ -121,7 +126,10 @@ async fn come_back(
                 {
                     s.1 = new_uuid.clone();
                 }
-                let info = json!({"uuid": new_uuid, "resumed": resumed});
+                let mut info = json!({"uuid": new_uuid, "resumed": resumed});
+                if let Some(replayed) = r.info().get("replayed") {
+                    info["replayed"] = replayed.clone();
+                }
                 if resumed {
                     let _ = conn.pushes.send(reconnected(info));
                 } else {

@@ -42,7 +42,7 @@ impl QuicTls {
 
     /// Drops the config and its tickets (the gateway refused one: it no longer has them); the next connection
     /// makes a new one with a full handshake.
-    fn forget(&self) {
+    pub(super) fn forget(&self) {
         *self.lock() = None;
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{validate_user, AuthError, Principal};
+use crate::auth::{validate_named_user, AuthError, Principal};
 use crate::protocol::args::User;
 use crate::rooms::RoomClaims;
 
@@ -103,7 +103,7 @@ impl ConnectHook {
             (_, Some(reason)) => ConnectOutcome::Refused(AuthError::Invalid(format!(
                 "refused by the backend: {reason}"
             ))),
-            (Some(user), None) => match validate_user(&user) {
+            (Some(user), None) => match validate_named_user(&user) {
                 Ok(()) => ConnectOutcome::Accepted(Principal {
                     user,
                     rooms: answer

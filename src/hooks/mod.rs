@@ -2,10 +2,12 @@
 //! signed with HMAC-SHA256 over its body (`X-Odd-Signature: sha256=<hex>`, key `[hooks] secret`), so the
 //! backend can tell the gateway from anyone else.
 
+mod auth;
 mod connect;
 pub mod http;
 mod message;
 
+pub use auth::Authenticator;
 pub use connect::{ConnectHook, ConnectOutcome};
 pub use message::{Kind, MessageHook};
 

@@ -1,5 +1,6 @@
-//! `Authorization: Bearer <token>` verified by the same verifier as `connect`. No header is an empty token
-//! (a guest, where anonymous access is on).
+//! `Authorization: Bearer <token>` resolved exactly as `connect` resolves it (`hooks::Authenticator`: the
+//! connect hook when configured, asked with transport `http`). No header is an empty token (a guest, where
+//! anonymous access is on).
 
 use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
@@ -9,7 +10,7 @@ use super::HttpState;
 use crate::auth::Principal;
 
 /// The caller with what its token allows.
-pub fn principal(state: &HttpState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+pub async fn principal(state: &HttpState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let token = match headers.get(AUTHORIZATION) {
         None => "",
         Some(v) => {
@@ -23,5 +24,9 @@ pub fn principal(state: &HttpState, headers: &HeaderMap) -> Result<Principal, Ap
                 .trim()
         }
     };
-    state.verifier.principal(token).map_err(ApiError::Auth)
+    state
+        .auth
+        .principal(token, "http", "")
+        .await
+        .map_err(ApiError::Auth)
 }

@@ -68,7 +68,7 @@ pub async fn room_messages(
     Path(rid): Path<String>,
     q: Result<Query<Params>, QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
-    let p = principal(&state, &headers)?;
+    let p = principal(&state, &headers).await?;
     page(
         &state,
         &p.user.id,
@@ -85,7 +85,7 @@ pub async fn conversation_messages(
     Path((a, b)): Path<(String, String)>,
     q: Result<Query<Params>, QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
-    let p = principal(&state, &headers)?;
+    let p = principal(&state, &headers).await?;
     let user = &p.user;
     let other = if user.id == a {
         b
@@ -113,7 +113,7 @@ pub async fn message_payload(
     Path(mid): Path<i64>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let p = principal(&state, &headers)?;
+    let p = principal(&state, &headers).await?;
     match state.rooms.payload(&p.user.id, &p.rooms, mid).await? {
         Some(bytes) => Ok((
             [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
@@ -139,7 +139,7 @@ pub async fn room_presence(
     Path(rid): Path<String>,
     q: Result<Query<PresenceParams>, QueryRejection>,
 ) -> Result<axum::Json<crate::rooms::PresencePage>, ApiError> {
-    let p = principal(&state, &headers)?;
+    let p = principal(&state, &headers).await?;
     let q = params(q)?;
     let limit = q.limit.unwrap_or(500);
     if limit == 0 || limit > 1000 {
@@ -166,7 +166,7 @@ pub async fn user_unread(
         let result = state.rooms.unread_of(&uid).await.map_err(ApiError::from);
         return super::server_api::finish(&state, &key, "unread", result).map(axum::Json);
     }
-    let p = principal(&state, &headers)?;
+    let p = principal(&state, &headers).await?;
     if p.user.id != uid {
         return Err(ApiError::Forbidden(format!(
             "only {uid} (or the server API) may read {uid}'s unread counts"

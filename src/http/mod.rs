@@ -30,6 +30,8 @@ use crate::transport::Link;
 pub struct HttpState {
     pub rooms: Rooms,
     pub verifier: Arc<dyn TokenVerifier>,
+    /// Tokens to users, as for `connect` (the connect hook included).
+    pub auth: crate::hooks::Authenticator,
     /// Where WebSocket connections go: the session layer.
     pub on_link: Arc<dyn Fn(Link) + Send + Sync>,
     pub max_frame_bytes: usize,

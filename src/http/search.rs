@@ -26,7 +26,7 @@ pub async fn search(
     headers: HeaderMap,
     q: Result<Query<SearchParams>, QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
-    let p = principal(&state, &headers)?;
+    let p = principal(&state, &headers).await?;
     let q = q
         .map(|Query(q)| q)
         .map_err(|e| ApiError::BadRequest(e.body_text()))?;
@@ -61,7 +61,7 @@ pub async fn redact(
     headers: HeaderMap,
     Path(mid): Path<i64>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let p = principal(&state, &headers)?;
+    let p = principal(&state, &headers).await?;
     let by = RedactBy::User {
         id: &p.user.id,
         claims: &p.rooms,

@@ -153,7 +153,8 @@ fn server_post(
 ) -> Result<Post, ApiError> {
     let sender = match sender {
         Some(u) => {
-            crate::auth::validate_user(&u).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            crate::auth::validate_named_user(&u)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
             u
         }
         None => User {

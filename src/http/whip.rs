@@ -149,7 +149,7 @@ pub async fn publish(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &headers)?;
+    let p = principal(&state, &headers).await?;
     if !StreamName::valid_app(&app) {
         return Err(ApiError::BadRequest(
             "app: 1 to 128 characters, no `@`".into(),
@@ -181,7 +181,7 @@ pub async fn play(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &headers)?;
+    let p = principal(&state, &headers).await?;
     let sdp = offer(&state, &headers, body).await?;
     let name = StreamName::parse(&stream)
         .ok_or_else(|| ApiError::NotFound(format!("{stream} is not a stream of an SFU")))?;
@@ -209,7 +209,7 @@ pub async fn delete(
     Path(id): Path<u64>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let p = principal(&state, &headers)?;
+    let p = principal(&state, &headers).await?;
     let owner = state
         .rtc_resources
         .owners()

@@ -7,7 +7,6 @@ use super::resume::ClaimError;
 use super::state::{Answer, Session};
 use super::Identity;
 use crate::auth::AuthError;
-use crate::hooks::ConnectOutcome;
 use crate::protocol::args::{Connect, Refresh};
 use crate::protocol::status::codes;
 use crate::protocol::Status;
@@ -106,20 +105,31 @@ impl Session {
     }
 }
 
+/// The most one resume replays, over all its rooms (each room's replay also stops at 8 MiB).
+const RESUME_REPLAY_BYTES: usize = 8 << 20;
+
 impl Session {
     /// A resuming client's `after` (last mid received per room): the stored messages after it in every room
     /// the session is still in, as the pushes it would have had, on the pipe it joined with. They come before
     /// what queued while it was away (which may repeat some: the client drops mids it has). Returns the
-    /// frames and, per room, how many were replayed (or why not).
+    /// frames and how many rooms and messages were replayed, and in how many rooms more were left (a room's
+    /// replay stops at 8 MiB: the client pages the rest with `history {after}`). The frames are queued at the
+    /// client's pace (`Outbox::reply` waits for the queue's bytes), never all at once.
     async fn replay_after(
         &self,
         user: &str,
         after: &std::collections::BTreeMap<String, i64>,
     ) -> (Vec<crate::protocol::Frame>, serde_json::Value) {
-        let mut frames = Vec::new();
-        let mut replayed = serde_json::Map::new();
+        let mut frames: Vec<crate::protocol::Frame> = Vec::new();
+        let (mut rooms, mut more, mut bytes) = (0, 0, 0);
         for (pipe, rid) in self.joined.iter() {
             let Some(&mid) = after.get(rid) else { continue };
+            rooms += 1;
+            // One resume replays at most `RESUME_REPLAY_BYTES` in all: past it, rooms are left to `history`.
+            if bytes >= RESUME_REPLAY_BYTES {
+                more += 1;
+                continue;
+            }
             match self
                 .ctx
                 .rooms
@@ -127,54 +137,29 @@ impl Session {
                 .await
             {
                 Ok(r) => {
-                    replayed.insert(
-                        rid.clone(),
-                        json!({"count": r.frames.len(), "last": r.last, "more": r.more}),
-                    );
+                    more += usize::from(r.more);
+                    bytes += r.frames.iter().map(|f| f.wire_len()).sum::<usize>();
                     frames.extend(r.frames);
                 }
                 Err(e) => {
+                    more += 1;
                     tracing::warn!(conn = self.id, room = %rid, error = %e, "resume replay failed");
-                    replayed.insert(
-                        rid.clone(),
-                        json!({"count": 0, "more": true, "error": e.to_string()}),
-                    );
                 }
             }
         }
-        (frames, serde_json::Value::Object(replayed))
+        // Counts only: an answer naming every room could outgrow what one command carries (64 KiB).
+        let replayed = json!({"rooms": rooms, "messages": frames.len(), "rooms_with_more": more});
+        (frames, replayed)
     }
 
     /// Who the token names: the backend's `connect` hook when one is configured (docs/hooks.md), else the
-    /// configured tokens and keys.
+    /// configured tokens and keys (`hooks::Authenticator`, shared with the HTTP API).
     async fn authenticate(&self, token: &str) -> Result<crate::auth::Principal, AuthError> {
-        let Some(hook) = &self.ctx.connect_hook else {
-            return self.ctx.verifier.principal(token);
-        };
-        let m = &self.ctx.metrics;
-        let started = std::time::Instant::now();
         let peer = self.info.peer.to_string();
-        let outcome = hook.ask(token, self.info.kind.as_str(), &peer).await;
-        m.hook_duration_seconds
-            .with_label_values(&["connect"])
-            .observe(started.elapsed().as_secs_f64());
-        let (label, result) = match outcome {
-            ConnectOutcome::Accepted(p) => ("accepted", Ok(p)),
-            ConnectOutcome::Refused(e) => ("refused", Err(e)),
-            ConnectOutcome::Unavailable(why) => {
-                tracing::warn!(conn = self.id, reason = %why, fail_open = hook.fail_open, "connect hook unavailable");
-                let result = if hook.fail_open {
-                    self.ctx.verifier.principal(token)
-                } else {
-                    Err(AuthError::Unavailable(why))
-                };
-                ("unavailable", result)
-            }
-        };
-        m.hook_calls_total
-            .with_label_values(&["connect", label])
-            .inc();
-        result
+        self.ctx
+            .auth
+            .principal(token, self.info.kind.as_str(), &peer)
+            .await
     }
 
     /// `refresh {token}`: a fresh token for this connection's user. Its claims and expiry replace the old

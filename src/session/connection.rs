@@ -247,10 +247,23 @@ impl Session {
                 end = self.answer(call.pipe, call.txid, status).await;
             }
         }
-        // Pushes that must follow the answer (the coverage list after a join).
+        // Pushes that must follow the answer (the coverage list after a join, a replay). A replay to a slow
+        // client can take long: a reconnect taking the session over (or the backend disconnecting it) cuts
+        // it short, and the new transport's client asks for the rest with `after`.
+        let kick = self.kick.clone();
         for frame in answer.then {
-            if end.is_none() && self.out.reply(frame).await.is_err() {
-                end = Some(End::SlowConsumer);
+            if end.is_some() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                sent = self.out.reply(frame) => if sent.is_err() {
+                    end = Some(End::SlowConsumer);
+                },
+                _ = kick.notified() => end = Some(match kick.disconnect_reason() {
+                    Some(reason) => End::Disconnected(reason),
+                    None => End::TakenOver,
+                }),
             }
         }
         if let Some(c) = answer.catch_up {
@@ -271,10 +284,16 @@ impl Session {
 
     /// `close` on pipe 0: answer it, then end the session for good (not parked; its rooms see it leave at once).
     async fn goodbye(&mut self, call: Call, reason: &str) -> Option<End> {
+        // The reason is logged: control characters (a newline forging a log line, terminal escapes) become
+        // spaces.
+        let reason: String = crate::transport::link::truncate_reason(reason, 200)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         let reason = if reason.trim().is_empty() {
             "client said goodbye".to_string()
         } else {
-            crate::transport::link::truncate_reason(reason, 200).to_string()
+            reason
         };
         let status = Status::ok(codes::CONNECT_CLOSED, format!("closed: {reason}"));
         self.ctx

@@ -13,8 +13,8 @@ use crate::store::Store;
 pub struct Context {
     pub limits: Limits,
     pub verifier: Arc<dyn TokenVerifier>,
-    /// `[hooks.connect]`: when set, the backend accepts tokens and names users instead of `verifier`.
-    pub connect_hook: Option<crate::hooks::ConnectHook>,
+    /// Tokens to users: the `connect` hook when configured, else `verifier` (the same for the HTTP API).
+    pub auth: crate::hooks::Authenticator,
     pub rooms: Rooms,
     /// The WebRTC media relay (off when `listen.rtc` is off).
     pub sfu: crate::sfu::Sfu,

@@ -181,10 +181,26 @@ impl Outbox {
         Undeliverable::SlowConsumer
     }
 
-    /// Queues the session's own answer, waiting up to `REPLY_WAIT` for room.
+    /// Queues the session's own answer, waiting up to `REPLY_WAIT` for room: a free slot, and the queue's
+    /// bytes and the process budget below their bounds (a replay of stored messages to a client that does not
+    /// read waits here instead of piling up in memory).
     pub async fn reply(&self, frame: Frame) -> Result<(), Undeliverable> {
         let (kind, len) = (frame.kind, frame.wire_len());
-        match tokio::time::timeout(REPLY_WAIT, self.tx.send_async(self.ticket(frame))).await {
+        let deadline = tokio::time::Instant::now() + REPLY_WAIT;
+        let mut pause = Duration::from_millis(1);
+        while self.over(0, len) {
+            if self.overflow_flag.load(Ordering::Relaxed) {
+                return Err(Undeliverable::SlowConsumer);
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                self.mark_overflowed();
+                return Err(Undeliverable::SlowConsumer);
+            }
+            // The writer drains at the client's pace: look again soon, less often the longer it takes.
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+        match tokio::time::timeout_at(deadline, self.tx.send_async(self.ticket(frame))).await {
             Ok(Ok(())) => {
                 self.count(kind, len);
                 Ok(())
