@@ -19,6 +19,9 @@ pub struct Rtc {
     /// A peer connection whose ICE and DTLS have not completed this long after the offer/answer is dropped
     /// (its owner gets `NetStream.Failed`).
     pub connect_timeout_ms: u64,
+    /// A connected peer connection from which nothing at all (consent checks, media, RTCP) arrived for this
+    /// long is ended, its metrics given back and its owner told (RFC 7675's consent window is 30 s).
+    pub consent_timeout_ms: u64,
     /// The SFU's UDP receive buffer (0: the OS default, ~200 KiB on Linux, which a hundred players joining
     /// at once overflow).
     pub udp_recv_buffer_bytes: usize,
@@ -32,6 +35,7 @@ impl Default for Rtc {
             max_publications_per_connection: 4,
             max_players_per_stream: 100,
             connect_timeout_ms: 20_000,
+            consent_timeout_ms: 30_000,
             udp_recv_buffer_bytes: 4 << 20,
         }
     }
@@ -45,6 +49,7 @@ impl Rtc {
             max_publications_per_connection: self.max_publications_per_connection.max(1),
             max_players_per_stream: self.max_players_per_stream.max(1),
             connect_timeout: std::time::Duration::from_millis(self.connect_timeout_ms.max(1_000)),
+            consent_timeout: std::time::Duration::from_millis(self.consent_timeout_ms.max(1_000)),
         }
     }
 }

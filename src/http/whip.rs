@@ -5,10 +5,10 @@
 //! names a room, `r` to play one). docs/rtc.md.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,10 +25,10 @@ const MAX_SDP: usize = 64 * 1024;
 /// WHEP playbacks one user may hold at once (a page showing a grid of streams).
 const MAX_PLAYS_PER_USER: usize = 16;
 
-/// The WHIP/WHEP resources alive now, each with the user who made it (only they may `DELETE` it) and
-/// whether it publishes.
+/// The WHIP/WHEP resources alive now, each with who made it (a user, or for guests their address: each
+/// guest request is a new guest, so the per-user limits bound guests per address) and whether it publishes.
+/// Resource ids are random: the `Location` URL is the capability to `DELETE` it, the WHIP way.
 pub struct Resources {
-    next: AtomicU64,
     owners: Mutex<HashMap<u64, (String, bool)>>,
     /// WHIP publications one user may hold at once (`rtc.max_publications_per_connection`).
     max_publications: usize,
@@ -37,7 +37,6 @@ pub struct Resources {
 impl Resources {
     pub fn new(max_publications: usize) -> Resources {
         Resources {
-            next: AtomicU64::new(0),
             owners: Mutex::new(HashMap::new()),
             max_publications: max_publications.max(1),
         }
@@ -69,7 +68,13 @@ impl Resources {
                 }
             )));
         }
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        // 64 random bits: a resource's URL cannot be guessed (ids are never reused while alive).
+        let id = loop {
+            let id: u64 = rand::random();
+            if !owners.contains_key(&id) {
+                break id;
+            }
+        };
         owners.insert(id, (user.to_string(), publishes));
         Ok(id)
     }
@@ -146,6 +151,7 @@ fn created(id: u64, answer: String, stream: &str) -> Response {
 pub async fn publish(
     State(state): State<HttpState>,
     Path(app): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
@@ -161,7 +167,7 @@ pub async fn publish(
         .authorize_stream(&app, &p.user.id, &p.rooms, Act::Publish)
         .await
         .map_err(ApiError::Room)?;
-    let id = state.rtc_resources.claim(&p.user.id, true)?;
+    let id = state.rtc_resources.claim(&owner(&p.user.id, peer), true)?;
     let published = state
         .sfu
         .publish(
@@ -178,6 +184,7 @@ pub async fn publish(
 pub async fn play(
     State(state): State<HttpState>,
     Path(stream): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
@@ -190,7 +197,7 @@ pub async fn play(
         .authorize_stream(&name.app, &p.user.id, &p.rooms, Act::Play)
         .await
         .map_err(ApiError::Room)?;
-    let id = state.rtc_resources.claim(&p.user.id, false)?;
+    let id = state.rtc_resources.claim(&owner(&p.user.id, peer), false)?;
     let played = state
         .sfu
         .play_offered(
@@ -203,25 +210,24 @@ pub async fn play(
     answered(&state, id, played.map(|answer| (answer, stream)))
 }
 
-/// `DELETE /rtc/resources/{id}`: ends a WHIP publication or WHEP playback (its maker only).
+/// `DELETE /rtc/resources/{id}`: ends a WHIP publication or WHEP playback. Whoever holds its `Location` URL
+/// may (its id is random: the URL is the capability, as WHIP has it), a guest included; no token needed.
 pub async fn delete(
     State(state): State<HttpState>,
     Path(id): Path<u64>,
-    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let p = principal(&state, &headers).await?;
-    let owner = state
-        .rtc_resources
-        .owners()
-        .get(&id)
-        .map(|(u, _)| u.clone());
-    match owner {
-        None => Err(ApiError::NotFound(format!("no resource {id}"))),
-        Some(o) if o != p.user.id => Err(ApiError::Forbidden("not your resource".into())),
-        Some(_) => {
-            state.rtc_resources.owners().remove(&id);
-            state.sfu.close(PeerKey::Http(id)).await;
-            Ok(StatusCode::OK)
-        }
+    if state.rtc_resources.owners().remove(&id).is_none() {
+        return Err(ApiError::NotFound(format!("no resource {id}")));
+    }
+    state.sfu.close(PeerKey::Http(id)).await;
+    Ok(StatusCode::OK)
+}
+
+/// Whose a new resource counts as: the user's, or for a guest (a new one per request) its address's.
+fn owner(user: &str, peer: SocketAddr) -> String {
+    if user.starts_with(crate::auth::GUEST_PREFIX) {
+        format!("guests from {}", peer.ip())
+    } else {
+        user.to_string()
     }
 }

@@ -101,7 +101,9 @@ impl Metrics {
         for why in ["new_player", "player", "loss"] {
             self.rtc_keyframe_requests_total.with_label_values(&[why]);
         }
-        for stage in ["sdp", "connect", "ice", "dtls", "rtc", "send", "engine"] {
+        for stage in [
+            "sdp", "connect", "ice", "consent", "dtls", "rtc", "send", "engine",
+        ] {
             self.rtc_failures_total.with_label_values(&[stage]);
         }
         self.memory_budget_refusals_total

@@ -250,6 +250,7 @@ impl Engine {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
+        peer.last_heard = Instant::now();
         if let Err(why) = peer.input(input) {
             self.io
                 .metrics
@@ -285,8 +286,31 @@ impl Engine {
         }
     }
 
-    /// Drops peers whose ICE and DTLS never completed.
+    /// Drops peers whose ICE and DTLS never completed, and connected peers that went silent: a browser
+    /// sends ICE consent checks every ~5 s (RFC 7675) and RTCP besides media, so `consent_timeout` without a
+    /// datagram means the peer connection is gone (closed without `DELETE` or `release`, crashed, moved).
     fn sweep(&mut self) {
+        let consent = self.settings.consent_timeout;
+        let silent: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.connected && p.last_heard.elapsed() > consent)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in silent {
+            self.io
+                .metrics
+                .rtc_failures_total
+                .with_label_values(&["consent"])
+                .inc();
+            self.close(
+                key,
+                Some(format!(
+                    "nothing from the peer for {} s: its consent expired (RFC 7675)",
+                    consent.as_secs()
+                )),
+            );
+        }
         let limit = self.settings.connect_timeout;
         let late: Vec<PeerKey> = self
             .peers

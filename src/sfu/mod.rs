@@ -66,6 +66,8 @@ pub struct SfuSettings {
     pub max_players_per_stream: usize,
     /// A peer connection whose ICE and DTLS have not completed this long after its offer/answer is dropped.
     pub connect_timeout: std::time::Duration,
+    /// A connected peer connection silent (no datagram at all) this long is ended (`rtc.consent_timeout_ms`).
+    pub consent_timeout: std::time::Duration,
 }
 
 /// Which media a player takes (`play {mode}`).

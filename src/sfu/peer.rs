@@ -55,6 +55,9 @@ pub(super) struct Peer {
     /// When the `Rtc` wants its next `Input::Timeout`.
     pub deadline: Instant,
     pub created: Instant,
+    /// The last datagram from the peer (a consent check, media, RTCP): a peer silent for
+    /// `consent_timeout` has gone away (RFC 7675), whether or not it said so.
+    pub last_heard: Instant,
     /// ICE and DTLS completed.
     pub connected: bool,
     /// Remote candidates added (at most `MAX_CANDIDATES`).
@@ -101,6 +104,7 @@ impl Peer {
             notify,
             deadline: now,
             created: now,
+            last_heard: now,
             connected: false,
             candidates: 0,
             stats: HashMap::new(),
