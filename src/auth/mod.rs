@@ -189,12 +189,7 @@ impl TokenVerifier for ConfigVerifier {
 /// Ids: 1-128 characters of letters, digits and `_ - . @ :`. Nicks: 1-64 characters, no control characters and
 /// none of `< > & " '`. Avatars: at most 512 characters, no control characters, quotes or angle brackets.
 pub fn validate_user(u: &User) -> Result<(), AuthError> {
-    let id_ok = !u.id.is_empty()
-        && u.id.chars().count() <= 128
-        && u.id
-            .chars()
-            .all(|c| c.is_alphanumeric() || "_-.@:".contains(c));
-    if !id_ok {
+    if !valid_user_id(&u.id) {
         return Err(AuthError::Invalid(
             "user id must be 1-128 letters, digits or _ - . @ :".into(),
         ));
@@ -212,6 +207,8 @@ pub fn validate_user(u: &User) -> Result<(), AuthError> {
     }
     Ok(())
 }
+
+pub use crate::protocol::args::user::valid_user_id;
 
 /// Every guest id starts with this.
 pub const GUEST_PREFIX: &str = "guest-";

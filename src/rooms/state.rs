@@ -167,23 +167,27 @@ pub(super) fn room_default(row: &RoomRow, policy_default: Mask) -> Mask {
         .unwrap_or(policy_default)
 }
 
-/// Room and user ids are opaque strings, bounded so they stay usable as keys and in logs.
-fn validate_id(what: &'static str, id: &str) -> Result<(), RoomError> {
-    // Characters, not bytes: a 128-character id in any script is accepted, as docs/protocol.md says.
-    if id.is_empty() || id.chars().count() > 128 || id.chars().any(char::is_control) {
+/// Room ids are opaque strings in any script, bounded so they stay usable as keys and in logs, and never
+/// markup: 1 to 128 characters (not bytes), no control characters, none of `< > & " '` and no `\`.
+pub(super) fn validate_room_id(rid: &str) -> Result<(), RoomError> {
+    let markup = |c: char| c.is_control() || "<>&\"'\\".contains(c);
+    if rid.is_empty() || rid.chars().count() > 128 || rid.chars().any(markup) {
         return Err(RoomError::Invalid {
-            what,
-            reason: "1 to 128 characters, no control characters".into(),
+            what: "room id",
+            reason: "1 to 128 characters, no control characters and none of < > & \" ' \\".into(),
         });
     }
     Ok(())
 }
 
-pub(super) fn validate_room_id(rid: &str) -> Result<(), RoomError> {
-    validate_id("room id", rid)
-}
-
-/// User ids as targets of uni-cast and chmod.
+/// User ids as targets (uni-cast, chmod, ban, read, the server API): the same rule as a token's user
+/// (`auth::valid_user_id`), so no id can be named that no user could have.
 pub(super) fn validate_user_id(uid: &str) -> Result<(), RoomError> {
-    validate_id("user id", uid)
+    if !crate::protocol::args::user::valid_user_id(uid) {
+        return Err(RoomError::Invalid {
+            what: "user id",
+            reason: "1 to 128 letters, digits or _ - . @ :".into(),
+        });
+    }
+    Ok(())
 }
