@@ -190,6 +190,7 @@ impl Gateway {
                 config.rtc.max_publications_per_connection,
             )),
             body_timeout: Duration::from_millis(limits.http_body_timeout_ms.max(1)),
+            metrics_need_key: config.metrics_need_key(),
         });
         let http_limits = http::HttpLimits {
             header_timeout: Duration::from_millis(limits.http_header_timeout_ms),

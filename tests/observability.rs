@@ -567,3 +567,37 @@ async fn a_real_prometheus_runs_every_dashboard_query_and_rule() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// `/metrics` names API keys and what they call: in prod (or with `metrics_need_key`) a scrape needs a
+/// server-API key, as `X-API-Key` or as Prometheus's `Authorization: Bearer`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_require_a_key() {
+    let gw = common::TestGateway::start_with(|c| {
+        c.server_api.keys = vec![odd_gateway::config::ApiKey {
+            name: "prometheus".into(),
+            key: "k-scrape-0123456789".into(),
+        }];
+        c.server_api.metrics_need_key = Some(true);
+    })
+    .await;
+    let url = format!("{}/metrics", gw.http_url());
+    let http = reqwest::Client::new();
+    let status =
+        |r: reqwest::RequestBuilder| async move { r.send().await.expect("http").status().as_u16() };
+    assert_eq!(status(http.get(&url)).await, 401);
+    assert_eq!(status(http.get(&url).bearer_auth("wrong")).await, 401);
+    assert_eq!(
+        status(http.get(&url).bearer_auth("k-scrape-0123456789")).await,
+        200
+    );
+    assert_eq!(
+        status(http.get(&url).header("X-API-Key", "k-scrape-0123456789")).await,
+        200
+    );
+    // The default in the dev profile stays open (the quick start scrapes it without a key).
+    let dev = common::TestGateway::start().await;
+    assert_eq!(
+        status(http.get(format!("{}/metrics", dev.http_url()))).await,
+        200
+    );
+}

@@ -307,6 +307,13 @@ impl Config {
         }
     }
 
+    /// Whether a `/metrics` scrape must present a server-API key.
+    pub fn metrics_need_key(&self) -> bool {
+        self.server_api
+            .metrics_need_key
+            .unwrap_or(self.profile == Profile::Prod)
+    }
+
     /// Whether an empty token may connect as a guest.
     pub fn anonymous_allowed(&self) -> bool {
         self.auth.anonymous.unwrap_or(self.profile == Profile::Dev)

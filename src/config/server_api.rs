@@ -12,6 +12,10 @@ pub struct ServerApi {
     /// The sender of a publish that names none.
     pub publisher_id: String,
     pub publisher_nick: String,
+    /// Whether `/metrics` needs one of `keys` (`X-API-Key` or `Authorization: Bearer <key>`, as Prometheus
+    /// sends it). Unset: open in the dev profile, a key required in prod (metrics name API keys and what
+    /// they call).
+    pub metrics_need_key: Option<bool>,
 }
 
 impl Default for ServerApi {
@@ -20,6 +24,7 @@ impl Default for ServerApi {
             keys: Vec::new(),
             publisher_id: "system".to_string(),
             publisher_nick: "System".to_string(),
+            metrics_need_key: None,
         }
     }
 }

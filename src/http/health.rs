@@ -69,8 +69,37 @@ pub async fn watch_store(
     }
 }
 
-/// `GET /metrics`: the Prometheus text format. Room gauges are read at scrape time.
-pub async fn metrics(State(state): State<HttpState>) -> impl axum::response::IntoResponse {
+/// `GET /metrics`: the Prometheus text format. Room gauges are read at scrape time. Where a key is needed
+/// (prod, unless configured otherwise) an unkeyed scrape gets `401`.
+pub async fn metrics(
+    State(state): State<HttpState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if state.metrics_need_key && !scrape_key_ok(&state, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({
+                "error": "/metrics needs a server-API key (X-API-Key or Authorization: Bearer)",
+                "code": "unauthorized"
+            })),
+        )
+            .into_response();
+    }
+    metrics_text(&state).into_response()
+}
+
+/// A server-API key in `X-API-Key` or as a bearer token.
+fn scrape_key_ok(state: &HttpState, headers: &axum::http::HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let presented = header(super::server_api::API_KEY_HEADER)
+        .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
+        .map(str::trim)
+        .unwrap_or("");
+    !presented.is_empty() && state.server_api.key_name(presented).is_some()
+}
+
+fn metrics_text(state: &HttpState) -> impl axum::response::IntoResponse {
     let (rooms, members) = state.rooms.counts();
     state.metrics.rooms_loaded.set(rooms as i64);
     state.metrics.room_members.set(members as i64);

@@ -47,6 +47,8 @@ pub struct HttpState {
     /// The SFU, for WHIP and WHEP.
     pub sfu: crate::sfu::Sfu,
     pub rtc_resources: Arc<whip::Resources>,
+    /// `/metrics` answers only with a server-API key (`Config::metrics_need_key`).
+    pub metrics_need_key: bool,
     /// A request body must arrive within this (`limits.http_body_timeout_ms`; `body.rs`).
     pub body_timeout: std::time::Duration,
 }
