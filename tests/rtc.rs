@@ -971,3 +971,30 @@ async fn vanished_peers_are_reaped_when_their_consent_expires() {
         "reaped before the consent ran out: {took:?}"
     );
 }
+
+/// Candidates past the 32 a peer connection takes are refused with a reason, not answered "candidate added"
+/// and dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candidates_past_the_limit_are_refused() {
+    let gw = TestGateway::start_with(common::people).await;
+    let (carol, cp) = signaling(&gw, "carol").await;
+    for n in 0..40u16 {
+        let c = format!(
+            "candidate:{n} 1 udp 2122260223 127.0.0.1 {} typ host",
+            40000 + n
+        );
+        let r = carol
+            .call(
+                cp,
+                json!({"name": "candidate", "candidate": c, "sdpMid": "0", "sdpMLineIndex": 0}),
+            )
+            .await
+            .expect("an answer");
+        if n < 32 {
+            assert!(!r.is_error(), "candidate {n}: {:?}", r.args);
+        } else {
+            assert!(r.is_error(), "candidate {n} was accepted: {:?}", r.args);
+            assert!(r.description().contains("at most 32"), "{:?}", r.args);
+        }
+    }
+}

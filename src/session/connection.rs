@@ -379,7 +379,7 @@ impl Session {
                 return self.sdp(pipe, a, raw_args).await
             }
             (Some(PipeKind::Signaling), Request::Candidate(a)) => {
-                self.candidate(pipe, a, raw_args)?
+                self.candidate(pipe, a, raw_args).await?
             }
             (place, r) => {
                 return Err(SessionError::WrongPipe {

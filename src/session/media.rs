@@ -173,7 +173,7 @@ impl Session {
     }
 
     /// A trickled candidate for the SFU (kept until the pipe's offer comes, if it comes first).
-    pub(super) fn candidate_sfu(
+    pub(super) async fn candidate_sfu(
         &mut self,
         pipe: u16,
         candidate: String,
@@ -181,6 +181,7 @@ impl Session {
         self.ctx
             .sfu
             .candidate(self.peer_key(pipe), candidate)
+            .await
             .map_err(|e| SessionError::Media(RoomContext::Other, e))?;
         Ok(Status::ok(codes::CALL_SUCCESS, "candidate added"))
     }

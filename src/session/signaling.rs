@@ -102,7 +102,7 @@ impl Session {
     }
 
     /// `candidate`: relayed to a paired player, else the SFU's.
-    pub(super) fn candidate(
+    pub(super) async fn candidate(
         &mut self,
         pipe: u16,
         args: Candidate,
@@ -111,7 +111,7 @@ impl Session {
         if !self.ctx.sfu.is_on() || self.ctx.rooms.in_pairing(self.id, pipe) {
             return self.relay(pipe, raw);
         }
-        self.candidate_sfu(pipe, args.candidate)
+        self.candidate_sfu(pipe, args.candidate).await
     }
 
     /// `sdp` and `candidate`: relayed unchanged to the peer.

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::peer::{Io, Peer, Role, Timers, Work};
-use super::{Command, PeerKey, SfuEvent, SfuSettings};
+use super::{Command, PeerKey, SfuError, SfuEvent, SfuSettings};
 use crate::metrics::Metrics;
 
 /// Remote candidates a peer takes (the rest are ignored; the gateway is ICE lite and needs none), and
@@ -149,7 +149,13 @@ impl Engine {
             Command::Answer { key, sdp, reply } => {
                 let _ = reply.send(self.answer(key, &sdp));
             }
-            Command::Candidate { key, candidate } => self.candidate(key, &candidate),
+            Command::Candidate {
+                key,
+                candidate,
+                reply,
+            } => {
+                let _ = reply.send(self.candidate(key, &candidate));
+            }
             Command::Close { key, reply } => {
                 let _ = reply.send(self.close(key, None));
             }
@@ -172,30 +178,38 @@ impl Engine {
         self.peers.insert(key, peer);
     }
 
-    fn candidate(&mut self, key: PeerKey, candidate: &str) {
+    fn candidate(&mut self, key: PeerKey, candidate: &str) -> Result<(), SfuError> {
         let text = candidate.trim();
         let text = text.strip_prefix("a=").unwrap_or(text);
         if text.is_empty() {
-            return; // end of candidates
+            return Ok(()); // end of candidates
         }
+        let full = || {
+            SfuError::Limit(format!(
+                "at most {EARLY_CANDIDATES} candidates per peer connection (the gateway is ICE lite: it needs none)"
+            ))
+        };
         // mDNS names (`<uuid>.local`) and other forms str0m cannot use are dropped: the peer's checks reach
         // the gateway anyway, as peer-reflexive candidates.
         let parsed = std::panic::catch_unwind(|| Candidate::from_sdp_string(text));
         let Ok(Ok(c)) = parsed else {
-            return;
+            return Ok(());
         };
         match self.peers.get_mut(&key) {
             Some(peer) if peer.candidates < EARLY_CANDIDATES => {
                 peer.candidates += 1;
                 peer.rtc.add_remote_candidate(c);
                 peer.drive(key, &mut self.io);
+                Ok(())
             }
-            Some(_) => {}
+            Some(_) => Err(full()),
             None => {
                 let early = self.early.entry(key).or_default();
-                if early.len() < EARLY_CANDIDATES {
-                    early.push(c);
+                if early.len() >= EARLY_CANDIDATES {
+                    return Err(full());
                 }
+                early.push(c);
+                Ok(())
             }
         }
     }

@@ -110,6 +110,7 @@ pub(crate) enum Command {
     Candidate {
         key: PeerKey,
         candidate: String,
+        reply: oneshot::Sender<Result<(), SfuError>>,
     },
     Close {
         key: PeerKey,
@@ -259,11 +260,14 @@ impl Sfu {
     }
 
     /// A trickled candidate (`candidate:...`); an empty one (end of candidates) is ignored. Kept until the
-    /// peer exists when it comes first.
-    pub fn candidate(&self, key: PeerKey, candidate: String) -> Result<(), SfuError> {
-        let tx = self.tx.as_ref().ok_or(SfuError::Off)?;
-        tx.send(Command::Candidate { key, candidate })
-            .map_err(|_| SfuError::Off)
+    /// peer exists when it comes first. Past the most a peer takes, refused (`SfuError::Limit`).
+    pub async fn candidate(&self, key: PeerKey, candidate: String) -> Result<(), SfuError> {
+        self.ask(|reply| Command::Candidate {
+            key,
+            candidate,
+            reply,
+        })
+        .await?
     }
 
     /// Ends the peer connection of `key` (a publisher's players are told). Whether there was one.
