@@ -153,6 +153,10 @@ impl Gateway {
                 Duration::from_millis(limits.quic_idle_timeout_ms),
                 Duration::from_millis(limits.quic_keep_alive_ms),
                 quic::max_streams(limits.max_pipes),
+                quic::Sending {
+                    congestion: limits.quic_congestion,
+                    initial_window: limits.quic_initial_window_bytes,
+                },
             )?;
             let endpoint = quic::server_endpoint(server, addr, limits.quic_udp_recv_buffer_bytes)
                 .with_context(|| format!("cannot listen for QUIC on {addr}/udp"))?;

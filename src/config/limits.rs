@@ -26,6 +26,10 @@ pub struct Limits {
     pub quic_idle_timeout_ms: u64,
     /// The gateway pings idle QUIC connections this often, so NATs keep their mapping.
     pub quic_keep_alive_ms: u64,
+    /// QUIC's congestion controller: `cubic`, `newreno` or `bbr` (docs/resilience.md has the measurements).
+    pub quic_congestion: crate::transport::quic::Congestion,
+    /// The congestion window a QUIC connection starts with, in bytes (0: the controller's default, 14,720).
+    pub quic_initial_window_bytes: u64,
     /// Receive buffer asked for the QUIC UDP socket (0: the OS default); a warning says when the OS grants less.
     pub quic_udp_recv_buffer_bytes: usize,
     /// How long a session whose transport was lost is kept for a fast reconnect. 0 turns resuming off.
@@ -71,6 +75,8 @@ impl Default for Limits {
             max_rooms_per_connection: 256,
             quic_idle_timeout_ms: 30_000,
             quic_keep_alive_ms: 10_000,
+            quic_congestion: crate::transport::quic::Congestion::Cubic,
+            quic_initial_window_bytes: 0,
             quic_udp_recv_buffer_bytes: 4 << 20,
             resume_grace_ms: 30_000,
             idle_timeout_ms: 90_000,

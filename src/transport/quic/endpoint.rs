@@ -14,6 +14,54 @@ use crate::transport::link::{Link, LinkInfo, TransportKind};
 /// Why a client closed a connection whose 0-RTT data the gateway rejected.
 pub const EARLY_REJECTED: &str = "0-RTT rejected";
 
+/// How the gateway's QUIC connections send: the congestion controller and its initial window.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sending {
+    /// `cubic` (quinn's default), `newreno` or `bbr`.
+    pub congestion: Congestion,
+    /// The congestion window a connection starts with, in bytes (0: the controller's default).
+    pub initial_window: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Congestion {
+    #[default]
+    Cubic,
+    NewReno,
+    Bbr,
+}
+
+impl Sending {
+    fn apply(self, transport: &mut quinn::TransportConfig) {
+        use quinn::congestion::{BbrConfig, CubicConfig, NewRenoConfig};
+        let window = (self.initial_window > 0).then_some(self.initial_window);
+        match self.congestion {
+            Congestion::Cubic => {
+                let mut c = CubicConfig::default();
+                if let Some(w) = window {
+                    c.initial_window(w);
+                }
+                transport.congestion_controller_factory(Arc::new(c));
+            }
+            Congestion::NewReno => {
+                let mut c = NewRenoConfig::default();
+                if let Some(w) = window {
+                    c.initial_window(w);
+                }
+                transport.congestion_controller_factory(Arc::new(c));
+            }
+            Congestion::Bbr => {
+                let mut c = BbrConfig::default();
+                if let Some(w) = window {
+                    c.initial_window(w);
+                }
+                transport.congestion_controller_factory(Arc::new(c));
+            }
+        }
+    }
+}
+
 /// The QUIC server endpoint's settings.
 /// `max_streams` bounds the bidirectional streams a client may have open (see `max_streams`).
 pub fn server_config(
@@ -21,10 +69,12 @@ pub fn server_config(
     idle_timeout: Duration,
     keep_alive: Duration,
     max_streams: u32,
+    sending: Sending,
 ) -> anyhow::Result<quinn::ServerConfig> {
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
+    sending.apply(&mut transport);
     transport.max_idle_timeout(Some(idle_timeout.try_into()?));
     transport.keep_alive_interval(Some(keep_alive));
     // A connection starts with a few streams allowed; `accept_streams` allows more as the client opens them,

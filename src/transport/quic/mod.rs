@@ -435,4 +435,6 @@ impl FrameSink for QuicSink {
 pub mod early;
 mod endpoint;
 mod stream;
-pub use endpoint::{connect, serve, server_config, server_endpoint, EARLY_REJECTED};
+pub use endpoint::{
+    connect, serve, server_config, server_endpoint, Congestion, Sending, EARLY_REJECTED,
+};
