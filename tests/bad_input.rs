@@ -573,3 +573,34 @@ async fn connections_per_ip_are_limited() {
         }
     }
 }
+
+/// Over HTTP too, a connection over its address's limit is told why: `429` with the reason, not a silent close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_connections_over_the_limit_get_429_with_the_reason() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gw = TestGateway::start_with(|c| c.limits.max_connections_per_ip = Some(2)).await;
+    let http = gw.gateway.http_addr.expect("http");
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(http).await.expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).await.expect("read");
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        held.push(s);
+    }
+    let mut over = tokio::net::TcpStream::connect(http).await.expect("connect");
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), over.read_to_string(&mut answer))
+        .await
+        .expect("answered and closed in time")
+        .expect("read");
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert!(
+        answer.contains("too many connections from 127.0.0.1 (at most 2)"),
+        "{answer}"
+    );
+    drop(held);
+}

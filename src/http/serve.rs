@@ -83,7 +83,13 @@ pub async fn serve(
                 .with_label_values(&[label, "over_ip_limit"])
                 .inc();
             tracing::debug!(%peer, "http connection refused: too many connections from its address");
-            drop(stream);
+            // Told why (429), briefly and bounded: a TLS handshake within the header deadline, one write.
+            let why = format!(
+                "too many connections from {} (at most {})",
+                peer.ip(),
+                per_ip.limit()
+            );
+            tokio::spawn(refuse(stream, tls.clone(), limits.header_timeout, why));
             continue;
         };
         let svc = TowerToHyperService::new(
@@ -119,4 +125,36 @@ pub async fn serve(
     }
     // Requests in flight may finish (bounded): WebSocket sessions are closed by the session layer itself.
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// Answers a connection over its address's limit with `429 Too Many Requests` and the reason, then closes it.
+/// Everything is bounded by `wait`; a peer that does not take the answer just loses the connection.
+async fn refuse(
+    stream: tokio::net::TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    wait: Duration,
+    why: String,
+) {
+    use tokio::io::AsyncWriteExt;
+    let body = serde_json::json!({ "error": why, "code": "too_many_connections" }).to_string();
+    let answer = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(wait, async move {
+        match tls {
+            None => {
+                let mut s = stream;
+                let _ = s.write_all(answer.as_bytes()).await;
+                let _ = s.shutdown().await;
+            }
+            Some(acceptor) => {
+                if let Ok(mut s) = acceptor.accept(stream).await {
+                    let _ = s.write_all(answer.as_bytes()).await;
+                    let _ = s.shutdown().await;
+                }
+            }
+        }
+    })
+    .await;
 }
