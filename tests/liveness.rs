@@ -401,3 +401,42 @@ async fn a_token_cannot_name_a_guest_id() {
     // Real guests are unaffected.
     Client::connect(&gw.tcp_url(), "").await.expect("a guest");
 }
+
+/// A resume's replay pages through history by itself: more messages missed than one history page holds
+/// (`rooms.history_max`) are all replayed, in order (before, the rest was lost between the first page and
+/// the queue).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_replays_more_than_one_history_page() {
+    let gw = TestGateway::start_with(|c| {
+        people(c);
+        c.rooms.history_max = 20;
+        c.rooms.history_default = 20;
+    })
+    .await;
+    let (mut alice, info) = raw_member(&gw, "alice", "", json!({})).await;
+    let uuid = info["uuid"].as_str().expect("uuid").to_string();
+    alice
+        .command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
+        .await;
+    alice.answer_to(2).await.expect("pipe");
+    alice.command(1, 1, r#"{"name":"join","rid":"r"}"#).await;
+    alice.answer_to(1).await.expect("joined");
+    let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    bob.join(bp, "r").await.expect("join");
+    let first = bob.say(bp, "r", "seen").await.expect("sent");
+    let seen = first.info()["mid"].as_i64().expect("mid");
+    mids_until(&mut alice, "seen").await;
+    for i in 0..50 {
+        bob.say(bp, "r", &format!("missed {i}"))
+            .await
+            .expect("sent");
+    }
+    // Alice had rendered only "seen": everything after it was swallowed with her transport.
+    let (mut again, info) = raw_member(&gw, "alice", &uuid, json!({"r": seen})).await;
+    assert_eq!(info["resumed"], true);
+    assert_eq!(info["replayed"]["messages"], 50, "{info}");
+    let mids = mids_until(&mut again, "missed 49").await;
+    assert_eq!(mids.len(), 50, "{mids:?}");
+    assert!(mids.windows(2).all(|w| w[0] < w[1]), "in order: {mids:?}");
+}

@@ -29,8 +29,8 @@ pub struct Replay {
 }
 
 impl Rooms {
-    /// Reads the stored messages of `rid` after `after` (at most `history_max`) as the `send` pushes a member
-    /// gets on `pipe`, payloads included.
+    /// Reads the stored messages of `rid` after `after`, page by page (`history_max` a page), as the `send`
+    /// pushes a member gets on `pipe`, payloads included, until none are left or `REPLAY_BYTES` are read.
     pub async fn replay(
         &self,
         caller: &str,
@@ -39,69 +39,52 @@ impl Rooms {
         rid: &str,
         after: i64,
     ) -> Result<Replay, RoomError> {
-        let page = self
-            .history(
-                caller,
-                claims,
-                HistoryRequest {
-                    thread: HistoryThread::Room(rid.to_string()),
-                    before: None,
-                    after: Some(after),
-                    limit: Some(self.policy().history_max),
-                },
-            )
-            .await?;
         let mut replay = Replay {
-            frames: Vec::with_capacity(page.messages.len()),
+            frames: Vec::new(),
             last: None,
-            more: page.more,
+            more: false,
         };
         let mut bytes = 0;
-        for m in &page.messages {
-            let payload = if m.payload_len > 0 {
-                match self.store().payload(m.id).await? {
-                    Some(p) => p.bytes,
-                    None => Vec::new(),
-                }
-            } else {
-                Vec::new()
+        let mut from = after;
+        loop {
+            let page = self
+                .history(
+                    caller,
+                    claims,
+                    HistoryRequest {
+                        thread: HistoryThread::Room(rid.to_string()),
+                        before: None,
+                        after: Some(from),
+                        limit: Some(self.policy().history_max),
+                    },
+                )
+                .await?;
+            let Some(newest) = page.messages.last().map(|m| m.id) else {
+                break;
             };
-            bytes += payload.len() + m.data.len();
-            if bytes > REPLAY_BYTES && replay.last.is_some() {
-                replay.more = true;
+            for m in &page.messages {
+                let payload = if m.payload_len > 0 {
+                    match self.store().payload(m.id).await? {
+                        Some(p) => p.bytes,
+                        None => Vec::new(),
+                    }
+                } else {
+                    Vec::new()
+                };
+                bytes += payload.len() + m.data.len();
+                if bytes > REPLAY_BYTES && replay.last.is_some() {
+                    replay.more = true;
+                    return Ok(replay);
+                }
+                replay.last = Some(m.id);
+                if let Some(frame) = push_frame(m, rid, pipe, &payload) {
+                    replay.frames.push(frame);
+                }
+            }
+            if !page.more {
                 break;
             }
-            replay.last = Some(m.id);
-            // Rows that fail the read-back check were counted by `history`; they are not replayed, and neither
-            // are redacted ones (a replay is live messages late; a tombstone is history's to show).
-            if m.unreadable || m.redacted_ms.is_some() {
-                continue;
-            }
-            let Ok(data) = RawValue::from_string(m.data.clone()) else {
-                continue;
-            };
-            let user = User {
-                id: m.sender.clone(),
-                nick: m.sender_nick.clone(),
-                avatar: m.sender_avatar.clone(),
-            };
-            let push = SendPush {
-                name: "send",
-                kind: &m.kind,
-                cast: &m.cast_to,
-                id: &m.target,
-                data: &data,
-                user: &user,
-                room: RoomRef { id: rid },
-                mid: Some(m.id),
-            };
-            let Ok(args) = serde_json::to_vec(&push) else {
-                continue;
-            };
-            let timestamp = u32::try_from(m.created_ms / 1000).unwrap_or(0);
-            if let Ok(frame) = command_frame(pipe, 0, &args, &payload, timestamp) {
-                replay.frames.push(frame);
-            }
+            from = newest;
         }
         Ok(replay)
     }
@@ -137,4 +120,37 @@ impl Rooms {
         }
         pushed
     }
+}
+
+/// A stored message as the `send` push a member gets on `pipe`; `None` for rows that are not replayed: those
+/// that fail the read-back check (counted by `history`) and redacted ones (a replay is live messages late;
+/// a tombstone is history's to show).
+fn push_frame(
+    m: &crate::store::StoredMessage,
+    rid: &str,
+    pipe: u16,
+    payload: &[u8],
+) -> Option<Frame> {
+    if m.unreadable || m.redacted_ms.is_some() {
+        return None;
+    }
+    let data = RawValue::from_string(m.data.clone()).ok()?;
+    let user = User {
+        id: m.sender.clone(),
+        nick: m.sender_nick.clone(),
+        avatar: m.sender_avatar.clone(),
+    };
+    let push = SendPush {
+        name: "send",
+        kind: &m.kind,
+        cast: &m.cast_to,
+        id: &m.target,
+        data: &data,
+        user: &user,
+        room: RoomRef { id: rid },
+        mid: Some(m.id),
+    };
+    let args = serde_json::to_vec(&push).ok()?;
+    let timestamp = u32::try_from(m.created_ms / 1000).unwrap_or(0);
+    command_frame(pipe, 0, &args, payload, timestamp).ok()
 }
