@@ -182,13 +182,16 @@ async fn open_racing(
             ));
             next = now + STAGGER;
         }
+        // With every slot taken, only an attempt's end can start the next one: no timer (it would have
+        // passed already, and the loop would spin).
+        let room = attempts.len() < ATTEMPTS && now < deadline;
         tokio::select! {
             Some(done) = attempts.next(), if !attempts.is_empty() => {
                 if let Ok(Ok(link)) = done {
                     return Some(link);
                 }
             }
-            _ = tokio::time::sleep_until(next.min(deadline)) => {}
+            _ = tokio::time::sleep_until(next.min(deadline)), if room => {}
         }
     }
 }
