@@ -26,9 +26,10 @@ pub struct Sending {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Congestion {
-    #[default]
     Cubic,
     NewReno,
+    /// Loss is not its congestion signal: a phone's random loss does not halve its window.
+    #[default]
     Bbr,
 }
 
@@ -193,6 +194,8 @@ pub async fn connect(
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
     transport.keep_alive_interval(Some(Duration::from_secs(10)));
+    // As the gateway's: a phone's uploads under random loss (`Sending`).
+    Sending::default().apply(&mut transport);
     config.transport_config(Arc::new(transport));
     let bind: SocketAddr = if addr.is_ipv4() {
         "0.0.0.0:0".parse()?
