@@ -124,3 +124,49 @@ async fn a_ticket_the_gateway_lost_costs_a_retry_not_a_failure() {
     let pipe = again.create("messaging").await.expect("works");
     assert!(pipe > 0);
 }
+
+/// A QUIC client that abandons a connection (application close code 2: its path died, it reconnects
+/// elsewhere) keeps its session for the reconnect; code 0 is a goodbye that ends it (docs/resilience.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_quic_connection_parks_its_session() {
+    let gw = TestGateway::start().await;
+    let roots = odd_gateway::transport::certs::read_pem_certs(
+        gw.gateway.cert_path.as_deref().expect("cert"),
+    )
+    .expect("pem");
+    let tls =
+        odd_gateway::transport::certs::client_config(&roots, &[b"odd-im"], true).expect("config");
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(Arc::new(tls)).expect("quic");
+    let mut endpoint =
+        quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let addr = gw.gateway.quic_addr.expect("quic");
+    for (code, parked) in [(2u32, 1.0), (0, 1.0)] {
+        let conn = endpoint
+            .connect(addr, "localhost")
+            .expect("connect")
+            .await
+            .expect("handshake");
+        let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+        send.write_all(&connect_frame(1)).await.expect("write");
+        assert_eq!(first_code(&mut recv).await, "NetConnection.Connect.Success");
+        conn.close(code.into(), b"");
+        // Code 2 parks the session (the count goes to 1); code 0 ends it (the count stays at 1).
+        assert!(
+            common::until_metric(
+                &gw.http_url(),
+                "odd_gateway_sessions_parked",
+                parked,
+                Duration::from_secs(5)
+            )
+            .await,
+            "after close code {code}"
+        );
+    }
+    let closed = common::metric_at(
+        &gw.http_url(),
+        r#"odd_gateway_connections_closed_total{reason="client_closed",transport="quic"}"#,
+    )
+    .await;
+    assert_eq!(closed, Some(1.0), "code 0 is a goodbye");
+}

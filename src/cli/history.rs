@@ -28,8 +28,10 @@ pub async fn run(cli: &Cli, p: Page<'_>, as_json: bool) -> anyhow::Result<()> {
     if let Some(b) = p.before {
         query["before"] = json!(b);
     }
-    let page = client.history(pipe, query).await?;
+    // Said goodbye whatever the answer: a refused query must not leave a session parked behind.
+    let page = client.history(pipe, query).await;
     client.close().await;
+    let page = page?;
     let info = page.info();
     if as_json {
         out(serde_json::to_string_pretty(info)?)?;

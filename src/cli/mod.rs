@@ -105,19 +105,24 @@ pub async fn run() -> anyhow::Result<()> {
             ref text,
         } => {
             let (client, pipe) = open(&cli).await?;
-            let (cast, id) = match (room, to) {
-                (Some(r), _) => {
-                    client.join(pipe, r).await?;
-                    ("multi", r.as_str())
-                }
-                (None, Some(u)) => ("uni", u.as_str()),
-                (None, None) => anyhow::bail!("give --room or --to"),
-            };
-            let ack = client
-                .send(pipe, cast, id, "text", json!(text.join(" ")))
-                .await?;
-            out(format!("sent, id {}", ack.info()["mid"]))?;
+            // Whatever happens, the client says goodbye before the program ends: an error must not leave a
+            // session parked (and its user present) for the grace period.
+            let sent = async {
+                let (cast, id) = match (room, to) {
+                    (Some(r), _) => {
+                        client.join(pipe, r).await?;
+                        ("multi", r.as_str())
+                    }
+                    (None, Some(u)) => ("uni", u.as_str()),
+                    (None, None) => anyhow::bail!("give --room or --to"),
+                };
+                Ok(client
+                    .send(pipe, cast, id, "text", json!(text.join(" ")))
+                    .await?)
+            }
+            .await;
             client.close().await;
+            out(format!("sent, id {}", sent?.info()["mid"]))?;
             Ok(())
         }
         Command::History {
@@ -139,12 +144,17 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Redact { mid } => {
             let (client, pipe) = open(&cli).await?;
-            let answer = client
-                .call(pipe, json!({"name": "redact", "mid": mid}))
-                .await?
-                .ok()?;
+            let answer = async {
+                Ok::<_, anyhow::Error>(
+                    client
+                        .call(pipe, json!({"name": "redact", "mid": mid}))
+                        .await?
+                        .ok()?,
+                )
+            }
+            .await;
             client.close().await;
-            out(format!("redacted {}", answer.info()["mid"]))?;
+            out(format!("redacted {}", answer?.info()["mid"]))?;
             Ok(())
         }
         Command::Chmod {
@@ -154,12 +164,13 @@ pub async fn run() -> anyhow::Result<()> {
         } => {
             let (operator, mask) = parse_mode(mode)?;
             let (client, pipe) = open(&cli).await?;
-            let r = client.chmod(pipe, room, user, operator, mask).await?;
+            let r = client.chmod(pipe, room, user, operator, mask).await;
+            client.close().await;
+            let r = r?;
             out(format!(
                 "{user} in {room}: {}",
                 r.info()["mask"].as_str().unwrap_or("?")
             ))?;
-            client.close().await;
             Ok(())
         }
         Command::Bench(ref args) => bench::run(&cli, args).await,
@@ -206,8 +217,13 @@ pub(crate) fn options_for(cli: &Cli, url: &str) -> anyhow::Result<ClientOptions>
 async fn open(cli: &Cli) -> anyhow::Result<(Client, u16)> {
     let options = options(cli)?;
     let client = Client::connect_with(&cli.url, &cli.token, &options).await?;
-    let pipe = client.create("messaging").await?;
-    Ok((client, pipe))
+    match client.create("messaging").await {
+        Ok(pipe) => Ok((client, pipe)),
+        Err(e) => {
+            client.close().await;
+            Err(e.into())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ pub const ALPN: &[u8] = b"odd-im";
 /// Application close codes.
 pub const CLOSE_NORMAL: u32 = 0;
 pub const CLOSE_PROTOCOL: u32 = 1;
+/// Abandoned, not ended on purpose (a dead path, a session moved): the gateway keeps the session to resume.
+pub const CLOSE_ABANDONED: u32 = 2;
 
 /// Bidirectional streams a client may have open at most: one per pipe it may hold (`limits.max_pipes`) plus
 /// pipe 0's. quinn sets up state for every stream a peer may open (~85 bytes each, both directions), so a
@@ -200,6 +202,13 @@ pub fn link(
 async fn report_end(e: quinn::ConnectionError, tx: &InboundTx) {
     let reason = match e {
         quinn::ConnectionError::LocallyClosed => return,
+        quinn::ConnectionError::ApplicationClosed(c)
+            if c.error_code == quinn::VarInt::from_u32(CLOSE_ABANDONED) =>
+        {
+            let reason = "the peer abandoned the connection (its path died)".to_string();
+            let _ = tx.send(Inbound::Failed(reason)).await;
+            return;
+        }
         quinn::ConnectionError::ApplicationClosed(c) => {
             let reason = format!("closed by peer: {}", String::from_utf8_lossy(&c.reason));
             let _ = tx.send(Inbound::Closed(reason)).await;
@@ -417,7 +426,8 @@ impl FrameSink for QuicSink {
         let (code, reason) = match (self.failed, close) {
             (Some(failed), _) => (CLOSE_PROTOCOL, failed),
             (None, Some(reason)) => (CLOSE_NORMAL, reason),
-            (None, None) => (CLOSE_NORMAL, "closed".to_string()),
+            // Detached (a session parked or moved, a client reconnecting elsewhere): not a goodbye.
+            (None, None) => (CLOSE_ABANDONED, "abandoned".to_string()),
         };
         // Let every stream flush and be acknowledged, then close the connection with the reason.
         let writers = {
