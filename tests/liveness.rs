@@ -212,7 +212,7 @@ async fn a_takeover_does_not_wait_for_a_writer_stuck_in_a_dead_socket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ping_is_answered_and_a_goodbye_ends_the_session_at_once() {
-    // The default grace (30 s): a parked session would stay present far longer than this test waits.
+    // The default grace (60 s): a parked session would stay present far longer than this test waits.
     let gw = TestGateway::start_with(people).await;
     let (mut alice, info) = raw_member(&gw, "alice", "", json!({})).await;
     let uuid = info["uuid"].as_str().expect("uuid").to_string();

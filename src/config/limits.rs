@@ -80,7 +80,7 @@ impl Default for Limits {
             quic_congestion: crate::transport::quic::Congestion::Bbr,
             quic_initial_window_bytes: 0,
             quic_udp_recv_buffer_bytes: 4 << 20,
-            resume_grace_ms: 30_000,
+            resume_grace_ms: 60_000,
             idle_timeout_ms: 90_000,
             tcp_keepalive_ms: 30_000,
             commands_per_second: 1_000,
