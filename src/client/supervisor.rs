@@ -178,7 +178,7 @@ async fn open_racing(
         if now >= next && now < deadline && attempts.len() < ATTEMPTS {
             attempts.push(tokio::time::timeout(
                 ATTEMPT_FOR,
-                rc.endpoint.open(&rc.options),
+                rc.endpoint.open_with(&rc.options, false),
             ));
             next = now + STAGGER;
         }

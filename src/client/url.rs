@@ -156,6 +156,17 @@ impl FromStr for Endpoint {
 
 impl Endpoint {
     pub async fn open(&self, options: &ClientOptions) -> Result<Link, ClientError> {
+        self.open_with(options, true).await
+    }
+
+    /// Like `open`; with `early_data` false, a QUIC link is handed over only once its handshake completed
+    /// (no 0-RTT). Reconnect attempts race each other that way: a 0-RTT link is usable at once, so the race
+    /// would end with the first attempt while its packets are still lost, and wait on its backed-off timer.
+    pub async fn open_with(
+        &self,
+        options: &ClientOptions,
+        early_data: bool,
+    ) -> Result<Link, ClientError> {
         let connect_err = |source: std::io::Error| ClientError::Connect {
             target: self.authority.clone(),
             error: source,
@@ -222,7 +233,8 @@ impl Endpoint {
                 let config = options.quic_tls().map_err(|e| other_err(&e))?;
                 let tickets = options.quic_tls.clone();
                 let refused: Box<dyn FnOnce() + Send> = Box::new(move || tickets.forget());
-                quic::connect(addr, &self.host, config, CLIENT_MAX_FRAME, Some(refused))
+                let refused = early_data.then_some(refused);
+                quic::connect(addr, &self.host, config, CLIENT_MAX_FRAME, refused)
                     .await
                     .map_err(|e| other_err(&e))
             }

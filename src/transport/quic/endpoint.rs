@@ -178,11 +178,11 @@ fn negotiated_alpn(conn: &quinn::Connection) -> Option<Vec<u8>> {
         .protocol
 }
 
-/// Opens a client connection (used by the client library and tests). With a session ticket from an earlier
-/// connection made with the same `tls` config (and `enable_early_data`), the link is usable at once and its
-/// first frames go in 0-RTT; if the gateway rejects them (it lost the ticket: a restart, another node), the
-/// connection is closed with `EARLY_REJECTED`, `on_early_refused` is called (to drop the stale tickets), and the
-/// caller connects again.
+/// Opens a client connection (used by the client library and tests). With `on_early_refused` and a session
+/// ticket from an earlier connection made with the same `tls` config (and `enable_early_data`), the link is
+/// usable at once and its first frames go in 0-RTT; if the gateway rejects them (it lost the ticket: a
+/// restart, another node), the connection is closed with `EARLY_REJECTED`, `on_early_refused` is called (to
+/// drop the stale tickets), and the caller connects again. Without it the handshake completes first.
 pub async fn connect(
     addr: SocketAddr,
     server_name: &str,
@@ -204,15 +204,18 @@ pub async fn connect(
     };
     let mut endpoint = quinn::Endpoint::client(bind)?;
     endpoint.set_default_client_config(config);
-    let conn = match endpoint.connect(addr, server_name)?.into_0rtt() {
-        Ok((conn, accepted)) => {
+    let connecting = endpoint.connect(addr, server_name)?;
+    let attempt = match on_early_refused {
+        Some(refused) => connecting.into_0rtt().map(|c| (c, refused)),
+        None => Err(connecting),
+    };
+    let conn = match attempt {
+        Ok(((conn, accepted), on_early_refused)) => {
             let watched = conn.clone();
             tokio::spawn(async move {
                 if !accepted.await {
                     // The tickets we hold are stale: the caller starts over without them.
-                    if let Some(refused) = on_early_refused {
-                        refused();
-                    }
+                    on_early_refused();
                     watched.close(
                         quinn::VarInt::from_u32(CLOSE_NORMAL),
                         EARLY_REJECTED.as_bytes(),
