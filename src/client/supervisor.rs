@@ -16,8 +16,8 @@ use crate::transport::Inbound;
 /// While reconnecting, a new attempt starts this often while earlier ones are still under way (at most
 /// `ATTEMPTS` at once, each given `ATTEMPT_FOR`): after a blackout the attempt whose next retransmission comes
 /// first wins, instead of one attempt whose retransmission timer backed off for seconds.
-const STAGGER: Duration = Duration::from_millis(700);
-const ATTEMPTS: usize = 4;
+const STAGGER: Duration = Duration::from_millis(400);
+const ATTEMPTS: usize = 6;
 const ATTEMPT_FOR: Duration = Duration::from_secs(10);
 
 /// Status codes with which the gateway says goodbye: no reconnect after them.
