@@ -100,6 +100,10 @@ async fn connect_hook(
             StatusCode::OK,
             Json(json!({"reject": "this account is suspended"})),
         ),
+        "cached-carol" => (
+            StatusCode::OK,
+            Json(json!({"user": {"id": "carol", "nick": "Carol", "avatar": ""}, "cache_s": 60})),
+        ),
         "lag" => {
             use std::sync::atomic::Ordering::SeqCst;
             let now = b.in_flight.fetch_add(1, SeqCst) + 1;
@@ -622,4 +626,34 @@ async fn connect_and_http_give_every_token_the_same_verdict() {
             );
         }
     }
+}
+
+/// A hook answer with `cache_s` is reused for that token (one backend call for many HTTP requests); without it
+/// every request asks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cacheable_hook_answer_is_reused() {
+    let (url, b) = backend().await;
+    let gw = gateway(&url, false).await;
+    let http = gw.http_url();
+    let asked = |token: &str| {
+        b.seen
+            .lock()
+            .map(|s| s.iter().filter(|r| r["token"] == token).count())
+            .unwrap_or(0)
+    };
+    for token in ["cached-carol", "good-alice"] {
+        for _ in 0..3 {
+            let status = reqwest::Client::new()
+                .get(format!("{http}/api/search?q=hello"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("http")
+                .status()
+                .as_u16();
+            assert_ne!(status, 401, "{token}");
+        }
+    }
+    assert_eq!(asked("cached-carol"), 1, "cache_s: asked once");
+    assert_eq!(asked("good-alice"), 3, "no cache_s: asked every time");
 }

@@ -3,17 +3,24 @@
 //! tokens and keys. So a token the hook refuses is refused everywhere, and a token only the hook knows works
 //! everywhere (before, the HTTP API and WHIP/WHEP checked tokens without the hook).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::{ConnectHook, ConnectOutcome};
 use crate::auth::{AuthError, Principal, TokenVerifier};
 use crate::metrics::Metrics;
+
+/// Tokens whose hook answers may be reused at once (the oldest are dropped past it).
+const CACHED_TOKENS: usize = 10_000;
 
 #[derive(Clone)]
 pub struct Authenticator {
     verifier: Arc<dyn TokenVerifier>,
     hook: Option<ConnectHook>,
     metrics: Arc<Metrics>,
+    /// Hook answers the backend allowed to reuse (`cache_s`): token -> (principal, until).
+    cache: Arc<Mutex<HashMap<String, (Principal, Instant)>>>,
 }
 
 impl Authenticator {
@@ -26,6 +33,7 @@ impl Authenticator {
             verifier,
             hook,
             metrics,
+            cache: Arc::default(),
         }
     }
 
@@ -39,6 +47,9 @@ impl Authenticator {
         let Some(hook) = &self.hook else {
             return self.verifier.principal(token);
         };
+        if let Some(p) = self.cached(token) {
+            return Ok(p);
+        }
         let started = std::time::Instant::now();
         let outcome = hook.ask(token, transport, peer).await;
         self.metrics
@@ -46,7 +57,12 @@ impl Authenticator {
             .with_label_values(&["connect"])
             .observe(started.elapsed().as_secs_f64());
         let (label, result) = match outcome {
-            ConnectOutcome::Accepted(p) => ("accepted", Ok(p)),
+            ConnectOutcome::Accepted(p, keep) => {
+                if let Some(keep) = keep {
+                    self.remember(token, &p, keep);
+                }
+                ("accepted", Ok(p))
+            }
             ConnectOutcome::Refused(e) => ("refused", Err(e)),
             ConnectOutcome::Unavailable(why) => {
                 tracing::warn!(%transport, %peer, reason = %why, fail_open = hook.fail_open, "connect hook unavailable");
@@ -63,6 +79,34 @@ impl Authenticator {
             .with_label_values(&["connect", label])
             .inc();
         result
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Principal, Instant)>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn cached(&self, token: &str) -> Option<Principal> {
+        let mut cache = self.cache();
+        match cache.get(token) {
+            Some((p, until)) if *until > Instant::now() => Some(p.clone()),
+            Some(_) => {
+                cache.remove(token);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn remember(&self, token: &str, p: &Principal, keep: Duration) {
+        let mut cache = self.cache();
+        if cache.len() >= CACHED_TOKENS {
+            let now = Instant::now();
+            cache.retain(|_, (_, until)| *until > now);
+            if cache.len() >= CACHED_TOKENS {
+                cache.clear();
+            }
+        }
+        cache.insert(token.to_string(), (p.clone(), Instant::now() + keep));
     }
 
     /// The configured tokens and keys only (a `refresh`, whose user is already known).

@@ -12,7 +12,8 @@ use crate::rooms::RoomClaims;
 /// What the backend said, or that it could not be asked.
 #[derive(Debug)]
 pub enum ConnectOutcome {
-    Accepted(Principal),
+    /// Accepted, and for how long the backend lets the gateway reuse the answer for this token (`cache_s`).
+    Accepted(Principal, Option<Duration>),
     Refused(AuthError),
     /// Unreachable, timed out, a non-2xx answer or one that is not the documented JSON.
     Unavailable(String),
@@ -37,6 +38,9 @@ struct Answer {
     rooms: Option<Vec<String>>,
     /// Refused: why (told to the client).
     reject: Option<String>,
+    /// Accepted: the gateway may reuse this answer for the same token for this many seconds (at most 3,600)
+    /// instead of asking again (HTTP requests ask for every request otherwise).
+    cache_s: Option<u64>,
 }
 
 impl ConnectHook {
@@ -104,14 +108,20 @@ impl ConnectHook {
                 "refused by the backend: {reason}"
             ))),
             (Some(user), None) => match validate_named_user(&user) {
-                Ok(()) => ConnectOutcome::Accepted(Principal {
-                    user,
-                    rooms: answer
-                        .rooms
-                        .map(RoomClaims::only)
-                        .unwrap_or_else(RoomClaims::any),
-                    expires: None,
-                }),
+                Ok(()) => ConnectOutcome::Accepted(
+                    Principal {
+                        user,
+                        rooms: answer
+                            .rooms
+                            .map(RoomClaims::only)
+                            .unwrap_or_else(RoomClaims::any),
+                        expires: None,
+                    },
+                    answer
+                        .cache_s
+                        .filter(|s| *s > 0)
+                        .map(|s| Duration::from_secs(s.min(3_600))),
+                ),
                 Err(e) => ConnectOutcome::Unavailable(format!("the user it named: {e}")),
             },
             (None, None) => {
