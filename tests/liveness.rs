@@ -133,17 +133,25 @@ async fn raw_member(gw: &TestGateway, token: &str, uuid: &str, after: Value) -> 
     (raw, answer.args["info"].clone())
 }
 
+/// A raw connection as `token`, with pipe 1 joined to `rooms`: the connection and its session's uuid.
+async fn raw_in_rooms(gw: &TestGateway, token: &str, rooms: &[&str]) -> (Raw, String) {
+    let (mut raw, info) = raw_member(gw, token, "", json!({})).await;
+    let uuid = info["uuid"].as_str().expect("uuid").to_string();
+    raw.command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
+        .await;
+    raw.answer_to(2).await.expect("pipe");
+    for (i, rid) in (10..).zip(rooms) {
+        raw.command(1, i, &json!({"name": "join", "rid": rid}).to_string())
+            .await;
+        raw.answer_to(i).await.expect("joined");
+    }
+    (raw, uuid)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_with_after_replays_the_stored_messages_then_the_queue() {
     let gw = TestGateway::start_with(people).await;
-    let (mut alice, info) = raw_member(&gw, "alice", "", json!({})).await;
-    let uuid = info["uuid"].as_str().expect("uuid").to_string();
-    alice
-        .command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
-        .await;
-    alice.answer_to(2).await.expect("pipe");
-    alice.command(1, 1, r#"{"name":"join","rid":"r"}"#).await;
-    alice.answer_to(1).await.expect("joined");
+    let (mut alice, uuid) = raw_in_rooms(&gw, "alice", &["r"]).await;
     let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
     let bp = bob.create("messaging").await.expect("pipe");
     bob.join(bp, "r").await.expect("join");
@@ -184,13 +192,7 @@ async fn a_resume_with_after_replays_the_stored_messages_then_the_queue() {
 async fn a_takeover_does_not_wait_for_a_writer_stuck_in_a_dead_socket() {
     let gw = TestGateway::start_with(people).await;
     // Alice joins, then stops reading: her socket's buffers fill and the gateway's writer blocks in a write.
-    let (mut alice, info) = raw_member(&gw, "alice", "", json!({})).await;
-    let uuid = info["uuid"].as_str().expect("uuid").to_string();
-    alice
-        .command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
-        .await;
-    alice.command(1, 1, r#"{"name":"join","rid":"r"}"#).await;
-    alice.answer_to(1).await.expect("joined");
+    let (alice, uuid) = raw_in_rooms(&gw, "alice", &["r"]).await;
     let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
     let bp = bob.create("messaging").await.expect("pipe");
     bob.join(bp, "r").await.expect("join");
@@ -304,22 +306,9 @@ async fn a_replay_to_a_silent_client_is_bounded_and_can_be_taken_over() {
         poster.leave(pp, &rid).await.expect("left");
     }
     // A guest joins them, then its transport drops: parked with nothing queued.
-    let (mut guest, info) = raw_member(&gw, "", "", json!({})).await;
-    let uuid = info["uuid"].as_str().expect("uuid").to_string();
-    guest
-        .command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
-        .await;
-    guest.answer_to(2).await.expect("pipe");
-    for i in 0..4 {
-        guest
-            .command(
-                1,
-                10 + i,
-                &json!({"name": "join", "rid": format!("big{i}")}).to_string(),
-            )
-            .await;
-        guest.answer_to(10 + i).await.expect("joined");
-    }
+    let rooms: Vec<String> = (0..4).map(|i| format!("big{i}")).collect();
+    let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
+    let (guest, uuid) = raw_in_rooms(&gw, "", &rooms).await;
     drop(guest);
     assert!(
         common::until_metric(
@@ -413,14 +402,7 @@ async fn a_resume_replays_more_than_one_history_page() {
         c.rooms.history_default = 20;
     })
     .await;
-    let (mut alice, info) = raw_member(&gw, "alice", "", json!({})).await;
-    let uuid = info["uuid"].as_str().expect("uuid").to_string();
-    alice
-        .command(0, 2, r#"{"name":"create","kind":"messaging"}"#)
-        .await;
-    alice.answer_to(2).await.expect("pipe");
-    alice.command(1, 1, r#"{"name":"join","rid":"r"}"#).await;
-    alice.answer_to(1).await.expect("joined");
+    let (mut alice, uuid) = raw_in_rooms(&gw, "alice", &["r"]).await;
     let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
     let bp = bob.create("messaging").await.expect("pipe");
     bob.join(bp, "r").await.expect("join");

@@ -55,9 +55,18 @@ pub(super) fn connect_args(token: &str, uuid: &str) -> Value {
 
 /// The frame of a command on pipe 0.
 pub(super) fn command(txid: u16, args: &Value) -> Option<Outbound> {
+    command_on(0, txid, args)
+}
+
+/// The frame of a command (no payload) on `pipe`.
+pub(super) fn command_on(pipe: u16, txid: u16, args: &Value) -> Option<Outbound> {
     let json = serde_json::to_vec(args).ok()?;
     let body = CommandMessage::encode(crate::clock::now_secs(), txid, &json, &[]).ok()?;
-    Some(Outbound::Frame(Frame::new(MessageType::Command, 0, body)))
+    Some(Outbound::Frame(Frame::new(
+        MessageType::Command,
+        pipe,
+        body,
+    )))
 }
 
 /// What the background task shares with the `Client`.

@@ -6,10 +6,8 @@
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use super::conn::{next_txid, reconnected, Conn, CALL_TIMEOUT};
+use super::conn::{command_on, next_txid, reconnected, Conn, CALL_TIMEOUT};
 use super::reply::Reply;
-use crate::protocol::{CommandMessage, Frame, MessageType};
-use crate::transport::Outbound;
 
 /// Sends one command and waits for its answer.
 async fn call(conn: &Conn, pipe: u16, args: &Value) -> Option<Reply> {
@@ -19,16 +17,9 @@ async fn call(conn: &Conn, pipe: u16, args: &Value) -> Option<Reply> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert((pipe, txid), tx);
-    let json = serde_json::to_vec(args).ok()?;
-    let body = CommandMessage::encode(crate::clock::now_secs(), txid, &json, &[]).ok()?;
+    let frame = command_on(pipe, txid, args)?;
     let out = conn.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    out.send_async(Outbound::Frame(Frame::new(
-        MessageType::Command,
-        pipe,
-        body,
-    )))
-    .await
-    .ok()?;
+    out.send_async(frame).await.ok()?;
     let reply = tokio::time::timeout(CALL_TIMEOUT, rx).await.ok()?.ok()?;
     (!reply.is_error()).then_some(reply)
 }
