@@ -304,47 +304,33 @@ impl Engine {
     /// sends ICE consent checks every ~5 s (RFC 7675) and RTCP besides media, so `consent_timeout` without a
     /// datagram means the peer connection is gone (closed without `DELETE` or `release`, crashed, moved).
     fn sweep(&mut self) {
-        let consent = self.settings.consent_timeout;
-        let silent: Vec<PeerKey> = self
+        let (consent, limit) = (self.settings.consent_timeout, self.settings.connect_timeout);
+        // One pass, one verdict per peer: connected ones by their silence, the others by their age.
+        let ended: Vec<(PeerKey, &'static str, String)> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.connected && p.last_heard.elapsed() > consent)
-            .map(|(k, _)| *k)
+            .filter_map(|(key, p)| {
+                if p.connected && p.last_heard.elapsed() > consent {
+                    let why = format!(
+                        "nothing from the peer for {} s: its consent expired (RFC 7675)",
+                        consent.as_secs()
+                    );
+                    Some((*key, "consent", why))
+                } else if !p.connected && p.created.elapsed() > limit {
+                    let why = format!("ICE and DTLS did not complete within {} s", limit.as_secs());
+                    Some((*key, "connect", why))
+                } else {
+                    None
+                }
+            })
             .collect();
-        for key in silent {
+        for (key, stage, why) in ended {
             self.io
                 .metrics
                 .rtc_failures_total
-                .with_label_values(&["consent"])
+                .with_label_values(&[stage])
                 .inc();
-            self.close(
-                key,
-                Some(format!(
-                    "nothing from the peer for {} s: its consent expired (RFC 7675)",
-                    consent.as_secs()
-                )),
-            );
-        }
-        let limit = self.settings.connect_timeout;
-        let late: Vec<PeerKey> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| !p.connected && p.created.elapsed() > limit)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in late {
-            self.io
-                .metrics
-                .rtc_failures_total
-                .with_label_values(&["connect"])
-                .inc();
-            self.close(
-                key,
-                Some(format!(
-                    "ICE and DTLS did not complete within {} s",
-                    limit.as_secs()
-                )),
-            );
+            self.close(key, Some(why));
         }
     }
 
