@@ -350,16 +350,7 @@ async fn quic_pipe_churn_beyond_the_stream_limit_keeps_working() {
 async fn quic_a_stream_per_pipe_client_gets_its_streams() {
     use odd_gateway::protocol::{CommandMessage, Frame, MessageType};
     let gw = TestGateway::start().await;
-    let roots = odd_gateway::transport::certs::read_pem_certs(
-        gw.gateway.cert_path.as_deref().expect("cert"),
-    )
-    .expect("pem");
-    let tls =
-        odd_gateway::transport::certs::client_config(&roots, &[b"odd-im"], true).expect("config");
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("quic tls");
-    let mut endpoint =
-        quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
-    endpoint.set_default_client_config(quinn::ClientConfig::new(std::sync::Arc::new(crypto)));
+    let endpoint = common::quinn_client(&gw, false);
     let conn = endpoint
         .connect(gw.gateway.quic_addr.expect("quic"), "localhost")
         .expect("connect")

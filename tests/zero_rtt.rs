@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::TestGateway;
@@ -36,17 +35,7 @@ async fn first_code(recv: &mut quinn::RecvStream) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_returning_client_connects_in_0rtt() {
     let gw = TestGateway::start().await;
-    let roots = odd_gateway::transport::certs::read_pem_certs(
-        gw.gateway.cert_path.as_deref().expect("cert"),
-    )
-    .expect("pem");
-    let mut tls =
-        odd_gateway::transport::certs::client_config(&roots, &[b"odd-im"], true).expect("config");
-    tls.enable_early_data = true;
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(Arc::new(tls)).expect("quic");
-    let mut endpoint =
-        quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let endpoint = common::quinn_client(&gw, true);
     let addr = gw.gateway.quic_addr.expect("quic");
 
     // First visit: a full handshake, no ticket yet.
@@ -130,16 +119,7 @@ async fn a_ticket_the_gateway_lost_costs_a_retry_not_a_failure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abandoned_quic_connection_parks_its_session() {
     let gw = TestGateway::start().await;
-    let roots = odd_gateway::transport::certs::read_pem_certs(
-        gw.gateway.cert_path.as_deref().expect("cert"),
-    )
-    .expect("pem");
-    let tls =
-        odd_gateway::transport::certs::client_config(&roots, &[b"odd-im"], true).expect("config");
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(Arc::new(tls)).expect("quic");
-    let mut endpoint =
-        quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
-    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let endpoint = common::quinn_client(&gw, false);
     let addr = gw.gateway.quic_addr.expect("quic");
     for (code, parked) in [(2u32, 1.0), (0, 1.0)] {
         let conn = endpoint

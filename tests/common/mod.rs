@@ -340,3 +340,21 @@ pub async fn drain_within(
     }
     out
 }
+
+/// A quinn client endpoint (a client we did not write) trusting `gw`'s dev certificate, offering ALPN
+/// `odd-im`; with `early_data`, it sends 0-RTT when it holds a ticket.
+pub fn quinn_client(gw: &TestGateway, early_data: bool) -> quinn::Endpoint {
+    let roots = odd_gateway::transport::certs::read_pem_certs(
+        gw.gateway.cert_path.as_deref().expect("cert"),
+    )
+    .expect("pem");
+    let mut tls =
+        odd_gateway::transport::certs::client_config(&roots, &[b"odd-im"], true).expect("config");
+    tls.enable_early_data = early_data;
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(std::sync::Arc::new(tls))
+        .expect("quic tls");
+    let mut endpoint =
+        quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+    endpoint.set_default_client_config(quinn::ClientConfig::new(std::sync::Arc::new(crypto)));
+    endpoint
+}
