@@ -269,3 +269,80 @@ async fn the_user_row_is_written_only_when_the_profile_changes(backend: Backend)
     assert_eq!(changed.1, "Annie");
     assert!(changed.0 > first.0, "a changed profile is written");
 }
+
+/// A store query that waits (here: behind a lock another connection holds on `read_positions`) holds up only
+/// its own pipe: a chat message on another pipe of the same connection is answered meanwhile, an answer asked
+/// for later on the query's own pipe still comes after the query's, and the query's answer follows once the
+/// lock goes. PostgreSQL only: SQLite readers and writers cannot be held apart table by table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_query_on_one_pipe_does_not_hold_up_chat_on_another() {
+    use serde_json::json;
+    let Some(gw) = DbGateway::start(Backend::Postgres, people).await else {
+        return;
+    };
+    let alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("alice");
+    let chat = alice.create("messaging").await.expect("chat pipe");
+    let slow = alice.create("messaging").await.expect("query pipe");
+    alice.join(chat, "r").await.expect("join");
+    let first = alice.say(chat, "r", "first").await.expect("stored");
+    let mid = first.info()["mid"].as_i64().expect("mid");
+
+    let schema = gw.db.schema.clone().expect("schema");
+    let pool = sqlx::PgPool::connect(&gw.db.url).await.expect("postgres");
+    let mut lock = pool.begin().await.expect("begin");
+    sqlx::raw_sql(&format!(
+        "SET LOCAL search_path TO {schema}; LOCK TABLE read_positions IN ACCESS EXCLUSIVE MODE"
+    ))
+    .execute(&mut *lock)
+    .await
+    .expect("lock");
+
+    let read = alice
+        .submit(
+            slow,
+            json!({"name": "read", "rid": "r", "mid": mid}),
+            Default::default(),
+        )
+        .await
+        .expect("read sent");
+    let read = tokio::spawn(read.wait());
+    let behind = alice
+        .submit(
+            slow,
+            json!({"name": "getProperty", "keys": ["temporary"]}),
+            Default::default(),
+        )
+        .await
+        .expect("getProperty sent");
+    let behind = tokio::spawn(behind.wait());
+    let said = tokio::time::timeout(
+        Duration::from_secs(5),
+        alice.say(chat, "r", "while the query waits"),
+    )
+    .await
+    .expect("the chat pipe is answered while the query waits")
+    .expect("stored");
+    assert!(said.info()["mid"].as_i64() > Some(mid));
+    assert!(!read.is_finished(), "the read is still behind the lock");
+    assert!(
+        !behind.is_finished(),
+        "an answer on the query's pipe waits for the query's answer"
+    );
+
+    lock.rollback().await.expect("unlock");
+    let read = tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("the read is answered once the lock goes")
+        .expect("task")
+        .expect("read answered");
+    assert_eq!(read.info()["mid"].as_i64(), Some(mid), "{read:?}");
+    let behind = tokio::time::timeout(Duration::from_secs(5), behind)
+        .await
+        .expect("then the answer behind it")
+        .expect("task")
+        .expect("getProperty answered");
+    assert_eq!(behind.info()["temporary"], json!(false), "{behind:?}");
+    pool.close().await;
+}

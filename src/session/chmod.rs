@@ -1,7 +1,7 @@
 //! `chmod {rid, tid, operator, mask}`: change a user's rights in a room.
 
 use super::error::{RoomContext, SessionError};
-use super::state::Session;
+use super::state::{Answer, Session};
 use crate::protocol::args::Chmod;
 use crate::protocol::status::codes;
 use crate::protocol::Status;
@@ -15,18 +15,21 @@ impl Session {
             .ok_or_else(|| SessionError::NotConnected(command.into()))
     }
 
-    pub(super) async fn chmod(&mut self, args: Chmod) -> Result<Status, SessionError> {
+    /// Worked out off the session task (it waits for the store).
+    pub(super) async fn chmod(&mut self, args: Chmod) -> Result<Answer, SessionError> {
         let caller = self.caller("chmod")?;
-        let info = self
-            .ctx
-            .rooms
-            .chmod(&caller, &self.claims, &args)
-            .await
-            .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
-        Ok(Status::ok(
-            codes::CALL_SUCCESS,
-            format!("rights of {} in {} changed", args.tid, args.rid),
-        )
-        .with_info(info))
+        let (rooms, claims) = (self.ctx.rooms.clone(), self.claims.clone());
+        self.off_task(async move {
+            let info = rooms
+                .chmod(&caller, &claims, &args)
+                .await
+                .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
+            Ok(Status::ok(
+                codes::CALL_SUCCESS,
+                format!("rights of {} in {} changed", args.tid, args.rid),
+            )
+            .with_info(info))
+        })
+        .await
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use tracing::{debug, info};
+use tracing::info;
 
 use super::context::Context;
 use super::end::End;
@@ -18,7 +18,7 @@ use super::lifecycle::refuse_over_ip_limit;
 use super::now_secs;
 use super::state::{Answer, Call, Session};
 use crate::protocol::args::PipeKind;
-use crate::protocol::outgoing::{ack_frame, status_frame};
+use crate::protocol::outgoing::ack_frame;
 use crate::protocol::status::codes;
 use crate::protocol::{Message, Request, Status};
 use crate::transport::{Inbound, Link, Outbox};
@@ -214,112 +214,6 @@ impl Session {
         }
     }
 
-    /// Writes a handler's answer and what follows it, in order: the status, the frames, the end of a catch-up,
-    /// a resumed session's queue. An answer given later is awaited off this task.
-    async fn write_answer(
-        &mut self,
-        call: Call,
-        name: &'static str,
-        answer: Answer,
-    ) -> Option<End> {
-        if let Some(later) = answer.later {
-            let (metrics, out) = (self.ctx.metrics.clone(), self.out.clone());
-            let permit = answer.in_flight;
-            tokio::spawn(async move {
-                let status = later.await.unwrap_or_else(|e| e.status());
-                metrics.command_answered(name, status.code, call.started);
-                // Success needs no answer for txid 0; an error is told all the same (see `on_error`).
-                if call.txid != 0 || status.is_error() {
-                    // A client that does not read its answers is cut off by the outbox; nothing else to do.
-                    let _ = out
-                        .reply(status_frame(call.pipe, call.txid, &status, now_secs()))
-                        .await;
-                }
-                drop(permit);
-            });
-        }
-        let mut end = None;
-        if let Some(status) = &answer.status {
-            self.ctx
-                .metrics
-                .command_answered(name, status.code, call.started);
-            if call.txid != 0 {
-                end = self.answer(call.pipe, call.txid, status).await;
-            }
-        }
-        // Pushes that must follow the answer (the coverage list after a join, a replay). A replay to a slow
-        // client can take long: a reconnect taking the session over (or the backend disconnecting it) cuts
-        // it short, and the new transport's client asks for the rest with `after`.
-        let kick = self.kick.clone();
-        for frame in answer.then {
-            if end.is_some() {
-                break;
-            }
-            tokio::select! {
-                biased;
-                sent = self.out.reply(frame) => if sent.is_err() {
-                    end = Some(End::SlowConsumer);
-                },
-                _ = kick.notified() => end = Some(match kick.disconnect_reason() {
-                    Some(reason) => End::Disconnected(reason),
-                    None => End::TakenOver,
-                }),
-            }
-        }
-        if let Some(c) = answer.catch_up {
-            // Held live messages follow the replay; from here on live traffic flows directly.
-            self.ctx
-                .rooms
-                .finish_catch_up(self.id, c.pipe, &c.rid, c.last, &self.out);
-        }
-        // A resumed session: what queued while it was away follows the answer, then live traffic.
-        if let Some((old, queued)) = answer.splice {
-            if self.out.splice(queued).await.is_err() {
-                return Some(End::SlowConsumer);
-            }
-            self.out = old;
-        }
-        end
-    }
-
-    /// `close` on pipe 0: answer it, then end the session for good (not parked; its rooms see it leave at once).
-    async fn goodbye(&mut self, call: Call, reason: &str) -> Option<End> {
-        // The reason is logged: control characters (a newline forging a log line, terminal escapes) become
-        // spaces.
-        let reason: String = crate::transport::link::truncate_reason(reason, 200)
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        let reason = if reason.trim().is_empty() {
-            "client said goodbye".to_string()
-        } else {
-            reason
-        };
-        let status = Status::ok(codes::CONNECT_CLOSED, format!("closed: {reason}"));
-        self.ctx
-            .metrics
-            .command_answered("close", status.code, call.started);
-        if call.txid != 0 {
-            let _ = self.answer(0, call.txid, &status).await;
-        }
-        Some(End::Goodbye(reason))
-    }
-
-    /// The process-wide memory budget cannot hold what this connection sends: tell it, and close.
-    async fn over_budget(&mut self, what: &'static str) -> Option<End> {
-        self.ctx
-            .metrics
-            .memory_budget_refusals_total
-            .with_label_values(&[what])
-            .inc();
-        let reason = "the gateway's memory budget is exhausted; try again later".to_string();
-        tracing::warn!(conn = self.id, what, "memory budget exhausted; closing");
-        let _ = self
-            .answer(0, 0, &Status::error(codes::CONNECT_CLOSED, reason.clone()))
-            .await;
-        Some(End::AfterStatus(reason))
-    }
-
     /// Routes a request by pipe and name to its handler.
     async fn dispatch(
         &mut self,
@@ -367,10 +261,10 @@ impl Session {
             (Some(PipeKind::Messaging), Request::Send(args)) => {
                 return self.send(pipe, args, payload).await
             }
-            (Some(PipeKind::Messaging), Request::Chmod(args)) => self.chmod(args).await?,
-            (_, Request::History(args)) => self.history(args).await?,
-            (_, Request::Read(args)) => self.read(args).await?,
-            (_, Request::Redact(args)) => self.redact(args).await?,
+            (Some(PipeKind::Messaging), Request::Chmod(args)) => return self.chmod(args).await,
+            (_, Request::History(args)) => return self.history(args).await,
+            (_, Request::Read(args)) => return self.read(args).await,
+            (_, Request::Redact(args)) => return self.redact(args).await,
             (_, Request::SetProperty(a)) => self.set_property(pipe, a).await?,
             (_, Request::GetProperty(a)) => self.get_property(pipe, a).await?,
             (Some(PipeKind::Signaling), Request::Play(a)) => return self.play(pipe, a).await,
@@ -392,49 +286,5 @@ impl Session {
             }
         };
         Ok(status.into())
-    }
-
-    /// Sends `status` on `pipe` for `txid`. `Some(End)` when the client cannot take it.
-    pub(super) async fn answer(&mut self, pipe: u16, txid: u16, status: &Status) -> Option<End> {
-        match self
-            .out
-            .reply(status_frame(pipe, txid, status, now_secs()))
-            .await
-        {
-            Ok(()) => None,
-            Err(_) => Some(End::SlowConsumer),
-        }
-    }
-
-    /// Answers an error. Errors are sent even for txid 0, so a client that asked for no answer still learns
-    /// why its command did nothing. Returns `Some(End)` when the connection must close.
-    async fn on_error(&mut self, pipe: Option<u16>, txid: u16, err: SessionError) -> Option<End> {
-        match &err {
-            SessionError::Room(_, crate::rooms::RoomError::Store(e)) => {
-                self.ctx.metrics.store_errors_total.inc();
-                tracing::error!(conn = self.id, error = %e, "storage failed")
-            }
-            _ => debug!(conn = self.id, error = %err, "request failed"),
-        }
-        if let Some(failure) = err.failure() {
-            self.ctx.metrics.request_failed(failure);
-        }
-        let status = err.status();
-        if let Some(end) = self.answer(pipe.unwrap_or(0), txid, &status).await {
-            return Some(end);
-        }
-        if let SessionError::Frame(_) = err {
-            self.protocol_errors += 1;
-            if self.protocol_errors >= self.ctx.limits.max_protocol_errors {
-                let reason = format!("too many malformed frames ({})", self.protocol_errors);
-                let closing = Status::error(codes::CONNECT_CLOSED, reason.clone());
-                let _ = self.answer(0, 0, &closing).await;
-                return Some(End::AfterStatus(reason));
-            }
-        }
-        if err.closes_connection() {
-            return Some(End::AfterStatus(err.to_string()));
-        }
-        None
     }
 }

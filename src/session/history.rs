@@ -1,8 +1,9 @@
 //! `history {rid | uid, before, after, limit}`: a page of a room's or a conversation's stored messages,
-//! rendered straight from the stored JSON (see rooms/history.rs).
+//! rendered straight from the stored JSON (see rooms/history.rs); search, `read` and `redact`. Each is
+//! worked out off the session task, so the connection goes on reading on its other pipes meanwhile.
 
 use super::error::{RoomContext, SessionError};
-use super::state::Session;
+use super::state::{Answer, Session};
 use crate::protocol::args::{History, Read, Redact};
 use crate::protocol::command::MAX_ARGS_LEN;
 use crate::protocol::status::codes;
@@ -10,81 +11,68 @@ use crate::protocol::Status;
 use crate::rooms::{hits_json, page_json, HistoryRequest, HistoryThread, RedactBy, SearchRequest};
 
 impl Session {
-    pub(super) async fn history(&mut self, mut args: History) -> Result<Status, SessionError> {
+    /// Worked out off the session task (`off_task`), like every command that waits for the store.
+    pub(super) async fn history(&mut self, mut args: History) -> Result<Answer, SessionError> {
         let caller = self.caller("history")?;
+        let (rooms, claims) = (self.ctx.rooms.clone(), self.claims.clone());
         if let Some(query) = args.query.take() {
-            return self.search(caller, query, args).await;
+            let thread = match (&args.rid, &args.uid) {
+                (None, None) => None,
+                _ => Some(thread_of("history", args.rid, args.uid)?),
+            };
+            let req = SearchRequest {
+                query,
+                thread,
+                before: args.before,
+                limit: args.limit,
+            };
+            return self
+                .off_task(async move {
+                    let hits = rooms
+                        .search(&caller, &claims, req)
+                        .await
+                        .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
+                    let info = hits_json(&hits, Some(MAX_ARGS_LEN - 512));
+                    Ok(Status::ok(codes::CALL_SUCCESS, "history").with_raw_info(info))
+                })
+                .await;
         }
         let thread = thread_of("history", args.rid, args.uid)?;
         let newest = args.after.is_none() || args.before.is_some();
-        let page = self
-            .ctx
-            .rooms
-            .history(
-                &caller,
-                &self.claims,
-                HistoryRequest {
-                    thread,
-                    before: args.before,
-                    after: args.after,
-                    limit: args.limit,
-                },
-            )
-            .await
-            .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
-        // Leave room in the 64 KiB argument block for the status envelope.
-        let info = page_json(&page, newest, Some(MAX_ARGS_LEN - 512));
-        Ok(Status::ok(codes::CALL_SUCCESS, "history").with_raw_info(info))
-    }
-}
-
-impl Session {
-    /// `history {query, rid?, uid?, before?, limit?}`: the newest matching messages the caller may read.
-    async fn search(
-        &mut self,
-        caller: String,
-        query: String,
-        args: History,
-    ) -> Result<Status, SessionError> {
-        let thread = match (&args.rid, &args.uid) {
-            (None, None) => None,
-            _ => Some(thread_of("history", args.rid, args.uid)?),
+        let req = HistoryRequest {
+            thread,
+            before: args.before,
+            after: args.after,
+            limit: args.limit,
         };
-        let hits = self
-            .ctx
-            .rooms
-            .search(
-                &caller,
-                &self.claims,
-                SearchRequest {
-                    query,
-                    thread,
-                    before: args.before,
-                    limit: args.limit,
-                },
-            )
-            .await
-            .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
-        let info = hits_json(&hits, Some(MAX_ARGS_LEN - 512));
-        Ok(Status::ok(codes::CALL_SUCCESS, "history").with_raw_info(info))
+        self.off_task(async move {
+            let page = rooms
+                .history(&caller, &claims, req)
+                .await
+                .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
+            // Leave room in the 64 KiB argument block for the status envelope.
+            let info = page_json(&page, newest, Some(MAX_ARGS_LEN - 512));
+            Ok(Status::ok(codes::CALL_SUCCESS, "history").with_raw_info(info))
+        })
+        .await
     }
 
     /// `redact {mid}`: the caller's own message, or any in a room where they hold `x`.
-    pub(super) async fn redact(&mut self, args: Redact) -> Result<Status, SessionError> {
+    pub(super) async fn redact(&mut self, args: Redact) -> Result<Answer, SessionError> {
         let caller = self.caller("redact")?;
-        let info = self
-            .ctx
-            .rooms
-            .redact(
-                RedactBy::User {
-                    id: &caller,
-                    claims: &self.claims,
-                },
-                args.mid,
-            )
-            .await
-            .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
-        Ok(Status::ok(codes::CALL_SUCCESS, "redact").with_info(info))
+        let (rooms, claims) = (self.ctx.rooms.clone(), self.claims.clone());
+        self.off_task(async move {
+            let by = RedactBy::User {
+                id: &caller,
+                claims: &claims,
+            };
+            let info = rooms
+                .redact(by, args.mid)
+                .await
+                .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
+            Ok(Status::ok(codes::CALL_SUCCESS, "redact").with_info(info))
+        })
+        .await
     }
 }
 
@@ -106,15 +94,17 @@ fn thread_of(
 
 impl Session {
     /// `read {rid | uid, mid?}`: marks read up to `mid`, or asks; answers `{mid, unread, more}`.
-    pub(super) async fn read(&mut self, args: Read) -> Result<Status, SessionError> {
+    pub(super) async fn read(&mut self, args: Read) -> Result<Answer, SessionError> {
         let caller = self.caller("read")?;
         let thread = thread_of("read", args.rid, args.uid)?;
-        let info = self
-            .ctx
-            .rooms
-            .read(&caller, &self.claims, thread, args.mid)
-            .await
-            .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
-        Ok(Status::ok(codes::CALL_SUCCESS, "read").with_info(info))
+        let (rooms, claims) = (self.ctx.rooms.clone(), self.claims.clone());
+        self.off_task(async move {
+            let info = rooms
+                .read(&caller, &claims, thread, args.mid)
+                .await
+                .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
+            Ok(Status::ok(codes::CALL_SUCCESS, "read").with_info(info))
+        })
+        .await
     }
 }

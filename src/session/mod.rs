@@ -6,6 +6,7 @@
 //! `SessionError` turned into a status in exactly one place (`error.rs`).
 
 pub mod acks;
+mod answer;
 mod chmod;
 mod connect;
 pub mod connection;
@@ -16,6 +17,7 @@ mod history;
 pub mod joined;
 mod lifecycle;
 mod media;
+mod order;
 pub mod per_ip;
 mod pipe_commands;
 pub mod pipes;

@@ -30,6 +30,10 @@ pub const PRE_CONNECT_MESSAGE: usize = 8 + 65_535;
 /// Messages one connection may have waiting for their commit (see send.rs).
 pub const MAX_IN_FLIGHT: u32 = 1024;
 
+/// Store queries (history, search, read, redact, chmod) one connection may have running off its task; past
+/// that the session waits for one to finish before it reads on.
+pub const MAX_QUERIES: usize = 8;
+
 pub struct Session {
     pub(super) id: u64,
     pub(super) ctx: Arc<Context>,
@@ -56,6 +60,10 @@ pub struct Session {
     pub(super) claims: RoomClaims,
     /// When that token expires (unix seconds); the run loop re-arms its timer whenever this changes.
     pub(super) token_expires: Option<u64>,
+    /// Keeps answers in request order per pipe while some are worked out off this task (order.rs).
+    pub(super) order: super::order::PipeOrder,
+    /// Bounds the store queries running off this task (`off_task`).
+    pub(super) queries: Arc<tokio::sync::Semaphore>,
 }
 
 impl Session {
@@ -79,9 +87,31 @@ impl Session {
             claims: RoomClaims::any(),
             token_expires: None,
             conn_properties: serde_json::Map::new(),
+            order: Default::default(),
+            queries: Arc::new(tokio::sync::Semaphore::new(MAX_QUERIES)),
             info,
             ctx,
         }
+    }
+}
+
+impl Session {
+    /// An answer worked out off the session task by `work` (a store query): the connection reads on, and
+    /// the answer is written in its turn on its pipe (order.rs). At most `MAX_QUERIES` run at once.
+    pub(super) async fn off_task(
+        &self,
+        work: impl std::future::Future<Output = Result<Status, SessionError>> + Send + 'static,
+    ) -> Result<Answer, SessionError> {
+        let permit = self.queries.clone().acquire_owned().await.map_err(|_| {
+            SessionError::Room(
+                super::error::RoomContext::Other,
+                crate::rooms::RoomError::ShuttingDown,
+            )
+        })?;
+        Ok(Answer {
+            in_turn: true,
+            ..Answer::later(Box::pin(work), permit)
+        })
     }
 }
 
@@ -109,6 +139,10 @@ pub struct Answer {
     /// Held until that later answer is queued: `finish` waits for every permit, so a closing session's
     /// accepted messages are answered before its goodbye.
     pub in_flight: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// That later answer keeps request order on its pipe (a store query: see order.rs). A `send`'s does not:
+    /// it comes when its commit does (a connection's messages commit in order), and one post waiting for a
+    /// far node does not hold up the refusal of the next.
+    pub in_turn: bool,
     /// Frames written right after the status, in order (the coverage push after a join, replayed messages).
     pub then: Vec<Frame>,
     /// A catch-up join: once `then` is written, the live messages held meanwhile follow (see rooms/catchup.rs).
