@@ -201,6 +201,7 @@ impl Gateway {
             max_header_bytes: limits.http_max_header_bytes,
             tcp_keepalive: Duration::from_millis(limits.tcp_keepalive_ms),
             http2_max_streams: limits.http2_max_streams,
+            idle_timeout: Duration::from_millis(limits.http_idle_timeout_ms),
         };
         let https_tls = match (config.listen.https.addr(), &material) {
             (Some(_), Some(m)) => Some(tokio_rustls::TlsAcceptor::from(

@@ -7,6 +7,10 @@ use odd_gateway::config::{Cli, LogFormat};
 use odd_gateway::gateway::Gateway;
 use tracing_subscriber::EnvFilter;
 
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -303,7 +303,7 @@ async fn every_hostile_input_gets_its_answer_and_bystanders_lose_nothing() {
         people(c);
         c.limits.max_frame_bytes = 50_000;
         c.limits.max_message_bytes = 65_536;
-        c.auth.jwt_secret = Some("suite-secret".into());
+        c.auth.jwt_secret = Some("suite-secret-0123456789abcdef-01234".into());
     })
     .await;
     let url = gw.tcp_url();
@@ -429,10 +429,10 @@ async fn every_hostile_input_gets_its_answer_and_bystanders_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwt_tokens_over_a_real_connection() {
-    let secret = "integration-secret";
+    let secret = "integration-secret-0123456789abcdef";
     let gw = TestGateway::start_with(|c| {
         c.auth.anonymous = Some(false);
-        c.auth.jwt_secret = Some("integration-secret".into());
+        c.auth.jwt_secret = Some("integration-secret-0123456789abcdef".into());
     })
     .await;
     let now = odd_gateway::clock::now_secs() as u64;
@@ -602,5 +602,64 @@ async fn http_connections_over_the_limit_get_429_with_the_reason() {
         answer.contains("too many connections from 127.0.0.1 (at most 2)"),
         "{answer}"
     );
+    // Our own client over WebSocket says why as well (the reason is in the 429's JSON body).
+    match Client::connect(&format!("ws://{http}/im"), "").await {
+        Err(e) => assert!(
+            e.to_string()
+                .contains("too many connections from 127.0.0.1 (at most 2)"),
+            "{e}"
+        ),
+        Ok(_) => panic!("over the limit"),
+    }
     drop(held);
+}
+
+/// Every HTTP error is the documented JSON `{error, code}`, including the ones the router makes itself (no
+/// route, a method a route does not serve, a path parameter that is not a number): never the framework's
+/// plain text or an empty body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_http_error_is_json() {
+    let gw = TestGateway::start().await;
+    let http = gw.http_url();
+    let client = reqwest::Client::new();
+    for (method, path, status, code) in [
+        ("GET", "/no/such/route", 404, "not_found"),
+        ("GET", "/api/messages/abc/payload", 400, "bad_request"),
+        ("DELETE", "/api/messages/abc", 400, "bad_request"),
+        ("DELETE", "/rtc/resources/abc", 404, "not_found"),
+        (
+            "DELETE",
+            "/rtc/resources/99999999999999999999999",
+            404,
+            "not_found",
+        ),
+        ("GET", "/api/rooms/%FF%FE/messages", 400, "bad_request"),
+        ("PUT", "/api/server/publish", 405, "method_not_allowed"),
+        ("GET", "/whip/im", 405, "method_not_allowed"),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let resp = client
+            .request(method.clone(), format!("{http}{path}"))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(resp.status().as_u16(), status, "{method} {path}");
+        let kind = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            kind.starts_with("application/json"),
+            "{method} {path}: {kind}"
+        );
+        let body: serde_json::Value = resp.json().await.expect("JSON body");
+        assert_eq!(body["code"], code, "{method} {path}: {body}");
+        let text = body["error"].as_str().unwrap_or("");
+        assert!(!text.is_empty(), "{method} {path}: {body}");
+        for leak in ["Cannot parse", "i64", "u64", "Invalid URL"] {
+            assert!(!text.contains(leak), "{method} {path}: {body}");
+        }
+    }
 }

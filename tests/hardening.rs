@@ -321,7 +321,7 @@ async fn a_panicking_session_is_cleaned_up_like_a_normal_end() {
     assert_eq!(got.args["data"], Value::from("still here"));
 }
 
-const SECRET: &str = "claims-secret";
+const SECRET: &str = "claims-secret-0123456789abcdef-0123";
 
 /// An HS256 token for `sub`, limited to `rooms` when given.
 fn jwt(sub: &str, rooms: Option<&[&str]>) -> String {

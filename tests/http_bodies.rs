@@ -181,3 +181,72 @@ async fn stalled_h2c_streams_hold_nothing() {
     );
     drop(held);
 }
+
+/// A connection that sends no request holds nothing for long: silence, one byte, half the HTTP/2 preface or
+/// the whole preface with SETTINGS (hyper's HTTP/1 header deadline does not cover any of these) are closed
+/// once `http_header_timeout_ms` passes; an HTTP/2 connection whose requests are done is closed after
+/// `http_idle_timeout_ms`. Before, all of these stayed open for as long as the client liked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_without_requests_are_closed() {
+    let gw = common::TestGateway::start_with(|c| {
+        c.limits.http_header_timeout_ms = 500;
+        c.limits.http_idle_timeout_ms = 1_000;
+    })
+    .await;
+    let http = gw.gateway.http_addr.expect("http");
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00".to_vec();
+    let openings: [(&str, Vec<u8>); 4] = [
+        ("silence", vec![]),
+        ("one byte", b"P".to_vec()),
+        ("half the HTTP/2 preface", b"PRI * HTTP/2.0\r\n".to_vec()),
+        ("the HTTP/2 preface and SETTINGS", preface),
+    ];
+    let mut opened = Vec::new();
+    for (what, bytes) in openings {
+        let mut s = tokio::net::TcpStream::connect(http).await.expect("connect");
+        s.write_all(&bytes).await.expect("write");
+        opened.push((what, s));
+    }
+    let started = Instant::now();
+    for (what, mut s) in opened {
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut buf = [0u8; 1024];
+            // Whatever the server says first (a SETTINGS frame, a GOAWAY), it ends with the close.
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "{what}: still open after 5 s");
+    }
+    assert!(started.elapsed() < Duration::from_secs(4));
+
+    // HTTP/2 after its requests: closed once idle past the limit, not before.
+    let tcp = tokio::net::TcpStream::connect(http).await.expect("connect");
+    let (client, conn) = h2::client::handshake(tcp).await.expect("h2c");
+    let conn = tokio::spawn(conn);
+    let mut client = client.ready().await.expect("ready");
+    for _ in 0..3 {
+        let req = http::Request::get(format!("http://{http}/healthz"))
+            .body(())
+            .expect("request");
+        client = client.ready().await.expect("a stream slot");
+        let (answer, _) = client.send_request(req, true).expect("sent");
+        let answer = answer.await.expect("answered");
+        assert_eq!(answer.status().as_u16(), 200);
+    }
+    let idle_from = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), conn)
+        .await
+        .expect("the idle HTTP/2 connection is closed")
+        .expect("task")
+        .ok();
+    let idle = idle_from.elapsed();
+    assert!(
+        idle >= Duration::from_millis(600),
+        "closed {idle:?} after its last request, before its idle limit"
+    );
+}

@@ -569,13 +569,18 @@ async fn a_real_prometheus_runs_every_dashboard_query_and_rule() {
 }
 
 /// `/metrics` names API keys and what they call: in prod (or with `metrics_need_key`) a scrape needs a
-/// server-API key, as `X-API-Key` or as Prometheus's `Authorization: Bearer`.
+/// server-API key or a metrics-only key, as `X-API-Key` or as Prometheus's `Authorization: Bearer`; the
+/// metrics-only key can do nothing else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_can_require_a_key() {
     let gw = common::TestGateway::start_with(|c| {
         c.server_api.keys = vec![odd_gateway::config::ApiKey {
             name: "prometheus".into(),
             key: "k-scrape-0123456789".into(),
+        }];
+        c.server_api.metrics_keys = vec![odd_gateway::config::ApiKey {
+            name: "scraper".into(),
+            key: "k-metrics-only-0123456789".into(),
         }];
         c.server_api.metrics_need_key = Some(true);
     })
@@ -593,6 +598,20 @@ async fn metrics_can_require_a_key() {
     assert_eq!(
         status(http.get(&url).header("X-API-Key", "k-scrape-0123456789")).await,
         200
+    );
+    assert_eq!(
+        status(http.get(&url).bearer_auth("k-metrics-only-0123456789")).await,
+        200
+    );
+    let publish = format!("{}/api/server/rooms", gw.http_url());
+    assert_eq!(
+        status(
+            http.get(&publish)
+                .header("X-API-Key", "k-metrics-only-0123456789")
+        )
+        .await,
+        401,
+        "a metrics-only key is not a server-API key"
     );
     // The default in the dev profile stays open (the quick start scrapes it without a key).
     let dev = common::TestGateway::start().await;

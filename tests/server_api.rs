@@ -566,3 +566,60 @@ async fn publish_counts_connected_members_not_parked_sessions() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["delivered"], 1, "only carol is connected: {answer}");
 }
+
+/// With `create_on_join` off (the production example), rooms come from the backend: `POST /api/server/rooms`
+/// makes one (201, then 200 and unchanged when repeated), its owner holds `rwx`, and members can then join it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backend_creates_rooms_when_joining_does_not() {
+    let gw = TestGateway::start_with(|c| {
+        with_key(c);
+        c.rooms.create_on_join = false;
+    })
+    .await;
+    let alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("alice");
+    let pipe = alice.create("messaging").await.expect("pipe");
+    let refused = alice.join(pipe, "made").await;
+    assert!(
+        format!("{refused:?}").contains("does not exist"),
+        "{refused:?}"
+    );
+
+    let (status, room) = post(
+        &gw,
+        "/api/server/rooms",
+        json!({"rid": "made", "owner": "alice"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{room}");
+    assert_eq!(room["id"], "made");
+    assert_eq!(room["owner"], "alice");
+    let (status, again) = post(
+        &gw,
+        "/api/server/rooms",
+        json!({"rid": "made", "owner": "bob"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["owner"], "alice", "the first creation stands");
+    let (status, bad) = post(&gw, "/api/server/rooms", json!({"rid": "<b>"})).await;
+    assert_eq!((status, bad["code"].as_str()), (400, Some("bad_request")));
+    let (status, bad) = post(
+        &gw,
+        "/api/server/rooms",
+        json!({"rid": "x", "owner": "../x"}),
+    )
+    .await;
+    assert_eq!((status, bad["code"].as_str()), (400, Some("bad_request")));
+
+    alice.join(pipe, "made").await.expect("the room exists now");
+    // The owner administers it: she can give bob rights.
+    alice
+        .call(
+            pipe,
+            json!({"name": "chmod", "rid": "made", "tid": "bob", "operator": "=", "mask": "r"}),
+        )
+        .await
+        .expect("the owner holds x");
+}

@@ -211,9 +211,7 @@ impl Endpoint {
                         let scheme = if self.secure { "wss" } else { "ws" };
                         let url = format!("{scheme}://{}{}", self.authority, self.path);
                         if !self.secure {
-                            return websocket(url, stream, config, info)
-                                .await
-                                .map_err(|e| other_err(&e));
+                            return websocket(url, stream, config, info).await;
                         }
                         let tls = client_config(&options.roots, &[b"http/1.1"], false)
                             .map_err(|e| other_err(&e))?;
@@ -223,9 +221,7 @@ impl Endpoint {
                             .connect(name, stream)
                             .await
                             .map_err(connect_err)?;
-                        websocket(url, stream, config, info)
-                            .await
-                            .map_err(|e| other_err(&e))
+                        websocket(url, stream, config, info).await
                     }
                 }
             }
@@ -242,18 +238,43 @@ impl Endpoint {
     }
 }
 
-/// The WebSocket handshake over an open stream (plain TCP or TLS), then the same `Link` as any transport.
+/// The WebSocket handshake over an open stream (plain TCP or TLS), then the same `Link` as any transport. A
+/// refused handshake (429 over the address's limit, 401, ...) carries the gateway's reason in its JSON body:
+/// that reason is the error, not just the status line.
 async fn websocket<S>(
     url: String,
     stream: S,
     config: tokio_tungstenite::tungstenite::protocol::WebSocketConfig,
     info: LinkInfo,
-) -> Result<Link, tokio_tungstenite::tungstenite::Error>
+) -> Result<Link, ClientError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
-    Ok(transport::ws::link(ws, info, None))
+    use tokio_tungstenite::tungstenite::Error;
+    let target = url.clone();
+    match tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await {
+        Ok((ws, _)) => Ok(transport::ws::link(ws, info, None)),
+        Err(Error::Http(refused)) => {
+            let status = refused.status();
+            let why = refused
+                .body()
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+                .and_then(|v| v["error"].as_str().map(str::to_string));
+            // As a refusal at accept time on the other transports: the reason is the error.
+            Err(ClientError::Status {
+                code: "NetConnection.Connect.Rejected".into(),
+                description: match why {
+                    Some(why) => format!("{why} (HTTP {status})"),
+                    None => format!("the WebSocket handshake was refused: HTTP {status}"),
+                },
+            })
+        }
+        Err(e) => Err(ClientError::Connect {
+            target,
+            error: std::io::Error::other(e.to_string()),
+        }),
+    }
 }
 
 #[cfg(test)]

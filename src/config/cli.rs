@@ -127,6 +127,15 @@ impl Cli {
                     }
                 })?;
         }
+        if let Ok(keys) = std::env::var("ODD_METRICS_KEYS") {
+            c.server_api.metrics_keys =
+                crate::config::ServerApi::keys_from_env(&keys).map_err(|reason| {
+                    ConfigError::Invalid {
+                        key: "ODD_METRICS_KEYS",
+                        reason,
+                    }
+                })?;
+        }
         if let Ok(secret) = std::env::var("ODD_HOOKS_SECRET") {
             if !secret.is_empty() {
                 c.hooks.secret = secret;

@@ -58,6 +58,9 @@ pub struct Limits {
     pub http_body_timeout_ms: u64,
     /// HTTP/2 streams one connection may have open at once.
     pub http2_max_streams: u32,
+    /// An HTTP connection with no request in flight this long is closed (HTTP/1 keep-alive waits only
+    /// `http_header_timeout_ms` for its next request header; this bounds HTTP/2, which has no such limit).
+    pub http_idle_timeout_ms: u64,
     /// WebSocket upgrades being set up at once; more get `503`.
     pub max_pending_upgrades: usize,
     /// Bytes all connections together may hold in reassembly buffers and outbound queues.
@@ -90,6 +93,7 @@ impl Default for Limits {
             http_header_timeout_ms: 10_000,
             http_max_header_bytes: 16 * 1024,
             http_body_timeout_ms: 10_000,
+            http_idle_timeout_ms: 60_000,
             http2_max_streams: 64,
             max_pending_upgrades: 256,
         }

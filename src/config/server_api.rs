@@ -16,6 +16,9 @@ pub struct ServerApi {
     /// sends it). Unset: open in the dev profile, a key required in prod (metrics name API keys and what
     /// they call).
     pub metrics_need_key: Option<bool>,
+    /// Keys that may read `/metrics` and nothing else (a Prometheus credentials file should not be able to
+    /// publish, ban or erase). `/metrics` also takes any of `keys`.
+    pub metrics_keys: Vec<ApiKey>,
 }
 
 impl Default for ServerApi {
@@ -25,6 +28,7 @@ impl Default for ServerApi {
             publisher_id: "system".to_string(),
             publisher_nick: "System".to_string(),
             metrics_need_key: None,
+            metrics_keys: Vec::new(),
         }
     }
 }
@@ -74,7 +78,7 @@ impl ServerApi {
             reason,
         };
         let mut names = std::collections::HashSet::new();
-        for k in &self.keys {
+        for k in self.keys.iter().chain(&self.metrics_keys) {
             if k.name.is_empty() || !names.insert(k.name.as_str()) {
                 return Err(invalid(format!(
                     "key names must be unique and non-empty ({:?})",
@@ -91,16 +95,27 @@ impl ServerApi {
         Ok(())
     }
 
-    /// The name of the key `presented` matches, comparing every key in constant time.
+    /// The name of the server-API key `presented` matches, comparing every key in constant time.
     pub fn key_name(&self, presented: &str) -> Option<&str> {
-        let mut found = None;
-        for k in &self.keys {
-            if constant_time_eq(k.key.as_bytes(), presented.as_bytes()) {
-                found = Some(k.name.as_str());
-            }
-        }
-        found
+        find_key(&self.keys, presented)
     }
+
+    /// The name of the key `presented` matches among those that may read `/metrics`: the metrics-only keys
+    /// and the server-API keys.
+    pub fn scrape_key_name(&self, presented: &str) -> Option<&str> {
+        find_key(&self.metrics_keys, presented).or_else(|| self.key_name(presented))
+    }
+}
+
+/// Which of `keys` matches `presented`, comparing every key in constant time.
+fn find_key<'a>(keys: &'a [ApiKey], presented: &str) -> Option<&'a str> {
+    let mut found = None;
+    for k in keys {
+        if constant_time_eq(k.key.as_bytes(), presented.as_bytes()) {
+            found = Some(k.name.as_str());
+        }
+    }
+    found
 }
 
 /// Equal bytes, in time that depends on the lengths only.

@@ -67,6 +67,33 @@ impl Config {
                 });
             }
         }
+        let any_hook = [
+            &self.hooks.connect.url,
+            &self.hooks.message.url,
+            &self.hooks.offline.url,
+        ]
+        .iter()
+        .any(|u| !u.is_empty());
+        if any_hook && self.hooks.secret.chars().count() < MIN_SECRET_CHARS {
+            return Err(ConfigError::Invalid {
+                key: "hooks.secret",
+                reason: format!(
+                    "every hook request is signed with it (X-Odd-Signature): set at least \
+                     {MIN_SECRET_CHARS} characters (better: the ODD_HOOKS_SECRET environment variable)"
+                ),
+            });
+        }
+        if let Some(secret) = &self.auth.jwt_secret {
+            if secret.len() < MIN_JWT_SECRET_BYTES {
+                return Err(ConfigError::Invalid {
+                    key: "auth.jwt_secret",
+                    reason: format!(
+                        "an HS256 secret must be at least {MIN_JWT_SECRET_BYTES} bytes (RFC 7518 3.2: as long \
+                         as the hash); e.g. `openssl rand -hex 32`"
+                    ),
+                });
+            }
+        }
         if let Some(ca) = &self.hooks.ca_file {
             super::hooks::ca_certificates(ca).map_err(|reason| ConfigError::Invalid {
                 key: "hooks.ca_file",
@@ -144,3 +171,8 @@ impl Config {
         Ok(())
     }
 }
+
+/// The shortest hook secret accepted (the same floor as server-API keys).
+pub const MIN_SECRET_CHARS: usize = 16;
+/// The shortest HS256 secret accepted: as long as SHA-256's output (RFC 7518, section 3.2).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;

@@ -64,12 +64,14 @@ impl Authenticator {
                 ("accepted", Ok(p))
             }
             ConnectOutcome::Refused(e) => ("refused", Err(e)),
-            ConnectOutcome::Unavailable(why) => {
+            ConnectOutcome::Unavailable(public, why) => {
                 tracing::warn!(%transport, %peer, reason = %why, fail_open = hook.fail_open, "connect hook unavailable");
                 let result = if hook.fail_open {
                     self.verifier.principal(token)
                 } else {
-                    Err(AuthError::Unavailable(why))
+                    // The details (the hook's URL, a redirect's target, a parse error) are the operator's, in the
+                    // log above; the client learns only their category.
+                    Err(AuthError::Unavailable(public.into()))
                 };
                 ("unavailable", result)
             }

@@ -15,8 +15,13 @@ pub enum ConnectOutcome {
     /// Accepted, and for how long the backend lets the gateway reuse the answer for this token (`cache_s`).
     Accepted(Principal, Option<Duration>),
     Refused(AuthError),
-    /// Unreachable, timed out, a non-2xx answer or one that is not the documented JSON.
-    Unavailable(String),
+    /// Unreachable, timed out, a non-2xx answer or one that is not the documented JSON: what the client may
+    /// be told (a fixed category), and the details for the operator's log (URLs, statuses, parse errors).
+    Unavailable(&'static str, String),
+}
+
+fn unavailable(public: &'static str, detail: impl Into<String>) -> ConnectOutcome {
+    ConnectOutcome::Unavailable(public, detail.into())
 }
 
 #[derive(Clone)]
@@ -75,7 +80,7 @@ impl ConnectHook {
     pub async fn ask(&self, token: &str, transport: &str, peer: &str) -> ConnectOutcome {
         let _slot = match tokio::time::timeout(self.timeout, self.slots.acquire()).await {
             Ok(Ok(slot)) => slot,
-            _ => return ConnectOutcome::Unavailable("too many connect checks in flight".into()),
+            _ => return unavailable("too many connect checks in flight", "no free slot"),
         };
         let body = json!({ "token": token, "transport": transport, "peer": peer }).to_string();
         let signature = super::signature(&self.secret, body.as_bytes());
@@ -89,19 +94,22 @@ impl ConnectHook {
             .await;
         let resp = match sent {
             Ok(r) => r,
-            Err(e) if e.is_timeout() => return ConnectOutcome::Unavailable("timed out".into()),
-            Err(e) => return ConnectOutcome::Unavailable(format!("unreachable: {e}")),
+            Err(e) if e.is_timeout() => return unavailable("timed out", "timed out"),
+            Err(e) => return unavailable("unreachable", format!("unreachable: {e}")),
         };
         if !resp.status().is_success() {
-            return ConnectOutcome::Unavailable(super::http::refusal(&resp));
+            return unavailable("answered with an error", super::http::refusal(&resp));
         }
         let body = match super::http::read_capped(resp, super::http::CONNECT_ANSWER_MAX).await {
             Ok(b) => b,
-            Err(e) => return ConnectOutcome::Unavailable(e),
+            Err(e) if e.starts_with("answer longer") => {
+                return unavailable("answer longer than the limit", e)
+            }
+            Err(e) => return unavailable("unreachable", e),
         };
         let answer: Answer = match serde_json::from_slice(&body) {
             Ok(a) => a,
-            Err(e) => return ConnectOutcome::Unavailable(format!("unreadable answer: {e}")),
+            Err(e) => return unavailable("unreadable answer", format!("unreadable answer: {e}")),
         };
         match (answer.user, answer.reject) {
             (_, Some(reason)) => ConnectOutcome::Refused(AuthError::Invalid(format!(
@@ -122,11 +130,12 @@ impl ConnectHook {
                         .filter(|s| *s > 0)
                         .map(|s| Duration::from_secs(s.min(3_600))),
                 ),
-                Err(e) => ConnectOutcome::Unavailable(format!("the user it named: {e}")),
+                Err(e) => unavailable("named an invalid user", format!("the user it named: {e}")),
             },
-            (None, None) => {
-                ConnectOutcome::Unavailable("answer has neither `user` nor `reject`".into())
-            }
+            (None, None) => unavailable(
+                "unreadable answer",
+                "answer has neither `user` nor `reject`",
+            ),
         }
     }
 }

@@ -44,6 +44,11 @@ pub async fn read(
                 return Err(too_large());
             }
             if !hold.resize(len) {
+                state
+                    .metrics
+                    .memory_budget_refusals_total
+                    .with_label_values(&["http_body"])
+                    .inc();
                 return Err(ApiError::Busy(
                     "the gateway's memory budget is exhausted; try again later".into(),
                 ));

@@ -94,3 +94,35 @@ impl From<RoomError> for ApiError {
         ApiError::Room(e)
     }
 }
+
+/// A route's path parameters; a malformed one (bad percent-encoding) is a JSON 400 like every other error,
+/// not the framework's plain-text rejection.
+pub fn segment<T>(
+    path: Result<axum::extract::Path<T>, axum::extract::rejection::PathRejection>,
+) -> Result<T, ApiError> {
+    path.map(|axum::extract::Path(v)| v)
+        .map_err(|_| ApiError::BadRequest("the URL's path is not valid UTF-8 text".into()))
+}
+
+/// A numeric path segment (`what` names it in the error).
+pub fn number(segment: String, what: &str) -> Result<i64, ApiError> {
+    segment
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("{what} must be a number")))
+}
+
+/// Any path no route serves: a JSON 404.
+pub async fn no_route() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+/// A route asked with a method it does not serve: a JSON 405.
+pub async fn wrong_method() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(
+            json!({"error": "this route does not serve that method", "code": "method_not_allowed"}),
+        ),
+    )
+        .into_response()
+}

@@ -80,7 +80,7 @@ pub async fn metrics(
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({
-                "error": "/metrics needs a server-API key (X-API-Key or Authorization: Bearer)",
+                "error": "/metrics needs a metrics or server-API key (X-API-Key or Authorization: Bearer)",
                 "code": "unauthorized"
             })),
         )
@@ -89,14 +89,14 @@ pub async fn metrics(
     metrics_text(&state).into_response()
 }
 
-/// A server-API key in `X-API-Key` or as a bearer token.
+/// A metrics-only or server-API key in `X-API-Key` or as a bearer token.
 fn scrape_key_ok(state: &HttpState, headers: &axum::http::HeaderMap) -> bool {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let presented = header(super::server_api::API_KEY_HEADER)
         .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
         .map(str::trim)
         .unwrap_or("");
-    !presented.is_empty() && state.server_api.key_name(presented).is_some()
+    !presented.is_empty() && state.server_api.scrape_key_name(presented).is_some()
 }
 
 fn metrics_text(state: &HttpState) -> impl axum::response::IntoResponse {

@@ -4,6 +4,8 @@
 //! Query: `before` (ids below), `after` (ids above), `limit`. Pages are ascending by id; the response's
 //! `before` / `after` are the cursors for the next older / newer page, `more` says whether one exists.
 
+use super::error::segment;
+use axum::extract::rejection::PathRejection;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -65,9 +67,10 @@ pub(super) fn json_text(raw: Box<serde_json::value::RawValue>) -> axum::response
 pub async fn room_messages(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    Path(rid): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     q: Result<Query<Params>, QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
+    let rid = segment(path)?;
     let p = principal(&state, &headers).await?;
     page(
         &state,
@@ -82,9 +85,10 @@ pub async fn room_messages(
 pub async fn conversation_messages(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    Path((a, b)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     q: Result<Query<Params>, QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
+    let (a, b) = segment(path)?;
     let p = principal(&state, &headers).await?;
     let user = &p.user;
     let other = if user.id == a {
@@ -110,8 +114,9 @@ pub async fn conversation_messages(
 pub async fn message_payload(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    Path(mid): Path<i64>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<axum::response::Response, ApiError> {
+    let mid: i64 = super::error::number(segment(path)?, "message id")?;
     use axum::response::IntoResponse;
     let p = principal(&state, &headers).await?;
     match state.rooms.payload(&p.user.id, &p.rooms, mid).await? {
@@ -136,9 +141,10 @@ pub struct PresenceParams {
 pub async fn room_presence(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    Path(rid): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     q: Result<Query<PresenceParams>, QueryRejection>,
 ) -> Result<axum::Json<crate::rooms::PresencePage>, ApiError> {
+    let rid = segment(path)?;
     let p = principal(&state, &headers).await?;
     let q = params(q)?;
     let limit = q.limit.unwrap_or(500);
@@ -159,8 +165,9 @@ pub async fn room_presence(
 pub async fn user_unread(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    Path(uid): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let uid = segment(path)?;
     if headers.contains_key(super::server_api::API_KEY_HEADER) {
         let key = super::server_api::caller(&state, &headers, "unread")?;
         let result = state.rooms.unread_of(&uid).await.map_err(ApiError::from);

@@ -5,6 +5,7 @@
 
 mod auth;
 mod body;
+mod conn;
 mod error;
 pub mod health;
 mod history;
@@ -84,12 +85,17 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/server/ban", post(server_rights::ban))
         .route("/api/server/unban", post(server_rights::unban))
         .route("/api/server/users/{uid}", get(server_rooms::user))
-        .route("/api/server/rooms", get(server_rooms::rooms))
+        .route(
+            "/api/server/rooms",
+            get(server_rooms::rooms).post(server_rooms::create),
+        )
         .route("/api/server/rooms/{rid}", get(server_rooms::room))
         .route(
             "/api/server/rooms/{rid}/presence",
             get(server_rooms::presence),
         )
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(error::wrong_method)
         .with_state(state)
 }
 

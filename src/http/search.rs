@@ -2,6 +2,8 @@
 //! token's user may read (the in-band `history {query}`), newest first: `{messages, more, before}`. And
 //! `DELETE /api/messages/{mid}`: the token's user redacts a message (the in-band `redact`).
 
+use super::error::segment;
+use axum::extract::rejection::PathRejection;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -59,8 +61,9 @@ pub async fn search(
 pub async fn redact(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    Path(mid): Path<i64>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let mid: i64 = super::error::number(segment(path)?, "message id")?;
     let p = principal(&state, &headers).await?;
     let by = RedactBy::User {
         id: &p.user.id,

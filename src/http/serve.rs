@@ -17,6 +17,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::conn::{Activity, Tracked};
 use crate::session::per_ip::PerIp;
 
 /// The HTTP listener's limits (from `[limits]`).
@@ -28,6 +29,8 @@ pub struct HttpLimits {
     pub max_header_bytes: usize,
     /// HTTP/2 streams one connection may have open at once.
     pub http2_max_streams: u32,
+    /// A connection with no request in flight this long is closed (`conn.rs`).
+    pub idle_timeout: Duration,
     /// Keep-alive and user timeout of every accepted socket (a WebSocket's liveness under the gateway's
     /// pings), as on the TCP and TLS listeners (`transport::tcp::keep_alive`).
     pub tcp_keepalive: Duration,
@@ -55,9 +58,12 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(limits.http2_max_streams.max(1));
+        .max_concurrent_streams(limits.http2_max_streams.max(1))
+        // A peer that stops answering HTTP/2 pings is gone (an idle but live one is closed by `conn.rs`).
+        .keep_alive_interval(Some(Duration::from_secs(20)))
+        .keep_alive_timeout(Duration::from_secs(20));
     let builder = Arc::new(builder);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections = tokio_util::task::TaskTracker::new();
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -92,25 +98,23 @@ pub async fn serve(
             tokio::spawn(refuse(stream, tls.clone(), limits.header_timeout, why));
             continue;
         };
-        let svc = TowerToHyperService::new(
-            app.clone()
-                .layer(axum::Extension(ConnectInfo::<SocketAddr>(peer))),
-        );
-        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
-        tokio::spawn(async move {
+        let svc = Tracked {
+            inner: TowerToHyperService::new(
+                app.clone()
+                    .layer(axum::Extension(ConnectInfo::<SocketAddr>(peer))),
+            ),
+            activity: Activity::new(),
+        };
+        let (builder, shutdown, tls) = (builder.clone(), shutdown.clone(), tls.clone());
+        connections.spawn(async move {
             let result = match tls {
-                None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    watcher.watch(conn.into_owned()).await
-                }
+                None => serve_one(&builder, TokioIo::new(stream), svc, limits, &shutdown).await,
                 Some(acceptor) => {
                     // The TLS handshake is bounded by the same deadline as a request header.
                     match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
                     {
                         Ok(Ok(tls)) => {
-                            let conn =
-                                builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
-                            watcher.watch(conn.into_owned()).await
+                            serve_one(&builder, TokioIo::new(tls), svc, limits, &shutdown).await
                         }
                         Ok(Err(e)) => Err(e.into()),
                         Err(_) => Err("TLS handshake timed out".into()),
@@ -124,7 +128,37 @@ pub async fn serve(
         });
     }
     // Requests in flight may finish (bounded): WebSocket sessions are closed by the session layer itself.
-    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+    connections.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), connections.wait()).await;
+}
+
+type Service = Tracked<TowerToHyperService<Router>>;
+type ConnError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serves one connection until it ends, goes idle past its limits (`conn.rs`) or the gateway shuts down;
+/// the last two close it gracefully (a response being written is finished first, within a header deadline).
+async fn serve_one<I>(
+    builder: &Builder<TokioExecutor>,
+    io: I,
+    svc: Service,
+    limits: HttpLimits,
+    shutdown: &CancellationToken,
+) -> Result<(), ConnError>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let activity = svc.activity.clone();
+    let conn = builder.serve_connection_with_upgrades(io, svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        ended = conn.as_mut() => return ended,
+        _ = activity.idle_past(limits.header_timeout, limits.idle_timeout) => {}
+        _ = shutdown.cancelled() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    tokio::time::timeout(limits.header_timeout, conn)
+        .await
+        .unwrap_or(Ok(()))
 }
 
 /// Answers a connection over its address's limit with `429 Too Many Requests` and the reason, then closes it.

@@ -52,7 +52,16 @@ pub(super) fn user_id(id: &str) -> Result<(), ApiError> {
         nick: "-".into(),
         avatar: String::new(),
     };
-    crate::auth::validate_user(&who).map_err(|e| ApiError::BadRequest(e.to_string()))
+    crate::auth::validate_user(&who).map_err(not_a_token)
+}
+
+/// A user named in a request failed the rules of a token's user: say what is wrong with it, without the
+/// token wording (there is no token here).
+fn not_a_token(e: crate::auth::AuthError) -> ApiError {
+    match e {
+        crate::auth::AuthError::Invalid(why) => ApiError::BadRequest(why),
+        other => ApiError::BadRequest(other.to_string()),
+    }
 }
 
 /// A server-API body, read once the key checked out (`body.rs`).
@@ -69,7 +78,16 @@ pub(super) async fn read_body(
 pub(super) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     crate::protocol::json_check::check_json(body)
         .map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = crate::protocol::plain_json_error(&e.into_inner().to_string());
+        ApiError::BadRequest(if path == "." {
+            format!("body: {inner}")
+        } else {
+            format!("body: {path}: {inner}")
+        })
+    })
 }
 
 fn count(state: &HttpState, key: &str, call: &str, outcome: &str) {
@@ -153,8 +171,7 @@ fn server_post(
 ) -> Result<Post, ApiError> {
     let sender = match sender {
         Some(u) => {
-            crate::auth::validate_named_user(&u)
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            crate::auth::validate_named_user(&u).map_err(not_a_token)?;
             u
         }
         None => User {

@@ -1,7 +1,10 @@
 //! The server API's reads about rooms (API key, no rights checks; see `server_api.rs`):
 //! `GET /api/server/rooms?after=&limit=`, `GET /api/server/rooms/{rid}` and
 //! `GET /api/server/rooms/{rid}/presence?after=&limit=`; and `GET /api/server/users/{uid}` (where a user is).
+//! `POST /api/server/rooms {rid, owner?}` creates a room (the way to make rooms when `create_on_join` is off).
 
+use super::error::segment;
+use axum::extract::rejection::PathRejection;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -10,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::server_api::{caller, finish, user_id};
+use super::server_api::{caller, finish, json_body, read_body, user_id};
 use super::HttpState;
 
 /// Pages hold 1..=1000 entries; 100 unless the caller asks.
@@ -53,12 +56,47 @@ pub async fn rooms(
     finish(&state, &key, "rooms", result).map(Json)
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    rid: String,
+    /// Holds `rwx` in the room; the server API's publisher id when absent.
+    owner: Option<String>,
+}
+
+/// `POST /api/server/rooms {rid, owner?}`: 201 with the room when this call created it, 200 with the room as it
+/// was when it already existed (the owner is then unchanged).
+pub async fn create(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    let key = caller(&state, &headers, "create_room")?;
+    let result = async {
+        let body = read_body(&state, &headers, body).await?;
+        let b: CreateBody = json_body(&body)?;
+        let owner = b
+            .owner
+            .unwrap_or_else(|| state.server_api.publisher_id.clone());
+        Ok(state.rooms.server_create_room(&b.rid, &owner).await?)
+    }
+    .await;
+    let (room, created) = finish(&state, &key, "create_room", result)?;
+    let status = if created {
+        axum::http::StatusCode::CREATED
+    } else {
+        axum::http::StatusCode::OK
+    };
+    Ok((status, Json(room)))
+}
+
 /// `{"id","owner","created","properties","default_rights","present"}`; 404 for an unknown room.
 pub async fn room(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    Path(rid): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let rid = segment(path)?;
     let key = caller(&state, &headers, "room")?;
     let result = state.rooms.room_info(&rid).await.map_err(ApiError::from);
     finish(&state, &key, "room", result).map(Json)
@@ -68,9 +106,10 @@ pub async fn room(
 pub async fn presence(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    Path(rid): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     q: Result<Query<PageParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let rid = segment(path)?;
     let key = caller(&state, &headers, "presence")?;
     let result = async {
         let (after, limit) = page_params(q)?;
@@ -85,8 +124,9 @@ pub async fn presence(
 pub async fn user(
     State(state): State<HttpState>,
     headers: HeaderMap,
-    Path(uid): Path<String>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let uid = segment(path)?;
     let key = caller(&state, &headers, "user")?;
     let result = user_id(&uid).map(|()| {
         let (live, parked) = state.rooms.sessions_of(&uid);

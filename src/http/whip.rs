@@ -4,6 +4,8 @@
 //! the other way. Bearer tokens as the rest of the API; rights as on the pipes (`w` to publish to an app that
 //! names a room, `r` to play one). docs/rtc.md.
 
+use super::error::segment;
+use axum::extract::rejection::PathRejection;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -98,7 +100,12 @@ async fn offer(
     let sdp = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().starts_with("application/sdp"));
+        // The media type, case-insensitively (RFC 9110 8.3.1); parameters after `;` are allowed.
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/sdp"))
+        });
     if !sdp {
         return Err(ApiError::BadRequest(
             "Content-Type must be application/sdp".into(),
@@ -150,15 +157,16 @@ fn created(id: u64, answer: String, stream: &str) -> Response {
 /// `POST /whip/{app}`: publish.
 pub async fn publish(
     State(state): State<HttpState>,
-    Path(app): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
+    let app = segment(path)?;
     let p = principal(&state, &headers).await?;
     if !StreamName::valid_app(&app) {
         return Err(ApiError::BadRequest(
-            "app: 1 to 128 characters, no `@`".into(),
+            "app: 1 to 128 characters, no `@`, markup (< > & \" ' \\) or control characters".into(),
         ));
     }
     let sdp = offer(&state, &headers, body).await?;
@@ -183,11 +191,12 @@ pub async fn publish(
 /// `POST /whep/{stream}`: play (the stream's name percent-encoded or as is).
 pub async fn play(
     State(state): State<HttpState>,
-    Path(stream): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
+    let stream = segment(path)?;
     let p = principal(&state, &headers).await?;
     let sdp = offer(&state, &headers, body).await?;
     let name = StreamName::parse(&stream)
@@ -214,8 +223,11 @@ pub async fn play(
 /// may (its id is random: the URL is the capability, as WHIP has it), a guest included; no token needed.
 pub async fn delete(
     State(state): State<HttpState>,
-    Path(id): Path<u64>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
+    let id: u64 = segment(path)?
+        .parse()
+        .map_err(|_| ApiError::NotFound("no such resource".into()))?;
     if state.rtc_resources.owners().remove(&id).is_none() {
         return Err(ApiError::NotFound(format!("no resource {id}")));
     }

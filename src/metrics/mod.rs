@@ -108,7 +108,7 @@ metrics_table! {
     rtc_failures_total: IntCounterVec = counter_vec("odd_gateway_rtc_failures_total", "SFU failures, by stage (sdp, connect: ICE/DTLS never completed, ice: consent lost, dtls, rtc, send, engine: the SFU task itself failed).", &["stage"]);
     memory_budget_bytes: IntGauge = gauge("odd_gateway_memory_budget_bytes", "The process-wide budget for reassembly buffers and outbound queues (limits.memory_budget_bytes).");
     memory_budget_used_bytes: IntGauge = gauge("odd_gateway_memory_budget_used_bytes", "Bytes held now in reassembly buffers and outbound queues, all connections together.");
-    memory_budget_refusals_total: IntCounterVec = counter_vec("odd_gateway_memory_budget_refusals_total", "Connections closed because the memory budget was exhausted, by what they wanted to hold.", &["what"]);
+    memory_budget_refusals_total: IntCounterVec = counter_vec("odd_gateway_memory_budget_refusals_total", "Connections closed (reassembly) and HTTP bodies refused (http_body) because the memory budget was exhausted, by what they wanted to hold.", &["what"]);
     store_up: IntGauge = gauge("odd_gateway_store_up", "1 while the store answers and commits (checked every 5 s and by /readyz), else 0.");
     store_errors_total: IntCounter = counter("odd_gateway_store_errors_total", "Requests of any kind (join, chmod, history, send, ...) refused because the store failed.");
 }

@@ -106,8 +106,9 @@ impl Metrics {
         ] {
             self.rtc_failures_total.with_label_values(&[stage]);
         }
-        self.memory_budget_refusals_total
-            .with_label_values(&["reassembly"]);
+        for what in ["reassembly", "http_body"] {
+            self.memory_budget_refusals_total.with_label_values(&[what]);
+        }
         let calls = [
             "create",
             "release",

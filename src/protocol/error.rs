@@ -90,3 +90,68 @@ pub enum ArgsError {
     #[error("bad arguments for `{name}`: {reason}")]
     Invalid { name: String, reason: String },
 }
+
+/// A JSON decoding error in our words: serde names the Rust types it wanted (`struct PublishBody with 5
+/// elements`, `untagged enum Raw`, `i64`); a client should read what JSON was expected instead.
+pub fn plain_json_error(serde_message: &str) -> String {
+    let m = serde_message;
+    if m.contains("expected struct ") || m.contains(" elements") || m.contains("expected a map") {
+        return match m.find(" at line ") {
+            Some(at) => format!("expected a JSON object{}", &m[at..]),
+            None => "expected a JSON object".to_string(),
+        };
+    }
+    if m.contains("untagged enum") {
+        return "not one of the accepted forms".to_string();
+    }
+    let mut out = String::with_capacity(m.len());
+    for (i, word) in m.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let bare = word.trim_matches(|c: char| "`,.;".contains(c));
+        let plain = match bare {
+            "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" | "isize" => {
+                "an integer"
+            }
+            "f32" | "f64" => "a number",
+            _ => {
+                out.push_str(word);
+                continue;
+            }
+        };
+        out.push_str(&word.replace(bare, plain));
+    }
+    out
+}
+
+#[cfg(test)]
+mod plain_tests {
+    use super::plain_json_error;
+
+    #[test]
+    fn rust_type_names_become_json_words() {
+        assert_eq!(
+            plain_json_error(
+                "invalid type: string \"x\", expected struct PublishBody at line 1 column 3"
+            ),
+            "expected a JSON object at line 1 column 3"
+        );
+        assert_eq!(
+            plain_json_error("invalid length 2, expected struct X with 5 elements"),
+            "expected a JSON object"
+        );
+        assert_eq!(
+            plain_json_error("data did not match any variant of untagged enum Raw"),
+            "not one of the accepted forms"
+        );
+        assert_eq!(
+            plain_json_error("invalid type: string \"a\", expected i64 at line 1 column 9"),
+            "invalid type: string \"a\", expected an integer at line 1 column 9"
+        );
+        assert_eq!(
+            plain_json_error("missing field `rid`"),
+            "missing field `rid`"
+        );
+    }
+}

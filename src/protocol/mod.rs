@@ -19,7 +19,7 @@ pub mod request;
 pub mod status;
 
 pub use command::CommandMessage;
-pub use error::{ArgsError, FrameError};
+pub use error::{plain_json_error, ArgsError, FrameError};
 pub use frame::{Frame, MessageType, HEADER_LEN};
 pub use message::Message;
 pub use reassembly::Reassembler;

@@ -65,11 +65,11 @@ impl Request {
             let mut de = serde_json::Deserializer::from_slice(args);
             serde_path_to_error::deserialize(&mut de).map_err(|e| {
                 let path = e.path().to_string();
-                let inner = e.into_inner();
+                let inner = super::error::plain_json_error(&e.into_inner().to_string());
                 ArgsError::Invalid {
                     name: name.to_string(),
                     reason: if path == "." {
-                        inner.to_string()
+                        inner
                     } else {
                         format!("{path}: {inner}")
                     },

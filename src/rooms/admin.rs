@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::state::{room_default, room_properties, validate_room_id};
+use super::state::{room_default, room_properties, validate_room_id, validate_user_id};
 use super::{RoomError, Rooms};
 
 impl Rooms {
@@ -38,6 +38,19 @@ impl Rooms {
             reason: reason.to_string(),
         });
         here
+    }
+
+    /// Creates `rid` owned by `owner` unless it exists (the server API's way to make rooms when
+    /// `rooms.create_on_join` is off); the room as it is now, and whether this call created it.
+    pub async fn server_create_room(
+        &self,
+        rid: &str,
+        owner: &str,
+    ) -> Result<(Value, bool), RoomError> {
+        validate_room_id(rid)?;
+        validate_user_id(owner)?;
+        let (_, created) = self.store().ensure_room(rid, owner).await?;
+        Ok((self.room_info(rid).await?, created))
     }
 
     /// A room's description: owner, creation time, properties, the rights users without stored rights get,

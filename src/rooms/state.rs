@@ -170,11 +170,11 @@ pub(super) fn room_default(row: &RoomRow, policy_default: Mask) -> Mask {
 /// Room ids are opaque strings in any script, bounded so they stay usable as keys and in logs, and never
 /// markup: 1 to 128 characters (not bytes), no control characters, none of `< > & " '` and no `\`.
 pub(super) fn validate_room_id(rid: &str) -> Result<(), RoomError> {
-    let markup = |c: char| c.is_control() || "<>&\"'\\".contains(c);
-    if rid.is_empty() || rid.chars().count() > 128 || rid.chars().any(markup) {
+    if !crate::protocol::args::rooms::valid_room_id(rid) {
         return Err(RoomError::Invalid {
             what: "room id",
-            reason: "1 to 128 characters, no control characters and none of < > & \" ' \\".into(),
+            reason: "1 to 128 characters: no control or invisible formatting characters, none of < > & \" ' \\"
+                .into(),
         });
     }
     Ok(())

@@ -30,12 +30,10 @@ impl StreamName {
         })
     }
 
-    /// Whether `app` may end a stream name: 1 to 128 characters, no `@`, no control characters.
+    /// Whether `app` may end a stream name: a room id's rule (`valid_room_id`: no markup, control or invisible
+    /// characters), and no `@`.
     pub fn valid_app(app: &str) -> bool {
-        !app.is_empty()
-            && app.len() <= 128
-            && !app.contains('@')
-            && !app.chars().any(char::is_control)
+        crate::protocol::args::rooms::valid_room_id(app) && !app.contains('@')
     }
 
     /// The id part of a name from an msid stream id: token characters only (no `@` or `/`), at most 64.

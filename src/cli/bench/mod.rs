@@ -3,6 +3,7 @@
 //! per connection, file throughput. By default it starts its own gateway (the `odd-gateway` binary beside
 //! `odd`) on free ports, so the server's RSS can be read from /proc.
 
+mod churn;
 mod receiver;
 mod report;
 mod scenarios;
@@ -22,6 +23,8 @@ pub enum Scenario {
     Idle,
     /// Files of --size bytes to one receiver.
     File,
+    /// -m rounds of N clients joining --rooms rooms, then leaving: the server's RSS after each round.
+    Churn,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,6 +76,22 @@ pub async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<()> {
         let s = server::Spawned::start().await?;
         (s.target(args.transport)?, Some(s))
     };
+    if args.scenario == Scenario::Churn {
+        let c = churn::run(&target, args).await?;
+        let mib: Vec<u64> = c.rss_kib.iter().map(|k| k / 1024).collect();
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"scenario": "churn", "rss_mib": mib, "seconds": c.seconds})
+            );
+        } else {
+            println!(
+                "server RSS (MiB) before and after each round: {mib:?} in {:.1} s",
+                c.seconds
+            );
+        }
+        return Ok(());
+    }
     let report = scenarios::run(&target, args).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -27,7 +27,7 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
         Scenario::Fanout => (1, args.connections + 1, 0),
         Scenario::Rooms => (args.rooms, args.connections, 0),
         Scenario::File => (1, 2, args.size),
-        Scenario::Idle => (0, 0, 0),
+        Scenario::Idle | Scenario::Churn => (0, 0, 0),
     };
     let (rss_before, anon_before) = (target.rss_kib(), target.anon_kib());
     if args.scenario == Scenario::Idle {
