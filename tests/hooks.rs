@@ -152,12 +152,15 @@ async fn gateway_with(url: &str, fail_open: bool, max_concurrent: usize) -> Test
     TestGateway::start_with(move |c| {
         c.hooks.connect.max_concurrent = max_concurrent;
         c.auth.anonymous = Some(false);
-        c.auth.tokens = vec![odd_gateway::config::StaticToken {
-            token: "static-bob".into(),
-            id: "bob".into(),
-            nick: "Bob".into(),
-            avatar: String::new(),
-        }];
+        c.auth.tokens = ["bob", "alice"]
+            .into_iter()
+            .map(|who| odd_gateway::config::StaticToken {
+                token: format!("static-{who}"),
+                id: who.into(),
+                nick: who.to_uppercase(),
+                avatar: String::new(),
+            })
+            .collect();
         c.hooks.secret = SECRET.into();
         c.hooks.connect.url = url;
         c.hooks.connect.timeout_ms = 500;
@@ -656,4 +659,33 @@ async fn a_cacheable_hook_answer_is_reused() {
     }
     assert_eq!(asked("cached-carol"), 1, "cache_s: asked once");
     assert_eq!(asked("good-alice"), 3, "no cache_s: asked every time");
+}
+
+/// `refresh` resolves its token through the hook as `connect` does: a token the hook refuses does not refresh,
+/// even one that `[auth]` alone would take for the same user; a token the hook accepts does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_asks_the_hook_too() {
+    let (url, b) = backend().await;
+    let gw = gateway(&url, false).await;
+    let alice = Client::connect(&gw.tcp_url(), "good-alice")
+        .await
+        .expect("alice");
+    let refused = alice
+        .call(0, json!({"name": "refresh", "token": "static-alice"}))
+        .await;
+    assert!(
+        format!("{refused:?}").contains("unavailable"),
+        "the hook answered 500 for that token: {refused:?}"
+    );
+    alice
+        .call(0, json!({"name": "refresh", "token": "good-alice"}))
+        .await
+        .expect("a token the hook accepts refreshes");
+    let asked = |token: &str| {
+        b.seen
+            .lock()
+            .map(|s| s.iter().filter(|r| r["token"] == token).count())
+            .unwrap_or(0)
+    };
+    assert_eq!((asked("static-alice"), asked("good-alice")), (1, 2));
 }

@@ -163,17 +163,17 @@ impl Session {
     }
 
     /// `refresh {token}`: a fresh token for this connection's user. Its claims and expiry replace the old
-    /// token's; rooms it no longer grants are left (the client is told, as after a resume).
-    pub(super) fn refresh(&mut self, args: Refresh) -> Result<Answer, SessionError> {
+    /// token's; rooms it no longer grants are left (the client is told, as after a resume). The token is
+    /// resolved like `connect`'s (through the hook when one is configured).
+    pub(super) async fn refresh(&mut self, args: Refresh) -> Result<Answer, SessionError> {
         let current = self
             .identity
             .as_ref()
             .map(|i| i.user.id.clone())
             .ok_or(SessionError::NotConnected("refresh".into()))?;
         let principal = self
-            .ctx
-            .verifier
-            .principal(&args.token)
+            .authenticate(&args.token)
+            .await
             .map_err(SessionError::Refresh)?;
         if principal.user.id != current {
             return Err(SessionError::Refresh(AuthError::Invalid(format!(

@@ -251,7 +251,7 @@ impl Session {
             (_, Request::Status) => return Ok(Answer::none()),
             (_, Request::Unknown(name)) => return Err(SessionError::UnknownCommand(name)),
             (None, Request::Connect(args)) => return self.connect(args).await,
-            (None, Request::Refresh(args)) => return self.refresh(args),
+            (None, Request::Refresh(args)) => return self.refresh(args).await,
             (None, Request::Ping(_)) => Status::ok(codes::CALL_SUCCESS, "pong"),
             (_, Request::Unsupported(name)) => return Err(SessionError::Unsupported(name)),
             (None, Request::Create(args)) => return self.create(args),
