@@ -131,6 +131,7 @@ async fn three_nodes_share_a_room() {
     let mut h = presence_spans_the_nodes(n1, n2, n3).await;
     let acked = messages_from_every_node_arrive_once_in_one_order(&mut h).await;
     unicast_crosses_nodes(&mut h).await;
+    typing_crosses_nodes(&mut h).await;
     rights_set_on_one_node_hold_on_the_others(&mut h).await;
     history_is_one_database(&mut h, &acked).await;
     the_server_api_reaches_every_node(&mut h).await;
@@ -254,6 +255,27 @@ async fn unicast_crosses_nodes(h: &mut Hall) {
             .collect::<Vec<_>>(),
         [("alice", "psst")]
     );
+}
+
+/// A typing notice from n1 reaches the members on n2 and n3 (before alice's next message, on the same path).
+async fn typing_crosses_nodes(h: &mut Hall) {
+    let sent = h.alice.typing(h.ap, "hall").await.expect("typing");
+    assert_eq!(sent.info()["sent"], true);
+    h.alice.say(h.ap, "hall", "typed").await.expect("sent");
+    for c in [&mut h.bob, &mut h.carol] {
+        let got = until_data(c, "typed").await;
+        let typing: Vec<_> = got
+            .iter()
+            .filter(|p| p.code() == "NetGroup.Typing.Notify")
+            .map(|p| {
+                (
+                    p.info()["room"]["id"].clone(),
+                    p.info()["user"]["id"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(typing, [(json!("hall"), json!("alice"))]);
+    }
 }
 
 /// chmod made on n1 holds on n2 and n3: carol loses w, bob loses r (delivery and history).

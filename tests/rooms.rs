@@ -688,3 +688,44 @@ async fn crowded_rooms_do_not_announce_and_page_their_presence(backend: Backend)
         "{after:?}"
     );
 }
+
+/// `typing {rid}`: the room's other members get `NetGroup.Typing.Notify` naming who; the typist gets none; a
+/// second one within 2 s is answered `sent: false` and goes nowhere; a connection not in the room is refused.
+/// (Fences: the notices and alice's later message reach each member through its one ordered queue.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typing_tells_the_other_members_once_per_interval() {
+    let Some(gw) = DbGateway::start(Backend::Sqlite, people).await else {
+        return;
+    };
+    let url = gw.tcp_url();
+    let (mut alice, ap, _) = common::member_at(&url, "alice", "t").await;
+    let (mut bob, _bp, _) = common::member_at(&url, "bob", "t").await;
+    let first = alice.typing(ap, "t").await.expect("typing");
+    assert_eq!(first.info()["sent"], true);
+    let second = alice.typing(ap, "t").await.expect("typing again");
+    assert_eq!(
+        second.info()["sent"],
+        false,
+        "within 2 s: answered, not sent"
+    );
+    alice.say(ap, "t", "fence").await.expect("sent");
+    let got = until_data(&mut bob, "fence").await;
+    let typing: Vec<&Reply> = got
+        .iter()
+        .filter(|p| p.code() == "NetGroup.Typing.Notify")
+        .collect();
+    assert_eq!(typing.len(), 1, "one notice for two typings");
+    assert_eq!(typing[0].info()["user"]["id"], "alice");
+    assert_eq!(typing[0].info()["room"]["id"], "t");
+    let mine = until_data(&mut alice, "fence").await;
+    assert!(
+        mine.iter().all(|p| p.code() != "NetGroup.Typing.Notify"),
+        "the typist is not told of herself"
+    );
+    let (carol, cp, _) = common::member_at(&url, "carol", "elsewhere").await;
+    let refused = carol.typing(cp, "t").await;
+    assert!(
+        format!("{refused:?}").contains("join room"),
+        "typing needs the room joined: {refused:?}"
+    );
+}

@@ -75,6 +75,12 @@ pub enum Event {
         by: String,
         at: i64,
     },
+    /// `user` is typing in room `rid` (not stored; nodes tell their own members).
+    Typing {
+        node: String,
+        rid: String,
+        user: User,
+    },
     /// The server API disconnected user `uid`: every node ends that user's sessions, telling them `reason`.
     Disconnect {
         node: String,
@@ -107,6 +113,7 @@ impl Event {
             | Event::RoomProperties { node, .. }
             | Event::Disconnect { node, .. }
             | Event::Redact { node, .. }
+            | Event::Typing { node, .. }
             | Event::Read { node, .. } => node,
         }
     }
@@ -125,6 +132,7 @@ impl Event {
             Event::Disconnect { .. } => "disconnect",
             Event::Read { .. } => "read",
             Event::Redact { .. } => "redact",
+            Event::Typing { .. } => "typing",
         }
     }
 

@@ -47,6 +47,16 @@ impl Client {
         Ok(r)
     }
 
+    /// `typing {rid}`: tells the room's other members this user is typing (at most one notice per room every
+    /// 2 s goes out; the answer's `info.sent` says whether this one did). Send it while the user types.
+    pub async fn typing(&self, pipe: u16, rid: &str) -> Result<Reply, ClientError> {
+        use crate::protocol::commands::Command;
+        let args = crate::protocol::args::Typing {
+            rid: rid.to_string(),
+        };
+        self.call(pipe, args.to_args()).await?.ok()
+    }
+
     /// `leave {rid}`.
     pub async fn leave(&self, pipe: u16, rid: &str) -> Result<Reply, ClientError> {
         let r = self

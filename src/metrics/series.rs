@@ -121,6 +121,7 @@ impl Metrics {
             "candidate",
             "refresh",
             "ping",
+            "typing",
         ];
         for c in calls {
             for code in [codes::CALL_SUCCESS, codes::CALL_FAILED] {

@@ -9,6 +9,7 @@
 
 pub mod args;
 pub mod command;
+pub mod commands;
 pub mod error;
 pub mod frame;
 pub mod json_check;

@@ -8,35 +8,74 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::args::*;
+use super::commands::{with_commands, Command, Place};
 use super::error::ArgsError;
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Request {
-    Connect(Connect),
-    Create(Create),
-    Release(Release),
-    Join(Join),
-    Leave(Leave),
-    Send(Send),
-    Chmod(Chmod),
-    History(History),
-    Read(Read),
-    Redact(Redact),
-    SetProperty(SetProperty),
-    GetProperty(GetProperty),
-    Play(Play),
-    Stop(Stop),
-    Sdp(Sdp),
-    Candidate(Candidate),
-    Refresh(Refresh),
-    Ping(Ping),
-    Close(Close),
-    /// A command of the original server this gateway does not offer (`invoke`, `quit`: remote process
-    /// execution): answered with a clear refusal, not "unknown".
-    Unsupported(&'static str),
-    /// A client's `status` (e.g. answering a server push): accepted and ignored.
-    Status,
-    Unknown(String),
+macro_rules! define_request {
+    ($($wire:literal => $variant:ident($args:ident) on $place:ident,)*) => {
+        /// A parsed command: one variant per entry of the command list (`commands.rs`), and three more.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Request {
+            $($variant($args),)*
+            /// A command of the original server this gateway does not offer (`invoke`, `quit`: remote process
+            /// execution): answered with a clear refusal, not "unknown".
+            Unsupported(&'static str),
+            /// A client's `status` (e.g. answering a server push): accepted and ignored.
+            Status,
+            Unknown(String),
+        }
+
+        impl Request {
+            /// A listed command's arguments parsed by its wire name; `None` for a name not in the list.
+            fn listed(name: &str, args: &[u8]) -> Option<Result<Request, ArgsError>> {
+                Some(match name {
+                    $($wire => typed::<$args>(name, args).map(Request::$variant),)*
+                    _ => return None,
+                })
+            }
+
+            /// The wire name of a known command; `"unknown"` for others.
+            pub fn static_name(&self) -> &'static str {
+                match self {
+                    $(Request::$variant(_) => $wire,)*
+                    Request::Unsupported(name) => name,
+                    Request::Status => "status",
+                    Request::Unknown(_) => "unknown",
+                }
+            }
+
+            /// Where a listed command may be sent (`None`: `status`, refusals and unknown names, which any
+            /// pipe may carry).
+            pub fn place(&self) -> Option<Place> {
+                match self {
+                    $(Request::$variant(_) => Some(Place::$place),)*
+                    _ => None,
+                }
+            }
+        }
+
+        $(impl Command for $args {
+            const NAME: &'static str = $wire;
+        })*
+    };
+}
+with_commands!(define_request);
+
+/// Parses one command's arguments; serde_path_to_error names the offending field (`kind: unknown variant ...`).
+fn typed<T: DeserializeOwned>(name: &str, args: &[u8]) -> Result<T, ArgsError> {
+    let mut de = serde_json::Deserializer::from_slice(args);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = super::error::plain_json_error(&e.into_inner().to_string());
+        ArgsError::Invalid {
+            name: name.to_string(),
+            reason: if path == "." {
+                inner
+            } else {
+                format!("{path}: {inner}")
+            },
+        }
+    })
 }
 
 #[derive(Deserialize)]
@@ -60,42 +99,10 @@ impl Request {
         let head: NameOnly =
             serde_json::from_slice(args).map_err(|e| ArgsError::Json(e.to_string()))?;
         let name = head.name.ok_or(ArgsError::NoName)?;
-        fn typed<T: DeserializeOwned>(name: &str, args: &[u8]) -> Result<T, ArgsError> {
-            // serde_path_to_error names the offending field (`kind: unknown variant ...`).
-            let mut de = serde_json::Deserializer::from_slice(args);
-            serde_path_to_error::deserialize(&mut de).map_err(|e| {
-                let path = e.path().to_string();
-                let inner = super::error::plain_json_error(&e.into_inner().to_string());
-                ArgsError::Invalid {
-                    name: name.to_string(),
-                    reason: if path == "." {
-                        inner
-                    } else {
-                        format!("{path}: {inner}")
-                    },
-                }
-            })
+        if let Some(parsed) = Request::listed(&name, args) {
+            return parsed;
         }
         Ok(match name.as_ref() {
-            "connect" => Request::Connect(typed(&name, args)?),
-            "create" => Request::Create(typed(&name, args)?),
-            "release" => Request::Release(typed(&name, args)?),
-            "join" => Request::Join(typed(&name, args)?),
-            "leave" => Request::Leave(typed(&name, args)?),
-            "send" => Request::Send(typed(&name, args)?),
-            "chmod" => Request::Chmod(typed(&name, args)?),
-            "history" => Request::History(typed(&name, args)?),
-            "read" => Request::Read(typed(&name, args)?),
-            "redact" => Request::Redact(typed(&name, args)?),
-            "setProperty" => Request::SetProperty(typed(&name, args)?),
-            "getProperty" => Request::GetProperty(typed(&name, args)?),
-            "play" => Request::Play(typed(&name, args)?),
-            "stop" => Request::Stop(typed(&name, args)?),
-            "sdp" => Request::Sdp(typed(&name, args)?),
-            "candidate" => Request::Candidate(typed(&name, args)?),
-            "refresh" => Request::Refresh(typed(&name, args)?),
-            "ping" => Request::Ping(typed(&name, args)?),
-            "close" => Request::Close(typed(&name, args)?),
             "invoke" => Request::Unsupported("invoke"),
             "quit" => Request::Unsupported("quit"),
             "status" => Request::Status,
@@ -108,34 +115,6 @@ impl Request {
         match self {
             Request::Unknown(name) => name,
             other => other.static_name(),
-        }
-    }
-
-    /// The wire name of a known command; `"unknown"` for others.
-    pub fn static_name(&self) -> &'static str {
-        match self {
-            Request::Connect(_) => "connect",
-            Request::Create(_) => "create",
-            Request::Release(_) => "release",
-            Request::Join(_) => "join",
-            Request::Leave(_) => "leave",
-            Request::Send(_) => "send",
-            Request::Chmod(_) => "chmod",
-            Request::History(_) => "history",
-            Request::Read(_) => "read",
-            Request::Redact(_) => "redact",
-            Request::SetProperty(_) => "setProperty",
-            Request::GetProperty(_) => "getProperty",
-            Request::Play(_) => "play",
-            Request::Stop(_) => "stop",
-            Request::Sdp(_) => "sdp",
-            Request::Candidate(_) => "candidate",
-            Request::Refresh(_) => "refresh",
-            Request::Ping(_) => "ping",
-            Request::Close(_) => "close",
-            Request::Unsupported(name) => name,
-            Request::Status => "status",
-            Request::Unknown(_) => "unknown",
         }
     }
 }

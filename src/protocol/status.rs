@@ -114,6 +114,8 @@ pub mod codes {
     /// Messages were redacted (an extension): `{room | users, mids, by, at}`.
     pub const GROUP_REDACT_NOTIFY: &str = "NetGroup.Redact.Notify";
     pub const GROUP_POSTING_FAILED: &str = "NetGroup.Posting.Failed";
+    /// A member is typing (an extension): `{room: {id}, user}`.
+    pub const GROUP_TYPING_NOTIFY: &str = "NetGroup.Typing.Notify";
     pub const STREAM_PLAY_START: &str = "NetStream.Play.Start";
     pub const STREAM_PLAY_PUBLISH_NOTIFY: &str = "NetStream.Play.PublishNotify";
     pub const STREAM_PLAY_STOP: &str = "NetStream.Play.Stop";

@@ -23,6 +23,7 @@ mod reads;
 mod rights;
 mod state;
 mod streams;
+mod typing;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

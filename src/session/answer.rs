@@ -29,8 +29,9 @@ impl Session {
             then,
             catch_up,
             splice,
+            end: ends,
         } = answer;
-        let plain = then.is_empty() && catch_up.is_none() && splice.is_none();
+        let plain = then.is_empty() && catch_up.is_none() && splice.is_none() && ends.is_none();
         // A bare status on a pipe still waiting for an earlier answer is given later too, in its turn.
         let (status, later) = match (status, later) {
             (Some(status), None) if plain && self.order.busy(call.pipe) => (
@@ -75,6 +76,10 @@ impl Session {
                 end = self.answer(call.pipe, call.txid, status).await;
             }
         }
+        if ends.is_some() {
+            // The answer was the last word (a goodbye): nothing follows it.
+            return ends;
+        }
         // Pushes that must follow the answer (the coverage list after a join, a replay). A replay to a slow
         // client can take long: a reconnect taking the session over (or the backend disconnecting it) cuts
         // it short, and the new transport's client asks for the rest with `after`.
@@ -108,29 +113,6 @@ impl Session {
             self.out = old;
         }
         end
-    }
-
-    /// `close` on pipe 0: answer it, then end the session for good (not parked; its rooms see it leave at once).
-    pub(super) async fn goodbye(&mut self, call: Call, reason: &str) -> Option<End> {
-        // The reason is logged: control characters (a newline forging a log line, terminal escapes) become
-        // spaces.
-        let reason: String = crate::transport::link::truncate_reason(reason, 200)
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        let reason = if reason.trim().is_empty() {
-            "client said goodbye".to_string()
-        } else {
-            reason
-        };
-        let status = Status::ok(codes::CONNECT_CLOSED, format!("closed: {reason}"));
-        self.ctx
-            .metrics
-            .command_answered("close", status.code, call.started);
-        if call.txid != 0 {
-            let _ = self.answer(0, call.txid, &status).await;
-        }
-        Some(End::Goodbye(reason))
     }
 
     /// The process-wide memory budget cannot hold what this connection sends: tell it, and close.

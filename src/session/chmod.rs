@@ -1,5 +1,6 @@
 //! `chmod {rid, tid, operator, mask}`: change a user's rights in a room.
 
+use super::commands::{Cx, Handle};
 use super::error::{RoomContext, SessionError};
 use super::state::{Answer, Session};
 use crate::protocol::args::Chmod;
@@ -31,5 +32,11 @@ impl Session {
             .with_info(info))
         })
         .await
+    }
+}
+
+impl Handle for Chmod {
+    async fn handle(self, s: &mut Session, _: Cx<'_>) -> Result<Answer, SessionError> {
+        s.chmod(self).await
     }
 }

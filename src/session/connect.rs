@@ -1,13 +1,16 @@
-//! `connect`: authenticate, name the session, answer with who the client is.
+//! `connect`: authenticate, name the session, answer with who the client is; `refresh`, `ping` and `close`,
+//! the other commands about the connection itself.
 
 use serde_json::json;
 
+use super::commands::{Cx, Handle};
+use super::end::End;
 use super::error::SessionError;
 use super::resume::ClaimError;
 use super::state::{Answer, Session};
 use super::Identity;
 use crate::auth::AuthError;
-use crate::protocol::args::{Connect, Refresh};
+use crate::protocol::args::{Close, Connect, Ping, Refresh};
 use crate::protocol::status::codes;
 use crate::protocol::Status;
 
@@ -198,6 +201,48 @@ impl Session {
                 0,
                 bytes::Bytes::copy_from_slice(&window.to_be_bytes()),
             )
+        })
+    }
+}
+
+impl Handle for Connect {
+    /// A second `connect` on a connected session (the first is the run loop's: `connection.rs`).
+    async fn handle(self, s: &mut Session, _: Cx<'_>) -> Result<Answer, SessionError> {
+        s.connect(self).await
+    }
+}
+
+impl Handle for Refresh {
+    async fn handle(self, s: &mut Session, _: Cx<'_>) -> Result<Answer, SessionError> {
+        s.refresh(self).await
+    }
+}
+
+impl Handle for Ping {
+    /// Answered at once: a client's liveness check (docs/resilience.md).
+    async fn handle(self, _: &mut Session, _: Cx<'_>) -> Result<Answer, SessionError> {
+        Ok(Status::ok(codes::CALL_SUCCESS, "pong").into())
+    }
+}
+
+impl Handle for Close {
+    /// A goodbye: answered, then the session ends for good (not parked; its rooms see it leave at once).
+    async fn handle(self, _: &mut Session, _: Cx<'_>) -> Result<Answer, SessionError> {
+        // The reason is logged: control characters (a newline forging a log line, terminal escapes) become
+        // spaces.
+        let reason: String = crate::transport::link::truncate_reason(&self.reason, 200)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let reason = if reason.trim().is_empty() {
+            "client said goodbye".to_string()
+        } else {
+            reason
+        };
+        let status = Status::ok(codes::CONNECT_CLOSED, format!("closed: {reason}"));
+        Ok(Answer {
+            end: Some(End::Goodbye(reason)),
+            ..status.into()
         })
     }
 }

@@ -11,16 +11,15 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use tracing::info;
 
+use super::commands::Cx;
 use super::context::Context;
 use super::end::End;
 use super::error::SessionError;
 use super::lifecycle::refuse_over_ip_limit;
 use super::now_secs;
 use super::state::{Answer, Call, Session};
-use crate::protocol::args::PipeKind;
 use crate::protocol::outgoing::ack_frame;
-use crate::protocol::status::codes;
-use crate::protocol::{Message, Request, Status};
+use crate::protocol::{Message, Request};
 use crate::transport::{Inbound, Link, Outbox};
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
@@ -201,9 +200,6 @@ impl Session {
             }
         };
         let name = command_label(&request);
-        if let (0, Request::Close(close), true) = (call.pipe, &request, self.identity.is_some()) {
-            return self.goodbye(call, &close.reason).await;
-        }
         match self.dispatch(call, request, args, payload).await {
             Ok(answer) => self.write_answer(call, name, answer).await,
             Err(e) => {
@@ -214,7 +210,8 @@ impl Session {
         }
     }
 
-    /// Routes a request by pipe and name to its handler.
+    /// Routes a request to its handler: before `connect` only `connect`, then by the place the command list
+    /// gives it (`protocol/commands.rs`) and the pipe it came on.
     async fn dispatch(
         &mut self,
         call: Call,
@@ -247,44 +244,22 @@ impl Session {
                     .kind,
             )
         };
-        let status = match (kind, request) {
-            (_, Request::Status) => return Ok(Answer::none()),
-            (_, Request::Unknown(name)) => return Err(SessionError::UnknownCommand(name)),
-            (None, Request::Connect(args)) => return self.connect(args).await,
-            (None, Request::Refresh(args)) => return self.refresh(args).await,
-            (None, Request::Ping(_)) => Status::ok(codes::CALL_SUCCESS, "pong"),
-            (_, Request::Unsupported(name)) => return Err(SessionError::Unsupported(name)),
-            (None, Request::Create(args)) => return self.create(args),
-            (None, Request::Release(args)) => self.release(args).await?,
-            (Some(PipeKind::Messaging), Request::Join(args)) => return self.join(pipe, args).await,
-            (Some(PipeKind::Messaging), Request::Leave(args)) => self.leave(pipe, args)?,
-            (Some(PipeKind::Messaging), Request::Send(args)) => {
-                return self.send(pipe, args, payload).await
-            }
-            (Some(PipeKind::Messaging), Request::Chmod(args)) => return self.chmod(args).await,
-            (_, Request::History(args)) => return self.history(args).await,
-            (_, Request::Read(args)) => return self.read(args).await,
-            (_, Request::Redact(args)) => return self.redact(args).await,
-            (_, Request::SetProperty(a)) => self.set_property(pipe, a).await?,
-            (_, Request::GetProperty(a)) => self.get_property(pipe, a).await?,
-            (Some(PipeKind::Signaling), Request::Play(a)) => return self.play(pipe, a).await,
-            (Some(PipeKind::Signaling), Request::Stop(a)) => self.stop(pipe, a).await?,
-            (Some(PipeKind::Signaling), Request::Sdp(a)) => {
-                return self.sdp(pipe, a, raw_args).await
-            }
-            (Some(PipeKind::Signaling), Request::Candidate(a)) => {
-                self.candidate(pipe, a, raw_args).await?
-            }
-            (place, r) => {
+        if let Some(place) = request.place() {
+            if !place.admits(kind) {
                 return Err(SessionError::WrongPipe {
-                    command: r.name().to_string(),
-                    place: match place {
+                    command: request.name().to_string(),
+                    place: match kind {
                         None => "pipe 0".to_string(),
                         Some(k) => format!("a {} pipe", k.as_str()),
                     },
-                })
+                });
             }
+        }
+        let cx = Cx {
+            call,
+            raw_args,
+            payload,
         };
-        Ok(status.into())
+        self.handle(request, cx).await
     }
 }

@@ -2,6 +2,7 @@
 //! rendered straight from the stored JSON (see rooms/history.rs); search, `read` and `redact`. Each is
 //! worked out off the session task, so the connection goes on reading on its other pipes meanwhile.
 
+use super::commands::{Cx, Handle};
 use super::error::{RoomContext, SessionError};
 use super::state::{Answer, Session};
 use crate::protocol::args::{History, Read, Redact};
@@ -106,5 +107,23 @@ impl Session {
             Ok(Status::ok(codes::CALL_SUCCESS, "read").with_info(info))
         })
         .await
+    }
+}
+
+impl Handle for History {
+    async fn handle(self, s: &mut Session, _: Cx<'_>) -> Result<Answer, SessionError> {
+        s.history(self).await
+    }
+}
+
+impl Handle for Read {
+    async fn handle(self, s: &mut Session, _: Cx<'_>) -> Result<Answer, SessionError> {
+        s.read(self).await
+    }
+}
+
+impl Handle for Redact {
+    async fn handle(self, s: &mut Session, _: Cx<'_>) -> Result<Answer, SessionError> {
+        s.redact(self).await
     }
 }

@@ -8,6 +8,7 @@
 pub mod acks;
 mod answer;
 mod chmod;
+mod commands;
 mod connect;
 pub mod connection;
 pub mod context;
@@ -29,6 +30,7 @@ mod rooms;
 mod send;
 mod signaling;
 pub mod state;
+mod typing;
 
 pub use crate::auth::{AuthError, ConfigVerifier, Principal, TokenVerifier};
 pub use connection::run;

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::commands::{Cx, Handle};
 use super::error::SessionError;
 use super::state::{Answer, Session};
 use crate::protocol::args::{Create, PipeKind, Release};
@@ -62,5 +63,17 @@ impl Session {
         self.leave_rooms_of(pipe, reason);
         self.ctx.rooms.stop_stream(self.id, pipe, None, reason);
         self.close_sfu(pipe).await;
+    }
+}
+
+impl Handle for Create {
+    async fn handle(self, s: &mut Session, _: Cx<'_>) -> Result<Answer, SessionError> {
+        s.create(self)
+    }
+}
+
+impl Handle for Release {
+    async fn handle(self, s: &mut Session, _: Cx<'_>) -> Result<Answer, SessionError> {
+        s.release(self).await.map(Answer::from)
     }
 }

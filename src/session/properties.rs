@@ -10,8 +10,9 @@
 
 use serde_json::{json, Map, Value};
 
+use super::commands::{Cx, Handle};
 use super::error::{RoomContext, SessionError};
-use super::state::Session;
+use super::state::{Answer, Session};
 use crate::protocol::args::{GetProperty, PipeKind, SetProperty};
 use crate::protocol::status::codes;
 use crate::protocol::{ArgsError, Status};
@@ -121,5 +122,17 @@ impl Session {
             info.insert(key, value);
         }
         Ok(Status::ok(codes::CALL_SUCCESS, "properties").with_info(Value::Object(info)))
+    }
+}
+
+impl Handle for SetProperty {
+    async fn handle(self, s: &mut Session, cx: Cx<'_>) -> Result<Answer, SessionError> {
+        s.set_property(cx.call.pipe, self).await.map(Answer::from)
+    }
+}
+
+impl Handle for GetProperty {
+    async fn handle(self, s: &mut Session, cx: Cx<'_>) -> Result<Answer, SessionError> {
+        s.get_property(cx.call.pipe, self).await.map(Answer::from)
     }
 }

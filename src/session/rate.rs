@@ -1,4 +1,8 @@
-//! The per-connection command rate limit: a token bucket, so bursts are allowed but a flood is not.
+//! The per-connection command rate limit: a token bucket, so bursts are allowed but a flood is not; and the
+//! rate of `typing` announcements per room.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// A token bucket: `per_second` commands, bursts of twice that.
 pub(super) struct RateLimit {
@@ -28,5 +32,55 @@ impl RateLimit {
         } else {
             false
         }
+    }
+}
+
+/// At most one `typing` announcement per room and connection this often (typing.rs).
+pub const TYPING_EVERY: Duration = Duration::from_secs(2);
+
+/// When each room was last announced from this connection.
+#[derive(Debug, Default)]
+pub(super) struct TypingGate {
+    last: HashMap<String, Instant>,
+}
+
+impl TypingGate {
+    /// Whether a notice for `rid` may go out at `now` (and if so, counts it).
+    pub(super) fn pass(&mut self, rid: &str, now: Instant) -> bool {
+        if let Some(at) = self.last.get(rid) {
+            if now.duration_since(*at) < TYPING_EVERY {
+                return false;
+            }
+        }
+        // Forget rooms quiet for a while, so the map holds only the rooms being typed in.
+        if self.last.len() >= 16 {
+            self.last
+                .retain(|_, at| now.duration_since(*at) < TYPING_EVERY);
+        }
+        self.last.insert(rid.to_string(), now);
+        true
+    }
+}
+
+#[cfg(test)]
+mod typing_tests {
+    use super::*;
+
+    #[test]
+    fn one_typing_notice_per_room_per_interval() {
+        let mut gate = TypingGate::default();
+        let t = Instant::now();
+        assert!(gate.pass("a", t));
+        assert!(!gate.pass("a", t + Duration::from_millis(500)));
+        assert!(
+            gate.pass("b", t + Duration::from_millis(500)),
+            "rooms are apart"
+        );
+        assert!(!gate.pass("a", t + TYPING_EVERY - Duration::from_millis(1)));
+        assert!(gate.pass("a", t + TYPING_EVERY));
+        for i in 0..100 {
+            gate.pass(&format!("r{i}"), t + TYPING_EVERY * 3);
+        }
+        assert!(gate.last.len() <= 17, "quiet rooms are forgotten");
     }
 }

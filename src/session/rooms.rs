@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use super::commands::{Cx, Handle};
 use super::error::{RoomContext, SessionError};
 use super::state::{Answer, CatchUp, Session};
 use crate::clock::now_secs;
@@ -174,5 +175,17 @@ impl Session {
             .find(|id| self.pipes.get(*id).map(|p| p.kind) == Some(PipeKind::Messaging));
         let inbox = pipe.and_then(|p| self.member(p));
         self.ctx.rooms.set_inbox(self.id, &identity.user, inbox);
+    }
+}
+
+impl Handle for Join {
+    async fn handle(self, s: &mut Session, cx: Cx<'_>) -> Result<Answer, SessionError> {
+        s.join(cx.call.pipe, self).await
+    }
+}
+
+impl Handle for Leave {
+    async fn handle(self, s: &mut Session, cx: Cx<'_>) -> Result<Answer, SessionError> {
+        s.leave(cx.call.pipe, self).map(Answer::from)
     }
 }

@@ -8,6 +8,7 @@
 use serde_json::json;
 use serde_json::value::RawValue;
 
+use super::commands::{Cx, Handle};
 use super::error::{RoomContext, SessionError};
 use super::state::{Answer, Session, MAX_IN_FLIGHT};
 use crate::protocol::args::{Cast, Send};
@@ -132,4 +133,10 @@ fn outcome(
         info["duplicate"] = json!(true);
     }
     Ok(Status::ok(codes::CALL_SUCCESS, format!("sent to {target}")).with_info(info))
+}
+
+impl Handle for Send {
+    async fn handle(self, s: &mut Session, cx: Cx<'_>) -> Result<Answer, SessionError> {
+        s.send(cx.call.pipe, self, cx.payload).await
+    }
 }

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use super::commands::{Cx, Handle};
 use super::error::{RoomContext, SessionError};
 use super::state::{Answer, Session};
 use crate::protocol::args::{Candidate, Play, Sdp, Stop};
@@ -121,5 +122,31 @@ impl Session {
             .relay(self.id, pipe, args)
             .map_err(|e| SessionError::Room(RoomContext::Other, e))?;
         Ok(Status::ok(codes::CALL_SUCCESS, "relayed"))
+    }
+}
+
+impl Handle for Play {
+    async fn handle(self, s: &mut Session, cx: Cx<'_>) -> Result<Answer, SessionError> {
+        s.play(cx.call.pipe, self).await
+    }
+}
+
+impl Handle for Stop {
+    async fn handle(self, s: &mut Session, cx: Cx<'_>) -> Result<Answer, SessionError> {
+        s.stop(cx.call.pipe, self).await.map(Answer::from)
+    }
+}
+
+impl Handle for Sdp {
+    async fn handle(self, s: &mut Session, cx: Cx<'_>) -> Result<Answer, SessionError> {
+        s.sdp(cx.call.pipe, self, cx.raw_args).await
+    }
+}
+
+impl Handle for Candidate {
+    async fn handle(self, s: &mut Session, cx: Cx<'_>) -> Result<Answer, SessionError> {
+        s.candidate(cx.call.pipe, self, cx.raw_args)
+            .await
+            .map(Answer::from)
     }
 }

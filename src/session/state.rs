@@ -62,6 +62,8 @@ pub struct Session {
     pub(super) token_expires: Option<u64>,
     /// Keeps answers in request order per pipe while some are worked out off this task (order.rs).
     pub(super) order: super::order::PipeOrder,
+    /// The rate of `typing` announcements per room (typing.rs).
+    pub(super) typing: super::rate::TypingGate,
     /// Bounds the store queries running off this task (`off_task`).
     pub(super) queries: Arc<tokio::sync::Semaphore>,
 }
@@ -88,6 +90,7 @@ impl Session {
             token_expires: None,
             conn_properties: serde_json::Map::new(),
             order: Default::default(),
+            typing: Default::default(),
             queries: Arc::new(tokio::sync::Semaphore::new(MAX_QUERIES)),
             info,
             ctx,
@@ -149,6 +152,8 @@ pub struct Answer {
     pub catch_up: Option<CatchUp>,
     /// A resumed session: its old outbox and what queued in it, written after everything above.
     pub splice: Option<(Outbox, OutboundRx)>,
+    /// The session ends once the status is written (`close`, a goodbye).
+    pub end: Option<super::end::End>,
 }
 
 /// Which catch-up to finish after a join's replay was written.

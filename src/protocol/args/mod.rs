@@ -18,7 +18,7 @@ pub use connect::{Close, Connect, Ping, Refresh};
 pub use history::{History, Read, Redact};
 pub use pipes::{Create, PipeKind, Release};
 pub use property::{GetProperty, SetProperty};
-pub use rooms::{Join, Leave};
+pub use rooms::{Join, Leave, Typing};
 pub use send::{Cast, RoomRef, Send, SendKind, SendPush};
 pub use signaling::{Candidate, Play, Sdp, Stop};
 pub use user::User;

@@ -1,6 +1,6 @@
-//! `join` and `leave` on a messaging pipe.
+//! `join`, `leave` and `typing` on a messaging pipe; the rule for room ids.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Join {
@@ -16,6 +16,13 @@ pub struct Leave {
     pub rid: String,
     #[serde(default)]
     pub reason: String,
+}
+
+/// `typing {rid}`: the sender is typing in room `rid` (joined on this pipe). Not stored; the room's other
+/// members get `NetGroup.Typing.Notify {room: {id}, user}` (docs/protocol.md, "Typing").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Typing {
+    pub rid: String,
 }
 
 /// The one rule for room ids (and names like them, such as a stream's `app`): 1-128 characters, none of them a

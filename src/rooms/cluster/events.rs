@@ -207,6 +207,11 @@ impl Rooms {
                     self.tell_redacted(rid.as_deref(), &users, &mids, &by, at);
                 }
             }
+            Event::Typing { rid, user, .. } => {
+                if !from_me {
+                    self.tell_typing(&rid, &user);
+                }
+            }
             Event::Disconnect { uid, reason, .. } => {
                 // The node that was called ended its own sessions already.
                 if !from_me {
