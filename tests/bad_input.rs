@@ -636,6 +636,8 @@ async fn every_http_error_is_json() {
         ("GET", "/api/rooms/%FF%FE/messages", 400, "bad_request"),
         ("PUT", "/api/server/publish", 405, "method_not_allowed"),
         ("GET", "/whip/im", 405, "method_not_allowed"),
+        ("GET", "/im", 400, "bad_request"),
+        ("GET", "/api/users/%25zz/unread", 400, "bad_request"),
     ] {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let resp = client

@@ -9,7 +9,10 @@ async fn main() {
         {
             return;
         }
-        eprintln!("error: {e:#}");
+        eprintln!(
+            "error: {}",
+            odd_gateway::cli::print::safe(&format!("{e:#}"))
+        );
         std::process::exit(1);
     }
 }

@@ -4,7 +4,7 @@ mod admin;
 mod bench;
 mod chat;
 mod history;
-mod print;
+pub mod print;
 
 use print::out;
 

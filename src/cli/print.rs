@@ -5,8 +5,28 @@ use std::io::Write;
 use serde_json::Value;
 
 /// Prints a line to stdout, returning the error (e.g. a closed pipe) instead of panicking like `println!`.
+/// What others wrote (messages, nicks, a gateway's or a hook's reasons) cannot steer the terminal: see `safe`.
 pub fn out(line: impl std::fmt::Display) -> std::io::Result<()> {
-    writeln!(std::io::stdout().lock(), "{line}")
+    writeln!(std::io::stdout().lock(), "{}", safe(&line.to_string()))
+}
+
+/// `text` with every character that could steer a terminal or hide what it shows (escape sequences, carriage
+/// returns, other control characters but newline and tab, bidirectional overrides and invisible formatting
+/// characters) replaced by U+FFFD.
+pub fn safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let steers = c != '\n'
+                && c != '\t'
+                && crate::protocol::args::rooms::forbidden_in_id(c)
+                && !"<>&\"'\\".contains(c);
+            if steers {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// `HH:MM:SS` (UTC) of a Unix time in seconds.
@@ -34,6 +54,14 @@ pub fn who(user: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_others_wrote_cannot_steer_the_terminal() {
+        assert_eq!(
+            safe("evil \x1b[2J\x1b]0;t\x07\r\nFAKE \u{202E}x <b>"),
+            "evil \u{FFFD}[2J\u{FFFD}]0;t\u{FFFD}\u{FFFD}\nFAKE \u{FFFD}x <b>"
+        );
+    }
 
     #[test]
     fn formats() {

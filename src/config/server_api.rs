@@ -77,6 +77,14 @@ impl ServerApi {
             key: "server_api",
             reason,
         };
+        for m in &self.metrics_keys {
+            if self.keys.iter().any(|k| k.key == m.key) {
+                return Err(invalid(format!(
+                    "metrics key {:?} has the value of a server-API key: it would not be metrics-only",
+                    m.name
+                )));
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for k in self.keys.iter().chain(&self.metrics_keys) {
             if k.name.is_empty() || !names.insert(k.name.as_str()) {

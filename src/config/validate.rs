@@ -74,7 +74,7 @@ impl Config {
         ]
         .iter()
         .any(|u| !u.is_empty());
-        if any_hook && self.hooks.secret.chars().count() < MIN_SECRET_CHARS {
+        if any_hook && self.hooks.secret.trim().chars().count() < MIN_SECRET_CHARS {
             return Err(ConfigError::Invalid {
                 key: "hooks.secret",
                 reason: format!(
@@ -84,7 +84,7 @@ impl Config {
             });
         }
         if let Some(secret) = &self.auth.jwt_secret {
-            if secret.len() < MIN_JWT_SECRET_BYTES {
+            if secret.trim().len() < MIN_JWT_SECRET_BYTES {
                 return Err(ConfigError::Invalid {
                     key: "auth.jwt_secret",
                     reason: format!(

@@ -112,9 +112,25 @@ impl ConnectHook {
             Err(e) => return unavailable("unreadable answer", format!("unreadable answer: {e}")),
         };
         match (answer.user, answer.reject) {
-            (_, Some(reason)) => ConnectOutcome::Refused(AuthError::Invalid(format!(
-                "refused by the backend: {reason}"
-            ))),
+            // The backend's reason goes to the client: at most 200 characters, nothing that could steer a
+            // terminal or hide text (control, bidirectional and invisible characters become spaces).
+            (_, Some(reason)) => {
+                let reason: String = crate::transport::link::truncate_reason(&reason, 200)
+                    .chars()
+                    .map(|c| {
+                        if crate::protocol::args::rooms::forbidden_in_id(c)
+                            && !"<>&\"'\\".contains(c)
+                        {
+                            ' '
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+                ConnectOutcome::Refused(AuthError::Invalid(format!(
+                    "refused by the backend: {reason}"
+                )))
+            }
             (Some(user), None) => match validate_named_user(&user) {
                 Ok(()) => ConnectOutcome::Accepted(
                     Principal {

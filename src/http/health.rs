@@ -93,7 +93,13 @@ pub async fn metrics(
 fn scrape_key_ok(state: &HttpState, headers: &axum::http::HeaderMap) -> bool {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let presented = header(super::server_api::API_KEY_HEADER)
-        .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
+        .or_else(|| {
+            // The scheme is case-insensitive (RFC 9110 11.1).
+            header("authorization")
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, key)| key)
+        })
         .map(str::trim)
         .unwrap_or("");
     !presented.is_empty() && state.server_api.scrape_key_name(presented).is_some()

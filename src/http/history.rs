@@ -50,8 +50,13 @@ async fn page(
         )
         .await?;
     // The page is JSON text already (stored data is passed through, never re-parsed).
-    Ok(json_text(page_json(&page, newest, None)))
+    Ok(json_text(page_json(&page, newest, Some(HTTP_PAGE_MAX))))
 }
+
+/// The most bytes of JSON one history page or search answer carries over HTTP: messages past it are left for
+/// the next page (`more: true`). A response is held whole until the client reads it, so without a bound a
+/// client that asks for big pages and never reads could pin tens of megabytes per connection.
+pub(super) const HTTP_PAGE_MAX: usize = 1 << 20;
 
 /// A response whose body is JSON text built already (a history page, search hits).
 pub(super) fn json_text(raw: Box<serde_json::value::RawValue>) -> axum::response::Response {
@@ -168,6 +173,11 @@ pub async fn user_unread(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let uid = segment(path)?;
+    if !crate::protocol::args::user::valid_user_id(&uid) {
+        return Err(ApiError::BadRequest(
+            "user id must be 1-128 letters, digits or _ - . @ :".into(),
+        ));
+    }
     if headers.contains_key(super::server_api::API_KEY_HEADER) {
         let key = super::server_api::caller(&state, &headers, "unread")?;
         let result = state.rooms.unread_of(&uid).await.map_err(ApiError::from);

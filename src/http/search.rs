@@ -55,7 +55,10 @@ pub async fn search(
             },
         )
         .await?;
-    Ok(super::history::json_text(hits_json(&hits, None)))
+    Ok(super::history::json_text(hits_json(
+        &hits,
+        Some(super::history::HTTP_PAGE_MAX),
+    )))
 }
 
 pub async fn redact(

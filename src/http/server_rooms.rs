@@ -78,6 +78,12 @@ pub async fn create(
         let owner = b
             .owner
             .unwrap_or_else(|| state.server_api.publisher_id.clone());
+        if owner.starts_with(crate::auth::GUEST_PREFIX) {
+            return Err(ApiError::BadRequest(format!(
+                "owner: `{}` ids are the gateway's own guests'",
+                crate::auth::GUEST_PREFIX
+            )));
+        }
         Ok(state.rooms.server_create_room(&b.rid, &owner).await?)
     }
     .await;

@@ -13,16 +13,23 @@ use crate::transport::{self, LinkInfo, TransportKind};
 pub async fn upgrade(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     use axum::response::IntoResponse;
+    // Not a WebSocket handshake (a plain GET, a missing key or version): our JSON error, not the framework's
+    // text.
+    let Ok(ws) = ws else {
+        return super::error::ApiError::BadRequest(
+            "this is a WebSocket endpoint: open it with a WebSocket handshake (version 13)".into(),
+        )
+        .into_response();
+    };
     // A bounded number of upgrades in progress: each holds a permit until its socket reaches the session layer.
     let Ok(permit) = state.upgrades.clone().try_acquire_owned() else {
-        return (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "too many WebSocket upgrades in progress; retry shortly",
+        return super::error::ApiError::Busy(
+            "too many WebSocket upgrades in progress; retry shortly".into(),
         )
-            .into_response();
+        .into_response();
     };
     let on_link = state.on_link.clone();
     let liveness = state.ws_liveness;

@@ -168,12 +168,12 @@ pub(super) fn room_default(row: &RoomRow, policy_default: Mask) -> Mask {
 }
 
 /// Room ids are opaque strings in any script, bounded so they stay usable as keys and in logs, and never
-/// markup: 1 to 128 characters (not bytes), no control characters, none of `< > & " '` and no `\`.
+/// markup or made to look like another: `protocol::args::rooms::valid_room_id`.
 pub(super) fn validate_room_id(rid: &str) -> Result<(), RoomError> {
     if !crate::protocol::args::rooms::valid_room_id(rid) {
         return Err(RoomError::Invalid {
             what: "room id",
-            reason: "1 to 128 characters: no control or invisible formatting characters, none of < > & \" ' \\"
+            reason: "1 to 128 characters: no control or invisible characters, no space but U+0020 (none at either end), none of < > & \" ' \\"
                 .into(),
         });
     }

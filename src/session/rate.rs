@@ -45,20 +45,21 @@ pub(super) struct TypingGate {
 }
 
 impl TypingGate {
-    /// Whether a notice for `rid` may go out at `now` (and if so, counts it).
-    pub(super) fn pass(&mut self, rid: &str, now: Instant) -> bool {
-        if let Some(at) = self.last.get(rid) {
-            if now.duration_since(*at) < TYPING_EVERY {
-                return false;
-            }
-        }
+    /// Whether a notice for `rid` may go out at `now`.
+    pub(super) fn open(&self, rid: &str, now: Instant) -> bool {
+        self.last
+            .get(rid)
+            .is_none_or(|at| now.duration_since(*at) >= TYPING_EVERY)
+    }
+
+    /// Counts a notice for `rid` sent at `now` (only for rooms the connection is in: the caller checked).
+    pub(super) fn record(&mut self, rid: &str, now: Instant) {
         // Forget rooms quiet for a while, so the map holds only the rooms being typed in.
         if self.last.len() >= 16 {
             self.last
                 .retain(|_, at| now.duration_since(*at) < TYPING_EVERY);
         }
         self.last.insert(rid.to_string(), now);
-        true
     }
 }
 
@@ -70,17 +71,22 @@ mod typing_tests {
     fn one_typing_notice_per_room_per_interval() {
         let mut gate = TypingGate::default();
         let t = Instant::now();
-        assert!(gate.pass("a", t));
-        assert!(!gate.pass("a", t + Duration::from_millis(500)));
-        assert!(
-            gate.pass("b", t + Duration::from_millis(500)),
-            "rooms are apart"
-        );
-        assert!(!gate.pass("a", t + TYPING_EVERY - Duration::from_millis(1)));
-        assert!(gate.pass("a", t + TYPING_EVERY));
+        let mut pass = |rid: &str, at: Instant| {
+            let open = gate.open(rid, at);
+            if open {
+                gate.record(rid, at);
+            }
+            open
+        };
+        assert!(pass("a", t));
+        assert!(!pass("a", t + Duration::from_millis(500)));
+        assert!(pass("b", t + Duration::from_millis(500)), "rooms are apart");
+        assert!(!pass("a", t + TYPING_EVERY - Duration::from_millis(1)));
+        assert!(pass("a", t + TYPING_EVERY));
         for i in 0..100 {
-            gate.pass(&format!("r{i}"), t + TYPING_EVERY * 3);
+            pass(&format!("r{i}"), t + TYPING_EVERY * 3);
         }
-        assert!(gate.last.len() <= 17, "quiet rooms are forgotten");
+        assert!(pass("z", t + TYPING_EVERY * 5));
+        assert_eq!(gate.last.len(), 1, "quiet rooms are forgotten");
     }
 }

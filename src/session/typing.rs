@@ -22,11 +22,15 @@ impl Handle for Typing {
             .as_ref()
             .map(|i| i.user.clone())
             .ok_or_else(|| SessionError::NotConnected("typing".into()))?;
-        let announce = s.typing.pass(&self.rid, Instant::now());
+        let now = Instant::now();
+        let announce = s.typing.open(&self.rid, now);
         s.ctx
             .rooms
             .typing(s.id, &user, &self.rid, announce)
             .map_err(|e| SessionError::Room(RoomContext::Post, e))?;
+        if announce {
+            s.typing.record(&self.rid, now);
+        }
         let status =
             Status::ok(codes::CALL_SUCCESS, "typing").with_info(json!({ "sent": announce }));
         Ok(status.into())

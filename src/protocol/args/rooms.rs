@@ -26,23 +26,37 @@ pub struct Typing {
 }
 
 /// The one rule for room ids (and names like them, such as a stream's `app`): 1-128 characters, none of them a
-/// control character, markup (`< > & " ' \`) or an invisible formatting character (zero-width spaces and
-/// joiners, bidirectional overrides, the byte-order mark), so an id can be neither markup nor made to look
-/// like another.
+/// control character, markup (`< > & " ' \`), a space other than U+0020 (and no space at either end), or a
+/// character that renders as nothing or changes how others render (zero-width and formatting characters,
+/// bidirectional overrides, tags, variation selectors, blank fillers, noncharacters), so an id can be neither
+/// markup nor made to look like another.
 pub fn valid_room_id(rid: &str) -> bool {
-    !rid.is_empty() && rid.chars().count() <= 128 && !rid.chars().any(forbidden_in_id)
+    !rid.is_empty()
+        && rid.chars().count() <= 128
+        && !rid.starts_with(' ')
+        && !rid.ends_with(' ')
+        && !rid.chars().any(forbidden_in_id)
 }
 
 /// What `valid_room_id` refuses, one character at a time.
 pub fn forbidden_in_id(c: char) -> bool {
-    c.is_control() || "<>&\"'\\".contains(c) || invisible(c)
+    c.is_control() || "<>&\"'\\".contains(c) || (c.is_whitespace() && c != ' ') || invisible(c)
 }
 
-/// Unicode formatting characters that render as nothing (general category Cf, the ones text carries).
+/// Characters that render as nothing, or change how the text around them renders: Unicode's format characters
+/// (general category Cf), variation selectors, blank Hangul fillers and the blank braille pattern, the
+/// combining grapheme joiner, and noncharacters.
 fn invisible(c: char) -> bool {
+    let n = c as u32;
     matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+        '\u{00AD}' | '\u{034F}' | '\u{0600}'..='\u{0605}' | '\u{061C}' | '\u{06DD}' | '\u{070F}'
+        | '\u{0890}'..='\u{0891}' | '\u{08E2}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{2800}' | '\u{3164}'
+        | '\u{FDD0}'..='\u{FDEF}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+        || n & 0xFFFE == 0xFFFE
 }
 
 #[cfg(test)]
@@ -51,7 +65,7 @@ mod tests {
 
     #[test]
     fn room_ids_are_plain_visible_text() {
-        for ok in ["lobby", "café", "房间-1", "a/b", "team:42"] {
+        for ok in ["lobby", "café", "房间-1", "a/b", "team:42", "general chat"] {
             assert!(valid_room_id(ok), "{ok}");
         }
         let long = "x".repeat(129);
