@@ -32,6 +32,16 @@ struct Backend {
     most_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
+impl Backend {
+    /// How many connect checks asked about `token`.
+    fn asked(&self, token: &str) -> usize {
+        self.seen
+            .lock()
+            .map(|s| s.iter().filter(|r| r["token"] == token).count())
+            .unwrap_or(0)
+    }
+}
+
 async fn offline_hook(State(b): State<Backend>, headers: HeaderMap, body: Bytes) -> StatusCode {
     if !signed(&headers, &body) {
         return StatusCode::UNAUTHORIZED;
@@ -638,12 +648,7 @@ async fn a_cacheable_hook_answer_is_reused() {
     let (url, b) = backend().await;
     let gw = gateway(&url, false).await;
     let http = gw.http_url();
-    let asked = |token: &str| {
-        b.seen
-            .lock()
-            .map(|s| s.iter().filter(|r| r["token"] == token).count())
-            .unwrap_or(0)
-    };
+    let asked = |token: &str| b.asked(token);
     for token in ["cached-carol", "good-alice"] {
         for _ in 0..3 {
             let status = reqwest::Client::new()
@@ -681,11 +686,6 @@ async fn refresh_asks_the_hook_too() {
         .call(0, json!({"name": "refresh", "token": "good-alice"}))
         .await
         .expect("a token the hook accepts refreshes");
-    let asked = |token: &str| {
-        b.seen
-            .lock()
-            .map(|s| s.iter().filter(|r| r["token"] == token).count())
-            .unwrap_or(0)
-    };
+    let asked = |token: &str| b.asked(token);
     assert_eq!((asked("static-alice"), asked("good-alice")), (1, 2));
 }
