@@ -21,7 +21,7 @@ use common::pushes::{
 };
 use common::{Backend, TestDb};
 use odd_gateway::client::{Client, Reply};
-use serde_json::json;
+use serde_json::{json, Value};
 
 const HEARTBEAT_MS: u64 = 200;
 const TTL_MS: u64 = 1_000;
@@ -108,8 +108,55 @@ fn write_config(db: &TestDb, nats: &str) -> std::path::PathBuf {
 /// The server-API key every node of the test cluster accepts.
 const API_KEY: &str = "cluster-key-0123456789";
 
-fn settle() -> tokio::time::Sleep {
+/// The one wait left to time: a chmod on one node reaches the others' rights caches as a bus event that
+/// nothing outside the gateway can observe (no endpoint shows a user's rights), and probing with a send would
+/// store messages the later checks count. Three heartbeats is many times the bus's delivery time.
+fn rights_settle() -> tokio::time::Sleep {
     tokio::time::sleep(Duration::from_millis(3 * HEARTBEAT_MS))
+}
+
+/// Waits until every one of `nodes` sees `n` nodes alive (`odd_gateway_cluster_nodes`).
+async fn until_nodes(nodes: &[&GatewayProcess], n: usize) {
+    for node in nodes {
+        assert!(
+            common::until_metric(
+                &node.http_url(),
+                "odd_gateway_cluster_nodes",
+                n as f64,
+                DEADLINE
+            )
+            .await,
+            "a node never saw {n} nodes"
+        );
+    }
+}
+
+/// Waits until `node` lists `uid` present in `rid` (presence on every node, through the server API).
+async fn until_present(node: &GatewayProcess, rid: &str, uid: &str) {
+    let url = format!("{}/api/server/rooms/{rid}/presence", node.http_url());
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let listed: Value = match reqwest::Client::new()
+            .get(&url)
+            .header("X-API-Key", API_KEY)
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+        let present = listed["users"]
+            .as_array()
+            .is_some_and(|users| users.iter().any(|u| u["id"] == uid));
+        if present {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{uid} never present in {rid} as seen from a node"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +174,7 @@ async fn three_nodes_share_a_room() {
         spawn("n2", &path, db.dir.path()),
         spawn("n3", &path, db.dir.path())
     );
-    settle().await;
+    until_nodes(&[&n1, &n2, &n3], 3).await;
     let mut h = presence_spans_the_nodes(n1, n2, n3).await;
     let acked = messages_from_every_node_arrive_once_in_one_order(&mut h).await;
     unicast_crosses_nodes(&mut h).await;
@@ -160,14 +207,15 @@ async fn presence_spans_the_nodes(
 ) -> Hall {
     let (mut alice, ap, joined) = member(&n1, "alice", "hall").await;
     assert_eq!(joined.info()["room"]["mask"], "rwx", "the creator gets rwx");
-    settle().await;
+    until_present(&n2, "hall", "alice").await;
     let (mut bob, bp, _) = member(&n2, "bob", "hall").await;
     assert_eq!(
         coverage(&mut bob).await,
         ["alice", "bob"],
         "bob on n2 sees alice on n1"
     );
-    settle().await;
+    until_present(&n3, "hall", "alice").await;
+    until_present(&n3, "hall", "bob").await;
     let (mut carol, cp, _) = member(&n3, "carol", "hall").await;
     assert_eq!(coverage(&mut carol).await, ["alice", "bob", "carol"]);
     let a = until_neighbor(&mut alice, "NetGroup.Neighbor.Connect", "carol").await;
@@ -289,7 +337,7 @@ async fn rights_set_on_one_node_hold_on_the_others(h: &mut Hall) {
         .chmod(ap, "hall", "bob", "-", "r")
         .await
         .expect("chmod -r");
-    settle().await;
+    rights_settle().await;
     let refused = h
         .carol
         .call(
@@ -347,7 +395,7 @@ async fn history_is_one_database(h: &mut Hall, acked: &[i64]) {
 async fn the_server_api_reaches_every_node(h: &mut Hall) {
     let http = reqwest::Client::new();
     let (mut dave, _, _) = member(&h.n2, "dave", "hall").await;
-    settle().await;
+    until_present(&h.n1, "hall", "dave").await;
     let r = http
         .post(format!("{}/api/server/publish", h.n1.http_url()))
         .header("X-API-Key", API_KEY)
@@ -420,7 +468,7 @@ async fn a_killed_node_leaves_presence_within_the_ttl(h: &mut Hall) {
         .chmod(h.ap, "hall", "bob", "+", "r")
         .await
         .expect("chmod +r");
-    settle().await;
+    rights_settle().await;
     h.bob
         .say(h.bp, "hall", "still here")
         .await
@@ -543,12 +591,13 @@ async fn without_nats_each_node_serves_its_own_then_the_cluster_heals() {
     let path = write_config(&db, &url);
     let n1 = spawn("n1", &path, db.dir.path()).await;
     let n2 = spawn("n2", &path, db.dir.path()).await;
-    settle().await;
+    until_nodes(&[&n1, &n2], 2).await;
     let (mut alice, ap, _) = member(&n1, "alice", "room").await;
-    settle().await;
+    until_present(&n2, "room", "alice").await;
     let (mut dave, _dp, _) = member(&n1, "dave", "room").await;
     let (mut bob, bp, _) = member(&n2, "bob", "room").await;
-    settle().await;
+    until_present(&n1, "room", "bob").await;
+    until_present(&n2, "room", "dave").await;
     alice.say(ap, "room", "all here").await.expect("said");
     assert_eq!(
         texts(&until_data(&mut bob, "all here").await).len(),
@@ -604,7 +653,8 @@ async fn without_nats_each_node_serves_its_own_then_the_cluster_heals() {
         .is_ok(),
         "bob is back in alice's presence once NATS is"
     );
-    settle().await;
+    until_nodes(&[&n1, &n2], 2).await;
+    until_present(&n2, "room", "alice").await;
     alice.say(ap, "room", "healed").await.expect("said");
     // Bob's own line from the outage came back to him then; alice's "local only" is not replayed live.
     assert_eq!(
@@ -684,7 +734,7 @@ async fn killing_a_home_node_under_load_fails_fast_with_the_cause_then_heals() {
     let path = write_config(&db, &nats_url());
     let n1 = spawn("n1", &path, db.dir.path()).await;
     let mut n2 = spawn("n2", &path, db.dir.path()).await;
-    settle().await;
+    until_nodes(&[&n1, &n2], 2).await;
     let (alice, ap, _) = member(&n1, "alice", doomed).await;
     alice
         .call(ap, json!({"name": "join", "rid": steady}))
@@ -872,8 +922,8 @@ async fn media_is_served_by_the_node_holding_the_publication() {
             .await,
         );
     }
-    settle().await;
     let (n1, n2) = (&nodes[0], &nodes[1]);
+    until_nodes(&[n1, n2], 2).await;
 
     // alice publishes on n1, as the odd.js SDK does.
     let mut alice = Client::connect(&n1.url(), "alice").await.expect("connect");
