@@ -101,6 +101,21 @@ async fn stored(url: &str, room: &str) -> HashMap<i64, String> {
     all
 }
 
+/// Waits until the gateway has committed at least `n` messages: the load is well under way.
+async fn until_stored(gw: &GatewayProcess, n: f64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stored = common::metric_at(&gw.http_url(), "odd_gateway_messages_stored_total")
+            .await
+            .unwrap_or(0.0);
+        if stored >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "only {stored} of {n} messages stored");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_no_acknowledged_message() {
     let dir = tempfile::tempdir().expect("dir");
@@ -111,7 +126,7 @@ async fn sigkill_under_load_loses_no_acknowledged_message() {
         .iter()
         .map(|r| tokio::spawn(sender(url.clone(), r.clone())))
         .collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    until_stored(&gw, 2_000.0).await;
     gw.child.start_kill().expect("SIGKILL");
     let status = gw.child.wait().await.expect("reaped");
     assert!(!status.success(), "killed, not exited");
@@ -157,7 +172,7 @@ async fn sigterm_tells_clients_and_exits_zero_with_nothing_lost() {
     let wp = watcher.create("messaging").await.expect("pipe");
     watcher.join(wp, "term").await.expect("join");
     let load = tokio::spawn(sender(url.clone(), "term".to_string()));
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    until_stored(&gw, 300.0).await;
     let pid = gw.child.id().expect("pid");
     let started = Instant::now();
     let kill = std::process::Command::new("kill")

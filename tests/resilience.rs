@@ -414,7 +414,6 @@ async fn flood_past_the_non_reader(gw: &TestGateway, transport: &str) {
     let mut bob = Client::connect(&url, "bob").await.expect("bob");
     let bp = bob.create("messaging").await.expect("pipe");
     bob.join(bp, "busy").await.expect("join");
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
     // 2,000 x 16 KB = 32 MB: more than the non-reader's queue (1,024 frames) and socket buffers can hold.
     let big = "x".repeat(16_000);
