@@ -111,7 +111,10 @@ async fn until_stored(gw: &GatewayProcess, n: f64) {
         if stored >= n {
             return;
         }
-        assert!(Instant::now() < deadline, "only {stored} of {n} messages stored");
+        assert!(
+            Instant::now() < deadline,
+            "only {stored} of {n} messages stored"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
