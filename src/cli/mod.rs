@@ -144,15 +144,7 @@ pub async fn run() -> anyhow::Result<()> {
         }
         Command::Redact { mid } => {
             let (client, pipe) = open(&cli).await?;
-            let answer = async {
-                Ok::<_, anyhow::Error>(
-                    client
-                        .call(pipe, json!({"name": "redact", "mid": mid}))
-                        .await?
-                        .ok()?,
-                )
-            }
-            .await;
+            let answer = client.redact(pipe, mid).await.map_err(anyhow::Error::from);
             client.close().await;
             out(format!("redacted {}", answer?.info()["mid"]))?;
             Ok(())

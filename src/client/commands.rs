@@ -3,14 +3,27 @@
 use serde_json::{json, Value};
 
 use super::{Client, ClientError, Reply};
+use crate::protocol::args::{Create, Join, Leave, PipeKind, Redact, Release};
+use crate::protocol::commands::Command;
+
+/// `create {kind}`'s arguments. A kind this library does not know is still sent, for the gateway to refuse.
+pub(super) fn create_args(kind: &str) -> Value {
+    let kind = match kind {
+        "messaging" => PipeKind::Messaging,
+        "signaling" => PipeKind::Signaling,
+        other => return json!({"name": Create::NAME, "kind": other}),
+    };
+    Create {
+        kind,
+        parameters: Default::default(),
+    }
+    .to_args()
+}
 
 impl Client {
     /// `create {kind}`: returns the new pipe id.
     pub async fn create(&self, kind: &str) -> Result<u16, ClientError> {
-        let r = self
-            .call(0, json!({"name": "create", "kind": kind}))
-            .await?
-            .ok()?;
+        let r = self.call(0, create_args(kind)).await?.ok()?;
         let id = r.info()["id"]
             .as_u64()
             .and_then(|id| u16::try_from(id).ok())
@@ -26,7 +39,14 @@ impl Client {
     /// `release {id}` on pipe 0.
     pub async fn release(&self, pipe: u16) -> Result<Reply, ClientError> {
         let r = self
-            .call(0, json!({"name": "release", "id": pipe, "reason": ""}))
+            .call(
+                0,
+                Release {
+                    id: pipe,
+                    reason: String::new(),
+                }
+                .to_args(),
+            )
             .await?
             .ok()?;
         if let Some(mut m) = self.memory() {
@@ -38,7 +58,14 @@ impl Client {
     /// `join {rid}` on a messaging pipe; returns the `NetGroup.Connect.Success` answer.
     pub async fn join(&self, pipe: u16, rid: &str) -> Result<Reply, ClientError> {
         let r = self
-            .call(pipe, json!({"name": "join", "rid": rid}))
+            .call(
+                pipe,
+                Join {
+                    rid: rid.to_string(),
+                    after: None,
+                }
+                .to_args(),
+            )
             .await?
             .ok()?;
         if let Some(mut m) = self.memory() {
@@ -50,7 +77,6 @@ impl Client {
     /// `typing {rid}`: tells the room's other members this user is typing (at most one notice per room every
     /// 2 s goes out; the answer's `info.sent` says whether this one did). Send it while the user types.
     pub async fn typing(&self, pipe: u16, rid: &str) -> Result<Reply, ClientError> {
-        use crate::protocol::commands::Command;
         let args = crate::protocol::args::Typing {
             rid: rid.to_string(),
         };
@@ -60,7 +86,14 @@ impl Client {
     /// `leave {rid}`.
     pub async fn leave(&self, pipe: u16, rid: &str) -> Result<Reply, ClientError> {
         let r = self
-            .call(pipe, json!({"name": "leave", "rid": rid, "reason": ""}))
+            .call(
+                pipe,
+                Leave {
+                    rid: rid.to_string(),
+                    reason: String::new(),
+                }
+                .to_args(),
+            )
             .await?
             .ok()?;
         if let Some(mut m) = self.memory() {
@@ -112,5 +145,10 @@ impl Client {
     pub async fn history(&self, pipe: u16, mut query: Value) -> Result<Reply, ClientError> {
         query["name"] = json!("history");
         self.call(pipe, query).await?.ok()
+    }
+
+    /// `redact {mid}`: the caller's own message, or any in a room where it holds `x`.
+    pub async fn redact(&self, pipe: u16, mid: i64) -> Result<Reply, ClientError> {
+        self.call(pipe, Redact { mid }.to_args()).await?.ok()
     }
 }

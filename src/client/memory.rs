@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::reply::Reply;
 
@@ -55,10 +55,12 @@ impl Memory {
 
     /// The `join` that brings `rid` back on a new session: with `after` when a message of it was seen.
     pub(super) fn rejoin_args(&self, rid: &str) -> Value {
-        match self.last.get(rid) {
-            Some(mid) => json!({"name": "join", "rid": rid, "after": mid}),
-            None => json!({"name": "join", "rid": rid}),
+        use crate::protocol::commands::Command;
+        crate::protocol::args::Join {
+            rid: rid.to_string(),
+            after: self.last.get(rid).copied(),
         }
+        .to_args()
     }
 
     /// Records a push's room message id; false when it was already delivered (a replay and the queue after a
@@ -95,6 +97,7 @@ fn room_message(push: &Reply) -> Option<(&str, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn push(rid: &str, mid: i64) -> Reply {
         Reply {

@@ -324,7 +324,9 @@ impl Client {
             let _ = self
                 .notify(
                     0,
-                    serde_json::json!({"name": "close", "reason": "client closed"}),
+                    crate::protocol::commands::Command::to_args(&crate::protocol::args::Close {
+                        reason: "client closed".into(),
+                    }),
                 )
                 .await;
         }

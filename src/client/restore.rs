@@ -34,7 +34,7 @@ pub(super) async fn restore(
 ) {
     let mut restored = true;
     for (old, kind) in &pipes {
-        let created = call(&conn, 0, &json!({"name": "create", "kind": kind})).await;
+        let created = call(&conn, 0, &super::commands::create_args(kind)).await;
         let id = created.and_then(|r| r.info()["id"].as_u64());
         // The app holds the old pipe ids: a pipe that comes back under another id cannot be used as it was.
         if id != Some(u64::from(*old)) {

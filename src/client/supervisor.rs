@@ -251,7 +251,9 @@ async fn read_loop(
                 }
                 let txid = next_txid(&conn.txids, 0);
                 let tx = conn.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                if let Some(frame) = command(txid, &json!({"name": "ping"})) {
+                let ping_args =
+                    crate::protocol::commands::Command::to_args(&crate::protocol::args::Ping {});
+                if let Some(frame) = command(txid, &ping_args) {
                     let _ = tx.try_send(frame);
                 }
                 ping = Some((txid, tokio::time::Instant::now() + timeout));

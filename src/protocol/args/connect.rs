@@ -1,6 +1,6 @@
 //! `connect`: the first command on pipe 0, carrying the client's description and its token.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 #[serde(default)]
@@ -28,20 +28,20 @@ pub struct ConnectParameters {
 
 /// `refresh {token}` on pipe 0: a fresh token for a live connection, before the old one expires. The user must
 /// stay the same; the new token's claims (rooms, expiry) replace the old ones.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refresh {
     pub token: String,
 }
 
 /// `ping` on pipe 0 (an extension of this gateway): answered at once with `NetConnection.Call.Success`. A
 /// client's liveness probe: no answer within its deadline means the path is dead (docs/resilience.md).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Ping {}
 
 /// `close {reason}` on pipe 0 (an extension of this gateway): the client leaves for good. Answered with
 /// `NetConnection.Connect.Closed` (level `status`); the session ends at once, is not kept for a reconnect,
 /// and its rooms see it leave.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct Close {
     pub reason: String,

@@ -1,6 +1,6 @@
 //! `history {rid | uid, before, after, limit}`: a page of stored messages (an extension of the seed).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 #[serde(default)]
@@ -19,7 +19,7 @@ pub struct History {
 }
 
 /// `redact {mid}`: erases a message's data and payload, leaving a tombstone in history (an extension).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Redact {
     pub mid: i64,
 }

@@ -97,6 +97,8 @@ struct Shared {
     max_frame_bytes: usize,
     bounds: StreamBounds,
     early: Option<Arc<early::Early>>,
+    /// The connection, for a stream reader to say why it ended (`ends.rs`).
+    conn: quinn::Connection,
 }
 
 impl Shared {
@@ -155,6 +157,7 @@ pub fn link(
         max_frame_bytes,
         bounds,
         early,
+        conn: conn.clone(),
     });
     if role == Role::Server {
         tokio::spawn(accept_streams(
@@ -200,24 +203,9 @@ pub fn link(
 /// Tells the session why the connection ended (peer close, idle timeout, network loss); nothing when this
 /// side closed it.
 async fn report_end(e: quinn::ConnectionError, tx: &InboundTx) {
-    let reason = match e {
-        quinn::ConnectionError::LocallyClosed => return,
-        quinn::ConnectionError::ApplicationClosed(c)
-            if c.error_code == quinn::VarInt::from_u32(CLOSE_ABANDONED) =>
-        {
-            let reason = "the peer abandoned the connection (its path died)".to_string();
-            let _ = tx.send(Inbound::Failed(reason)).await;
-            return;
-        }
-        quinn::ConnectionError::ApplicationClosed(c) => {
-            let reason = format!("closed by peer: {}", String::from_utf8_lossy(&c.reason));
-            let _ = tx.send(Inbound::Closed(reason)).await;
-            return;
-        }
-        quinn::ConnectionError::TimedOut => "idle timeout".to_string(),
-        other => other.to_string(),
-    };
-    let _ = tx.send(Inbound::Failed(reason)).await;
+    if let Some(end) = ends::inbound_for(&e) {
+        let _ = tx.send(end).await;
+    }
 }
 
 /// Accepts the client's streams (and, when the connection ends, tells the session why). A connection starts with `INITIAL_STREAMS` allowed (quinn sets up state for
@@ -264,6 +252,7 @@ async fn read_stream(
 ) {
     // One stream ending is not the connection ending: the reader just stops.
     let frames = Delimited::with_capacity(recv, shared.max_frame_bytes, STREAM_READ_BUFFER);
+    let frames = ends::Ending::new(frames, shared.conn.clone());
     let frames = early::Gated::new(frames, shared.early.clone());
     read_loop(frames, tx, None, |f| {
         if role == Role::Server {
@@ -444,6 +433,7 @@ impl FrameSink for QuicSink {
 
 pub mod early;
 mod endpoint;
+mod ends;
 mod stream;
 pub use endpoint::{
     connect, serve, server_config, server_endpoint, Congestion, Sending, EARLY_REJECTED,
