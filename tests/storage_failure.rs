@@ -309,15 +309,19 @@ async fn a_slow_query_on_one_pipe_does_not_hold_up_chat_on_another() {
     .await
     .expect("lock");
 
-    let read = alice
-        .submit(
-            slow,
-            json!({"name": "read", "rid": "r", "mid": mid}),
-            Default::default(),
-        )
-        .await
-        .expect("read sent");
-    let read = tokio::spawn(read.wait());
+    // More queries than run at once (8): the ones past that wait off the connection's task too.
+    let mut reads = Vec::new();
+    for _ in 0..12 {
+        let read = alice
+            .submit(
+                slow,
+                json!({"name": "read", "rid": "r", "mid": mid}),
+                Default::default(),
+            )
+            .await
+            .expect("read sent");
+        reads.push(tokio::spawn(read.wait()));
+    }
     let behind = alice
         .submit(
             slow,
@@ -335,19 +339,24 @@ async fn a_slow_query_on_one_pipe_does_not_hold_up_chat_on_another() {
     .expect("the chat pipe is answered while the query waits")
     .expect("stored");
     assert!(said.info()["mid"].as_i64() > Some(mid));
-    assert!(!read.is_finished(), "the read is still behind the lock");
+    assert!(
+        reads.iter().all(|r| !r.is_finished()),
+        "the reads are still behind the lock"
+    );
     assert!(
         !behind.is_finished(),
         "an answer on the query's pipe waits for the query's answer"
     );
 
     lock.rollback().await.expect("unlock");
-    let read = tokio::time::timeout(Duration::from_secs(10), read)
-        .await
-        .expect("the read is answered once the lock goes")
-        .expect("task")
-        .expect("read answered");
-    assert_eq!(read.info()["mid"].as_i64(), Some(mid), "{read:?}");
+    for read in reads {
+        let read = tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("every read is answered once the lock goes")
+            .expect("task")
+            .expect("read answered");
+        assert_eq!(read.info()["mid"].as_i64(), Some(mid), "{read:?}");
+    }
     let behind = tokio::time::timeout(Duration::from_secs(5), behind)
         .await
         .expect("then the answer behind it")

@@ -14,14 +14,14 @@ use crate::protocol::Status;
 impl Rooms {
     /// Connection `conn` of `user`, joined to `rid`, is typing. It must be allowed to send there (checked as a
     /// send is); with `announce` false (the session's rate limit) only that check is made. A private member
-    /// (hidden from presence) is never announced.
+    /// (hidden from presence) is never announced. Whether a notice went out.
     pub fn typing(
         &self,
         conn: u64,
         user: &User,
         rid: &str,
         announce: bool,
-    ) -> Result<(), RoomError> {
+    ) -> Result<bool, RoomError> {
         validate_room_id(rid)?;
         let private = {
             let state = self.state();
@@ -37,15 +37,16 @@ impl Rooms {
             )?;
             member.private
         };
-        if announce && !private {
-            self.tell_typing(rid, user);
-            self.publish(|node| crate::bus::Event::Typing {
-                node: node.to_string(),
-                rid: rid.to_string(),
-                user: user.clone(),
-            });
+        if !announce || private {
+            return Ok(false);
         }
-        Ok(())
+        self.tell_typing(rid, user);
+        self.publish(|node| crate::bus::Event::Typing {
+            node: node.to_string(),
+            rid: rid.to_string(),
+            user: user.clone(),
+        });
+        Ok(true)
     }
 
     /// Pushes `NetGroup.Typing.Notify` to this node's readers of `rid`, except `user`'s own connections.

@@ -32,6 +32,11 @@ impl Session {
             end: ends,
         } = answer;
         let plain = then.is_empty() && catch_up.is_none() && splice.is_none() && ends.is_none();
+        if ends.is_some() {
+            // A goodbye is the last answer: what was accepted before it (messages waiting for their commit,
+            // queries being worked out) is answered first (bounded).
+            self.settle_in_flight(super::lifecycle::CLOSE_FLUSH).await;
+        }
         // A bare status on a pipe still waiting for an earlier answer is given later too, in its turn.
         let (status, later) = match (status, later) {
             (Some(status), None) if plain && self.order.busy(call.pipe) => (

@@ -44,6 +44,8 @@ pub enum SessionError {
     SlowConsumer,
     #[error("rate limit: at most {0} commands per second; this one was dropped")]
     RateLimited(u32),
+    #[error("too many queries waiting on this connection (at most {0}); this one was dropped")]
+    TooManyQueries(usize),
     #[error("connect rejected: session {0} belongs to another user")]
     NotYourSession(String),
     #[error("refresh refused: {0}")]
@@ -86,6 +88,7 @@ impl SessionError {
             | SessionError::NotInRoom(_)
             | SessionError::SlowConsumer
             | SessionError::RateLimited(_)
+            | SessionError::TooManyQueries(_)
             | SessionError::Refresh(_)
             | SessionError::Unsupported(_) => codes::CALL_FAILED,
             SessionError::NotYourSession(_) => codes::CONNECT_REJECTED,
@@ -183,6 +186,7 @@ impl SessionError {
             }
             SessionError::SlowConsumer => "slow_consumer",
             SessionError::RateLimited(_) => "rate_limited",
+            SessionError::TooManyQueries(_) => "too_many_queries",
             SessionError::NotYourSession(_) => "not_your_session",
             SessionError::Refresh(_) => "refresh_refused",
             SessionError::Unsupported(_) => "unsupported",

@@ -108,9 +108,17 @@ impl Session {
         Ok(Answer::later(Box::pin(later), permit))
     }
 
-    /// Waits (bounded) for this connection's messages in flight to be committed and answered.
+    /// Waits (bounded) for this connection's messages in flight to be committed and answered, and its
+    /// store queries to be answered.
     pub(super) async fn settle_in_flight(&self, wait: std::time::Duration) {
-        let _ = tokio::time::timeout(wait, self.in_flight.acquire_many(MAX_IN_FLIGHT)).await;
+        let everything = async {
+            let _sends = self.in_flight.acquire_many(MAX_IN_FLIGHT).await;
+            let _queries = self
+                .queued
+                .acquire_many(super::state::MAX_QUERIES_QUEUED)
+                .await;
+        };
+        let _ = tokio::time::timeout(wait, everything).await;
     }
 }
 

@@ -30,9 +30,13 @@ pub const PRE_CONNECT_MESSAGE: usize = 8 + 65_535;
 /// Messages one connection may have waiting for their commit (see send.rs).
 pub const MAX_IN_FLIGHT: u32 = 1024;
 
-/// Store queries (history, search, read, redact, chmod) one connection may have running off its task; past
-/// that the session waits for one to finish before it reads on.
+/// Store queries (history, search, read, redact, chmod) one connection may have running at once, off its
+/// task; more wait their turn off the task too.
 pub const MAX_QUERIES: usize = 8;
+
+/// Store queries one connection may have outstanding (running or waiting); past that a query is refused at
+/// once (`too many queries`) rather than held, so neither memory nor the connection's other pipes wait on it.
+pub const MAX_QUERIES_QUEUED: u32 = 256;
 
 pub struct Session {
     pub(super) id: u64,
@@ -66,6 +70,8 @@ pub struct Session {
     pub(super) typing: super::rate::TypingGate,
     /// Bounds the store queries running off this task (`off_task`).
     pub(super) queries: Arc<tokio::sync::Semaphore>,
+    /// Bounds the store queries outstanding, running or waiting (`off_task`); `finish` waits for them.
+    pub(super) queued: Arc<tokio::sync::Semaphore>,
 }
 
 impl Session {
@@ -92,6 +98,7 @@ impl Session {
             order: Default::default(),
             typing: Default::default(),
             queries: Arc::new(tokio::sync::Semaphore::new(MAX_QUERIES)),
+            queued: Arc::new(tokio::sync::Semaphore::new(MAX_QUERIES_QUEUED as usize)),
             info,
             ctx,
         }
@@ -100,20 +107,25 @@ impl Session {
 
 impl Session {
     /// An answer worked out off the session task by `work` (a store query): the connection reads on, and
-    /// the answer is written in its turn on its pipe (order.rs). At most `MAX_QUERIES` run at once.
+    /// the answer is written in its turn on its pipe (order.rs). At most `MAX_QUERIES` run at once and
+    /// `MAX_QUERIES_QUEUED` are outstanding; nothing here waits on the session task.
     pub(super) async fn off_task(
         &self,
         work: impl std::future::Future<Output = Result<Status, SessionError>> + Send + 'static,
     ) -> Result<Answer, SessionError> {
-        let permit = self.queries.clone().acquire_owned().await.map_err(|_| {
-            SessionError::Room(
-                super::error::RoomContext::Other,
-                crate::rooms::RoomError::ShuttingDown,
-            )
-        })?;
+        let outstanding = self
+            .queued
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| SessionError::TooManyQueries(MAX_QUERIES_QUEUED as usize))?;
+        let running = self.queries.clone();
+        let work = async move {
+            let _slot = running.acquire_owned().await;
+            work.await
+        };
         Ok(Answer {
             in_turn: true,
-            ..Answer::later(Box::pin(work), permit)
+            ..Answer::later(Box::pin(work), outstanding)
         })
     }
 }

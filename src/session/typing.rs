@@ -23,16 +23,16 @@ impl Handle for Typing {
             .map(|i| i.user.clone())
             .ok_or_else(|| SessionError::NotConnected("typing".into()))?;
         let now = Instant::now();
-        let announce = s.typing.open(&self.rid, now);
-        s.ctx
+        let open = s.typing.open(&self.rid, now);
+        let sent = s
+            .ctx
             .rooms
-            .typing(s.id, &user, &self.rid, announce)
+            .typing(s.id, &user, &self.rid, open)
             .map_err(|e| SessionError::Room(RoomContext::Post, e))?;
-        if announce {
+        if sent {
             s.typing.record(&self.rid, now);
         }
-        let status =
-            Status::ok(codes::CALL_SUCCESS, "typing").with_info(json!({ "sent": announce }));
+        let status = Status::ok(codes::CALL_SUCCESS, "typing").with_info(json!({ "sent": sent }));
         Ok(status.into())
     }
 }
