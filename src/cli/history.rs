@@ -30,9 +30,18 @@ pub async fn run(cli: &Cli, p: Page<'_>, as_json: bool) -> anyhow::Result<()> {
     }
     // Said goodbye whatever the answer: a refused query must not leave a session parked behind.
     let page = client.history(pipe, query).await;
+    let guest = client.user.id.starts_with(crate::auth::GUEST_PREFIX);
     client.close().await;
     let page = page?;
     let info = page.info();
+    let nothing = info["messages"].as_array().is_none_or(|m| m.is_empty());
+    if nothing && guest && p.query.is_some() && p.room.is_none() && p.with.is_none() {
+        // A search without a room looks through the rooms the caller has stored rights in: a guest has none.
+        eprintln!(
+            "note: a guest has no stored rights, so a search without --room finds nothing: pass --room, or \
+             connect with a token (--token)"
+        );
+    }
     if as_json {
         out(serde_json::to_string_pretty(info)?)?;
         return Ok(());
