@@ -198,6 +198,12 @@ impl Table {
         self.rows.push(cells);
     }
 
+    /// A row of what was measured after its leading cells (transport, link shape), or of the failure.
+    pub fn measured(&mut self, mut lead: Vec<String>, cells: anyhow::Result<Vec<String>>) {
+        lead.extend(cells.unwrap_or_else(|e| vec![format!("FAILED: {e:#}")]));
+        self.rows.push(lead);
+    }
+
     pub fn print(&self) {
         let mut width: Vec<usize> = self.head.iter().map(|h| h.len()).collect();
         for r in &self.rows {

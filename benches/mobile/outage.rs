@@ -242,6 +242,45 @@ fn expected_members(b: &Bench) -> usize {
     1 + 1 + usize::from(b.cfg.chat)
 }
 
+/// One outage run: its watchers streaming at 20 msg/s and warmed up, and the gateway's CPU when it began.
+struct Run {
+    ws: Vec<Watch>,
+    seen: usize,
+    cpu0: Option<f64>,
+    t0: std::time::Instant,
+}
+
+impl Run {
+    /// Watchers in rooms of their own (`tag`), the stream started, every client receiving.
+    async fn start(b: &mut Bench, tag: &str) -> anyhow::Result<Run> {
+        let ws = watchers(b, tag).await?;
+        let (cpu0, t0) = (b.gw.cpu_ms(), std::time::Instant::now());
+        let rooms: Vec<String> = ws.iter().map(|w| w.room.clone()).collect();
+        let seen = b.stream(&rooms, 20.0, 0).await?;
+        warm(&ws, 20, Duration::from_secs(20)).await;
+        Ok(Run { ws, seen, cpu0, t0 })
+    }
+
+    /// After the outage (`start`, and `back` when the link returned): waits up to `wait` for every client to
+    /// receive again, stops the stream, drains, and records the row and the CPU note under `label`.
+    async fn finish(
+        self,
+        b: &mut Bench,
+        label: &str,
+        (start, back): (i64, i64),
+        wait: Duration,
+        (t, notes): (&mut Table, &mut Vec<String>),
+    ) -> anyhow::Result<()> {
+        recovered(&self.ws, back, tokio::time::Instant::now() + wait).await;
+        tokio::time::sleep(AFTER_RECOVERY).await;
+        let s = b.streamed(self.seen, true, Duration::from_secs(60)).await?;
+        drain(&self.ws, &s, tokio::time::Instant::now() + DRAIN).await;
+        notes.push(cpu_note(b, label, self.cpu0, self.t0));
+        outcome(b, self.ws, &s, label, start, back, t).await;
+        Ok(())
+    }
+}
+
 pub async fn blackouts(b: &mut Bench) -> anyhow::Result<()> {
     let (rtt, loss) = (b.cfg.rtts(&[100])[0], b.cfg.losses(&[0.0])[0]);
     let mut t = Table::new(
@@ -256,22 +295,15 @@ pub async fn blackouts(b: &mut Bench) -> anyhow::Result<()> {
     let mut notes = Vec::new();
     for secs in b.cfg.blackouts.clone() {
         b.shape(rtt, loss)?;
-        let ws = watchers(b, &format!("bo{secs}")).await?;
-        let (cpu0, t0) = (b.gw.cpu_ms(), std::time::Instant::now());
-        let rooms: Vec<String> = ws.iter().map(|w| w.room.clone()).collect();
-        let seen = b.stream(&rooms, 20.0, 0).await?;
-        warm(&ws, 20, Duration::from_secs(20)).await;
+        let run = Run::start(b, &format!("bo{secs}")).await?;
         let start = now_us();
         b.topo.link()?.blackout(Duration::from_secs(secs));
         tokio::time::sleep(Duration::from_secs(secs)).await;
         let back = now_us();
         let wait = b.cfg.after.max(Duration::from_secs(secs));
-        recovered(&ws, back, tokio::time::Instant::now() + wait).await;
-        tokio::time::sleep(AFTER_RECOVERY).await;
-        let s = b.streamed(seen, true, Duration::from_secs(60)).await?;
-        drain(&ws, &s, tokio::time::Instant::now() + DRAIN).await;
-        notes.push(cpu_note(b, &format!("{secs} s"), cpu0, t0));
-        outcome(b, ws, &s, &format!("{secs} s"), start, back, &mut t).await;
+        let label = format!("{secs} s");
+        run.finish(b, &label, (start, back), wait, (&mut t, &mut notes))
+            .await?;
     }
     t.print();
     for n in notes {
@@ -294,11 +326,7 @@ pub async fn changes(b: &mut Bench) -> anyhow::Result<()> {
     let mut notes = Vec::new();
     for mode in b.cfg.changes.clone() {
         b.shape(rtt, loss)?;
-        let ws = watchers(b, &format!("nc-{mode}")).await?;
-        let (cpu0, t0) = (b.gw.cpu_ms(), std::time::Instant::now());
-        let rooms: Vec<String> = ws.iter().map(|w| w.room.clone()).collect();
-        let seen = b.stream(&rooms, 20.0, 0).await?;
-        warm(&ws, 20, Duration::from_secs(20)).await;
+        let run = Run::start(b, &format!("nc-{mode}")).await?;
         let at = now_us();
         let what = match mode.as_str() {
             "notified" => {
@@ -315,12 +343,9 @@ pub async fn changes(b: &mut Bench) -> anyhow::Result<()> {
             other => anyhow::bail!("unknown address change {other:?}: notified or silent"),
         };
         notes.push(what);
-        recovered(&ws, at, tokio::time::Instant::now() + b.cfg.after).await;
-        tokio::time::sleep(AFTER_RECOVERY).await;
-        let s = b.streamed(seen, true, Duration::from_secs(60)).await?;
-        drain(&ws, &s, tokio::time::Instant::now() + DRAIN).await;
-        notes.push(cpu_note(b, &mode, cpu0, t0));
-        outcome(b, ws, &s, &mode, at, at, &mut t).await;
+        let wait = b.cfg.after;
+        run.finish(b, &mode, (at, at), wait, (&mut t, &mut notes))
+            .await?;
     }
     t.print();
     for n in notes {

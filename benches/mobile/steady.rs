@@ -222,10 +222,8 @@ pub async fn latency(b: &mut Bench) -> anyhow::Result<()> {
                         opt(cpu.map(|c| c / (f.received.max(1) as f64 / 1e3)), 1),
                     ])
                 };
-                let cells = row.await.unwrap_or_else(|e| vec![format!("FAILED: {e:#}")]);
-                let mut r = vec![tr.clone(), format!("{rtt} ms"), format!("{loss}%")];
-                r.extend(cells);
-                t.row(r);
+                let lead = vec![tr.clone(), format!("{rtt} ms"), format!("{loss}%")];
+                t.measured(lead, row.await);
             }
         }
     }
@@ -278,10 +276,8 @@ pub async fn bulk(b: &mut Bench) -> anyhow::Result<()> {
                         opt(cpu.map(|c| c / ms.len().max(1) as f64), 2),
                     ])
                 };
-                let cells = row.await.unwrap_or_else(|e| vec![format!("FAILED: {e:#}")]);
-                let mut r = vec![tr.clone(), format!("{rtt} ms"), format!("{loss}%")];
-                r.extend(cells);
-                t.row(r);
+                let lead = vec![tr.clone(), format!("{rtt} ms"), format!("{loss}%")];
+                t.measured(lead, row.await);
             }
         }
     }
@@ -359,10 +355,7 @@ pub async fn hol(b: &mut Bench) -> anyhow::Result<()> {
                     num(pct(&moved, 0.5), 0),
                 ])
             };
-            let cells = row.await.unwrap_or_else(|e| vec![format!("FAILED: {e:#}")]);
-            let mut r = vec![tr.clone(), format!("{loss}%")];
-            r.extend(cells);
-            t.row(r);
+            t.measured(vec![tr.clone(), format!("{loss}%")], row.await);
         }
     }
     t.print();

@@ -118,23 +118,15 @@ impl Cli {
         if let Some(f) = self.log_format {
             c.log.format = f;
         }
-        if let Ok(keys) = std::env::var("ODD_API_KEYS") {
-            c.server_api.keys =
-                crate::config::ServerApi::keys_from_env(&keys).map_err(|reason| {
-                    ConfigError::Invalid {
-                        key: "ODD_API_KEYS",
-                        reason,
-                    }
-                })?;
-        }
-        if let Ok(keys) = std::env::var("ODD_METRICS_KEYS") {
-            c.server_api.metrics_keys =
-                crate::config::ServerApi::keys_from_env(&keys).map_err(|reason| {
-                    ConfigError::Invalid {
-                        key: "ODD_METRICS_KEYS",
-                        reason,
-                    }
-                })?;
+        let api = &mut c.server_api;
+        for (var, keys) in [
+            ("ODD_API_KEYS", &mut api.keys),
+            ("ODD_METRICS_KEYS", &mut api.metrics_keys),
+        ] {
+            if let Ok(value) = std::env::var(var) {
+                *keys = crate::config::ServerApi::keys_from_env(&value)
+                    .map_err(|reason| ConfigError::Invalid { key: var, reason })?;
+            }
         }
         if let Ok(secret) = std::env::var("ODD_HOOKS_SECRET") {
             if !secret.is_empty() {
