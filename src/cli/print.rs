@@ -16,10 +16,7 @@ pub fn out(line: impl std::fmt::Display) -> std::io::Result<()> {
 pub fn safe(text: &str) -> String {
     text.chars()
         .map(|c| {
-            let steers = c != '\n'
-                && c != '\t'
-                && crate::protocol::args::rooms::forbidden_in_id(c)
-                && !"<>&\"'\\".contains(c);
+            let steers = c != '\n' && c != '\t' && crate::protocol::args::rooms::steers_text(c);
             if steers {
                 '\u{FFFD}'
             } else {

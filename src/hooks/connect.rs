@@ -112,21 +112,10 @@ impl ConnectHook {
             Err(e) => return unavailable("unreadable answer", format!("unreadable answer: {e}")),
         };
         match (answer.user, answer.reject) {
-            // The backend's reason goes to the client: at most 200 characters, nothing that could steer a
-            // terminal or hide text (control, bidirectional and invisible characters become spaces).
+            // The backend's reason goes to the client: at most 200 bytes, nothing that could steer a terminal
+            // or hide text.
             (_, Some(reason)) => {
-                let reason: String = crate::transport::link::truncate_reason(&reason, 200)
-                    .chars()
-                    .map(|c| {
-                        if crate::protocol::args::rooms::forbidden_in_id(c)
-                            && !"<>&\"'\\".contains(c)
-                        {
-                            ' '
-                        } else {
-                            c
-                        }
-                    })
-                    .collect();
+                let reason = crate::transport::link::one_line(&reason, 200);
                 ConnectOutcome::Refused(AuthError::Invalid(format!(
                     "refused by the backend: {reason}"
                 )))

@@ -228,12 +228,8 @@ impl Handle for Ping {
 impl Handle for Close {
     /// A goodbye: answered, then the session ends for good (not parked; its rooms see it leave at once).
     async fn handle(self, _: &mut Session, _: Cx<'_>) -> Result<Answer, SessionError> {
-        // The reason is logged: control characters (a newline forging a log line, terminal escapes) become
-        // spaces.
-        let reason: String = crate::transport::link::truncate_reason(&self.reason, 200)
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
+        // The reason is logged: a newline forging a log line, terminal escapes and the like become spaces.
+        let reason = crate::transport::link::one_line(&self.reason, 200);
         let reason = if reason.trim().is_empty() {
             "client said goodbye".to_string()
         } else {

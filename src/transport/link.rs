@@ -399,6 +399,21 @@ pub const INBOUND_QUEUE: usize = 64;
 pub const WRITE_BATCH: usize = 128;
 
 /// A close reason cut to `max` bytes on a character boundary (QUIC and WebSocket close frames bound it).
+/// Someone else's text made fit for one line of a log or a status: at most `max` bytes, and every character
+/// that could steer a terminal or hide text (`protocol::args::rooms::steers_text`) a space.
+pub fn one_line(text: &str, max: usize) -> String {
+    truncate_reason(text, max)
+        .chars()
+        .map(|c| {
+            if crate::protocol::args::rooms::steers_text(c) {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 pub fn truncate_reason(reason: &str, max: usize) -> &str {
     if reason.len() <= max {
         return reason;

@@ -38,9 +38,15 @@ pub fn valid_room_id(rid: &str) -> bool {
         && !rid.chars().any(forbidden_in_id)
 }
 
-/// What `valid_room_id` refuses, one character at a time.
+/// What `valid_room_id` refuses, one character at a time: markup, and what `steers_text` names.
 pub fn forbidden_in_id(c: char) -> bool {
-    c.is_control() || "<>&\"'\\".contains(c) || (c.is_whitespace() && c != ' ') || invisible(c)
+    "<>&\"'\\".contains(c) || steers_text(c)
+}
+
+/// A character that can steer a terminal or a log, or hide or disguise text around it: control characters,
+/// spaces other than U+0020, and invisible or bidirectional formatting characters.
+pub fn steers_text(c: char) -> bool {
+    c.is_control() || (c.is_whitespace() && c != ' ') || invisible(c)
 }
 
 /// Characters that render as nothing, or change how the text around them renders: Unicode's format characters
