@@ -685,7 +685,7 @@ async fn a_request_to_a_dead_node_fails_at_once_with_the_cause() {
         return;
     }
     let prefix = format!("odd-test-{}", std::process::id());
-    let bus = odd_gateway::bus::NatsBus::connect(
+    let bus = odd_gateway::bus::ClusterBus::connect(
         &nats_url(),
         &prefix,
         "alive",

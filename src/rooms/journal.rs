@@ -228,7 +228,7 @@ fn fan_out(inner: &Inner, batch: Vec<Entry>, ids: Vec<i64>) {
         let body = push_body(&entry, mid, timestamp);
         // Without a bus, or while NATS is unreachable, deliver here; otherwise every node, this one included,
         // delivers what comes back from the bus.
-        let delivered = match (inner.bus.nats().filter(|b| b.connected()), body) {
+        let delivered = match (inner.bus.cluster().filter(|b| b.connected()), body) {
             (_, None) => Some(0),
             (None, Some(body)) => {
                 let post = &entry.post;

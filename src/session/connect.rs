@@ -94,7 +94,7 @@ impl Session {
             .resumable
             .live(&identity.uuid, &identity.user.id, self.kick.clone());
         // In a cluster, record where this session lives, so a reconnect through another node finds it.
-        if let Some(bus) = self.ctx.rooms.bus().nats() {
+        if let Some(bus) = self.ctx.rooms.bus().cluster() {
             let (store, node) = (self.ctx.store.clone(), bus.node().to_string());
             let (uuid, uid) = (identity.uuid.clone(), identity.user.id.clone());
             tokio::spawn(async move {

@@ -222,7 +222,7 @@ impl Session {
             self.ctx.rooms.set_inbox(self.id, &identity.user, None);
             self.ctx.resumable.forget(&identity.uuid, &self.kick);
             // The session is over: no other node should come asking for it.
-            if let Some(bus) = self.ctx.rooms.bus().nats() {
+            if let Some(bus) = self.ctx.rooms.bus().cluster() {
                 let (store, node, uuid) = (
                     self.ctx.store.clone(),
                     bus.node().to_string(),

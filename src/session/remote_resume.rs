@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use super::error::SessionError;
 use super::state::Session;
 use super::{Context, Identity};
-use crate::bus::NatsBus;
+use crate::bus::ClusterBus;
 use crate::protocol::args::{PipeKind, User};
 use crate::protocol::status::codes;
 use crate::protocol::Status;
@@ -61,7 +61,7 @@ impl Session {
         user: &User,
         guest: bool,
     ) -> Result<Option<Status>, SessionError> {
-        let Some(bus) = self.ctx.rooms.bus().nats().cloned() else {
+        let Some(bus) = self.ctx.rooms.bus().cluster().cloned() else {
             return Ok(None);
         };
         let owner = match self.ctx.store.session_owner(uuid).await {
@@ -156,7 +156,10 @@ impl Session {
 }
 
 /// Answers other nodes' takeover requests for sessions held here, until the bus subscription ends.
-pub async fn serve_takeovers(ctx: Arc<Context>, bus: NatsBus) -> Result<(), crate::bus::BusError> {
+pub async fn serve_takeovers(
+    ctx: Arc<Context>,
+    bus: ClusterBus,
+) -> Result<(), crate::bus::BusError> {
     let mut requests = bus.serve("takeover").await?;
     tokio::spawn(async move {
         loop {

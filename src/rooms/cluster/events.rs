@@ -173,7 +173,7 @@ impl Rooms {
                 self.count_nodes(&state);
             }
             Event::Hello { .. } => {
-                if let Some(bus) = self.inner.bus.nats() {
+                if let Some(bus) = self.inner.bus.cluster() {
                     bus.publish(&self.snapshot(), &[]);
                 }
             }

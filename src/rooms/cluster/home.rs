@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::bus::{NatsBus, Request};
+use crate::bus::{ClusterBus, Request};
 use crate::protocol::args::{Cast, SendKind, User};
 use crate::rooms::journal::PendingPost;
 use crate::rooms::post::{Post, Posted, PushArgs};
@@ -56,9 +56,9 @@ fn score(node: &str, rid: &str) -> u64 {
 impl Rooms {
     /// The room's home node and the bus to reach it, when that is another node (`None`: this node commits,
     /// or no cluster).
-    pub(in crate::rooms) fn home_elsewhere(&self, rid: &str) -> Option<(&NatsBus, String)> {
+    pub(in crate::rooms) fn home_elsewhere(&self, rid: &str) -> Option<(&ClusterBus, String)> {
         // Cut off from NATS, this node cannot reach any home: it commits for every room itself.
-        let bus = self.inner.bus.nats().filter(|b| b.connected())?;
+        let bus = self.inner.bus.cluster().filter(|b| b.connected())?;
         let me = bus.node();
         let state = self.state();
         let best = home_node(state.remote.node_names().chain([me]), rid)?;
@@ -66,7 +66,7 @@ impl Rooms {
     }
 
     /// Sends a checked message to its room's home node; the handle resolves with the home's answer.
-    pub(in crate::rooms) fn forward(bus: &NatsBus, home: &str, post: &Post) -> PendingPost {
+    pub(in crate::rooms) fn forward(bus: &ClusterBus, home: &str, post: &Post) -> PendingPost {
         let (done, answer) = tokio::sync::oneshot::channel();
         let header = Forwarded {
             origin: bus.node().to_string(),

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Event, NatsBus};
+use crate::bus::{ClusterBus, Event};
 use crate::rooms::Rooms;
 
 impl Rooms {
@@ -48,7 +48,7 @@ impl Rooms {
 
     /// Publishes an event if this node is in a cluster.
     pub(super) fn publish(&self, event: impl FnOnce(&str) -> Event) {
-        if let Some(bus) = self.inner.bus.nats() {
+        if let Some(bus) = self.inner.bus.cluster() {
             bus.publish(&event(bus.node()), &[]);
         }
     }
@@ -59,7 +59,7 @@ impl Rooms {
 /// says goodbye at the end.
 pub async fn run_cluster(
     rooms: Rooms,
-    bus: NatsBus,
+    bus: ClusterBus,
     heartbeat: Duration,
     ttl: Duration,
     shutdown: CancellationToken,
@@ -80,7 +80,9 @@ pub async fn run_cluster(
             tokio::select! {
                 event = events.next() => {
                     let Some((event, body)) = event else { break };
+                    let kind = event.kind();
                     rooms.apply(event, body);
+                    bus.applied(kind);
                 }
                 request = posts.next() => {
                     let Some(request) = request else { break };

@@ -12,15 +12,16 @@ use tokio_util::task::TaskTracker;
 use tracing::info;
 
 use crate::auth::ConfigVerifier;
-use crate::bus::{Bus, NatsBus};
+use crate::bus::Wire;
 use crate::config::{Config, Profile};
 use crate::http::{self, HttpState};
-use crate::metrics::Metrics;
 use crate::rooms::Rooms;
 use crate::session::{self, Context};
-use crate::store::Store;
 use crate::transport::certs::CertMaterial;
 use crate::transport::{self, quic, Link};
+
+mod services;
+use services::services;
 
 /// A gateway that is listening. Drop it or call `shutdown` to stop.
 pub struct Gateway {
@@ -75,11 +76,21 @@ fn check_publisher(config: &Config) -> anyhow::Result<()> {
 impl Gateway {
     /// Opens the store, binds all listeners, then serves in the background.
     pub async fn start(config: Config) -> anyhow::Result<Gateway> {
+        Gateway::launch(config, None).await
+    }
+
+    /// `start`, as one node of a cluster over `wire` instead of `cluster.nats_url` (several nodes in one
+    /// process over a `bus::MemoryHub`: tests/cluster_memory.rs).
+    pub async fn start_on(config: Config, wire: Arc<dyn Wire>) -> anyhow::Result<Gateway> {
+        Gateway::launch(config, Some(wire)).await
+    }
+
+    async fn launch(config: Config, wire: Option<Arc<dyn Wire>>) -> anyhow::Result<Gateway> {
         config.validate()?;
         check_publisher(&config)?;
         let shutdown = CancellationToken::new();
         let listeners = TaskTracker::new();
-        let ctx = services(&config, &shutdown, &listeners).await?;
+        let ctx = services(&config, wire, &shutdown, &listeners).await?;
         // The server API (disconnect, a user's sessions) and the offline hook reach this node's sessions
         // through the rooms service, which every node hears on the bus.
         ctx.rooms.set_sessions(ctx.resumable.clone());
@@ -275,17 +286,6 @@ impl Drop for Gateway {
     }
 }
 
-/// A database URL fit for logs: any password replaced.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-            None => url.to_string(),
-        },
-        _ => url.to_string(),
-    }
-}
-
 /// Binds one TCP listener (TCP, TLS, HTTP or HTTPS) and logs where it listens.
 async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
     let l = TcpListener::bind(addr)
@@ -315,128 +315,4 @@ fn certificate(config: &Config) -> anyhow::Result<Option<CertMaterial>> {
     )?;
     info!(cert = %material.cert_path.display(), sha256 = %material.fingerprint(), "TLS certificate");
     Ok(Some(material))
-}
-
-/// Everything sessions share: token verification (with its key refresh), the store (watched for health),
-/// metrics, the cluster bus and its loop, rooms, the memory budget.
-async fn services(
-    config: &Config,
-    shutdown: &CancellationToken,
-    listeners: &TaskTracker,
-) -> anyhow::Result<Arc<Context>> {
-    let config_verifier = Arc::new(
-        ConfigVerifier::new(&config.auth, config.anonymous_allowed())
-            .map_err(|e| anyhow::anyhow!("auth keys: {e}"))?,
-    );
-    tokio::spawn(config_verifier.clone().refresh_keys(
-        Duration::from_secs(config.auth.jwks_refresh_secs),
-        shutdown.clone(),
-    ));
-    let url = config.database_url();
-    let store = Store::open(&url, config.database.schema.as_deref())
-        .await
-        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
-    info!(backend = store.backend(), url = %redact(&url), "store ready");
-    let metrics = Arc::new(Metrics::new());
-    metrics.cluster_nodes.set(1);
-    let bus = cluster_bus(config, &metrics).await?;
-    let rooms = Rooms::new(
-        store.clone(),
-        config.room_policy(),
-        metrics.clone(),
-        bus.clone(),
-    );
-    tokio::spawn(http::health::watch_store(
-        store.clone(),
-        metrics.clone(),
-        Duration::from_secs(5),
-        shutdown.clone(),
-    ));
-    if let Bus::Nats(nats) = &bus {
-        let c = &config.cluster;
-        let cluster = crate::rooms::run_cluster(
-            rooms.clone(),
-            nats.clone(),
-            Duration::from_millis(c.heartbeat_ms),
-            Duration::from_millis(c.node_ttl_ms),
-            shutdown.clone(),
-        )
-        .await?;
-        listeners.spawn(cluster);
-    }
-    let budget = crate::transport::MemoryBudget::new(config.limits.memory_budget_bytes);
-    metrics
-        .memory_budget_bytes
-        .set(i64::try_from(budget.limit()).unwrap_or(i64::MAX));
-    let sfu = match config.listen.rtc.addr() {
-        Some(addr) => {
-            let rtc = config.rtc.clone();
-            let (sfu, task) = crate::sfu::Sfu::start(
-                addr,
-                config.rtc.public_ip,
-                config.rtc.udp_recv_buffer_bytes,
-                &config.rtc.app,
-                move |announce| rtc.settings(announce),
-                metrics.clone(),
-                shutdown.clone(),
-            )
-            .await
-            .with_context(|| format!("cannot bind the SFU's UDP port {addr}"))?;
-            info!(bound = ?sfu.local_addr(), "SFU listening (udp, WebRTC media)");
-            let m = metrics.clone();
-            listeners.spawn(async move {
-                // Every str0m call on network input is guarded; a panic here is a bug in the SFU's own code.
-                // It cannot be resumed (the peer connections were its state): say so loudly.
-                if let Err(e) = task.await {
-                    if e.is_panic() {
-                        m.rtc_failures_total.with_label_values(&["engine"]).inc();
-                        tracing::error!(
-                            "the SFU task panicked: WebRTC media is off until the gateway restarts"
-                        );
-                    }
-                }
-            });
-            sfu
-        }
-        None => crate::sfu::Sfu::off(),
-    };
-    let ctx = Arc::new(Context {
-        sfu,
-        limits: config.limits.clone(),
-        auth: crate::hooks::Authenticator::new(
-            config_verifier.clone(),
-            crate::hooks::ConnectHook::new(&config.hooks),
-            metrics.clone(),
-        ),
-        verifier: config_verifier,
-        rooms,
-        metrics,
-        store,
-        shutdown: shutdown.clone(),
-        resumable: Default::default(),
-        per_ip: crate::session::per_ip::PerIp::new(config.connections_per_ip()),
-        sessions: TaskTracker::new(),
-        faults: config.faults.clone(),
-        budget,
-    });
-    if let Bus::Nats(nats) = &bus {
-        session::remote_resume::serve_takeovers(ctx.clone(), nats.clone()).await?;
-    }
-    Ok(ctx)
-}
-
-/// The NATS bus when `cluster.nats_url` is set, else the in-process one.
-async fn cluster_bus(config: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Bus> {
-    let c = &config.cluster;
-    if c.nats_url.is_empty() {
-        return Ok(Bus::Local);
-    }
-    let node = if c.node.is_empty() {
-        format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
-    } else {
-        c.node.clone()
-    };
-    let bus = NatsBus::connect(&c.nats_url, &c.subject_prefix, &node, metrics.clone()).await?;
-    info!(%node, nats = %c.nats_url, prefix = %c.subject_prefix, "joined the cluster bus");
-    Ok(Bus::Nats(bus))
 }

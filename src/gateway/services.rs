@@ -1,0 +1,163 @@
+//! Everything sessions share, built once at start: token verification (with its key refresh), the store
+//! (watched for health), metrics, the cluster bus and its loop, rooms, the SFU, the memory budget.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+use crate::auth::ConfigVerifier;
+use crate::bus::{Bus, ClusterBus, Wire};
+use crate::config::Config;
+use crate::http;
+use crate::metrics::Metrics;
+use crate::rooms::Rooms;
+use crate::session::{self, Context};
+use crate::store::Store;
+
+/// Everything sessions share: token verification (with its key refresh), the store (watched for health),
+/// metrics, the cluster bus and its loop, rooms, the memory budget.
+pub(super) async fn services(
+    config: &Config,
+    wire: Option<Arc<dyn Wire>>,
+    shutdown: &CancellationToken,
+    listeners: &TaskTracker,
+) -> anyhow::Result<Arc<Context>> {
+    let config_verifier = Arc::new(
+        ConfigVerifier::new(&config.auth, config.anonymous_allowed())
+            .map_err(|e| anyhow::anyhow!("auth keys: {e}"))?,
+    );
+    tokio::spawn(config_verifier.clone().refresh_keys(
+        Duration::from_secs(config.auth.jwks_refresh_secs),
+        shutdown.clone(),
+    ));
+    let url = config.database_url();
+    let store = Store::open(&url, config.database.schema.as_deref())
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+    info!(backend = store.backend(), url = %redact(&url), "store ready");
+    let metrics = Arc::new(Metrics::new());
+    metrics.cluster_nodes.set(1);
+    let bus = cluster_bus(config, wire, &metrics).await?;
+    let rooms = Rooms::new(
+        store.clone(),
+        config.room_policy(),
+        metrics.clone(),
+        bus.clone(),
+    );
+    tokio::spawn(http::health::watch_store(
+        store.clone(),
+        metrics.clone(),
+        Duration::from_secs(5),
+        shutdown.clone(),
+    ));
+    if let Bus::Cluster(cluster) = &bus {
+        let c = &config.cluster;
+        let cluster = crate::rooms::run_cluster(
+            rooms.clone(),
+            cluster.clone(),
+            Duration::from_millis(c.heartbeat_ms),
+            Duration::from_millis(c.node_ttl_ms),
+            shutdown.clone(),
+        )
+        .await?;
+        listeners.spawn(cluster);
+    }
+    let budget = crate::transport::MemoryBudget::new(config.limits.memory_budget_bytes);
+    metrics
+        .memory_budget_bytes
+        .set(i64::try_from(budget.limit()).unwrap_or(i64::MAX));
+    let sfu = match config.listen.rtc.addr() {
+        Some(addr) => {
+            let rtc = config.rtc.clone();
+            let (sfu, task) = crate::sfu::Sfu::start(
+                addr,
+                config.rtc.public_ip,
+                config.rtc.udp_recv_buffer_bytes,
+                &config.rtc.app,
+                move |announce| rtc.settings(announce),
+                metrics.clone(),
+                shutdown.clone(),
+            )
+            .await
+            .with_context(|| format!("cannot bind the SFU's UDP port {addr}"))?;
+            info!(bound = ?sfu.local_addr(), "SFU listening (udp, WebRTC media)");
+            let m = metrics.clone();
+            listeners.spawn(async move {
+                // Every str0m call on network input is guarded; a panic here is a bug in the SFU's own code.
+                // It cannot be resumed (the peer connections were its state): say so loudly.
+                if let Err(e) = task.await {
+                    if e.is_panic() {
+                        m.rtc_failures_total.with_label_values(&["engine"]).inc();
+                        tracing::error!(
+                            "the SFU task panicked: WebRTC media is off until the gateway restarts"
+                        );
+                    }
+                }
+            });
+            sfu
+        }
+        None => crate::sfu::Sfu::off(),
+    };
+    let ctx = Arc::new(Context {
+        sfu,
+        limits: config.limits.clone(),
+        auth: crate::hooks::Authenticator::new(
+            config_verifier.clone(),
+            crate::hooks::ConnectHook::new(&config.hooks),
+            metrics.clone(),
+        ),
+        verifier: config_verifier,
+        rooms,
+        metrics,
+        store,
+        shutdown: shutdown.clone(),
+        resumable: Default::default(),
+        per_ip: crate::session::per_ip::PerIp::new(config.connections_per_ip()),
+        sessions: TaskTracker::new(),
+        faults: config.faults.clone(),
+        budget,
+    });
+    if let Bus::Cluster(cluster) = &bus {
+        session::remote_resume::serve_takeovers(ctx.clone(), cluster.clone()).await?;
+    }
+    Ok(ctx)
+}
+
+/// The cluster bus over `wire` if given, else over NATS when `cluster.nats_url` is set, else the in-process one.
+async fn cluster_bus(
+    config: &Config,
+    wire: Option<Arc<dyn Wire>>,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<Bus> {
+    let c = &config.cluster;
+    if c.nats_url.is_empty() && wire.is_none() {
+        return Ok(Bus::Local);
+    }
+    let node = if c.node.is_empty() {
+        format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    } else {
+        c.node.clone()
+    };
+    let (p, m) = (&c.subject_prefix, metrics.clone());
+    let bus = match wire {
+        Some(wire) => ClusterBus::join(wire, p, &node, m).await?,
+        None => ClusterBus::connect(&c.nats_url, p, &node, m).await?,
+    };
+    info!(%node, nats = %c.nats_url, prefix = %c.subject_prefix, "joined the cluster bus");
+    Ok(Bus::Cluster(bus))
+}
+
+/// A database URL fit for logs: any password replaced.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match url[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+            None => url.to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
