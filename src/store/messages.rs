@@ -31,24 +31,9 @@ impl Store {
         }
         let mut ids: Vec<i64> = match &self.db {
             Db::Sqlite(pool) => {
-                let pool = self.journal.as_ref().unwrap_or(pool);
-                let done = insert_messages(batch).build().execute(pool).await?;
-                let last = done.last_insert_rowid();
-                let n = i64::try_from(batch.len()).unwrap_or(i64::MAX);
-                if done.rows_affected() != batch.len() as u64 || last < n {
-                    return Err(StoreError::Corrupt(format!(
-                        "inserted {} of {} messages (last id {last})",
-                        done.rows_affected(),
-                        batch.len()
-                    )));
-                }
-                (last - n + 1..=last).collect()
+                super::sqlite::append(self.journal.as_ref().unwrap_or(pool), batch).await?
             }
-            Db::Postgres(pool) => {
-                let mut qb = insert_messages(batch);
-                qb.push(" RETURNING id");
-                qb.build_query_scalar::<i64>().fetch_all(pool).await?
-            }
+            Db::Postgres(pool) => super::postgres::append(pool, batch).await?,
         };
         if ids.len() != batch.len() {
             return Err(StoreError::Corrupt(format!(
@@ -150,7 +135,7 @@ struct PayloadRow {
 }
 
 /// The batch's INSERT, one VALUES row per message, for whichever backend runs it.
-fn insert_messages<DB: sqlx::Database>(batch: &[NewMessage]) -> QueryBuilder<'_, DB>
+pub(super) fn insert_messages<DB: sqlx::Database>(batch: &[NewMessage]) -> QueryBuilder<'_, DB>
 where
     for<'q> Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,

@@ -1,28 +1,28 @@
 //! Persistence: the only place in the gateway with SQL.
 //!
 //! One `Store` serves SQLite (the embedded default: a WAL-mode file in the data directory) or PostgreSQL,
-//! chosen by the database URL. Both run the same SQL text (numbered `$n` parameters work on both), so every
-//! repository function is written once and compiled for each driver by `with_pool!`. The store knows rows,
-//! not frames: callers hand it plain values.
+//! chosen by the database URL. Both run the same SQL text (numbered `$n` parameters work on both), so nearly
+//! every repository function is written once and compiled for each driver by `with_pool!`. What differs lives
+//! in `sqlite.rs` and `postgres.rs` only: opening the database, appending a batch (ids without or with
+//! RETURNING), full-text search (FTS5 or `tsvector`), and the SQL fragments of `Dialect`. Adding a backend is
+//! one such file, a `Db` variant and its migrations. The store knows rows, not frames: callers hand it plain
+//! values.
 
 mod error;
 mod hooks;
 mod lease;
 mod messages;
 mod models;
+mod postgres;
 mod reads;
 mod redact;
 mod retention;
 mod rooms;
 mod search;
 mod sessions;
+mod sqlite;
 mod users;
 
-use std::str::FromStr;
-use std::time::Duration;
-
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
 pub use error::StoreError;
@@ -35,16 +35,36 @@ pub use redact::MessageRef;
 pub use retention::{Prune, PRUNER};
 pub use search::INDEXER;
 
-/// The advisory lock key gateways take while creating their PostgreSQL schema ("odd-gw" in ASCII).
-const SCHEMA_LOCK: i64 = 0x6f64_642d_6777;
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
 #[derive(Clone, Debug)]
 enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+}
+
+/// The SQL that differs between the backends, as text (`sqlite::DIALECT`, `postgres::DIALECT`). What differs
+/// as code (opening, appending a batch, running a search) is a function of the same name in each of those two
+/// files; every other statement is written once.
+struct Dialect {
+    name: &'static str,
+    /// The column of `message_search` that holds the message id.
+    search_id: &'static str,
+    /// The indexer's INSERT into `message_search`, the expression that turns the bound words into the column's
+    /// type, a statement run first in its transaction (or empty), and what its SELECT of the messages ends with.
+    index_insert: &'static str,
+    index_words: &'static str,
+    index_setup: &'static str,
+    index_lock: &'static str,
+    /// A message's words as `message_search.words` stores them.
+    document: fn(&[String]) -> String,
+}
+
+impl Db {
+    fn dialect(&self) -> &'static Dialect {
+        match self {
+            Db::Sqlite(_) => &sqlite::DIALECT,
+            Db::Postgres(_) => &postgres::DIALECT,
+        }
+    }
 }
 
 /// Runs `$body` with `$pool` bound to whichever pool the store holds. The body is compiled once per driver.
@@ -72,80 +92,11 @@ impl Store {
     /// Connects and applies the migrations. `schema` (PostgreSQL only) isolates the tables in a schema of their
     /// own, created if missing: how tests get a fresh database, and how one server can host several gateways.
     pub async fn open(url: &str, schema: Option<&str>) -> Result<Store, StoreError> {
-        let mut journal = None;
-        let db = if url.starts_with("sqlite:") {
-            let opts = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                // NORMAL in WAL mode: a commit survives the process being killed (it is in the OS's hands);
-                // only a power loss can take the last commits. See docs/storage.md.
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(5))
-                // Read the database file with read(), not through a memory map: an I/O failure under a
-                // mapping is a SIGBUS that kills the process; through read() it is an error the gateway
-                // reports (docs/storage.md, "Storage failures").
-                .pragma("mmap_size", "0")
-                .foreign_keys(true);
-            if let Some(dir) = opts.get_filename().parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        StoreError::Setup(format!(
-                            "cannot create the database directory {}: {e}",
-                            dir.display()
-                        ))
-                    })?;
-                }
-            }
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_with(opts.clone())
-                .await?;
-            SQLITE_MIGRATIONS.run(&pool).await?;
-            journal = Some(journal_pool(opts).await?);
-            Db::Sqlite(pool)
+        let (db, journal) = if url.starts_with("sqlite:") {
+            let (pool, journal) = sqlite::open(url).await?;
+            (Db::Sqlite(pool), Some(journal))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let mut opts = PgConnectOptions::from_str(url)?;
-            if let Some(schema) = schema {
-                if !schema
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    || schema.is_empty()
-                {
-                    return Err(StoreError::Setup(format!(
-                        "schema name {schema:?} may only hold ASCII letters, digits and _"
-                    )));
-                }
-                let admin = PgPoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(opts.clone())
-                    .await?;
-                // `CREATE SCHEMA IF NOT EXISTS` is not safe against itself: two gateways starting at the same
-                // instant can both try to create it and one fails with a duplicate key. A session-level
-                // advisory lock (the admin pool has one connection) serialises them; the migrations take their
-                // own lock afterwards.
-                sqlx::query("SELECT pg_advisory_lock($1)")
-                    .bind(SCHEMA_LOCK)
-                    .execute(&admin)
-                    .await?;
-                // Identifiers cannot be bound parameters; the name was checked above.
-                let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                    .execute(&admin)
-                    .await;
-                let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                    .bind(SCHEMA_LOCK)
-                    .execute(&admin)
-                    .await;
-                admin.close().await;
-                created?;
-                opts = opts.options([("search_path", schema)]);
-            }
-            let pool = PgPoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(opts)
-                .await?;
-            POSTGRES_MIGRATIONS.run(&pool).await?;
-            Db::Postgres(pool)
+            (Db::Postgres(postgres::open(url, schema).await?), None)
         } else {
             return Err(StoreError::Setup(format!(
                 "database url {url:?} must start with sqlite: or postgres:"
@@ -159,10 +110,7 @@ impl Store {
     }
 
     pub fn backend(&self) -> &'static str {
-        match self.db {
-            Db::Sqlite(_) => "sqlite",
-            Db::Postgres(_) => "postgres",
-        }
+        self.db.dialect().name
     }
 
     /// A cheap round trip, for readiness checks.
@@ -195,22 +143,6 @@ impl Store {
         }
         with_pool!(self, |pool| pool.close().await)
     }
-}
-
-/// The SQLite journal's own connection, always the same one, never pinged. The shared pool hands out its
-/// idle connections in turn, so each commit ran on a connection whose page cache had missed the others'
-/// commits (it re-read those pages: about six `pread`s per commit at a steady 500 msg/s), and pinged it
-/// first (a round trip to the connection's worker thread). Only the journal writes messages, one batch at a
-/// time, so one connection serves it; the pool's four serve everything else.
-async fn journal_pool(opts: SqliteConnectOptions) -> Result<SqlitePool, StoreError> {
-    Ok(SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .test_before_acquire(false)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_with(opts)
-        .await?)
 }
 
 pub use crate::clock::now_ms;

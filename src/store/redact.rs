@@ -2,7 +2,7 @@
 //! search entry; `redacted_by` and `redacted_ms` make it a tombstone in history.
 
 use super::models::Thread;
-use super::{with_pool, Db, Store, StoreError};
+use super::{with_pool, Store, StoreError};
 
 /// What a redaction's rights check needs to know of a message.
 #[derive(Debug, Clone)]
@@ -52,10 +52,10 @@ impl Store {
         erase_sender: bool,
     ) -> Result<Vec<i64>, StoreError> {
         let mut done = Vec::with_capacity(ids.len());
-        let unindex = match self.db {
-            Db::Sqlite(_) => "DELETE FROM message_search WHERE rowid = $1",
-            Db::Postgres(_) => "DELETE FROM message_search WHERE message_id = $1",
-        };
+        let unindex = format!(
+            "DELETE FROM message_search WHERE {} = $1",
+            self.db.dialect().search_id
+        );
         let update = if erase_sender {
             "UPDATE messages SET data = 'null', payload = NULL, redacted_by = $1, redacted_ms = $2, \
              sender_nick = '', sender_avatar = '' WHERE id = $3 AND redacted_ms IS NULL"
@@ -74,7 +74,7 @@ impl Store {
                     .await?
                     .rows_affected();
                 if changed == 1 {
-                    sqlx::query(unindex).bind(id).execute(&mut *tx).await?;
+                    sqlx::query(&unindex).bind(id).execute(&mut *tx).await?;
                     done.push(id);
                 }
             }

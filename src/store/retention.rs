@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use sqlx::QueryBuilder;
 
 use super::models::Thread;
-use super::{with_pool, Db, Store, StoreError};
+use super::{with_pool, Store, StoreError};
 
 /// The cursor and lease name the pruner keeps in `hook_cursors` (its cursor: how far conversations were
 /// scanned).
@@ -150,10 +150,10 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        let unindex = match self.db {
-            Db::Sqlite(_) => "DELETE FROM message_search WHERE rowid IN (",
-            Db::Postgres(_) => "DELETE FROM message_search WHERE message_id IN (",
-        };
+        let unindex = format!(
+            "DELETE FROM message_search WHERE {} IN (",
+            self.db.dialect().search_id
+        );
         Ok(with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let mut qb = QueryBuilder::new(unindex);

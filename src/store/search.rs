@@ -6,12 +6,9 @@
 //! words' positions (no parser or dictionary of its own involved). Terms are AND-ed; a term is a word, a
 //! phrase (its words adjacent and in order), or either with its last word a prefix.
 
-use std::collections::BTreeMap;
-
 use sqlx::QueryBuilder;
 
-use super::messages::COLUMNS;
-use super::models::{SearchQuery, SearchScope, SearchTerm, StoredMessage, Thread};
+use super::models::{SearchQuery, SearchScope, StoredMessage, Thread};
 use super::{Db, Store, StoreError};
 
 /// The cursor and lease name the indexer keeps in `hook_cursors`.
@@ -68,78 +65,46 @@ impl Store {
         docs: &[(i64, Vec<String>)],
         newest: i64,
     ) -> Result<bool, StoreError> {
+        let dialect = self.db.dialect();
         let docs: Vec<(i64, String)> = docs
             .iter()
             .filter(|(_, words)| !words.is_empty())
-            .map(|(id, words)| {
-                let text = match &self.db {
-                    Db::Sqlite(_) => words.join(" "),
-                    Db::Postgres(_) => tsvector_literal(words),
-                };
-                (*id, text)
-            })
+            .map(|(id, words)| (*id, (dialect.document)(words)))
             .collect();
-        macro_rules! run {
-            ($pool:expr, $insert:literal, $cast:literal, $setup:literal, $lock:literal) => {{
-                let mut tx = $pool.begin().await?;
-                if !$setup.is_empty() {
-                    sqlx::query($setup).execute(&mut *tx).await?;
-                }
-                let held = sqlx::query(
-                    "UPDATE hook_cursors SET last_id = $1 WHERE hook = $2 AND owner = $3 AND last_id < $1",
-                )
-                .bind(newest)
-                .bind(INDEXER)
-                .bind(node)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1;
-                if !held {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                if !docs.is_empty() {
-                    let mut qb = QueryBuilder::new($insert);
-                    qb.push(" SELECT v.column1, ");
-                    qb.push($cast);
-                    qb.push(" FROM (");
-                    qb.push_values(&docs, |mut row, (id, text)| {
-                        row.push_bind(*id).push_bind(text.as_str());
-                    });
-                    qb.push(
-                        ") AS v JOIN messages m ON m.id = v.column1 AND m.redacted_ms IS NULL",
-                    );
-                    qb.push($lock);
-                    qb.build().execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(true)
-            }};
-        }
-        match &self.db {
-            Db::Sqlite(pool) => run!(
-                pool,
-                "INSERT INTO message_search (rowid, words)",
-                "v.column2",
-                "",
-                // One writer at a time: a redaction or prune commits wholly before or after this.
-                ""
-            ),
-            // The index and its cursor commit together, and both can be rebuilt from the messages: a crash that
-            // loses the last index commits loses the cursor's move with them. So PostgreSQL need not wait for
-            // the WAL flush (an fsync per round, competing with the journal's own).
-            Db::Postgres(pool) => run!(
-                pool,
-                "INSERT INTO message_search (message_id, words)",
-                "CAST(v.column2 AS tsvector)",
-                "SET LOCAL synchronous_commit = off",
-                // A redaction (or prune) of one of these messages either commits before this statement reads
-                // the row (and it is not indexed) or waits for this transaction and then deletes the index
-                // row it wrote: never an index row left holding a redacted message's words.
-                " FOR SHARE OF m"
-            ),
-        }
+        super::with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            if !dialect.index_setup.is_empty() {
+                sqlx::query(dialect.index_setup).execute(&mut *tx).await?;
+            }
+            let held = sqlx::query(
+                "UPDATE hook_cursors SET last_id = $1 WHERE hook = $2 AND owner = $3 AND last_id < $1",
+            )
+            .bind(newest)
+            .bind(INDEXER)
+            .bind(node)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !held {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            if !docs.is_empty() {
+                let mut qb = QueryBuilder::new(dialect.index_insert);
+                qb.push(" SELECT v.column1, ");
+                qb.push(dialect.index_words);
+                qb.push(" FROM (");
+                qb.push_values(&docs, |mut row, (id, text)| {
+                    row.push_bind(*id).push_bind(text.as_str());
+                });
+                qb.push(") AS v JOIN messages m ON m.id = v.column1 AND m.redacted_ms IS NULL");
+                qb.push(dialect.index_lock);
+                qb.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(true)
     }
 
     /// The newest messages matching `q` that `q.user` may read, newest first, and whether more match.
@@ -147,44 +112,8 @@ impl Store {
         let limit = i64::from(q.limit.max(1));
         let before = q.before.unwrap_or(i64::MAX);
         let mut rows = match &self.db {
-            Db::Sqlite(pool) => {
-                let mut qb = QueryBuilder::new(format!(
-                    "SELECT {COLUMNS} FROM message_search s JOIN messages m ON m.id = s.rowid \
-                     WHERE message_search MATCH "
-                ));
-                let mut terms = q.terms.clone();
-                if let Some(word) = &q.thread_word {
-                    terms.push(SearchTerm {
-                        words: vec![word.clone()],
-                        prefix: false,
-                    });
-                }
-                qb.push_bind(fts5_expression(&terms));
-                qb.push(" AND s.rowid < ").push_bind(before);
-                scope(&mut qb, q);
-                qb.push(" ORDER BY s.rowid DESC LIMIT ")
-                    .push_bind(limit + 1);
-                qb.build_query_as::<StoredMessage>().fetch_all(pool).await?
-            }
-            Db::Postgres(pool) => {
-                let mut qb = QueryBuilder::new(format!(
-                    "SELECT {COLUMNS} FROM message_search s JOIN messages m ON m.id = s.message_id \
-                     WHERE s.words @@ CAST("
-                ));
-                qb.push_bind(tsquery_literal(&q.terms));
-                qb.push(" AS tsquery) AND s.message_id < ")
-                    .push_bind(before);
-                scope(&mut qb, q);
-                qb.push(" ORDER BY s.message_id DESC LIMIT ")
-                    .push_bind(limit + 1);
-                // Planned for these terms each time (an unnamed statement), never from the cached generic
-                // plan: without the terms the planner cannot tell a rare word (use the GIN index) from a
-                // common one (walk ids backwards), and the generic plan walked a million rows for a rare word.
-                qb.build_query_as::<StoredMessage>()
-                    .persistent(false)
-                    .fetch_all(pool)
-                    .await?
-            }
+            Db::Sqlite(pool) => super::sqlite::search(pool, q, before, limit + 1).await?,
+            Db::Postgres(pool) => super::postgres::search(pool, q, before, limit + 1).await?,
         };
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
@@ -193,7 +122,7 @@ impl Store {
 }
 
 /// Which threads a search looks in, and the rule that redacted messages are never found.
-fn scope<'a, DB: sqlx::Database>(qb: &mut QueryBuilder<'a, DB>, q: &'a SearchQuery)
+pub(super) fn scope<'a, DB: sqlx::Database>(qb: &mut QueryBuilder<'a, DB>, q: &'a SearchQuery)
 where
     &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
@@ -228,103 +157,5 @@ where
                 .push_bind(q.user.as_str())
                 .push(")");
         }
-    }
-}
-
-/// FTS5: `"word" AND "a b" AND "pre" *`. Words hold only letters and digits; quotes are doubled anyway.
-fn fts5_expression(terms: &[SearchTerm]) -> String {
-    terms
-        .iter()
-        .map(|t| {
-            let phrase = t.words.join(" ").replace('"', "\"\"");
-            if t.prefix {
-                format!("\"{phrase}\" *")
-            } else {
-                format!("\"{phrase}\"")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" AND ")
-}
-
-/// A `tsquery` literal: `'word' & ('a' <-> 'b') & 'pre':*`.
-fn tsquery_literal(terms: &[SearchTerm]) -> String {
-    terms
-        .iter()
-        .map(|t| {
-            let last = t.words.len().saturating_sub(1);
-            let words: Vec<String> = t
-                .words
-                .iter()
-                .enumerate()
-                .map(|(i, w)| {
-                    let star = if t.prefix && i == last { ":*" } else { "" };
-                    format!("{}{star}", quote_lexeme(w))
-                })
-                .collect();
-            format!("({})", words.join(" <-> "))
-        })
-        .collect::<Vec<_>>()
-        .join(" & ")
-}
-
-/// A `tsvector` literal: each word once, with its positions (1-based; PostgreSQL caps them at 16,383).
-fn tsvector_literal(words: &[String]) -> String {
-    let mut at: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, w) in words.iter().enumerate() {
-        let list = at.entry(w.as_str()).or_default();
-        // A lexeme keeps at most 256 positions; more say nothing a search could use.
-        if list.len() < 256 {
-            list.push((i + 1).min(16_383));
-        }
-    }
-    at.into_iter()
-        .map(|(w, pos)| {
-            let pos: Vec<String> = pos.iter().map(usize::to_string).collect();
-            format!("{}:{}", quote_lexeme(w), pos.join(","))
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn quote_lexeme(w: &str) -> String {
-    format!("'{}'", w.replace('\\', "\\\\").replace('\'', "''"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn term(words: &[&str], prefix: bool) -> SearchTerm {
-        SearchTerm {
-            words: words.iter().map(|w| w.to_string()).collect(),
-            prefix,
-        }
-    }
-
-    #[test]
-    fn expressions_for_both_backends() {
-        let terms = [
-            term(&["hello"], false),
-            term(&["big", "cat"], false),
-            term(&["wor"], true),
-        ];
-        assert_eq!(
-            fts5_expression(&terms),
-            r#""hello" AND "big cat" AND "wor" *"#
-        );
-        assert_eq!(
-            tsquery_literal(&terms),
-            "('hello') & ('big' <-> 'cat') & ('wor':*)"
-        );
-    }
-
-    #[test]
-    fn tsvector_positions_and_quotes() {
-        let words: Vec<String> = ["b", "a", "b", "it's"]
-            .iter()
-            .map(|w| w.to_string())
-            .collect();
-        assert_eq!(tsvector_literal(&words), "'a':2 'b':1,3 'it''s':4");
     }
 }
