@@ -173,9 +173,8 @@ impl Session {
             return Some(end);
         }
         if let SessionError::Frame(_) = err {
-            self.protocol_errors += 1;
-            if self.protocol_errors >= self.ctx.limits.max_protocol_errors {
-                let reason = format!("too many malformed frames ({})", self.protocol_errors);
+            if let Some(count) = self.core.malformed() {
+                let reason = format!("too many malformed frames ({count})");
                 let closing = Status::error(codes::CONNECT_CLOSED, reason.clone());
                 let _ = self.answer(0, 0, &closing).await;
                 return Some(End::AfterStatus(reason));

@@ -22,7 +22,11 @@ impl Session {
         let principal = self.authenticate(&args.parameters.token).await?;
         let user = principal.user.clone();
         self.claims = principal.rooms;
-        self.token_expires = principal.expires;
+        self.core.token_expires(
+            principal.expires,
+            u64::from(super::now_secs()),
+            tokio::time::Instant::now(),
+        );
         if !args.uuid.is_empty() {
             let guest = args.parameters.token.is_empty();
             match self.ctx.resumable.claim(&args.uuid, &user.id, guest).await {
@@ -185,7 +189,11 @@ impl Session {
             ))));
         }
         self.claims = principal.rooms;
-        self.token_expires = principal.expires;
+        self.core.token_expires(
+            principal.expires,
+            u64::from(super::now_secs()),
+            tokio::time::Instant::now(),
+        );
         let left = self.leave_ungranted();
         let status = Status::ok(codes::CALL_SUCCESS, "token refreshed")
             .with_info(json!({ "expires": principal.expires }));

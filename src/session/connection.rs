@@ -13,10 +13,10 @@ use tracing::info;
 
 use super::commands::Cx;
 use super::context::Context;
+use super::core::Timer;
 use super::end::End;
 use super::error::SessionError;
 use super::lifecycle::refuse_over_ip_limit;
-use super::now_secs;
 use super::state::{Answer, Call, Session};
 use crate::protocol::outgoing::ack_frame;
 use crate::protocol::{Message, Request};
@@ -73,25 +73,20 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         .connections_open
         .with_label_values(&[transport])
         .inc();
-    let handshake = tokio::time::sleep(Duration::from_millis(s.ctx.limits.handshake_timeout_ms));
-    // Armed once the token's expiry is known (connect) and re-armed by `refresh`.
-    let expiry = tokio::time::sleep(Duration::from_secs(365 * 24 * 3600));
-    tokio::pin!(handshake, expiry);
-    // The expiry the timer is armed for.
-    let mut armed: Option<u64> = None;
+    // The core's next timer (the handshake, then the token's expiry), re-armed whenever it changes.
+    let timer = tokio::time::sleep(Duration::from_secs(365 * 24 * 3600));
+    tokio::pin!(timer);
+    let mut armed: Option<(tokio::time::Instant, Timer)> = None;
     let shutdown = s.ctx.shutdown.clone();
     let end = loop {
         // Re-read each time: a resumed session swaps in its old outbox.
         let overflowed = s.out.overflowed().clone();
         let kick = s.kick.clone();
-        if s.token_expires != armed {
-            armed = s.token_expires;
-            if let Some(exp) = armed {
-                // JWT validation allows 5 s of clock skew; so does the live check.
-                let left = exp.saturating_sub(u64::from(now_secs())) + 5;
-                expiry
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + Duration::from_secs(left));
+        let next = s.core.deadline();
+        if next != armed {
+            armed = next;
+            if let Some((at, _)) = armed {
+                timer.as_mut().reset(at);
             }
         }
         tokio::select! {
@@ -102,8 +97,11 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
                 Some(reason) => End::Disconnected(reason),
                 None => End::TakenOver,
             },
-            _ = &mut handshake, if s.identity.is_none() => break End::HandshakeTimeout,
-            _ = &mut expiry, if s.token_expires.is_some() => break End::TokenExpired,
+            _ = &mut timer, if armed.is_some() => {
+                if let Some((_, which)) = armed {
+                    break which.end();
+                }
+            }
             item = inbound.recv() => {
                 match item {
                     None => break End::PeerGone,
@@ -148,31 +146,24 @@ impl Session {
 
     async fn on_frame(&mut self, frame: crate::protocol::Frame) -> Option<End> {
         self.link_metrics.received(frame.kind, frame.wire_len());
-        if let Some(received) = self.acks.on_received(frame.wire_len()) {
-            if self.out.reply(ack_frame(received)).await.is_err() {
+        let pipe = frame.pipe;
+        let received = self.core.received(frame);
+        if let Some(count) = received.ack {
+            if self.out.reply(ack_frame(count)).await.is_err() {
                 return Some(End::SlowConsumer);
             }
         }
-        let pipe = frame.pipe;
-        let pushed = self.reassembler.push(frame);
-        if !self.reassembly_hold.resize(self.reassembler.buffered()) {
+        if !self.reassembly_hold.resize(self.core.buffered()) {
             return self.over_budget("reassembly").await;
         }
-        let message = match pushed {
+        let message = match received.message {
             Ok(None) => return None,
             Ok(Some(m)) => m,
             Err(e) => return self.on_error(Some(pipe), 0, e.into()).await,
         };
         match message {
-            Message::Abort { .. } => None,
-            Message::AckWindowSize { size, .. } => {
-                self.acks.set_window(size);
-                None
-            }
-            Message::Ack { received, .. } => {
-                self.acks.peer_acked = received;
-                None
-            }
+            // The core took in what these say.
+            Message::Abort { .. } | Message::AckWindowSize { .. } | Message::Ack { .. } => None,
             Message::Command { pipe, command } => {
                 let call = Call {
                     pipe,
@@ -186,7 +177,7 @@ impl Session {
 
     /// One command: parse, dispatch, answer. `Some(End)` when the connection must close.
     async fn on_command(&mut self, call: Call, args: &[u8], payload: bytes::Bytes) -> Option<End> {
-        if !self.rate.allow() {
+        if !self.core.admit(tokio::time::Instant::now()) {
             let limit = self.ctx.limits.commands_per_second;
             return self
                 .on_error(Some(call.pipe), call.txid, SessionError::RateLimited(limit))
@@ -225,9 +216,8 @@ impl Session {
                 (0, Request::Connect(args)) => {
                     let answer = self.connect(args).await;
                     if self.identity.is_some() {
-                        // Authenticated: messages may now grow to the configured size.
-                        self.reassembler
-                            .set_max_message(self.ctx.limits.max_message_bytes);
+                        // Authenticated: no handshake timer, and messages may grow to the configured size.
+                        self.core.connected();
                     }
                     answer
                 }

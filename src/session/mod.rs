@@ -1,7 +1,8 @@
 //! The session layer: one task per connection, whatever the transport.
 //!
-//! A session owns the connection's state (identity, pipes, reassembly, ACK counters), answers every request
-//! with a `status` on the request's pipe and transaction id, and hands room work to `rooms`. Handlers live
+//! A session owns the connection's state (identity, pipes, and the I/O-free rules of `core.rs`: timers,
+//! command rate, reassembly, ACK counters), answers every request with a `status` on the request's pipe and
+//! transaction id, and hands room work to `rooms`. Handlers live
 //! one file per command group (`connect.rs`, `pipes.rs`, ...); every client-visible failure is a
 //! `SessionError` turned into a status in exactly one place (`error.rs`).
 
@@ -12,6 +13,7 @@ mod commands;
 mod connect;
 pub mod connection;
 pub mod context;
+pub mod core;
 mod end;
 pub mod error;
 mod history;

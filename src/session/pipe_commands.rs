@@ -59,7 +59,7 @@ impl Session {
 
     /// Called whenever a pipe goes away (release or connection end).
     pub(super) async fn on_pipe_closed(&mut self, pipe: u16, reason: &str) {
-        self.reassembler.forget_pipe(pipe);
+        self.core.forget_pipe(pipe);
         self.leave_rooms_of(pipe, reason);
         self.ctx.rooms.stop_stream(self.id, pipe, None, reason);
         self.close_sfu(pipe).await;

@@ -8,21 +8,20 @@ use std::time::{Duration, Instant};
 pub(super) struct RateLimit {
     per_second: f64,
     tokens: f64,
-    last: std::time::Instant,
+    last: tokio::time::Instant,
 }
 
 impl RateLimit {
-    pub(super) fn new(per_second: u32) -> RateLimit {
+    pub(super) fn new(per_second: u32, now: tokio::time::Instant) -> RateLimit {
         let per_second = f64::from(per_second.max(1));
         RateLimit {
             per_second,
             tokens: per_second * 2.0,
-            last: std::time::Instant::now(),
+            last: now,
         }
     }
 
-    pub(super) fn allow(&mut self) -> bool {
-        let now = std::time::Instant::now();
+    pub(super) fn allow(&mut self, now: tokio::time::Instant) -> bool {
         let refill = now.duration_since(self.last).as_secs_f64() * self.per_second;
         self.tokens = (self.tokens + refill).min(self.per_second * 2.0);
         self.last = now;

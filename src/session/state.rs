@@ -7,18 +7,17 @@
 //! answer is left in one.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
-use super::acks::AckState;
 use super::context::Context;
+use super::core::{Core, CoreLimits};
 use super::error::SessionError;
 use super::pipes::Pipes;
-use super::rate::RateLimit;
 use super::Identity;
 use crate::metrics::LinkMetrics;
-use crate::protocol::{Frame, Reassembler, Status};
+use crate::protocol::{Frame, Status};
 use crate::rooms::RoomClaims;
 use crate::transport::{Hold, LinkInfo, OutboundRx, Outbox};
 
@@ -47,23 +46,20 @@ pub struct Session {
     pub(super) pipes: Pipes,
     /// (pipe, room id) for every room a pipe of this connection joined.
     pub(super) joined: super::joined::JoinedRooms,
-    pub(super) reassembler: Reassembler,
+    /// The rules that need no I/O: handshake and token timers, command rate, acknowledgements, reassembly,
+    /// malformed frames (core.rs); this session's run loop drives it.
+    pub(super) core: Core,
     /// What the reassembler holds, charged to the process-wide budget (given back whatever ends the session).
     pub(super) reassembly_hold: Hold,
-    pub(super) acks: AckState,
-    pub(super) protocol_errors: u32,
     /// Bounds the messages waiting for their commit (see send.rs).
     pub(super) in_flight: Arc<tokio::sync::Semaphore>,
     pub(super) link_metrics: LinkMetrics,
     /// Notified when a reconnect takes this session over.
     pub(super) kick: Arc<super::resume::Kick>,
-    pub(super) rate: RateLimit,
     /// Properties set on pipe 0 (the connection itself).
     pub(super) conn_properties: serde_json::Map<String, serde_json::Value>,
     /// Rooms the token presented at `connect` (or `refresh`) limits this connection to.
     pub(super) claims: RoomClaims,
-    /// When that token expires (unix seconds); the run loop re-arms its timer whenever this changes.
-    pub(super) token_expires: Option<u64>,
     /// Keeps answers in request order per pipe while some are worked out off this task (order.rs).
     pub(super) order: super::order::PipeOrder,
     /// The rate of `typing` announcements per room (typing.rs).
@@ -80,20 +76,25 @@ impl Session {
         Session {
             id,
             // Before `connect` succeeds only a connect-sized message may be gathered (see PRE_CONNECT_MESSAGE).
-            reassembler: Reassembler::new(PRE_CONNECT_MESSAGE.min(ctx.limits.max_message_bytes)),
+            core: Core::new(
+                CoreLimits {
+                    handshake: Duration::from_millis(ctx.limits.handshake_timeout_ms),
+                    commands_per_second: ctx.limits.commands_per_second,
+                    pre_connect_message: PRE_CONNECT_MESSAGE,
+                    max_message: ctx.limits.max_message_bytes,
+                    max_protocol_errors: ctx.limits.max_protocol_errors,
+                },
+                tokio::time::Instant::now(),
+            ),
             reassembly_hold: Hold::new(ctx.budget.clone()),
             pipes: Pipes::new(ctx.limits.max_pipes),
             out,
             identity: None,
             joined: Default::default(),
-            acks: AckState::default(),
-            protocol_errors: 0,
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT as usize)),
             link_metrics: ctx.metrics.link(info.kind.as_str()),
             kick: Arc::default(),
-            rate: RateLimit::new(ctx.limits.commands_per_second),
             claims: RoomClaims::any(),
-            token_expires: None,
             conn_properties: serde_json::Map::new(),
             order: Default::default(),
             typing: Default::default(),
