@@ -1,7 +1,7 @@
 //! What asynchronous hooks read: messages after a cursor, and the cursor itself with its delivery lease.
 
-use super::messages::COLUMNS;
 use super::models::StoredMessage;
+use super::sql::COLUMNS;
 use super::{with_pool, Store, StoreError};
 
 impl Store {

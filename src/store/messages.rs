@@ -1,17 +1,10 @@
 //! Messages: batched appends (group commit) and history pages.
 
-use sqlx::QueryBuilder;
-
 use super::models::{
     Direction, HistoryQuery, NewMessage, Page, StoredMessage, StoredPayload, Thread,
 };
+use super::sql::COLUMNS;
 use super::{with_pool, Db, Store, StoreError};
-
-// LENGTH(bytea) is an int4 on PostgreSQL: the cast makes both backends return an i64.
-pub(super) const COLUMNS: &str =
-    "id, room_id, sender, sender_nick, sender_avatar, kind, cast_to, target, data, \
-                       CAST(COALESCE(LENGTH(payload), 0) AS BIGINT) AS payload_len, created_ms, \
-                       redacted_by, redacted_ms";
 
 impl Store {
     /// Appends a batch atomically and returns the ids in the batch's order.
@@ -132,37 +125,4 @@ struct PayloadRow {
     peer_lo: Option<String>,
     peer_hi: Option<String>,
     payload: Option<Vec<u8>>,
-}
-
-/// The batch's INSERT, one VALUES row per message, for whichever backend runs it.
-pub(super) fn insert_messages<DB: sqlx::Database>(batch: &[NewMessage]) -> QueryBuilder<'_, DB>
-where
-    for<'q> Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<&'q [u8]>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    let mut qb = QueryBuilder::new(
-        "INSERT INTO messages (room_id, peer_lo, peer_hi, sender, sender_nick, sender_avatar, kind, \
-         cast_to, target, data, payload, created_ms) ",
-    );
-    qb.push_values(batch, |mut row, m| {
-        let (room, lo, hi) = match &m.thread {
-            Thread::Room(r) => (Some(r.as_str()), None, None),
-            Thread::Peers(a, b) => (None, Some(a.as_str()), Some(b.as_str())),
-        };
-        row.push_bind(room)
-            .push_bind(lo)
-            .push_bind(hi)
-            .push_bind(m.sender.as_str())
-            .push_bind(m.sender_nick.as_str())
-            .push_bind(m.sender_avatar.as_str())
-            .push_bind(m.kind.as_str())
-            .push_bind(m.cast.as_str())
-            .push_bind(m.target.as_str())
-            .push_bind(m.data.as_str())
-            .push_bind(m.payload.as_deref())
-            .push_bind(m.created_ms);
-    });
-    qb
 }

@@ -20,6 +20,7 @@ mod retention;
 mod rooms;
 mod search;
 mod sessions;
+mod sql;
 mod sqlite;
 mod users;
 

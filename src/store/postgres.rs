@@ -8,8 +8,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, QueryBuilder};
 
-use super::messages::{insert_messages, COLUMNS};
 use super::models::{NewMessage, SearchQuery, SearchTerm, StoredMessage};
+use super::sql::{insert_messages, scope, COLUMNS};
 use super::{Dialect, StoreError};
 
 /// The advisory lock key gateways take while creating their PostgreSQL schema ("odd-gw" in ASCII).
@@ -100,7 +100,7 @@ pub(super) async fn search(
     qb.push_bind(tsquery_literal(&q.terms));
     qb.push(" AS tsquery) AND s.message_id < ")
         .push_bind(before);
-    super::search::scope(&mut qb, q);
+    scope(&mut qb, q);
     qb.push(" ORDER BY s.message_id DESC LIMIT ")
         .push_bind(limit);
     // Planned for these terms each time (an unnamed statement), never from the cached generic

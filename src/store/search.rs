@@ -8,7 +8,7 @@
 
 use sqlx::QueryBuilder;
 
-use super::models::{SearchQuery, SearchScope, StoredMessage, Thread};
+use super::models::{SearchQuery, StoredMessage, Thread};
 use super::{Db, Store, StoreError};
 
 /// The cursor and lease name the indexer keeps in `hook_cursors`.
@@ -118,44 +118,5 @@ impl Store {
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         Ok((rows, more))
-    }
-}
-
-/// Which threads a search looks in, and the rule that redacted messages are never found.
-pub(super) fn scope<'a, DB: sqlx::Database>(qb: &mut QueryBuilder<'a, DB>, q: &'a SearchQuery)
-where
-    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    qb.push(" AND m.redacted_ms IS NULL");
-    match &q.scope {
-        SearchScope::Room(rid) => {
-            qb.push(" AND m.room_id = ").push_bind(rid.as_str());
-        }
-        SearchScope::Peers(lo, hi) => {
-            qb.push(" AND m.peer_lo = ").push_bind(lo.as_str());
-            qb.push(" AND m.peer_hi = ").push_bind(hi.as_str());
-        }
-        SearchScope::Readable { rooms } => {
-            // Rooms where the user's stored rights include `r` now (a room they lost `r` in drops out at
-            // once), or their own conversations.
-            qb.push(" AND (m.room_id IN (SELECT room_id FROM room_members WHERE user_id = ")
-                .push_bind(q.user.as_str())
-                .push(" AND (mask & 255) <> 0");
-            if let Some(rooms) = rooms {
-                // The token names the rooms it may touch: only those.
-                qb.push(" AND room_id IN (");
-                let mut list = qb.separated(", ");
-                list.push_bind("");
-                for r in rooms {
-                    list.push_bind(r.as_str());
-                }
-                qb.push(")");
-            }
-            qb.push(") OR m.peer_lo = ")
-                .push_bind(q.user.as_str())
-                .push(" OR m.peer_hi = ")
-                .push_bind(q.user.as_str())
-                .push(")");
-        }
     }
 }

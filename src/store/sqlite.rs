@@ -7,8 +7,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, SqlitePool};
 
-use super::messages::{insert_messages, COLUMNS};
 use super::models::{NewMessage, SearchQuery, SearchTerm, StoredMessage};
+use super::sql::{insert_messages, scope, COLUMNS};
 use super::{Dialect, StoreError};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -113,7 +113,7 @@ pub(super) async fn search(
     }
     qb.push_bind(fts5_expression(&terms));
     qb.push(" AND s.rowid < ").push_bind(before);
-    super::search::scope(&mut qb, q);
+    scope(&mut qb, q);
     qb.push(" ORDER BY s.rowid DESC LIMIT ").push_bind(limit);
     Ok(qb.build_query_as::<StoredMessage>().fetch_all(pool).await?)
 }
