@@ -450,38 +450,73 @@ async fn retention_prunes_by_count_and_age_and_history_says_so(backend: Backend)
     // A room with no count and the default age, and a conversation: both lose what is older than 2 s.
     let (_, ap2, _) = (0, alice.create("messaging").await.expect("pipe"), 0);
     alice.join(ap2, "aged").await.expect("join");
-    alice.say(ap2, "aged", "old news").await.expect("sent");
-    alice
-        .send(ap, "uni", "bob", "text", json!("old dm"))
-        .await
-        .expect("dm");
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    // The proof that the pruner has run since: "afence" keeps its newest 1 and (overriding the default)
+    // forever by age. Rooms are pruned in id order, so a pass that prunes "afence" goes on to "aged" and then
+    // the conversations.
+    alice.join(ap2, "afence").await.expect("join");
+    set_property(&alice, ap2, "afence", "retention_count", json!(1)).await;
+    set_property(&alice, ap2, "afence", "retention_age_s", json!(0)).await;
+    alice.say(ap2, "afence", "f0").await.expect("sent");
+    let mid = |r: odd_gateway::client::Reply| r.info()["mid"].as_i64().expect("mid");
+    let old = [
+        mid(alice.say(ap2, "aged", "old news").await.expect("sent")),
+        mid(alice
+            .send(ap, "uni", "bob", "text", json!("old dm"))
+            .await
+            .expect("dm")),
+    ];
+    let threads = [json!({"rid": "aged"}), json!({"uid": "bob"})];
+    // The old ones go once they are 2 s old, and history says where the kept history begins.
+    for (args, old) in threads.iter().zip(old) {
+        let deadline = Instant::now() + common::pushes::DEADLINE;
+        loop {
+            let (rows, pruned) = history_of(&alice, ap, args.clone()).await;
+            if rows.is_empty() {
+                assert!(pruned.as_i64().is_some_and(|p| p > old), "{args}: {pruned}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{args}: still {rows:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     alice.say(ap2, "aged", "fresh news").await.expect("sent");
     alice
         .send(ap, "uni", "bob", "text", json!("fresh dm"))
         .await
         .expect("dm");
-    for args in [json!({"rid": "aged"}), json!({"uid": "bob"})] {
+    // Two fences, each sent once the one before it was pruned: the pass that prunes the second started after
+    // the first was pruned, so after the fresh ones were committed, and it walks both threads after "afence".
+    for fence in ["f1", "f2"] {
+        alice.say(ap2, "afence", fence).await.expect("sent");
         let deadline = Instant::now() + common::pushes::DEADLINE;
         loop {
-            let (rows, pruned) = history_of(&alice, ap, args.clone()).await;
-            let texts: Vec<&str> = rows.iter().map(|(_, t)| t.as_str()).collect();
-            if texts.len() == 1 {
-                assert!(texts[0].starts_with("fresh"), "{texts:?}");
-                assert!(pruned.as_i64().is_some_and(|p| p <= rows[0].0), "{pruned}");
+            let (rows, _) = history_of(&alice, ap, json!({"rid": "afence"})).await;
+            if rows.iter().map(|(_, t)| t.as_str()).eq([fence]) {
                 break;
             }
-            assert!(Instant::now() < deadline, "{args}: still {texts:?}");
+            assert!(Instant::now() < deadline, "afence: still {rows:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+    // The fresh ones stay, after the gap.
+    for (args, old) in threads.iter().zip(old) {
+        let (rows, pruned) = history_of(&alice, ap, args.clone()).await;
+        let texts: Vec<&str> = rows.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(texts.len(), 1, "{args}: {texts:?}");
+        assert!(texts[0].starts_with("fresh"), "{texts:?}");
+        assert!(
+            pruned.as_i64().is_some_and(|p| p > old && p <= rows[0].0),
+            "{args}: {pruned}"
+        );
     }
     // keep3 is still intact by age (its property overrides the default).
     let (rows, _) = history_of(&alice, ap, json!({"rid": "keep3"})).await;
     assert_eq!(rows.len(), 3);
     let metrics = common::scrape_metrics(&gw.http_url()).await;
+    // keep3's 17, "old news", and the fences f0 and f1.
     assert_eq!(
         metrics.get("odd_gateway_history_pruned_total{thread=\"room\"}"),
-        Some(&18.0)
+        Some(&20.0)
     );
     assert_eq!(
         metrics.get("odd_gateway_history_pruned_total{thread=\"conversation\"}"),

@@ -108,11 +108,38 @@ fn write_config(db: &TestDb, nats: &str) -> std::path::PathBuf {
 /// The server-API key every node of the test cluster accepts.
 const API_KEY: &str = "cluster-key-0123456789";
 
-/// The one wait left to time: a chmod on one node reaches the others' rights caches as a bus event that
-/// nothing outside the gateway can observe (no endpoint shows a user's rights), and probing with a send would
-/// store messages the later checks count. Three heartbeats is many times the bus's delivery time.
-fn rights_settle() -> tokio::time::Sleep {
-    tokio::time::sleep(Duration::from_millis(3 * HEARTBEAT_MS))
+/// A chmod on one node reaches the others' rights caches as a bus event: no endpoint shows a user's rights,
+/// and probing with a send would store messages the later checks count, so the fence is this counter, which
+/// a node moves once it has applied the event (`Event::kind()` of `Event::Rights`).
+const RIGHTS_RECEIVED: &str = r#"odd_gateway_bus_received_total{kind="rights"}"#;
+
+/// Leave events a node has taken from the bus (and applied, as `RIGHTS_RECEIVED`).
+const LEAVES_RECEIVED: &str = r#"odd_gateway_bus_received_total{kind="leave"}"#;
+
+/// Each node's count of applied rights events: read it before a chmod, then `until_rights_applied`.
+async fn rights_received(nodes: &[&GatewayProcess]) -> Vec<f64> {
+    let mut counts = Vec::new();
+    for node in nodes {
+        let n = common::metric_at(&node.http_url(), RIGHTS_RECEIVED).await;
+        counts.push(n.expect("the rights counter is exported from the start"));
+    }
+    counts
+}
+
+/// Waits until each of `nodes` has applied `events` more rights events than `before` (`rights_received` of
+/// the same nodes, read before the chmods that publish them).
+async fn until_rights_applied(nodes: &[&GatewayProcess], before: &[f64], events: usize) {
+    for (node, was) in nodes.iter().zip(before) {
+        let want = was + events as f64;
+        let got =
+            common::until_metric_at_least(&node.http_url(), RIGHTS_RECEIVED, want, DEADLINE).await;
+        if let Err(last) = got {
+            panic!(
+                "the node at {} counts {last:?} applied rights events, not {want}",
+                node.http_url()
+            );
+        }
+    }
 }
 
 /// Waits until every one of `nodes` sees `n` nodes alive (`odd_gateway_cluster_nodes`).
@@ -329,6 +356,8 @@ async fn typing_crosses_nodes(h: &mut Hall) {
 /// chmod made on n1 holds on n2 and n3: carol loses w, bob loses r (delivery and history).
 async fn rights_set_on_one_node_hold_on_the_others(h: &mut Hall) {
     let (ap, bp, cp) = (h.ap, h.bp, h.cp);
+    let others = [&h.n2, &h.n3];
+    let before = rights_received(&others).await;
     h.alice
         .chmod(ap, "hall", "carol", "-", "w")
         .await
@@ -337,7 +366,7 @@ async fn rights_set_on_one_node_hold_on_the_others(h: &mut Hall) {
         .chmod(ap, "hall", "bob", "-", "r")
         .await
         .expect("chmod -r");
-    rights_settle().await;
+    until_rights_applied(&others, &before, 2).await;
     let refused = h
         .carol
         .call(
@@ -464,11 +493,12 @@ async fn a_killed_node_leaves_presence_within_the_ttl(h: &mut Hall) {
         "within the TTL: {took:?}"
     );
     until_neighbor(&mut h.bob, "NetGroup.Neighbor.Disconnect", "carol").await;
+    let before = rights_received(&[&h.n2]).await;
     h.alice
         .chmod(h.ap, "hall", "bob", "+", "r")
         .await
         .expect("chmod +r");
-    rights_settle().await;
+    until_rights_applied(&[&h.n2], &before, 1).await;
     h.bob
         .say(h.bp, "hall", "still here")
         .await
@@ -500,6 +530,10 @@ async fn a_session_moves_to_another_node(h: Hall) {
         bp,
         ..
     } = h;
+    // The fence for the old copy's leave below: the leave events n1 has taken from the bus so far.
+    let leaves_before = common::metric_at(&n1.http_url(), LEAVES_RECEIVED)
+        .await
+        .expect("the leave counter is exported from the start");
     let mut bob2 = Client::open(&n1.url()).await.expect("open");
     let r = bob2
         .handshake("bob", &bob.uuid)
@@ -516,8 +550,24 @@ async fn a_session_moves_to_another_node(h: Hall) {
         .await
         .expect("the pipe moved with the session");
     // Absence is the assertion: the old node lets its copy leave the room a second after the handover
-    // (remote_resume.rs LEAVE_AFTER); wait past that, then check alice saw no Disconnect/Connect.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // (remote_resume.rs LEAVE_AFTER). Wait until it has (n2 holds no member pipe any more) and n1 has applied
+    // that leave from the bus, then check alice saw no Disconnect/Connect.
+    assert!(
+        common::until_metric(&n2.http_url(), "odd_gateway_room_members", 0.0, DEADLINE).await,
+        "the old copy on n2 never left the room"
+    );
+    let leaves = common::until_metric_at_least(
+        &n1.http_url(),
+        LEAVES_RECEIVED,
+        leaves_before + 1.0,
+        DEADLINE,
+    )
+    .await;
+    if let Err(last) = leaves {
+        panic!(
+            "n1 never applied the old copy's leave: {last:?} leave events, {leaves_before} before"
+        );
+    }
     let a = common::drain_within(&mut alice, QUIET).await;
     assert_eq!(data_of(&a), ["moved"]);
     assert!(
@@ -609,9 +659,12 @@ async fn without_nats_each_node_serves_its_own_then_the_cluster_heals() {
     // NATS goes away: n1 serves its own members on its own.
     nats.start_kill().expect("kill nats");
     let _ = nats.wait().await;
-    // async-nats notices the dead server from a failed read; no event tells the test when, so give it a
-    // moment (the assertion below is that sending then does not wait on the dead bus).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // async-nats notices the dead server from a failed read; the node says so in its metrics (the assertion
+    // below is that sending then does not wait on the dead bus).
+    assert!(
+        common::until_metric(&n1.http_url(), "odd_gateway_bus_connected", 0.0, DEADLINE).await,
+        "n1 never noticed NATS was gone"
+    );
     let sent = Instant::now();
     alice
         .say(ap, "room", "local only")
@@ -701,13 +754,37 @@ async fn a_request_to_a_dead_node_fails_at_once_with_the_cause() {
     assert!(took < Duration::from_secs(2), "failed after {took:?}");
 }
 
-/// What one paced send saw: when it was issued (relative to the kill; negative before it), how long its
-/// answer took, and the error text if it was refused.
+/// What one paced send saw: when it was issued, how long its answer took, and the error text if it was
+/// refused.
+struct Answered {
+    room: &'static str,
+    issued: Instant,
+    took: Duration,
+    error: Option<String>,
+}
+
+/// An `Answered` with its issue time relative to the kill (negative before it).
 struct Outcome {
     room: &'static str,
     issued_ms: i128,
     took: Duration,
     error: Option<String>,
+}
+
+impl Answered {
+    fn relative_to(self, killed: Instant) -> Outcome {
+        let issued_ms = if self.issued >= killed {
+            (self.issued - killed).as_millis() as i128
+        } else {
+            -((killed - self.issued).as_millis() as i128)
+        };
+        Outcome {
+            room: self.room,
+            issued_ms,
+            took: self.took,
+            error: self.error,
+        }
+    }
 }
 
 /// The home node of a room is killed (SIGKILL) while a member on another node keeps posting to it and to a room
@@ -755,8 +832,7 @@ async fn killing_a_home_node_under_load_fails_fast_with_the_cause_then_heals() {
     }
 
     let alice = std::sync::Arc::new(alice);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
-    let kill_at = Instant::now() + Duration::from_millis(500);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Answered>();
     let load = {
         let alice = alice.clone();
         tokio::spawn(async move {
@@ -766,11 +842,6 @@ async fn killing_a_home_node_under_load_fails_fast_with_the_cause_then_heals() {
                 tick.tick().await;
                 let room = if i % 2 == 0 { doomed } else { steady };
                 let issued = Instant::now();
-                let issued_ms = if issued >= kill_at {
-                    (issued - kill_at).as_millis() as i128
-                } else {
-                    -((kill_at - issued).as_millis() as i128)
-                };
                 let args = json!({"name": "send", "type": "text", "cast": "multi", "id": room, "data": format!("m{i}")});
                 let Ok(pending) = alice.submit(ap, args, bytes::Bytes::new()).await else {
                     panic!("the connection to n1 broke");
@@ -779,9 +850,9 @@ async fn killing_a_home_node_under_load_fails_fast_with_the_cause_then_heals() {
                 tokio::spawn(async move {
                     let reply = pending.wait().await.expect("an answer from n1");
                     let error = reply.is_error().then(|| reply.description().to_string());
-                    let _ = tx.send(Outcome {
+                    let _ = tx.send(Answered {
                         room,
-                        issued_ms,
+                        issued,
                         took: issued.elapsed(),
                         error,
                     });
@@ -789,7 +860,15 @@ async fn killing_a_home_node_under_load_fails_fast_with_the_cause_then_heals() {
             }
         })
     };
-    tokio::time::sleep_until(kill_at.into()).await;
+    // Kill once the load is under way: the homes have answered 40 posts (a fifth of a second of it).
+    let mut answered = Vec::new();
+    while answered.len() < 40 {
+        match tokio::time::timeout(DEADLINE, rx.recv()).await {
+            Ok(Some(a)) => answered.push(a),
+            _ => panic!("only {} answers before the kill", answered.len()),
+        }
+    }
+    let killed = Instant::now();
     n2.child.start_kill().expect("SIGKILL n2");
     let _ = n2.child.wait().await;
     // A fast reconnect whose session lived on the dead node starts a fresh session at once, rather than
@@ -812,13 +891,16 @@ async fn killing_a_home_node_under_load_fails_fast_with_the_cause_then_heals() {
     );
     eprintln!("reconnect right after the kill answered in {took:?}");
     load.await.expect("the load ran");
-    let mut outcomes = Vec::new();
-    while outcomes.len() < 800 {
+    while answered.len() < 800 {
         match tokio::time::timeout(Duration::from_secs(15), rx.recv()).await {
-            Ok(Some(o)) => outcomes.push(o),
-            _ => panic!("only {} of 800 answers came back", outcomes.len()),
+            Ok(Some(a)) => answered.push(a),
+            _ => panic!("only {} of 800 answers came back", answered.len()),
         }
     }
+    let outcomes: Vec<Outcome> = answered
+        .into_iter()
+        .map(|a| a.relative_to(killed))
+        .collect();
 
     let steady_failures: Vec<_> = outcomes
         .iter()

@@ -74,6 +74,39 @@ impl Browser {
         }
     }
 
+    /// Reads until the gateway has pinged `n` times (tungstenite answers each ping by itself, as a browser
+    /// does); returns the commands that came meanwhile. Panics if the socket ends first or the pings do not
+    /// come within `wait`.
+    async fn until_pings(&mut self, n: usize, wait: Duration) -> Vec<Got> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let (mut pings, mut got) = (0, Vec::new());
+        while pings < n {
+            let msg = match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => panic!("{pings} of {n} pings within {wait:?}; got {got:?}"),
+                Ok(None) | Ok(Some(Err(_))) => panic!("closed after {pings} pings; got {got:?}"),
+                Ok(Some(Ok(m))) => m,
+            };
+            match msg {
+                WsMessage::Ping(_) => pings += 1,
+                WsMessage::Binary(b) => {
+                    let frame = Frame::decode(b).expect("server frames are valid");
+                    if let Ok(Some(Message::Command { pipe, command })) =
+                        self.reassembler.push(frame)
+                    {
+                        let args: Value = serde_json::from_slice(&command.args).expect("JSON");
+                        got.push(Got {
+                            pipe,
+                            txid: command.txid,
+                            args,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        got
+    }
+
     async fn next(&mut self) -> Got {
         self.next_within(Duration::from_secs(5))
             .await
@@ -227,12 +260,9 @@ async fn metric(gw: &TestGateway, name: &str) -> f64 {
 async fn a_silent_browser_that_answers_pings_stays_and_receives() {
     let gw = TestGateway::start_with(|c| c.limits.idle_timeout_ms = 600).await;
     let mut reader = Browser::enter(&gw, "quiet").await;
-    // Five idle periods of silence from the page (it reads, so tungstenite answers the pings).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while let Some(g) = reader
-        .next_within(deadline.saturating_duration_since(tokio::time::Instant::now()))
-        .await
-    {
+    // Five idle periods of silence from the page (it reads, so tungstenite answers the pings). The gateway's
+    // pings are the clock: one every third of the idle period, never closer, so 15 of them span five periods.
+    for g in reader.until_pings(15, Duration::from_secs(15)).await {
         assert_ne!(
             g.args["code"], "NetConnection.Connect.Closed",
             "{:?}",
@@ -288,20 +318,63 @@ async fn a_websocket_that_stops_answering_is_parked_and_resumable() {
 /// QUIC: transport keep-alives keep a silent client; application silence is not death.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_quic_client_stays_and_receives() {
-    let gw = TestGateway::start_with(|c| c.limits.idle_timeout_ms = 600).await;
-    let cert = gw.gateway.cert_path.clone().expect("dev certificate");
-    let opts = odd_gateway::client::ClientOptions::trusting(&cert).expect("trust");
-    let url = format!(
-        "quic://localhost:{}",
-        gw.gateway.quic_addr.expect("quic").port()
-    );
-    let mut quiet = odd_gateway::client::Client::connect_with(&url, "", &opts)
+    let gw = TestGateway::start_with(|c| {
+        c.limits.idle_timeout_ms = 600;
+        c.limits.quic_idle_timeout_ms = 1_000;
+        c.limits.quic_keep_alive_ms = 200;
+    })
+    .await;
+    // The client library over a quinn connection of the test's own: one with no keep-alive of its own (only
+    // the gateway's keeps it), whose statistics the test reads.
+    let addr = gw.gateway.quic_addr.expect("quic");
+    let endpoint = common::quinn_client(&gw, false);
+    let conn = endpoint
+        .connect(addr, "localhost")
+        .expect("connect")
         .await
-        .expect("quic");
+        .expect("handshake");
+    use odd_gateway::transport::{quic, LinkInfo, TransportKind};
+    let link = quic::link(
+        conn.clone(),
+        LinkInfo {
+            kind: TransportKind::Quic,
+            peer: addr,
+        },
+        64 << 20,
+        quic::Role::Client,
+        0,
+        quic::StreamBounds::CLIENT,
+        quic::Extras {
+            endpoint: Some(endpoint),
+            early: None,
+        },
+    );
+    let mut quiet = odd_gateway::client::Client::over(link);
+    quiet.handshake("", "").await.expect("connect");
     let qp = quiet.create("messaging").await.expect("pipe");
     quiet.join(qp, "q").await.expect("join");
-    // Silence is the point: five idle timeouts without a command from the client.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Silence is the point: five idle periods and three QUIC idle timeouts without a command, or a packet
+    // other than an ACK, from the client. The gateway's keep-alive PINGs are the clock: each goes out only
+    // after 200 ms in which it heard nothing, so 15 of them span 3 s.
+    let pings = |c: &quinn::Connection| c.stats().frame_rx.ping;
+    let (from, deadline) = (
+        pings(&conn),
+        tokio::time::Instant::now() + Duration::from_secs(15),
+    );
+    while pings(&conn) < from + 15 {
+        assert!(
+            conn.close_reason().is_none(),
+            "closed after {} keep-alives: {:?}",
+            pings(&conn) - from,
+            conn.close_reason()
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} keep-alives from the gateway in 15 s",
+            pings(&conn) - from
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (talker, tp, _) = common::member_at(&gw.tcp_url(), "", "q").await;
     talker.say(tp, "q", "hello quiet").await.expect("sent");
     let got = quiet.wait_for("send").await.expect("delivered");

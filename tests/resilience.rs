@@ -458,6 +458,8 @@ async fn rate_limit_answers_clearly_and_silence_is_not_death() {
     let gw = TestGateway::start_with(|c| {
         c.limits.commands_per_second = 5;
         c.limits.idle_timeout_ms = 700;
+        // Probes after 1 s of silence, then every second (whole seconds: the kernel's unit).
+        c.limits.tcp_keepalive_ms = 1_000;
     })
     .await;
     let c = Client::connect(&gw.tcp_url(), "").await.expect("connect");
@@ -476,13 +478,53 @@ async fn rate_limit_answers_clearly_and_silence_is_not_death() {
     // keep-alive) ends a connection, never a quiet user.
     let mut quiet = Raw::open(&gw).await;
     quiet.connect().await;
-    tokio::time::sleep(Duration::from_millis(2_800)).await;
+    // The gateway's TCP keep-alive probes are the clock: each comes after a second in which the gateway's
+    // side heard nothing (the client's kernel only acknowledges them), so three span 3 s.
+    let socket = quiet.framed.get_ref();
+    let (from, deadline) = (
+        bare_segments_in(socket),
+        tokio::time::Instant::now() + Duration::from_secs(15),
+    );
+    while bare_segments_in(socket) < from + 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} keep-alive probes from the gateway in 15 s",
+            bare_segments_in(socket) - from
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     quiet
         .command(0, 9, r#"{"name":"getProperty","keys":[]}"#)
         .await;
     let r = quiet.recv_command().await.expect("still connected");
     assert_eq!(r.txid, 9);
     assert_eq!(r.code(), "NetConnection.Call.Success");
+}
+
+/// Segments without data the kernel has received on `socket` (TCP_INFO: `tcpi_segs_in - tcpi_data_segs_in`):
+/// on a connection where neither side writes, the peer's keep-alive probes.
+fn bare_segments_in(socket: &tokio::net::TcpStream) -> u32 {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `tcp_info` is plain integers (all zeros is a valid value); getsockopt writes at most `len`
+    // bytes into it and says how many it wrote.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+    let needed = std::mem::offset_of!(libc::tcp_info, tcpi_data_segs_in) + 4;
+    assert!(
+        len as usize >= needed,
+        "this kernel's TCP_INFO has no segment counts"
+    );
+    info.tcpi_segs_in - info.tcpi_data_segs_in
 }
 
 /// A TCP proxy whose live connections the test can cut, as a network change would.

@@ -217,16 +217,37 @@ async fn a_publication_plays_to_two_players_a_late_one_gets_a_keyframe_and_relea
         players.push((c, p, peer));
     }
     // A player's own keyframe request (a browser's PLI after loss) reaches the publisher, and the keyframe
-    // it sends comes back. At most one a second per track goes through: wait that out after the joins.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // it sends comes back. At most one a second per track goes through, so the player asks again (as a
+    // browser that still misses a keyframe does) until one is forwarded.
     let mut publisher = publisher;
     while publisher.seen.try_recv().is_ok() {}
     let (_, _, bob_peer) = &mut players[0];
-    bob_peer.ask_keyframe();
-    publisher
-        .next(WAIT, |s| (*s == Seen::KeyframeRequested).then_some(()))
-        .await
-        .expect("the player's PLI is forwarded to the publisher");
+    // Keyframes bob got before asking (the joins') do not count.
+    while bob_peer.seen.try_recv().is_ok() {}
+    // The request the publisher sees must be the player's (counted `why="player"`), not one for loss.
+    let player_requests = r#"odd_gateway_rtc_keyframe_requests_total{why="player"}"#;
+    let forwarded = || async {
+        common::metric_at(&gw.http_url(), player_requests)
+            .await
+            .expect("exported from the start")
+    };
+    let before = forwarded().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        bob_peer.ask_keyframe();
+        let asked = publisher
+            .next(Duration::from_millis(200), |s| {
+                (*s == Seen::KeyframeRequested).then_some(())
+            })
+            .await;
+        if asked.is_some() && forwarded().await > before {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the player's PLI is forwarded to the publisher"
+        );
+    }
     bob_peer
         .next(WAIT, |s| {
             matches!(s, Seen::Frame { keyframe: true, .. }).then_some(())
@@ -234,8 +255,9 @@ async fn a_publication_plays_to_two_players_a_late_one_gets_a_keyframe_and_relea
         .await
         .expect("the keyframe reaches the player");
 
-    // A late player: the stream has run for a while; the gateway asks the publisher for a keyframe.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A late player: the stream has run for a while (25 more frames of each kind reach bob, half a second at
+    // 20 ms) past that keyframe; the gateway asks the publisher for a keyframe.
+    frames(bob_peer, 25).await;
     let (mut dave, dp) = signaling(&gw, "dave").await;
     let (_, mut late, at) = play(&mut dave, dp, &stream).await.expect("plays");
     let key = frames(&mut late, 10).await.expect("a keyframe");
@@ -762,7 +784,18 @@ async fn a_new_player_on_a_port_an_older_one_used_connects_and_the_older_one_end
     // the gateway lives on); carol's gets the very same UDP port from the OS.
     let port = old.addr;
     drop(old);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Its task lets the socket go on its next turn: the port is free once binding it succeeds.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let socket = loop {
+        match tokio::net::UdpSocket::bind(port).await {
+            Ok(s) => break s,
+            Err(e) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "{port} still taken: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     let (mut carol, cp) = signaling(&gw, "carol").await;
     tell(&carol, cp, json!({"name": "play", "stream": stream})).await;
     let got = until(&mut carol, "the gateway's offer", |p| p.name() == "sdp").await;
@@ -770,7 +803,7 @@ async fn a_new_player_on_a_port_an_older_one_used_connects_and_the_older_one_end
         .as_str()
         .expect("sdp")
         .to_string();
-    let (mut new, answer) = Peer::answer_from(&offer, port).await;
+    let (mut new, answer) = Peer::answer_on(&offer, socket).await;
     assert_eq!(new.addr, port);
     tell(
         &carol,

@@ -3,7 +3,9 @@
 use serde_json::{json, Value};
 
 use super::{Client, ClientError, Reply};
-use crate::protocol::args::{Create, Join, Leave, PipeKind, Redact, Release};
+use crate::protocol::args::{
+    Cast, Chmod, Create, Join, Leave, Mask, Operator, PipeKind, Redact, Release, Send, SendKind,
+};
 use crate::protocol::commands::Command;
 
 /// `create {kind}`'s arguments. A kind this library does not know is still sent, for the gateway to refuse.
@@ -18,6 +20,44 @@ pub(super) fn create_args(kind: &str) -> Value {
         parameters: Default::default(),
     }
     .to_args()
+}
+
+/// `send`'s arguments, typed; a type or cast this library does not know is still sent, for the gateway to
+/// refuse.
+pub(super) fn send_args(cast: &str, id: &str, kind: &str, data: &Value) -> Value {
+    let typed = (
+        SendKind::parse(kind),
+        serde_json::from_value::<Cast>(json!(cast)).ok(),
+        serde_json::value::to_raw_value(data).ok(),
+    );
+    match typed {
+        (Some(kind), Some(cast), Some(data)) => Send {
+            kind,
+            cast,
+            id: id.to_string(),
+            data: Some(data),
+            cid: None,
+        }
+        .to_args(),
+        _ => json!({"name": Send::NAME, "type": kind, "cast": cast, "id": id, "data": data}),
+    }
+}
+
+/// `chmod`'s arguments, typed; an operator or mask the gateway would refuse is still sent as given.
+pub(super) fn chmod_args(rid: &str, tid: &str, operator: &str, mask: &str) -> Value {
+    let typed = serde_json::from_value::<Operator>(json!(operator)).ok();
+    match (typed, Mask::from_letters(mask)) {
+        (Some(op), Some(m)) => Chmod {
+            rid: rid.to_string(),
+            tid: tid.to_string(),
+            operator: op,
+            mask: m,
+        }
+        .to_args(),
+        _ => {
+            json!({"name": Chmod::NAME, "rid": rid, "tid": tid, "operator": operator, "mask": mask})
+        }
+    }
 }
 
 impl Client {
@@ -111,12 +151,9 @@ impl Client {
         kind: &str,
         data: Value,
     ) -> Result<Reply, ClientError> {
-        self.call(
-            pipe,
-            json!({"name": "send", "type": kind, "cast": cast, "id": id, "data": data}),
-        )
-        .await?
-        .ok()
+        self.call(pipe, send_args(cast, id, kind, &data))
+            .await?
+            .ok()
     }
 
     /// A text message to a room.
@@ -133,12 +170,9 @@ impl Client {
         operator: &str,
         mask: &str,
     ) -> Result<Reply, ClientError> {
-        self.call(
-            pipe,
-            json!({"name": "chmod", "rid": rid, "tid": tid, "operator": operator, "mask": mask}),
-        )
-        .await?
-        .ok()
+        self.call(pipe, chmod_args(rid, tid, operator, mask))
+            .await?
+            .ok()
     }
 
     /// `history`: `query` holds `rid` or `uid` and optionally `before`, `after`, `limit`.

@@ -109,6 +109,13 @@ fn metrics_text(state: &HttpState) -> impl axum::response::IntoResponse {
     let (rooms, members) = state.rooms.counts();
     state.metrics.rooms_loaded.set(rooms as i64);
     state.metrics.room_members.set(members as i64);
+    // Read at scrape time: the same check that routes posts (a node whose bus is down commits locally).
+    let up = state
+        .rooms
+        .bus()
+        .cluster()
+        .is_none_or(|bus| bus.connected());
+    state.metrics.bus_connected.set(i64::from(up));
     state
         .metrics
         .memory_budget_used_bytes

@@ -87,6 +87,7 @@ metrics_table! {
     bus_received_total: IntCounterVec = counter_vec("odd_gateway_bus_received_total", "Events this node received from the cluster bus (its own included), by kind.", &["kind"]);
     bus_errors_total: IntCounterVec = counter_vec("odd_gateway_bus_errors_total", "Cluster bus failures: publish, decode, encode.", &["kind"]);
     cluster_nodes: IntGauge = gauge("odd_gateway_cluster_nodes", "Nodes this node sees alive, itself included (1 for a single node).");
+    bus_connected: IntGauge = gauge("odd_gateway_bus_connected", "1 while this node's cluster bus connection is up, 0 while it serves on its own (always 1 for a single node).");
     history_unreadable_total: IntCounter = counter("odd_gateway_history_unreadable_total", "Stored messages a history read could not render (served as placeholders).");
     search_indexed_total: IntCounter = counter("odd_gateway_search_indexed_total", "Messages the search indexer has looked at (indexed, or found with no words).");
     history_pruned_total: IntCounterVec = counter_vec("odd_gateway_history_pruned_total", "Messages deleted by retention, by thread kind (room, conversation).", &["thread"]);

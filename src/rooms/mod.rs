@@ -102,7 +102,10 @@ pub struct Rooms {
 }
 
 struct Inner {
+    /// Loaded rooms, inboxes and the other nodes' presence (state.rs).
     state: Mutex<State>,
+    /// Peer-to-peer stream pairings (streams.rs), apart from the rooms' state.
+    streams: Mutex<streams::Streams>,
     store: Store,
     policy: RoomPolicy,
     journal: journal::JournalHandle,
@@ -131,6 +134,7 @@ impl Rooms {
         let rooms = Rooms {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
+                streams: Mutex::default(),
                 store,
                 policy,
                 journal,

@@ -16,8 +16,6 @@ pub(super) struct State {
     pub rooms: HashMap<String, Room>,
     /// user id -> the messaging pipe of each of that user's connections that can take uni-cast pushes.
     pub inboxes: HashMap<String, Vec<Member>>,
-    /// Signaling streams and their players.
-    pub streams: super::streams::Streams,
     /// Presence on the other nodes of a cluster (empty for a single node).
     pub remote: Remote,
 }

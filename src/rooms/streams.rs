@@ -25,6 +25,8 @@ pub struct Player {
     pub mode: String,
 }
 
+/// The pairings, behind a lock of their own (`Rooms::streams`): playing, relaying and stopping never wait on
+/// the rooms' state, nor fan-out on them.
 #[derive(Default)]
 pub(super) struct Streams {
     /// stream name -> its players (one waiting, or two paired).
@@ -62,6 +64,10 @@ fn push(m: &Member, status: &Status) {
 }
 
 impl Rooms {
+    fn streams(&self) -> std::sync::MutexGuard<'_, Streams> {
+        self.inner.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Binds `player`'s pipe to `stream`. If the stream's app part names an existing room, the player needs
     /// `r` in it.
     pub async fn play(&self, stream: &str, player: Player) -> Result<Played, RoomError> {
@@ -71,8 +77,8 @@ impl Rooms {
             self.authorize_stream(app, &m.user.id, &m.claims, Act::Play)
                 .await?;
         }
-        let mut state = self.state();
-        let players = state.streams.by_name.entry(stream.to_string()).or_default();
+        let mut streams = self.streams();
+        let players = streams.by_name.entry(stream.to_string()).or_default();
         if players
             .iter()
             .any(|p| p.member.conn == player.member.conn && p.member.pipe == player.member.pipe)
@@ -121,7 +127,7 @@ impl Rooms {
     /// Whether `conn`/`pipe` plays a paired stream (waiting for its peer, or paired): its `sdp`/`candidate`
     /// are for the peer, never the SFU's.
     pub fn in_pairing(&self, conn: u64, pipe: u16) -> bool {
-        self.state().streams.by_name.values().any(|ps| {
+        self.streams().by_name.values().any(|ps| {
             ps.iter()
                 .any(|p| p.member.conn == conn && p.member.pipe == pipe)
         })
@@ -136,11 +142,10 @@ impl Rooms {
         stream: Option<&str>,
         reason: &str,
     ) -> Option<String> {
-        let mut state = self.state();
+        let mut streams = self.streams();
         let name = match stream {
             Some(s) => s.to_string(),
-            None => state
-                .streams
+            None => streams
                 .by_name
                 .iter()
                 .find(|(_, ps)| {
@@ -149,7 +154,7 @@ impl Rooms {
                 })
                 .map(|(n, _)| n.clone())?,
         };
-        let players = state.streams.by_name.get_mut(&name)?;
+        let players = streams.by_name.get_mut(&name)?;
         let before = players.len();
         players.retain(|p| !(p.member.conn == conn && p.member.pipe == pipe));
         if players.len() == before {
@@ -162,16 +167,15 @@ impl Rooms {
         }
         // The remaining player waits for a new peer, as the first player does.
         if players.is_empty() {
-            state.streams.by_name.remove(&name);
+            streams.by_name.remove(&name);
         }
         Some(name)
     }
 
     /// Relays a signaling command's JSON, byte for byte, to the peer of `conn`/`pipe`.
     pub fn relay(&self, conn: u64, pipe: u16, args: &[u8]) -> Result<(), RoomError> {
-        let state = self.state();
-        let peer = state
-            .streams
+        let streams = self.streams();
+        let peer = streams
             .by_name
             .values()
             .find(|ps| {

@@ -119,6 +119,27 @@ pub async fn until_metric(http_url: &str, series: &str, value: f64, within: Dura
     }
 }
 
+/// Waits up to `within` until series `series` of the gateway at `http_url` reads at least `min` (a counter that
+/// has grown past a value read before); the last value read if it never does.
+pub async fn until_metric_at_least(
+    http_url: &str,
+    series: &str,
+    min: f64,
+    within: Duration,
+) -> Result<f64, Option<f64>> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let now = metric_at(http_url, series).await;
+        if let Some(v) = now.filter(|v| *v >= min) {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(now);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Static tokens `alice`, `bob`, `carol`, `dave` (token = user id), anonymous off.
 pub fn people(c: &mut Config) {
     c.auth.anonymous = Some(false);

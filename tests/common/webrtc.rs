@@ -162,9 +162,13 @@ impl Peer {
         Peer::answer_from(offer, "127.0.0.1:0".parse().expect("addr")).await
     }
 
-    /// `answer`, from a UDP socket bound to `at` (to reuse a port another peer had).
+    /// `answer`, from a UDP socket bound to `at`.
     pub async fn answer_from(offer: &str, at: SocketAddr) -> (Peer, String) {
-        let socket = UdpSocket::bind(at).await.expect("udp");
+        Peer::answer_on(offer, UdpSocket::bind(at).await.expect("udp")).await
+    }
+
+    /// `answer`, from `socket` (bound already: to reuse a port another peer had).
+    pub async fn answer_on(offer: &str, socket: UdpSocket) -> (Peer, String) {
         let addr = socket.local_addr().expect("addr");
         let candidate = Candidate::host(addr, "udp").expect("candidate");
         let mut rtc = rtc();

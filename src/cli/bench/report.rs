@@ -15,6 +15,8 @@ pub struct Report {
     pub deliveries_per_sec: f64,
     /// Connect + create + join of every member.
     pub setup_seconds: f64,
+    /// The gateway's CPU time (user + system) during the set-up, when the bench can see its process.
+    pub server_setup_cpu_ms: Option<f64>,
     /// From the first send to the last delivery: the phase `deliveries_per_sec` is measured over.
     pub fanout_seconds: f64,
     /// Server CPU (user + system, from /proc) per 1,000 deliveries during the fan-out phase.
@@ -84,8 +86,12 @@ impl Report {
             row(
                 "phases",
                 format!(
-                    "set-up {:.2} s, fan-out {:.2} s (first send to last delivery)",
-                    self.setup_seconds, self.fanout_seconds
+                    "set-up {:.2} s{}, fan-out {:.2} s (first send to last delivery)",
+                    self.setup_seconds,
+                    self.server_setup_cpu_ms
+                        .map(|ms| format!(" ({ms:.0} ms server CPU)"))
+                        .unwrap_or_default(),
+                    self.fanout_seconds
                 ),
             );
         }

@@ -50,6 +50,7 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
     let expected = args.messages;
     let (go, _) = tokio::sync::broadcast::channel::<Instant>(1);
     let started = Instant::now();
+    let setup_cpu = target.cpu();
     let mut groups = Vec::new();
     let mut receivers = Vec::new();
     for r in 0..rooms {
@@ -64,6 +65,10 @@ pub async fn run(target: &Target, args: &BenchArgs) -> anyhow::Result<Report> {
     let total = groups.len() + receivers.len();
     report.connections = total;
     report.setup_seconds = started.elapsed().as_secs_f64();
+    report.server_setup_cpu_ms = match (setup_cpu, target.cpu()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64() * 1000.0),
+        _ => None,
+    };
     report.connections_per_sec = total as f64 / report.setup_seconds;
     report.server_rss_kib_per_connection = per_conn(rss_before, target.rss_kib(), total);
     report.server_anon_kib_per_connection = per_conn(anon_before, target.anon_kib(), total);

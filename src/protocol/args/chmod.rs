@@ -3,7 +3,7 @@
 //! Masks come as letters (`"rw"`) or as the numbers clients also know (r=0x0000FF, w=0x00FF00, x=0xFF0000);
 //! both parse to the same `Mask`.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Mask(pub u32);
@@ -68,6 +68,18 @@ impl Mask {
     }
 }
 
+/// Written as letters when the mask is whole r, w and x bytes (as clients write it), else as its number.
+impl Serialize for Mask {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let letters = self.letters();
+        if Mask::from_letters(&letters) == Some(*self) {
+            s.serialize_str(&letters)
+        } else {
+            s.serialize_u32(self.0)
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Mask {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Mask, D::Error> {
         #[derive(Deserialize)]
@@ -87,7 +99,7 @@ impl<'de> Deserialize<'de> for Mask {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Operator {
     #[serde(rename = "+")]
     Add,
@@ -107,7 +119,7 @@ impl Operator {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chmod {
     pub rid: String,
     pub tid: String,
@@ -126,6 +138,31 @@ mod tests {
         assert_eq!(Mask::from_letters("rq"), None);
         assert_eq!(Mask::from_number(0x1000000), None);
         assert_eq!(Mask::ALL.letters(), "rwx");
+    }
+
+    #[test]
+    fn masks_and_chmod_round_trip() {
+        for m in [Mask::NONE, Mask::R, Mask::W.union(Mask::X), Mask::ALL] {
+            let json = serde_json::to_string(&m).expect("json");
+            assert_eq!(
+                serde_json::from_str::<Mask>(&json).expect("back"),
+                m,
+                "{json}"
+            );
+        }
+        assert_eq!(
+            serde_json::to_string(&Mask::R.union(Mask::W)).expect("json"),
+            r#""rw""#
+        );
+        let c = Chmod {
+            rid: "r".into(),
+            tid: "t".into(),
+            operator: Operator::Remove,
+            mask: Mask::W,
+        };
+        let json = serde_json::to_string(&c).expect("json");
+        assert_eq!(json, r#"{"rid":"r","tid":"t","operator":"-","mask":"w"}"#);
+        assert_eq!(serde_json::from_str::<Chmod>(&json).expect("back"), c);
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl SendKind {
 }
 
 /// What a client sends. A `user` or `room` field in it is ignored: the server fills both.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Send {
     #[serde(rename = "type")]
     pub kind: SendKind,
@@ -68,7 +68,7 @@ pub struct Send {
     pub data: Option<Box<RawValue>>,
     /// A client-chosen id (at most 64 characters): a resend with the same `cid` by the same user within the
     /// dedupe window is answered with the first one's `mid` and not stored or delivered again.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cid: Option<String>,
 }
 
