@@ -15,12 +15,14 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let check_only = cli.check_config;
-    let config = cli.into_config()?;
+    let mut config = cli.into_config()?;
     if check_only {
         odd_gateway::gateway::check(&config)?;
         println!("configuration is valid");
         return Ok(());
     }
+    // The dev profile signs tokens and opens the server API with secrets of its own (data/dev-secrets.toml).
+    let dev = odd_gateway::config::dev_secrets::apply(&mut config).map_err(anyhow::Error::msg)?;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
     match config.log.format {
@@ -29,6 +31,15 @@ async fn main() -> anyhow::Result<()> {
             .json()
             .with_env_filter(filter)
             .init(),
+    }
+    if let Some(dev) = &dev {
+        tracing::info!(
+            file = %dev.path.display(),
+            created = dev.created,
+            "dev profile: {}{}",
+            if dev.jwt_secret { "tokens from `odd token --user <id>` are accepted; " } else { "" },
+            if dev.api_key { "the server API takes the key `api_key` in that file (`odd admin` reads it)" } else { "" },
+        );
     }
     let gateway = Gateway::start(config).await?;
     shutdown_signal().await;

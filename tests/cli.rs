@@ -414,3 +414,116 @@ async fn admin_publishes_lists_rooms_and_reports_a_wrong_key() {
     assert!(!ok);
     assert!(stderr.contains("401"), "{stderr}");
 }
+
+/// A newcomer's first minutes, as README.md walks them, with processes only: the gateway started in the dev
+/// profile writes its own secrets; `odd token` signs a token with them; a tokened `odd send` and `odd history`
+/// work under that user's name; `odd admin` publishes with the generated key (found in the same data
+/// directory), and the member's history shows it. A token signed with another secret is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomers_path_from_a_dev_gateway_to_tokens_and_the_server_api() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().to_str().expect("utf-8 path");
+    let gw = common::process::GatewayProcess::spawn(dir.path(), &[]).await;
+    let secrets = std::fs::read_to_string(dir.path().join("dev-secrets.toml")).expect("written");
+    assert!(secrets.contains("jwt_secret") && secrets.contains("api_key"));
+
+    let (ok, token, stderr) = odd(&[
+        "token",
+        "--user",
+        "alice",
+        "--nick",
+        "Alice",
+        "--data-dir",
+        data,
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    let token = token.trim();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+
+    let url = gw.url();
+    let (ok, stdout, stderr) = odd(&[
+        "--url", &url, "--token", token, "send", "--room", "lobby", "hi", "there",
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("sent, id "), "{stdout}");
+
+    let (ok, stdout, stderr) = odd(&[
+        "admin",
+        "--http",
+        &gw.http_url(),
+        "--data-dir",
+        data,
+        "publish",
+        "--room",
+        "lobby",
+        "from",
+        "the",
+        "backend",
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("published, id "), "{stdout}");
+
+    let (ok, stdout, stderr) = odd(&[
+        "--url", &url, "--token", token, "history", "--room", "lobby", "--json",
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    let page: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json page");
+    let said: Vec<(String, String)> = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["user"]["id"].as_str().unwrap_or_default().to_string(),
+                m["data"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        said[0],
+        ("alice".to_string(), "hi there".to_string()),
+        "{page}"
+    );
+    assert_eq!(said[1].1, "from the backend", "{page}");
+
+    // A token signed with another secret is refused, with a reason.
+    let other = tempfile::tempdir().expect("dir");
+    let other_data = other.path().to_str().expect("utf-8 path");
+    std::fs::write(
+        other.path().join("dev-secrets.toml"),
+        format!("jwt_secret = \"{}\"\napi_key = \"x\"\n", "0".repeat(64)),
+    )
+    .expect("write");
+    let (ok, forged, _) = odd(&["token", "--user", "mallory", "--data-dir", other_data]).await;
+    assert!(ok);
+    let (ok, _, stderr) = odd(&[
+        "--url",
+        &url,
+        "--token",
+        forged.trim(),
+        "send",
+        "--room",
+        "lobby",
+        "x",
+    ])
+    .await;
+    assert!(!ok, "a token of another secret is refused");
+    assert!(stderr.to_lowercase().contains("token"), "{stderr}");
+
+    // Without any secret, `odd token` says where one comes from.
+    let empty = tempfile::tempdir().expect("dir");
+    let (ok, _, stderr) = odd(&[
+        "token",
+        "--user",
+        "x",
+        "--data-dir",
+        empty.path().to_str().expect("path"),
+    ])
+    .await;
+    assert!(!ok);
+    assert!(stderr.contains("ODD_JWT_SECRET"), "{stderr}");
+}

@@ -8,6 +8,7 @@
 //! token path. Tokens are never logged or echoed.
 
 mod jwt;
+pub mod sign;
 
 use std::collections::HashMap;
 

@@ -1,5 +1,6 @@
 //! `odd admin ...`: the server API from a terminal (docs/http-api.md, "Server API"). The key comes from
-//! `ODD_API_KEY` (or `--key`); the gateway's HTTP address from `--http` (default the dev profile's).
+//! `ODD_API_KEY` (or `--key`), else from the dev profile's `<data-dir>/dev-secrets.toml`; the gateway's HTTP
+//! address from `--http` (default the dev profile's).
 //! Plain HTTP: for a gateway behind TLS, run it where the HTTP port is reachable or use curl.
 
 use clap::{Args, Subcommand};
@@ -12,9 +13,13 @@ pub struct AdminArgs {
     /// The gateway's HTTP base URL.
     #[arg(long, env = "ODD_HTTP_URL", default_value = "http://127.0.0.1:7180")]
     pub http: String,
-    /// A server-API key (`[server_api] keys` / `ODD_API_KEYS` on the gateway).
+    /// A server-API key (`[server_api] keys` / `ODD_API_KEYS` on the gateway). Unset: the dev profile's key
+    /// from <data-dir>/dev-secrets.toml.
     #[arg(long, env = "ODD_API_KEY", hide_env_values = true)]
-    pub key: String,
+    pub key: Option<String>,
+    /// The gateway's data directory (for the dev profile's key).
+    #[arg(long, env = "ODD_DATA_DIR", default_value = "data")]
+    pub data_dir: std::path::PathBuf,
     /// Print the gateway's JSON answer as it is.
     #[arg(long, global = true)]
     pub json: bool,
@@ -136,7 +141,7 @@ pub async fn run(args: &AdminArgs) -> anyhow::Result<()> {
     } else {
         http.get(url)
     };
-    let resp = req.header("X-API-Key", &args.key).send().await?;
+    let resp = req.header("X-API-Key", key(args)?).send().await?;
     let status = resp.status();
     let answer: Value = resp.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
@@ -190,5 +195,22 @@ fn summary(call: &AdminCall, a: &Value) -> String {
                     .join("\n")
             })
             .unwrap_or_default(),
+    }
+}
+
+/// `--key` / `ODD_API_KEY`, else the dev profile's.
+fn key(args: &AdminArgs) -> anyhow::Result<String> {
+    if let Some(k) = args.key.as_ref().filter(|k| !k.is_empty()) {
+        return Ok(k.clone());
+    }
+    match crate::config::dev_secrets::read(&args.data_dir).map_err(anyhow::Error::msg)? {
+        Some(s) => Ok(s.api_key),
+        None => anyhow::bail!(
+            "no API key: pass --key or set ODD_API_KEY (a key of the gateway's [server_api] keys); a dev-profile \
+             gateway writes one to {}",
+            args.data_dir
+                .join(crate::config::dev_secrets::FILE)
+                .display()
+        ),
     }
 }

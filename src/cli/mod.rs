@@ -5,6 +5,7 @@ mod bench;
 mod chat;
 mod history;
 pub mod print;
+mod token;
 
 use print::out;
 
@@ -93,12 +94,16 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Call the server API (publish, kick, ban, unban, presence, rooms) with an API key.
     Admin(admin::AdminArgs),
+    /// Print a token (an HS256 JWT) the gateway accepts: `export ODD_TOKEN=$(odd token --user alice)`. Signs
+    /// with `ODD_JWT_SECRET`, else with the dev profile's secret in <data-dir>/dev-secrets.toml.
+    Token(token::TokenArgs),
 }
 
 pub async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Chat { ref room } => chat::run(&cli, room).await,
+        Command::Token(ref args) => token::run(args),
         Command::Send {
             ref room,
             ref to,

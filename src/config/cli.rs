@@ -1,5 +1,5 @@
 //! Command-line flags; each also reads an `ODD_*` environment variable. Flags beat the environment, which
-//! beats the config file.
+//! beats the config file; every other key comes from the file or `ODD_<SECTION>__<KEY>` (layers.rs).
 
 use std::path::PathBuf;
 
@@ -72,10 +72,7 @@ pub struct Cli {
 impl Cli {
     /// The effective configuration: file (if any) with flags and environment laid over it.
     pub fn into_config(self) -> Result<Config, ConfigError> {
-        let mut c = match &self.config {
-            Some(path) => Config::from_file(path)?,
-            None => Config::default(),
-        };
+        let mut c = super::layers::load(self.config.as_deref())?;
         if let Some(p) = self.profile {
             c.profile = p;
         }

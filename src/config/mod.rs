@@ -4,8 +4,10 @@
 //! ports, a SQLite file under `data/`, anonymous connects allowed. `docs/configuration.md` lists every key.
 
 mod cli;
+pub mod dev_secrets;
 mod history;
 mod hooks;
+pub mod layers;
 mod limits;
 mod listen;
 mod rtc;
@@ -38,6 +40,8 @@ pub enum ConfigError {
     },
     #[error("invalid setting {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
+    #[error("configuration: {reason}")]
+    Layered { reason: String },
 }
 
 /// Dev is friendly (anonymous connects, generated certificates); prod refuses to guess.
@@ -282,7 +286,7 @@ impl Default for Log {
 }
 
 impl Config {
-    /// Reads a TOML file over the defaults.
+    /// Reads a TOML file over the defaults (the file alone: `layers::load` adds the environment).
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
