@@ -602,7 +602,55 @@ async fn a_send_during_a_big_prune_answers_within_a_bound(backend: Backend) {
     assert!(sends > 1, "the sends ran during the prune");
 }
 
+/// Search finds words in every script: Chinese and Japanese (bigrams, as single words and as phrases), Thai
+/// (no spaces), Arabic, accented Latin (case folded, accents kept), and not across a space in CJK.
+async fn search_finds_words_in_every_script(backend: Backend) {
+    let Some(gw) = DbGateway::start(backend, people).await else {
+        return;
+    };
+    let (alice, ap, _) = common::member_at(&gw.tcp_url(), "alice", "world").await;
+    let texts = [
+        "今天天气很好",
+        "東京タワーへ行く",
+        "สวัสดีครับ ยินดีต้อนรับ",
+        "مرحبا بالعالم",
+        "Ça va très bien, Zoë",
+        "天 气 apart",
+    ];
+    for t in texts {
+        alice.say(ap, "world", t).await.expect("sent");
+    }
+    for (query, expect) in [
+        ("天气", vec!["今天天气很好"]),
+        ("\"天气很好\"", vec!["今天天气很好"]),
+        ("很好 今天", vec!["今天天气很好"]),
+        ("タワー", vec!["東京タワーへ行く"]),
+        ("東京", vec!["東京タワーへ行く"]),
+        ("สวัสดี", vec!["สวัสดีครับ ยินดีต้อนรับ"]),
+        ("ต้อนรับ", vec!["สวัสดีครับ ยินดีต้อนรับ"]),
+        ("بالعالم", vec!["مرحبا بالعالم"]),
+        ("TRÈS", vec!["Ça va très bien, Zoë"]),
+        ("zoë", vec!["Ça va très bien, Zoë"]),
+        ("apart", vec!["天 气 apart"]),
+    ] {
+        let hits = search_until(
+            &alice,
+            ap,
+            json!({"rid": "world", "query": query}),
+            expect.len(),
+        )
+        .await;
+        assert_eq!(hits, expect, "{query}");
+    }
+    // No bigram across a space, and a word that is not there finds nothing.
+    for query in ["天气 apart", "雨", "zoe"] {
+        let r = search(&alice, ap, json!({"rid": "world", "query": query})).await;
+        assert!(hit_texts(&r).is_empty(), "{query}: {:?}", hit_texts(&r));
+    }
+}
+
 on_both_backends!(
+    search_finds_words_in_every_script,
     search_finds_only_what_the_caller_may_read,
     redaction_erases_text_payload_and_hits_and_tells_members,
     retention_prunes_by_count_and_age_and_history_says_so,
