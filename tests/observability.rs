@@ -228,6 +228,52 @@ fn dashboard_and_alerts_only_name_exported_metrics() {
     }
 }
 
+/// The other way round: every metric the gateway exports has a panel (a family whose name a panel's query
+/// holds, `_bucket`/`_sum`/`_count` of a histogram included), with a unit that fits what it shows.
+#[test]
+fn every_exported_metric_has_a_panel_with_a_fitting_unit() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/grafana/dashboard.json")).expect("dashboard"),
+    )
+    .expect("the dashboard is JSON");
+    let panels: Vec<&serde_json::Value> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .filter(|p| p["type"] != "row")
+        .collect();
+    let mut shown = std::collections::HashSet::new();
+    for p in &panels {
+        let unit = p["fieldConfig"]["defaults"]["unit"].as_str().unwrap_or("");
+        let title = p["title"].as_str().unwrap_or("");
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"].as_str().expect("expr");
+            for name in names_in(expr) {
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .unwrap_or(&name)
+                    .to_string();
+                shown.insert(family);
+            }
+            // A rate of a counter is per second; bytes per second are Bps, not "ops".
+            if expr.contains("rate(") && expr.contains("bytes_total") {
+                assert_eq!(unit, "Bps", "{title}: a byte rate");
+            }
+            if !expr.contains("rate(") && !expr.contains("histogram_quantile") {
+                assert_ne!(unit, "ops", "{title}: a gauge is not per second");
+            }
+        }
+    }
+    let missing: Vec<String> = Metrics::new()
+        .family_names()
+        .into_iter()
+        .filter(|n| !shown.contains(n))
+        .collect();
+    assert!(missing.is_empty(), "no panel shows {missing:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promtool_accepts_rules_and_exposition() {
     let Ok(out) = std::process::Command::new("promtool")
@@ -297,6 +343,12 @@ async fn a_fresh_gateway_exports_labelled_series_at_zero() {
         r#"odd_gateway_memory_budget_refusals_total{what="reassembly"}"#,
         "odd_gateway_session_panics_total",
         "odd_gateway_history_unreadable_total",
+        r#"odd_gateway_command_duration_seconds_count{command="send"}"#,
+        r#"odd_gateway_command_duration_seconds_count{command="history"}"#,
+        r#"odd_gateway_hook_duration_seconds_count{hook="message"}"#,
+        r#"odd_gateway_hook_calls_total{hook="message",outcome="failed"}"#,
+        r#"odd_gateway_hook_calls_total{hook="connect",outcome="unavailable"}"#,
+        r#"odd_gateway_hook_backlog_messages{hook="message"}"#,
     ] {
         assert_eq!(m.get(series), Some(&0.0), "{series} is exported at 0");
     }

@@ -133,14 +133,33 @@ impl MessageHook {
     /// One delivery: `Ok(true)` when a batch was delivered (look again at once), `Ok(false)` when there was
     /// nothing to deliver or another node holds the lease.
     async fn round(&mut self) -> Result<bool, String> {
+        let backlog = self
+            .metrics
+            .hook_backlog_messages
+            .with_label_values(&[self.kind.name()]);
         let Some(last) = self.cursor().await? else {
+            // Another node holds the lease: its backlog is its to report.
+            backlog.set(0);
             return Ok(false);
         };
+
         let rows = self
             .store
             .messages_after(last, self.batch)
             .await
             .map_err(|e| format!("store: {e}"))?;
+        // What is left to deliver: all of it fits in this batch, or ask how far the messages go.
+        let left = if rows.len() < self.batch as usize {
+            rows.len() as i64
+        } else {
+            let newest_stored = self
+                .store
+                .newest_message_id()
+                .await
+                .map_err(|e| format!("store: {e}"))?;
+            newest_stored.saturating_sub(last).max(0)
+        };
+        backlog.set(left);
         let Some(newest) = rows.last().map(|m| m.id) else {
             return Ok(false);
         };

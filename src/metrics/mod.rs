@@ -94,6 +94,7 @@ metrics_table! {
     history_redacted_total: IntCounter = counter("odd_gateway_history_redacted_total", "Messages redacted (by their sender, a room's x holder or the server API).");
     hook_calls_total: IntCounterVec = counter_vec("odd_gateway_hook_calls_total", "Calls to the backend's hooks, by hook and outcome (accepted, refused, unavailable).", &["hook", "outcome"]);
     hook_duration_seconds: HistogramVec = histogram_vec("odd_gateway_hook_duration_seconds", "Time a hook call took, by hook.", latency_buckets(), &["hook"]);
+    hook_backlog_messages: IntGaugeVec = gauge_vec("odd_gateway_hook_backlog_messages", "Committed messages an asynchronous hook has yet to deliver (its durable outbox), on the node holding its lease; 0 elsewhere.", &["hook"]);
     server_api_requests_total: IntCounterVec = counter_vec("odd_gateway_server_api_requests_total", "Server API calls, by key name (`-`: no or a wrong key), call and outcome.", &["key", "call", "outcome"]);
     session_panics_total: IntCounter = counter("odd_gateway_session_panics_total", "Session tasks that panicked (and were cleaned up like a normal end).");
     rtc_publications: IntGauge = gauge("odd_gateway_rtc_publications", "WebRTC publications the SFU holds now.");

@@ -142,5 +142,45 @@ impl Metrics {
         ] {
             self.commands_total.with_label_values(&[c, code]);
         }
+        // Latency histograms from the first scrape: every listed command, every hook.
+        for c in crate::protocol::Request::NAMES {
+            self.command_duration_seconds.with_label_values(&[c]);
+        }
+        for hook in ["connect", "message", "offline"] {
+            self.hook_duration_seconds.with_label_values(&[hook]);
+        }
+        for (hook, outcomes) in [
+            ("connect", &["accepted", "refused", "unavailable"][..]),
+            ("message", &["delivered", "failed"][..]),
+            ("offline", &["delivered", "failed"][..]),
+        ] {
+            for outcome in outcomes {
+                self.hook_calls_total.with_label_values(&[hook, outcome]);
+            }
+        }
+        for hook in ["message", "offline"] {
+            self.hook_backlog_messages.with_label_values(&[hook]);
+        }
+        // Refused server-API calls are counted under key `-`: their series exist from the start, so a first
+        // wrong key shows in `rate()` (the calls' own key names are configuration, not known here).
+        for call in [
+            "publish",
+            "broadcast",
+            "disconnect",
+            "chmod",
+            "ban",
+            "unban",
+            "presence",
+            "rooms",
+            "room",
+            "create_room",
+            "user",
+            "redact",
+            "erase",
+            "history",
+        ] {
+            self.server_api_requests_total
+                .with_label_values(&["-", call, "unauthorized"]);
+        }
     }
 }

@@ -26,6 +26,9 @@ macro_rules! define_request {
         }
 
         impl Request {
+            /// The wire name of every listed command.
+            pub const NAMES: &'static [&'static str] = &[$($wire,)*];
+
             /// A listed command's arguments parsed by its wire name; `None` for a name not in the list.
             fn listed(name: &str, args: &[u8]) -> Option<Result<Request, ArgsError>> {
                 Some(match name {

@@ -21,6 +21,16 @@ impl Store {
         }))
     }
 
+    /// The newest stored message's id (0 when there is none): how far a hook's outbox reaches.
+    pub async fn newest_message_id(&self) -> Result<i64, StoreError> {
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM messages")
+                .fetch_one(pool)
+                .await?
+                .unwrap_or(0)
+        }))
+    }
+
     /// Takes (or keeps) the delivery lease of `hook` for `node` until `until_ms`; returns the cursor when this
     /// node holds the lease, `None` when another node does. A hook seen for the first time starts after the
     /// newest message: it delivers what is committed from now on, not the whole history.
