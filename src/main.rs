@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use odd_gateway::config::{Cli, LogFormat};
+use odd_gateway::config::{Cli, GatewayCommand, LogFormat};
 use odd_gateway::gateway::Gateway;
 use tracing_subscriber::EnvFilter;
 
@@ -14,6 +14,10 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(GatewayCommand::Genconfig) = cli.command {
+        print!("{}", odd_gateway::config::example::commented_toml());
+        return Ok(());
+    }
     let check_only = cli.check_config;
     let mut config = cli.into_config()?;
     if check_only {

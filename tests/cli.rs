@@ -415,15 +415,39 @@ async fn admin_publishes_lists_rooms_and_reports_a_wrong_key() {
     assert!(stderr.contains("401"), "{stderr}");
 }
 
-/// A newcomer's first minutes, as README.md walks them, with processes only: the gateway started in the dev
-/// profile writes its own secrets; `odd token` signs a token with them; a tokened `odd send` and `odd history`
+/// A newcomer's first minutes, as README.md walks them, with processes only: `genconfig` writes a valid,
+/// commented configuration; the gateway started with it in the dev profile writes its own secrets; `odd token` signs a token with them; a tokened `odd send` and `odd history`
 /// work under that user's name; `odd admin` publishes with the generated key (found in the same data
 /// directory), and the member's history shows it. A token signed with another secret is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newcomers_path_from_a_dev_gateway_to_tokens_and_the_server_api() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().to_str().expect("utf-8 path");
-    let gw = common::process::GatewayProcess::spawn(dir.path(), &[]).await;
+    // A complete, commented configuration file to start from; it is valid as it is.
+    let generated = Command::new(env!("CARGO_BIN_EXE_odd-gateway"))
+        .arg("genconfig")
+        .output()
+        .await
+        .expect("genconfig runs");
+    assert!(generated.status.success());
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, &generated.stdout).expect("write");
+    let text = String::from_utf8_lossy(&generated.stdout);
+    assert!(text.contains("[limits]") && text.contains("# "), "{text}");
+    let checked = Command::new(env!("CARGO_BIN_EXE_odd-gateway"))
+        .args(["--check-config", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .expect("check runs");
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let config_path = config.to_str().expect("utf-8 path");
+    let gw =
+        common::process::GatewayProcess::spawn(dir.path(), &[("ODD_CONFIG", config_path)]).await;
     let secrets = std::fs::read_to_string(dir.path().join("dev-secrets.toml")).expect("written");
     assert!(secrets.contains("jwt_secret") && secrets.contains("api_key"));
 

@@ -14,6 +14,8 @@ use super::{Config, ConfigError, ListenAddr, LogFormat, Profile};
     about = "Odd IM gateway: QUIC, TCP, TLS and WebSocket into one session layer"
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<GatewayCommand>,
     /// Validate the configuration (file, environment, flags, key and certificate files) and exit: 0 when
     /// valid, non-zero with the reason otherwise. Starts nothing.
     #[arg(long)]
@@ -67,6 +69,14 @@ pub struct Cli {
     /// PEM private key for TLS and QUIC.
     #[arg(long, env = "ODD_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// What the binary does instead of serving.
+#[derive(Debug, clap::Subcommand)]
+pub enum GatewayCommand {
+    /// Print a complete configuration file: every key with its default and what it does (`odd-gateway
+    /// genconfig > gateway.toml`, then edit and start with `--config gateway.toml`).
+    Genconfig,
 }
 
 impl Cli {

@@ -1,10 +1,10 @@
 //! `[history]`: how long stored history is kept (docs/storage.md, "Retention").
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Retention defaults and the pruner's pace. A room's `retention_age_s` / `retention_count` properties
 /// override the defaults for that room; conversations follow the default age.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct History {
     /// Messages older than this many seconds are pruned. 0: kept forever.

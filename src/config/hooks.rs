@@ -1,8 +1,8 @@
 //! `[hooks]`: calls from the gateway to the app's backend (docs/hooks.md).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Deserialize, Default)]
+#[derive(Clone, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Hooks {
     /// HMAC-SHA256 key for the `X-Odd-Signature` header of every hook request (prefer `ODD_HOOKS_SECRET`).
@@ -35,7 +35,7 @@ impl std::fmt::Debug for Hooks {
 }
 
 /// The synchronous `connect` hook: the backend accepts a token and names the user.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConnectHook {
     /// `http://...` or `https://...`; empty: off (tokens are checked by `[auth]`).
@@ -61,7 +61,7 @@ impl Default for ConnectHook {
 }
 
 /// The asynchronous `message` hook: every committed message, in id order, at least once.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MessageHook {
     /// `http://...`; empty: off.

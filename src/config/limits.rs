@@ -1,9 +1,9 @@
 //! The `[limits]` section: every bound the gateway enforces on a client, a connection or the process, with
 //! the defaults the dev profile runs with (docs/configuration.md explains each).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest single frame (header + payload) a transport accepts; a longer length prefix closes the connection.

@@ -5,6 +5,7 @@
 
 mod cli;
 pub mod dev_secrets;
+pub mod example;
 mod history;
 mod hooks;
 pub mod layers;
@@ -16,9 +17,9 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-pub use cli::Cli;
+pub use cli::{Cli, GatewayCommand};
 pub use history::History;
 pub use hooks::{ca_certificates as hook_ca_certificates, ConnectHook, Hooks, MessageHook};
 pub use limits::Limits;
@@ -45,7 +46,18 @@ pub enum ConfigError {
 }
 
 /// Dev is friendly (anonymous connects, generated certificates); prod refuses to guess.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    Default,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     #[default]
@@ -53,7 +65,7 @@ pub enum Profile {
     Prod,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub profile: Profile,
@@ -85,7 +97,7 @@ pub struct Faults {
 
 /// Scale-out (`[cluster]`): several gateways share rooms and presence over NATS. Empty `nats_url`: one node,
 /// everything in process. `docs/cluster.md` explains the design.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Cluster {
     /// `nats://host:4222`. Empty: single node (the in-process bus).
@@ -113,7 +125,7 @@ impl Default for Cluster {
 }
 
 /// Certificate for TLS-over-TCP and QUIC (and nothing else: the HTTP port is plain).
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Tls {
     /// PEM certificate chain. Empty: in the dev profile a self-signed certificate is generated into
@@ -124,7 +136,7 @@ pub struct Tls {
 }
 
 /// The `[rooms]` section (the room service itself is `rooms::Rooms`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RoomsConfig {
     /// Rights (`r`, `w`, `x` letters) of a user joining a room they have no stored rights in.
@@ -157,7 +169,7 @@ impl Default for RoomsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Listen {
     pub tcp: ListenAddr,
@@ -170,7 +182,7 @@ pub struct Listen {
     pub rtc: ListenAddr,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Database {
     /// `sqlite://path/to/file.db` or `postgres://user@host/db`. Empty: `sqlite://<data_dir>/odd.db`.
@@ -179,7 +191,7 @@ pub struct Database {
     pub schema: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Auth {
     /// Empty tokens get a fresh guest identity. Unset: on in the dev profile, off in prod.
@@ -199,7 +211,7 @@ pub struct Auth {
     pub jwt_audience: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaticToken {
     pub token: String,
@@ -210,7 +222,18 @@ pub struct StaticToken {
     pub avatar: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    Default,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
@@ -218,7 +241,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Log {
     pub format: LogFormat,

@@ -1,9 +1,9 @@
 //! `[server_api]`: the app backend's own API under `/api/server/...` (docs/http-api.md, "Server API").
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Who may call the server API, and whom its publishes come from.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerApi {
     /// Keys that may call it, each with a name for logs and metrics (the key itself is never logged). None:
@@ -34,7 +34,7 @@ impl Default for ServerApi {
 }
 
 /// One API key. `Debug` shows the name only.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKey {
     pub name: String,
