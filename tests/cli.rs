@@ -551,3 +551,76 @@ async fn a_newcomers_path_from_a_dev_gateway_to_tokens_and_the_server_api() {
     assert!(!ok);
     assert!(stderr.contains("ODD_JWT_SECRET"), "{stderr}");
 }
+
+/// `odd admin` covers the rest of the server API: a room's properties read and set (bad values refused with
+/// the reason), room and user details, chmod, and a broadcast into two rooms that reaches a member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_reads_and_sets_properties_chmods_and_broadcasts() {
+    const KEY: &str = "cli-key-0123456789ab";
+    let gw = TestGateway::start_with(|c| {
+        common::people(c);
+        c.server_api.keys = vec![odd_gateway::config::ApiKey {
+            name: "ops".into(),
+            key: KEY.into(),
+        }];
+    })
+    .await;
+    let http = gw.http_url();
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin", "--http", &http, "--key", KEY];
+        all.extend_from_slice(args);
+        let all: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+        async move {
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            odd(&refs).await
+        }
+    };
+    let (mut alice, ap, _) = common::member_at(&gw.tcp_url(), "alice", "news").await;
+    let (_bob, _, _) = common::member_at(&gw.tcp_url(), "bob", "news").await;
+    alice.join(ap, "sport").await.expect("join");
+
+    let (ok, stdout, stderr) =
+        admin(&["props", "news", "offline_notify=true", "retention_count=5"]).await;
+    assert!(ok, "{stderr}");
+    let props: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(props["properties"]["offline_notify"], true);
+    assert_eq!(props["properties"]["retention_count"], 5);
+    let (ok, stdout, _) = admin(&["props", "news"]).await;
+    assert!(ok && stdout.contains("offline_notify"), "{stdout}");
+    // The same check as setProperty: a wrong value is refused, with the reason.
+    let (ok, _, stderr) = admin(&["props", "news", "retention_count=-1"]).await;
+    assert!(
+        !ok && stderr.contains("retention_count") && stderr.contains("400"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = admin(&["props", "news", "colour=red"]).await;
+    assert!(!ok && stderr.contains("unknown room property"), "{stderr}");
+    let (ok, _, stderr) = admin(&["props", "nowhere", "read_receipts=true"]).await;
+    assert!(!ok && stderr.contains("404"), "{stderr}");
+
+    let (ok, stdout, stderr) = admin(&["room", "news"]).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("\"news\""), "{stdout}");
+    let (ok, stdout, stderr) = admin(&["user", "alice"]).await;
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("news") && stdout.contains("sport"),
+        "{stdout}"
+    );
+
+    let (ok, stdout, stderr) = admin(&["chmod", "news", "bob", "-w"]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "bob in news: rights now \"r\"");
+    let (ok, _, stderr) = admin(&["chmod", "news", "bob", "w"]).await;
+    assert!(!ok && stderr.contains("MODE"), "{stderr}");
+
+    let (ok, stdout, stderr) =
+        admin(&["broadcast", "--rooms", "news,sport", "kick-off", "at", "8"]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    let got = common::pushes::until_sends(&mut alice, 2).await;
+    assert_eq!(
+        common::pushes::data_of(&got),
+        ["kick-off at 8", "kick-off at 8"]
+    );
+}

@@ -61,6 +61,33 @@ pub enum AdminCall {
     Redact { mid: i64 },
     /// Redact every message a user sent in a room (the right to erasure).
     Erase { room: String, user: String },
+    /// One message into several rooms at once (--rooms a,b,c).
+    Broadcast {
+        #[arg(long, value_delimiter = ',', required = true)]
+        rooms: Vec<String>,
+        /// Treat the words as one JSON value instead of text.
+        #[arg(long)]
+        raw: bool,
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// Change a user's rights in a room: MODE is like +w, -r, =rw.
+    Chmod {
+        room: String,
+        user: String,
+        #[arg(allow_hyphen_values = true)]
+        mode: String,
+    },
+    /// Where a user is: their sessions on this node and their rooms.
+    User { user: String },
+    /// A room: owner, creation, members present, properties.
+    Room { room: String },
+    /// A room's properties; with KEY=VALUE pairs, set those (values are JSON: true, 3600, "rw").
+    Props {
+        room: String,
+        #[arg(value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
     /// Rooms, ascending by id (first page).
     Rooms {
         #[arg(long, default_value_t = 100)]
@@ -80,12 +107,7 @@ pub async fn run(args: &AdminArgs) -> anyhow::Result<()> {
             raw,
             text,
         } => {
-            let joined = text.join(" ");
-            let data: Value = if *raw {
-                serde_json::from_str(&joined)?
-            } else {
-                Value::String(joined)
-            };
+            let data = words_data(text, *raw)?;
             let target = match (room, user) {
                 (Some(r), _) => json!({"room": r, "data": data}),
                 (None, Some(u)) => json!({"user": u, "data": data}),
@@ -108,6 +130,49 @@ pub async fn run(args: &AdminArgs) -> anyhow::Result<()> {
             "/api/server/unban".to_string(),
             json!({"room": room, "user": user}),
         ),
+        AdminCall::Broadcast { rooms, raw, text } => (
+            true,
+            "/api/server/broadcast".to_string(),
+            json!({"rooms": rooms, "data": words_data(text, *raw)?}),
+        ),
+        AdminCall::Chmod { room, user, mode } => {
+            let (operator, mask) = mode.split_at(mode.len().min(1));
+            if !["+", "-", "="].contains(&operator) {
+                anyhow::bail!("MODE is +, - or = and letters from r, w, x (like -w)");
+            }
+            (
+                true,
+                "/api/server/chmod".to_string(),
+                json!({"room": room, "user": user, "operator": operator, "mask": mask}),
+            )
+        }
+        AdminCall::User { user } => (
+            false,
+            format!("/api/server/users/{}", seg(user)),
+            Value::Null,
+        ),
+        AdminCall::Room { room } => (
+            false,
+            format!("/api/server/rooms/{}", seg(room)),
+            Value::Null,
+        ),
+        AdminCall::Props { room, set } => {
+            let path = format!("/api/server/rooms/{}/properties", seg(room));
+            if set.is_empty() {
+                (false, path, Value::Null)
+            } else {
+                let mut props = serde_json::Map::new();
+                for pair in set {
+                    let Some((k, v)) = pair.split_once('=') else {
+                        anyhow::bail!("{pair:?}: give KEY=VALUE, like offline_notify=true");
+                    };
+                    // JSON when it parses (true, 3600), else the text as a string (rw).
+                    let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.into()));
+                    props.insert(k.to_string(), value);
+                }
+                (true, path, Value::Object(props))
+            }
+        }
         AdminCall::Redact { mid } => (
             true,
             "/api/server/redact".to_string(),
@@ -158,9 +223,55 @@ pub async fn run(args: &AdminArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The message of `publish` and `broadcast`: the words as text, or (with --raw) as one JSON value.
+fn words_data(words: &[String], raw: bool) -> anyhow::Result<Value> {
+    let joined = words.join(" ");
+    Ok(if raw {
+        serde_json::from_str(&joined)?
+    } else {
+        Value::String(joined)
+    })
+}
+
+/// A path segment: ids are letters, digits and `_-.@:`, but percent-encode anything else anyway.
+fn seg(id: &str) -> String {
+    id.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"_-.@:".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// One line a person reads.
 fn summary(call: &AdminCall, a: &Value) -> String {
     match call {
+        AdminCall::Broadcast { .. } => a["results"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .map(|r| match r["mid"].as_i64() {
+                        Some(mid) => format!("{}: id {mid}", r["room"].as_str().unwrap_or("?")),
+                        None => format!(
+                            "{}: failed, {}",
+                            r["room"].as_str().unwrap_or("?"),
+                            r["error"].as_str().unwrap_or("?")
+                        ),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default(),
+        AdminCall::Chmod { room, user, .. } => format!(
+            "{user} in {room}: rights now {:?}",
+            a["mask"].as_str().unwrap_or("?")
+        ),
+        AdminCall::User { .. } | AdminCall::Room { .. } | AdminCall::Props { .. } => {
+            serde_json::to_string_pretty(a).unwrap_or_default()
+        }
         AdminCall::Publish { .. } => format!("published, id {}", a["mid"]),
         AdminCall::Kick { user, .. } => {
             format!("{user}: {} session(s) ended here", a["disconnected"])

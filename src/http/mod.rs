@@ -94,6 +94,10 @@ pub fn router(state: HttpState) -> Router {
             "/api/server/rooms/{rid}/presence",
             get(server_rooms::presence),
         )
+        .route(
+            "/api/server/rooms/{rid}/properties",
+            get(server_rooms::properties).post(server_rooms::set_properties),
+        )
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
         .with_state(state)

@@ -1,7 +1,8 @@
 //! The server API's reads about rooms (API key, no rights checks; see `server_api.rs`):
 //! `GET /api/server/rooms?after=&limit=`, `GET /api/server/rooms/{rid}` and
 //! `GET /api/server/rooms/{rid}/presence?after=&limit=`; and `GET /api/server/users/{uid}` (where a user is).
-//! `POST /api/server/rooms {rid, owner?}` creates a room (the way to make rooms when `create_on_join` is off).
+//! `POST /api/server/rooms {rid, owner?}` creates a room (the way to make rooms when `create_on_join` is off);
+//! `GET` / `POST /api/server/rooms/{rid}/properties` read and set a room's properties.
 
 use super::error::segment;
 use axum::extract::rejection::PathRejection;
@@ -106,6 +107,48 @@ pub async fn room(
     let key = caller(&state, &headers, "room")?;
     let result = state.rooms.room_info(&rid).await.map_err(ApiError::from);
     finish(&state, &key, "room", result).map(Json)
+}
+
+/// `GET /api/server/rooms/{rid}/properties`: `{"properties": {...}}`, every property the room has.
+pub async fn properties(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let rid = segment(path)?;
+    let key = caller(&state, &headers, "room_properties")?;
+    let result = state
+        .rooms
+        .server_room_properties(&rid)
+        .await
+        .map(|p| serde_json::json!({ "properties": p }))
+        .map_err(ApiError::from);
+    finish(&state, &key, "room_properties", result).map(Json)
+}
+
+/// `POST /api/server/rooms/{rid}/properties {"offline_notify": true, ...}`: sets the given properties (the
+/// others stay), checked as `setProperty` checks them; answers `{"properties": {...}}`, all of them after.
+pub async fn set_properties(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    body: axum::body::Body,
+) -> Result<Json<Value>, ApiError> {
+    let rid = segment(path)?;
+    let key = caller(&state, &headers, "set_room_properties")?;
+    let result = async {
+        let body = read_body(&state, &headers, body).await?;
+        let given: serde_json::Map<String, Value> = json_body(&body)?;
+        if given.is_empty() {
+            return Err(ApiError::BadRequest(
+                "give at least one property, e.g. {\"offline_notify\": true}".into(),
+            ));
+        }
+        let props = state.rooms.server_set_room_properties(&rid, &given).await?;
+        Ok(serde_json::json!({ "properties": props }))
+    }
+    .await;
+    finish(&state, &key, "set_room_properties", result).map(Json)
 }
 
 /// `{"users": [{"id","nick","avatar"}], "more", "count"}`: who is present (on every node), ascending by id.

@@ -113,48 +113,45 @@ impl Rooms {
         let row = self.existing_room(rid).await?;
         let mask = self.mask_of(&row, actor).await?;
         authorize(claims, Act::SetProperty, rid, Some(mask))?;
-        let value = match key {
-            "default_rights" => {
-                let letters = value.as_str().and_then(Mask::from_letters).ok_or_else(|| {
-                    RoomError::Invalid {
-                        what: "default_rights",
-                        reason: "letters from r, w, x".into(),
-                    }
-                })?;
-                json!(letters.letters())
-            }
-            "offline_notify" | "read_receipts" => match value {
-                Value::Bool(b) => json!(b),
-                _ => {
-                    return Err(RoomError::Invalid {
-                        what: "room property",
-                        reason: format!("`{key}` is true or false"),
-                    })
-                }
-            },
-            // Retention (docs/storage.md): seconds kept / newest messages kept, 0 = no limit.
-            "retention_age_s" | "retention_count" => match value.as_u64() {
-                Some(n) => json!(n),
-                None => {
-                    return Err(RoomError::Invalid {
-                        what: "room property",
-                        reason: format!("`{key}` is a whole number, 0 for no limit"),
-                    })
-                }
-            },
-            other => {
-                return Err(RoomError::Invalid {
-                    what: "room property",
-                    reason: format!(
-                        "unknown room property `{other}` (known: default_rights, offline_notify, \
-                         read_receipts, retention_age_s, retention_count)"
-                    ),
-                })
-            }
-        };
-        let mut props = room_properties(&row)?;
-        props.insert(key.to_string(), value.clone());
-        let text = Value::Object(props).to_string();
+        let value = property_value(key, value)?;
+        self.store_room_properties(rid, &row, [(key.to_string(), value.clone())])
+            .await?;
+        Ok(value)
+    }
+
+    /// The server API's `POST /api/server/rooms/{rid}/properties`: sets every given property (checked as
+    /// `setProperty` checks them, no rights: the key is the authority) in one write; returns them all.
+    pub async fn server_set_room_properties(
+        &self,
+        rid: &str,
+        given: &serde_json::Map<String, Value>,
+    ) -> Result<serde_json::Map<String, Value>, RoomError> {
+        let row = self.existing_room(rid).await?;
+        let mut checked = Vec::with_capacity(given.len());
+        for (key, value) in given {
+            checked.push((key.clone(), property_value(key, value)?));
+        }
+        self.store_room_properties(rid, &row, checked).await
+    }
+
+    /// Every property of a room (`GET /api/server/rooms/{rid}/properties`).
+    pub async fn server_room_properties(
+        &self,
+        rid: &str,
+    ) -> Result<serde_json::Map<String, Value>, RoomError> {
+        room_properties(&self.existing_room(rid).await?)
+    }
+
+    /// Writes `set` over the room's properties: the store, the loaded room, and the other nodes.
+    async fn store_room_properties(
+        &self,
+        rid: &str,
+        row: &RoomRow,
+        set: impl IntoIterator<Item = (String, Value)>,
+    ) -> Result<serde_json::Map<String, Value>, RoomError> {
+        let mut props = room_properties(row)?;
+        props.extend(set);
+        let text = Value::Object(props.clone()).to_string();
         self.store().set_room_properties(rid, &text).await?;
         if let Some(room) = self.state().rooms.get_mut(rid) {
             room.row.properties = text.clone();
@@ -164,7 +161,7 @@ impl Rooms {
             rid: rid.to_string(),
             properties: text,
         });
-        Ok(value)
+        Ok(props)
     }
 
     /// A room property, or null.
@@ -179,4 +176,51 @@ impl Rooms {
         let props = room_properties(&row)?;
         Ok(props.get(key).cloned().unwrap_or(Value::Null))
     }
+}
+
+/// A room property's value as stored, or why it is refused. Known: `default_rights` (letters),
+/// `offline_notify` and `read_receipts` (booleans), `retention_age_s` and `retention_count` (whole numbers, 0 = no
+/// limit).
+fn property_value(key: &str, value: &Value) -> Result<Value, RoomError> {
+    Ok(match key {
+        "default_rights" => {
+            let letters =
+                value
+                    .as_str()
+                    .and_then(Mask::from_letters)
+                    .ok_or_else(|| RoomError::Invalid {
+                        what: "default_rights",
+                        reason: "letters from r, w, x".into(),
+                    })?;
+            json!(letters.letters())
+        }
+        "offline_notify" | "read_receipts" => match value {
+            Value::Bool(b) => json!(b),
+            _ => {
+                return Err(RoomError::Invalid {
+                    what: "room property",
+                    reason: format!("`{key}` is true or false"),
+                })
+            }
+        },
+        // Retention (docs/storage.md): seconds kept / newest messages kept, 0 = no limit.
+        "retention_age_s" | "retention_count" => match value.as_u64() {
+            Some(n) => json!(n),
+            None => {
+                return Err(RoomError::Invalid {
+                    what: "room property",
+                    reason: format!("`{key}` is a whole number, 0 for no limit"),
+                })
+            }
+        },
+        other => {
+            return Err(RoomError::Invalid {
+                what: "room property",
+                reason: format!(
+                    "unknown room property `{other}` (known: default_rights, offline_notify, \
+                     read_receipts, retention_age_s, retention_count)"
+                ),
+            })
+        }
+    })
 }
