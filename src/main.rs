@@ -22,6 +22,10 @@ async fn main() -> anyhow::Result<()> {
     let mut config = cli.into_config()?;
     if check_only {
         odd_gateway::gateway::check(&config)?;
+        // The dev profile's secrets file, as a start would read it (nothing is created here).
+        if config.profile == odd_gateway::config::Profile::Dev {
+            odd_gateway::config::dev_secrets::read(&config.data_dir).map_err(anyhow::Error::msg)?;
+        }
         println!("configuration is valid");
         return Ok(());
     }

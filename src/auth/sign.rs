@@ -52,6 +52,12 @@ pub fn sign_hs256(secret: &str, claims: &TokenClaims, now_unix: u64) -> Result<S
     if claims.ttl.is_zero() {
         return Err("the lifetime must be longer than 0 s".into());
     }
+    if secret.len() < crate::config::MIN_JWT_SECRET_BYTES {
+        return Err(format!(
+            "the signing secret is shorter than {} bytes: the gateway would not accept it",
+            crate::config::MIN_JWT_SECRET_BYTES
+        ));
+    }
     let body = Claims {
         sub: &claims.user,
         nick: claims.nick.as_deref(),
@@ -69,7 +75,10 @@ pub fn sign_hs256(secret: &str, claims: &TokenClaims, now_unix: u64) -> Result<S
     .map_err(|e| format!("cannot sign: {e}"))
 }
 
-/// `90`, `90s`, `15m`, `2h`, `7d`: a lifetime.
+/// The longest lifetime `odd token` signs (10 years).
+pub const MAX_TTL_SECS: u64 = 3_650 * 86_400;
+
+/// `90`, `90s`, `15m`, `2h`, `7d`: a lifetime, at most `MAX_TTL_SECS`.
 pub fn parse_ttl(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
@@ -84,8 +93,9 @@ pub fn parse_ttl(s: &str) -> Result<Duration, String> {
         _ => return Err(format!("{s:?}: the unit is s, m, h or d")),
     };
     n.checked_mul(scale)
+        .filter(|secs| *secs <= MAX_TTL_SECS)
         .map(Duration::from_secs)
-        .ok_or_else(|| format!("{s:?} is too long"))
+        .ok_or_else(|| format!("{s:?} is too long: at most {}d", MAX_TTL_SECS / 86_400))
 }
 
 #[cfg(test)]
@@ -140,5 +150,7 @@ mod tests {
         assert!(parse_ttl("1w").is_err());
         assert!(parse_ttl("h").is_err());
         assert!(parse_ttl("99999999999999999999d").is_err());
+        assert!(parse_ttl("213503982334601d").is_err());
+        assert!(parse_ttl("3650d").is_ok() && parse_ttl("3651d").is_err());
     }
 }

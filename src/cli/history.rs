@@ -10,7 +10,7 @@ pub struct Page<'a> {
     pub room: Option<&'a str>,
     pub with: Option<&'a str>,
     pub query: Option<&'a str>,
-    pub limit: u32,
+    pub limit: Option<u32>,
     pub before: Option<i64>,
 }
 

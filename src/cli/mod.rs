@@ -24,7 +24,7 @@ use crate::transport::TransportKind;
     about = "Odd IM client: chat, send, history, chmod, bench"
 )]
 pub struct Cli {
-    /// Gateway URL: tcp://, tls://, quic:// or ws://host:port[/im].
+    /// Gateway URL: tcp://, tls://, quic://, ws:// or wss://host:port[/im].
     #[arg(
         long,
         short,
@@ -34,9 +34,18 @@ pub struct Cli {
     )]
     pub url: String,
     /// Token for `connect` (empty: a guest, where the gateway allows it).
-    #[arg(long, short, global = true, env = "ODD_TOKEN", default_value = "")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "ODD_TOKEN",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
     pub token: String,
-    /// PEM certificate to trust for tls://, quic:// and wss:// (default: data/certs/dev-cert.pem if present).
+    /// PEM certificate to trust for tls://, quic:// and wss:// (default: the dev certificate,
+    /// $ODD_DATA_DIR/certs/dev-cert.pem or data/certs/dev-cert.pem, if present).
     #[arg(long, global = true, env = "ODD_CA")]
     pub ca: Option<PathBuf>,
     #[command(subcommand)]
@@ -67,8 +76,9 @@ pub enum Command {
         room: Option<String>,
         #[arg(long)]
         with: Option<String>,
-        #[arg(long, short, default_value_t = 50)]
-        limit: u32,
+        /// Messages per page (default: the gateway's `rooms.history_default`).
+        #[arg(long, short)]
+        limit: Option<u32>,
         /// Only messages older than this id (the `before` cursor of a previous page).
         #[arg(long)]
         before: Option<i64>,
@@ -198,13 +208,20 @@ pub(crate) fn options_for(cli: &Cli, url: &str) -> anyhow::Result<ClientOptions>
         matches!(endpoint.kind, TransportKind::Tls | TransportKind::Quic) || endpoint.secure;
     let ca = match &cli.ca {
         Some(p) => Some(p.clone()),
-        None if needs_tls => Some(PathBuf::from("data/certs/dev-cert.pem")).filter(|p| p.exists()),
+        None if needs_tls => {
+            let data = std::env::var_os("ODD_DATA_DIR")
+                .map_or_else(|| PathBuf::from("data"), PathBuf::from);
+            Some(data.join("certs").join("dev-cert.pem")).filter(|p| p.exists())
+        }
         None => None,
     };
     match ca {
-        Some(p) => Ok(ClientOptions::trusting(&p)?),
+        Some(p) => ClientOptions::trusting(&p)
+            .map_err(|e| anyhow::anyhow!("trusting {}: {e}", p.display())),
         None if needs_tls => {
-            anyhow::bail!("{url} needs a certificate to trust: pass --ca <pem>")
+            anyhow::bail!(
+                "{url} needs a certificate to trust: pass --ca <pem> (no dev certificate under $ODD_DATA_DIR or data/)"
+            )
         }
         None => Ok(ClientOptions::default()),
     }

@@ -53,7 +53,21 @@ pub fn run(args: &TokenArgs) -> anyhow::Result<()> {
     let claims = TokenClaims {
         user: args.user.clone(),
         nick: args.nick.clone(),
-        rooms: args.rooms.clone(),
+        // `--rooms "a, b"`: ids without the spaces around them; an empty list grants nothing, so refuse it.
+        rooms: match &args.rooms {
+            None => None,
+            Some(list) => {
+                let ids: Vec<String> = list
+                    .iter()
+                    .map(|r| r.trim().to_string())
+                    .filter(|r| !r.is_empty())
+                    .collect();
+                if ids.is_empty() {
+                    anyhow::bail!("--rooms names no room: leave it out for a token of any room");
+                }
+                Some(ids)
+            }
+        },
         ttl: parse_ttl(&args.ttl).map_err(anyhow::Error::msg)?,
         issuer: args.issuer.clone(),
         audience: args.audience.clone(),

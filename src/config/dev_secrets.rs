@@ -45,16 +45,52 @@ fn random_hex(bytes: usize) -> String {
     })
 }
 
-/// Reads `<data_dir>/dev-secrets.toml`, if present.
+/// Reads `<data_dir>/dev-secrets.toml`, if present. It must be a regular file (not a symlink, a FIFO or a
+/// directory), owned by this user and writable by nobody else: a file someone else could plant would hand
+/// them the server API. Errors never quote the file (it holds secrets).
 pub fn read(data_dir: &Path) -> Result<Option<DevSecrets>, String> {
     let path = data_dir.join(FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text)
-            .map(Some)
-            .map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    if !meta.file_type().is_file() {
+        return Err(format!(
+            "{} is not a regular file (a symlink, directory or pipe): remove it and start the gateway to make a new one",
+            path.display()
+        ));
     }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // This process's user: the owner of /proc/self (Linux); where there is none, only the mode is checked.
+        let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+        if me.is_some_and(|me| meta.uid() != me) || meta.mode() & 0o022 != 0 {
+            return Err(format!(
+                "{} must belong to this user and be writable by nobody else (it holds the dev profile's secrets)",
+                path.display()
+            ));
+        }
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let secrets: DevSecrets = toml::from_str(&text).map_err(|_| {
+        format!(
+            "{} is not a dev secrets file (jwt_secret and api_key, as strings): remove it to make a new one",
+            path.display()
+        )
+    })?;
+    if secrets.jwt_secret.len() < super::MIN_JWT_SECRET_BYTES
+        || secrets.api_key.trim().chars().count() < 16
+    {
+        return Err(format!(
+            "{}: jwt_secret needs at least {} bytes and api_key 16 characters: remove it to make a new one",
+            path.display(),
+            super::MIN_JWT_SECRET_BYTES
+        ));
+    }
+    Ok(Some(secrets))
 }
 
 /// Reads the file, or creates it (owner-only) with fresh secrets.
@@ -73,20 +109,20 @@ fn read_or_create(data_dir: &Path) -> Result<(DevSecrets, bool), String> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let path = data_dir.join(FILE);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
+    // Written whole to a file of our own, then linked into place: a gateway starting at the same moment either
+    // wins the link or reads the complete file the other one linked, never a half-written one.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".dev-secrets")
+        .tempfile_in(data_dir)
+        .map_err(|e| format!("cannot write in {}: {e}", data_dir.display()))?;
     {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        use std::io::Write;
+        tmp.write_all(text.as_bytes())
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| format!("cannot write in {}: {e}", data_dir.display()))?;
     }
-    match options.open(&path) {
-        Ok(mut f) => {
-            use std::io::Write;
-            f.write_all(text.as_bytes())
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            Ok((secrets, true))
-        }
+    match std::fs::hard_link(tmp.path(), &path) {
+        Ok(()) => Ok((secrets, true)),
         // Another gateway on the same data directory made it first: use that one.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(data_dir)?
             .map(|s| (s, false))
@@ -156,6 +192,45 @@ mod tests {
         let applied = apply(&mut set).expect("apply").expect("applied");
         assert!(!applied.jwt_secret && applied.api_key);
         assert_eq!(set.auth.jwt_secret, Some("x".repeat(40)));
+
+        // Gateways starting at once on a fresh directory all end up with the one file.
+        let fresh = tempfile::tempdir().expect("dir");
+        let made: Vec<DevSecrets> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| read_or_create(fresh.path()).map(|(s, _)| s)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread").expect("secrets"))
+                .collect()
+        });
+        assert!(made.iter().all(|m| m.jwt_secret == made[0].jwt_secret));
+
+        // A file others may write, or one that is not a plain file, is refused, without quoting it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let planted = tempfile::tempdir().expect("dir");
+            let file = planted.path().join(FILE);
+            std::fs::write(&file, "jwt_secret = \"PLANTEDPLANTEDPLANTEDPLANTED0123456\"\napi_key = \"planted-key-0123456789\"\n")
+                .expect("write");
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+            let err = read(planted.path()).expect_err("world-writable");
+            assert!(
+                err.contains("writable by nobody else") && !err.contains("PLANTED"),
+                "{err}"
+            );
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            std::fs::write(&file, "jwt_secret = \"SHOWNSHOWN\"\njwt_secret = \"x\"\n")
+                .expect("write");
+            let err = read(planted.path()).expect_err("broken");
+            assert!(!err.contains("SHOWN"), "{err}");
+            std::fs::remove_file(&file).expect("rm");
+            std::os::unix::fs::symlink("/etc/hostname", &file).expect("symlink");
+            assert!(read(planted.path())
+                .expect_err("symlink")
+                .contains("not a regular file"));
+        }
 
         let prod_dir = tempfile::tempdir().expect("dir");
         let mut prod = Config::ephemeral(prod_dir.path());

@@ -8,6 +8,8 @@ pub struct Hooks {
     /// HMAC-SHA256 key for the `X-Odd-Signature` header of every hook request (prefer `ODD_HOOKS_SECRET`).
     pub secret: String,
     pub connect: ConnectHook,
+    /// The synchronous `publish` hook: before a message is stored, the backend accepts, rejects or rewrites it.
+    pub publish: PublishHook,
     pub message: MessageHook,
     /// The asynchronous `offline` hook (same settings as `message`).
     pub offline: MessageHook,
@@ -27,6 +29,7 @@ impl std::fmt::Debug for Hooks {
                 },
             )
             .field("connect", &self.connect)
+            .field("publish", &self.publish)
             .field("message", &self.message)
             .field("offline", &self.offline)
             .field("ca_file", &self.ca_file)
@@ -56,6 +59,40 @@ impl Default for ConnectHook {
             timeout_ms: 2000,
             fail_open: false,
             max_concurrent: 64,
+        }
+    }
+}
+
+/// The synchronous `publish` hook (docs/hooks.md): every member's message to a matching room (and, with
+/// `conversations`, every uni-cast) goes to the backend before it is stored; the answer accepts it, rejects it
+/// with a reason the sender is told, or replaces its `data`.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PublishHook {
+    /// `http://...` or `https://...`; empty: off.
+    pub url: String,
+    pub timeout_ms: u64,
+    /// When the backend cannot be asked (unreachable, timeout, a non-2xx, an unreadable answer): false
+    /// (default) refuses the message; true stores it as sent.
+    pub fail_open: bool,
+    /// The most checks in flight at once, all connections together; a message that finds none free within
+    /// `timeout_ms` counts as the backend unavailable.
+    pub max_concurrent: usize,
+    /// Room ids the hook applies to: exact ids, or patterns ending in `*` (`support-*`); `["*"]` is every room.
+    pub rooms: Vec<String>,
+    /// Whether uni-casts (`cast: uni`) go to the hook too.
+    pub conversations: bool,
+}
+
+impl Default for PublishHook {
+    fn default() -> PublishHook {
+        PublishHook {
+            url: String::new(),
+            timeout_ms: 1000,
+            fail_open: false,
+            max_concurrent: 256,
+            rooms: vec!["*".to_string()],
+            conversations: false,
         }
     }
 }

@@ -102,8 +102,44 @@ pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
     layers
         .extract_lossy::<Config>()
         .map_err(|e| ConfigError::Layered {
-            reason: e.to_string(),
+            reason: describe(e),
         })
+}
+
+/// figment's errors, one line each, naming the key and where it came from, but never quoting a string value:
+/// a misplaced secret (`ODD_SERVER_API__KEYS=ops=<key>`) must not end up in a log.
+fn describe(errors: figment::Error) -> String {
+    use figment::error::{Actual, Kind};
+    let quiet = |a: &Actual| match a {
+        Actual::Str(_) => "a string".to_string(),
+        Actual::Bytes(_) => "bytes".to_string(),
+        other => other.to_string(),
+    };
+    errors
+        .into_iter()
+        .map(|e| {
+            let what = match &e.kind {
+                Kind::InvalidType(actual, expected) => {
+                    format!("expected {expected}, found {}", quiet(actual))
+                }
+                Kind::InvalidValue(actual, expected) => {
+                    format!("{} is not {expected}", quiet(actual))
+                }
+                other => other.to_string(),
+            };
+            let from = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            if e.path.is_empty() {
+                format!("{what}{from}")
+            } else {
+                format!("`{}`: {what}{from}", e.path.join("."))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -159,6 +195,16 @@ mod tests {
             jail.set_env("ODD_LIMITS__MAX_PIPEZ", "3");
             let err = load(None).expect_err("a typo").to_string();
             assert!(err.contains("max_pipez"), "{err}");
+            Ok(())
+        });
+        // A secret in the wrong form is named by its key, never quoted.
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ODD_SERVER_API__KEYS", "ops=SECRETKEY0123456789");
+            let err = load(None).expect_err("not an array").to_string();
+            assert!(
+                err.contains("server_api.keys") && !err.contains("SECRETKEY"),
+                "{err}"
+            );
             Ok(())
         });
     }

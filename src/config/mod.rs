@@ -21,11 +21,14 @@ use serde::{Deserialize, Serialize};
 
 pub use cli::{Cli, GatewayCommand};
 pub use history::History;
-pub use hooks::{ca_certificates as hook_ca_certificates, ConnectHook, Hooks, MessageHook};
+pub use hooks::{
+    ca_certificates as hook_ca_certificates, ConnectHook, Hooks, MessageHook, PublishHook,
+};
 pub use limits::Limits;
 pub use listen::ListenAddr;
 pub use rtc::Rtc;
 pub use server_api::{ApiKey, ServerApi};
+pub use validate::MIN_JWT_SECRET_BYTES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

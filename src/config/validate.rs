@@ -50,6 +50,7 @@ impl Config {
         self.server_api.validate()?;
         for (key, url) in [
             ("hooks.connect.url", &self.hooks.connect.url),
+            ("hooks.publish.url", &self.hooks.publish.url),
             ("hooks.message.url", &self.hooks.message.url),
             ("hooks.offline.url", &self.hooks.offline.url),
         ] {
@@ -69,6 +70,7 @@ impl Config {
         }
         let any_hook = [
             &self.hooks.connect.url,
+            &self.hooks.publish.url,
             &self.hooks.message.url,
             &self.hooks.offline.url,
         ]

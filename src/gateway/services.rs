@@ -84,7 +84,10 @@ pub(super) async fn services(
             )
             .await
             .with_context(|| format!("cannot bind the SFU's UDP port {addr}"))?;
-            info!(bound = ?sfu.local_addr(), "SFU listening (udp, WebRTC media)");
+            let bound = sfu
+                .local_addr()
+                .map_or_else(|| addr.to_string(), |a| a.to_string());
+            info!(%bound, "SFU listening (udp, WebRTC media)");
             let m = metrics.clone();
             listeners.spawn(async move {
                 // Every str0m call on network input is guarded; a panic here is a bug in the SFU's own code.
@@ -111,6 +114,12 @@ pub(super) async fn services(
             metrics.clone(),
         ),
         verifier: config_verifier,
+        publish_hook: crate::hooks::PublishHook::new(
+            &config.hooks,
+            config.limits.max_message_bytes,
+            metrics.clone(),
+        )
+        .map(Arc::new),
         rooms,
         metrics,
         store,

@@ -6,10 +6,12 @@ mod auth;
 mod connect;
 pub mod http;
 mod message;
+mod publish;
 
 pub use auth::Authenticator;
 pub use connect::{ConnectHook, ConnectOutcome};
 pub use message::{Kind, MessageHook};
+pub use publish::{Asked, PublishHook, Verdict};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

@@ -146,11 +146,15 @@ impl Metrics {
         for c in crate::protocol::Request::NAMES {
             self.command_duration_seconds.with_label_values(&[c]);
         }
-        for hook in ["connect", "message", "offline"] {
+        for hook in ["connect", "publish", "message", "offline"] {
             self.hook_duration_seconds.with_label_values(&[hook]);
         }
         for (hook, outcomes) in [
             ("connect", &["accepted", "refused", "unavailable"][..]),
+            (
+                "publish",
+                &["accepted", "replaced", "refused", "unavailable"][..],
+            ),
             ("message", &["delivered", "failed"][..]),
             ("offline", &["delivered", "failed"][..]),
         ] {

@@ -74,6 +74,12 @@ impl Rooms {
         self.enqueue(post, push).await
     }
 
+    /// Whether `post` may be sent as it is (membership, rights, ids, size), without sending it: what the
+    /// session checks before asking the `publish` hook, so only messages that could be sent reach the backend.
+    pub fn check_post(&self, post: &Post) -> Result<(), RoomError> {
+        self.check(post).map(|_| ())
+    }
+
     /// Queues a checked message, with its push arguments, for this node's journal.
     pub(super) async fn enqueue(
         &self,

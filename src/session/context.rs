@@ -16,6 +16,8 @@ pub struct Context {
     /// Tokens to users: the `connect` hook when configured, else `verifier` (the same for the HTTP API).
     pub auth: crate::hooks::Authenticator,
     pub rooms: Rooms,
+    /// The `publish` hook (moderation before a message is stored), when configured.
+    pub publish_hook: Option<Arc<crate::hooks::PublishHook>>,
     /// The WebRTC media relay (off when `listen.rtc` is off).
     pub sfu: crate::sfu::Sfu,
     pub metrics: Arc<crate::metrics::Metrics>,

@@ -17,6 +17,8 @@ use crate::protocol::{Frame, FrameError, Message, Reassembler};
 
 /// The clock skew a token's `exp` is allowed, as at validation.
 pub const EXPIRY_SKEW_SECS: u64 = 5;
+/// The longest a session's token timer runs (100 years).
+pub const MAX_TOKEN_LIFE_SECS: u64 = 100 * 365 * 86_400;
 
 /// What the core was set up with (from `limits`).
 #[derive(Debug, Clone, Copy)]
@@ -106,8 +108,13 @@ impl Core {
     /// reads `now_unix` at `now`.
     pub fn token_expires(&mut self, exp: Option<u64>, now_unix: u64, now: Instant) {
         self.expiry = exp.map(|exp| {
-            let left = exp.saturating_sub(now_unix) + EXPIRY_SKEW_SECS;
-            now + Duration::from_secs(left)
+            // A token valid for longer than a century (an absurd `exp`, even 2^64) is held to one: an Instant
+            // that far out would overflow.
+            let left = exp
+                .saturating_sub(now_unix)
+                .saturating_add(EXPIRY_SKEW_SECS)
+                .min(MAX_TOKEN_LIFE_SECS);
+            now.checked_add(Duration::from_secs(left)).unwrap_or(now)
         });
     }
 
@@ -200,6 +207,12 @@ mod tests {
         assert_eq!(
             core.deadline(),
             Some((t50 + Duration::from_secs(3_605), Timer::TokenExpiry))
+        );
+        // An absurd expiry (as far as u64 goes) is held to a century, without overflowing.
+        core.token_expires(Some(u64::MAX), 1_000_000, t0);
+        assert_eq!(
+            core.deadline().map(|d| d.0),
+            Some(t0 + Duration::from_secs(MAX_TOKEN_LIFE_SECS))
         );
         // A token already past its expiry ends the session within the skew.
         core.token_expires(Some(999_000), 1_000_100, t0);

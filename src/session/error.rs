@@ -171,6 +171,7 @@ impl SessionError {
                 RoomError::Busy(_) => "busy",
                 RoomError::NoPeer => "no_peer",
                 RoomError::Earlier(_) => "earlier_failed",
+                RoomError::Moderated(_) => "moderated",
             },
             SessionError::Media(_, e) => {
                 use crate::sfu::SfuError;

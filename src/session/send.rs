@@ -11,10 +11,12 @@ use serde_json::value::RawValue;
 use super::commands::{Cx, Handle};
 use super::error::{RoomContext, SessionError};
 use super::state::{Answer, Session, MAX_IN_FLIGHT};
+use crate::hooks::{Asked, PublishHook, Verdict};
 use crate::protocol::args::{Cast, Send};
 use crate::protocol::status::codes;
 use crate::protocol::Status;
 use crate::rooms::{Begun, Post, Posted, RoomError, MAX_CID};
+use tokio::sync::oneshot::error::TryRecvError;
 
 impl Session {
     pub(super) async fn send(
@@ -69,21 +71,32 @@ impl Session {
                 Begun::First(resolver) => Some(resolver),
             },
         };
-        let submitted = self
-            .ctx
-            .rooms
-            .submit(Post {
-                sender: identity.user.clone(),
-                conn: self.id,
-                kind: args.kind,
-                cast: args.cast,
-                target: args.id.clone(),
-                data,
-                payload,
-                persist: !temporary,
-                origin: None,
-            })
-            .await;
+        let post = Post {
+            sender: identity.user.clone(),
+            conn: self.id,
+            kind: args.kind,
+            cast: args.cast,
+            target: args.id.clone(),
+            data,
+            payload,
+            persist: !temporary,
+            origin: None,
+        };
+        let room = (args.cast == Cast::Multi).then_some(args.id.as_str());
+        let hook = self.ctx.publish_hook.clone().filter(|h| h.applies(room));
+        // A message still waiting for the hook holds this connection's later ones behind it (order).
+        let waiting = self
+            .send_gate
+            .as_mut()
+            .is_some_and(|g| matches!(g.try_recv(), Err(TryRecvError::Empty)));
+        if !waiting {
+            // Done (or never set): a finished receiver must not be awaited again.
+            self.send_gate = None;
+        }
+        if hook.is_some() || waiting {
+            return self.send_gated(post, hook, resolver, permit, context, target);
+        }
+        let submitted = self.ctx.rooms.submit(post).await;
         let pending = match submitted {
             Ok(p) => p,
             Err(e) => {
@@ -96,6 +109,75 @@ impl Session {
         let rooms = self.ctx.rooms.clone();
         let later = async move {
             let result = pending.committed().await;
+            if let Some(r) = resolver {
+                let shared = match &result {
+                    Ok(posted) => Ok(*posted),
+                    Err(e) => Err(e.to_string()),
+                };
+                rooms.dedupe().resolve(r, shared);
+            }
+            outcome(result, false, context, &target)
+        };
+        Ok(Answer::later(Box::pin(later), permit))
+    }
+
+    /// A send that first asks the `publish` hook, or follows one that does: checked here (so only a message
+    /// that could be sent reaches the backend), then asked and queued off the session task, after the
+    /// connection's previous gated message is queued, so the connection's messages keep their order.
+    fn send_gated(
+        &mut self,
+        post: Post,
+        hook: Option<std::sync::Arc<PublishHook>>,
+        resolver: Option<crate::rooms::Resolver>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        context: RoomContext,
+        target: String,
+    ) -> Result<Answer, SessionError> {
+        if let Err(e) = self.ctx.rooms.check_post(&post) {
+            if let Some(r) = resolver {
+                self.ctx.rooms.dedupe().resolve(r, Err(e.to_string()));
+            }
+            return Err(SessionError::Room(context, e));
+        }
+        let before = self.send_gate.take();
+        let (queued, gate) = tokio::sync::oneshot::channel::<()>();
+        self.send_gate = Some(gate);
+        let rooms = self.ctx.rooms.clone();
+        let later = async move {
+            let mut post = post;
+            let verdict = match &hook {
+                Some(h) => {
+                    h.ask(&Asked {
+                        sender: &post.sender,
+                        room: (post.cast == Cast::Multi).then_some(post.target.as_str()),
+                        target: &post.target,
+                        kind: post.kind.as_str(),
+                        data: &post.data,
+                    })
+                    .await
+                }
+                None => Verdict::Accept,
+            };
+            if let Some(before) = before {
+                let _ = before.await;
+            }
+            let result = match verdict {
+                Verdict::Reject(reason) => {
+                    drop(queued);
+                    Err(RoomError::Moderated(reason))
+                }
+                verdict => {
+                    if let Verdict::Replace(data) = verdict {
+                        post.data = data;
+                    }
+                    let submitted = rooms.submit(post).await;
+                    drop(queued);
+                    match submitted {
+                        Ok(pending) => pending.committed().await,
+                        Err(e) => Err(e),
+                    }
+                }
+            };
             if let Some(r) = resolver {
                 let shared = match &result {
                     Ok(posted) => Ok(*posted),

@@ -66,6 +66,9 @@ pub struct Session {
     pub(super) typing: super::rate::TypingGate,
     /// Bounds the store queries running off this task (`off_task`).
     pub(super) queries: Arc<tokio::sync::Semaphore>,
+    /// While a message waits for the `publish` hook: closed once it is queued for the journal, so the
+    /// connection's next messages queue after it (send.rs).
+    pub(super) send_gate: Option<tokio::sync::oneshot::Receiver<()>>,
     /// Bounds the store queries outstanding, running or waiting (`off_task`); `finish` waits for them.
     pub(super) queued: Arc<tokio::sync::Semaphore>,
 }
@@ -98,6 +101,7 @@ impl Session {
             conn_properties: serde_json::Map::new(),
             order: Default::default(),
             typing: Default::default(),
+            send_gate: None,
             queries: Arc::new(tokio::sync::Semaphore::new(MAX_QUERIES)),
             queued: Arc::new(tokio::sync::Semaphore::new(MAX_QUERIES_QUEUED as usize)),
             info,
