@@ -519,7 +519,10 @@ async fn a_newcomers_path_from_a_dev_gateway_to_tokens_and_the_server_api() {
     let other_data = other.path().to_str().expect("utf-8 path");
     std::fs::write(
         other.path().join("dev-secrets.toml"),
-        format!("jwt_secret = \"{}\"\napi_key = \"another-key-0123456789\"\n", "0".repeat(64)),
+        format!(
+            "jwt_secret = \"{}\"\napi_key = \"another-key-0123456789\"\n",
+            "0".repeat(64)
+        ),
     )
     .expect("write");
     let (ok, forged, _) = odd(&["token", "--user", "mallory", "--data-dir", other_data]).await;
