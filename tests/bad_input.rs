@@ -665,3 +665,48 @@ async fn every_http_error_is_json() {
         }
     }
 }
+
+/// A stranger cannot make the gateway set aside a big frame: before `connect` the reader takes no frame longer
+/// than a `connect` needs (65,548 bytes), so a 1 MiB length prefix closes the connection at once, and many
+/// such strangers hold next to nothing. After `connect`, frames up to `limits.max_frame_bytes` pass, on TCP and
+/// (through the same reader) TLS and QUIC streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_cannot_make_the_reader_hold_a_big_frame() {
+    let gw = TestGateway::start().await;
+    // The length of the biggest frame a connected client may send, then the start of it.
+    let mut strangers = Vec::new();
+    for _ in 0..20 {
+        let mut raw = Raw::open(&gw).await;
+        raw.write_bytes(&(1_048_640u32).to_be_bytes()).await;
+        raw.write_bytes(&vec![0u8; 32 * 1024]).await;
+        strangers.push(raw);
+    }
+    for raw in &mut strangers {
+        assert!(
+            raw.closed().await,
+            "a 1 MiB frame before connect closes the connection"
+        );
+    }
+    // A frame just within the pre-connect limit is read (and answered: it is not a connect).
+    let mut ok = Raw::open(&gw).await;
+    let args = format!(r#"{{"name":"ping","pad":"{}"}}"#, "x".repeat(60_000));
+    ok.command(0, 1, &args).await;
+    let r = ok.recv_command().await.expect("an answer, not a close");
+    assert_eq!(r.txid, 1);
+
+    // Connected, the same connection takes a frame of 200 KB: a message with a payload.
+    let mut member = Raw::open(&gw).await;
+    member.connect().await;
+    let body = CommandMessage::encode(
+        0,
+        7,
+        br#"{"name":"getProperty","keys":[]}"#,
+        &vec![7u8; 200_000],
+    )
+    .expect("fits");
+    member
+        .send_frame(Frame::new(MessageType::Command, 0, body))
+        .await;
+    let r = member.answer_to(7).await.expect("answered after connect");
+    assert_eq!(r.code(), "NetConnection.Call.Success");
+}

@@ -340,7 +340,7 @@ async fn a_silent_quic_client_stays_and_receives() {
             kind: TransportKind::Quic,
             peer: addr,
         },
-        64 << 20,
+        odd_gateway::transport::FrameLimit::fixed(64 << 20),
         quic::Role::Client,
         0,
         quic::StreamBounds::CLIENT,

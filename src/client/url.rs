@@ -191,7 +191,11 @@ impl Endpoint {
                     peer: addr,
                 };
                 match self.kind {
-                    TransportKind::Tcp => Ok(transport::tcp::link(stream, info, CLIENT_MAX_FRAME)),
+                    TransportKind::Tcp => Ok(transport::tcp::link(
+                        stream,
+                        info,
+                        transport::FrameLimit::fixed(CLIENT_MAX_FRAME),
+                    )),
                     TransportKind::Tls => {
                         let config = client_config(&options.roots, &[quic::ALPN], false)
                             .map_err(|e| other_err(&e))?;
@@ -201,7 +205,11 @@ impl Endpoint {
                             .connect(name, stream)
                             .await
                             .map_err(connect_err)?;
-                        Ok(transport::tcp::link(tls, info, CLIENT_MAX_FRAME))
+                        Ok(transport::tcp::link(
+                            tls,
+                            info,
+                            transport::FrameLimit::fixed(CLIENT_MAX_FRAME),
+                        ))
                     }
                     _ => {
                         let config =

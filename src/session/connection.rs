@@ -60,6 +60,7 @@ pub async fn run(link: Link, ctx: Arc<Context>) {
         .with_budget(ctx.budget.clone());
     let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
     let mut s = Session::new(id, link.info, ctx, out);
+    s.frame_limit = Some(link.frame_limit);
     let mut inbound = link.inbound;
     info!(conn = s.id, transport = %s.info.kind, peer = %s.info.peer, "connection open");
     let transport = s.info.kind.as_str();
@@ -216,8 +217,12 @@ impl Session {
                 (0, Request::Connect(args)) => {
                     let answer = self.connect(args).await;
                     if self.identity.is_some() {
-                        // Authenticated: no handshake timer, and messages may grow to the configured size.
+                        // Authenticated: no handshake timer, and frames and messages may grow to the
+                        // configured size (until now the reader took no frame longer than a `connect`).
                         self.core.connected();
+                        if let Some(limit) = &self.frame_limit {
+                            limit.raise();
+                        }
                     }
                     answer
                 }

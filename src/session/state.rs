@@ -69,6 +69,8 @@ pub struct Session {
     /// While a message waits for the `publish` hook: closed once it is queued for the journal, so the
     /// connection's next messages queue after it (send.rs).
     pub(super) send_gate: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// The reader's frame limit, raised once `connect` succeeds (transport/limit.rs).
+    pub(super) frame_limit: Option<crate::transport::FrameLimit>,
     /// Bounds the store queries outstanding, running or waiting (`off_task`); `finish` waits for them.
     pub(super) queued: Arc<tokio::sync::Semaphore>,
 }
@@ -102,6 +104,7 @@ impl Session {
             order: Default::default(),
             typing: Default::default(),
             send_gate: None,
+            frame_limit: None,
             queries: Arc::new(tokio::sync::Semaphore::new(MAX_QUERIES)),
             queued: Arc::new(tokio::sync::Semaphore::new(MAX_QUERIES_QUEUED as usize)),
             info,

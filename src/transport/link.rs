@@ -386,6 +386,8 @@ impl Writer {
 /// One connection, as the session layer sees it.
 pub struct Link {
     pub info: LinkInfo,
+    /// The longest frame its reader accepts (`limit.rs`): the session raises it after `connect`.
+    pub frame_limit: super::FrameLimit,
     /// Closed when the peer is gone.
     pub inbound: super::InboundRx,
     pub writer: Writer,

@@ -11,6 +11,7 @@
 pub mod budget;
 pub mod certs;
 pub mod inbound;
+pub mod limit;
 pub mod link;
 pub mod loops;
 pub mod outbox;
@@ -25,6 +26,7 @@ pub mod ws;
 
 pub use budget::{Hold, MemoryBudget};
 pub use inbound::{inbound_queue, InboundRx, InboundTx, WeakInboundTx};
+pub use limit::{FrameLimit, PRE_CONNECT_FRAME};
 pub use link::{
     outbound_queue, Inbound, Link, LinkInfo, Outbound, OutboundRx, OutboundTx, Source, Stop,
     ToWrite, TransportKind, Writer,

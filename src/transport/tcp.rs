@@ -28,19 +28,20 @@ pub fn codec(max_frame_bytes: usize) -> LengthDelimitedCodec {
 }
 
 /// Turns any byte stream into a `Link`: spawns the reader now, returns the writer ready to start.
-pub fn link<S>(stream: S, info: LinkInfo, max_frame_bytes: usize) -> Link
+pub fn link<S>(stream: S, info: LinkInfo, frame_limit: super::FrameLimit) -> Link
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (read_half, write_half) = tokio::io::split(stream);
     let (tx, inbound) = super::inbound_queue(INBOUND_QUEUE);
-    let source = Delimited::new(read_half, max_frame_bytes);
+    let source = Delimited::new(read_half, frame_limit.clone());
     tokio::spawn(read_loop(source, tx, None, |_| {}));
     // The limit guards what we read. What we write is whole messages (we never fragment), so only the u32
     // length prefix bounds it.
     let sink = DelimitedSink(VectoredWriter::new(write_half));
     Link {
         info,
+        frame_limit,
         inbound,
         writer: Writer::new(move |rx| write_loop(sink, rx, None)),
     }
@@ -53,19 +54,40 @@ const READ_BUFFER: usize = 1024;
 const SHRINK_ABOVE: usize = 64 * 1024;
 
 /// Length-delimited messages read from a byte stream (TCP, TLS, a QUIC stream).
-pub(super) struct Delimited<R>(FramedRead<R, LengthDelimitedCodec>);
+/// The codec's maximum follows the connection's `FrameLimit` (raised after `connect`), read at every decode,
+/// so a frame is measured against the limit in force when its length arrives.
+pub(super) struct Limited(LengthDelimitedCodec, super::FrameLimit);
+
+impl tokio_util::codec::Decoder for Limited {
+    type Item = BytesMut;
+    type Error = io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, io::Error> {
+        let limit = self.1.get();
+        if self.0.max_frame_length() != limit {
+            self.0.set_max_frame_length(limit);
+        }
+        self.0.decode(src)
+    }
+}
+
+pub(super) struct Delimited<R>(FramedRead<R, Limited>);
 
 impl<R> Delimited<R> {
-    pub(super) fn new(read: R, max_frame_bytes: usize) -> Delimited<R> {
-        Delimited::with_capacity(read, max_frame_bytes, READ_BUFFER)
+    pub(super) fn new(read: R, limit: super::FrameLimit) -> Delimited<R> {
+        Delimited::with_capacity(read, limit, READ_BUFFER)
     }
 
     /// Starting at `capacity` bytes: a source whose reads are memory copies (a QUIC stream's, from quinn's
     /// buffers), not system calls, loses nothing by starting small.
-    pub(super) fn with_capacity(read: R, max_frame_bytes: usize, capacity: usize) -> Delimited<R> {
+    pub(super) fn with_capacity(
+        read: R,
+        limit: super::FrameLimit,
+        capacity: usize,
+    ) -> Delimited<R> {
         Delimited(FramedRead::with_capacity(
             read,
-            codec(max_frame_bytes),
+            Limited(codec(limit.get()), limit),
             capacity,
         ))
     }
@@ -172,7 +194,11 @@ pub async fn serve(
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 keep_alive(&stream, keep_alive_after);
-                on_link(link(stream, tcp_info(peer), max_frame_bytes));
+                on_link(link(
+                    stream,
+                    tcp_info(peer),
+                    super::FrameLimit::until_connect(max_frame_bytes),
+                ));
             }
             Err(e) => {
                 // Usually EMFILE: back off briefly instead of spinning.

@@ -49,7 +49,7 @@ pub async fn serve(
                         kind: TransportKind::Tls,
                         peer,
                     },
-                    max_frame_bytes,
+                    super::FrameLimit::until_connect(max_frame_bytes),
                 )),
                 Ok(Err(e)) => debug!(%peer, error = %e, "tls handshake failed"),
                 Err(_) => debug!(%peer, "tls handshake timed out"),

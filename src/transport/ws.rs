@@ -106,6 +106,8 @@ where
     };
     Link {
         info,
+        // WebSocket messages are bounded by the socket's own `max_message_size` (http/ws.rs).
+        frame_limit: super::FrameLimit::fixed(usize::MAX),
         inbound,
         writer: Writer::new(move |rx| write_loop(sink, rx, ping_every)),
     }

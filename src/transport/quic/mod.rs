@@ -94,7 +94,7 @@ struct Streams {
 struct Shared {
     streams: Mutex<Streams>,
     first: Notify,
-    max_frame_bytes: usize,
+    frame_limit: crate::transport::FrameLimit,
     bounds: StreamBounds,
     early: Option<Arc<early::Early>>,
     /// The connection, for a stream reader to say why it ended (`ends.rs`).
@@ -140,7 +140,7 @@ pub struct Extras {
 pub fn link(
     conn: quinn::Connection,
     info: LinkInfo,
-    max_frame_bytes: usize,
+    frame_limit: crate::transport::FrameLimit,
     role: Role,
     max_streams: u32,
     bounds: StreamBounds,
@@ -154,7 +154,7 @@ pub fn link(
     let shared = Arc::new(Shared {
         streams: Mutex::new(Streams::default()),
         first: Notify::new(),
-        max_frame_bytes,
+        frame_limit: frame_limit.clone(),
         bounds,
         early,
         conn: conn.clone(),
@@ -179,6 +179,7 @@ pub fn link(
     drop(tx);
     Link {
         info,
+        frame_limit,
         inbound,
         writer: Writer::new(move |rx| async move {
             let sink = QuicSink {
@@ -251,7 +252,7 @@ async fn read_stream(
     role: Role,
 ) {
     // One stream ending is not the connection ending: the reader just stops.
-    let frames = Delimited::with_capacity(recv, shared.max_frame_bytes, STREAM_READ_BUFFER);
+    let frames = Delimited::with_capacity(recv, shared.frame_limit.clone(), STREAM_READ_BUFFER);
     let frames = ends::Ending::new(frames, shared.conn.clone());
     let frames = early::Gated::new(frames, shared.early.clone());
     read_loop(frames, tx, None, |f| {

@@ -1,0 +1,64 @@
+//! How long a frame a connection's reader accepts. Before `connect` succeeds a stranger gets only what a
+//! `connect` needs (`PRE_CONNECT_FRAME`): the reader never sets aside the configured maximum (megabytes) for
+//! someone it does not know. The session raises the limit once the client is authenticated.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The longest frame before `connect`: the 5-byte header and a whole `connect` command (8-byte head and at most
+/// 65,535 bytes of arguments).
+pub const PRE_CONNECT_FRAME: usize = 5 + 8 + 65_535;
+
+/// One connection's frame limit, shared by its reader(s) and its session. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct FrameLimit {
+    now: Arc<AtomicUsize>,
+    full: usize,
+}
+
+impl FrameLimit {
+    /// `max` from the start (a client's own connection).
+    pub fn fixed(max: usize) -> FrameLimit {
+        FrameLimit {
+            now: Arc::new(AtomicUsize::new(max)),
+            full: max,
+        }
+    }
+
+    /// `PRE_CONNECT_FRAME` until `raise`, then `max` (a gateway's connection from a client).
+    pub fn until_connect(max: usize) -> FrameLimit {
+        FrameLimit {
+            now: Arc::new(AtomicUsize::new(PRE_CONNECT_FRAME.min(max))),
+            full: max,
+        }
+    }
+
+    /// The client is authenticated: frames may be as long as configured.
+    pub fn raise(&self) {
+        self.now.store(self.full, Ordering::Release);
+    }
+
+    pub fn get(&self) -> usize {
+        self.now.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strangers_get_a_connect_sized_frame_until_raised() {
+        let l = FrameLimit::until_connect(16 << 20);
+        let reader = l.clone();
+        assert_eq!(reader.get(), PRE_CONNECT_FRAME);
+        l.raise();
+        assert_eq!(reader.get(), 16 << 20);
+        assert_eq!(
+            FrameLimit::until_connect(1000).get(),
+            1000,
+            "never above the configured maximum"
+        );
+        assert_eq!(FrameLimit::fixed(7).get(), 7);
+    }
+}
