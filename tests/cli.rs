@@ -627,3 +627,62 @@ async fn admin_reads_and_sets_properties_chmods_and_broadcasts() {
         ["kick-off at 8", "kick-off at 8"]
     );
 }
+
+/// `odd read`, `odd unread` and `odd prop`, with a static token, and `odd chat` showing a redaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_positions_unread_counts_properties_and_redactions_from_the_terminal() {
+    let gw = TestGateway::start_with(common::people).await;
+    let url = gw.tcp_url();
+    let http = gw.http_url();
+    let (alice, ap, _) = common::member_at(&url, "alice", "news").await;
+    let mut mids = Vec::new();
+    for i in 0..3 {
+        let r = alice.say(ap, "news", &format!("n{i}")).await.expect("sent");
+        mids.push(r.info()["mid"].as_i64().expect("mid"));
+    }
+    let as_alice = |args: &[&str]| {
+        let mut all = vec!["--url", url.as_str(), "--token", "alice"];
+        all.extend_from_slice(args);
+        let all: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+        async move {
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            odd(&refs).await
+        }
+    };
+    let first = mids[0].to_string();
+    let (ok, stdout, stderr) = as_alice(&["read", "--room", "news", "--mid", &first]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), format!("read up to {first}, 2 unread"));
+    let (ok, stdout, stderr) = as_alice(&["unread", "--http", &http]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        format!("news: 2 unread (read up to {first})")
+    );
+
+    let (ok, stdout, stderr) = as_alice(&["prop", "set", "room:news:read_receipts", "true"]).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("true"), "{stdout}");
+    let (ok, stdout, _) = as_alice(&["prop", "get", "room:news:read_receipts"]).await;
+    assert!(
+        ok && stdout.contains("\"room:news:read_receipts\": true"),
+        "{stdout}"
+    );
+    let (ok, _, stderr) = as_alice(&["prop", "set", "room:news:retention_count", "-3"]).await;
+    assert!(!ok && stderr.contains("retention_count"), "{stderr}");
+
+    // Bob's chat shows alice's redaction.
+    let mut bob = Command::new(ODD)
+        .args(["--url", &url, "--token", "bob", "chat", "--room", "news"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chat");
+    let mut bob_out = BufReader::new(bob.stdout.take().expect("stdout")).lines();
+    expect_line(&mut bob_out, "joined news").await;
+    let (ok, _, stderr) = as_alice(&["redact", &mids[2].to_string()]).await;
+    assert!(ok, "{stderr}");
+    let line = expect_line(&mut bob_out, "redacted by").await;
+    assert!(line.contains(&mids[2].to_string()), "{line}");
+}

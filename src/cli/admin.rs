@@ -234,7 +234,7 @@ fn words_data(words: &[String], raw: bool) -> anyhow::Result<Value> {
 }
 
 /// A path segment: ids are letters, digits and `_-.@:`, but percent-encode anything else anyway.
-fn seg(id: &str) -> String {
+pub(super) fn seg(id: &str) -> String {
     id.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"_-.@:".contains(&b) {

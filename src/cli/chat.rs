@@ -53,6 +53,12 @@ pub async fn run(cli: &Cli, room: &str) -> anyhow::Result<()> {
                     ),
                     (_, "NetGroup.Neighbor.Connect") => format!("* {} joined", who(&p.info()["user"])),
                     (_, "NetGroup.Neighbor.Disconnect") => format!("* {} left", who(&p.info()["user"])),
+                    (_, "NetGroup.Redact.Notify") => format!(
+                        "* message(s) {} redacted by {}",
+                        p.info()["mids"],
+                        who(&p.info()["by"])
+                    ),
+                    (_, "NetGroup.Typing.Notify") => format!("* {} is typing", who(&p.info()["user"])),
                     (_, RECONNECTED) if p.info()["resumed"] == true => "* reconnected (session resumed)".to_string(),
                     (_, RECONNECTED) if p.info()["restored"] == true => {
                         "* reconnected (new session, room joined again)".to_string()

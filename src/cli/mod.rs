@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod chat;
 mod history;
+mod marks;
 pub mod print;
 mod token;
 
@@ -100,6 +101,30 @@ pub enum Command {
         #[arg(allow_hyphen_values = true)]
         mode: String,
     },
+    /// Mark a room (--room) or a conversation (--with) read up to --mid, or without --mid say where you are.
+    Read {
+        #[arg(long, short, conflicts_with = "with", required_unless_present = "with")]
+        room: Option<String>,
+        #[arg(long)]
+        with: Option<String>,
+        #[arg(long)]
+        mid: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every room and conversation you have a read position in, with its unread count (over HTTP).
+    Unread {
+        /// The gateway's HTTP base URL.
+        #[arg(long, env = "ODD_HTTP_URL", default_value = "http://127.0.0.1:7180")]
+        http: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read or set properties (`temporary`, `private`, `room:<rid>:offline_notify`, ...; docs/protocol.md).
+    Prop {
+        #[command(subcommand)]
+        call: marks::PropCall,
+    },
     /// Measure the gateway: see benches/README.md.
     Bench(bench::BenchArgs),
     /// Call the server API (publish, kick, ban, unban, presence, rooms) with an API key.
@@ -180,6 +205,14 @@ pub async fn run() -> anyhow::Result<()> {
             ))?;
             Ok(())
         }
+        Command::Read {
+            ref room,
+            ref with,
+            mid,
+            json,
+        } => marks::read(&cli, room.as_deref(), with.as_deref(), mid, json).await,
+        Command::Unread { ref http, json } => marks::unread(&cli, http, json).await,
+        Command::Prop { ref call } => marks::prop(&cli, call).await,
         Command::Bench(ref args) => bench::run(&cli, args).await,
         Command::Admin(ref args) => admin::run(args).await,
     }
