@@ -13,6 +13,9 @@ pub struct Hooks {
     pub message: MessageHook,
     /// The asynchronous `offline` hook (same settings as `message`).
     pub offline: MessageHook,
+    /// The asynchronous `events` hook: connects, disconnects, joins and leaves, in batches, at least once, in
+    /// order (same settings as `message`).
+    pub events: MessageHook,
     /// PEM certificates to trust for `https://` hook URLs besides the system's roots (a private CA).
     pub ca_file: Option<std::path::PathBuf>,
 }
@@ -32,6 +35,7 @@ impl std::fmt::Debug for Hooks {
             .field("publish", &self.publish)
             .field("message", &self.message)
             .field("offline", &self.offline)
+            .field("events", &self.events)
             .field("ca_file", &self.ca_file)
             .finish()
     }

@@ -53,6 +53,7 @@ impl Config {
             ("hooks.publish.url", &self.hooks.publish.url),
             ("hooks.message.url", &self.hooks.message.url),
             ("hooks.offline.url", &self.hooks.offline.url),
+            ("hooks.events.url", &self.hooks.events.url),
         ] {
             if url.is_empty() {
                 continue;
@@ -73,6 +74,7 @@ impl Config {
             &self.hooks.publish.url,
             &self.hooks.message.url,
             &self.hooks.offline.url,
+            &self.hooks.events.url,
         ]
         .iter()
         .any(|u| !u.is_empty());

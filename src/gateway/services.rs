@@ -66,6 +66,11 @@ pub(super) async fn services(
         .await?;
         listeners.spawn(cluster);
     }
+    let (events, event_tasks) =
+        crate::hooks::events_hook(&config.hooks, rooms.node(), store.clone(), metrics.clone());
+    if let Some(tasks) = event_tasks {
+        listeners.spawn(tasks.run(shutdown.clone()));
+    }
     let budget = crate::transport::MemoryBudget::new(config.limits.memory_budget_bytes);
     metrics
         .memory_budget_bytes
@@ -120,6 +125,7 @@ pub(super) async fn services(
             metrics.clone(),
         )
         .map(Arc::new),
+        events,
         rooms,
         metrics,
         store,

@@ -4,12 +4,14 @@
 
 mod auth;
 mod connect;
+mod events;
 pub mod http;
 mod message;
 mod publish;
 
 pub use auth::Authenticator;
 pub use connect::{ConnectHook, ConnectOutcome};
+pub use events::{events_hook, EventLog, EventTasks};
 pub use message::{Kind, MessageHook};
 pub use publish::{Asked, PublishHook, Verdict};
 

@@ -146,7 +146,7 @@ impl Metrics {
         for c in crate::protocol::Request::NAMES {
             self.command_duration_seconds.with_label_values(&[c]);
         }
-        for hook in ["connect", "publish", "message", "offline"] {
+        for hook in ["connect", "publish", "message", "offline", "events"] {
             self.hook_duration_seconds.with_label_values(&[hook]);
         }
         for (hook, outcomes) in [
@@ -157,6 +157,7 @@ impl Metrics {
             ),
             ("message", &["delivered", "failed"][..]),
             ("offline", &["delivered", "failed"][..]),
+            ("events", &["delivered", "failed"][..]),
         ] {
             for outcome in outcomes {
                 self.hook_calls_total.with_label_values(&[hook, outcome]);

@@ -107,6 +107,12 @@ impl Session {
                 }
             });
         }
+        self.ctx.events.record(
+            "connect",
+            &identity.user.id,
+            None,
+            json!({ "transport": self.info.kind.as_str(), "session": identity.uuid }),
+        );
         self.identity = Some(identity);
         Ok(Answer::from(status).then(self.ack_window()))
     }

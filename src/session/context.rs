@@ -18,6 +18,8 @@ pub struct Context {
     pub rooms: Rooms,
     /// The `publish` hook (moderation before a message is stored), when configured.
     pub publish_hook: Option<Arc<crate::hooks::PublishHook>>,
+    /// Where connects, disconnects, joins and leaves are recorded for the `events` hook (a no-op when off).
+    pub events: crate::hooks::EventLog,
     /// The WebRTC media relay (off when `listen.rtc` is off).
     pub sfu: crate::sfu::Sfu,
     pub metrics: Arc<crate::metrics::Metrics>,

@@ -208,6 +208,24 @@ impl Session {
             // Best effort, never blocking: the client may be the reason we are closing.
             let _ = self.out.push(status_frame(0, 0, &status, now_secs()));
         }
+        // The backend's `events` hook hears the end: the rooms left, then the disconnect (a session taken over
+        // by a reconnect lives on, so it neither leaves nor disconnects).
+        if let (Some(identity), false) = (&self.identity, matches!(end, End::TakenOver)) {
+            for (pipe, rid) in self.joined.iter() {
+                self.ctx.events.record(
+                    "leave",
+                    &identity.user.id,
+                    Some(rid),
+                    serde_json::json!({ "pipe": pipe, "reason": "connection closed" }),
+                );
+            }
+            self.ctx.events.record(
+                "disconnect",
+                &identity.user.id,
+                None,
+                serde_json::json!({ "session": identity.uuid, "reason": reason }),
+            );
+        }
         let ids: Vec<u16> = self.pipes.ids().collect();
         for id in ids {
             self.on_pipe_closed(id, "connection closed").await;

@@ -62,7 +62,11 @@ impl Session {
                 user.id, args.rid
             );
         }
-        self.joined.insert((pipe, args.rid.clone()));
+        if self.joined.insert((pipe, args.rid.clone())) {
+            self.ctx
+                .events
+                .record("join", &user.id, Some(&args.rid), json!({ "pipe": pipe }));
+        }
         let mut room = joined.room;
         room["mask"] = json!(joined.mask.letters());
         let mut info = json!({ "user": user, "room": room });
@@ -118,6 +122,14 @@ impl Session {
             .rooms
             .leave(self.id, pipe, &args.rid, &args.reason)
             .unwrap_or_else(|| json!({ "id": args.rid }));
+        if let Some(identity) = &self.identity {
+            self.ctx.events.record(
+                "leave",
+                &identity.user.id,
+                Some(&args.rid),
+                json!({ "pipe": pipe, "reason": args.reason }),
+            );
+        }
         Ok(
             Status::ok(codes::GROUP_CONNECT_CLOSED, format!("left {}", args.rid))
                 .with_info(json!({ "room": room })),

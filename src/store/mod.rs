@@ -9,6 +9,7 @@
 //! values.
 
 mod error;
+mod events;
 mod hooks;
 mod lease;
 mod messages;
@@ -27,6 +28,7 @@ mod users;
 use sqlx::{PgPool, SqlitePool};
 
 pub use error::StoreError;
+pub use events::{NewEvent, StoredEvent};
 pub use lease::CursorLease;
 pub use models::{
     Direction, HistoryQuery, NewMessage, Page, RoomRow, SearchQuery, SearchScope, SearchTerm,
