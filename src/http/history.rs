@@ -16,8 +16,8 @@ use super::error::ApiError;
 use super::HttpState;
 use crate::rooms::{page_json, HistoryRequest, HistoryThread, RoomClaims};
 
-#[derive(Debug, Deserialize)]
-pub struct Params {
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub(super) struct Params {
     before: Option<i64>,
     after: Option<i64>,
     limit: Option<u32>,
@@ -136,8 +136,8 @@ pub async fn message_payload(
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct PresenceParams {
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub(super) struct PresenceParams {
     after: Option<String>,
     limit: Option<usize>,
 }

@@ -9,6 +9,7 @@ mod conn;
 mod error;
 pub mod health;
 mod history;
+pub mod routes;
 mod search;
 mod serve;
 mod server_api;
@@ -20,7 +21,6 @@ mod ws;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
 use axum::Router;
 
 use crate::auth::TokenVerifier;
@@ -54,53 +54,9 @@ pub struct HttpState {
     pub body_timeout: std::time::Duration,
 }
 
+/// Every route (`routes.rs`, which also makes `/api/openapi.json`).
 pub fn router(state: HttpState) -> Router {
-    Router::new()
-        .route("/im", get(ws::upgrade))
-        // The odd.js RTC SDK's default URL when it makes its own connection (`wss://<host>/rtc/sig`): the same
-        // endpoint, so its defaults reach the gateway (../shared/RTC.md §2).
-        .route("/rtc/sig", get(ws::upgrade))
-        .route("/whip/{app}", post(whip::publish))
-        .route("/whep/{*stream}", post(whip::play))
-        .route("/rtc/resources/{id}", axum::routing::delete(whip::delete))
-        .route("/healthz", get(health::healthz))
-        .route("/metrics", get(health::metrics))
-        .route("/readyz", get(health::readyz))
-        .route("/api/rooms/{rid}/messages", get(history::room_messages))
-        .route(
-            "/api/users/{a}/conversations/{b}/messages",
-            get(history::conversation_messages),
-        )
-        .route("/api/messages/{mid}/payload", get(history::message_payload))
-        .route("/api/messages/{mid}", axum::routing::delete(search::redact))
-        .route("/api/search", get(search::search))
-        .route("/api/server/redact", post(server_history::redact))
-        .route("/api/server/erase", post(server_history::erase))
-        .route("/api/rooms/{rid}/presence", get(history::room_presence))
-        .route("/api/users/{uid}/unread", get(history::user_unread))
-        .route("/api/server/publish", post(server_api::publish))
-        .route("/api/server/disconnect", post(server_api::disconnect))
-        .route("/api/server/broadcast", post(server_api::broadcast))
-        .route("/api/server/chmod", post(server_rights::chmod))
-        .route("/api/server/ban", post(server_rights::ban))
-        .route("/api/server/unban", post(server_rights::unban))
-        .route("/api/server/users/{uid}", get(server_rooms::user))
-        .route(
-            "/api/server/rooms",
-            get(server_rooms::rooms).post(server_rooms::create),
-        )
-        .route("/api/server/rooms/{rid}", get(server_rooms::room))
-        .route(
-            "/api/server/rooms/{rid}/presence",
-            get(server_rooms::presence),
-        )
-        .route(
-            "/api/server/rooms/{rid}/properties",
-            get(server_rooms::properties).post(server_rooms::set_properties),
-        )
-        .fallback(error::no_route)
-        .method_not_allowed_fallback(error::wrong_method)
-        .with_state(state)
+    routes::router(state)
 }
 
 pub use serve::{serve, HttpLimits};

@@ -14,8 +14,8 @@ use super::error::ApiError;
 use super::HttpState;
 use crate::rooms::{hits_json, HistoryThread, RedactBy, SearchRequest};
 
-#[derive(Debug, Deserialize)]
-pub struct SearchParams {
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub(super) struct SearchParams {
     q: String,
     room: Option<String>,
     user: Option<String>,

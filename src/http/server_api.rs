@@ -113,15 +113,16 @@ pub(super) fn finish<T>(
     result
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PublishBody {
+pub(super) struct PublishBody {
     /// A room id (a room post) ...
     room: Option<String>,
     /// ... or a user id (a uni-cast to every connection of that user).
     user: Option<String>,
     #[serde(rename = "type", default = "text")]
     kind: SendKind,
+    #[schemars(with = "serde_json::Value")]
     data: Box<RawValue>,
     /// Who it is from; default: `[server_api] publisher_id` / `publisher_nick`.
     sender: Option<User>,
@@ -196,12 +197,13 @@ fn server_post(
 /// The most rooms one broadcast names.
 const MAX_BROADCAST_ROOMS: usize = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct BroadcastBody {
+pub(super) struct BroadcastBody {
     rooms: Vec<String>,
     #[serde(rename = "type", default = "text")]
     kind: SendKind,
+    #[schemars(with = "serde_json::Value")]
     data: Box<RawValue>,
     sender: Option<User>,
 }
@@ -261,9 +263,9 @@ async fn broadcast_as(state: &HttpState, body: &[u8]) -> Result<Value, ApiError>
 /// The longest reason a disconnect passes on to the client.
 const MAX_REASON: usize = 256;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct DisconnectBody {
+pub(super) struct DisconnectBody {
     user: String,
     reason: Option<String>,
 }

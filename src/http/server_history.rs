@@ -13,15 +13,15 @@ use super::server_api::{caller, finish, json_body, read_body, user_id};
 use super::HttpState;
 use crate::rooms::RedactBy;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RedactBody {
+pub(super) struct RedactBody {
     mid: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct EraseBody {
+pub(super) struct EraseBody {
     room: String,
     user: String,
 }

@@ -14,18 +14,18 @@ use super::server_api::{caller, finish, json_body, read_body};
 use super::HttpState;
 use crate::protocol::args::{Chmod, Mask, Operator};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ChmodBody {
+pub(super) struct ChmodBody {
     room: String,
     user: String,
     operator: Operator,
     mask: Mask,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct BanBody {
+pub(super) struct BanBody {
     room: String,
     user: String,
     /// Unban only: the rights given back (default `rw`).

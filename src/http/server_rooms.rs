@@ -21,9 +21,9 @@ use super::HttpState;
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PageParams {
+pub(super) struct PageParams {
     after: Option<String>,
     limit: Option<usize>,
 }
@@ -57,9 +57,9 @@ pub async fn rooms(
     finish(&state, &key, "rooms", result).map(Json)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub(super) struct CreateBody {
     rid: String,
     /// Holds `rwx` in the room; the server API's publisher id when absent.
     owner: Option<String>,

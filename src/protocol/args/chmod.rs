@@ -80,6 +80,19 @@ impl Serialize for Mask {
     }
 }
 
+impl schemars::JsonSchema for Mask {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Mask".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Rights: letters from r, w, x (\"rw\"), or a number whose bytes 0xFF, 0xFF00, 0xFF0000 are r, w, x.",
+            "type": ["string", "integer"]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Mask {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Mask, D::Error> {
         #[derive(Deserialize)]
@@ -99,7 +112,7 @@ impl<'de> Deserialize<'de> for Mask {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Operator {
     #[serde(rename = "+")]
     Add,

@@ -22,7 +22,7 @@ impl Cast {
 }
 
 /// The message types PROTOCOL.md §3.5 names. Others are refused rather than relayed blindly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SendKind {
     Text,
