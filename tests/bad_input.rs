@@ -694,6 +694,22 @@ async fn a_stranger_cannot_make_the_reader_hold_a_big_frame() {
     let r = ok.recv_command().await.expect("an answer, not a close");
     assert_eq!(r.txid, 1);
 
+    // Many connect-sized frames are no way around it: a stranger may send two frames' worth before connect.
+    let mut flood = Raw::open(&gw).await;
+    for _ in 0..4 {
+        flood
+            .command(
+                0,
+                2,
+                &format!(r#"{{"name":"ping","pad":"{}"}}"#, "y".repeat(60_000)),
+            )
+            .await;
+    }
+    assert!(
+        flood.closed().await,
+        "over 131,096 bytes before connect closes"
+    );
+
     // Connected, the same connection takes a frame of 200 KB: a message with a payload.
     let mut member = Raw::open(&gw).await;
     member.connect().await;

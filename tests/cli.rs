@@ -615,7 +615,7 @@ async fn admin_reads_and_sets_properties_chmods_and_broadcasts() {
     assert!(ok, "{stderr}");
     assert_eq!(stdout.trim(), "bob in news: rights now \"r\"");
     let (ok, _, stderr) = admin(&["chmod", "news", "bob", "w"]).await;
-    assert!(!ok && stderr.contains("MODE"), "{stderr}");
+    assert!(!ok && stderr.contains("mode"), "{stderr}");
 
     let (ok, stdout, stderr) =
         admin(&["broadcast", "--rooms", "news,sport", "kick-off", "at", "8"]).await;

@@ -136,10 +136,7 @@ pub async fn run(args: &AdminArgs) -> anyhow::Result<()> {
             json!({"rooms": rooms, "data": words_data(text, *raw)?}),
         ),
         AdminCall::Chmod { room, user, mode } => {
-            let (operator, mask) = mode.split_at(mode.len().min(1));
-            if !["+", "-", "="].contains(&operator) {
-                anyhow::bail!("MODE is +, - or = and letters from r, w, x (like -w)");
-            }
+            let (operator, mask) = super::parse_mode(mode)?;
             (
                 true,
                 "/api/server/chmod".to_string(),
@@ -185,13 +182,13 @@ pub async fn run(args: &AdminArgs) -> anyhow::Result<()> {
         ),
         AdminCall::Presence { room, limit } => (
             false,
-            format!("/api/server/rooms/{room}/presence?limit={limit}"),
+            format!("/api/server/rooms/{}/presence?limit={limit}", seg(room)),
             Value::Null,
         ),
         AdminCall::Rooms { limit, after } => {
             let after = after
                 .as_deref()
-                .map(|a| format!("&after={a}"))
+                .map(|a| format!("&after={}", seg(a)))
                 .unwrap_or_default();
             (
                 false,

@@ -108,7 +108,7 @@ pub struct MessageHook {
     /// `http://...`; empty: off.
     pub url: String,
     pub timeout_ms: u64,
-    /// The most messages in one request.
+    /// The most messages (for `events`: events) in one request, 1 to 1000.
     pub batch: u32,
 }
 

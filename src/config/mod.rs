@@ -127,7 +127,8 @@ impl Default for Cluster {
     }
 }
 
-/// Certificate for TLS-over-TCP and QUIC (and nothing else: the HTTP port is plain).
+/// Certificate for TLS-over-TCP, QUIC and HTTPS/WSS (the plain HTTP port has none). Unset in the dev profile: a
+/// generated self-signed one in `<data_dir>/certs/`.
 #[derive(Debug, Clone, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Tls {

@@ -48,6 +48,30 @@ impl Config {
             });
         }
         self.server_api.validate()?;
+        for (key, batch) in [
+            ("hooks.message.batch", self.hooks.message.batch),
+            ("hooks.offline.batch", self.hooks.offline.batch),
+            ("hooks.events.batch", self.hooks.events.batch),
+        ] {
+            if !(1..=1000).contains(&batch) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: format!("{batch}: between 1 and 1000 per request"),
+                });
+            }
+        }
+        if let Some(p) = self
+            .hooks
+            .publish
+            .rooms
+            .iter()
+            .find(|p| p.is_empty() || p.trim_end_matches('*').contains('*'))
+        {
+            return Err(ConfigError::Invalid {
+                key: "hooks.publish.rooms",
+                reason: format!("{p:?}: a room id, or a prefix ending in one `*`"),
+            });
+        }
         for (key, url) in [
             ("hooks.connect.url", &self.hooks.connect.url),
             ("hooks.publish.url", &self.hooks.publish.url),

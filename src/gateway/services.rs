@@ -42,6 +42,9 @@ pub(super) async fn services(
     let metrics = Arc::new(Metrics::new());
     metrics.cluster_nodes.set(1);
     let bus = cluster_bus(config, wire, &metrics).await?;
+    if bus.cluster().is_some() {
+        store.set_shared();
+    }
     let rooms = Rooms::new(
         store.clone(),
         config.room_policy(),
@@ -69,6 +72,9 @@ pub(super) async fn services(
     let (events, event_tasks) =
         crate::hooks::events_hook(&config.hooks, rooms.node(), store.clone(), metrics.clone());
     if let Some(tasks) = event_tasks {
+        // First of this node's events: whatever the backend holds from this node's earlier life (a crash
+        // leaves no disconnects) is over.
+        events.record("node_start", "", None, serde_json::json!({}));
         listeners.spawn(tasks.run(shutdown.clone()));
     }
     let budget = crate::transport::MemoryBudget::new(config.limits.memory_budget_bytes);

@@ -132,13 +132,15 @@ async fn write(
     let mut backoff = BACKOFF.0;
     loop {
         let stopping = shutdown.is_cancelled();
-        if batch.is_empty() {
+        // Stopping: sessions still hold the log (they close after this task), so do not wait for more; store
+        // what is queued now and end.
+        if batch.is_empty() && !stopping {
             tokio::select! {
                 got = rx.recv() => match got {
                     Some(e) => batch.push(e),
                     None => return,
                 },
-                _ = shutdown.cancelled(), if !stopping => {}
+                _ = shutdown.cancelled() => {}
             }
         }
         while batch.len() < WRITE_BATCH {
@@ -212,7 +214,12 @@ impl Delivery {
     /// or another node holds the lease.
     async fn round(&mut self) -> Result<bool, String> {
         let store_err = |e: crate::store::StoreError| format!("store: {e}");
+        let backlog = self
+            .metrics
+            .hook_backlog_messages
+            .with_label_values(&[CURSOR]);
         let Some(last) = self.lease.cursor(&self.store).await.map_err(store_err)? else {
+            backlog.set(0);
             return Ok(false);
         };
         let rows = self
@@ -220,6 +227,14 @@ impl Delivery {
             .events_after(last, self.batch)
             .await
             .map_err(store_err)?;
+        // What is left to deliver: all of it in this batch, or ask how far the outbox goes.
+        let left = if rows.len() < self.batch as usize {
+            rows.len() as i64
+        } else {
+            let newest = self.store.newest_event_id().await.map_err(store_err)?;
+            newest.saturating_sub(last).max(0)
+        };
+        backlog.set(left);
         let Some(newest) = rows.last().map(|e| e.id) else {
             return Ok(false);
         };

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::json;
 use serde_json::value::RawValue;
 
 use crate::metrics::Metrics;
@@ -19,7 +18,8 @@ pub enum Verdict {
     Accept,
     /// Store and deliver this `data` instead.
     Replace(Box<RawValue>),
-    /// Refused, with the reason for the sender (one line, capped).
+    /// Not stored: what the sender is told (`refused: <the backend's reason>`, one line, capped; or why the
+    /// backend could not be asked).
     Reject(String),
 }
 
@@ -31,6 +31,8 @@ pub struct Asked<'a> {
     pub target: &'a str,
     pub kind: &'a str,
     pub data: &'a RawValue,
+    /// The binary payload's size (the payload itself is not sent; a `replace` drops it).
+    pub payload_bytes: usize,
 }
 
 #[derive(Deserialize)]
@@ -83,7 +85,8 @@ impl PublishHook {
             fail_open: c.fail_open,
             rooms: c.rooms.clone(),
             conversations: c.conversations,
-            answer_max: max_message_bytes.saturating_add(64 * 1024),
+            // A replacement travels in one command (at most 65,535 bytes of arguments): twice that is plenty.
+            answer_max: max_message_bytes.clamp(1, 128 * 1024),
             metrics,
         })
     }
@@ -116,7 +119,9 @@ impl PublishHook {
                 let v = if self.fail_open {
                     Verdict::Accept
                 } else {
-                    Verdict::Reject(format!("the moderation backend is unavailable ({public})"))
+                    Verdict::Reject(format!(
+                        "not sent: the moderation backend is unavailable ({public}); try again later"
+                    ))
                 };
                 ("unavailable", v)
             }
@@ -138,14 +143,30 @@ impl PublishHook {
             Ok(Ok(slot)) => slot,
             _ => return Err(("too many checks in flight", "no free slot".into())),
         };
-        let body = json!({
-            "user": m.sender,
-            "room": m.room,
-            "to": if m.room.is_none() { Some(m.target) } else { None },
-            "type": m.kind,
-            "data": m.data,
+        // `data` goes byte for byte as the sender wrote it (the backend judges what will be stored).
+        #[derive(serde::Serialize)]
+        struct Request<'a> {
+            user: &'a User,
+            room: Option<&'a str>,
+            to: Option<&'a str>,
+            #[serde(rename = "type")]
+            kind: &'a str,
+            data: &'a RawValue,
+            payload_bytes: usize,
+        }
+        let body = serde_json::to_string(&Request {
+            user: m.sender,
+            room: m.room,
+            to: if m.room.is_none() {
+                Some(m.target)
+            } else {
+                None
+            },
+            kind: m.kind,
+            data: m.data,
+            payload_bytes: m.payload_bytes,
         })
-        .to_string();
+        .map_err(|e| ("unreadable answer", format!("request: {e}")))?;
         let resp = self
             .http
             .post(&self.url)
@@ -174,11 +195,17 @@ impl PublishHook {
             .map_err(|e| ("unreadable answer", format!("unreadable answer: {e}")))?;
         match (answer.result.as_str(), answer.data) {
             ("accept", _) => Ok(Verdict::Accept),
-            ("replace", Some(data)) => Ok(Verdict::Replace(data)),
+            ("replace", Some(data)) => {
+                // The same accept-time rules as a client's own data (depth, valid Unicode).
+                crate::protocol::json_check::check_json(data.get().as_bytes())
+                    .map_err(|e| ("unreadable answer", format!("replacement refused: {e}")))?;
+                Ok(Verdict::Replace(data))
+            }
             ("reject", _) => {
                 let reason = answer.reason.unwrap_or_else(|| "no reason given".into());
-                Ok(Verdict::Reject(crate::transport::link::one_line(
-                    &reason, 200,
+                Ok(Verdict::Reject(format!(
+                    "refused: {}",
+                    crate::transport::link::one_line(&reason, 200)
                 )))
             }
             (other, _) => Err((

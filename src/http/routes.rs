@@ -125,7 +125,10 @@ pub fn router(state: HttpState) -> Router {
 
 /// The OpenAPI 3.1 document of the table.
 pub fn openapi() -> Value {
-    let mut generator = SchemaGenerator::default();
+    // JSON Schema 2020-12 (OpenAPI 3.1's), with the shared schemas where OpenAPI keeps them.
+    let mut settings = schemars::generate::SchemaSettings::draft2020_12();
+    settings.definitions_path = "/components/schemas".into();
+    let mut generator = settings.into_generator();
     let mut paths = Map::new();
     for r in routes() {
         let oa_path = r.path.replace("{*", "{");
@@ -136,6 +139,13 @@ pub fn openapi() -> Value {
                 "400": { "description": "bad request: `{\"error\": \"...\"}`" },
             },
         });
+        if r.path.contains('{') {
+            op["responses"]["404"] =
+                json!({"description": "no such room, user, message or resource"});
+        }
+        if r.path == "/api/server/rooms" && r.method == "POST" {
+            op["responses"]["200"] = json!({"description": "the room already existed (unchanged)"});
+        }
         let mut params: Vec<Value> = path_params(r.path)
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
@@ -231,6 +241,18 @@ mod tests {
     #[test]
     fn the_document_lists_every_route_with_its_schemas() {
         let doc = openapi();
+        // Every $ref resolves inside the document.
+        let text = doc.to_string();
+        for r in text.split("\"$ref\":\"").skip(1) {
+            let target = r.split('"').next().unwrap_or("");
+            let name = target
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or(target);
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "dangling $ref {target}"
+            );
+        }
         let paths = doc["paths"].as_object().expect("paths");
         let operations: usize = paths
             .values()

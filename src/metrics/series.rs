@@ -163,7 +163,7 @@ impl Metrics {
                 self.hook_calls_total.with_label_values(&[hook, outcome]);
             }
         }
-        for hook in ["message", "offline"] {
+        for hook in ["message", "offline", "events"] {
             self.hook_backlog_messages.with_label_values(&[hook]);
         }
         // Refused server-API calls are counted under key `-`: their series exist from the start, so a first

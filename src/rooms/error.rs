@@ -42,8 +42,9 @@ pub enum RoomError {
     Busy(String),
     #[error("this pipe has no peer yet: play a stream and wait for NetStream.Play.Start")]
     NoPeer,
-    /// The backend's `publish` hook refused the message (its reason, one line).
-    #[error("refused: {0}")]
+    /// The backend's `publish` hook refused the message, or could not be asked (fail-closed): what the
+    /// sender is told, one line.
+    #[error("{0}")]
     Moderated(String),
     /// A repeat of a `cid` whose first send failed while the repeat waited for it.
     #[error("the first send with this cid failed: {0}")]

@@ -127,7 +127,7 @@ impl Session {
                 "leave",
                 &identity.user.id,
                 Some(&args.rid),
-                json!({ "pipe": pipe, "reason": args.reason }),
+                json!({ "pipe": pipe, "reason": crate::transport::link::one_line(&args.reason, 256) }),
             );
         }
         Ok(

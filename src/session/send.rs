@@ -143,16 +143,19 @@ impl Session {
         let (queued, gate) = tokio::sync::oneshot::channel::<()>();
         self.send_gate = Some(gate);
         let rooms = self.ctx.rooms.clone();
+        let share = self.hook_share.clone();
         let later = async move {
             let mut post = post;
             let verdict = match &hook {
                 Some(h) => {
+                    let _mine = share.acquire_owned().await;
                     h.ask(&Asked {
                         sender: &post.sender,
                         room: (post.cast == Cast::Multi).then_some(post.target.as_str()),
                         target: &post.target,
                         kind: post.kind.as_str(),
                         data: &post.data,
+                        payload_bytes: post.payload.len(),
                     })
                     .await
                 }
@@ -168,7 +171,9 @@ impl Session {
                 }
                 verdict => {
                     if let Verdict::Replace(data) = verdict {
+                        // The moderated message goes without the payload the backend never saw.
                         post.data = data;
+                        post.payload = bytes::Bytes::new();
                     }
                     let submitted = rooms.submit(post).await;
                     drop(queued);

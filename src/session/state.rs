@@ -26,6 +26,9 @@ use crate::transport::{Hold, LinkInfo, OutboundRx, Outbox};
 /// gateway hold megabytes.
 pub const PRE_CONNECT_MESSAGE: usize = 8 + 65_535;
 
+/// `publish` hook checks one connection may have in flight (send.rs).
+pub const MAX_HOOK_CHECKS: usize = 8;
+
 /// Messages one connection may have waiting for their commit (see send.rs).
 pub const MAX_IN_FLIGHT: u32 = 1024;
 
@@ -69,6 +72,9 @@ pub struct Session {
     /// While a message waits for the `publish` hook: closed once it is queued for the journal, so the
     /// connection's next messages queue after it (send.rs).
     pub(super) send_gate: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// This connection's share of the `publish` hook's checks: one flooding connection waits on its own
+    /// share instead of taking every slot (`MAX_HOOK_CHECKS`).
+    pub(super) hook_share: Arc<tokio::sync::Semaphore>,
     /// The reader's frame limit, raised once `connect` succeeds (transport/limit.rs).
     pub(super) frame_limit: Option<crate::transport::FrameLimit>,
     /// Bounds the store queries outstanding, running or waiting (`off_task`); `finish` waits for them.
@@ -104,6 +110,7 @@ impl Session {
             order: Default::default(),
             typing: Default::default(),
             send_gate: None,
+            hook_share: Arc::new(tokio::sync::Semaphore::new(MAX_HOOK_CHECKS)),
             frame_limit: None,
             queries: Arc::new(tokio::sync::Semaphore::new(MAX_QUERIES)),
             queued: Arc::new(tokio::sync::Semaphore::new(MAX_QUERIES_QUEUED as usize)),

@@ -34,7 +34,20 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
+        // Ids commit in id order, whatever node writes (the delivery reads after a cursor): PostgreSQL under an
+        // advisory lock; SQLite has a single writer.
+        let lock = match self.backend() {
+            "postgres" => Some(super::postgres::APPEND_LOCK + 1),
+            _ => None,
+        };
         with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            if let Some(key) = lock {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let mut qb = QueryBuilder::new(
                 "INSERT INTO events (kind, user_id, room_id, node, at_ms, detail) ",
             );
@@ -46,7 +59,8 @@ impl Store {
                     .push_bind(e.at_ms)
                     .push_bind(e.detail.as_str());
             });
-            qb.build().execute(pool).await?;
+            qb.build().execute(&mut *tx).await?;
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -66,6 +80,16 @@ impl Store {
             .bind(i64::from(limit))
             .fetch_all(pool)
             .await?
+        }))
+    }
+
+    /// The newest stored event's id (0 when there is none).
+    pub async fn newest_event_id(&self) -> Result<i64, StoreError> {
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM events")
+                .fetch_one(pool)
+                .await?
+                .unwrap_or(0)
         }))
     }
 

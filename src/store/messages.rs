@@ -26,7 +26,7 @@ impl Store {
             Db::Sqlite(pool) => {
                 super::sqlite::append(self.journal.as_ref().unwrap_or(pool), batch).await?
             }
-            Db::Postgres(pool) => super::postgres::append(pool, batch).await?,
+            Db::Postgres(pool) => super::postgres::append(pool, batch, self.shared()).await?,
         };
         if ids.len() != batch.len() {
             return Err(StoreError::Corrupt(format!(

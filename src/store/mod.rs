@@ -89,6 +89,8 @@ pub struct Store {
     /// Users whose row this process wrote with these (nick, avatar): see `users.rs`.
     written_users:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (String, String)>>>,
+    /// Other processes append messages too (a cluster): appends then commit in id order (`set_shared`).
+    shared: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store {
@@ -109,7 +111,20 @@ impl Store {
             db,
             journal,
             written_users: Default::default(),
+            shared: Default::default(),
         })
+    }
+
+    /// Other gateways append to the same messages table (a cluster). The hooks and the indexer read the table
+    /// after a cursor, in id order: an id committed after a higher one would be stepped over. So appends from
+    /// then on take a lock that makes ids commit in id order (PostgreSQL; SQLite has a single writer).
+    pub fn set_shared(&self) {
+        self.shared
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn shared(&self) -> bool {
+        self.shared.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn backend(&self) -> &'static str {

@@ -79,11 +79,30 @@ pub(super) async fn open(url: &str, schema: Option<&str>) -> Result<PgPool, Stor
     Ok(pool)
 }
 
-/// Appends a batch in one statement; RETURNING reports the ids (the caller sorts them into batch order).
-pub(super) async fn append(pool: &PgPool, batch: &[NewMessage]) -> Result<Vec<i64>, StoreError> {
+/// The advisory lock appends from several gateways take, so that ids commit in id order ("odd-ap").
+pub(super) const APPEND_LOCK: i64 = 0x6f64_642d_6170;
+
+/// Appends a batch in one statement; RETURNING reports the ids (the caller sorts them into batch order). With
+/// `shared` (other gateways append too), inside a transaction holding `APPEND_LOCK`: ids are taken and
+/// committed under the lock, so a reader after a cursor never steps over an id that commits later.
+pub(super) async fn append(
+    pool: &PgPool,
+    batch: &[NewMessage],
+    shared: bool,
+) -> Result<Vec<i64>, StoreError> {
     let mut qb = insert_messages(batch);
     qb.push(" RETURNING id");
-    Ok(qb.build_query_scalar::<i64>().fetch_all(pool).await?)
+    if !shared {
+        return Ok(qb.build_query_scalar::<i64>().fetch_all(pool).await?);
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let ids = qb.build_query_scalar::<i64>().fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(ids)
 }
 
 /// The newest `limit` messages below `before` matching `q` (a `tsquery`), newest first.

@@ -9,11 +9,18 @@ use std::sync::Arc;
 /// 65,535 bytes of arguments).
 pub const PRE_CONNECT_FRAME: usize = 5 + 8 + 65_535;
 
+/// All a connection may send before `connect` succeeds: a `connect` and room to spare. Frames queued while a
+/// `connect` is being checked (a connect hook can take seconds) count too, so a stranger cannot fill the
+/// session's inbound queue with 64 maximal frames.
+pub const PRE_CONNECT_BYTES: usize = 2 * PRE_CONNECT_FRAME;
+
 /// One connection's frame limit, shared by its reader(s) and its session. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct FrameLimit {
     now: Arc<AtomicUsize>,
     full: usize,
+    /// Bytes still allowed before `raise` (`usize::MAX` once raised, or for a fixed limit).
+    left: Arc<AtomicUsize>,
 }
 
 impl FrameLimit {
@@ -22,6 +29,7 @@ impl FrameLimit {
         FrameLimit {
             now: Arc::new(AtomicUsize::new(max)),
             full: max,
+            left: Arc::new(AtomicUsize::new(usize::MAX)),
         }
     }
 
@@ -30,12 +38,34 @@ impl FrameLimit {
         FrameLimit {
             now: Arc::new(AtomicUsize::new(PRE_CONNECT_FRAME.min(max))),
             full: max,
+            left: Arc::new(AtomicUsize::new(PRE_CONNECT_BYTES)),
         }
     }
 
     /// The client is authenticated: frames may be as long as configured.
     pub fn raise(&self) {
+        self.left.store(usize::MAX, Ordering::Release);
         self.now.store(self.full, Ordering::Release);
+    }
+
+    /// Counts `n` bytes read; `false` when that is more than a stranger may send before `connect`.
+    pub fn charge(&self, n: usize) -> bool {
+        let mut left = self.left.load(Ordering::Acquire);
+        loop {
+            if left == usize::MAX {
+                return true;
+            }
+            let Some(rest) = left.checked_sub(n) else {
+                return false;
+            };
+            match self
+                .left
+                .compare_exchange_weak(left, rest, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(now) => left = now,
+            }
+        }
     }
 
     pub fn get(&self) -> usize {
@@ -60,5 +90,12 @@ mod tests {
             "never above the configured maximum"
         );
         assert_eq!(FrameLimit::fixed(7).get(), 7);
+        // Before connect, the bytes add up; after, they do not count.
+        let l = FrameLimit::until_connect(16 << 20);
+        assert!(l.charge(PRE_CONNECT_BYTES - 10));
+        assert!(!l.charge(11));
+        l.raise();
+        assert!(l.charge(usize::MAX / 2) && l.charge(usize::MAX / 2));
+        assert!(FrameLimit::fixed(7).charge(1 << 40));
     }
 }

@@ -67,7 +67,19 @@ impl tokio_util::codec::Decoder for Limited {
         if self.0.max_frame_length() != limit {
             self.0.set_max_frame_length(limit);
         }
-        self.0.decode(src)
+        let frame = self.0.decode(src)?;
+        if let Some(f) = &frame {
+            if !self.1.charge(f.len() + 4) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "more than {} bytes before connect",
+                        super::limit::PRE_CONNECT_BYTES
+                    ),
+                ));
+            }
+        }
+        Ok(frame)
     }
 }
 

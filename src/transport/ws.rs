@@ -95,10 +95,20 @@ where
     M: WsMessage,
     E: Display + Send + 'static,
 {
+    // The gateway's side (it watches liveness) holds strangers to a `connect`'s worth until they connect.
+    let frame_limit = match liveness {
+        Some(_) => super::FrameLimit::until_connect(usize::MAX),
+        None => super::FrameLimit::fixed(usize::MAX),
+    };
     let liveness = liveness.filter(|d| !d.is_zero());
     let (sink, stream) = socket.split();
     let (tx, inbound) = super::inbound_queue(INBOUND_QUEUE);
-    tokio::spawn(read_loop(WsSource(stream), tx, liveness, |_| {}));
+    tokio::spawn(read_loop(
+        WsSource(stream, frame_limit.clone()),
+        tx,
+        liveness,
+        |_| {},
+    ));
     let ping_every = liveness.map(|d| d / 3);
     let sink = WsSink {
         sink,
@@ -106,15 +116,16 @@ where
     };
     Link {
         info,
-        // WebSocket messages are bounded by the socket's own `max_message_size` (http/ws.rs).
-        frame_limit: super::FrameLimit::fixed(usize::MAX),
+        // After `connect`, messages are bounded by the socket's own `max_message_size` (http/ws.rs).
+        frame_limit,
         inbound,
         writer: Writer::new(move |rx| write_loop(sink, rx, ping_every)),
     }
 }
 
-/// Binary messages, one frame each; text is a protocol violation, a close frame a clean close.
-struct WsSource<St>(St);
+/// Binary messages, one frame each; text is a protocol violation, a close frame a clean close. Before
+/// `connect`, a message longer than a `connect` frame, or more than `PRE_CONNECT_BYTES` in all, is a violation.
+struct WsSource<St>(St, super::FrameLimit);
 
 impl<St, M, E> FrameSource for WsSource<St>
 where
@@ -133,6 +144,12 @@ where
                 })
             }
             Ok(m) => match m.kind() {
+                WsKind::Binary(b) if b.len() > self.1.get() || !self.1.charge(b.len()) => {
+                    Read::End(Inbound::Violation(format!(
+                        "frame length exceeds the limit: at most {} bytes before connect",
+                        super::limit::PRE_CONNECT_BYTES
+                    )))
+                }
                 WsKind::Binary(b) => Read::Frame(b),
                 WsKind::Text => Read::End(Inbound::Violation(
                     "text messages are not part of the protocol: send each frame as one binary message"
