@@ -145,8 +145,13 @@ async fn connects_joins_leaves_and_disconnects_arrive_in_order(backend: Backend)
     c.join(p, "r1").await.expect("join");
     c.leave(p, "r1").await.expect("leave");
     c.join(p, "r2").await.expect("join");
+    let p2 = c.create("messaging").await.expect("pipe");
+    c.join(p2, "r4").await.expect("join");
+    c.call(0, serde_json::json!({"name": "release", "id": p2}))
+        .await
+        .expect("released");
     c.close().await;
-    let seen = until_events(h, who, 6).await;
+    let seen = until_events(h, who, 8).await;
     assert_eq!(
         kinds(&seen),
         [
@@ -154,6 +159,8 @@ async fn connects_joins_leaves_and_disconnects_arrive_in_order(backend: Backend)
             ("join", "r1"),
             ("leave", "r1"),
             ("join", "r2"),
+            ("join", "r4"),
+            ("leave", "r4"),
             ("leave", "r2"),
             ("disconnect", "")
         ]

@@ -75,6 +75,7 @@ pub(super) async fn services(
         // First of this node's events: whatever the backend holds from this node's earlier life (a crash
         // leaves no disconnects) is over.
         events.record("node_start", "", None, serde_json::json!({}));
+        info!(url = %config.hooks.events.url, "events hook on");
         listeners.spawn(tasks.run(shutdown.clone()));
     }
     let budget = crate::transport::MemoryBudget::new(config.limits.memory_budget_bytes);
@@ -130,7 +131,10 @@ pub(super) async fn services(
             config.limits.max_message_bytes,
             metrics.clone(),
         )
-        .map(Arc::new),
+        .map(|hook| {
+            info!(url = %config.hooks.publish.url, "publish hook on");
+            Arc::new(hook)
+        }),
         events,
         rooms,
         metrics,

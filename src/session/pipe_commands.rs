@@ -47,6 +47,18 @@ impl Session {
             .with_info(json!({ "id": args.id, "already": true })));
         }
         let pipe = self.pipes.close(args.id)?;
+        // The backend's `events` hook hears the rooms this pipe leaves (a connection's end tells its own).
+        if let Some(identity) = &self.identity {
+            let reason = crate::transport::link::one_line(&args.reason, 256);
+            for (p, rid) in self.joined.iter().filter(|(p, _)| *p == args.id) {
+                self.ctx.events.record(
+                    "leave",
+                    &identity.user.id,
+                    Some(rid),
+                    json!({ "pipe": p, "reason": reason }),
+                );
+            }
+        }
         self.on_pipe_closed(args.id, &args.reason).await;
         if pipe.kind == PipeKind::Messaging {
             self.refresh_inbox();
