@@ -83,15 +83,7 @@ impl ConnectHook {
             _ => return unavailable("too many connect checks in flight", "no free slot"),
         };
         let body = json!({ "token": token, "transport": transport, "peer": peer }).to_string();
-        let signature = super::signature(&self.secret, body.as_bytes());
-        let sent = self
-            .http
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .header(super::SIGNATURE_HEADER, signature)
-            .body(body)
-            .send()
-            .await;
+        let sent = super::post_signed(&self.http, &self.url, &self.secret, body).await;
         let resp = match sent {
             Ok(r) => r,
             Err(e) if e.is_timeout() => return unavailable("timed out", "timed out"),

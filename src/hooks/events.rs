@@ -255,17 +255,7 @@ impl Delivery {
             .collect();
         let body = json!({ "events": events }).to_string();
         let started = std::time::Instant::now();
-        let sent = self
-            .http
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .header(
-                super::SIGNATURE_HEADER,
-                super::signature(&self.secret, body.as_bytes()),
-            )
-            .body(body)
-            .send()
-            .await;
+        let sent = super::post_signed(&self.http, &self.url, &self.secret, body).await;
         self.metrics
             .hook_duration_seconds
             .with_label_values(&[CURSOR])

@@ -21,6 +21,21 @@ use sha2::Sha256;
 /// The header that carries the signature.
 pub const SIGNATURE_HEADER: &str = "x-odd-signature";
 
+/// POSTs `body` (JSON) to `url`, signed with `secret`: how every hook calls the backend.
+pub async fn post_signed(
+    http: &reqwest::Client,
+    url: &str,
+    secret: &[u8],
+    body: String,
+) -> Result<reqwest::Response, reqwest::Error> {
+    http.post(url)
+        .header("content-type", "application/json")
+        .header(SIGNATURE_HEADER, signature(secret, body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+}
+
 /// `sha256=<hex of HMAC-SHA256(secret, body)>`.
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
     // HMAC takes keys of any length; `new_from_slice` cannot fail for it.

@@ -167,16 +167,7 @@ impl PublishHook {
             payload_bytes: m.payload_bytes,
         })
         .map_err(|e| ("unreadable answer", format!("request: {e}")))?;
-        let resp = self
-            .http
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .header(
-                super::SIGNATURE_HEADER,
-                super::signature(&self.secret, body.as_bytes()),
-            )
-            .body(body)
-            .send()
+        let resp = super::post_signed(&self.http, &self.url, &self.secret, body)
             .await
             .map_err(|e| {
                 if e.is_timeout() {

@@ -46,14 +46,19 @@ enum NotListening {
 }
 
 /// Waits for the child to accept TCP connections on `port`, or to exit, whichever comes first.
-async fn started(child: &mut Child, port: u16) -> Result<(), NotListening> {
+/// Waits until the gateway accepts connections on every one of `ports` (it binds them one after another).
+async fn started(child: &mut Child, ports: &[u16]) -> Result<(), NotListening> {
     let deadline = tokio::time::Instant::now() + START_LIMIT;
+    let mut waiting = ports.iter().copied().peekable();
     while tokio::time::Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(NotListening::Exited(status));
         }
-        if listens_within(port, Duration::from_millis(250)).await {
+        let Some(&port) = waiting.peek() else {
             return Ok(());
+        };
+        if listens_within(port, Duration::from_millis(250)).await {
+            waiting.next();
         }
     }
     Err(NotListening::TimedOut)
@@ -67,7 +72,7 @@ pub struct GatewayProcess {
 
 impl GatewayProcess {
     /// Starts the gateway with its data in `dir`, plain TCP and HTTP on free ports, TLS, QUIC, HTTPS and the SFU off, and
-    /// `env` on top; returns once it accepts TCP connections. A gateway that exits before listening is started
+    /// `env` on top; returns once it accepts TCP and HTTP connections. A gateway that exits before listening is started
     /// again on other ports (twice at most): a port found free can be taken by another test before the
     /// gateway binds it.
     pub async fn spawn(dir: &Path, env: &[(&str, &str)]) -> GatewayProcess {
@@ -89,7 +94,7 @@ impl GatewayProcess {
                 .kill_on_drop(true)
                 .spawn()
                 .expect("gateway starts");
-            match started(&mut child, tcp).await {
+            match started(&mut child, &[tcp, http]).await {
                 Ok(()) => return GatewayProcess { child, tcp, http },
                 Err(NotListening::Exited(status)) if attempt < ATTEMPTS => {
                     eprintln!(
