@@ -649,7 +649,47 @@ async fn search_finds_words_in_every_script(backend: Backend) {
     }
 }
 
+/// Retention on a clock of the test's choosing (`Pruner::pass_at`): a room keeping an hour of history loses
+/// nothing at the present time and everything at a time two hours ahead, without waiting an hour.
+async fn retention_by_age_on_a_chosen_clock(backend: Backend) {
+    let Some(gw) = DbGateway::start(backend, people).await else {
+        return;
+    };
+    let (alice, ap, _) = common::member_at(&gw.tcp_url(), "alice", "hourly").await;
+    set_property(&alice, ap, "hourly", "retention_age_s", json!(3600)).await;
+    for i in 0..3 {
+        alice
+            .say(ap, "hourly", &format!("h{i}"))
+            .await
+            .expect("sent");
+    }
+    let rooms = gw.gateway.rooms().clone();
+    let node = rooms.node().to_string();
+    let mut pruner = odd_gateway::rooms::Pruner::new(
+        rooms,
+        odd_gateway::config::History::default().prune_settings(),
+        &node,
+        std::sync::Arc::new(odd_gateway::metrics::Metrics::new()),
+    );
+    let now = odd_gateway::clock::now_ms();
+    assert_eq!(
+        pruner.pass_at(now).await.expect("pass"),
+        0,
+        "an hour has not passed"
+    );
+    let (rows, _) = history_of(&alice, ap, json!({"rid": "hourly"})).await;
+    assert_eq!(rows.len(), 3);
+    assert_eq!(pruner.pass_at(now + 2 * 3_600_000).await.expect("pass"), 3);
+    let (rows, pruned) = history_of(&alice, ap, json!({"rid": "hourly"})).await;
+    assert!(rows.is_empty(), "{rows:?}");
+    assert!(
+        pruned.as_i64().is_some(),
+        "history says it was pruned: {pruned}"
+    );
+}
+
 on_both_backends!(
+    retention_by_age_on_a_chosen_clock,
     search_finds_words_in_every_script,
     search_finds_only_what_the_caller_may_read,
     redaction_erases_text_payload_and_hits_and_tells_members,
