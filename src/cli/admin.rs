@@ -217,6 +217,13 @@ pub async fn run(args: &AdminArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     out(summary(&args.call, &answer))?;
+    // A broadcast whose every room failed is a failure, for scripts.
+    if let AdminCall::Broadcast { .. } = args.call {
+        let results = answer["results"].as_array().cloned().unwrap_or_default();
+        if results.iter().all(|r| r["mid"].is_null()) {
+            anyhow::bail!("no room took the message");
+        }
+    }
     Ok(())
 }
 
