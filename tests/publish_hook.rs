@@ -118,6 +118,11 @@ async fn the_backend_accepts_rejects_and_rewrites_before_anything_is_stored() {
         .await
         .expect("accepted");
     assert!(rewritten.info()["mid"].as_i64().is_some());
+    assert_eq!(
+        rewritten.info()["replaced"],
+        true,
+        "the sender learns it was rewritten"
+    );
     alice.say(ap, "mod-lobby", "fence").await.expect("accepted");
     // Bob gets what was accepted, as the backend left it, and never the spam.
     assert_eq!(

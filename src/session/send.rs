@@ -164,6 +164,7 @@ impl Session {
             if let Some(before) = before {
                 let _ = before.await;
             }
+            let replaced = matches!(verdict, Verdict::Replace(_));
             let result = match verdict {
                 Verdict::Reject(reason) => {
                     drop(queued);
@@ -190,7 +191,17 @@ impl Session {
                 };
                 rooms.dedupe().resolve(r, shared);
             }
-            outcome(result, false, context, &target)
+            // The sender learns its message went out as the backend rewrote it.
+            outcome(result, false, context, &target).map(|status| match (replaced, status.info) {
+                (true, Some(crate::protocol::status::Info::Value(mut info))) => {
+                    info["replaced"] = json!(true);
+                    Status {
+                        info: Some(crate::protocol::status::Info::Value(info)),
+                        ..status
+                    }
+                }
+                (_, info) => Status { info, ..status },
+            })
         };
         Ok(Answer::later(Box::pin(later), permit))
     }
