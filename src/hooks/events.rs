@@ -19,9 +19,8 @@ use crate::store::{CursorLease, NewEvent, Store};
 const FLUSH: Duration = Duration::from_millis(50);
 /// Events per INSERT.
 const WRITE_BATCH: usize = 500;
-/// How often an idle delivery task looks for new events, and the backoff after a failure.
-const POLL: Duration = Duration::from_millis(100);
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(30));
+/// The writer's backoff after a failed write (the delivery paces itself with `pace.rs`).
+const BACKOFF: (Duration, Duration) = super::pace::BACKOFF;
 /// The cursor's name in `hook_cursors`.
 const CURSOR: &str = "events";
 
@@ -180,25 +179,14 @@ async fn write(
 
 impl Delivery {
     async fn run(mut self, shutdown: CancellationToken) {
-        let mut backoff = BACKOFF.0;
+        let mut pace = super::pace::Pace::default();
         loop {
-            let wait = match self.round().await {
-                Ok(true) => {
-                    backoff = BACKOFF.0;
-                    Duration::ZERO
-                }
-                Ok(false) => POLL,
-                Err(why) => {
-                    tracing::warn!(hook = CURSOR, reason = %why, retry_in = ?backoff, "hook delivery failed");
-                    self.count("failed");
-                    let wait = backoff;
-                    backoff = (backoff * 2).min(BACKOFF.1);
-                    wait
-                }
-            };
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
+            let round = self.round().await;
+            if round.is_err() {
+                self.count("failed");
+            }
+            if !pace.wait(CURSOR, round, &shutdown).await {
+                return;
             }
         }
     }
@@ -228,13 +216,8 @@ impl Delivery {
             .await
             .map_err(store_err)?;
         // What is left to deliver: all of it in this batch, or ask how far the outbox goes.
-        let left = if rows.len() < self.batch as usize {
-            rows.len() as i64
-        } else {
-            let newest = self.store.newest_event_id().await.map_err(store_err)?;
-            newest.saturating_sub(last).max(0)
-        };
-        backlog.set(left);
+        let newest_stored = self.store.newest_event_id();
+        backlog.set(super::pace::left(rows.len(), self.batch, last, newest_stored).await?);
         let Some(newest) = rows.last().map(|e| e.id) else {
             return Ok(false);
         };

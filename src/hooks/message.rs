@@ -37,10 +37,6 @@ impl Kind {
 
 /// The most stored readers of one room the offline hook considers per message.
 const MAX_ROOM_READERS: u32 = 10_000;
-/// How often an idle delivery task looks for new messages.
-const POLL: Duration = Duration::from_millis(100);
-/// Backoff after a failed delivery: doubles from the first to the last.
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(30));
 
 pub struct MessageHook {
     kind: Kind,
@@ -97,28 +93,14 @@ impl MessageHook {
 
     /// Delivers until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
-        let mut backoff = BACKOFF.0;
+        let mut pace = super::pace::Pace::default();
         loop {
-            let wait = match self.round().await {
-                Ok(true) => {
-                    backoff = BACKOFF.0;
-                    Duration::ZERO
-                }
-                Ok(false) => {
-                    backoff = BACKOFF.0;
-                    POLL
-                }
-                Err(why) => {
-                    tracing::warn!(hook = self.kind.name(), reason = %why, retry_in = ?backoff, "hook delivery failed");
-                    self.count("failed");
-                    let wait = backoff;
-                    backoff = (backoff * 2).min(BACKOFF.1);
-                    wait
-                }
-            };
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
+            let round = self.round().await;
+            if round.is_err() {
+                self.count("failed");
+            }
+            if !pace.wait(self.kind.name(), round, &shutdown).await {
+                return;
             }
         }
     }
@@ -149,17 +131,8 @@ impl MessageHook {
             .await
             .map_err(|e| format!("store: {e}"))?;
         // What is left to deliver: all of it fits in this batch, or ask how far the messages go.
-        let left = if rows.len() < self.batch as usize {
-            rows.len() as i64
-        } else {
-            let newest_stored = self
-                .store
-                .newest_message_id()
-                .await
-                .map_err(|e| format!("store: {e}"))?;
-            newest_stored.saturating_sub(last).max(0)
-        };
-        backlog.set(left);
+        let newest_stored = self.store.newest_message_id();
+        backlog.set(super::pace::left(rows.len(), self.batch, last, newest_stored).await?);
         let Some(newest) = rows.last().map(|m| m.id) else {
             return Ok(false);
         };

@@ -7,6 +7,7 @@ mod connect;
 mod events;
 pub mod http;
 mod message;
+mod pace;
 mod publish;
 
 pub use auth::Authenticator;
