@@ -203,15 +203,7 @@ pub async fn run(args: &AdminArgs) -> anyhow::Result<()> {
     } else {
         http.get(url)
     };
-    let resp = req.header("X-API-Key", key(args)?).send().await?;
-    let status = resp.status();
-    let answer: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        anyhow::bail!(
-            "{status}: {}",
-            answer["error"].as_str().unwrap_or("no error text")
-        );
-    }
+    let answer = json_answer(req.header("X-API-Key", key(args)?)).await?;
     if args.json {
         out(answer)?;
         return Ok(());
@@ -225,6 +217,21 @@ pub async fn run(args: &AdminArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Sends `req` and reads the gateway's JSON answer; a non-2xx fails with the status and the gateway's
+/// `error` text.
+pub(super) async fn json_answer(req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    let resp = req.send().await?;
+    let status = resp.status();
+    let answer: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        anyhow::bail!(
+            "{status}: {}",
+            answer["error"].as_str().unwrap_or("no error text")
+        );
+    }
+    Ok(answer)
 }
 
 /// The message of `publish` and `broadcast`: the words as text, or (with --raw) as one JSON value.

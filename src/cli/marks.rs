@@ -69,15 +69,7 @@ pub async fn unread(cli: &Cli, http: &str, json_out: bool) -> anyhow::Result<()>
     if !cli.token.is_empty() {
         req = req.bearer_auth(&cli.token);
     }
-    let resp = req.send().await?;
-    let status = resp.status();
-    let answer: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        anyhow::bail!(
-            "{status}: {}",
-            answer["error"].as_str().unwrap_or("no error text")
-        );
-    }
+    let answer = super::admin::json_answer(req).await?;
     if json_out {
         return Ok(out(answer)?);
     }
