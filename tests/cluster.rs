@@ -64,22 +64,6 @@ async fn member(node: &GatewayProcess, who: &str, rid: &str) -> (Client, u16, Re
     common::member_at(&node.url(), who, rid).await
 }
 
-/// The members listed by the next `LocalCoverage.Notify`.
-async fn coverage(c: &mut Client) -> Vec<String> {
-    let cov = c
-        .wait_for("NetGroup.LocalCoverage.Notify")
-        .await
-        .expect("coverage");
-    let mut ids: Vec<String> = cov.info()["list"]
-        .as_object()
-        .expect("list")
-        .keys()
-        .cloned()
-        .collect();
-    ids.sort();
-    ids
-}
-
 /// A cluster config on `db` and the NATS at `nats`, with static tokens for alice, bob, carol and dave, and a
 /// subject prefix of its own (so test runs sharing a NATS server never hear each other).
 fn write_config(db: &TestDb, nats: &str) -> std::path::PathBuf {
@@ -237,14 +221,17 @@ async fn presence_spans_the_nodes(
     until_present(&n2, "hall", "alice").await;
     let (mut bob, bp, _) = member(&n2, "bob", "hall").await;
     assert_eq!(
-        coverage(&mut bob).await,
+        common::pushes::coverage(&mut bob).await,
         ["alice", "bob"],
         "bob on n2 sees alice on n1"
     );
     until_present(&n3, "hall", "alice").await;
     until_present(&n3, "hall", "bob").await;
     let (mut carol, cp, _) = member(&n3, "carol", "hall").await;
-    assert_eq!(coverage(&mut carol).await, ["alice", "bob", "carol"]);
+    assert_eq!(
+        common::pushes::coverage(&mut carol).await,
+        ["alice", "bob", "carol"]
+    );
     let a = until_neighbor(&mut alice, "NetGroup.Neighbor.Connect", "carol").await;
     assert_eq!(neighbors(&a, "NetGroup.Neighbor.Connect"), ["bob", "carol"]);
     let b = until_neighbor(&mut bob, "NetGroup.Neighbor.Connect", "carol").await;

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use common::pushes::{neighbors, texts, until_data, until_neighbor, until_sends, DEADLINE};
 use odd_gateway::bus::{MemoryHub, MemoryLink};
-use odd_gateway::client::Client;
 use odd_gateway::config::Config;
 use odd_gateway::gateway::Gateway;
 use serde_json::json;
@@ -72,22 +71,6 @@ async fn cluster(dir: &std::path::Path, count: usize) -> (MemoryHub, Vec<Node>) 
     (hub, nodes)
 }
 
-/// The members listed by the next `LocalCoverage.Notify`.
-async fn coverage(c: &mut Client) -> Vec<String> {
-    let cov = c
-        .wait_for("NetGroup.LocalCoverage.Notify")
-        .await
-        .expect("coverage");
-    let mut ids: Vec<String> = cov.info()["list"]
-        .as_object()
-        .expect("list")
-        .keys()
-        .cloned()
-        .collect();
-    ids.sort();
-    ids
-}
-
 /// Waits until `node` counts more than `before` applied bus events of `kind`.
 async fn until_applied(node: &Node, kind: &str, before: f64) {
     let series = format!("odd_gateway_bus_received_total{{kind=\"{kind}\"}}");
@@ -110,10 +93,13 @@ async fn a_room_spans_three_nodes_on_the_in_process_wire() {
     let (mut alice, ap, joined) = common::member_at(&nodes[0].url(), "alice", "hall").await;
     assert_eq!(joined.info()["room"]["mask"], "rwx", "the creator gets rwx");
     let (mut bob, bp, _) = common::member_at(&nodes[1].url(), "bob", "hall").await;
-    assert_eq!(coverage(&mut bob).await, ["alice", "bob"]);
+    assert_eq!(common::pushes::coverage(&mut bob).await, ["alice", "bob"]);
     until_neighbor(&mut alice, "NetGroup.Neighbor.Connect", "bob").await;
     let (mut carol, cp, _) = common::member_at(&nodes[2].url(), "carol", "hall").await;
-    assert_eq!(coverage(&mut carol).await, ["alice", "bob", "carol"]);
+    assert_eq!(
+        common::pushes::coverage(&mut carol).await,
+        ["alice", "bob", "carol"]
+    );
     until_neighbor(&mut alice, "NetGroup.Neighbor.Connect", "carol").await;
     until_neighbor(&mut bob, "NetGroup.Neighbor.Connect", "carol").await;
 

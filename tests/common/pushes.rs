@@ -116,3 +116,19 @@ pub fn neighbors(pushes: &[Reply], code: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// The members listed by the next `LocalCoverage.Notify`, sorted.
+pub async fn coverage(c: &mut Client) -> Vec<String> {
+    let cov = c
+        .wait_for("NetGroup.LocalCoverage.Notify")
+        .await
+        .expect("coverage");
+    let mut ids: Vec<String> = cov.info()["list"]
+        .as_object()
+        .expect("list")
+        .keys()
+        .cloned()
+        .collect();
+    ids.sort();
+    ids
+}
