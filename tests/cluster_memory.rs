@@ -18,6 +18,7 @@ use serde_json::json;
 
 const HEARTBEAT_MS: u64 = 100;
 const TTL_MS: u64 = 500;
+const KEY: &str = "k-ops-0123456789";
 
 struct Node {
     gw: Gateway,
@@ -52,6 +53,10 @@ async fn cluster(dir: &std::path::Path, count: usize) -> (MemoryHub, Vec<Node>) 
         c.cluster.node = format!("n{i}");
         c.cluster.heartbeat_ms = HEARTBEAT_MS;
         c.cluster.node_ttl_ms = TTL_MS;
+        c.server_api.keys = vec![odd_gateway::config::ApiKey {
+            name: "ops".into(),
+            key: KEY.into(),
+        }];
         let link = hub.link();
         let gw = Gateway::start_on(c, std::sync::Arc::new(link.clone()))
             .await
@@ -102,6 +107,41 @@ async fn a_room_spans_three_nodes_on_the_in_process_wire() {
     );
     until_neighbor(&mut alice, "NetGroup.Neighbor.Connect", "carol").await;
     until_neighbor(&mut bob, "NetGroup.Neighbor.Connect", "carol").await;
+
+    // The operator's overview on any node shows every node, each with its own figures from its heartbeat.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let overview: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/api/server/nodes", nodes[0].http()))
+            .header("X-API-Key", KEY)
+            .send()
+            .await
+            .expect("nodes")
+            .json()
+            .await
+            .expect("json");
+        let seen: Vec<(String, i64)> = overview["nodes"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|n| {
+                        let name = n["node"].as_str().unwrap_or_default().to_string();
+                        (name, n["connections"]["tcp"].as_i64().unwrap_or(-1))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let want = [("n1", 1), ("n2", 1), ("n3", 1)].map(|(n, c)| (n.to_string(), c));
+        if seen == want {
+            assert_eq!(overview["self"], "n1");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "every node with its one connection: {overview}"
+        );
+        tokio::time::sleep(Duration::from_millis(HEARTBEAT_MS)).await;
+    }
 
     // Messages from every node at once: each member gets each once, and all in one order.
     let per_sender = 20;

@@ -85,7 +85,12 @@ async fn every_documented_route_answers_as_described() {
                 .into_iter()
                 .flatten()
                 .filter(|p| p["in"] == "query" && (p["required"] == true || p["name"] == "q"))
-                .filter_map(|p| p["name"].as_str().map(|n| format!("{n}=hello")))
+                .filter_map(|p| {
+                    p["name"].as_str().map(|n| match n {
+                        "room" => "room=r1".to_string(),
+                        _ => format!("{n}=hello"),
+                    })
+                })
                 .collect();
             let url = if query.is_empty() {
                 url

@@ -1031,3 +1031,102 @@ async fn candidates_past_the_limit_are_refused() {
         }
     }
 }
+
+/// The operator's view of the SFU (`GET /api/server/media`, the admin console's media page) lists a WHIP
+/// publication and a signaling-pipe player with their state, and `POST /api/server/media/end` ends one: the
+/// player's pipe is told `NetStream.Failed`, the publication's end empties the list. Needs the API key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_api_lists_publishers_and_players_and_ends_them() {
+    const KEY: &str = "k-operator-0123456789";
+    let gw = TestGateway::start_with(|c| {
+        common::people(c);
+        c.server_api.keys = vec![odd_gateway::config::ApiKey {
+            name: "ops".into(),
+            key: KEY.into(),
+        }];
+    })
+    .await;
+    let http = gw.http_url();
+    let api = reqwest::Client::new();
+    let media = || async {
+        let r = api
+            .get(format!("{http}/api/server/media"))
+            .header("X-API-Key", KEY)
+            .send()
+            .await
+            .expect("media");
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.expect("json")["peers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let end = |id: Value| {
+        let url = format!("{http}/api/server/media/end");
+        let api = api.clone();
+        async move {
+            let r = api
+                .post(url)
+                .header("X-API-Key", KEY)
+                .json(&json!({ "id": id }))
+                .send()
+                .await
+                .expect("end");
+            r.status().as_u16()
+        }
+    };
+    assert!(media().await.is_empty(), "nothing before");
+
+    let off = Offering::new("cam").await;
+    let (status, answer, _, stream) =
+        post_sdp(&format!("{http}/whip/im"), "alice", &off.offer).await;
+    assert_eq!(status, 201, "{answer}");
+    let mut publisher = off.answered(&answer);
+    connected(&mut publisher).await;
+    publisher.stream(Duration::from_millis(20));
+    let (mut bob, bp) = signaling(&gw, "bob").await;
+    let (_, mut player, _) = play(&mut bob, bp, &stream).await.expect("plays");
+    frames(&mut player, 3).await.expect("a keyframe");
+
+    let peers = media().await;
+    assert_eq!(peers.len(), 2, "{peers:?}");
+    let (p, q) = (&peers[0], &peers[1]);
+    assert_eq!(
+        (p["role"].as_str(), p["via"].as_str(), p["stream"].as_str()),
+        (Some("publisher"), Some("whip"), Some(stream.as_str())),
+        "{p}"
+    );
+    assert_eq!(
+        (q["role"].as_str(), q["via"].as_str(), q["stream"].as_str()),
+        (Some("player"), Some("signaling"), Some(stream.as_str())),
+        "{q}"
+    );
+    assert_eq!(p["connected"], true);
+    assert_eq!(q["connected"], true);
+
+    // Without the key: refused. A made-up id: 400; a well-formed one that is not there: 404.
+    let r = api
+        .get(format!("{http}/api/server/media"))
+        .send()
+        .await
+        .expect("media");
+    assert_eq!(r.status(), 401);
+    assert_eq!(end(json!("../1")).await, 400);
+    assert_eq!(end(json!("http-999999")).await, 404);
+
+    // Ending the player: its pipe hears why.
+    assert_eq!(end(q["id"].clone()).await, 200);
+    let got = until(&mut bob, "the player's failure", |p| {
+        p.code() == "NetStream.Failed"
+    })
+    .await;
+    let failed = got.last().expect("a push");
+    assert!(
+        failed.description().contains("ended by the server"),
+        "{failed:?}"
+    );
+    // Ending the publication leaves nothing (the SFU's task applies the end before it answers).
+    assert_eq!(end(p["id"].clone()).await, 200);
+    assert_eq!(media().await, Vec::<Value>::new());
+    assert_eq!(end(p["id"].clone()).await, 404, "already ended");
+}

@@ -40,6 +40,10 @@ pub enum Event {
     Snapshot {
         node: String,
         rooms: Vec<(String, Vec<User>)>,
+        /// The node's overview figures (connections, rates' counters, store, memory: `Metrics::overview`), for
+        /// the admin console's view of every node. Absent from nodes older than the console.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        figures: Option<serde_json::Value>,
     },
     /// A node started: the others answer with a snapshot at once, so it sees presence without waiting.
     Hello { node: String },

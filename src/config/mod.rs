@@ -27,7 +27,7 @@ pub use hooks::{
 pub use limits::Limits;
 pub use listen::ListenAddr;
 pub use rtc::Rtc;
-pub use server_api::{ApiKey, ServerApi};
+pub use server_api::{Admin, ApiKey, ServerApi};
 pub use validate::MIN_JWT_SECRET_BYTES;
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +83,7 @@ pub struct Config {
     pub log: Log,
     pub cluster: Cluster,
     pub server_api: ServerApi,
+    pub admin: Admin,
     pub hooks: Hooks,
     pub history: History,
     pub rtc: Rtc,
@@ -267,6 +268,7 @@ impl Default for Config {
             log: Log::default(),
             cluster: Cluster::default(),
             server_api: ServerApi::default(),
+            admin: Admin::default(),
             hooks: Hooks::default(),
             history: History::default(),
             rtc: Rtc::default(),

@@ -33,6 +33,22 @@ impl Default for ServerApi {
     }
 }
 
+/// The admin console at `/admin` (`[admin]`, docs/admin.md): pages that call the server API with a key the
+/// operator types in. It has no powers of its own; without a server-API key configured it cannot sign in.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Admin {
+    /// Serve the console. Unset: on in the dev profile, off in prod.
+    pub enabled: Option<bool>,
+}
+
+impl Admin {
+    /// Whether `/admin` is served under `profile`.
+    pub fn enabled_in(&self, profile: super::Profile) -> bool {
+        self.enabled.unwrap_or(profile == super::Profile::Dev)
+    }
+}
+
 /// One API key. `Debug` shows the name only.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

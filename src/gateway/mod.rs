@@ -206,6 +206,8 @@ impl Gateway {
             )),
             body_timeout: Duration::from_millis(limits.http_body_timeout_ms.max(1)),
             metrics_need_key: config.metrics_need_key(),
+            figures: services::figures(&ctx.rooms, &ctx.metrics, &ctx.budget, ctx.store.backend()),
+            console: config.admin.enabled_in(config.profile),
         });
         let http_limits = http::HttpLimits {
             header_timeout: Duration::from_millis(limits.http_header_timeout_ms),

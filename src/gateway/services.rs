@@ -57,10 +57,15 @@ pub(super) async fn services(
         Duration::from_secs(5),
         shutdown.clone(),
     ));
+    let budget = crate::transport::MemoryBudget::new(config.limits.memory_budget_bytes);
+    metrics
+        .memory_budget_bytes
+        .set(i64::try_from(budget.limit()).unwrap_or(i64::MAX));
     if let Bus::Cluster(cluster) = &bus {
         let c = &config.cluster;
         let cluster = crate::rooms::run_cluster(
             rooms.clone(),
+            figures(&rooms, &metrics, &budget, store.backend()),
             cluster.clone(),
             Duration::from_millis(c.heartbeat_ms),
             Duration::from_millis(c.node_ttl_ms),
@@ -78,10 +83,6 @@ pub(super) async fn services(
         info!(url = %config.hooks.events.url, "events hook on");
         listeners.spawn(tasks.run(shutdown.clone()));
     }
-    let budget = crate::transport::MemoryBudget::new(config.limits.memory_budget_bytes);
-    metrics
-        .memory_budget_bytes
-        .set(i64::try_from(budget.limit()).unwrap_or(i64::MAX));
     let sfu = match config.listen.rtc.addr() {
         Some(addr) => {
             let rtc = config.rtc.clone();
@@ -150,6 +151,25 @@ pub(super) async fn services(
         session::remote_resume::serve_takeovers(ctx.clone(), cluster.clone()).await?;
     }
     Ok(ctx)
+}
+
+/// This node's overview figures for the admin console (`GET /api/server/nodes`, and every heartbeat in a
+/// cluster): the gauges read at scrape time refreshed first, then who the node is.
+pub(super) fn figures(
+    rooms: &Rooms,
+    metrics: &Arc<Metrics>,
+    budget: &crate::transport::MemoryBudget,
+    backend: &'static str,
+) -> crate::rooms::Figures {
+    let (rooms, metrics, budget) = (rooms.clone(), metrics.clone(), budget.clone());
+    Arc::new(move || {
+        http::health::refresh_gauges(&rooms, &metrics, &budget);
+        let mut figures = metrics.overview();
+        figures["node"] = rooms.node().into();
+        figures["version"] = env!("CARGO_PKG_VERSION").into();
+        figures["store"]["backend"] = backend.into();
+        figures
+    })
 }
 
 /// The cluster bus over `wire` if given, else over NATS when `cluster.nats_url` is set, else the in-process one.

@@ -105,21 +105,25 @@ fn scrape_key_ok(state: &HttpState, headers: &axum::http::HeaderMap) -> bool {
     !presented.is_empty() && state.server_api.scrape_key_name(presented).is_some()
 }
 
-fn metrics_text(state: &HttpState) -> impl axum::response::IntoResponse {
-    let (rooms, members) = state.rooms.counts();
-    state.metrics.rooms_loaded.set(rooms as i64);
-    state.metrics.room_members.set(members as i64);
+/// Sets the gauges that are read rather than counted: rooms and members present, the bus, the memory budget.
+pub fn refresh_gauges(
+    rooms: &crate::rooms::Rooms,
+    metrics: &crate::metrics::Metrics,
+    budget: &crate::transport::MemoryBudget,
+) {
+    let (loaded, members) = rooms.counts();
+    metrics.rooms_loaded.set(loaded as i64);
+    metrics.room_members.set(members as i64);
     // Read at scrape time: the same check that routes posts (a node whose bus is down commits locally).
-    let up = state
-        .rooms
-        .bus()
-        .cluster()
-        .is_none_or(|bus| bus.connected());
-    state.metrics.bus_connected.set(i64::from(up));
-    state
-        .metrics
+    let up = rooms.bus().cluster().is_none_or(|bus| bus.connected());
+    metrics.bus_connected.set(i64::from(up));
+    metrics
         .memory_budget_used_bytes
-        .set(i64::try_from(state.budget.used()).unwrap_or(i64::MAX));
+        .set(i64::try_from(budget.used()).unwrap_or(i64::MAX));
+}
+
+fn metrics_text(state: &HttpState) -> impl axum::response::IntoResponse {
+    refresh_gauges(&state.rooms, &state.metrics, &state.budget);
     (
         [(
             axum::http::header::CONTENT_TYPE,

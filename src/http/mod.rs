@@ -6,6 +6,7 @@
 mod auth;
 mod body;
 mod conn;
+mod console;
 mod error;
 pub mod health;
 mod history;
@@ -14,6 +15,7 @@ mod search;
 mod serve;
 mod server_api;
 mod server_history;
+mod server_reads;
 mod server_rights;
 mod server_rooms;
 pub mod whip;
@@ -52,6 +54,10 @@ pub struct HttpState {
     pub metrics_need_key: bool,
     /// A request body must arrive within this (`limits.http_body_timeout_ms`; `body.rs`).
     pub body_timeout: std::time::Duration,
+    /// This node's overview figures (`GET /api/server/nodes`).
+    pub figures: crate::rooms::Figures,
+    /// Serve the admin console at `/admin` (`[admin] enabled`).
+    pub console: bool,
 }
 
 /// Every route (`routes.rs`, which also makes `/api/openapi.json`).

@@ -8,8 +8,8 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use super::{
-    error, health, history, search, server_api, server_history, server_rights, server_rooms, whip,
-    ws, HttpState,
+    console, error, health, history, search, server_api, server_history, server_reads,
+    server_rights, server_rooms, whip, ws, HttpState,
 };
 
 /// Who may call a route.
@@ -101,6 +101,12 @@ pub fn routes() -> Vec<Route> {
         route!("GET" "/api/server/rooms/{rid}/presence", "Who is present, on every node", Backend, Some(schema::<sr::PageParams>), None, 200, get(sr::presence)),
         route!("GET" "/api/server/rooms/{rid}/properties", "A room's properties", Backend, None, None, 200, get(sr::properties)),
         route!("POST" "/api/server/rooms/{rid}/properties", "Set a room's properties", Backend, None, Some(properties), 200, post(sr::set_properties)),
+        route!("GET" "/api/server/rooms/{rid}/messages", "A page of a room's history (no rights check)", Backend, Some(schema::<server_reads::PageParams>), None, 200, get(server_reads::room_messages)),
+        route!("GET" "/api/server/rooms/{rid}/rights", "Users with stored rights in a room", Backend, Some(schema::<server_reads::RightsParams>), None, 200, get(server_reads::rights)),
+        route!("GET" "/api/server/search", "Full-text search in one room (no rights check)", Backend, Some(schema::<server_reads::SearchParams>), None, 200, get(server_reads::search)),
+        route!("GET" "/api/server/nodes", "This node's and every live node's figures", Backend, None, None, 200, get(server_reads::nodes)),
+        route!("GET" "/api/server/media", "The SFU's publishers and players", Backend, None, None, 200, get(server_reads::media)),
+        route!("POST" "/api/server/media/end", "End a publisher or player", Backend, None, Some(schema::<server_reads::EndBody>), 200, post(server_reads::end_media)),
     ]
 }
 
@@ -113,11 +119,19 @@ pub fn router(state: HttpState) -> Router {
             None => by_path.push((r.path, (r.handler)())),
         }
     }
-    by_path
+    let console_on = state.console;
+    let routed = by_path
         .into_iter()
         .fold(Router::new(), |router, (path, methods)| {
             router.route(path, methods)
-        })
+        });
+    // The admin console is pages, not API: outside the table and the OpenAPI document.
+    let routed = if console_on {
+        routed.merge(console::routes())
+    } else {
+        routed
+    };
+    routed
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
         .with_state(state)
@@ -139,7 +153,7 @@ pub fn openapi() -> Value {
                 "400": { "description": "bad request: `{\"error\": \"...\"}`" },
             },
         });
-        if r.path.contains('{') {
+        if r.path.contains('{') || r.path == "/api/server/search" {
             op["responses"]["404"] =
                 json!({"description": "no such room, user, message or resource"});
         }

@@ -11,6 +11,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+mod overview;
 mod process;
 mod series;
 
@@ -164,6 +165,7 @@ impl Metrics {
     /// Builds the registry, every labelled series with known label values at 0 (`series.rs`), the store
     /// reported up until a check says otherwise.
     pub fn new() -> Metrics {
+        overview::mark_start();
         let m = Metrics::build();
         m.store_up.set(1);
         m.start_at_zero();

@@ -183,6 +183,12 @@ impl Metrics {
             "redact",
             "erase",
             "history",
+            "nodes",
+            "room_messages",
+            "room_rights",
+            "search",
+            "media",
+            "end_media",
         ] {
             self.server_api_requests_total
                 .with_label_values(&["-", call, "unauthorized"]);

@@ -126,6 +126,42 @@ impl Rooms {
         }
     }
 
+    /// Stored rights in `rid` (which must exist), ascending by user id after `after`:
+    /// `{"rights": [{"user","mask": "rw"}], "more"}`. Users without stored rights hold the room's default.
+    pub async fn room_rights(
+        &self,
+        rid: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Value, RoomError> {
+        validate_room_id(rid)?;
+        if let Some(a) = after {
+            validate_user_id(a)?;
+        }
+        self.existing_room(rid).await?;
+        let mut rows = self
+            .store()
+            .member_masks(rid, after, limit.saturating_add(1))
+            .await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let rights: Vec<Value> = rows
+            .into_iter()
+            .map(|(user, mask)| json!({ "user": user, "mask": crate::protocol::args::Mask(mask).letters() }))
+            .collect();
+        Ok(json!({ "rights": rights, "more": more }))
+    }
+
+    /// This node's and every other live node's overview figures (the admin console's overview): this node's
+    /// read now, the others' from their last heartbeat (`{"node"}` only until one arrives).
+    pub fn nodes_overview(&self, mine: Value) -> Value {
+        let mut nodes = vec![mine];
+        for (name, figures) in self.state().remote.figures() {
+            nodes.push(figures.unwrap_or_else(|| json!({ "node": name })));
+        }
+        json!({ "self": self.node(), "nodes": nodes })
+    }
+
     /// Rooms ascending by id after `after`: `{"rooms": [{"id","owner","created","present"}], "more"}`.
     pub async fn rooms_page(&self, after: Option<&str>, limit: u32) -> Result<Value, RoomError> {
         if let Some(a) = after {

@@ -73,6 +73,30 @@ impl Rooms {
         Ok(page)
     }
 
+    /// A page of room `rid` (which must exist) with no rights check: the server API's read (an API key holder).
+    pub async fn server_history(
+        &self,
+        rid: &str,
+        before: Option<i64>,
+        after: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<Page, RoomError> {
+        let limit = self.policy().page_limit(limit)?;
+        super::state::validate_room_id(rid)?;
+        self.existing_room(rid).await?;
+        let mut page = self
+            .store()
+            .history(&HistoryQuery {
+                thread: Thread::Room(rid.to_string()),
+                before,
+                after,
+                limit,
+            })
+            .await?;
+        self.check_readable(&mut page.messages);
+        Ok(page)
+    }
+
     /// Rows stored before the accept-time check existed (or written by hand) are held to the same rule: one
     /// that fails it is marked to be served as a placeholder.
     pub(super) fn check_readable(&self, rows: &mut [StoredMessage]) {

@@ -33,7 +33,7 @@ pub use archive::{
     Retention, SearchIndexer, SearchRequest,
 };
 pub use catchup::Replay;
-pub use cluster::{home_node, run_cluster};
+pub use cluster::{home_node, run_cluster, Figures};
 pub use dedupe::{Begun, Dedupe, Resolver, SharedPosted, MAX_CID};
 pub use error::RoomError;
 pub use history::{page_json, HistoryRequest, HistoryThread};

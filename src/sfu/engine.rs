@@ -159,6 +159,27 @@ impl Engine {
             Command::Close { key, reply } => {
                 let _ = reply.send(self.close(key, None));
             }
+            Command::End { key, reason, reply } => {
+                let _ = reply.send(self.close(key, Some(reason)));
+            }
+            Command::List { reply } => {
+                let now = Instant::now();
+                let mut peers: Vec<super::PeerInfo> = self
+                    .peers
+                    .iter()
+                    .map(|(key, p)| super::PeerInfo {
+                        key: *key,
+                        publisher: matches!(p.role, Role::Publisher { .. }),
+                        stream: p.stream().to_string(),
+                        connected: p.connected,
+                        age: now.saturating_duration_since(p.created),
+                    })
+                    .collect();
+                peers.sort_by(|a, b| {
+                    (!a.publisher, &a.stream, a.key).cmp(&(!b.publisher, &b.stream, b.key))
+                });
+                let _ = reply.send(peers);
+            }
         }
     }
 

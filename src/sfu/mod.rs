@@ -116,6 +116,27 @@ pub(crate) enum Command {
         key: PeerKey,
         reply: oneshot::Sender<bool>,
     },
+    /// Ends a peer connection as a failure would, so its owner is told (the server API's "end").
+    End {
+        key: PeerKey,
+        reason: String,
+        reply: oneshot::Sender<bool>,
+    },
+    List {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+}
+
+/// One peer connection, as the server API lists them.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    pub key: PeerKey,
+    pub publisher: bool,
+    pub stream: String,
+    /// ICE and DTLS completed.
+    pub connected: bool,
+    /// How long ago its offer/answer was made.
+    pub age: std::time::Duration,
 }
 
 /// A handle on the SFU task. `Sfu::off()` when `listen.rtc` is off: every call says so.
@@ -268,6 +289,28 @@ impl Sfu {
             reply,
         })
         .await?
+    }
+
+    /// Every peer connection, publishers first, then by stream.
+    pub async fn peers(&self) -> Vec<PeerInfo> {
+        if !self.is_on() {
+            return Vec::new();
+        }
+        self.ask(|reply| Command::List { reply })
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Ends the peer connection of `key` and tells its owner `reason` (a signaling pipe gets a failure
+    /// status); a publisher's players are told it ended. Whether there was one.
+    pub async fn end(&self, key: PeerKey, reason: &str) -> bool {
+        if !self.is_on() {
+            return false;
+        }
+        let reason = reason.to_string();
+        self.ask(|reply| Command::End { key, reason, reply })
+            .await
+            .unwrap_or(false)
     }
 
     /// Ends the peer connection of `key` (a publisher's players are told). Whether there was one.

@@ -82,6 +82,34 @@ impl Store {
         .transpose()
     }
 
+    /// Stored rights in `room`, ascending by user id after `after` (exclusive), at most `limit`: the server
+    /// API's (and the admin console's) list of who holds what.
+    pub async fn member_masks(
+        &self,
+        room: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, u32)>, StoreError> {
+        let rows: Vec<(String, i64)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT user_id, mask FROM room_members WHERE room_id = $1 AND user_id > $2 \
+                 ORDER BY user_id LIMIT $3",
+            )
+            .bind(room)
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(user, m)| {
+                u32::try_from(m)
+                    .map(|m| (user, m))
+                    .map_err(|_| StoreError::Corrupt(format!("mask {m} out of range")))
+            })
+            .collect()
+    }
+
     /// Sets the rights of `user` in `room` (the room must exist).
     pub async fn set_member_mask(
         &self,

@@ -65,6 +65,35 @@ impl Rooms {
         self.check_readable(&mut messages);
         Ok(Hits { messages, more })
     }
+
+    /// The newest messages of room `rid` (which must exist) matching `query`, with no rights check: the server
+    /// API's search (an API key holder).
+    pub async fn server_search(
+        &self,
+        rid: &str,
+        query: &str,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<Hits, RoomError> {
+        let limit = self.policy().page_limit(limit)?;
+        let terms = parse_query(query)?;
+        crate::rooms::state::validate_room_id(rid)?;
+        self.existing_room(rid).await?;
+        let thread = Thread::Room(rid.to_string());
+        let (mut messages, more) = self
+            .store()
+            .search(&SearchQuery {
+                user: String::new(),
+                terms,
+                thread_word: Some(thread_token(&thread)),
+                scope: SearchScope::Room(rid.to_string()),
+                before,
+                limit,
+            })
+            .await?;
+        self.check_readable(&mut messages);
+        Ok(Hits { messages, more })
+    }
 }
 
 #[derive(Serialize)]

@@ -86,7 +86,7 @@ fn with_presence_diff(
 
 impl Rooms {
     /// Who is present on this node, per room (visible members, each user once): the heartbeat snapshot.
-    pub fn snapshot(&self) -> Event {
+    pub fn snapshot(&self, figures: Option<serde_json::Value>) -> Event {
         let state = self.state();
         let rooms = state
             .rooms
@@ -100,6 +100,7 @@ impl Rooms {
         Event::Snapshot {
             node: self.node().to_string(),
             rooms,
+            figures,
         }
     }
 
@@ -155,7 +156,11 @@ impl Rooms {
                     s.remote.remove_user(&node, &rid, &uid);
                 });
             }
-            Event::Snapshot { node, rooms } => {
+            Event::Snapshot {
+                node,
+                rooms,
+                figures,
+            } => {
                 let fresh: HashMap<String, HashMap<String, User>> = rooms
                     .into_iter()
                     .map(|(rid, users)| {
@@ -168,13 +173,15 @@ impl Rooms {
                 let touched: Vec<(String, String)> =
                     old.symmetric_difference(&new).cloned().collect();
                 with_presence_diff(&mut state, limit, &touched, "", |s| {
-                    s.remote.view(&node).rooms = fresh;
+                    let view = s.remote.view(&node);
+                    view.rooms = fresh;
+                    view.figures = figures;
                 });
                 self.count_nodes(&state);
             }
             Event::Hello { .. } => {
                 if let Some(bus) = self.inner.bus.cluster() {
-                    bus.publish(&self.snapshot(), &[]);
+                    bus.publish(&self.snapshot(None), &[]);
                 }
             }
             Event::Bye { node } => self.drop_node(&node, "node stopped"),

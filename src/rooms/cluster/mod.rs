@@ -54,11 +54,16 @@ impl Rooms {
     }
 }
 
+/// This node's overview figures, as the admin console shows them (`GET /api/server/nodes`): made by the
+/// gateway, which sees every layer's gauges; sent with every heartbeat.
+pub type Figures = std::sync::Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
 /// Subscribes and announces this node; the returned future then runs the cluster side until `shutdown`:
 /// applies what the bus says, announces this node's presence every heartbeat, drops nodes past the TTL, and
 /// says goodbye at the end.
 pub async fn run_cluster(
     rooms: Rooms,
+    figures: Figures,
     bus: ClusterBus,
     heartbeat: Duration,
     ttl: Duration,
@@ -89,7 +94,7 @@ pub async fn run_cluster(
                     rooms.commit_forwarded(request).await;
                 }
                 _ = tick.tick() => {
-                    bus.publish(&rooms.snapshot(), &[]);
+                    bus.publish(&rooms.snapshot(Some(figures())), &[]);
                     rooms.expire_nodes(ttl);
                 }
                 _ = shutdown.cancelled() => break,

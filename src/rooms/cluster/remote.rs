@@ -16,6 +16,8 @@ pub struct NodeView {
     seen: Instant,
     /// room id -> user id -> user.
     pub rooms: HashMap<String, HashMap<String, User>>,
+    /// Its overview figures from its last snapshot (`Metrics::overview`), for the admin console.
+    pub figures: Option<serde_json::Value>,
 }
 
 impl Remote {
@@ -65,6 +67,7 @@ impl Remote {
             .or_insert_with(|| NodeView {
                 seen: Instant::now(),
                 rooms: HashMap::new(),
+                figures: None,
             });
         v.seen = Instant::now();
         v
@@ -73,6 +76,17 @@ impl Remote {
     /// Whether `node` was heard from within the TTL.
     pub fn alive(&self, node: &str) -> bool {
         self.nodes.contains_key(node)
+    }
+
+    /// The other live nodes' last figures, by name.
+    pub fn figures(&self) -> Vec<(String, Option<serde_json::Value>)> {
+        let mut all: Vec<_> = self
+            .nodes
+            .iter()
+            .map(|(name, n)| (name.clone(), n.figures.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// The other live nodes' names.

@@ -1,0 +1,229 @@
+//! The server API's reads for an operator (API key; see `server_api.rs`), the admin console's data:
+//! `GET /api/server/nodes` (this node's and every live node's figures), `GET /api/server/rooms/{rid}/messages`
+//! and `GET /api/server/search?room=&q=` (a room's history and search without a member's rights),
+//! `GET /api/server/rooms/{rid}/rights` (stored rights), `GET /api/server/media` and
+//! `POST /api/server/media/end {id}` (the SFU's peer connections).
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::{segment, ApiError};
+use super::history::{json_text, HTTP_PAGE_MAX};
+use super::server_api::{caller, finish, json_body, read_body};
+use super::HttpState;
+use crate::rooms::{hits_json, page_json};
+use crate::sfu::PeerKey;
+
+/// `{"self": <this node>, "nodes": [<this node's figures>, <each other live node's, from its heartbeat>]}`.
+pub async fn nodes(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let key = caller(&state, &headers, "nodes")?;
+    let overview = state.rooms.nodes_overview((state.figures)());
+    finish(&state, &key, "nodes", Ok(overview)).map(Json)
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PageParams {
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// A page of a room's history, shaped as the members' `GET /api/rooms/{rid}/messages` (no rights check).
+pub async fn room_messages(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    q: Result<Query<PageParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let rid = segment(path)?;
+    let key = caller(&state, &headers, "room_messages")?;
+    let result = async {
+        let Query(p) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let newest = p.after.is_none() || p.before.is_some();
+        let page = state
+            .rooms
+            .server_history(&rid, p.before, p.after, p.limit)
+            .await?;
+        Ok(json_text(page_json(&page, newest, Some(HTTP_PAGE_MAX))))
+    }
+    .await;
+    finish(&state, &key, "room_messages", result)
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SearchParams {
+    /// The words (docs/protocol.md, "Search").
+    q: String,
+    /// The room to search (required: the server API searches one room at a time).
+    room: String,
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// Search in one room, shaped as the members' `GET /api/search` (no rights check).
+pub async fn search(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    q: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let key = caller(&state, &headers, "search")?;
+    let result = async {
+        let Query(p) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let hits = state
+            .rooms
+            .server_search(&p.room, &p.q, p.before, p.limit)
+            .await?;
+        Ok(json_text(hits_json(&hits, Some(HTTP_PAGE_MAX))))
+    }
+    .await;
+    finish(&state, &key, "search", result)
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RightsParams {
+    /// The last user id of the previous page.
+    after: Option<String>,
+    /// 1..=1000, default 100.
+    limit: Option<u32>,
+}
+
+/// `{"rights": [{"user","mask"}], "more"}`: the users with stored rights in a room, ascending by id.
+pub async fn rights(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    q: Result<Query<RightsParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let rid = segment(path)?;
+    let key = caller(&state, &headers, "room_rights")?;
+    let result = async {
+        let Query(p) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let limit = p.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::BadRequest(
+                "limit must be between 1 and 1000".into(),
+            ));
+        }
+        Ok(state
+            .rooms
+            .room_rights(&rid, p.after.as_deref(), limit)
+            .await?)
+    }
+    .await;
+    finish(&state, &key, "room_rights", result).map(Json)
+}
+
+/// A peer connection's id in the server API: `pipe-<connection>-<pipe>` or `http-<resource>`.
+fn peer_id(key: PeerKey) -> String {
+    match key {
+        PeerKey::Pipe { conn, pipe } => format!("pipe-{conn}-{pipe}"),
+        PeerKey::Http(id) => format!("http-{id}"),
+    }
+}
+
+fn parse_peer_id(id: &str) -> Option<PeerKey> {
+    if let Some(rest) = id.strip_prefix("pipe-") {
+        let (conn, pipe) = rest.split_once('-')?;
+        return Some(PeerKey::Pipe {
+            conn: conn.parse().ok()?,
+            pipe: pipe.parse().ok()?,
+        });
+    }
+    Some(PeerKey::Http(id.strip_prefix("http-")?.parse().ok()?))
+}
+
+/// `{"peers": [{"id","role","stream","via","connected","age_ms"}]}`: the SFU's publishers and players.
+pub async fn media(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let key = caller(&state, &headers, "media")?;
+    let peers: Vec<Value> = state
+        .sfu
+        .peers()
+        .await
+        .into_iter()
+        .map(|p| {
+            let via = match (p.key, p.publisher) {
+                (PeerKey::Pipe { .. }, _) => "signaling",
+                (PeerKey::Http(_), true) => "whip",
+                (PeerKey::Http(_), false) => "whep",
+            };
+            json!({
+                "id": peer_id(p.key),
+                "role": if p.publisher { "publisher" } else { "player" },
+                "stream": p.stream,
+                "via": via,
+                "connected": p.connected,
+                "age_ms": u64::try_from(p.age.as_millis()).unwrap_or(u64::MAX),
+            })
+        })
+        .collect();
+    finish(&state, &key, "media", Ok(json!({ "peers": peers }))).map(Json)
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EndBody {
+    /// A peer's `id` from `GET /api/server/media`.
+    id: String,
+}
+
+/// Ends a peer connection: its owner is told (a signaling pipe gets `NetStream.Failed`-style failure, a
+/// publisher's players `Play.Stop`). `{"ended": true}`; 404 when there is no such peer.
+pub async fn end_media(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<Value>, ApiError> {
+    let key = caller(&state, &headers, "end_media")?;
+    let result = async {
+        let body = read_body(&state, &headers, body).await?;
+        let b: EndBody = json_body(&body)?;
+        let peer = parse_peer_id(&b.id).ok_or_else(|| {
+            ApiError::BadRequest("id: a peer id from GET /api/server/media".into())
+        })?;
+        if state.sfu.end(peer, "ended by the server").await {
+            Ok(json!({ "id": b.id, "ended": true }))
+        } else {
+            Err(ApiError::NotFound(format!("no peer connection {}", b.id)))
+        }
+    }
+    .await;
+    finish(&state, &key, "end_media", result).map(Json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_ids_go_both_ways_and_junk_is_refused() {
+        for key in [PeerKey::Pipe { conn: 7, pipe: 3 }, PeerKey::Http(42)] {
+            assert_eq!(parse_peer_id(&peer_id(key)), Some(key));
+        }
+        for junk in [
+            "",
+            "pipe-",
+            "pipe-1",
+            "pipe-a-b",
+            "http-",
+            "http-x",
+            "other-1",
+            "pipe-1-99999",
+        ] {
+            assert_eq!(parse_peer_id(junk), None, "{junk}");
+        }
+    }
+}

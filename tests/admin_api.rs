@@ -1,0 +1,216 @@
+//! What the admin console stands on, called as the console calls it (plain HTTP with an `X-API-Key`) while a
+//! member talks over a real TCP connection: the node figures, a room's history, search and stored rights
+//! without a member's rights, and the console's own files with their security headers (and none in prod).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{people, TestGateway};
+use odd_gateway::client::Client;
+use odd_gateway::config::ApiKey;
+use serde_json::{json, Value};
+
+const KEY: &str = "k-console-0123456789";
+
+fn with_key(c: &mut odd_gateway::config::Config) {
+    people(c);
+    c.server_api.keys = vec![ApiKey {
+        name: "ops".into(),
+        key: KEY.into(),
+    }];
+}
+
+async fn get(gw: &TestGateway, path: &str, key: Option<&str>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().get(format!("{}{path}", gw.http_url()));
+    if let Some(k) = key {
+        req = req.header("X-API-Key", k);
+    }
+    let r = req.send().await.expect("http");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(gw: &TestGateway, path: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", gw.http_url()))
+        .header("X-API-Key", KEY)
+        .json(&body)
+        .send()
+        .await
+        .expect("http");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_reads_nodes_history_search_and_rights_of_any_room() {
+    let gw = TestGateway::start_with(with_key).await;
+    let alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("alice");
+    let pipe = alice.create("messaging").await.expect("pipe");
+    alice.join(pipe, "ops").await.expect("join");
+    let text = "<script>alert(1)</script> needle";
+    let sent = alice.say(pipe, "ops", text).await.expect("sent");
+    assert!(!sent.is_error(), "{sent:?}");
+
+    // This node: alice's TCP connection, the stored message, the store's state, who it is.
+    let (status, nodes) = get(&gw, "/api/server/nodes", Some(KEY)).await;
+    assert_eq!(status, 200, "{nodes}");
+    let me = &nodes["nodes"][0];
+    assert_eq!(nodes["self"], me["node"]);
+    assert_eq!(me["connections"]["tcp"], 1, "{me}");
+    assert!(me["messages_stored"].as_u64() >= Some(1), "{me}");
+    assert_eq!(me["store"], json!({"backend": "sqlite", "up": true}));
+    assert_eq!(me["rooms"], 1, "{me}");
+    assert!(me["frames"]["received"].as_u64() >= Some(3), "{me}");
+    assert!(me["memory"]["budget_bytes"].as_u64() > Some(0), "{me}");
+    assert_eq!(nodes["nodes"].as_array().map(Vec::len), Some(1));
+
+    // The room's history as members see it, though the key holds no rights in the room.
+    let (status, page) = get(&gw, "/api/server/rooms/ops/messages?limit=10", Some(KEY)).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["messages"][0]["data"], text, "{page}");
+    assert_eq!(page["messages"][0]["user"]["id"], "alice");
+
+    // Search in the room, once the indexer has reached the message.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let hits = loop {
+        let (status, hits) = get(&gw, "/api/server/search?room=ops&q=needle", Some(KEY)).await;
+        assert_eq!(status, 200, "{hits}");
+        if hits["messages"].as_array().is_some_and(|m| !m.is_empty()) {
+            break hits;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no hit: {hits}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(hits["messages"][0]["data"], text);
+    let (status, _) = get(&gw, "/api/server/search?room=ops&q=", Some(KEY)).await;
+    assert_eq!(status, 400, "a query with no words");
+    let (status, _) = get(&gw, "/api/server/search?q=needle", Some(KEY)).await;
+    assert_eq!(status, 400, "the room is required");
+
+    // Stored rights: what chmod wrote, ascending by user, paged.
+    for (user, mask) in [("carol", "rwx"), ("bob", "r")] {
+        let (status, body) = post(
+            &gw,
+            "/api/server/chmod",
+            json!({"room": "ops", "user": user, "operator": "=", "mask": mask}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // alice made the room, so she holds rwx in it.
+    let (status, rights) = get(&gw, "/api/server/rooms/ops/rights?limit=2", Some(KEY)).await;
+    assert_eq!(status, 200, "{rights}");
+    let first = json!([{"user": "alice", "mask": "rwx"}, {"user": "bob", "mask": "r"}]);
+    assert_eq!(rights, json!({"rights": first, "more": true}));
+    let (_, rest) = get(&gw, "/api/server/rooms/ops/rights?after=bob", Some(KEY)).await;
+    let rest_json = json!({"rights": [{"user": "carol", "mask": "rwx"}], "more": false});
+    assert_eq!(rest, rest_json);
+
+    // Unknown rooms, bad limits, no key.
+    for path in [
+        "/api/server/rooms/nowhere/messages",
+        "/api/server/rooms/nowhere/rights",
+        "/api/server/search?room=nowhere&q=x",
+    ] {
+        assert_eq!(get(&gw, path, Some(KEY)).await.0, 404, "{path}");
+    }
+    for path in [
+        "/api/server/rooms/ops/rights?limit=0",
+        "/api/server/rooms/ops/messages?limit=100000",
+        "/api/server/rooms/ops/messages?before=x",
+    ] {
+        assert_eq!(get(&gw, path, Some(KEY)).await.0, 400, "{path}");
+    }
+    for path in [
+        "/api/server/nodes",
+        "/api/server/rooms/ops/messages",
+        "/api/server/search?room=ops&q=needle",
+        "/api/server/rooms/ops/rights",
+        "/api/server/media",
+    ] {
+        assert_eq!(get(&gw, path, None).await.0, 401, "{path}");
+        assert_eq!(
+            get(&gw, path, Some("wrong-key-0123456789")).await.0,
+            401,
+            "{path}"
+        );
+    }
+}
+
+/// `/admin` serves the console's files with a policy that forbids inline script and every other origin;
+/// nothing outside its folder; and nothing at all when `[admin] enabled = false` (the prod default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_served_with_its_policy_and_only_when_enabled() {
+    let gw = TestGateway::start_with(with_key).await;
+    let http = reqwest::Client::new();
+    let page = http
+        .get(format!("{}/admin", gw.http_url()))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    let header = |r: &reqwest::Response, h: &str| {
+        r.headers()
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let csp = header(&page, "content-security-policy");
+    for part in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert_eq!(header(&page, "x-content-type-options"), "nosniff");
+    assert!(header(&page, "content-type").starts_with("text/html"));
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains("<script type=\"module\" src=\"/admin/app.js\""),
+        "{html}"
+    );
+    let script = http
+        .get(format!("{}/admin/app.js", gw.http_url()))
+        .send()
+        .await
+        .expect("script");
+    assert_eq!(script.status(), 200);
+    assert!(header(&script, "content-type").starts_with("text/javascript"));
+    for path in [
+        "/admin/..%2FCargo.toml",
+        "/admin/.gitignore",
+        "/admin/nothing.js",
+        "/admin/console.rs",
+    ] {
+        let r = http
+            .get(format!("{}{path}", gw.http_url()))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(r.status(), 404, "{path}");
+    }
+
+    let off = TestGateway::start_with(|c| {
+        with_key(c);
+        c.admin.enabled = Some(false);
+    })
+    .await;
+    let r = http
+        .get(format!("{}/admin", off.http_url()))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 404);
+    let prod = odd_gateway::config::Profile::Prod;
+    assert!(!odd_gateway::config::Admin::default().enabled_in(prod));
+}
