@@ -1,0 +1,92 @@
+// The server API client. The key lives only in this module's variable: never in a URL, storage or a cookie.
+
+let key = null;
+
+export function setKey(k) {
+  key = k;
+}
+
+export function forgetKey() {
+  key = null;
+}
+
+export function signedIn() {
+  return key !== null;
+}
+
+/** An error answer: `status` the HTTP status, `message` the server's `error` text, `code` its `code`. */
+export class ApiError extends Error {
+  constructor(status, message, code) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code || '';
+  }
+}
+
+/** A path segment (room or user id) for a URL path. */
+export const seg = (s) => encodeURIComponent(String(s));
+
+/** `path` with a query string made from the entries of `params` that are not undefined or null. */
+export function withQuery(path, params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v !== undefined && v !== null) q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+/**
+ * Calls the server API: `method`, a same-origin `path` (`/api/server/...`), an optional JSON `body`.
+ * Resolves to `{status, data}`; rejects with an ApiError for an error answer (or a network failure: status 0).
+ */
+export async function call(method, path, body, { signal } = {}) {
+  if (key === null) throw new ApiError(401, 'Not signed in', 'unauthorized');
+  if (!path.startsWith('/api/server/')) throw new Error('the console only calls /api/server/');
+  const headers = { 'X-API-Key': key, accept: 'application/json' };
+  const init = {
+    method,
+    headers,
+    signal,
+    cache: 'no-store',
+    credentials: 'omit',
+    redirect: 'error',
+    referrerPolicy: 'no-referrer',
+  };
+  if (body !== undefined) {
+    headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    if (e && e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'The gateway did not answer (network error)', 'network');
+  }
+  const text = await res.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!res.ok) {
+    const msg = data && typeof data.error === 'string' && data.error
+      ? data.error
+      : `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
+    throw new ApiError(res.status, msg, data && typeof data.code === 'string' ? data.code : '');
+  }
+  return { status: res.status, data };
+}
+
+export async function get(path, params, opts) {
+  return (await call('GET', withQuery(path, params), undefined, opts)).data;
+}
+
+export async function post(path, body, opts) {
+  return (await call('POST', path, body, opts)).data;
+}

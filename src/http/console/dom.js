@@ -1,0 +1,229 @@
+// DOM helpers. Everything the server sends is attacker-controlled: it only ever reaches the page through
+// text nodes (textContent, createTextNode) or setAttribute on attributes that cannot run code. There is no
+// innerHTML anywhere in the console, and the only href the console builds is a fragment made by `route()`.
+
+// Attributes `h` refuses to set: anything that loads or runs something.
+const FORBIDDEN = /^(on|src$|srcset$|href$|action$|formaction$|style$|xlink:|srcdoc$|background$|poster$)/i;
+
+/**
+ * Creates an element. `props`: `class`, `text` (textContent), `on` ({event: handler}), `route` (an array of
+ * route parts: sets a safe `#/...` href), `value`/`checked` (properties), and any other attribute (a value of
+ * `true` sets it empty, `false`/`null`/`undefined` leaves it out). Children: nodes, strings (as text),
+ * arrays, or null/false (skipped).
+ */
+export function h(tag, props, ...children) {
+  const el = document.createElement(tag);
+  if (props) {
+    for (const [k, v] of Object.entries(props)) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') el.className = Array.isArray(v) ? v.filter(Boolean).join(' ') : v;
+      else if (k === 'text') el.textContent = String(v);
+      else if (k === 'on') for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
+      else if (k === 'route') el.setAttribute('href', route(...v));
+      else if (k === 'value') el.value = String(v);
+      else if (k === 'checked') el.checked = Boolean(v);
+      else if (FORBIDDEN.test(k)) throw new Error(`h(): refusing attribute ${k}`);
+      else el.setAttribute(k, v === true ? '' : String(v));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+/** Appends children (nodes, strings as text, arrays; null/false skipped). */
+export function append(el, children) {
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    if (Array.isArray(c)) append(el, c);
+    else if (c instanceof Node) el.appendChild(c);
+    else el.appendChild(document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+/** Replaces every child of `el`. */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
+/** A fragment URL: `#/` and each part through encodeURIComponent (so it can never be `javascript:`). */
+export function route(...parts) {
+  return '#/' + parts.map((p) => encodeURIComponent(String(p))).join('/');
+}
+
+let uid = 0;
+/** A fresh element id, for `<label for>`. */
+export function nextId(prefix) {
+  uid += 1;
+  return `${prefix}-${uid}`;
+}
+
+/** A label and its control, for a form row. `control` gets an id if it has none. */
+export function field(labelText, control, hint) {
+  if (!control.id) control.id = nextId('f');
+  return h('div', { class: 'field' },
+    h('label', { for: control.id, text: labelText }),
+    control,
+    hint ? h('span', { class: 'hint', text: hint }) : null);
+}
+
+// ---- formatting ----
+
+const timeFmt = new Intl.DateTimeFormat(undefined, {
+  year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
+});
+
+/** A `<time>` for unix milliseconds, shown in local time. */
+export function time(ms) {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) return h('span', { class: 'muted', text: '—' });
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) return h('span', { class: 'muted', text: '—' });
+  return h('time', { datetime: d.toISOString(), text: timeFmt.format(d) });
+}
+
+export function fmtTime(ms) {
+  const d = new Date(ms);
+  return typeof ms === 'number' && !Number.isNaN(d.getTime()) ? timeFmt.format(d) : '—';
+}
+
+const intFmt = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
+const rateFmt = new Intl.NumberFormat(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+
+export function fmtInt(n) {
+  return typeof n === 'number' && Number.isFinite(n) ? intFmt.format(n) : '—';
+}
+
+export function fmtRate(n) {
+  return typeof n === 'number' && Number.isFinite(n) ? rateFmt.format(n) : '—';
+}
+
+export function fmtBytes(n) {
+  if (typeof n !== 'number' || !Number.isFinite(n)) return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+  return `${i === 0 ? intFmt.format(v) : rateFmt.format(v)} ${units[i]}`;
+}
+
+export function fmtDuration(s) {
+  if (typeof s !== 'number' || !Number.isFinite(s) || s < 0) return '—';
+  s = Math.floor(s);
+  const d = Math.floor(s / 86400);
+  const hh = Math.floor((s % 86400) / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = s % 60;
+  if (d > 0) return `${d}d ${hh}h ${mm}m`;
+  if (hh > 0) return `${hh}h ${mm}m ${ss}s`;
+  if (mm > 0) return `${mm}m ${ss}s`;
+  return `${ss}s`;
+}
+
+export function plural(n, one, many) {
+  return `${fmtInt(n)} ${n === 1 ? one : many}`;
+}
+
+/** What a message shows: a string as it is, the `text` of an object with a string `text`, else its JSON. */
+export function messageText(m) {
+  if (m.redacted) {
+    const by = typeof m.redacted_by === 'string' && m.redacted_by ? m.redacted_by : 'unknown';
+    return `(redacted by ${by})`;
+  }
+  if (m.unreadable) return '(unreadable)';
+  const d = m.data;
+  if (d === null || d === undefined) return '(no data)';
+  if (typeof d === 'string') return d;
+  if (typeof d === 'object' && !Array.isArray(d) && typeof d.text === 'string') return d.text;
+  try {
+    return JSON.stringify(d);
+  } catch {
+    return String(d);
+  }
+}
+
+/** A JSON value shown as text (strings without quotes). */
+export function showValue(v) {
+  if (typeof v === 'string') return v;
+  try {
+    return JSON.stringify(v);
+  } catch {
+    return String(v);
+  }
+}
+
+// ---- status area ----
+
+let statusEl = null;
+const recent = new Map();
+
+export function initStatus(el) {
+  statusEl = el;
+}
+
+/** A message in the status area (`role=status`, aria-live polite); `error` styles it as one. */
+export function say(text, { error = false } = {}) {
+  if (!statusEl) return;
+  const now = Date.now();
+  // The same error again within 10 s (a poll failing repeatedly) is not repeated.
+  if (error && recent.has(text) && now - recent.get(text) < 10000) return;
+  recent.set(text, now);
+  const item = h('p', { class: ['toast', error && 'toast-error'], 'data-test': error ? 'status-error' : 'status-message' },
+    error ? h('span', { class: 'sr-only', text: 'Error: ' }) : null, String(text));
+  statusEl.appendChild(item);
+  while (statusEl.children.length > 3) statusEl.firstElementChild.remove();
+  setTimeout(() => item.remove(), error ? 12000 : 8000);
+}
+
+export function clearStatus() {
+  if (statusEl) statusEl.replaceChildren();
+  recent.clear();
+}
+
+// ---- confirmation ----
+
+/**
+ * A button that asks before it acts: the first activation turns it into `confirmLabel` for 5 s, a second one
+ * within that time runs `action` (the button is disabled while it runs). Returns the button.
+ */
+export function confirmButton(label, confirmLabel, action, props = {}) {
+  let armed = null;
+  const btn = h('button', { type: 'button', ...props, class: ['btn', props.class], text: label });
+  const disarm = () => {
+    if (armed) clearTimeout(armed);
+    armed = null;
+    btn.textContent = label;
+    btn.classList.remove('confirming');
+    btn.removeAttribute('aria-describedby');
+  };
+  btn.addEventListener('click', async () => {
+    if (btn.disabled) return;
+    if (!armed) {
+      btn.textContent = confirmLabel;
+      btn.classList.add('confirming');
+      armed = setTimeout(disarm, 5000);
+      return;
+    }
+    disarm();
+    btn.disabled = true;
+    try {
+      await action();
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  return btn;
+}
+
+/** A section with a heading (h2) and an optional heading-level action. */
+export function section(title, props, ...children) {
+  const hid = nextId('h');
+  return h('section', { class: ['panel', props && props.class], 'aria-labelledby': hid, 'data-test': props && props['data-test'] },
+    h('h2', { id: hid, text: title }),
+    children);
+}
+
+/** A `<dl>` row pair. */
+export function pair(term, value) {
+  return [h('dt', { text: term }), h('dd', null, value)];
+}

@@ -1,0 +1,113 @@
+// Users: a lookup box, and a user's page: where they are, Disconnect, and Erase in a room.
+
+import { seg } from './api.js';
+import { h, replace, field, section, fmtInt, confirmButton, say, pair, nextId, plural, route } from './dom.js';
+
+export function render(ctx, main, uid) {
+  document.title = uid ? `User ${uid} · odd-gateway console` : 'Users · odd-gateway console';
+  const heading = uid
+    ? h('h1', { tabindex: '-1', class: 'wrap-id' }, h('span', { class: 'muted', text: 'User ' }), h('span', { 'data-test': 'user-id', text: uid }))
+    : h('h1', { tabindex: '-1', text: 'Users' });
+  const lookup = lookupForm(uid);
+  if (!uid) {
+    replace(main, h('div', { class: 'page-head' }, heading,
+      h('p', { class: 'muted page-note', text: 'Look a user up by id: where they are, and what to do about them.' })),
+    section('Find a user', { 'data-test': 'user-lookup' }, lookup));
+    return;
+  }
+
+  const facts = h('dl', { class: 'facts', 'data-test': 'user-facts' }, h('dt', { text: 'state' }), h('dd', { text: 'Loading…' }));
+  const roomsList = h('ul', { class: 'chips', 'data-test': 'user-rooms' });
+  const roomsNote = h('p', { class: 'muted' });
+  const roomChoices = h('datalist', { id: nextId('rooms') });
+  const refresh = h('button', { type: 'button', class: 'btn btn-small btn-quiet', 'data-test': 'user-refresh', text: 'Refresh' });
+
+  async function load() {
+    try {
+      const d = await ctx.get(`/api/server/users/${seg(uid)}`);
+      if (!ctx.alive()) return;
+      const rooms = d && Array.isArray(d.rooms) ? d.rooms.filter((r) => typeof r === 'string') : [];
+      replace(facts,
+        pair('connections on this node', h('span', { class: 'num', 'data-test': 'user-connections', text: fmtInt(d.connections) })),
+        pair('parked sessions', h('span', { class: 'num', 'data-test': 'user-parked', text: fmtInt(d.parked) })),
+        pair('present in', h('span', { class: 'num', text: plural(rooms.length, 'room', 'rooms') })));
+      roomsList.replaceChildren(...rooms.map((r) => h('li', null, h('a', { route: ['rooms', r], text: r }))));
+      roomsNote.textContent = rooms.length ? '' : 'Not present in any room.';
+      roomChoices.replaceChildren(...rooms.map((r) => h('option', { value: r })));
+    } catch (e) {
+      if (!ctx.alive()) return;
+      replace(facts, h('dt', { text: 'state' }), h('dd', { class: 'form-error', text: e && e.message ? e.message : String(e) }));
+      ctx.fail(e, `User ${uid}`);
+    }
+  }
+  refresh.addEventListener('click', load);
+
+  replace(main,
+    h('div', { class: 'page-head' }, heading),
+    h('div', { class: 'user-layout' },
+      h('div', { class: 'col-main' },
+        section('Where', { 'data-test': 'user-where' }, h('div', { class: 'panel-bar' }, h('span', { class: 'muted', text: 'Sessions as counted on this node; rooms on every node.' }), refresh), facts,
+          h('h3', { text: 'Rooms present in' }), roomsList, roomsNote),
+        disconnectPanel(ctx, uid, load),
+        erasePanel(ctx, uid, roomChoices)),
+      h('div', { class: 'col-side' }, section('Find another user', { 'data-test': 'user-lookup' }, lookup))));
+  load();
+}
+
+function lookupForm(uid) {
+  const input = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', 'data-test': 'user-lookup-input', value: uid || '' });
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-test': 'user-lookup-submit', text: 'Look up' });
+  const form = h('form', { class: 'form form-inline', role: 'search', novalidate: true },
+    field('User id', input), h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const id = input.value.trim();
+    if (!id) {
+      say('Type a user id.', { error: true });
+      input.focus();
+      return;
+    }
+    location.hash = route('users', id);
+  });
+  return form;
+}
+
+function disconnectPanel(ctx, uid, reload) {
+  const reason = h('input', { type: 'text', maxlength: '256', autocomplete: 'off', 'data-test': 'disconnect-reason' });
+  const btn = confirmButton('Disconnect', 'Confirm disconnect?', async () => {
+    const body = { user: uid };
+    if (reason.value.trim()) body.reason = reason.value.trim();
+    const d = await ctx.act(() => ctx.post('/api/server/disconnect', body), `Disconnect ${uid}`);
+    if (!d) return;
+    const n = typeof d.disconnected === 'number' ? d.disconnected : 0;
+    say(`${uid} disconnected (${plural(n, 'session', 'sessions')})`);
+    if (ctx.alive()) ctx.later(400, reload);
+  }, { class: 'btn-danger', 'data-test': 'disconnect' });
+  return section('Disconnect', { 'data-test': 'user-disconnect' },
+    h('p', { class: 'muted', text: 'Ends every session of this user, on every node; the reason is told to the client. The client may reconnect unless its token is refused.' }),
+    h('div', { class: 'form' }, field('Reason (optional)', reason), h('div', { class: 'actions' }, btn)));
+}
+
+function erasePanel(ctx, uid, choices) {
+  const room = h('input', { type: 'text', list: choices.id, autocomplete: 'off', spellcheck: 'false', 'data-test': 'erase-room' });
+  const result = h('p', { class: 'form-result', 'data-test': 'erase-result', hidden: true });
+  const btn = confirmButton('Erase in room', 'Confirm erase?', async () => {
+    const rid = room.value.trim();
+    if (!rid) {
+      say('Pick or type the room to erase in.', { error: true });
+      room.focus();
+      return;
+    }
+    const d = await ctx.act(() => ctx.post('/api/server/erase', { room: rid, user: uid }), `Erase ${uid} in ${rid}`);
+    if (!d) return;
+    const n = typeof d.redacted === 'number' ? d.redacted : 0;
+    const text = `Erased ${plural(n, 'message', 'messages')} of ${uid} in ${rid}`;
+    say(text);
+    result.textContent = text;
+    result.hidden = false;
+  }, { class: 'btn-danger', 'data-test': 'erase' });
+  return section('Erase in a room', { 'data-test': 'user-erase' },
+    h('p', { class: 'muted', text: 'The right to erasure: redacts every message this user sent in the room and blanks the nick and avatar stored with them.' }),
+    h('div', { class: 'form' }, choices, field('Room', room, 'One of the rooms above, or any room id.'), h('div', { class: 'actions' }, btn)),
+    result);
+}
