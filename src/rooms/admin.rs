@@ -74,26 +74,27 @@ impl Rooms {
     /// The rooms `uid` is present in, on every node, ascending by id.
     /// The rooms `uid` is present in through other nodes.
     pub fn remote_rooms_of(&self, uid: &str) -> Vec<String> {
-        let mut rooms: Vec<String> = self
-            .state()
-            .remote
-            .rooms_of(uid)
-            .map(str::to_string)
-            .collect();
+        let mut rooms: Vec<String> = Vec::new();
+        for shard in self.each_shard() {
+            rooms.extend(shard.remote.rooms_of(uid).map(str::to_string));
+        }
         rooms.sort();
         rooms.dedup();
         rooms
     }
 
     pub fn rooms_of(&self, uid: &str) -> Vec<String> {
-        let state = self.state();
-        let mut rooms: Vec<String> = state
-            .rooms
-            .iter()
-            .filter(|(_, r)| r.members.iter().any(|m| m.user.id == uid))
-            .map(|(rid, _)| rid.clone())
-            .chain(state.remote.rooms_of(uid).map(str::to_string))
-            .collect();
+        let mut rooms: Vec<String> = Vec::new();
+        for shard in self.each_shard() {
+            rooms.extend(
+                shard
+                    .rooms
+                    .iter()
+                    .filter(|(_, r)| r.members.iter().any(|m| m.user.id == uid))
+                    .map(|(rid, _)| rid.clone())
+                    .chain(shard.remote.rooms_of(uid).map(str::to_string)),
+            );
+        }
         rooms.sort();
         rooms.dedup();
         rooms
@@ -119,7 +120,7 @@ impl Rooms {
 
     /// Users present in `rid`, here and on other nodes, each once: counted, not listed.
     fn present_count(&self, rid: &str) -> usize {
-        let state = self.state();
+        let state = self.room_state(rid);
         match state.rooms.get(rid) {
             Some(room) => room.present_count(&state.remote),
             None => state.remote.users(rid).len(),
@@ -156,7 +157,7 @@ impl Rooms {
     /// read now, the others' from their last heartbeat (`{"node"}` only until one arrives).
     pub fn nodes_overview(&self, mine: Value) -> Value {
         let mut nodes = vec![mine];
-        for (name, figures) in self.state().remote.figures() {
+        for (name, figures) in self.nodes().figures() {
             nodes.push(figures.unwrap_or_else(|| json!({ "node": name })));
         }
         json!({ "self": self.node(), "nodes": nodes })

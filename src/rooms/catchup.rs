@@ -100,7 +100,7 @@ impl Rooms {
         last: Option<i64>,
         outbox: &Outbox,
     ) -> usize {
-        let mut state = self.state();
+        let mut state = self.room_state(rid);
         let Some(held) = state
             .rooms
             .get_mut(rid)

@@ -108,7 +108,7 @@ impl Rooms {
         match post.cast {
             Cast::Multi => {
                 validate_room_id(&post.target)?;
-                let state = self.state();
+                let state = self.room_state(&post.target);
                 let room = state.rooms.get(&post.target);
                 let member = room
                     .and_then(|r| r.members.iter().find(|m| m.conn == post.conn))
@@ -357,7 +357,6 @@ pub(super) fn deliver_body(
         sender,
         skip,
     } = to;
-    let mut state = inner.state();
     let mut delivered = 0;
     let index = out.body(body);
     // Counted as delivered: pushes to connected clients, not to parked sessions' queues.
@@ -366,6 +365,7 @@ pub(super) fn deliver_body(
         usize::from(!outbox.is_away())
     };
     if room {
+        let mut state = inner.shards.of(target);
         if let Some(room) = state.rooms.get_mut(target) {
             let super::state::Room {
                 members,
@@ -397,8 +397,9 @@ pub(super) fn deliver_body(
         // The target's connections, and the sender's other connections (so all its devices show the
         // conversation), each once.
         let mut seen = HashSet::new();
+        let inboxes = inner.shards.inboxes();
         for uid in [target, sender] {
-            for m in state.inboxes.get(uid).into_iter().flatten() {
+            for m in inboxes.get(uid).into_iter().flatten() {
                 if Some(m.conn) != skip && seen.insert(m.conn) {
                     delivered += push(m.conn, &m.outbox, m.pipe);
                 }

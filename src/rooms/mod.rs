@@ -21,6 +21,7 @@ mod presence;
 mod publish;
 mod reads;
 mod rights;
+mod shards;
 mod state;
 mod streams;
 mod typing;
@@ -102,8 +103,8 @@ pub struct Rooms {
 }
 
 struct Inner {
-    /// Loaded rooms, inboxes and the other nodes' presence (state.rs).
-    state: Mutex<State>,
+    /// Loaded rooms and the other nodes' presence, in shards by room id; inboxes; the other nodes (shards.rs).
+    shards: shards::Shards,
     /// Peer-to-peer stream pairings (streams.rs), apart from the rooms' state.
     streams: Mutex<streams::Streams>,
     store: Store,
@@ -133,7 +134,7 @@ impl Rooms {
         let policy_cid_window = policy.cid_window;
         let rooms = Rooms {
             inner: Arc::new(Inner {
-                state: Mutex::new(State::default()),
+                shards: shards::Shards::default(),
                 streams: Mutex::default(),
                 store,
                 policy,
@@ -166,14 +167,23 @@ impl Rooms {
         &self.inner.policy
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.inner.state()
+    /// The shard holding room `rid` (and the other nodes' presence in it), locked.
+    fn room_state(&self, rid: &str) -> MutexGuard<'_, State> {
+        self.inner.shards.of(rid)
     }
-}
 
-impl Inner {
-    /// The state lock is only ever held for in-memory work, never across an await.
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// Each user's inboxes for uni-cast, locked.
+    fn inboxes(&self) -> MutexGuard<'_, std::collections::HashMap<String, Vec<Member>>> {
+        self.inner.shards.inboxes()
+    }
+
+    /// The other live nodes, locked.
+    fn nodes(&self) -> MutexGuard<'_, cluster::remote::Nodes> {
+        self.inner.shards.nodes()
+    }
+
+    /// Every shard, locked one after another.
+    fn each_shard(&self) -> impl Iterator<Item = MutexGuard<'_, State>> {
+        self.inner.shards.each()
     }
 }

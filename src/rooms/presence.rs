@@ -68,7 +68,7 @@ impl Rooms {
         let policy = self.policy();
         let user = member.user.id.clone();
         let loaded = self
-            .state()
+            .room_state(rid)
             .rooms
             .get(rid)
             .map(|r| (r.row.clone(), r.rights.get(&user).copied()));
@@ -96,8 +96,8 @@ impl Rooms {
         };
         authorize(&member.claims, Act::Join, rid, Some(mask))?;
 
-        let mut state = self.state();
-        let State { rooms, remote, .. } = &mut *state;
+        let mut state = self.room_state(rid);
+        let State { rooms, remote } = &mut *state;
         let room = rooms
             .entry(rid.to_string())
             .or_insert_with(|| Room::new(row));
@@ -180,9 +180,8 @@ impl Rooms {
     /// Removes one pipe of one connection from a room. Returns the room's description, or `None` if that pipe
     /// was not in the room.
     pub fn leave(&self, conn: u64, pipe: u16, rid: &str, reason: &str) -> Option<Value> {
-        let mut state = self.state();
         let limit = self.policy().presence_limit;
-        let (info, gone) = leave_locked(&mut state, conn, pipe, rid, reason, limit)?;
+        let (info, gone) = leave_locked(&mut self.room_state(rid), conn, pipe, rid, reason, limit)?;
         if let Some(uid) = gone {
             self.publish(|node| crate::bus::Event::Leave {
                 node: node.to_string(),
@@ -198,23 +197,22 @@ impl Rooms {
     /// says: the sweep after a session task died abnormally (a panic), so nothing it held outlives it.
     /// Returns how many memberships it removed.
     pub fn forget_connection(&self, conn: u64, reason: &str) -> usize {
-        let held: Vec<(String, u16)> = {
-            let mut state = self.state();
-            for list in state.inboxes.values_mut() {
+        {
+            let mut inboxes = self.inboxes();
+            for list in inboxes.values_mut() {
                 list.retain(|m| m.conn != conn);
             }
-            state.inboxes.retain(|_, list| !list.is_empty());
-            state
-                .rooms
-                .iter()
-                .flat_map(|(rid, r)| {
-                    r.members
-                        .iter()
-                        .filter(|m| m.conn == conn)
-                        .map(move |m| (rid.clone(), m.pipe))
-                })
-                .collect()
-        };
+            inboxes.retain(|_, list| !list.is_empty());
+        }
+        let mut held: Vec<(String, u16)> = Vec::new();
+        for shard in self.each_shard() {
+            held.extend(shard.rooms.iter().flat_map(|(rid, r)| {
+                r.members
+                    .iter()
+                    .filter(|m| m.conn == conn)
+                    .map(move |m| (rid.clone(), m.pipe))
+            }));
+        }
         for (rid, pipe) in &held {
             self.leave(conn, *pipe, rid, reason);
         }
@@ -223,8 +221,8 @@ impl Rooms {
 
     /// Registers (or, with `None`, removes) the pipe a connection takes uni-cast messages on.
     pub fn set_inbox(&self, conn: u64, user: &User, inbox: Option<Member>) {
-        let mut state = self.state();
-        let list = state.inboxes.entry(user.id.clone()).or_default();
+        let mut inboxes = self.inboxes();
+        let list = inboxes.entry(user.id.clone()).or_default();
         list.retain(|m| m.conn != conn);
         if let Some(m) = inbox {
             // Most users hold one connection: room for exactly one, not the four a first push reserves.
@@ -232,7 +230,7 @@ impl Rooms {
             list.push(m);
         }
         if list.is_empty() {
-            state.inboxes.remove(&user.id);
+            inboxes.remove(&user.id);
         }
     }
 
@@ -257,7 +255,7 @@ impl Rooms {
     /// One page of the users present in `rid` (here and on other nodes), ascending by id after `after`, with
     /// no rights check: for `presence_page` and the server API.
     pub fn present_page(&self, rid: &str, after: Option<&str>, limit: usize) -> PresencePage {
-        let state = self.state();
+        let state = self.room_state(rid);
         let mut users: Vec<&User> = state
             .rooms
             .get(rid)
@@ -281,7 +279,7 @@ impl Rooms {
 
     /// Present users of a loaded room (tests and the HTTP API use it).
     pub fn present(&self, rid: &str) -> Vec<String> {
-        let state = self.state();
+        let state = self.room_state(rid);
         let mut ids: Vec<String> = state
             .rooms
             .get(rid)
@@ -295,9 +293,12 @@ impl Rooms {
 
     /// Rooms loaded in memory and members present in them (for metrics).
     pub fn counts(&self) -> (usize, usize) {
-        let state = self.state();
-        let members = state.rooms.values().map(|r| r.members.len()).sum();
-        (state.rooms.len(), members)
+        let (mut rooms, mut members) = (0, 0);
+        for shard in self.each_shard() {
+            rooms += shard.rooms.len();
+            members += shard.rooms.values().map(|r| r.members.len()).sum::<usize>();
+        }
+        (rooms, members)
     }
 }
 
@@ -311,7 +312,7 @@ fn leave_locked(
     reason: &str,
     limit: usize,
 ) -> Option<(Value, Option<String>)> {
-    let State { rooms, remote, .. } = state;
+    let State { rooms, remote } = state;
     let room = rooms.get_mut(rid)?;
     let pos = room
         .members

@@ -101,7 +101,7 @@ impl Rooms {
         )
         .with_info(json!({ "room": { "id": rid }, "user": { "id": uid }, "mid": mid }));
         let notice = super::member::Notice::new(&status);
-        if let Some(room) = self.state().rooms.get(rid) {
+        if let Some(room) = self.room_state(rid).rooms.get(rid) {
             for (m, reads) in room.members.iter().zip(room.readers.iter()) {
                 if *reads {
                     m.push_notice(&notice);

@@ -13,7 +13,7 @@ impl Rooms {
     /// The rights of `user` in a room, from the loaded room, else the store, else the policy default.
     pub async fn mask_of(&self, row: &RoomRow, user: &str) -> Result<Mask, RoomError> {
         if let Some(m) = self
-            .state()
+            .room_state(&row.id)
             .rooms
             .get(&row.id)
             .and_then(|r| r.rights.get(user).copied())
@@ -29,7 +29,7 @@ impl Rooms {
 
     pub(super) async fn existing_room(&self, rid: &str) -> Result<RoomRow, RoomError> {
         validate_room_id(rid)?;
-        if let Some(r) = self.state().rooms.get(rid) {
+        if let Some(r) = self.room_state(rid).rooms.get(rid) {
             return Ok(r.row.clone());
         }
         self.store()
@@ -77,7 +77,7 @@ impl Rooms {
         self.store()
             .set_member_mask(&args.rid, &args.tid, next.0)
             .await?;
-        if let Some(room) = self.state().rooms.get_mut(&args.rid) {
+        if let Some(room) = self.room_state(&args.rid).rooms.get_mut(&args.rid) {
             room.set_rights(&args.tid, next);
         }
         self.publish(|node| crate::bus::Event::Rights {
@@ -153,7 +153,7 @@ impl Rooms {
         props.extend(set);
         let text = Value::Object(props.clone()).to_string();
         self.store().set_room_properties(rid, &text).await?;
-        if let Some(room) = self.state().rooms.get_mut(rid) {
+        if let Some(room) = self.room_state(rid).rooms.get_mut(rid) {
             room.row.properties = text.clone();
         }
         self.publish(|node| crate::bus::Event::RoomProperties {

@@ -11,12 +11,11 @@ use super::member::Member;
 use crate::protocol::args::{Mask, User};
 use crate::store::RoomRow;
 
+/// One shard of the in-memory picture (`shards.rs`): the loaded rooms whose ids hash to it, and the other
+/// nodes' presence in those rooms (empty for a single node).
 #[derive(Default)]
 pub(super) struct State {
     pub rooms: HashMap<String, Room>,
-    /// user id -> the messaging pipe of each of that user's connections that can take uni-cast pushes.
-    pub inboxes: HashMap<String, Vec<Member>>,
-    /// Presence on the other nodes of a cluster (empty for a single node).
     pub remote: Remote,
 }
 

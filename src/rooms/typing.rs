@@ -24,7 +24,7 @@ impl Rooms {
     ) -> Result<bool, RoomError> {
         validate_room_id(rid)?;
         let private = {
-            let state = self.state();
+            let state = self.room_state(rid);
             let room = state.rooms.get(rid);
             let member = room
                 .and_then(|r| r.members.iter().find(|m| m.conn == conn))
@@ -54,7 +54,7 @@ impl Rooms {
         let status = Status::ok(codes::GROUP_TYPING_NOTIFY, format!("{} is typing", user.id))
             .with_info(json!({ "room": { "id": rid }, "user": user }));
         let notice = Notice::new(&status);
-        if let Some(room) = self.state().rooms.get(rid) {
+        if let Some(room) = self.room_state(rid).rooms.get(rid) {
             for (m, reads) in room.members.iter().zip(room.readers.iter()) {
                 if *reads && m.user.id != user.id {
                     m.push_notice(&notice);

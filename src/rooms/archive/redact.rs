@@ -134,10 +134,9 @@ impl Rooms {
         )
         .with_info(info);
         let notice = Notice::new(&status);
-        let state = self.state();
         match rid {
             Some(rid) => {
-                if let Some(room) = state.rooms.get(rid) {
+                if let Some(room) = self.room_state(rid).rooms.get(rid) {
                     for (m, reads) in room.members.iter().zip(room.readers.iter()) {
                         if *reads {
                             m.push_notice(&notice);
@@ -146,8 +145,9 @@ impl Rooms {
                 }
             }
             None => {
+                let inboxes = self.inboxes();
                 for u in users {
-                    for m in state.inboxes.get(u).into_iter().flatten() {
+                    for m in inboxes.get(u).into_iter().flatten() {
                         m.push_notice(&notice);
                     }
                 }

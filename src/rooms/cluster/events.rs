@@ -87,16 +87,19 @@ fn with_presence_diff(
 impl Rooms {
     /// Who is present on this node, per room (visible members, each user once): the heartbeat snapshot.
     pub fn snapshot(&self, figures: Option<serde_json::Value>) -> Event {
-        let state = self.state();
-        let rooms = state
-            .rooms
-            .iter()
-            .map(|(rid, room)| {
-                let users: Vec<User> = room.present().into_values().cloned().collect();
-                (rid.clone(), users)
-            })
-            .filter(|(_, users)| !users.is_empty())
-            .collect();
+        let mut rooms = Vec::new();
+        for shard in self.each_shard() {
+            rooms.extend(
+                shard
+                    .rooms
+                    .iter()
+                    .map(|(rid, room)| {
+                        let users: Vec<User> = room.present().into_values().cloned().collect();
+                        (rid.clone(), users)
+                    })
+                    .filter(|(_, users)| !users.is_empty()),
+            );
+        }
         Event::Snapshot {
             node: self.node().to_string(),
             rooms,
@@ -133,15 +136,11 @@ impl Rooms {
             }
             _ if from_me => {}
             Event::Join { node, rid, user } => {
-                let mut state = self.state();
+                self.heard(&node);
+                let mut state = self.room_state(&rid);
                 let touched = [(rid.clone(), user.id.clone())];
                 with_presence_diff(&mut state, limit, &touched, "", |s| {
-                    s.remote
-                        .view(&node)
-                        .rooms
-                        .entry(rid)
-                        .or_default()
-                        .insert(user.id.clone(), user);
+                    s.remote.add_user(&node, &rid, user);
                 });
             }
             Event::Leave {
@@ -150,7 +149,8 @@ impl Rooms {
                 uid,
                 reason,
             } => {
-                let mut state = self.state();
+                self.nodes().heard_if_known(&node);
+                let mut state = self.room_state(&rid);
                 let touched = [(rid.clone(), uid.clone())];
                 with_presence_diff(&mut state, limit, &touched, &reason, |s| {
                     s.remote.remove_user(&node, &rid, &uid);
@@ -161,23 +161,33 @@ impl Rooms {
                 rooms,
                 figures,
             } => {
-                let fresh: HashMap<String, HashMap<String, User>> = rooms
-                    .into_iter()
-                    .map(|(rid, users)| {
-                        (rid, users.into_iter().map(|u| (u.id.clone(), u)).collect())
-                    })
-                    .collect();
-                let mut state = self.state();
-                let old = state.remote.pairs_of(&node);
-                let new = pairs(&fresh);
-                let touched: Vec<(String, String)> =
-                    old.symmetric_difference(&new).cloned().collect();
-                with_presence_diff(&mut state, limit, &touched, "", |s| {
-                    let view = s.remote.view(&node);
-                    view.rooms = fresh;
-                    view.figures = figures;
-                });
-                self.count_nodes(&state);
+                self.heard(&node);
+                self.nodes().set_figures(&node, figures);
+                // Each shard gets the node's presence in its own rooms (nothing, for a shard whose rooms the
+                // node no longer has anyone in).
+                let mut by_shard: HashMap<usize, HashMap<String, HashMap<String, User>>> =
+                    HashMap::new();
+                for (rid, users) in rooms {
+                    let users: HashMap<String, User> =
+                        users.into_iter().map(|u| (u.id.clone(), u)).collect();
+                    by_shard
+                        .entry(self.inner.shards.index(&rid))
+                        .or_default()
+                        .insert(rid, users);
+                }
+                for (i, mut state) in self.each_shard().enumerate() {
+                    let fresh = by_shard.remove(&i).unwrap_or_default();
+                    let old = state.remote.pairs_of(&node);
+                    let new = pairs(&fresh);
+                    if old == new && old.is_empty() {
+                        continue;
+                    }
+                    let touched: Vec<(String, String)> =
+                        old.symmetric_difference(&new).cloned().collect();
+                    with_presence_diff(&mut state, limit, &touched, "", |s| {
+                        s.remote.set_rooms(&node, fresh);
+                    });
+                }
             }
             Event::Hello { .. } => {
                 if let Some(bus) = self.inner.bus.cluster() {
@@ -186,14 +196,14 @@ impl Rooms {
             }
             Event::Bye { node } => self.drop_node(&node, "node stopped"),
             Event::Rights { rid, uid, mask, .. } => {
-                if let Some(room) = self.state().rooms.get_mut(&rid) {
+                if let Some(room) = self.room_state(&rid).rooms.get_mut(&rid) {
                     room.set_rights(&uid, Mask(mask));
                 }
             }
             Event::RoomProperties {
                 rid, properties, ..
             } => {
-                if let Some(room) = self.state().rooms.get_mut(&rid) {
+                if let Some(room) = self.room_state(&rid).rooms.get_mut(&rid) {
                     room.row.properties = properties;
                 }
             }
@@ -232,16 +242,26 @@ impl Rooms {
     /// Forgets a node: its users leave presence.
     fn drop_node(&self, node: &str, reason: &str) {
         let limit = self.policy().presence_limit;
-        let mut state = self.state();
-        if !state.remote.alive(node) {
-            return;
+        {
+            let mut nodes = self.nodes();
+            if !nodes.alive(node) {
+                return;
+            }
+            nodes.remove(node);
         }
-        let touched: Vec<(String, String)> = state.remote.pairs_of(node).into_iter().collect();
-        with_presence_diff(&mut state, limit, &touched, reason, |s| {
-            s.remote.remove_node(node);
-        });
-        tracing::info!(node, users = touched.len(), reason, "cluster node dropped");
-        self.count_nodes(&state);
+        let mut users = 0;
+        for mut state in self.each_shard() {
+            let touched: Vec<(String, String)> = state.remote.pairs_of(node).into_iter().collect();
+            if touched.is_empty() {
+                continue;
+            }
+            users += touched.len();
+            with_presence_diff(&mut state, limit, &touched, reason, |s| {
+                s.remote.remove_node(node);
+            });
+        }
+        tracing::info!(node, users, reason, "cluster node dropped");
+        self.count_nodes();
         // Its sessions died with it: a reconnect naming one starts fresh instead of asking a dead node.
         let (store, node) = (self.store().clone(), node.to_string());
         tokio::spawn(async move {
@@ -253,16 +273,20 @@ impl Rooms {
 
     /// Drops nodes not heard from within `ttl`.
     pub fn expire_nodes(&self, ttl: Duration) {
-        let dead = self.state().remote.silent_for(ttl);
+        let dead = self.nodes().silent_for(ttl);
         for node in dead {
             self.drop_node(&node, "node timed out");
         }
     }
 
-    fn count_nodes(&self, state: &State) {
-        self.inner
-            .metrics
-            .cluster_nodes
-            .set(1 + state.remote.nodes() as i64);
+    /// `node` was heard from (it is alive, and known from now on).
+    fn heard(&self, node: &str) {
+        self.nodes().heard(node);
+        self.count_nodes();
+    }
+
+    fn count_nodes(&self) {
+        let others = self.nodes().count();
+        self.inner.metrics.cluster_nodes.set(1 + others as i64);
     }
 }

@@ -60,8 +60,8 @@ impl Rooms {
         // Cut off from NATS, this node cannot reach any home: it commits for every room itself.
         let bus = self.inner.bus.cluster().filter(|b| b.connected())?;
         let me = bus.node();
-        let state = self.state();
-        let best = home_node(state.remote.node_names().chain([me]), rid)?;
+        let nodes = self.nodes();
+        let best = home_node(nodes.names().chain([me]), rid)?;
         (best != me).then(|| (bus, best.to_string()))
     }
 

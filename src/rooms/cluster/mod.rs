@@ -38,7 +38,7 @@ impl Rooms {
 
     /// Whether another node is alive as far as this node knows (heard from within the TTL).
     pub fn node_alive(&self, node: &str) -> bool {
-        self.state().remote.alive(node)
+        self.nodes().alive(node)
     }
 
     /// This node's name on the bus.
