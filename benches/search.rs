@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use odd_gateway::archive::{parse_query, thread_token, SearchIndexer};
 use odd_gateway::metrics::Metrics;
-use odd_gateway::rooms::{parse_query, thread_token, SearchIndexer};
 use odd_gateway::store::{NewMessage, SearchQuery, SearchScope, Store, Thread};
 use tokio_util::sync::CancellationToken;
 

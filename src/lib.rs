@@ -10,8 +10,10 @@
 //! session layer and `http`; `metrics` is a leaf every layer reports to by event-named methods; `clock` is
 //! the one clock helper server and client share; `config` and `http` sit beside them, `gateway` wires them
 //! together, and `client` is the project's own client library, used by the tests, the CLI and the benches.
+//! `archive` (search words, the indexer, retention) works on stored history with the store alone, below `rooms`.
 //! `python3 ../shared/tools/rs_imports.py src` checks that no files or folders import each other in a loop.
 
+pub mod archive;
 pub mod auth;
 pub mod bus;
 pub mod cli;

@@ -67,6 +67,25 @@ async fn an_operator_reads_nodes_history_search_and_rights_of_any_room() {
     assert!(me["frames"]["received"].as_u64() >= Some(3), "{me}");
     assert!(me["memory"]["budget_bytes"].as_u64() > Some(0), "{me}");
     assert_eq!(nodes["nodes"].as_array().map(Vec::len), Some(1));
+    assert_eq!(me["cluster"], false, "a single node: {me}");
+
+    // A user who connected has a stored profile; an id nobody used has none.
+    let (_, user) = get(&gw, "/api/server/users/alice", Some(KEY)).await;
+    assert_eq!(user["seen"]["nick"], "ALICE", "{user}");
+    assert_eq!(user["connections"], 1);
+    let (status, nobody) = get(&gw, "/api/server/users/nobody-here", Some(KEY)).await;
+    assert_eq!(status, 200);
+    assert_eq!(nobody["seen"], Value::Null, "{nobody}");
+
+    // API answers are per caller: never stored by a cache in front.
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/server/nodes", gw.http_url()))
+        .header("X-API-Key", KEY)
+        .send()
+        .await
+        .expect("nodes");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
 
     // The room's history as members see it, though the key holds no rights in the room.
     let (status, page) = get(&gw, "/api/server/rooms/ops/messages?limit=10", Some(KEY)).await;
@@ -186,6 +205,13 @@ async fn the_console_is_served_with_its_policy_and_only_when_enabled() {
         .expect("script");
     assert_eq!(script.status(), 200);
     assert!(header(&script, "content-type").starts_with("text/javascript"));
+    // The page is never kept (no back/forward-cache copy of a signed-in console), nor opened by others.
+    assert_eq!(header(&page_again(&gw).await, "cache-control"), "no-store");
+    assert_eq!(header(&script, "cache-control"), "no-cache");
+    assert_eq!(
+        header(&page_again(&gw).await, "cross-origin-opener-policy"),
+        "same-origin"
+    );
     for path in [
         "/admin/..%2FCargo.toml",
         "/admin/.gitignore",
@@ -198,7 +224,16 @@ async fn the_console_is_served_with_its_policy_and_only_when_enabled() {
             .await
             .expect("answer");
         assert_eq!(r.status(), 404, "{path}");
+        // Error answers under /admin carry the console's policy too.
+        assert_eq!(header(&r, "content-security-policy"), csp, "{path}");
     }
+    let r = http
+        .post(format!("{}/admin", gw.http_url()))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 405);
+    assert_eq!(header(&r, "x-frame-options"), "DENY");
 
     let off = TestGateway::start_with(|c| {
         with_key(c);
@@ -213,4 +248,45 @@ async fn the_console_is_served_with_its_policy_and_only_when_enabled() {
     assert_eq!(r.status(), 404);
     let prod = odd_gateway::config::Profile::Prod;
     assert!(!odd_gateway::config::Admin::default().enabled_in(prod));
+}
+
+async fn page_again(gw: &TestGateway) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{}/admin", gw.http_url()))
+        .send()
+        .await
+        .expect("page")
+}
+
+/// A member's upload is served from the console's own origin: it must never run or render there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_are_downloads_that_never_run_on_this_origin() {
+    let gw = TestGateway::start_with(with_key).await;
+    let alice = Client::connect(&gw.tcp_url(), "alice")
+        .await
+        .expect("alice");
+    let pipe = alice.create("messaging").await.expect("pipe");
+    alice.join(pipe, "files").await.expect("join");
+    let args = json!({"name": "send", "type": "file", "cast": "multi", "id": "files", "data": "x.js"});
+    let script = bytes::Bytes::from_static(b"alert(document.domain)");
+    let sent = alice
+        .submit(pipe, args, script)
+        .await
+        .expect("sent")
+        .wait()
+        .await
+        .expect("answer");
+    let mid = sent.info()["mid"].as_i64().expect("mid");
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/messages/{mid}/payload", gw.http_url()))
+        .bearer_auth("alice")
+        .send()
+        .await
+        .expect("payload");
+    assert_eq!(r.status(), 200);
+    let h = |name: &str| r.headers()[name].to_str().unwrap_or_default().to_string();
+    assert_eq!(h("content-type"), "application/octet-stream");
+    assert_eq!(h("x-content-type-options"), "nosniff");
+    assert_eq!(h("content-disposition"), "attachment");
+    assert!(h("content-security-policy").contains("sandbox"));
 }

@@ -665,8 +665,8 @@ async fn retention_by_age_on_a_chosen_clock(backend: Backend) {
     }
     let rooms = gw.gateway.rooms().clone();
     let node = rooms.node().to_string();
-    let mut pruner = odd_gateway::rooms::Pruner::new(
-        rooms,
+    let mut pruner = odd_gateway::archive::Pruner::new(
+        rooms.store().clone(),
         odd_gateway::config::History::default().prune_settings(),
         &node,
         std::sync::Arc::new(odd_gateway::metrics::Metrics::new()),

@@ -87,7 +87,7 @@ proptest! {
     /// operator or space: what both backends' query literals are built from), never a panic.
     #[test]
     fn search_queries_parse_or_are_refused(q in "[ a-zA-Z0-9\"*'\\\\&|!():<>\\-é日本\u{301}]{0,300}") {
-        if let Ok(terms) = odd_gateway::rooms::parse_query(&q) {
+        if let Ok(terms) = odd_gateway::archive::parse_query(&q) {
             prop_assert!(!terms.is_empty() && terms.len() <= 16);
             for t in &terms {
                 prop_assert!(!t.words.is_empty() && t.words.len() <= 16);
@@ -105,7 +105,7 @@ proptest! {
     /// Any JSON a client may store yields words without a panic, at most the indexed maximum.
     #[test]
     fn message_words_never_panic(data in "[\\[\\]{}\",:a-z0-9 \\\\u]{0,200}") {
-        let words = odd_gateway::rooms::message_words(&data);
+        let words = odd_gateway::archive::message_words(&data);
         prop_assert!(words.len() <= 4096);
     }
 }

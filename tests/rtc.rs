@@ -1112,7 +1112,7 @@ async fn the_server_api_lists_publishers_and_players_and_ends_them() {
         .expect("media");
     assert_eq!(r.status(), 401);
     assert_eq!(end(json!("../1")).await, 400);
-    assert_eq!(end(json!("http-999999")).await, 404);
+    assert_eq!(end(json!("http-000000000000000000000000")).await, 404);
 
     // Ending the player: its pipe hears why.
     assert_eq!(end(q["id"].clone()).await, 200);

@@ -30,9 +30,9 @@ impl Default for History {
 
 impl History {
     /// The pruner's settings these describe.
-    pub fn prune_settings(&self) -> crate::rooms::PruneSettings {
-        crate::rooms::PruneSettings {
-            defaults: crate::rooms::Retention {
+    pub fn prune_settings(&self) -> crate::archive::PruneSettings {
+        crate::archive::PruneSettings {
+            defaults: crate::archive::Retention {
                 age_s: self.retention_age_s,
                 count: self.retention_count,
             },

@@ -108,15 +108,15 @@ impl Gateway {
             }
         }
         // Search indexing and retention run behind the send path (docs/storage.md).
-        let indexer = crate::rooms::SearchIndexer::new(
+        let indexer = crate::archive::SearchIndexer::new(
             ctx.store.clone(),
             ctx.rooms.node(),
             ctx.metrics.clone(),
         )
-        .deferring_to(ctx.rooms.clone());
+        .deferring();
         listeners.spawn(indexer.run(shutdown.clone()));
-        let pruner = crate::rooms::Pruner::new(
-            ctx.rooms.clone(),
+        let pruner = crate::archive::Pruner::new(
+            ctx.store.clone(),
             config.history.prune_settings(),
             ctx.rooms.node(),
             ctx.metrics.clone(),
@@ -209,6 +209,11 @@ impl Gateway {
             figures: services::figures(&ctx.rooms, &ctx.metrics, &ctx.budget, ctx.store.backend()),
             console: config.admin.enabled_in(config.profile),
         });
+        if config.admin.enabled_in(config.profile) {
+            info!("admin console on at /admin of the HTTP and HTTPS listeners (docs/admin.md)");
+        } else {
+            info!("admin console off ([admin] enabled)");
+        }
         let http_limits = http::HttpLimits {
             header_timeout: Duration::from_millis(limits.http_header_timeout_ms),
             max_header_bytes: limits.http_max_header_bytes,

@@ -168,6 +168,7 @@ pub(super) fn figures(
         figures["node"] = rooms.node().into();
         figures["version"] = env!("CARGO_PKG_VERSION").into();
         figures["store"]["backend"] = backend.into();
+        figures["cluster"] = rooms.bus().cluster().is_some().into();
         figures
     })
 }

@@ -3,14 +3,13 @@
 //! (`src/http/console/`) are compiled into release builds by rust-embed; debug builds read them from the
 //! source folder, so a console change needs only a reload. Served only when `[admin] enabled`.
 //!
-//! Every answer carries a Content-Security-Policy without inline script or style and with nothing but this
-//! origin to talk to, so a message that slipped past the console's escaping still could not run or leak.
+//! Every answer under `/admin` carries a Content-Security-Policy without inline script or style and with
+//! nothing but this origin to talk to (`headers.rs`), so a message that slipped past the console's escaping
+//! still could not run or leak. The page itself is never stored (`no-store`: no back/forward-cache copy of
+//! a signed-in console); its scripts and styles are revalidated (`no-cache`).
 
 use axum::extract::Path;
-use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
-};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -20,12 +19,6 @@ use super::error::ApiError;
 #[derive(rust_embed::RustEmbed)]
 #[folder = "src/http/console/"]
 struct Files;
-
-/// Scripts, styles and requests from this origin only; no inline code, no plugins, no framing, no forms
-/// posting elsewhere.
-pub const CSP: &str =
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-     img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// `/admin`, `/admin/` and `/admin/{file}`.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
@@ -70,15 +63,13 @@ fn serve(name: &str) -> Response {
     let Some((file, kind)) = found else {
         return ApiError::NotFound("no such console file".into()).into_response();
     };
+    let cache = if kind.starts_with("text/html") {
+        "no-store"
+    } else {
+        "no-cache"
+    };
     (
-        [
-            (CONTENT_TYPE, kind),
-            (CONTENT_SECURITY_POLICY, CSP),
-            (X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (REFERRER_POLICY, "no-referrer"),
-            (X_FRAME_OPTIONS, "DENY"),
-            (CACHE_CONTROL, "no-cache"),
-        ],
+        [(CONTENT_TYPE, kind), (CACHE_CONTROL, cache)],
         file.data.into_owned(),
     )
         .into_response()

@@ -125,8 +125,18 @@ pub async fn message_payload(
     use axum::response::IntoResponse;
     let p = principal(&state, &headers).await?;
     match state.rooms.payload(&p.user.id, &p.rooms, mid).await? {
+        // A member's upload, served from the gateway's own origin: never as anything a browser would run or
+        // render here (the admin console lives on this origin too).
         Some(bytes) => Ok((
-            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            [
+                (axum::http::header::CONTENT_TYPE, "application/octet-stream"),
+                (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (axum::http::header::CONTENT_DISPOSITION, "attachment"),
+                (
+                    axum::http::header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; sandbox",
+                ),
+            ],
             bytes,
         )
             .into_response()),

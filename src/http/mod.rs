@@ -8,6 +8,7 @@ mod body;
 mod conn;
 mod console;
 mod error;
+mod headers;
 pub mod health;
 mod history;
 pub mod routes;

@@ -134,6 +134,7 @@ pub fn router(state: HttpState) -> Router {
     routed
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::wrong_method)
+        .layer(axum::middleware::from_fn(super::headers::defaults))
         .with_state(state)
 }
 

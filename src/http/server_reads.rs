@@ -124,23 +124,37 @@ pub async fn rights(
     finish(&state, &key, "room_rights", result).map(Json)
 }
 
-/// A peer connection's id in the server API: `pipe-<connection>-<pipe>` or `http-<resource>`.
+/// A peer connection's id in the server API: `pipe-<connection>-<pipe>`, or for a WHIP/WHEP resource
+/// `http-<digest>`: the resource's own number is the secret in its `/rtc/resources/{id}` URL (whoever holds
+/// it may end the session), so it is never shown; a keyed digest of it, stable for this process, is.
 fn peer_id(key: PeerKey) -> String {
     match key {
         PeerKey::Pipe { conn, pipe } => format!("pipe-{conn}-{pipe}"),
-        PeerKey::Http(id) => format!("http-{id}"),
+        PeerKey::Http(id) => {
+            use sha2::Digest;
+            static SALT: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
+            let salt = SALT.get_or_init(rand::random);
+            let digest = sha2::Sha256::new()
+                .chain_update(salt)
+                .chain_update(id.to_be_bytes())
+                .finalize();
+            format!("http-{}", hex::encode(&digest[..12]))
+        }
     }
 }
 
-fn parse_peer_id(id: &str) -> Option<PeerKey> {
+/// Whether `id` has the shape of a peer id (`peer_id`); which peer it names is found among the live ones.
+fn well_formed(id: &str) -> bool {
     if let Some(rest) = id.strip_prefix("pipe-") {
-        let (conn, pipe) = rest.split_once('-')?;
-        return Some(PeerKey::Pipe {
-            conn: conn.parse().ok()?,
-            pipe: pipe.parse().ok()?,
+        return rest.split_once('-').is_some_and(|(conn, pipe)| {
+            conn.parse::<u64>().is_ok() && pipe.parse::<u16>().is_ok() && !rest.contains('+')
         });
     }
-    Some(PeerKey::Http(id.strip_prefix("http-")?.parse().ok()?))
+    id.strip_prefix("http-").is_some_and(|h| {
+        h.len() == 24
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// `{"peers": [{"id","role","stream","via","connected","age_ms"}]}`: the SFU's publishers and players.
@@ -191,10 +205,23 @@ pub async fn end_media(
     let result = async {
         let body = read_body(&state, &headers, body).await?;
         let b: EndBody = json_body(&body)?;
-        let peer = parse_peer_id(&b.id).ok_or_else(|| {
-            ApiError::BadRequest("id: a peer id from GET /api/server/media".into())
-        })?;
-        if state.sfu.end(peer, "ended by the server").await {
+        if !well_formed(&b.id) {
+            return Err(ApiError::BadRequest(
+                "id: a peer id from GET /api/server/media".into(),
+            ));
+        }
+        let peer = state
+            .sfu
+            .peers()
+            .await
+            .into_iter()
+            .map(|p| p.key)
+            .find(|key| peer_id(*key) == b.id);
+        let ended = match peer {
+            Some(key) => state.sfu.end(key, "ended by the server").await,
+            None => false,
+        };
+        if ended {
             Ok(json!({ "id": b.id, "ended": true }))
         } else {
             Err(ApiError::NotFound(format!("no peer connection {}", b.id)))
@@ -209,21 +236,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn peer_ids_go_both_ways_and_junk_is_refused() {
+    fn peer_ids_are_well_formed_and_hide_the_resource_number() {
         for key in [PeerKey::Pipe { conn: 7, pipe: 3 }, PeerKey::Http(42)] {
-            assert_eq!(parse_peer_id(&peer_id(key)), Some(key));
+            assert!(well_formed(&peer_id(key)), "{}", peer_id(key));
         }
+        assert_eq!(peer_id(PeerKey::Http(42)), peer_id(PeerKey::Http(42)));
+        assert_ne!(peer_id(PeerKey::Http(42)), peer_id(PeerKey::Http(43)));
+        assert!(!peer_id(PeerKey::Http(42)).contains("42"));
         for junk in [
             "",
             "pipe-",
             "pipe-1",
             "pipe-a-b",
+            "pipe-+1-2",
             "http-",
-            "http-x",
+            "http-42",
             "other-1",
             "pipe-1-99999",
         ] {
-            assert_eq!(parse_peer_id(junk), None, "{junk}");
+            assert!(!well_formed(junk), "{junk}");
         }
     }
 }

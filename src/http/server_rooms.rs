@@ -169,7 +169,8 @@ pub async fn presence(
     finish(&state, &key, "presence", result).map(Json)
 }
 
-/// `{"id","rooms": [rooms present in, on every node],"connections": <live here>,"parked": <parked here>}`.
+/// `{"id","rooms": [rooms present in, on every node],"connections": <live here>,"parked": <parked here>,
+/// "seen": <the stored profile, or null for a user who never connected>}`.
 pub async fn user(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -177,14 +178,18 @@ pub async fn user(
 ) -> Result<Json<Value>, ApiError> {
     let uid = segment(path)?;
     let key = caller(&state, &headers, "user")?;
-    let result = user_id(&uid).map(|()| {
+    let result = async {
+        user_id(&uid)?;
+        let seen = state.rooms.user_record(&uid).await?;
         let (live, parked) = state.rooms.sessions_of(&uid);
-        serde_json::json!({
+        Ok(serde_json::json!({
             "id": uid,
             "rooms": state.rooms.rooms_of(&uid),
             "connections": live,
             "parked": parked,
-        })
-    });
+            "seen": seen,
+        }))
+    }
+    .await;
     finish(&state, &key, "user", result).map(Json)
 }

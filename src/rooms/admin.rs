@@ -29,6 +29,21 @@ impl Rooms {
             .unwrap_or((0, 0))
     }
 
+    /// `uid` as the store last recorded it (`{"nick","avatar","first_connect","last_recorded"}`, ms), or
+    /// `null` for a user who never connected.
+    pub async fn user_record(&self, uid: &str) -> Result<Value, RoomError> {
+        validate_user_id(uid)?;
+        Ok(match self.store().user(uid).await? {
+            Some((nick, avatar, first, last)) => json!({
+                "nick": nick,
+                "avatar": avatar,
+                "first_connect": first,
+                "last_recorded": last,
+            }),
+            None => Value::Null,
+        })
+    }
+
     /// Ends every session of `uid`, on every node: here now (the count returned), elsewhere through the bus.
     pub fn disconnect_user(&self, uid: &str, reason: &str) -> usize {
         let here = self.disconnect_here(uid, reason);

@@ -50,3 +50,12 @@ pub enum RoomError {
     #[error("the first send with this cid failed: {0}")]
     Earlier(String),
 }
+
+impl From<crate::archive::QueryError> for RoomError {
+    fn from(e: crate::archive::QueryError) -> RoomError {
+        RoomError::Invalid {
+            what: "query",
+            reason: e.0,
+        }
+    }
+}

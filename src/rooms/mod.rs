@@ -8,7 +8,6 @@
 
 mod access;
 mod admin;
-mod archive;
 mod catchup;
 mod cluster;
 mod dedupe;
@@ -20,7 +19,9 @@ mod post;
 mod presence;
 mod publish;
 mod reads;
+mod redact;
 mod rights;
+mod search;
 mod shards;
 mod state;
 mod streams;
@@ -29,10 +30,6 @@ mod typing;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use access::{authorize, Act, RoomClaims};
-pub use archive::{
-    hits_json, message_words, parse_query, thread_token, Hits, PruneSettings, Pruner, RedactBy,
-    Retention, SearchIndexer, SearchRequest,
-};
 pub use catchup::Replay;
 pub use cluster::{home_node, run_cluster, Figures};
 pub use dedupe::{Begun, Dedupe, Resolver, SharedPosted, MAX_CID};
@@ -42,6 +39,8 @@ pub use journal::{JournalStats, PendingPost};
 pub use member::Member;
 pub use post::{Post, Posted};
 pub use presence::{Joined, PresencePage};
+pub use redact::RedactBy;
+pub use search::{hits_json, Hits, SearchRequest};
 pub use streams::{Played, Player};
 
 use crate::bus::Bus;

@@ -154,7 +154,7 @@ pub enum SearchScope {
 pub struct SearchQuery {
     pub user: String,
     pub terms: Vec<SearchTerm>,
-    /// With a one-thread scope: the word the indexer adds for that thread (`rooms::thread_token`). SQLite
+    /// With a one-thread scope: the word the indexer adds for that thread (`archive::thread_token`). SQLite
     /// adds it as a term, so FTS5 intersects the thread's list with the words' instead of reading every
     /// message that has the words; PostgreSQL's planner does better without it (it walks the index newest
     /// first, or takes a bitmap for rare words, by its statistics).

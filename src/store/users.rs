@@ -10,6 +10,16 @@ const REMEMBER_USERS: usize = 100_000;
 use super::{now_ms, with_pool, Store, StoreError};
 
 impl Store {
+    /// The user as last recorded: (nick, avatar, first connect ms, last recorded ms); `None` if never seen.
+    pub async fn user(&self, id: &str) -> Result<Option<(String, String, i64, i64)>, StoreError> {
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as("SELECT nick, avatar, created_ms, last_seen_ms FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
     /// Records a user (id, nick, avatar) as seen now.
     pub async fn upsert_user(&self, id: &str, nick: &str, avatar: &str) -> Result<(), StoreError> {
         let profile = (nick.to_string(), avatar.to_string());

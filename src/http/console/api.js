@@ -24,8 +24,11 @@ export class ApiError extends Error {
   }
 }
 
-/** A path segment (room or user id) for a URL path. */
-export const seg = (s) => encodeURIComponent(String(s));
+/**
+ * A path segment (room or user id) for a URL path. `encodeURIComponent` leaves dots alone, and a segment `.` or
+ * `..` would be folded away by the browser's path normalization (`/rooms/../messages`), so dots are encoded too.
+ */
+export const seg = (s) => encodeURIComponent(String(s)).replace(/\./g, '%2E');
 
 /** `path` with a query string made from the entries of `params` that are not undefined or null. */
 export function withQuery(path, params) {

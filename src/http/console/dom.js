@@ -47,9 +47,17 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
-/** A fragment URL: `#/` and each part through encodeURIComponent (so it can never be `javascript:`). */
+/** A fragment URL: `#/` and each part through encodeURIComponent (so it can never be `javascript:`), dots too. */
 export function route(...parts) {
-  return '#/' + parts.map((p) => encodeURIComponent(String(p))).join('/');
+  return '#/' + parts.map((p) => encodeURIComponent(String(p)).replace(/\./g, '%2E')).join('/');
+}
+
+/**
+ * An id, nick or other text someone else chose, isolated from the text around it (`<bdi>`): a right-to-left
+ * override inside it cannot reorder what follows it on the line.
+ */
+export function idText(s, props) {
+  return h('bdi', props || null, String(s));
 }
 
 let uid = 0;
@@ -124,24 +132,6 @@ export function plural(n, one, many) {
   return `${fmtInt(n)} ${n === 1 ? one : many}`;
 }
 
-/** What a message shows: a string as it is, the `text` of an object with a string `text`, else its JSON. */
-export function messageText(m) {
-  if (m.redacted) {
-    const by = typeof m.redacted_by === 'string' && m.redacted_by ? m.redacted_by : 'unknown';
-    return `(redacted by ${by})`;
-  }
-  if (m.unreadable) return '(unreadable)';
-  const d = m.data;
-  if (d === null || d === undefined) return '(no data)';
-  if (typeof d === 'string') return d;
-  if (typeof d === 'object' && !Array.isArray(d) && typeof d.text === 'string') return d.text;
-  try {
-    return JSON.stringify(d);
-  } catch {
-    return String(d);
-  }
-}
-
 /** A JSON value shown as text (strings without quotes). */
 export function showValue(v) {
   if (typeof v === 'string') return v;
@@ -155,29 +145,90 @@ export function showValue(v) {
 // ---- status area ----
 
 let statusEl = null;
-const recent = new Map();
 
 export function initStatus(el) {
   statusEl = el;
 }
 
-/** A message in the status area (`role=status`, aria-live polite); `error` styles it as one. */
-export function say(text, { error = false } = {}) {
+/**
+ * Shows `what` (a string, or an array of strings and nodes such as `idText`) in the status area (`role=status`)
+ * at once, replacing whatever it showed: the latest result is the one that counts, never a queue of old ones.
+ * `error` styles it as one. The same error again (a poll failing repeatedly) only keeps it up longer.
+ */
+export function say(what, { error = false } = {}) {
   if (!statusEl) return;
-  const now = Date.now();
-  // The same error again within 10 s (a poll failing repeatedly) is not repeated.
-  if (error && recent.has(text) && now - recent.get(text) < 10000) return;
-  recent.set(text, now);
-  const item = h('p', { class: ['toast', error && 'toast-error'], 'data-test': error ? 'status-error' : 'status-message' },
-    error ? h('span', { class: 'sr-only', text: 'Error: ' }) : null, String(text));
-  statusEl.appendChild(item);
-  while (statusEl.children.length > 3) statusEl.firstElementChild.remove();
-  setTimeout(() => item.remove(), error ? 12000 : 8000);
+  const parts = Array.isArray(what) ? what : [String(what)];
+  const have = statusEl.firstElementChild;
+  const plain = h('span', null, parts).textContent;
+  if (have && have.dataset.text === plain && have.classList.contains('toast-error') === error) {
+    clearTimeout(Number(have.dataset.timer));
+  } else {
+    const item = h('p', { class: ['toast', error && 'toast-error'], 'data-test': error ? 'status-error' : 'status-message' },
+      error ? h('span', { class: 'sr-only', text: 'Error: ' }) : null, parts);
+    item.dataset.text = plain;
+    statusEl.replaceChildren(item);
+  }
+  const item = statusEl.firstElementChild;
+  item.dataset.timer = String(setTimeout(() => item.remove(), error ? 12000 : 8000));
 }
 
 export function clearStatus() {
   if (statusEl) statusEl.replaceChildren();
-  recent.clear();
+}
+
+/** The text of an error, for the status area or a form. */
+export function errorText(e) {
+  return e && e.message ? String(e.message) : String(e);
+}
+
+/**
+ * A form's own error line (`role=alert`), shown next to the form that failed: `show(text)`, `clear()`. The
+ * status area says it too; this one stays by the form until the next attempt.
+ */
+export function errorSlot(props) {
+  const el = h('p', { class: 'form-error', role: 'alert', hidden: true, ...props });
+  el.show = (text) => {
+    el.textContent = '';
+    el.append(idText(text));
+    el.hidden = false;
+  };
+  el.clear = () => {
+    el.hidden = true;
+    el.textContent = '';
+  };
+  return el;
+}
+
+// ---- focus ----
+
+/**
+ * Runs `rebuild`, which replaces the children of `container` (rows carrying `data-key`), and puts the focus
+ * back where it was: the same control (by `data-test`) in the row with the same key, else that row's first
+ * control, else the row now at the same place (the next one), else `fallback`. Without focus inside, just runs.
+ */
+export function keepFocus(container, rebuild, fallback) {
+  const active = document.activeElement;
+  if (!active || !container.contains(active)) {
+    rebuild();
+    return;
+  }
+  const row = active.closest('[data-key]');
+  const key = row ? row.dataset.key : null;
+  const test = active.getAttribute('data-test');
+  const rows = [...container.querySelectorAll('[data-key]')];
+  const index = row ? rows.indexOf(row) : -1;
+  rebuild();
+  const FOCUSABLE = 'a[href], button:not([disabled]), input, select, textarea, [tabindex]';
+  const now = [...container.querySelectorAll('[data-key]')];
+  const same = key === null ? null : now.find((r) => r.dataset.key === key);
+  let target = null;
+  if (same) target = (test && same.querySelector(`[data-test="${CSS.escape(test)}"]`)) || same.querySelector(FOCUSABLE);
+  if (!target && index >= 0 && now.length) {
+    const next = now[Math.min(index, now.length - 1)];
+    target = (test && next.querySelector(`[data-test="${CSS.escape(test)}"]`)) || next.querySelector(FOCUSABLE);
+  }
+  target = target || fallback;
+  if (target) target.focus({ preventScroll: true });
 }
 
 // ---- confirmation ----
@@ -219,7 +270,7 @@ export function confirmButton(label, confirmLabel, action, props = {}) {
 export function section(title, props, ...children) {
   const hid = nextId('h');
   return h('section', { class: ['panel', props && props.class], 'aria-labelledby': hid, 'data-test': props && props['data-test'] },
-    h('h2', { id: hid, text: title }),
+    h('h2', { id: hid, tabindex: '-1', text: title }),
     children);
 }
 

@@ -14,9 +14,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::rooms::state::room_properties;
-use crate::rooms::{RoomError, Rooms};
-use crate::store::{CursorLease, RoomRow, PRUNER};
+use crate::store::{CursorLease, RoomRow, Store, StoreError, PRUNER};
 
 /// Rooms read per page while the pruner walks them.
 const ROOMS_PAGE: u32 = 500;
@@ -37,7 +35,9 @@ pub struct Retention {
 impl Retention {
     /// `row`'s limits: its properties where set, else these defaults.
     fn of_room(self, row: &RoomRow) -> Retention {
-        let props = room_properties(row).unwrap_or_default();
+        // Properties that are not a JSON object (written by hand) set nothing: the defaults hold.
+        let props: serde_json::Map<String, Value> =
+            serde_json::from_str(&row.properties).unwrap_or_default();
         let get =
             |key: &str, default: u64| props.get(key).and_then(Value::as_u64).unwrap_or(default);
         Retention {
@@ -59,7 +59,7 @@ pub struct PruneSettings {
 }
 
 pub struct Pruner {
-    rooms: Rooms,
+    store: Store,
     defaults: Retention,
     interval: Duration,
     batch: u32,
@@ -68,9 +68,9 @@ pub struct Pruner {
 }
 
 impl Pruner {
-    pub fn new(rooms: Rooms, settings: PruneSettings, node: &str, metrics: Arc<Metrics>) -> Pruner {
+    pub fn new(store: Store, settings: PruneSettings, node: &str, metrics: Arc<Metrics>) -> Pruner {
         Pruner {
-            rooms,
+            store,
             defaults: settings.defaults,
             interval: settings.interval.max(Duration::from_millis(1)),
             batch: settings.batch.max(1),
@@ -95,14 +95,14 @@ impl Pruner {
     }
 
     /// One pass over every room and the conversations; returns how many messages it deleted.
-    pub async fn pass(&mut self) -> Result<u64, RoomError> {
+    pub async fn pass(&mut self) -> Result<u64, StoreError> {
         self.pass_at(crate::clock::now_ms()).await
     }
 
     /// `pass` as if the clock read `now` (ms since the epoch): ages are measured from it. Tests run retention
     /// at a time of their choosing this way, instead of waiting for messages to age.
-    pub async fn pass_at(&mut self, now: i64) -> Result<u64, RoomError> {
-        let store = self.rooms.store().clone();
+    pub async fn pass_at(&mut self, now: i64) -> Result<u64, StoreError> {
+        let store = self.store.clone();
         let Some(scanned) = self.lease.cursor(&store).await? else {
             return Ok(0);
         };

@@ -12,7 +12,6 @@
 use serde_json::Value;
 use unicode_segmentation::UnicodeSegmentation;
 
-use crate::rooms::RoomError;
 use crate::store::{SearchTerm, Thread};
 
 /// Words longer than this are not indexed (base64 blobs, hashes: nothing a person types into a search box).
@@ -184,13 +183,15 @@ pub fn thread_token(thread: &Thread) -> String {
     format!("_thr{}", hex::encode(&hash[..8]))
 }
 
+/// Why a query was refused (too long, no words, an unclosed quote...): told to the caller as is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QueryError(pub String);
+
 /// A query's terms: words (`hello`), phrases (`"good morning"`: adjacent, in order) and prefixes (`mor*`, or
 /// `"good mor"*`); every term must match. A word that punctuation splits (`e-mail`) becomes a phrase.
-pub fn parse_query(q: &str) -> Result<Vec<SearchTerm>, RoomError> {
-    let invalid = |reason: String| RoomError::Invalid {
-        what: "query",
-        reason,
-    };
+pub fn parse_query(q: &str) -> Result<Vec<SearchTerm>, QueryError> {
+    let invalid = QueryError;
     if q.len() > MAX_QUERY_BYTES {
         return Err(invalid(format!("at most {MAX_QUERY_BYTES} bytes")));
     }

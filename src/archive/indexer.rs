@@ -6,7 +6,6 @@
 //! each round took. Under a burst the index lags by up to a few seconds instead of taking cores and database
 //! time from the sends (measured: benches/README.md, "Search").
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::words::{message_words, thread_token};
 use crate::metrics::Metrics;
-use crate::rooms::Rooms;
 use crate::store::{CursorLease, Store, StoreError, INDEXER};
 
 /// Messages indexed per transaction: small, so that one round's reading and word splitting (done on a
@@ -35,8 +33,8 @@ pub struct SearchIndexer {
     store: Store,
     lease: CursorLease,
     metrics: Arc<Metrics>,
-    /// This node's rooms service, whose journal's commit rate tells a burst (none: never defers).
-    journal: Option<Rooms>,
+    /// Whether this node's commit rate (`odd_gateway_messages_stored_total`) may tell it to wait for a burst.
+    defers: bool,
 }
 
 /// What the indexer last saw of the journal: messages committed, and when.
@@ -53,23 +51,23 @@ impl SearchIndexer {
             store,
             lease: CursorLease::new(INDEXER, node),
             metrics,
-            journal: None,
+            defers: false,
         }
     }
 
-    /// Waits while `rooms`' journal commits a burst (see the module's doc).
-    pub fn deferring_to(mut self, rooms: Rooms) -> SearchIndexer {
-        self.journal = Some(rooms);
+    /// Waits while this node's journal commits a burst (see the module's doc), as its metrics count commits.
+    pub fn deferring(mut self) -> SearchIndexer {
+        self.defers = true;
         self
     }
 
     /// Whether to wait now rather than index: the journal committed at burst rate since the last look, and
     /// indexing has not waited `MAX_DEFER` yet.
     fn defer(&self, load: &mut Load) -> bool {
-        let Some(rooms) = &self.journal else {
+        if !self.defers {
             return false;
-        };
-        let committed = rooms.journal_stats().messages.load(Ordering::Relaxed);
+        }
+        let committed = self.metrics.messages_stored_total.get();
         let now = Instant::now();
         let secs = now.duration_since(load.at).as_secs_f64().max(0.001);
         let rate = committed.saturating_sub(load.committed) as f64 / secs;

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::words::{parse_query, thread_token};
+use crate::archive::{parse_query, thread_token};
 use crate::rooms::access::RoomClaims;
 use crate::rooms::history::{message_json, null, HistoryThread};
 use crate::rooms::{RoomError, Rooms};
