@@ -25,10 +25,25 @@ export class ApiError extends Error {
 }
 
 /**
- * A path segment (room or user id) for a URL path. `encodeURIComponent` leaves dots alone, and a segment `.` or
- * `..` would be folded away by the browser's path normalization (`/rooms/../messages`), so dots are encoded too.
+ * Whether id `s` can be a URL path segment. `.` and `..` cannot: a browser folds them away as it parses the
+ * URL (`/rooms/../messages` is `/messages`), and `%2E` / `%2E%2E` are folded just the same (the URL standard
+ * treats them as dot segments), so no path reaches such a room or user. Calls that carry the id in a query or
+ * a JSON body still work.
  */
-export const seg = (s) => encodeURIComponent(String(s)).replace(/\./g, '%2E');
+export function addressable(s) {
+  return String(s) !== '.' && String(s) !== '..';
+}
+
+/**
+ * A path segment (room or user id) for a URL path; dots encoded too. Throws (an ApiError, code
+ * `unaddressable`) for `.` and `..` rather than call another URL than meant.
+ */
+export function seg(s) {
+  if (!addressable(s)) {
+    throw new ApiError(0, `An id “${s}” cannot be put in a URL path (the browser would fold it away), so this part of the server API cannot be called for it`, 'unaddressable');
+  }
+  return encodeURIComponent(String(s)).replace(/\./g, '%2E');
+}
 
 /** `path` with a query string made from the entries of `params` that are not undefined or null. */
 export function withQuery(path, params) {

@@ -2,7 +2,7 @@
 // the operator leaves the page or signs out).
 
 import { setKey, forgetKey, signedIn, get, post, ApiError } from './api.js';
-import { h, replace, initStatus, say, clearStatus } from './dom.js';
+import { h, replace, initStatus, say, clearStatus, idText, errorText } from './dom.js';
 import * as overview from './overview.js';
 import * as rooms from './rooms.js';
 import * as room from './room.js';
@@ -22,6 +22,7 @@ const els = {
   node: $('node-name'),
   signout: $('signout'),
   skip: $('skip-link'),
+  announce: $('announce'),
   nav: document.querySelectorAll('[data-nav]'),
 };
 
@@ -40,12 +41,16 @@ function newContext() {
     get: (path, params) => get(path, params, { signal: ac.signal }),
     // Actions are not aborted by leaving the page: the operator asked for them, and hears how they ended.
     post: (path, body) => post(path, body),
-    /** Runs an action; its error is said even after the page was left. Resolves to its result or undefined. */
-    async act(fn, prefix) {
+    /**
+     * Runs an action; its error is said at once (even after the page was left) and, given `slot` (an
+     * `errorSlot`), next to the action's own form too. Resolves to its result or undefined.
+     */
+    async act(fn, prefix, slot) {
       try {
         return await fn();
       } catch (e) {
         report(e, prefix);
+        if (slot && !(e instanceof ApiError && e.status === 401) && !(e && e.name === 'AbortError')) slot.show(errorText(e));
         return undefined;
       }
     },
@@ -93,8 +98,8 @@ function report(e, prefix) {
     if (signedIn()) signOut('The key was refused: sign in again.');
     return;
   }
-  const text = e && e.message ? e.message : String(e);
-  say(prefix ? `${prefix}: ${text}` : text, { error: true });
+  // The server's text may carry ids someone else chose: isolated, like every id shown.
+  say(prefix ? [`${prefix}: `, idText(errorText(e))] : [idText(errorText(e))], { error: true });
 }
 
 function leavePage() {
@@ -123,6 +128,12 @@ function notFound(main, text) {
     h('h1', { tabindex: '-1', text: 'Not found' }),
     h('p', { text }),
     h('p', null, h('a', { route: ['overview'], text: 'Go to the overview' })));
+}
+
+/** Moves the focus to the top of the document (announcing `what`): the next Tab reaches the skip link. */
+function focusTop(what) {
+  els.announce.textContent = what;
+  els.announce.focus({ preventScroll: true });
 }
 
 function route(focus) {
@@ -157,34 +168,47 @@ function route(focus) {
   }
   if (focus) {
     const heading = main.querySelector('h1');
-    if (heading) heading.focus({ preventScroll: true });
+    focusTop(heading ? heading.textContent : document.title);
     window.scrollTo(0, 0);
   }
 }
 
-function showSignin(message) {
+function showSignin(message, focus = true) {
   els.app.hidden = true;
   els.signin.hidden = false;
   els.key.value = '';
   els.error.textContent = message || '';
   els.error.hidden = !message;
   els.submit.disabled = false;
-  els.key.focus();
+  // The skip link stays the first Tab stop here too: focus goes to the top, not into the key field.
+  if (focus) focusTop(message ? `Sign in. ${message}` : 'Sign in');
 }
 
-function signOut(message) {
+function signOut(message, focus = true) {
   forgetKey();
   leavePage();
   els.main.replaceChildren();
   els.node.textContent = '';
   clearStatus();
   rooms.reset();
-  showSignin(message);
+  showSignin(message, focus);
+}
+
+/**
+ * The key as typed or pasted: surrounding blanks, an `api_key =` in front (a line of dev-secrets.toml) and
+ * surrounding quotes are not part of it.
+ */
+function cleanKey(typed) {
+  let k = typed.trim();
+  const line = /^api_key\s*=\s*(.*)$/i.exec(k);
+  if (line) k = line[1].trim();
+  if (k.length >= 2 && (k[0] === '"' || k[0] === "'") && k[k.length - 1] === k[0]) k = k.slice(1, -1).trim();
+  return k;
 }
 
 els.form.addEventListener('submit', async (e) => {
   e.preventDefault();
-  const typed = els.key.value.trim();
+  const typed = cleanKey(els.key.value);
   els.error.hidden = true;
   if (!typed) {
     els.error.textContent = 'Type the API key.';
@@ -225,6 +249,18 @@ els.form.addEventListener('submit', async (e) => {
 
 els.signout.addEventListener('click', () => signOut('Signed out.'));
 
+// Leaving the page forgets the key and the view, so Back cannot bring a signed-in console out of the
+// back/forward cache; a page restored from it anyway shows the sign-in.
+window.addEventListener('pagehide', () => {
+  els.key.value = '';
+  if (signedIn()) signOut('', false);
+});
+window.addEventListener('pageshow', (e) => {
+  if (!e.persisted) return;
+  if (signedIn()) signOut('', false);
+  showSignin('You left the page, so the key was forgotten: sign in again.');
+});
+
 window.addEventListener('hashchange', () => route(true));
 
 // The skip link moves focus to the content without touching the hash (the router owns it).
@@ -238,4 +274,4 @@ els.skip.addEventListener('click', (e) => {
   target.focus();
 });
 
-showSignin('');
+showSignin('', false);

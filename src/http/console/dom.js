@@ -159,7 +159,7 @@ export function say(what, { error = false } = {}) {
   if (!statusEl) return;
   const parts = Array.isArray(what) ? what : [String(what)];
   const have = statusEl.firstElementChild;
-  const plain = h('span', null, parts).textContent;
+  const plain = parts.map((x) => (x instanceof Node ? x.textContent : String(x))).join('');
   if (have && have.dataset.text === plain && have.classList.contains('toast-error') === error) {
     clearTimeout(Number(have.dataset.timer));
   } else {
@@ -231,11 +231,23 @@ export function keepFocus(container, rebuild, fallback) {
   if (target) target.focus({ preventScroll: true });
 }
 
+// ---- busy buttons ----
+
+/**
+ * Marks `btn` busy while its action runs, without `disabled` (a disabled button drops the keyboard focus to the
+ * top of the page). Returns a function that ends it, or null when the button is busy already.
+ */
+export function hold(btn) {
+  if (btn.getAttribute('aria-disabled') === 'true') return null;
+  btn.setAttribute('aria-disabled', 'true');
+  return () => btn.removeAttribute('aria-disabled');
+}
+
 // ---- confirmation ----
 
 /**
  * A button that asks before it acts: the first activation turns it into `confirmLabel` for 5 s, a second one
- * within that time runs `action` (the button is disabled while it runs). Returns the button.
+ * within that time runs `action` (the button is busy while it runs, see `hold`). Returns the button.
  */
 export function confirmButton(label, confirmLabel, action, props = {}) {
   let armed = null;
@@ -248,7 +260,7 @@ export function confirmButton(label, confirmLabel, action, props = {}) {
     btn.removeAttribute('aria-describedby');
   };
   btn.addEventListener('click', async () => {
-    if (btn.disabled) return;
+    if (btn.getAttribute('aria-disabled') === 'true') return;
     if (!armed) {
       btn.textContent = confirmLabel;
       btn.classList.add('confirming');
@@ -256,11 +268,11 @@ export function confirmButton(label, confirmLabel, action, props = {}) {
       return;
     }
     disarm();
-    btn.disabled = true;
+    const release = hold(btn);
     try {
       await action();
     } finally {
-      btn.disabled = false;
+      release();
     }
   });
   return btn;

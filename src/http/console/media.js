@@ -1,7 +1,8 @@
-// Media: publications and players on this node, refreshed every 3 s; rows keyed by peer id and updated in
-// place (so a half-confirmed End button survives a refresh).
+// Media: publications and players on this node, refreshed every 3 s; rows keyed by peer id (an opaque string,
+// such as `http-<hex>` for a WHIP/WHEP peer) and updated in place (so a half-confirmed End button survives a
+// refresh).
 
-import { h, replace, section, fmtTime, fmtDuration, confirmButton, say } from './dom.js';
+import { h, replace, section, fmtTime, fmtDuration, confirmButton, say, idText } from './dom.js';
 
 const COLUMNS = ['Peer', 'Role', 'Stream', 'Via', 'State', 'Age', ''];
 
@@ -15,7 +16,9 @@ export function render(ctx, main) {
   const empty = h('p', { class: 'empty', 'data-test': 'media-empty', hidden: true, text: 'No publications or players.' });
   const note = h('p', { class: 'muted page-note', 'data-test': 'media-updated', text: 'Loading…' });
   replace(main,
-    h('div', { class: 'page-head' }, h('h1', { tabindex: '-1', text: 'Media' }), note),
+    h('div', { class: 'page-head' }, h('h1', { tabindex: '-1', text: 'Media' }),
+      h('p', { class: 'muted page-note', 'data-test': 'media-about', text: 'The SFU’s publications and players on this node; this page refreshes itself every 3 s.' }),
+      note),
     section('Publications and players', { 'data-test': 'media' },
       h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Publications and players' }, table),
       empty));
@@ -24,7 +27,7 @@ export function render(ctx, main) {
 
   async function end(id) {
     const d = await ctx.act(() => ctx.post('/api/server/media/end', { id }), `End ${id}`);
-    if (d) say(`Peer ${id} ended`);
+    if (d) say(['Peer ', idText(id), ' ended']);
     if (ctx.alive()) load().catch((e) => ctx.fail(e));
   }
 
@@ -55,9 +58,9 @@ export function render(ctx, main) {
     if (sig === row.sig) return;
     row.sig = sig;
     const str = (v) => (typeof v === 'string' && v ? v : '—');
-    row.cells.id.textContent = p.id;
+    replace(row.cells.id, idText(p.id));
     row.cells.role.textContent = str(p.role);
-    row.cells.stream.textContent = str(p.stream);
+    replace(row.cells.stream, idText(str(p.stream)));
     row.cells.via.textContent = str(p.via);
     replace(row.cells.state, h('span', { class: p.connected ? 'ok' : 'bad', text: p.connected ? 'connected' : 'connecting' }));
     row.cells.age.textContent = ageText;
@@ -82,8 +85,15 @@ export function render(ctx, main) {
     });
     for (const [id, row] of rows) {
       if (!seen.has(id)) {
+        // A peer that ended: the focus in its row goes to the row now in its place, else the heading.
+        const had = row.tr.contains(document.activeElement);
+        const next = row.tr.nextElementSibling || row.tr.previousElementSibling;
         row.tr.remove();
         rows.delete(id);
+        if (had) {
+          const to = next && next.isConnected ? next.querySelector('button') : null;
+          (to || main.querySelector('h2')).focus();
+        }
       }
     }
     table.hidden = rows.size === 0;

@@ -1,10 +1,13 @@
 // Overview: a card per node (this one first), refreshed every 2 s. Cards are built once and then only their
-// figures change (text of fixed-width cells), so the layout does not move as numbers update.
+// figures change (text of fixed-width cells), so the layout does not move as numbers update. When a read
+// fails the figures stay, greyed out and marked as of the last read, never as if they were current.
 
-import { h, replace, fmtInt, fmtRate, fmtBytes, fmtDuration, fmtTime } from './dom.js';
+import { h, replace, fmtInt, fmtRate, fmtBytes, fmtDuration, fmtTime, idText, errorText } from './dom.js';
 
 /** The order transports are listed in; any other the server reports follows, by name. */
 const TRANSPORTS = ['tcp', 'tls', 'quic', 'ws', 'http', 'https'];
+/** What a transport is called where its name alone says less than it counts. */
+const TRANSPORT_LABELS = { ws: 'ws (and wss)' };
 
 const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
@@ -19,9 +22,25 @@ export function render(ctx, main) {
     grid);
 
   const cards = new Map();
+  let lastRead = null;
   ctx.poll(2000, async () => {
-    const d = await ctx.get('/api/server/nodes');
+    let d;
+    try {
+      d = await ctx.get('/api/server/nodes');
+    } catch (e) {
+      if (!ctx.alive() || (e && e.name === 'AbortError')) throw e;
+      grid.classList.add('stale');
+      grid.setAttribute('data-stale', 'true');
+      updated.replaceChildren(h('strong', { class: 'bad', text: 'Not current: ' }), 'the gateway did not answer (',
+        idText(errorText(e)), lastRead === null ? '). ' : `). The figures below were last read at ${fmtTime(lastRead)}. `, 'Trying again every 2 s.');
+      updated.classList.add('stale-note');
+      throw e;
+    }
     if (!ctx.alive()) return;
+    lastRead = Date.now();
+    grid.classList.remove('stale');
+    grid.removeAttribute('data-stale');
+    updated.classList.remove('stale-note');
     const nodes = d && Array.isArray(d.nodes) ? d.nodes : [];
     const self = d && typeof d.self === 'string' ? d.self : '';
     const seen = new Set();
@@ -72,9 +91,11 @@ function makeCard(name, isSelf) {
   const meter = h('meter', { class: 'mem-meter', min: '0', max: '1', value: '0', 'aria-label': `Memory used on ${name}` });
   const hooks = h('dl', { class: 'stats', 'data-test': 'hooks' });
   const conns = h('dl', { class: 'stats', 'data-test': 'connections' });
+  const single = h('p', { class: 'single-node', 'data-test': 'single-node', hidden: true, text: 'single node (no bus)' });
+  const bus = stats([['bus.connected', 'bus'], ['bus.nodes', 'nodes alive']], v);
   const el = h('article', { class: 'card node-card', 'data-test': 'node-card', 'data-node': name },
     h('div', { class: 'card-head' },
-      h('h2', { class: 'node-name', text: name }),
+      h('h2', { class: 'node-name' }, idText(name)),
       isSelf ? h('span', { class: 'badge', text: 'this node' }) : null),
     sub,
     h('div', { class: 'card-grid' },
@@ -91,11 +112,12 @@ function makeCard(name, isSelf) {
         ['parked', 'parked sessions'],
       ], v)),
       group('Store', stats([['store.backend', 'backend'], ['store.up', 'state']], v)),
-      group('Memory', meter, stats([['mem.used', 'used'], ['mem.budget', 'budget']], v)),
+      group('Memory', meter, stats([['mem.used', 'held now'], ['mem.budget', 'budget']], v),
+        h('p', { class: 'hint', text: 'Bytes held now in queues and reassembly, against the memory budget.' })),
       group('Media', stats([['rtc.pub', 'publications'], ['rtc.play', 'players']], v)),
-      group('Cluster bus', stats([['bus.connected', 'bus'], ['bus.nodes', 'nodes alive']], v)),
+      group('Cluster', single, bus),
       group('Hook backlog', hooks)));
-  return { el, v, sub, meter, hooks, conns, prev: null, rates: null, hookCells: new Map(), hooksShown: false, connCells: null };
+  return { el, v, sub, meter, hooks, conns, single, bus, prev: null, rates: null, hookCells: new Map(), hooksShown: false, connCells: null };
 }
 
 /** Rates from the previous sample of this node: counter differences over the time between the samples. */
@@ -169,6 +191,9 @@ function updateCard(card, n) {
   set(v['rtc.pub'], fmtInt(num(rtc.publications)));
   set(v['rtc.play'], fmtInt(num(rtc.players)));
 
+  // `cluster: false`: a single node without a bus, where bus figures mean nothing.
+  card.single.hidden = n.cluster !== false;
+  card.bus.hidden = n.cluster === false;
   const bus = n.bus && typeof n.bus === 'object' ? n.bus : {};
   if (bus.connected === true) set(v['bus.connected'], 'connected', 'ok');
   else if (bus.connected === false) set(v['bus.connected'], 'not connected', 'bad');
@@ -194,7 +219,7 @@ function updateConnections(card, conn) {
       ...[...names, ''].flatMap((name) => {
         const dd = h('dd', { class: 'num', 'data-stat': name ? `conn.${name}` : 'conn.total' });
         card.connCells.set(name, dd);
-        return [h('dt', { text: name || 'total' }), dd];
+        return [h('dt', { text: name ? (TRANSPORT_LABELS[name] || name) : 'total' }), dd];
       }),
     );
   }

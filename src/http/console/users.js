@@ -1,12 +1,13 @@
 // Users: a lookup box, and a user's page: where they are, Disconnect, and Erase in a room.
 
 import { seg } from './api.js';
-import { h, replace, field, section, fmtInt, confirmButton, say, pair, nextId, plural, route } from './dom.js';
+import { h, replace, field, section, fmtInt, confirmButton, say, pair, nextId, plural, route, idText, errorSlot } from './dom.js';
 
 export function render(ctx, main, uid) {
-  document.title = uid ? `User ${uid} · odd-gateway console` : 'Users · odd-gateway console';
+  // The user id comes from the address: never in the title, and isolated where it is shown.
+  document.title = uid ? 'User · odd-gateway console' : 'Users · odd-gateway console';
   const heading = uid
-    ? h('h1', { tabindex: '-1', class: 'wrap-id' }, h('span', { class: 'muted', text: 'User ' }), h('span', { 'data-test': 'user-id', text: uid }))
+    ? h('h1', { tabindex: '-1', class: 'wrap-id' }, h('span', { class: 'muted', text: 'User ' }), idText(uid, { 'data-test': 'user-id' }))
     : h('h1', { tabindex: '-1', text: 'Users' });
   const lookup = lookupForm(uid);
   if (!uid) {
@@ -31,12 +32,12 @@ export function render(ctx, main, uid) {
         pair('connections on this node', h('span', { class: 'num', 'data-test': 'user-connections', text: fmtInt(d.connections) })),
         pair('parked sessions', h('span', { class: 'num', 'data-test': 'user-parked', text: fmtInt(d.parked) })),
         pair('present in', h('span', { class: 'num', text: plural(rooms.length, 'room', 'rooms') })));
-      roomsList.replaceChildren(...rooms.map((r) => h('li', null, h('a', { route: ['rooms', r], text: r }))));
+      roomsList.replaceChildren(...rooms.map((r) => h('li', null, h('a', { route: ['rooms', r] }, idText(r)))));
       roomsNote.textContent = rooms.length ? '' : 'Not present in any room.';
       roomChoices.replaceChildren(...rooms.map((r) => h('option', { value: r })));
     } catch (e) {
       if (!ctx.alive()) return;
-      replace(facts, h('dt', { text: 'state' }), h('dd', { class: 'form-error', text: e && e.message ? e.message : String(e) }));
+      replace(facts, h('dt', { text: 'state' }), h('dd', { class: 'form-error' }, idText(e && e.message ? e.message : String(e))));
       ctx.fail(e, `User ${uid}`);
     }
   }
@@ -57,13 +58,15 @@ export function render(ctx, main, uid) {
 function lookupForm(uid) {
   const input = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', 'data-test': 'user-lookup-input', value: uid || '' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-test': 'user-lookup-submit', text: 'Look up' });
+  const error = errorSlot({ 'data-test': 'user-lookup-error' });
   const form = h('form', { class: 'form form-inline', role: 'search', novalidate: true },
-    field('User id', input), h('div', { class: 'actions' }, submit));
+    field('User id', input), h('div', { class: 'actions' }, submit), error);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
+    error.clear();
     const id = input.value.trim();
     if (!id) {
-      say('Type a user id.', { error: true });
+      error.show('Type a user id.');
       input.focus();
       return;
     }
@@ -74,40 +77,44 @@ function lookupForm(uid) {
 
 function disconnectPanel(ctx, uid, reload) {
   const reason = h('input', { type: 'text', maxlength: '256', autocomplete: 'off', 'data-test': 'disconnect-reason' });
+  const error = errorSlot({ 'data-test': 'disconnect-error' });
   const btn = confirmButton('Disconnect', 'Confirm disconnect?', async () => {
+    error.clear();
     const body = { user: uid };
     if (reason.value.trim()) body.reason = reason.value.trim();
-    const d = await ctx.act(() => ctx.post('/api/server/disconnect', body), `Disconnect ${uid}`);
+    const d = await ctx.act(() => ctx.post('/api/server/disconnect', body), `Disconnect ${uid}`, error);
     if (!d) return;
     const n = typeof d.disconnected === 'number' ? d.disconnected : 0;
-    say(`${uid} disconnected (${plural(n, 'session', 'sessions')})`);
+    say([idText(uid), ` disconnected (${plural(n, 'session', 'sessions')} on this node)`]);
     if (ctx.alive()) ctx.later(400, reload);
   }, { class: 'btn-danger', 'data-test': 'disconnect' });
   return section('Disconnect', { 'data-test': 'user-disconnect' },
     h('p', { class: 'muted', text: 'Ends every session of this user, on every node; the reason is told to the client. The client may reconnect unless its token is refused.' }),
-    h('div', { class: 'form' }, field('Reason (optional)', reason), h('div', { class: 'actions' }, btn)));
+    h('div', { class: 'form' }, field('Reason (optional)', reason), error, h('div', { class: 'actions' }, btn)));
 }
 
 function erasePanel(ctx, uid, choices) {
   const room = h('input', { type: 'text', list: choices.id, autocomplete: 'off', spellcheck: 'false', 'data-test': 'erase-room' });
   const result = h('p', { class: 'form-result', 'data-test': 'erase-result', hidden: true });
+  const error = errorSlot({ 'data-test': 'erase-error' });
   const btn = confirmButton('Erase in room', 'Confirm erase?', async () => {
+    error.clear();
     const rid = room.value.trim();
     if (!rid) {
-      say('Pick or type the room to erase in.', { error: true });
+      error.show('Pick or type the room to erase in.');
       room.focus();
       return;
     }
-    const d = await ctx.act(() => ctx.post('/api/server/erase', { room: rid, user: uid }), `Erase ${uid} in ${rid}`);
+    const d = await ctx.act(() => ctx.post('/api/server/erase', { room: rid, user: uid }), `Erase ${uid} in ${rid}`, error);
     if (!d) return;
     const n = typeof d.redacted === 'number' ? d.redacted : 0;
-    const text = `Erased ${plural(n, 'message', 'messages')} of ${uid} in ${rid}`;
-    say(text);
-    result.textContent = text;
+    const text = () => [`Erased ${plural(n, 'message', 'messages')} of `, idText(uid), ' in ', idText(rid), ' (', h('a', { route: ['rooms', rid], text: 'open the room' }), ')'];
+    say(text().slice(0, 4));
+    replace(result, ...text());
     result.hidden = false;
   }, { class: 'btn-danger', 'data-test': 'erase' });
   return section('Erase in a room', { 'data-test': 'user-erase' },
     h('p', { class: 'muted', text: 'The right to erasure: redacts every message this user sent in the room and blanks the nick and avatar stored with them.' }),
-    h('div', { class: 'form' }, choices, field('Room', room, 'One of the rooms above, or any room id.'), h('div', { class: 'actions' }, btn)),
+    h('div', { class: 'form' }, choices, field('Room', room, 'One of the rooms above, or any room id.'), error, h('div', { class: 'actions' }, btn)),
     result);
 }
