@@ -381,7 +381,7 @@ async fn rooms_room_info_and_presence_pages_are_exact(backend: Backend) {
     let (_, user) = get(&gw, KEY, "/api/server/users/nobody").await;
     assert_eq!(
         user,
-        json!({"id": "nobody", "rooms": [], "connections": 0, "parked": 0})
+        json!({"id": "nobody", "rooms": [], "connections": 0, "parked": 0, "seen": null})
     );
     assert_eq!(get(&gw, KEY, "/api/server/users/bad%20id!").await.0, 400);
 
