@@ -324,6 +324,9 @@ async function main() {
   await visibleText('[data-test=status]', `Message ${mid} redacted`, 5000);
   const focused = await page.evaluate(() => (document.activeElement.closest('[data-test=message]') || document.activeElement).getAttribute('data-mid'));
   if (focused !== mid) throw new Error(`after the redaction the focus is not on its row (${focused})`);
+  await page.keyboard.press('ArrowUp');
+  const up = await page.evaluate(() => [document.activeElement.getAttribute('data-mid'), document.activeElement.previousElementSibling === null]);
+  if (up[0] === mid || up[0] === null) throw new Error('ArrowUp on a message row did not move to the row above');
   step(`message ${mid} redacted`);
 
   // 7. Kick the test client from the presence list.
@@ -353,7 +356,7 @@ async function main() {
   await shots('users');
   step('user page');
   await page.click('[data-test=nav-media]');
-  await page.waitForFunction(() => !/Loading/.test(document.querySelector('[data-test=media-updated]').textContent));
+  await page.waitForFunction(() => !/Loading/.test((document.querySelector('[data-test=media-updated]') || { textContent: 'Loading' }).textContent));
   await shots('media');
   step('media page');
 

@@ -80,7 +80,7 @@ function newContext() {
     /** Reports an error: ignored after leaving the page, a refused key signs out, anything else is said. */
     fail(e, prefix) {
       if (!ctx.alive() || (e && e.name === 'AbortError')) return;
-      report(e, prefix);
+      report(e, prefix, true);
     },
     close() {
       ac.abort();
@@ -91,20 +91,21 @@ function newContext() {
   return ctx;
 }
 
-/** Says what went wrong; a refused key signs out. */
-function report(e, prefix) {
+/** Says what went wrong (`page`: a page's own read, forgotten when the page is left); a refused key signs out. */
+function report(e, prefix, page = false) {
   if (e && e.name === 'AbortError') return;
   if (e instanceof ApiError && e.status === 401) {
     if (signedIn()) signOut('The key was refused: sign in again.');
     return;
   }
   // The server's text may carry ids someone else chose: isolated, like every id shown.
-  say(prefix ? [`${prefix}: `, idText(errorText(e))] : [idText(errorText(e))], { error: true });
+  say(prefix ? [idText(prefix), ': ', idText(errorText(e))] : [idText(errorText(e))], { error: true, page });
 }
 
 function leavePage() {
   if (current) current.close();
   current = null;
+  clearStatus(true);
 }
 
 /** The route parts of the location hash, decoded; null when a part does not decode. */

@@ -153,9 +153,10 @@ export function initStatus(el) {
 /**
  * Shows `what` (a string, or an array of strings and nodes such as `idText`) in the status area (`role=status`)
  * at once, replacing whatever it showed: the latest result is the one that counts, never a queue of old ones.
- * `error` styles it as one. The same error again (a poll failing repeatedly) only keeps it up longer.
+ * `error` styles it as one; `page` marks what a page's own reads said, cleared when the page is left. The same
+ * error again (a poll failing repeatedly) only keeps it up longer.
  */
-export function say(what, { error = false } = {}) {
+export function say(what, { error = false, page = false } = {}) {
   if (!statusEl) return;
   const parts = Array.isArray(what) ? what : [String(what)];
   const have = statusEl.firstElementChild;
@@ -166,14 +167,17 @@ export function say(what, { error = false } = {}) {
     const item = h('p', { class: ['toast', error && 'toast-error'], 'data-test': error ? 'status-error' : 'status-message' },
       error ? h('span', { class: 'sr-only', text: 'Error: ' }) : null, parts);
     item.dataset.text = plain;
+    if (page) item.dataset.page = 'true';
     statusEl.replaceChildren(item);
   }
   const item = statusEl.firstElementChild;
   item.dataset.timer = String(setTimeout(() => item.remove(), error ? 12000 : 8000));
 }
 
-export function clearStatus() {
-  if (statusEl) statusEl.replaceChildren();
+/** Clears the status area; `pageOnly`: only what the page left behind said (its reads failing), not a result. */
+export function clearStatus(pageOnly = false) {
+  if (!statusEl) return;
+  for (const item of [...statusEl.children]) if (!pageOnly || item.dataset.page) item.remove();
 }
 
 /** The text of an error, for the status area or a form. */

@@ -31,8 +31,8 @@ export function render(ctx, main) {
       if (!ctx.alive() || (e && e.name === 'AbortError')) throw e;
       grid.classList.add('stale');
       grid.setAttribute('data-stale', 'true');
-      updated.replaceChildren(h('strong', { class: 'bad', text: 'Not current: ' }), 'the gateway did not answer (',
-        idText(errorText(e)), lastRead === null ? '). ' : `). The figures below were last read at ${fmtTime(lastRead)}. `, 'Trying again every 2 s.');
+      updated.replaceChildren(h('strong', { class: 'bad', text: 'Not current: ' }), idText(errorText(e)),
+        lastRead === null ? '. ' : `. The figures below were last read at ${fmtTime(lastRead)}. `, 'Trying again every 2 s.');
       updated.classList.add('stale-note');
       throw e;
     }

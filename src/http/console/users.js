@@ -1,7 +1,7 @@
 // Users: a lookup box, and a user's page: where they are, Disconnect, and Erase in a room.
 
 import { seg } from './api.js';
-import { h, replace, field, section, fmtInt, confirmButton, say, pair, nextId, plural, route, idText, errorSlot } from './dom.js';
+import { h, replace, field, section, time, fmtInt, confirmButton, say, pair, nextId, plural, route, idText, errorSlot } from './dom.js';
 
 export function render(ctx, main, uid) {
   // The user id comes from the address: never in the title, and isolated where it is shown.
@@ -31,7 +31,8 @@ export function render(ctx, main, uid) {
       replace(facts,
         pair('connections on this node', h('span', { class: 'num', 'data-test': 'user-connections', text: fmtInt(d.connections) })),
         pair('parked sessions', h('span', { class: 'num', 'data-test': 'user-parked', text: fmtInt(d.parked) })),
-        pair('present in', h('span', { class: 'num', text: plural(rooms.length, 'room', 'rooms') })));
+        pair('present in', h('span', { class: 'num', text: plural(rooms.length, 'room', 'rooms') })),
+        seenFacts(d ? d.seen : undefined));
       roomsList.replaceChildren(...rooms.map((r) => h('li', null, h('a', { route: ['rooms', r] }, idText(r)))));
       roomsNote.textContent = rooms.length ? '' : 'Not present in any room.';
       roomChoices.replaceChildren(...rooms.map((r) => h('option', { value: r })));
@@ -53,6 +54,20 @@ export function render(ctx, main, uid) {
         erasePanel(ctx, uid, roomChoices)),
       h('div', { class: 'col-side' }, section('Find another user', { 'data-test': 'user-lookup' }, lookup))));
   load();
+}
+
+/** What the gateway stored when the id last connected (`seen`; null: it never connected). */
+function seenFacts(seen) {
+  if (seen === undefined) return null;
+  if (seen === null || typeof seen !== 'object') {
+    return pair('known', h('span', { 'data-test': 'user-seen', text: 'never connected (no profile stored)' }));
+  }
+  return [
+    pair('nick stored', typeof seen.nick === 'string' && seen.nick ? idText(seen.nick, { 'data-test': 'user-seen' }) : h('span', { class: 'muted', 'data-test': 'user-seen', text: '(none)' })),
+    typeof seen.avatar === 'string' && seen.avatar ? pair('avatar stored', idText(seen.avatar)) : null,
+    pair('first connected', time(seen.first_connect)),
+    pair('last recorded', time(seen.last_recorded)),
+  ];
 }
 
 function lookupForm(uid) {
