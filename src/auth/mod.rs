@@ -192,7 +192,7 @@ impl TokenVerifier for ConfigVerifier {
 pub fn validate_user(u: &User) -> Result<(), AuthError> {
     if !valid_user_id(&u.id) {
         return Err(AuthError::Invalid(
-            "user id must be 1-128 letters, digits or _ - . @ :".into(),
+            "user id must be 1-128 letters, digits or _ - . @ : (not . or ..)".into(),
         ));
     }
     let markup = |c: char| c.is_control() || "<>&\"'".contains(c);

@@ -44,7 +44,7 @@ pub fn sign_hs256(secret: &str, claims: &TokenClaims, now_unix: u64) -> Result<S
     };
     if !super::valid_user_id(&user.id) {
         return Err(format!(
-            "{:?} is not a user id: 1-128 letters, digits or _ - . @ :",
+            "{:?} is not a user id: 1-128 letters, digits or _ - . @ : (not . or ..)",
             user.id
         ));
     }

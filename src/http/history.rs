@@ -185,7 +185,7 @@ pub async fn user_unread(
     let uid = segment(path)?;
     if !crate::protocol::args::user::valid_user_id(&uid) {
         return Err(ApiError::BadRequest(
-            "user id must be 1-128 letters, digits or _ - . @ :".into(),
+            "user id must be 1-128 letters, digits or _ - . @ : (not . or ..)".into(),
         ));
     }
     if headers.contains_key(super::server_api::API_KEY_HEADER) {

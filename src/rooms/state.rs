@@ -170,7 +170,7 @@ pub(super) fn validate_room_id(rid: &str) -> Result<(), RoomError> {
     if !crate::protocol::args::rooms::valid_room_id(rid) {
         return Err(RoomError::Invalid {
             what: "room id",
-            reason: "1 to 128 characters: no control or invisible characters, no space but U+0020 (none at either end), none of < > & \" ' \\"
+            reason: "1 to 128 characters: no control or invisible characters, no space but U+0020 (none at either end), none of < > & \" ' \\, not . or .."
                 .into(),
         });
     }
@@ -183,7 +183,7 @@ pub(super) fn validate_user_id(uid: &str) -> Result<(), RoomError> {
     if !crate::protocol::args::user::valid_user_id(uid) {
         return Err(RoomError::Invalid {
             what: "user id",
-            reason: "1 to 128 letters, digits or _ - . @ :".into(),
+            reason: "1 to 128 letters, digits or _ - . @ : (not . or ..)".into(),
         });
     }
     Ok(())

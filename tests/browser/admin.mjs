@@ -390,7 +390,7 @@ async function main() {
 
   // More: the rooms page, the flood room, leaving the page.
   await checks.roomsPage(t);
-  step('rooms page, rooms "." and "..", a bidi id');
+  step('rooms page, room ".." refused with its reason, a bidi id');
   await checks.floodRoom(t);
   step('flooded room: nothing skipped, rows capped');
   await checks.leaving(t);

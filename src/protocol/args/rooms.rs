@@ -29,9 +29,12 @@ pub struct Typing {
 /// control character, markup (`< > & " ' \`), a space other than U+0020 (and no space at either end), or a
 /// character that renders as nothing or changes how others render (zero-width and formatting characters,
 /// bidirectional overrides, tags, variation selectors, blank fillers, noncharacters), so an id can be neither
-/// markup nor made to look like another.
+/// markup nor made to look like another. Nor `.` or `..`: as a URL path segment (`/api/rooms/{rid}/...`)
+/// those are steps a browser or proxy resolves, so such a room could never be named over HTTP.
 pub fn valid_room_id(rid: &str) -> bool {
     !rid.is_empty()
+        && rid != "."
+        && rid != ".."
         && rid.chars().count() <= 128
         && !rid.starts_with(' ')
         && !rid.ends_with(' ')
@@ -71,7 +74,7 @@ mod tests {
 
     #[test]
     fn room_ids_are_plain_visible_text() {
-        for ok in ["lobby", "café", "房间-1", "a/b", "team:42", "general chat"] {
+        for ok in ["lobby", "café", "房间-1", "a/b", "team:42", "general chat", "...", ".a"] {
             assert!(valid_room_id(ok), "{ok}");
         }
         let long = "x".repeat(129);
@@ -83,6 +86,8 @@ mod tests {
             "\u{FEFF}x",
             "a\nb",
             "a\\b",
+            ".",
+            "..",
             long.as_str(),
         ] {
             assert!(!valid_room_id(bad), "{bad:?}");
