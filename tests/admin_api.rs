@@ -267,7 +267,8 @@ async fn payloads_are_downloads_that_never_run_on_this_origin() {
         .expect("alice");
     let pipe = alice.create("messaging").await.expect("pipe");
     alice.join(pipe, "files").await.expect("join");
-    let args = json!({"name": "send", "type": "file", "cast": "multi", "id": "files", "data": "x.js"});
+    let args =
+        json!({"name": "send", "type": "file", "cast": "multi", "id": "files", "data": "x.js"});
     let script = bytes::Bytes::from_static(b"alert(document.domain)");
     let sent = alice
         .submit(pipe, args, script)

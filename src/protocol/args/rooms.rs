@@ -74,7 +74,16 @@ mod tests {
 
     #[test]
     fn room_ids_are_plain_visible_text() {
-        for ok in ["lobby", "café", "房间-1", "a/b", "team:42", "general chat", "...", ".a"] {
+        for ok in [
+            "lobby",
+            "café",
+            "房间-1",
+            "a/b",
+            "team:42",
+            "general chat",
+            "...",
+            ".a",
+        ] {
             assert!(valid_room_id(ok), "{ok}");
         }
         let long = "x".repeat(129);

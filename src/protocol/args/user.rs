@@ -29,7 +29,14 @@ mod tests {
 
     #[test]
     fn user_ids_are_plain_and_never_path_steps() {
-        for ok in ["alice", "bob.smith", "u@example.com", "team:7", "李雷", "..."] {
+        for ok in [
+            "alice",
+            "bob.smith",
+            "u@example.com",
+            "team:7",
+            "李雷",
+            "...",
+        ] {
             assert!(valid_user_id(ok), "{ok}");
         }
         for bad in ["", ".", "..", "a b", "a/b", "<b>", &"x".repeat(129)] {
