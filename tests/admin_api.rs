@@ -291,3 +291,53 @@ async fn payloads_are_downloads_that_never_run_on_this_origin() {
     assert_eq!(h("content-disposition"), "attachment");
     assert!(h("content-security-policy").contains("sandbox"));
 }
+
+/// No member may be the server's publisher identity (what the server publishes, and the rooms it owns, must
+/// not be imitable), and no nick may reorder text (`\u{202E}NIMDA` displayed as "ADMIN").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_member_is_the_server_and_no_nick_reorders_text() {
+    let gw = TestGateway::start_with(|c| {
+        with_key(c);
+        for (token, id, nick) in [
+            ("sys", "system", "System"),
+            ("rlo", "eve", "\u{202E}NIMDA"),
+            ("lsep", "mallory", "a\u{2028}b"),
+        ] {
+            c.auth.tokens.push(odd_gateway::config::StaticToken {
+                token: token.into(),
+                id: id.into(),
+                nick: nick.into(),
+                avatar: String::new(),
+            });
+        }
+    })
+    .await;
+    for token in ["sys", "rlo", "lsep"] {
+        let refused = Client::connect(&gw.tcp_url(), token).await;
+        assert!(refused.is_err(), "{token} connected");
+        let r = reqwest::Client::new()
+            .get(format!("{}/api/users/system/unread", gw.http_url()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("http");
+        assert_eq!(r.status(), 401, "{token} over HTTP");
+    }
+    // The server itself still publishes as that identity, and the console is told who it is.
+    let (status, body) = post(&gw, "/api/server/rooms", json!({"rid": "news"})).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post(
+        &gw,
+        "/api/server/publish",
+        json!({"room": "news", "data": "hi"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, nodes) = get(&gw, "/api/server/nodes", Some(KEY)).await;
+    assert_eq!(
+        nodes["publisher"],
+        json!({"id": "system", "nick": "System"})
+    );
+    // An ordinary member still connects.
+    assert!(Client::connect(&gw.tcp_url(), "alice").await.is_ok());
+}

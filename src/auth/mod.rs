@@ -195,10 +195,12 @@ pub fn validate_user(u: &User) -> Result<(), AuthError> {
             "user id must be 1-128 letters, digits or _ - . @ : (not . or ..)".into(),
         ));
     }
-    let markup = |c: char| c.is_control() || "<>&\"'".contains(c);
+    let markup = |c: char| {
+        c.is_control() || "<>&\"'".contains(c) || crate::protocol::args::user::steers_display(c)
+    };
     if u.nick.is_empty() || u.nick.chars().count() > 64 || u.nick.chars().any(markup) {
         return Err(AuthError::Invalid(
-            "nick must be 1-64 characters without < > & \" ' or control characters".into(),
+            "nick must be 1-64 characters without < > & \" ', control, bidirectional-override or line-separator characters".into(),
         ));
     }
     if u.avatar.chars().count() > 512 || u.avatar.chars().any(markup) {

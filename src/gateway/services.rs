@@ -125,7 +125,8 @@ pub(super) async fn services(
             config_verifier.clone(),
             crate::hooks::ConnectHook::new(&config.hooks),
             metrics.clone(),
-        ),
+        )
+        .reserving(&config.server_api.publisher_id),
         verifier: config_verifier,
         publish_hook: crate::hooks::PublishHook::new(
             &config.hooks,

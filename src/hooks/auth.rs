@@ -21,6 +21,9 @@ pub struct Authenticator {
     metrics: Arc<Metrics>,
     /// Hook answers the backend allowed to reuse (`cache_s`): token -> (principal, until).
     cache: Arc<Mutex<HashMap<String, (Principal, Instant)>>>,
+    /// The server's own identity (`server_api.publisher_id`): no member may be it, so what it sends (and the
+    /// rooms it owns) cannot be imitated by a token.
+    reserved: Option<Arc<str>>,
 }
 
 impl Authenticator {
@@ -34,11 +37,34 @@ impl Authenticator {
             hook,
             metrics,
             cache: Arc::default(),
+            reserved: None,
         }
+    }
+
+    /// Refuses every principal whose user id is `id` (the server's publisher identity).
+    pub fn reserving(mut self, id: &str) -> Authenticator {
+        self.reserved = Some(Arc::from(id));
+        self
     }
 
     /// Who `token` names, asked for a client on `transport` (`tcp`, `quic`, `ws`, ..., `http`) from `peer`.
     pub async fn principal(
+        &self,
+        token: &str,
+        transport: &str,
+        peer: &str,
+    ) -> Result<Principal, AuthError> {
+        let p = self.resolve(token, transport, peer).await?;
+        if self.reserved.as_deref() == Some(p.user.id.as_str()) {
+            return Err(AuthError::Invalid(format!(
+                "user id `{}` is the server's own identity (server_api.publisher_id)",
+                p.user.id
+            )));
+        }
+        Ok(p)
+    }
+
+    async fn resolve(
         &self,
         token: &str,
         transport: &str,

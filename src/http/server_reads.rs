@@ -19,13 +19,19 @@ use super::HttpState;
 use crate::rooms::{hits_json, page_json};
 use crate::sfu::PeerKey;
 
-/// `{"self": <this node>, "nodes": [<this node's figures>, <each other live node's, from its heartbeat>]}`.
+/// `{"self": <this node>, "nodes": [<this node's figures>, <each other live node's, from its heartbeat>],
+/// "publisher": {"id","nick"}}`.
 pub async fn nodes(
     State(state): State<HttpState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let key = caller(&state, &headers, "nodes")?;
-    let overview = state.rooms.nodes_overview((state.figures)());
+    let mut overview = state.rooms.nodes_overview((state.figures)());
+    // The server's own identity: no member may hold it (the console marks its messages as the server's).
+    overview["publisher"] = json!({
+        "id": state.server_api.publisher_id,
+        "nick": state.server_api.publisher_nick,
+    });
     finish(&state, &key, "nodes", Ok(overview)).map(Json)
 }
 

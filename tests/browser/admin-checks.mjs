@@ -156,6 +156,14 @@ export async function floodRoom({ page, api, shots }) {
   }, null, { timeout: 6000 }).then((h) => h.jsonValue());
   const stored = await api('GET', `/api/server/rooms/${FLOOD}/messages?before=${Number(said) + 1}&limit=1`);
   ok(stored.data.messages[0].data === 'searchable walrus words', `published as ${JSON.stringify(stored.data.messages[0].data)}`);
+  // What the server publishes is marked as the server's (no member may hold its id).
+  ok(await page.locator(`[data-test=message][data-mid="${said}"] [data-test=message-server]`).count() === 1,
+    'a message the console published is not marked as the server\'s');
+  // A right-to-left override inside a message is shown as a code, not obeyed.
+  await page.fill('[data-test=publish-text]', 'bidi \u202e dlrow olleh \u202c end');
+  await page.click('[data-test=publish-submit]');
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-test=message-text]')].some((t) => t.textContent === 'bidi [U+202E] dlrow olleh [U+202C] end'),
+    null, { timeout: 6000 }).catch(() => { throw new Error('a bidirectional override in a message was not shown as a code'); });
   await page.check('[data-test=publish-json]');
   await page.fill('[data-test=publish-text]', '{"text": "json hello", "extra": 1');
   await page.click('[data-test=publish-submit]');

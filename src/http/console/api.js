@@ -6,6 +6,16 @@ export function setKey(k) {
   key = k;
 }
 
+/** The server's own identity (`server_api.publisher_id`, from the sign-in's `GET /api/server/nodes`): no
+ * member may hold it, so a message from it is the server's. */
+let publisher = null;
+export function setPublisher(id) {
+  publisher = typeof id === 'string' && id ? id : null;
+}
+export function publisherId() {
+  return publisher;
+}
+
 export function forgetKey() {
   key = null;
 }

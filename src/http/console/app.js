@@ -1,7 +1,7 @@
 // The console's entry: sign-in, the hash router, and the per-page context (timers and requests that end when
 // the operator leaves the page or signs out).
 
-import { setKey, forgetKey, signedIn, get, post, ApiError } from './api.js';
+import { setKey, forgetKey, signedIn, get, post, ApiError, setPublisher } from './api.js';
 import { h, replace, initStatus, say, clearStatus, idText, errorText } from './dom.js';
 import * as overview from './overview.js';
 import * as rooms from './rooms.js';
@@ -235,6 +235,7 @@ els.form.addEventListener('submit', async (e) => {
   els.key.value = '';
   els.submit.disabled = false;
   els.node.textContent = answer && typeof answer.self === 'string' ? answer.self : '';
+  setPublisher(answer && answer.publisher ? answer.publisher.id : null);
   els.signin.hidden = true;
   els.app.hidden = false;
   const parts = parseHash();

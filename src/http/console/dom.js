@@ -57,7 +57,17 @@ export function route(...parts) {
  * override inside it cannot reorder what follows it on the line.
  */
 export function idText(s, props) {
-  return h('bdi', props || null, String(s));
+  return h('bdi', props || null, reveal(String(s)));
+}
+
+/**
+ * Characters that reorder the text around them or break a line (bidirectional marks, embeddings, overrides,
+ * isolates, line and paragraph separators) shown as visible codes, so `\u202Edlrow olleh` reads as written,
+ * not as "hello world" (`<bdi>` isolates a text from its neighbours, not from its own overrides).
+ */
+const STEERING = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\u2028\u2029]/g;
+export function reveal(s) {
+  return s.replace(STEERING, (c) => `[U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}]`);
 }
 
 let uid = 0;

@@ -3,7 +3,8 @@
 // characters, "Show all" for the rest; CSS bounds its height with its own scroll), so no message can fill the
 // page or draw rows of its own. Fields besides `text` are never hidden: "+ N other fields" shows the JSON.
 
-import { h, replace, time, fmtTime, fmtInt, idText, confirmButton, showValue } from './dom.js';
+import { h, replace, time, fmtTime, fmtInt, idText, confirmButton, showValue, reveal } from './dom.js';
+import { publisherId } from './api.js';
 
 export const TEXT_CAP = 2000;
 
@@ -22,14 +23,20 @@ export function view(m) {
   if (typeof d === 'string') return { text: d };
   if (isObject(d) && typeof d.text === 'string') {
     const others = Object.keys(d).filter((k) => k !== 'text').length;
-    return { text: d.text, others, json: others ? pretty(d) : null };
+    return { text: d.text, others, data: others ? d : null };
   }
   return { text: showValue(d), isJson: true };
 }
 
+/** Compact JSON above this many characters is shown compact: indenting a deeply nested array of a 60 KB message
+ * makes megabytes of text (each level adds its indent to every line). */
+const PRETTY_MAX = 20000;
+
+/** The whole data as JSON text, made only when the operator opens it. */
 function pretty(d) {
   try {
-    return JSON.stringify(d, null, 2);
+    const compact = JSON.stringify(d);
+    return compact.length > PRETTY_MAX ? compact : JSON.stringify(d, null, 2);
   } catch {
     return String(d);
   }
@@ -60,6 +67,7 @@ function retab(box) {
 /** A text block capped at TEXT_CAP characters with a Show all / Show less toggle; returns the nodes. */
 function capped(text, props, what) {
   const p = h('p', props);
+  text = reveal(text);
   if (text.length <= TEXT_CAP) {
     p.textContent = text;
     return [p];
@@ -103,6 +111,7 @@ export function fillRow(li, m, opts = {}) {
     opts.showRoom && rid ? h('span', { class: 'msg-room' }, 'in ', h('a', { route: ['rooms', rid] }, idText(rid))) : null,
     nick ? idText(nick, { class: 'nick', 'data-test': 'message-nick' }) : h('span', { class: 'nick muted', 'data-test': 'message-nick', text: '(no nick)' }),
     uid ? h('a', { class: 'uid', route: ['users', uid] }, idText(uid)) : null,
+    uid && uid === publisherId() ? h('span', { class: 'badge badge-server', 'data-test': 'message-server', text: 'server' }) : null,
     type && type !== 'text' ? h('span', { class: 'badge', 'data-test': 'message-type', text: type }) : null,
     size ? h('span', { class: 'badge', 'data-test': 'message-size', text: `file: ${fmtInt(size)} bytes` }) : null);
   const body = h('div', { class: 'msg-body' },
@@ -113,9 +122,9 @@ export function fillRow(li, m, opts = {}) {
   if (v.others) {
     const btn = h('button', { type: 'button', class: 'btn-text msg-others', 'data-test': 'other-fields', 'aria-expanded': 'false',
       text: `+ ${v.others === 1 ? '1 other field' : `${fmtInt(v.others)} other fields`}` });
-    const box = h('div', { class: 'msg-json', hidden: true, 'data-test': 'other-fields-json' },
-      capped(v.json, { class: 'msg-json-text' }, 'the JSON'));
+    const box = h('div', { class: 'msg-json', hidden: true, 'data-test': 'other-fields-json' });
     btn.addEventListener('click', () => {
+      if (!box.firstChild) box.append(...capped(pretty(v.data), { class: 'msg-json-text' }, 'the JSON'));
       box.hidden = !box.hidden;
       btn.setAttribute('aria-expanded', String(!box.hidden));
       for (const t of box.querySelectorAll('.msg-json-text')) retab(t);

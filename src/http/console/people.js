@@ -167,7 +167,7 @@ export function presencePanel(ctx, rid, presentCell, afterBan) {
 const UNBAN_MASKS = ['rw', 'r', 'rwx', 'w'];
 
 /** The stored rights of room `rid` and chmod; `list: false` leaves the list out (a room no path reaches). */
-export function rightsPanel(ctx, rid, onMasks, { list = true } = {}) {
+export function rightsPanel(ctx, rid, onMasks, { list = true, defaultMask = () => 'rw' } = {}) {
   const tbody = h('tbody', { 'data-test': 'rights' });
   const note = h('p', { class: 'muted', 'data-test': 'rights-summary', text: 'Loading…' });
   const table = h('table', { class: 'table' },
@@ -196,8 +196,11 @@ export function rightsPanel(ctx, rid, onMasks, { list = true } = {}) {
     const banned = mask === '';
     let actions = null;
     if (banned) {
+      // The room's default rights first: an unban gives back what a newcomer gets, not more.
+      const first = defaultMask() || 'r';
+      const masks = [first, ...UNBAN_MASKS.filter((m) => m !== first)];
       const pick = h('select', { class: 'select-small', 'data-test': 'unban-mask', 'aria-label': `Rights given back to ${r.user}` },
-        UNBAN_MASKS.map((m) => h('option', { value: m, text: m === 'rw' ? 'rw (default)' : m })));
+        masks.map((m) => h('option', { value: m, text: m === first ? `${m || 'none'} (the room's default)` : m })));
       actions = h('div', { class: 'unban' }, pick,
         h('button', { type: 'button', class: 'btn btn-small', 'data-test': 'unban', 'aria-label': `Unban ${r.user}`, text: 'Unban',
           on: { click: () => unban(r.user, pick.value) } }));

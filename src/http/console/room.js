@@ -23,7 +23,12 @@ export function render(ctx, main, rid) {
     return;
   }
 
-  const showFacts = (room) => factsOf(facts, present, room);
+  // The room's default rights, as last read: what Unban offers first.
+  let defaultRights = 'rw';
+  const showFacts = (room) => {
+    if (room && typeof room.default_rights === 'string') defaultRights = room.default_rights;
+    factsOf(facts, present, room);
+  };
 
   /** Re-reads the room's facts (after a property changed). */
   async function reloadFacts() {
@@ -65,7 +70,7 @@ export function render(ctx, main, rid) {
     search = searchPanel(ctx, rid, redact);
     const publish = publishPanel(ctx, rid, () => live.refresh().catch((e) => ctx.fail(e)));
     let presence = null;
-    const rights = rightsPanel(ctx, rid, (masks) => presence && presence.mark(masks));
+    const rights = rightsPanel(ctx, rid, (masks) => presence && presence.mark(masks), { defaultMask: () => defaultRights });
     presence = presencePanel(ctx, rid, present, rights.load);
     const props = propertiesPanel(ctx, rid, room.properties, reloadFacts);
     const erase = erasePanel(ctx, rid, live.reload);

@@ -23,6 +23,16 @@ pub fn valid_user_id(id: &str) -> bool {
             .all(|c| c.is_alphanumeric() || "_-.@:".contains(c))
 }
 
+/// What a nick or an avatar may not hold besides control characters and markup: characters that reorder the
+/// text around them (bidirectional marks, embeddings, overrides and isolates) or break a line, so a nick
+/// cannot display as another (`\u{202E}NIMDA` shown as "ADMIN") or draw a line of its own. Emoji sequences
+/// (zero-width joiners, variation selectors) stay allowed.
+pub fn steers_display(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        | '\u{2028}' | '\u{2029}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,6 +51,16 @@ mod tests {
         }
         for bad in ["", ".", "..", "a b", "a/b", "<b>", &"x".repeat(129)] {
             assert!(!valid_user_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn display_steering_characters_are_named_and_emoji_joiners_are_not() {
+        for c in ['\u{202E}', '\u{2066}', '\u{200F}', '\u{2028}', '\u{061C}'] {
+            assert!(steers_display(c), "{:04X}", c as u32);
+        }
+        for c in ['a', ' ', '\u{200D}', '\u{FE0F}', '李'] {
+            assert!(!steers_display(c), "{:04X}", c as u32);
         }
     }
 }
