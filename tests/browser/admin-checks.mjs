@@ -251,3 +251,46 @@ export async function leaving({ page, key }) {
   await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true })));
   ok(await page.isVisible('[data-test=signin-key]') && !(await page.isVisible('#app')), 'pagehide kept the console signed in');
 }
+
+/**
+ * Media with a real publication: this page publishes Chromium's fake camera and microphone over WHIP (as
+ * member bob, from the page's own origin), the media page lists it connected, and End (confirmed) ends it.
+ */
+export async function mediaLive({ page, shots }) {
+  const status = await page.evaluate(async () => {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+    const pc = new RTCPeerConnection();
+    for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((done) => {
+      if (pc.iceGatheringState === 'complete') return done();
+      pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && done());
+      setTimeout(done, 3000);
+    });
+    const res = await fetch('/whip/im', {
+      method: 'POST',
+      headers: { 'content-type': 'application/sdp', authorization: 'Bearer bob' },
+      body: pc.localDescription.sdp,
+    });
+    const answer = await res.text();
+    if (res.status === 201) await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    window.oddTestPeer = pc;
+    return res.status;
+  });
+  ok(status === 201, `the WHIP publication answered ${status}`);
+  await page.click('[data-test=nav-media]');
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-test=peer]')]
+    .some((r) => /publisher/.test(r.textContent) && /whip/.test(r.textContent) && /connected/i.test(r.textContent) && !/not connected/i.test(r.textContent)),
+  null, { timeout: 15000 }).catch(async () => {
+    throw new Error(`no connected WHIP publisher listed: ${await page.textContent('[data-test=media]')}`);
+  });
+  const id = await page.getAttribute('[data-test=peer]', 'data-id');
+  ok(/^http-[0-9a-f]{24}$/.test(id || ''), `a WHIP peer's id shows the resource number: ${id}`);
+  await shots('media-live');
+  const end = page.locator(`[data-test=peer][data-id="${id}"] [data-test=end]`);
+  await end.click();
+  await end.click();
+  await page.waitForSelector('[data-test=media-empty]:not([hidden])', { timeout: 8000 })
+    .catch(() => { throw new Error('the ended publication is still listed'); });
+  await page.evaluate(() => window.oddTestPeer && window.oddTestPeer.close());
+}

@@ -359,6 +359,8 @@ async function main() {
   await page.waitForFunction(() => !/Loading/.test((document.querySelector('[data-test=media-updated]') || { textContent: 'Loading' }).textContent));
   await shots('media');
   step('media page');
+  await checks.mediaLive(t);
+  step('media page: a WHIP publication from this browser listed and ended');
 
   // 9. Keyboard: the nav links come in order after the skip link, and Enter on Rooms navigates.
   await page.click('[data-test=nav-overview]');
