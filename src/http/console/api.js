@@ -69,14 +69,19 @@ export function withQuery(path, params) {
  * Calls the server API: `method`, a same-origin `path` (`/api/server/...`), an optional JSON `body`.
  * Resolves to `{status, data}`; rejects with an ApiError for an error answer (or a network failure: status 0).
  */
+/** How long a call may wait for its whole answer. */
+const ANSWER_WITHIN_MS = 8000;
+
 export async function call(method, path, body, { signal } = {}) {
   if (key === null) throw new ApiError(401, 'Not signed in', 'unauthorized');
   if (!path.startsWith('/api/server/')) throw new Error('the console only calls /api/server/');
   const headers = { 'X-API-Key': key, accept: 'application/json' };
+  // A gateway that hangs (not one that is down) must not look healthy: no answer within this is a failure.
+  const timeout = AbortSignal.timeout(ANSWER_WITHIN_MS);
   const init = {
     method,
     headers,
-    signal,
+    signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     cache: 'no-store',
     credentials: 'omit',
     redirect: 'error',
@@ -87,13 +92,15 @@ export async function call(method, path, body, { signal } = {}) {
     init.body = JSON.stringify(body);
   }
   let res;
+  let text;
   try {
     res = await fetch(path, init);
+    text = await res.text();
   } catch (e) {
+    if (timeout.aborted) throw new ApiError(0, `The gateway did not answer within ${ANSWER_WITHIN_MS / 1000} s`, 'network');
     if (e && e.name === 'AbortError') throw e;
     throw new ApiError(0, 'The gateway did not answer (network error)', 'network');
   }
-  const text = await res.text();
   let data = null;
   if (text) {
     try {

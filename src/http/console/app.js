@@ -102,10 +102,16 @@ function report(e, prefix, page = false) {
   say(prefix ? [idText(prefix), ': ', idText(errorText(e))] : [idText(errorText(e))], { error: true, page });
 }
 
+// Escape outside a form dismisses the status message.
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && !e.defaultPrevented && !(e.target instanceof Element && e.target.closest('form'))) clearStatus();
+});
+
 function leavePage() {
   if (current) current.close();
   current = null;
-  clearStatus(true);
+  // What the last page said (a result or an error) belongs to it: a new page starts clean.
+  clearStatus();
 }
 
 /** The route parts of the location hash, decoded; null when a part does not decode. */

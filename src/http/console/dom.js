@@ -174,14 +174,16 @@ export function say(what, { error = false, page = false } = {}) {
   if (have && have.dataset.text === plain && have.classList.contains('toast-error') === error) {
     clearTimeout(Number(have.dataset.timer));
   } else {
+    const close = h('button', { type: 'button', class: 'toast-close', 'data-test': 'status-close', 'aria-label': 'Dismiss', text: '×' });
     const item = h('p', { class: ['toast', error && 'toast-error'], 'data-test': error ? 'status-error' : 'status-message' },
-      error ? h('span', { class: 'sr-only', text: 'Error: ' }) : null, parts);
+      error ? h('span', { class: 'sr-only', text: 'Error: ' }) : null, h('span', null, parts), close);
+    close.addEventListener('click', () => item.remove());
     item.dataset.text = plain;
     if (page) item.dataset.page = 'true';
     statusEl.replaceChildren(item);
   }
   const item = statusEl.firstElementChild;
-  item.dataset.timer = String(setTimeout(() => item.remove(), error ? 12000 : 8000));
+  item.dataset.timer = String(setTimeout(() => item.remove(), error ? 8000 : 5000));
 }
 
 /** Clears the status area; `pageOnly`: only what the page left behind said (its reads failing), not a result. */

@@ -200,7 +200,7 @@ export function rightsPanel(ctx, rid, onMasks, { list = true, defaultMask = () =
       const first = defaultMask() || 'r';
       const masks = [first, ...UNBAN_MASKS.filter((m) => m !== first)];
       const pick = h('select', { class: 'select-small', 'data-test': 'unban-mask', 'aria-label': `Rights given back to ${r.user}` },
-        masks.map((m) => h('option', { value: m, text: m === first ? `${m || 'none'} (the room's default)` : m })));
+        masks.map((m) => h('option', { value: m, text: m === first ? `${m} (default)` : m })));
       actions = h('div', { class: 'unban' }, pick,
         h('button', { type: 'button', class: 'btn btn-small', 'data-test': 'unban', 'aria-label': `Unban ${r.user}`, text: 'Unban',
           on: { click: () => unban(r.user, pick.value) } }));
