@@ -422,3 +422,167 @@ async fn a_resume_replays_more_than_one_history_page() {
     assert_eq!(mids.len(), 50, "{mids:?}");
     assert!(mids.windows(2).all(|w| w[0] < w[1]), "in order: {mids:?}");
 }
+
+/// A TCP relay that can stall like a frozen gateway process (SIGSTOP): while stalled, connections are still
+/// accepted, but what clients send is held (the gateway "reads nothing"); on release the held bytes go
+/// through newest connection first, so the gateway reads a client's abandoned resume attempts after the one
+/// it settled on, as a thawed process reading its backlog may.
+struct Stall {
+    addr: SocketAddr,
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// One release per connection that sent something while stalled, in that order.
+    held: std::sync::Arc<std::sync::Mutex<Vec<tokio::sync::oneshot::Sender<()>>>>,
+}
+
+impl Stall {
+    async fn start(target: SocketAddr) -> Stall {
+        use std::sync::atomic::Ordering::SeqCst;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let stall = Stall {
+            addr,
+            stalled: Default::default(),
+            held: Default::default(),
+        };
+        let (stalled, held) = (stall.stalled.clone(), stall.held.clone());
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let (mut ir, mut iw) = inbound.into_split();
+                let (mut or, mut ow) = outbound.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut or, &mut iw).await;
+                });
+                let (stalled, held) = (stalled.clone(), held.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let mut pending: Vec<u8> = Vec::new();
+                    let mut release: Option<tokio::sync::oneshot::Receiver<()>> = None;
+                    loop {
+                        let n = match release.as_mut() {
+                            Some(rx) => tokio::select! {
+                                _ = rx => {
+                                    release = None;
+                                    if ow.write_all(&pending).await.is_err() { return; }
+                                    pending.clear();
+                                    continue;
+                                }
+                                n = ir.read(&mut buf) => n,
+                            },
+                            None => ir.read(&mut buf).await,
+                        };
+                        let n = match n {
+                            Ok(0) | Err(_) => {
+                                // The client gave up on this connection: what it sent still reaches the
+                                // gateway once released, as a thawed process reads its backlog.
+                                if let Some(rx) = release.take() {
+                                    let _ = rx.await;
+                                    let _ = ow.write_all(&pending).await;
+                                }
+                                return;
+                            }
+                            Ok(n) => n,
+                        };
+                        if release.is_none() && stalled.load(SeqCst) {
+                            let (tx, rx) = tokio::sync::oneshot::channel();
+                            held.lock().expect("held").push(tx);
+                            release = Some(rx);
+                        }
+                        if release.is_some() {
+                            pending.extend_from_slice(&buf[..n]);
+                        } else if ow.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        stall
+    }
+
+    fn stall(&self) {
+        self.stalled
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn held(&self) -> usize {
+        self.held.lock().expect("held").len()
+    }
+
+    /// Stops stalling: the held connections' bytes go through, newest connection first, 50 ms apart.
+    async fn release_newest_first(&self) {
+        self.stalled
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let held: Vec<_> = std::mem::take(&mut *self.held.lock().expect("held"));
+        for tx in held.into_iter().rev() {
+            let _ = tx.send(());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A gateway that stalls (a frozen process: connections accepted, nothing read) makes a reconnecting client
+/// give up on several resume attempts; when it thaws and reads them all, the stale ones resume the session
+/// after the client settled on its newest, taking it over. Those takeovers are the client's own doing: it
+/// comes back again, once per abandoned attempt, and stays, with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_resume_attempts_that_arrive_late_do_not_end_the_client() {
+    let gw = TestGateway::start_with(people).await;
+    let relay = Stall::start(gw.gateway.tcp_addr.expect("tcp")).await;
+    let options = ClientOptions {
+        ping_every: Some(Duration::from_millis(300)),
+        ping_timeout: Duration::from_millis(400),
+        resume_answer_within: Duration::from_millis(400),
+        ..ClientOptions::default()
+    };
+    let mut alice = Client::connect_with(&format!("tcp://{}", relay.addr), "alice", &options)
+        .await
+        .expect("alice");
+    let ap = alice.create("messaging").await.expect("pipe");
+    alice.join(ap, "thaw").await.expect("join");
+
+    // The gateway "freezes": alice's ping goes unanswered, and so do her resume attempts, one after another
+    // (the first connection held is the one with the ping, the others are attempts).
+    relay.stall();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while relay.held() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the client made {} attempts",
+            relay.held()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let attempts = relay.held() - 1;
+    relay.release_newest_first().await;
+    // Every held attempt is read and resumes the session (taking it over from the one before).
+    let resumed = common::until_metric_at_least(
+        &gw.http_url(),
+        "odd_gateway_session_resumes_total",
+        attempts as f64,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        resumed.is_ok(),
+        "the gateway did not read the {attempts} held attempts: {resumed:?}"
+    );
+
+    // The client resumes, and is still there once every stale attempt has been read.
+    let bob = Client::connect(&gw.tcp_url(), "bob").await.expect("bob");
+    let bp = bob.create("messaging").await.expect("pipe");
+    bob.join(bp, "thaw").await.expect("join");
+    // Messages sent while the stale attempts are read and after: each reaches alice once (until_data fails
+    // after its deadline if she is gone).
+    for n in 1..=3 {
+        let text = format!("after the thaw {n}");
+        bob.say(bp, "thaw", &text).await.expect("sent");
+        until_data(&mut alice, text.as_str()).await;
+    }
+    assert!(!alice.is_closed(), "alice's client ended");
+}

@@ -71,6 +71,7 @@ impl Client {
             session: Mutex::new(None),
             done: std::sync::atomic::AtomicBool::new(false),
             memory: Mutex::default(),
+            strays: std::sync::atomic::AtomicU32::new(0),
         });
         Ok(Client::start(link, Some(reconnect)))
     }

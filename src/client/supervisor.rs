@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::conn::{command, connect_args, next_txid, reconnected, Conn, CALL_TIMEOUT};
+use super::conn::{command, connect_args, next_txid, reconnected, Conn};
 use super::reply::Reply;
 use super::url::{ClientOptions, Endpoint};
 use crate::protocol::{Message, Reassembler};
@@ -19,6 +19,9 @@ use crate::transport::Inbound;
 const STAGGER: Duration = Duration::from_millis(400);
 const ATTEMPTS: usize = 6;
 const ATTEMPT_FOR: Duration = Duration::from_secs(10);
+
+/// How the gateway ends a session's transport when a reconnect takes the session over (`session/end.rs`).
+const TAKEN_OVER: (&str, &str) = ("NetConnection.Connect.Closed", "taken over by a reconnect");
 
 /// Status codes with which the gateway says goodbye: no reconnect after them.
 const GOODBYES: [&str; 5] = [
@@ -39,6 +42,11 @@ pub(super) struct Reconnect {
     pub(super) done: std::sync::atomic::AtomicBool,
     /// Pipes, rooms and the last message id per room (`memory.rs`).
     pub(super) memory: Mutex<super::memory::Memory>,
+    /// Resume attempts given up on while their `connect` may still reach the gateway (a gateway that stalled
+    /// and then reads every queued connection at once): each may yet resume the session and take it over from
+    /// the transport this client settled on. Such a takeover is this client's own doing, not a goodbye: it
+    /// comes back again, once per stray.
+    pub(super) strays: std::sync::atomic::AtomicU32,
 }
 
 impl Reconnect {
@@ -112,9 +120,11 @@ async fn come_back(
             command(txid, &args)
         })?;
         if tx.send_async(frame).await.is_err() {
+            rc.strays.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             continue;
         }
-        match tokio::time::timeout(CALL_TIMEOUT, answer(&mut inbound, txid)).await {
+        let within = rc.options.resume_answer_within;
+        match tokio::time::timeout(within, answer(&mut inbound, txid)).await {
             Ok(Some(r)) if !r.is_error() => {
                 let new_uuid = r.info()["uuid"].as_str().unwrap_or_default().to_string();
                 let resumed = r.info()["resumed"] == json!(true);
@@ -152,7 +162,10 @@ async fn come_back(
             }
             // Refused (e.g. the token expired): coming back is not possible.
             Ok(Some(_)) => return None,
-            _ => {}
+            // No answer in time: this attempt's `connect` may still be read (see `Reconnect::strays`).
+            _ => {
+                rc.strays.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
         }
     }
     None
@@ -284,6 +297,21 @@ async fn read_loop(
         };
         if pipe == 0 && reply.txid != 0 && Some(reply.txid) == ping_txid {
             continue;
+        }
+        if pipe == 0 && reply.code() == TAKEN_OVER.0 && reply.description() == TAKEN_OVER.1 {
+            // One of this client's own abandoned resume attempts got through after all: come back again.
+            let stray = rc.is_some_and(|rc| {
+                rc.strays
+                    .fetch_update(
+                        std::sync::atomic::Ordering::SeqCst,
+                        std::sync::atomic::Ordering::SeqCst,
+                        |n| n.checked_sub(1),
+                    )
+                    .is_ok()
+            });
+            if stray {
+                continue;
+            }
         }
         if pipe == 0 && GOODBYES.contains(&reply.code()) && reply.level() != "status" {
             goodbye = true;

@@ -26,6 +26,9 @@ pub struct ClientOptions {
     pub ping_timeout: std::time::Duration,
     /// How long a lost client keeps trying to come back (`RECONNECT_FOR` by default).
     pub reconnect_for: std::time::Duration,
+    /// How long a reconnect waits for the answer to its `connect` before it tries a new transport
+    /// (`CALL_TIMEOUT` by default).
+    pub resume_answer_within: std::time::Duration,
     /// QUIC's TLS config, made on first use and shared by every connection made with these options (and their
     /// clones): it holds the session tickets that let a reconnect send its `connect` in 0-RTT.
     pub quic_tls: QuicTls,
@@ -66,6 +69,7 @@ impl Default for ClientOptions {
             ping_every: Some(PING_EVERY),
             ping_timeout: PING_TIMEOUT,
             reconnect_for: RECONNECT_FOR,
+            resume_answer_within: super::conn::CALL_TIMEOUT,
             quic_tls: Default::default(),
         }
     }
