@@ -99,42 +99,13 @@ function factsOf(facts, present, room) {
       text: typeof room.default_rights === 'string' ? (room.default_rights || 'none') : '—' })));
 }
 
-/**
- * A room named `.` or `..`: no URL path reaches it (api.js, `addressable`), so its history, presence, rights
- * and properties cannot be read here. What takes the room in a query or a body still works: search (and
- * redact from it), publish, chmod / ban / unban, erase. The facts come from the rooms list.
- */
+/** `.` and `..` are no room ids (the gateway refuses them: a URL path would resolve them as steps). */
 function unaddressable(ctx, rid, facts, body) {
-  const present = h('span', { class: 'num', 'data-test': 'room-present' });
-  (async () => {
-    try {
-      const d = await ctx.get('/api/server/rooms', { limit: 100 });
-      const room = d && Array.isArray(d.rooms) ? d.rooms.find((r) => r && r.id === rid) : null;
-      if (!ctx.alive()) return;
-      if (room) factsOf(facts, present, room);
-      else replace(facts, pair('state', 'not among the first 100 rooms'));
-    } catch (e) {
-      ctx.fail(e, 'Rooms');
-    }
-  })();
-  let search = null;
-  async function redact(mid) {
-    const d = await ctx.act(() => ctx.post('/api/server/redact', { mid }), `Redact message ${mid}`);
-    if (!d) return;
-    say(`Message ${mid} redacted`);
-    search.redacted(mid, 'the server API');
-  }
-  search = searchPanel(ctx, rid, redact);
+  replace(facts, pair('state', 'not a room id'));
   replace(body,
-    h('div', { class: 'notice', role: 'note', 'data-test': 'room-unaddressable' },
-      h('strong', { text: 'Only part of this room can be shown. ' }),
-      'Its id is “', idText(rid), '”, which no URL path can carry: the browser folds “.” and “..” away (even written',
-      ' as %2E), so the server API’s calls by path (history, presence, rights, properties) cannot reach it. Search,',
-      ' publish, redact from the search, chmod / ban / unban and erase take the room in the request’s body or query',
-      ' and work.'),
-    h('div', { class: 'room-layout' },
-      h('div', { class: 'col-main' }, search.el, publishPanel(ctx, rid, () => {})),
-      h('div', { class: 'col-side' }, rightsPanel(ctx, rid, () => {}, { list: false }).el, erasePanel(ctx, rid, async () => {}))));
+    h('p', { class: 'empty', 'data-test': 'room-unaddressable' },
+      '“', idText(rid), '” is not a room id: the gateway refuses “.” and “..”, which a URL path would resolve as steps.'),
+    h('p', null, h('a', { route: ['rooms'], text: 'Back to the rooms' })));
 }
 
 // ---- properties ----
