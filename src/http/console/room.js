@@ -2,7 +2,7 @@
 // stored rights (chmod, unban), properties, and erasing a user's messages here. The room id comes from the
 // address, so it is shown isolated (`<bdi>`) and never put in the document title.
 
-import { seg, addressable } from './api.js';
+import { seg, addressable, publisherId } from './api.js';
 import { h, replace, field, section, time, fmtInt, showValue, confirmButton, say, pair, nextId, plural, idText, errorSlot, hold } from './dom.js';
 import { livePanel } from './live.js';
 import { searchPanel, publishPanel } from './messages.js';
@@ -63,8 +63,10 @@ export function render(ctx, main, rid) {
       const d = await ctx.act(() => ctx.post('/api/server/redact', { mid }), `Redact message ${mid}`);
       if (!d) return;
       say(`Message ${mid} redacted`);
-      search.redacted(mid, 'the server API');
-      await live.redacted(mid, 'the server API');
+      // Shown as the stored tombstone will say it: redacted by the server's publisher identity.
+      const by = publisherId() || 'the server API';
+      search.redacted(mid, by);
+      await live.redacted(mid, by);
     }
     const live = livePanel(ctx, rid, redact);
     search = searchPanel(ctx, rid, redact);
