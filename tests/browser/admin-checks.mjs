@@ -204,6 +204,17 @@ export async function floodRoom({ page, api, shots }) {
     return c && c.textContent === 'r';
   }, null, { timeout: 5000 }).catch(() => { throw new Error('unban with "r" did not show u203 with r'); });
   ok(await page.evaluate(() => document.querySelector('[data-test=status]').children.length) <= 1, 'results queue up in the status area');
+  // A ban through chmod ("=" with no letters) asks twice, as the Ban button does.
+  await page.fill('[data-test=chmod-user]', 'u150');
+  await page.selectOption('[data-test=chmod-operator]', '=');
+  await page.fill('[data-test=chmod-mask]', '');
+  await page.click('[data-test=chmod-submit]');
+  ok(/Confirm/.test(await page.textContent('[data-test=chmod-submit]')), 'a ban by chmod did not ask for a second click');
+  ok((await api('GET', `/api/server/rooms/${FLOOD}/rights?after=u149&limit=1`)).data.rights[0].mask === 'r', 'the first click banned already');
+  await page.click('[data-test=chmod-submit]');
+  const banned = async () => (await api('GET', `/api/server/rooms/${FLOOD}/rights?after=u149&limit=1`)).data.rights[0].mask === '';
+  for (let i = 0; i < 50 && !(await banned()); i += 1) await page.waitForTimeout(100);
+  ok(await banned(), 'the second click did not ban u150');
 
   // 330 more: at most 300 rows stay, with "older messages are not shown" on top.
   await toBottom(page);

@@ -23,6 +23,8 @@ export function view(m) {
   if (typeof d === 'string') return { text: d };
   if (isObject(d) && typeof d.text === 'string') {
     const others = Object.keys(d).filter((k) => k !== 'text').length;
+    // An empty text beside other fields says so: the fields are the message.
+    if (d.text === '' && others) return { text: '(no text: see its other fields)', note: true, others, data: d };
     return { text: d.text, others, data: others ? d : null };
   }
   return { text: showValue(d), isJson: true };

@@ -258,6 +258,19 @@ export function rightsPanel(ctx, rid, onMasks, { list = true, defaultMask = () =
       mask.focus();
       return;
     }
+    // "= nothing" is a ban: asked twice, like the Ban button.
+    const bans = op.value === '=' && letters === '';
+    if (bans && submit.dataset.confirm !== `${who}`) {
+      submit.dataset.confirm = who;
+      submit.textContent = `Confirm: ban ${who}?`;
+      setTimeout(() => {
+        delete submit.dataset.confirm;
+        submit.textContent = 'Apply';
+      }, 5000);
+      return;
+    }
+    delete submit.dataset.confirm;
+    submit.textContent = 'Apply';
     const release = hold(submit);
     if (!release) return;
     const d = await ctx.act(() => ctx.post('/api/server/chmod', { room: rid, user: who, operator: op.value, mask: letters }), `chmod ${who}`, chmodError);
