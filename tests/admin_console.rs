@@ -1,5 +1,6 @@
 //! The admin console in a real browser: headless Chromium (Debian's `chromium`), driven by playwright-core from
-//! `tests/browser/admin.mjs`, against a real gateway, while a member takes part over a real TCP connection.
+//! `tests/browser/admin.mjs`, against a real gateway (node n1 of a two-node cluster on the in-process bus, so the
+//! overview shows both), while a member takes part over a real TCP connection.
 //! The script signs in (a wrong key refused), finds the member's room, sees their message rendered as text
 //! (it carries `<script>` and `<img onerror>`), watches a new message arrive live, searches and redacts it,
 //! and kicks the member, whose connection must receive the reason. It saves a screenshot of every page at
@@ -14,9 +15,12 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{people, TestGateway};
+use common::people;
+use odd_gateway::bus::MemoryHub;
 use odd_gateway::client::Client;
 use odd_gateway::config::ApiKey;
+use odd_gateway::config::Config;
+use odd_gateway::gateway::Gateway;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const KEY: &str = "k-console-browser-0123456789";
@@ -64,17 +68,36 @@ async fn the_console_in_chromium_signs_in_watches_searches_redacts_and_kicks() {
             return;
         }
     };
-    let gw = TestGateway::start_with(|c| {
-        people(c);
+    // Two nodes of a cluster on the in-process bus, one SQLite file: the console, on n1, shows both.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hub = MemoryHub::new();
+    let mut nodes = Vec::new();
+    for name in ["n1", "n2"] {
+        let data = dir.path().join(name);
+        std::fs::create_dir_all(&data).expect("data dir");
+        let mut c = Config::ephemeral(&data);
+        people(&mut c);
         c.server_api.keys = vec![ApiKey {
             name: "ops".into(),
             key: KEY.into(),
         }];
-    })
-    .await;
-    let mut alice = Client::connect(&gw.tcp_url(), "alice")
-        .await
-        .expect("alice");
+        c.database.url = format!("sqlite://{}", dir.path().join("shared.db").display());
+        c.cluster.node = name.into();
+        c.cluster.heartbeat_ms = 200;
+        c.cluster.node_ttl_ms = 2_000;
+        let gw = Gateway::start_on(c, std::sync::Arc::new(hub.link()))
+            .await
+            .expect("node starts");
+        nodes.push(gw);
+    }
+    let http = format!("http://{}", nodes[0].http_addr.expect("http"));
+    for n in &nodes {
+        let url = format!("http://{}", n.http_addr.expect("http"));
+        let both = common::until_metric(&url, "odd_gateway_cluster_nodes", 2.0, WITHIN).await;
+        assert!(both, "the nodes see each other");
+    }
+    let tcp = format!("tcp://{}", nodes[0].tcp_addr.expect("tcp"));
+    let mut alice = Client::connect(&tcp, "alice").await.expect("alice");
     let pipe = alice.create("messaging").await.expect("pipe");
     alice.join(pipe, ROOM).await.expect("join");
     let hostile = "<script>alert(2)</script><img src=x onerror=alert(3)> first words";
@@ -87,7 +110,8 @@ async fn the_console_in_chromium_signs_in_watches_searches_redacts_and_kicks() {
     let mut node = tokio::process::Command::new("node")
         .arg(script)
         .env("ODD_PLAYWRIGHT", &pw)
-        .env("ODD_ADMIN_URL", gw.http_url())
+        .env("ODD_ADMIN_URL", &http)
+        .env("ODD_ADMIN_NODES", "n1,n2")
         .env("ODD_ADMIN_KEY", KEY)
         .env("ODD_ADMIN_ROOM", ROOM)
         .env("ODD_ADMIN_USER", "alice")

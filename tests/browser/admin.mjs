@@ -228,6 +228,15 @@ async function main() {
   const self = (await page.textContent('[data-test=node-name]')) || '';
   const firstCard = await page.getAttribute('[data-test=node-card]', 'data-node');
   if (!self || firstCard !== self) throw new Error(`overview: the first card is "${firstCard}", this node is "${self}"`);
+  // In a cluster, a card for every node (the others' figures come with their heartbeats).
+  const want = (process.env.ODD_ADMIN_NODES || self).split(',');
+  await page.waitForFunction((names) => {
+    const have = [...document.querySelectorAll('[data-test=node-card]')].map((c) => c.getAttribute('data-node'));
+    return names.every((n) => have.includes(n)) && have.length === names.length;
+  }, want, { timeout: 10000 }).catch(async () => {
+    const have = await page.$$eval('[data-test=node-card]', (cs) => cs.map((c) => c.getAttribute('data-node')));
+    throw new Error(`overview: cards for ${have.join(', ')}, expected ${want.join(', ')}`);
+  });
   if ((await hash()) !== '#/overview') throw new Error(`after sign-in the hash is ${await hash()}`);
   const stored = await page.evaluate(() => JSON.stringify([localStorage.length, sessionStorage.length, document.cookie, location.href]));
   if (stored.includes(key)) throw new Error(`the key shows outside the page's memory: ${stored}`);
