@@ -248,7 +248,10 @@ mod tests {
         }
         assert_eq!(peer_id(PeerKey::Http(42)), peer_id(PeerKey::Http(42)));
         assert_ne!(peer_id(PeerKey::Http(42)), peer_id(PeerKey::Http(43)));
-        assert!(!peer_id(PeerKey::Http(42)).contains("42"));
+        // The resource's number shows in neither base (a 16- or 19-digit run in 24 random hex digits: never).
+        let secret: u64 = 0x1234_5678_9abc_def0;
+        let shown = peer_id(PeerKey::Http(secret));
+        assert!(!shown.contains(&secret.to_string()) && !shown.contains(&format!("{secret:x}")));
         for junk in [
             "",
             "pipe-",
