@@ -35,7 +35,6 @@ async fn page(
     thread: HistoryThread,
     p: Params,
 ) -> Result<axum::response::Response, ApiError> {
-    let newest = p.after.is_none() || p.before.is_some();
     let page = state
         .rooms
         .history(
@@ -49,8 +48,18 @@ async fn page(
             },
         )
         .await?;
-    // The page is JSON text already (stored data is passed through, never re-parsed).
-    Ok(json_text(page_json(&page, newest, Some(HTTP_PAGE_MAX))))
+    Ok(page_answer(&page, p.before, p.after))
+}
+
+/// A page as the HTTP API answers it, asked with `before` / `after`: JSON text already (stored data is passed
+/// through, never re-parsed), at most `HTTP_PAGE_MAX` bytes, trimmed from the end it was not asked to start at.
+pub(super) fn page_answer(
+    page: &crate::store::Page,
+    before: Option<i64>,
+    after: Option<i64>,
+) -> axum::response::Response {
+    let newest = after.is_none() || before.is_some();
+    json_text(page_json(page, newest, Some(HTTP_PAGE_MAX)))
 }
 
 /// The most bytes of JSON one history page or search answer carries over HTTP: messages past it are left for

@@ -55,10 +55,12 @@ pub async fn search(
             },
         )
         .await?;
-    Ok(super::history::json_text(hits_json(
-        &hits,
-        Some(super::history::HTTP_PAGE_MAX),
-    )))
+    Ok(hits_answer(&hits))
+}
+
+/// Search hits as the HTTP API answers them: JSON text, at most `HTTP_PAGE_MAX` bytes (the oldest left out).
+pub(super) fn hits_answer(hits: &crate::rooms::Hits) -> axum::response::Response {
+    super::history::json_text(hits_json(hits, Some(super::history::HTTP_PAGE_MAX)))
 }
 
 pub async fn redact(

@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{segment, ApiError};
-use super::history::{json_text, HTTP_PAGE_MAX};
+use super::history::page_answer;
+use super::search::hits_answer;
 use super::server_api::{caller, finish, json_body, read_body};
 use super::HttpState;
-use crate::rooms::{hits_json, page_json};
 use crate::sfu::PeerKey;
 
 /// `{"self": <this node>, "nodes": [<this node's figures>, <each other live node's, from its heartbeat>],
@@ -54,12 +54,11 @@ pub async fn room_messages(
     let key = caller(&state, &headers, "room_messages")?;
     let result = async {
         let Query(p) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let newest = p.after.is_none() || p.before.is_some();
         let page = state
             .rooms
             .server_history(&rid, p.before, p.after, p.limit)
             .await?;
-        Ok(json_text(page_json(&page, newest, Some(HTTP_PAGE_MAX))))
+        Ok(page_answer(&page, p.before, p.after))
     }
     .await;
     finish(&state, &key, "room_messages", result)
@@ -89,7 +88,7 @@ pub async fn search(
             .rooms
             .server_search(&p.room, &p.q, p.before, p.limit)
             .await?;
-        Ok(json_text(hits_json(&hits, Some(HTTP_PAGE_MAX))))
+        Ok(hits_answer(&hits))
     }
     .await;
     finish(&state, &key, "search", result)

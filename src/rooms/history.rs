@@ -60,17 +60,13 @@ impl Rooms {
     ) -> Result<Page, RoomError> {
         let limit = self.policy().page_limit(req.limit)?;
         let thread = self.readable(caller, claims, req.thread).await?;
-        let mut page = self
-            .store()
-            .history(&HistoryQuery {
-                thread,
-                before: req.before,
-                after: req.after,
-                limit,
-            })
-            .await?;
-        self.check_readable(&mut page.messages);
-        Ok(page)
+        self.read_page(HistoryQuery {
+            thread,
+            before: req.before,
+            after: req.after,
+            limit,
+        })
+        .await
     }
 
     /// A page of room `rid` (which must exist) with no rights check: the server API's read (an API key holder).
@@ -82,17 +78,19 @@ impl Rooms {
         limit: Option<u32>,
     ) -> Result<Page, RoomError> {
         let limit = self.policy().page_limit(limit)?;
-        super::state::validate_room_id(rid)?;
         self.existing_room(rid).await?;
-        let mut page = self
-            .store()
-            .history(&HistoryQuery {
-                thread: Thread::Room(rid.to_string()),
-                before,
-                after,
-                limit,
-            })
-            .await?;
+        self.read_page(HistoryQuery {
+            thread: Thread::Room(rid.to_string()),
+            before,
+            after,
+            limit,
+        })
+        .await
+    }
+
+    /// The page the store has for `query` (its rights already checked), unreadable rows marked.
+    async fn read_page(&self, query: HistoryQuery) -> Result<Page, RoomError> {
+        let mut page = self.store().history(&query).await?;
         self.check_readable(&mut page.messages);
         Ok(page)
     }

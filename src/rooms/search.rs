@@ -51,19 +51,15 @@ impl Rooms {
                 rooms: claims.listed(),
             },
         };
-        let (mut messages, more) = self
-            .store()
-            .search(&SearchQuery {
-                user: caller.to_string(),
-                terms,
-                thread_word,
-                scope,
-                before: req.before,
-                limit,
-            })
-            .await?;
-        self.check_readable(&mut messages);
-        Ok(Hits { messages, more })
+        self.find(SearchQuery {
+            user: caller.to_string(),
+            terms,
+            thread_word,
+            scope,
+            before: req.before,
+            limit,
+        })
+        .await
     }
 
     /// The newest messages of room `rid` (which must exist) matching `query`, with no rights check: the server
@@ -77,20 +73,21 @@ impl Rooms {
     ) -> Result<Hits, RoomError> {
         let limit = self.policy().page_limit(limit)?;
         let terms = parse_query(query)?;
-        crate::rooms::state::validate_room_id(rid)?;
         self.existing_room(rid).await?;
-        let thread = Thread::Room(rid.to_string());
-        let (mut messages, more) = self
-            .store()
-            .search(&SearchQuery {
-                user: String::new(),
-                terms,
-                thread_word: Some(thread_token(&thread)),
-                scope: SearchScope::Room(rid.to_string()),
-                before,
-                limit,
-            })
-            .await?;
+        self.find(SearchQuery {
+            user: String::new(),
+            terms,
+            thread_word: Some(thread_token(&Thread::Room(rid.to_string()))),
+            scope: SearchScope::Room(rid.to_string()),
+            before,
+            limit,
+        })
+        .await
+    }
+
+    /// The hits the store has for `query` (its rights already checked), unreadable rows marked.
+    async fn find(&self, query: SearchQuery) -> Result<Hits, RoomError> {
+        let (mut messages, more) = self.store().search(&query).await?;
         self.check_readable(&mut messages);
         Ok(Hits { messages, more })
     }
