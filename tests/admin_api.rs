@@ -6,41 +6,24 @@ mod common;
 
 use std::time::Duration;
 
-use common::{people, TestGateway};
+use common::{api_key, people, server_call, TestGateway};
 use odd_gateway::client::Client;
-use odd_gateway::config::ApiKey;
+use reqwest::Method;
 use serde_json::{json, Value};
 
 const KEY: &str = "k-console-0123456789";
 
 fn with_key(c: &mut odd_gateway::config::Config) {
     people(c);
-    c.server_api.keys = vec![ApiKey {
-        name: "ops".into(),
-        key: KEY.into(),
-    }];
+    api_key(c, "ops", KEY);
 }
 
 async fn get(gw: &TestGateway, path: &str, key: Option<&str>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().get(format!("{}{path}", gw.http_url()));
-    if let Some(k) = key {
-        req = req.header("X-API-Key", k);
-    }
-    let r = req.send().await.expect("http");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    server_call(&gw.http_url(), Method::GET, path, key, None).await
 }
 
 async fn post(gw: &TestGateway, path: &str, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", gw.http_url()))
-        .header("X-API-Key", KEY)
-        .json(&body)
-        .send()
-        .await
-        .expect("http");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    server_call(&gw.http_url(), Method::POST, path, Some(KEY), Some(&body)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,6 @@ use std::time::Duration;
 use common::people;
 use odd_gateway::bus::MemoryHub;
 use odd_gateway::client::Client;
-use odd_gateway::config::ApiKey;
 use odd_gateway::config::Config;
 use odd_gateway::gateway::Gateway;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -77,10 +76,7 @@ async fn the_console_in_chromium_signs_in_watches_searches_redacts_and_kicks() {
         std::fs::create_dir_all(&data).expect("data dir");
         let mut c = Config::ephemeral(&data);
         people(&mut c);
-        c.server_api.keys = vec![ApiKey {
-            name: "ops".into(),
-            key: KEY.into(),
-        }];
+        common::api_key(&mut c, "ops", KEY);
         c.database.url = format!("sqlite://{}", dir.path().join("shared.db").display());
         c.cluster.node = name.into();
         c.cluster.heartbeat_ms = 200;

@@ -14,10 +14,7 @@ const KEY: &str = "backend-key-0123456789";
 
 fn people_and_api(c: &mut Config) {
     people(c);
-    c.server_api.keys = vec![odd_gateway::config::ApiKey {
-        name: "backend".into(),
-        key: KEY.into(),
-    }];
+    common::api_key(c, "backend", KEY);
 }
 
 /// `history {query, ...}`: the answer (success or failure).

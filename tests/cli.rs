@@ -354,10 +354,7 @@ async fn the_bench_harness_reports_deliveries_phases_and_cpu() {
 async fn admin_publishes_lists_rooms_and_reports_a_wrong_key() {
     const KEY: &str = "cli-key-0123456789ab";
     let gw = TestGateway::start_with(|c| {
-        c.server_api.keys = vec![odd_gateway::config::ApiKey {
-            name: "ops".into(),
-            key: KEY.into(),
-        }];
+        common::api_key(c, "ops", KEY);
     })
     .await;
     let http = gw.http_url();
@@ -562,10 +559,7 @@ async fn admin_reads_and_sets_properties_chmods_and_broadcasts() {
     const KEY: &str = "cli-key-0123456789ab";
     let gw = TestGateway::start_with(|c| {
         common::people(c);
-        c.server_api.keys = vec![odd_gateway::config::ApiKey {
-            name: "ops".into(),
-            key: KEY.into(),
-        }];
+        common::api_key(c, "ops", KEY);
     })
     .await;
     let http = gw.http_url();

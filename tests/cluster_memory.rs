@@ -53,10 +53,7 @@ async fn cluster(dir: &std::path::Path, count: usize) -> (MemoryHub, Vec<Node>) 
         c.cluster.node = format!("n{i}");
         c.cluster.heartbeat_ms = HEARTBEAT_MS;
         c.cluster.node_ttl_ms = TTL_MS;
-        c.server_api.keys = vec![odd_gateway::config::ApiKey {
-            name: "ops".into(),
-            key: KEY.into(),
-        }];
+        common::api_key(&mut c, "ops", KEY);
         let link = hub.link();
         let gw = Gateway::start_on(c, std::sync::Arc::new(link.clone()))
             .await
@@ -111,15 +108,14 @@ async fn a_room_spans_three_nodes_on_the_in_process_wire() {
     // The operator's overview on any node shows every node, each with its own figures from its heartbeat.
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
-        let overview: serde_json::Value = reqwest::Client::new()
-            .get(format!("{}/api/server/nodes", nodes[0].http()))
-            .header("X-API-Key", KEY)
-            .send()
-            .await
-            .expect("nodes")
-            .json()
-            .await
-            .expect("json");
+        let (_, overview) = common::server_call(
+            &nodes[0].http(),
+            reqwest::Method::GET,
+            "/api/server/nodes",
+            Some(KEY),
+            None,
+        )
+        .await;
         let seen: Vec<(String, i64)> = overview["nodes"]
             .as_array()
             .map(|all| {

@@ -31,22 +31,20 @@ const BAD_ROOMS: [&str; 5] = [
 
 fn keyed(c: &mut odd_gateway::config::Config) {
     people(c);
-    c.server_api.keys = vec![odd_gateway::config::ApiKey {
-        name: "backend".into(),
-        key: KEY.into(),
-    }];
+    common::api_key(c, "backend", KEY);
 }
 
 async fn server(gw: &TestGateway, call: &str, body: serde_json::Value) -> u16 {
-    reqwest::Client::new()
-        .post(format!("{}/api/server/{call}", gw.http_url()))
-        .header("X-API-Key", KEY)
-        .json(&body)
-        .send()
-        .await
-        .expect("http")
-        .status()
-        .as_u16()
+    let path = format!("/api/server/{call}");
+    common::server_call(
+        &gw.http_url(),
+        reqwest::Method::POST,
+        &path,
+        Some(KEY),
+        Some(&body),
+    )
+    .await
+    .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

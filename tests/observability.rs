@@ -626,10 +626,7 @@ async fn a_real_prometheus_runs_every_dashboard_query_and_rule() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_can_require_a_key() {
     let gw = common::TestGateway::start_with(|c| {
-        c.server_api.keys = vec![odd_gateway::config::ApiKey {
-            name: "prometheus".into(),
-            key: "k-scrape-0123456789".into(),
-        }];
+        common::api_key(c, "prometheus", "k-scrape-0123456789");
         c.server_api.metrics_keys = vec![odd_gateway::config::ApiKey {
             name: "scraper".into(),
             key: "k-metrics-only-0123456789".into(),

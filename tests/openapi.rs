@@ -15,10 +15,7 @@ const KEY: &str = "openapi-key-0123456789";
 async fn every_documented_route_answers_as_described() {
     let gw = TestGateway::start_with(|c| {
         common::people(c);
-        c.server_api.keys = vec![odd_gateway::config::ApiKey {
-            name: "backend".into(),
-            key: KEY.into(),
-        }];
+        common::api_key(c, "backend", KEY);
     })
     .await;
     // Something to read: alice's room with a message.

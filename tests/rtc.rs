@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use common::pushes::until;
 use common::TestGateway;
 use odd_gateway::client::{Client, Reply};
+use reqwest::Method;
 use serde_json::{json, Value};
 use str0m::media::MediaKind;
 use webrtc::{Offering, Peer, Seen};
@@ -19,6 +20,33 @@ use webrtc::{Offering, Peer, Seen};
 /// How long after a player connects its first keyframe may take (stated in docs/rtc.md).
 const KEYFRAME_BOUND: Duration = Duration::from_secs(1);
 const WAIT: Duration = Duration::from_secs(10);
+
+/// Alice's WHIP publication (streaming) and bob playing it on a signaling pipe.
+struct Watched {
+    publisher: Peer,
+    bob: Client,
+    player: Peer,
+    stream: String,
+}
+
+/// Alice publishes `msid` over WHIP and streams; bob plays it on a signaling pipe.
+async fn whip_watched_by_bob(gw: &TestGateway, msid: &str) -> Watched {
+    let off = Offering::new(msid).await;
+    let (status, answer, _, stream) =
+        post_sdp(&format!("{}/whip/im", gw.http_url()), "alice", &off.offer).await;
+    assert_eq!(status, 201, "{answer}");
+    let mut publisher = off.answered(&answer);
+    connected(&mut publisher).await;
+    publisher.stream(Duration::from_millis(20));
+    let (mut bob, bp) = signaling(gw, "bob").await;
+    let (_, player, _) = play(&mut bob, bp, &stream).await.expect("plays");
+    Watched {
+        publisher,
+        bob,
+        player,
+        stream,
+    }
+}
 
 async fn signaling(gw: &TestGateway, who: &str) -> (Client, u16) {
     let c = Client::connect(&gw.tcp_url(), who).await.expect("connect");
@@ -967,15 +995,13 @@ async fn vanished_peers_are_reaped_when_their_consent_expires() {
     })
     .await;
     let http = gw.http_url();
-    let off = Offering::new("gone").await;
-    let (status, answer, _, stream) =
-        post_sdp(&format!("{http}/whip/im"), "alice", &off.offer).await;
-    assert_eq!(status, 201, "{answer}");
-    let mut publisher = off.answered(&answer);
-    connected(&mut publisher).await;
-    publisher.stream(Duration::from_millis(20));
-    let (mut bob, bp) = signaling(&gw, "bob").await;
-    let (_, mut player, _) = play(&mut bob, bp, &stream).await.expect("plays");
+    // Bob's signaling connection stays: only the peers vanish.
+    let Watched {
+        publisher,
+        bob: _bob,
+        mut player,
+        ..
+    } = whip_watched_by_bob(&gw, "gone").await;
     frames(&mut player, 5).await;
     let gauges = |http: String| async move {
         (
@@ -1040,52 +1066,34 @@ async fn the_server_api_lists_publishers_and_players_and_ends_them() {
     const KEY: &str = "k-operator-0123456789";
     let gw = TestGateway::start_with(|c| {
         common::people(c);
-        c.server_api.keys = vec![odd_gateway::config::ApiKey {
-            name: "ops".into(),
-            key: KEY.into(),
-        }];
+        common::api_key(c, "ops", KEY);
     })
     .await;
     let http = gw.http_url();
-    let api = reqwest::Client::new();
     let media = || async {
-        let r = api
-            .get(format!("{http}/api/server/media"))
-            .header("X-API-Key", KEY)
-            .send()
-            .await
-            .expect("media");
-        assert_eq!(r.status(), 200);
-        r.json::<Value>().await.expect("json")["peers"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        let (status, answer) =
+            common::server_call(&http, Method::GET, "/api/server/media", Some(KEY), None).await;
+        assert_eq!(status, 200);
+        answer["peers"].as_array().cloned().unwrap_or_default()
     };
     let end = |id: Value| {
-        let url = format!("{http}/api/server/media/end");
-        let api = api.clone();
+        let body = json!({ "id": id });
+        let http = http.clone();
         async move {
-            let r = api
-                .post(url)
-                .header("X-API-Key", KEY)
-                .json(&json!({ "id": id }))
-                .send()
+            let path = "/api/server/media/end";
+            common::server_call(&http, Method::POST, path, Some(KEY), Some(&body))
                 .await
-                .expect("end");
-            r.status().as_u16()
+                .0
         }
     };
     assert!(media().await.is_empty(), "nothing before");
 
-    let off = Offering::new("cam").await;
-    let (status, answer, _, stream) =
-        post_sdp(&format!("{http}/whip/im"), "alice", &off.offer).await;
-    assert_eq!(status, 201, "{answer}");
-    let mut publisher = off.answered(&answer);
-    connected(&mut publisher).await;
-    publisher.stream(Duration::from_millis(20));
-    let (mut bob, bp) = signaling(&gw, "bob").await;
-    let (_, mut player, _) = play(&mut bob, bp, &stream).await.expect("plays");
+    let Watched {
+        publisher: _publisher,
+        mut bob,
+        mut player,
+        stream,
+    } = whip_watched_by_bob(&gw, "cam").await;
     frames(&mut player, 3).await.expect("a keyframe");
 
     let peers = media().await;
@@ -1105,12 +1113,9 @@ async fn the_server_api_lists_publishers_and_players_and_ends_them() {
     assert_eq!(q["connected"], true);
 
     // Without the key: refused. A made-up id: 400; a well-formed one that is not there: 404.
-    let r = api
-        .get(format!("{http}/api/server/media"))
-        .send()
-        .await
-        .expect("media");
-    assert_eq!(r.status(), 401);
+    let (status, _) =
+        common::server_call(&http, Method::GET, "/api/server/media", None, None).await;
+    assert_eq!(status, 401);
     assert_eq!(end(json!("../1")).await, 400);
     assert_eq!(end(json!("http-000000000000000000000000")).await, 404);
 

@@ -6,7 +6,7 @@ mod common;
 use common::pushes::{until_data, until_sends};
 use common::{metric_at, people, Backend, DbGateway, TestGateway};
 use odd_gateway::client::Client;
-use odd_gateway::config::ApiKey;
+use reqwest::Method;
 use serde_json::{json, Value};
 
 const KEY: &str = "k-backend-0123456789";
@@ -14,10 +14,7 @@ const KEY: &str = "k-backend-0123456789";
 /// Static tokens for alice, bob, carol, dave, and one server-API key.
 fn with_key(c: &mut odd_gateway::config::Config) {
     people(c);
-    c.server_api.keys = vec![ApiKey {
-        name: "backend".into(),
-        key: KEY.into(),
-    }];
+    common::api_key(c, "backend", KEY);
 }
 
 async fn gateway() -> TestGateway {
@@ -42,15 +39,8 @@ impl Urls for DbGateway {
 }
 
 async fn publish(gw: &impl Urls, key: Option<&str>, body: Value) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .post(format!("{}/api/server/publish", gw.http_url()))
-        .json(&body);
-    if let Some(k) = key {
-        req = req.header("X-API-Key", k);
-    }
-    let r = req.send().await.expect("http");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    let url = gw.http_url();
+    common::server_call(&url, Method::POST, "/api/server/publish", key, Some(&body)).await
 }
 
 /// A server publish reaches the room's members in the same order as client posts (ids ascending, pushes in id
@@ -307,14 +297,7 @@ async fn disconnect_ends_every_session_of_the_user_with_the_reason() {
 }
 
 async fn get(gw: &impl Urls, key: &str, path: &str) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .get(format!("{}{path}", gw.http_url()))
-        .header("X-API-Key", key)
-        .send()
-        .await
-        .expect("http");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    common::server_call(&gw.http_url(), Method::GET, path, Some(key), None).await
 }
 
 /// Room list, room info and presence pages read exactly what is there, page by page.
@@ -415,15 +398,7 @@ on_both_backends!(
 );
 
 async fn post(gw: &impl Urls, path: &str, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", gw.http_url()))
-        .header("X-API-Key", KEY)
-        .json(&body)
-        .send()
-        .await
-        .expect("http");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    common::server_call(&gw.http_url(), Method::POST, path, Some(KEY), Some(&body)).await
 }
 
 /// Ban takes a user's rights in a room (no sending, no joining again), unban gives them back, chmod works as

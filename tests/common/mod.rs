@@ -154,6 +154,35 @@ pub fn people(c: &mut Config) {
         .collect();
 }
 
+/// One server-API key, `name` = `key` (the only one).
+pub fn api_key(c: &mut Config, name: &str, key: &str) {
+    c.server_api.keys = vec![odd_gateway::config::ApiKey {
+        name: name.into(),
+        key: key.into(),
+    }];
+}
+
+/// One server-API call, as a backend makes it: `X-API-Key` when `key` is given, `body` as JSON when given.
+/// The status and the JSON answer (`null` when there is none).
+pub async fn server_call(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method, format!("{base}{path}"));
+    if let Some(k) = key {
+        req = req.header("X-API-Key", k);
+    }
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let r = req.send().await.expect("http");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 /// Runs each named scenario `async fn name(backend: Backend)` once on SQLite and once on PostgreSQL.
 #[macro_export]
 macro_rules! on_both_backends {
