@@ -23,6 +23,9 @@ use crate::protocol::MessageType;
 /// two lists equal). Metrics is a leaf: it names transports by label, it does not import them.
 pub const TRANSPORTS: [&str; 4] = ["tcp", "tls", "quic", "ws"];
 
+/// The hooks with a durable outbox, the `hook` label values of `odd_gateway_hook_backlog_messages`.
+pub const OUTBOX_HOOKS: [&str; 3] = ["message", "offline", "events"];
+
 /// Why a request failed, as far as the metrics care; the label values are a fixed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use serde_json::{json, Map, Value};
 
-use super::{Metrics, TRANSPORTS};
+use super::{Metrics, OUTBOX_HOOKS, TRANSPORTS};
 
 /// When this process made its first registry: the start the overview's uptime counts from.
 static STARTED: OnceLock<SystemTime> = OnceLock::new();
@@ -43,7 +43,7 @@ impl Metrics {
                 .sum()
         };
         let mut hooks = Map::new();
-        for hook in ["message", "offline", "events"] {
+        for hook in OUTBOX_HOOKS {
             let backlog = self.hook_backlog_messages.with_label_values(&[hook]).get();
             hooks.insert(hook.to_string(), json!(backlog.max(0)));
         }

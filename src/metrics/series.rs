@@ -163,7 +163,7 @@ impl Metrics {
                 self.hook_calls_total.with_label_values(&[hook, outcome]);
             }
         }
-        for hook in ["message", "offline", "events"] {
+        for hook in super::OUTBOX_HOOKS {
             self.hook_backlog_messages.with_label_values(&[hook]);
         }
         // Refused server-API calls are counted under key `-`: their series exist from the start, so a first
