@@ -204,6 +204,14 @@ export async function floodRoom({ page, api, shots }) {
     return c && c.textContent === 'r';
   }, null, { timeout: 5000 }).catch(() => { throw new Error('unban with "r" did not show u203 with r'); });
   ok(await page.evaluate(() => document.querySelector('[data-test=status]').children.length) <= 1, 'results queue up in the status area');
+  // Erase on the room page: u150 wrote nothing here.
+  await page.fill('[data-test=room-erase-user]', 'u150');
+  await page.click('[data-test=room-erase]');
+  await page.click('[data-test=room-erase]');
+  await page.waitForFunction(() => (document.querySelector('[data-test=room-erase-result]') || {}).textContent === 'Erased 0 messages of u150 in ops-flood',
+    null, { timeout: 6000 }).catch(async () => {
+    throw new Error(`erase on the room page said "${await page.textContent('[data-test=room-erase-result]')}"`);
+  });
   // A ban through chmod ("=" with no letters) asks twice, as the Ban button does.
   await page.fill('[data-test=chmod-user]', 'u150');
   await page.selectOption('[data-test=chmod-operator]', '=');

@@ -363,6 +363,16 @@ async function main() {
   await page.waitForSelector('[data-test=user-connections]');
   if ((await hash()) !== `#/users/${encodeURIComponent(uid)}`) throw new Error(`the user lookup went to ${await hash()}`);
   await shots('users');
+  // Erase what the user wrote in the room (asked twice): the result names the count and links the room.
+  await page.fill('[data-test=erase-room]', rid);
+  await page.click('[data-test=erase]');
+  await page.click('[data-test=erase]');
+  await page.waitForFunction((r) => {
+    const e = document.querySelector('[data-test=erase-result]');
+    return e && !e.hidden && /^Erased \d+ messages? of /.test(e.textContent) && e.querySelector('a') && e.textContent.includes(r);
+  }, rid, { timeout: 6000 }).catch(async () => {
+    throw new Error(`erase in a room said "${await page.textContent('[data-test=erase-result]')}"`);
+  });
   step('user page');
   await page.click('[data-test=nav-media]');
   await page.waitForFunction(() => !/Loading/.test((document.querySelector('[data-test=media-updated]') || { textContent: 'Loading' }).textContent));

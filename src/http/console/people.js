@@ -3,7 +3,7 @@
 // first page can be acted on; a reload reads as many as are shown.
 
 import { seg } from './api.js';
-import { h, field, section, fmtInt, confirmButton, say, plural, idText, errorSlot, keepFocus, hold } from './dom.js';
+import { h, replace, field, section, fmtInt, confirmButton, say, plural, idText, errorSlot, keepFocus, hold } from './dom.js';
 
 const PAGE = 200;
 const MAX = 1000;
@@ -46,6 +46,21 @@ function moreButton(ctx, list, render, label) {
 }
 
 // ---- presence ----
+
+/**
+ * Erases what `uid` sent in room `rid` (the right to erasure) and says so, in the status area and in `result`
+ * (with `more` after the sentence); an error goes to `error`. Resolves to whether it was done.
+ */
+export async function erase(ctx, rid, uid, error, result, more = []) {
+  const d = await ctx.act(() => ctx.post('/api/server/erase', { room: rid, user: uid }), `Erase ${uid} in ${rid}`, error);
+  if (!d) return false;
+  const n = typeof d.redacted === 'number' ? d.redacted : 0;
+  const said = () => [`Erased ${plural(n, 'message', 'messages')} of `, idText(uid), ' in ', idText(rid)];
+  say(said());
+  replace(result, ...said(), ...more);
+  result.hidden = false;
+  return true;
+}
 
 export function presencePanel(ctx, rid, presentCell, afterBan) {
   const list = h('ul', { class: 'people', 'data-test': 'presence' });

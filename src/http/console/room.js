@@ -6,7 +6,7 @@ import { seg, addressable, publisherId } from './api.js';
 import { h, replace, field, section, time, fmtInt, showValue, confirmButton, say, pair, nextId, plural, idText, errorSlot, hold } from './dom.js';
 import { livePanel } from './live.js';
 import { searchPanel, publishPanel } from './messages.js';
-import { presencePanel, rightsPanel } from './people.js';
+import { presencePanel, rightsPanel, erase } from './people.js';
 
 const KNOWN_PROPERTIES = ['default_rights', 'offline_notify', 'read_receipts', 'retention_age_s', 'retention_count'];
 
@@ -175,14 +175,7 @@ function erasePanel(ctx, rid, reload) {
       user.focus();
       return;
     }
-    const d = await ctx.act(() => ctx.post('/api/server/erase', { room: rid, user: uid }), `Erase ${uid}`, error);
-    if (!d) return;
-    const n = typeof d.redacted === 'number' ? d.redacted : 0;
-    const text = () => [`Erased ${plural(n, 'message', 'messages')} of `, idText(uid), ' in ', idText(rid)];
-    say(text());
-    replace(result, ...text());
-    result.hidden = false;
-    if (ctx.alive()) reload().catch((e) => ctx.fail(e));
+    if (await erase(ctx, rid, uid, error, result) && ctx.alive()) reload().catch((e) => ctx.fail(e));
   }, { class: 'btn-danger', 'data-test': 'room-erase' });
   return section('Erase a user’s messages here', { 'data-test': 'room-erase-panel' },
     h('p', { class: 'muted', text: 'The right to erasure: redacts every message the user sent in this room and blanks the nick and avatar stored with them.' }),

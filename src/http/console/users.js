@@ -1,6 +1,7 @@
 // Users: a lookup box, and a user's page: where they are, Disconnect, and Erase in a room.
 
 import { seg } from './api.js';
+import { erase } from './people.js';
 import { h, replace, field, section, time, fmtInt, confirmButton, say, pair, nextId, plural, route, idText, errorSlot } from './dom.js';
 
 export function render(ctx, main, uid) {
@@ -120,13 +121,7 @@ function erasePanel(ctx, uid, choices) {
       room.focus();
       return;
     }
-    const d = await ctx.act(() => ctx.post('/api/server/erase', { room: rid, user: uid }), `Erase ${uid} in ${rid}`, error);
-    if (!d) return;
-    const n = typeof d.redacted === 'number' ? d.redacted : 0;
-    const text = () => [`Erased ${plural(n, 'message', 'messages')} of `, idText(uid), ' in ', idText(rid), ' (', h('a', { route: ['rooms', rid], text: 'open the room' }), ')'];
-    say(text().slice(0, 4));
-    replace(result, ...text());
-    result.hidden = false;
+    await erase(ctx, rid, uid, error, result, [' (', h('a', { route: ['rooms', rid], text: 'open the room' }), ')']);
   }, { class: 'btn-danger', 'data-test': 'erase' });
   return section('Erase in a room', { 'data-test': 'user-erase' },
     h('p', { class: 'muted', text: 'The right to erasure: redacts every message this user sent in the room and blanks the nick and avatar stored with them.' }),
