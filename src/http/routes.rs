@@ -102,7 +102,7 @@ pub fn routes() -> Vec<Route> {
         route!("GET" "/api/server/rooms/{rid}/properties", "A room's properties", Backend, None, None, 200, get(sr::properties)),
         route!("POST" "/api/server/rooms/{rid}/properties", "Set a room's properties", Backend, None, Some(properties), 200, post(sr::set_properties)),
         route!("GET" "/api/server/rooms/{rid}/messages", "A page of a room's history (no rights check)", Backend, Some(schema::<server_reads::PageParams>), None, 200, get(server_reads::room_messages)),
-        route!("GET" "/api/server/rooms/{rid}/rights", "Users with stored rights in a room", Backend, Some(schema::<server_reads::RightsParams>), None, 200, get(server_reads::rights)),
+        route!("GET" "/api/server/rooms/{rid}/rights", "Users with stored rights in a room", Backend, Some(schema::<sr::PageParams>), None, 200, get(server_reads::rights)),
         route!("GET" "/api/server/search", "Full-text search in one room (no rights check)", Backend, Some(schema::<server_reads::SearchParams>), None, 200, get(server_reads::search)),
         route!("GET" "/api/server/nodes", "This node's and every live node's figures", Backend, None, None, 200, get(server_reads::nodes)),
         route!("GET" "/api/server/media", "The SFU's publishers and players", Backend, None, None, 200, get(server_reads::media)),

@@ -16,6 +16,7 @@ use super::error::{segment, ApiError};
 use super::history::page_answer;
 use super::search::hits_answer;
 use super::server_api::{caller, finish, json_body, read_body};
+use super::server_rooms::{page_params, PageParams as ListParams};
 use super::HttpState;
 use crate::sfu::PeerKey;
 
@@ -94,35 +95,21 @@ pub async fn search(
     finish(&state, &key, "search", result)
 }
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RightsParams {
-    /// The last user id of the previous page.
-    after: Option<String>,
-    /// 1..=1000, default 100.
-    limit: Option<u32>,
-}
-
 /// `{"rights": [{"user","mask"}], "more"}`: the users with stored rights in a room, ascending by id.
 pub async fn rights(
     State(state): State<HttpState>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
-    q: Result<Query<RightsParams>, QueryRejection>,
+    q: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let rid = segment(path)?;
     let key = caller(&state, &headers, "room_rights")?;
     let result = async {
-        let Query(p) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let limit = p.limit.unwrap_or(100);
-        if !(1..=1000).contains(&limit) {
-            return Err(ApiError::BadRequest(
-                "limit must be between 1 and 1000".into(),
-            ));
-        }
+        let (after, limit) = page_params(q)?;
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
         Ok(state
             .rooms
-            .room_rights(&rid, p.after.as_deref(), limit)
+            .room_rights(&rid, after.as_deref(), limit)
             .await?)
     }
     .await;

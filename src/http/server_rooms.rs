@@ -24,11 +24,14 @@ const MAX_LIMIT: usize = 1000;
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PageParams {
+    /// The last id of the previous page.
     after: Option<String>,
+    /// 1..=1000, default 100.
     limit: Option<usize>,
 }
 
-fn page_params(
+/// A page's `after` and `limit`, the limit checked (400 outside 1..=1000).
+pub(super) fn page_params(
     q: Result<Query<PageParams>, QueryRejection>,
 ) -> Result<(Option<String>, usize), ApiError> {
     let Query(p) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
