@@ -143,14 +143,7 @@ async fn backend() -> (String, Backend) {
         .route("/messages", post(message_hook))
         .route("/offline", post(offline_hook))
         .with_state(b.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/connect"), b)
+    (format!("{}/connect", common::serve_app(app).await), b)
 }
 
 async fn gateway(url: &str, fail_open: bool) -> TestGateway {

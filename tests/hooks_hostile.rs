@@ -33,14 +33,7 @@ async fn third_party() -> (String, Arc<AtomicUsize>) {
 }
 
 async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+    common::serve_app(app).await
 }
 
 /// A backend whose every hook answers 307 to `to`, counting the calls.

@@ -68,14 +68,7 @@ async fn backend() -> (String, Seen) {
     let app = Router::new()
         .route("/publish", post(moderate))
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/publish"), seen)
+    (format!("{}/publish", common::serve_app(app).await), seen)
 }
 
 async fn gateway(url: &str, fail_open: bool) -> TestGateway {

@@ -154,6 +154,18 @@ pub fn people(c: &mut Config) {
         .collect();
 }
 
+/// Serves `app` (a test's stand-in for an app's backend) on 127.0.0.1; its base URL, `http://127.0.0.1:<port>`.
+pub async fn serve_app(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
 /// One server-API key, `name` = `key` (the only one).
 pub fn api_key(c: &mut Config, name: &str, key: &str) {
     c.server_api.keys = vec![odd_gateway::config::ApiKey {
