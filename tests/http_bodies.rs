@@ -250,3 +250,66 @@ async fn connections_without_requests_are_closed() {
         "closed {idle:?} after its last request, before its idle limit"
     );
 }
+
+/// A WebSocket stranger is held to what a `connect` needs, like one on TCP: 200 upgraded connections, each
+/// starting a 1 MB binary message and sending all of it but the end, are closed at once (the gateway reads no
+/// more than 147 KiB of one before `connect`), and the gateway's memory barely moves. Before, the WebSocket
+/// library gathered each message whole (`max_frame_bytes`), 200 MB in all, until the handshake deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_websocket_strangers_hold_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (gw, http) = gateway(dir.path()).await;
+    let before = rss_kib(&gw);
+    let declared: u64 = 1_040_000;
+    let mut strangers = Vec::new();
+    for _ in 0..200 {
+        let mut s = tokio::net::TcpStream::connect(http).await.expect("connect");
+        s.write_all(
+            b"GET /im HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await
+        .expect("handshake");
+        let mut head = [0u8; 1024];
+        let n = s.read(&mut head).await.expect("answer");
+        assert!(
+            head[..n].starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head[..n])
+        );
+        // A masked binary frame of `declared` bytes (64-bit length), then all but the last 40 KB of it.
+        let mut frame = vec![0x82, 0xFF];
+        frame.extend_from_slice(&declared.to_be_bytes());
+        frame.extend_from_slice(&[1, 2, 3, 4]);
+        frame.resize(frame.len() + declared as usize - 40_000, b'x');
+        // The gateway may close before it is all written: that is the point.
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.write_all(&frame)).await;
+        strangers.push(s);
+    }
+    // Measured while all 200 are still open on this side.
+    let grown = rss_kib(&gw).saturating_sub(before);
+    eprintln!("gateway RSS {before} KiB, +{grown} KiB under 200 WebSocket strangers");
+    let started = Instant::now();
+    for s in &mut strangers {
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut buf = [0u8; 4096];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "a stranger's big message did not close the connection"
+        );
+    }
+    // Well before the handshake deadline (10 s): closed for what it sent, not for its silence.
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        grown < 64 * 1024,
+        "RSS grew {grown} KiB under 200 WebSocket strangers"
+    );
+}

@@ -68,6 +68,11 @@ impl FrameLimit {
         }
     }
 
+    /// Whether `raise` was called (or the limit was fixed from the start).
+    pub fn raised(&self) -> bool {
+        self.left.load(Ordering::Acquire) == usize::MAX
+    }
+
     pub fn get(&self) -> usize {
         self.now.load(Ordering::Acquire)
     }

@@ -23,6 +23,7 @@ pub mod tls;
 pub mod udp;
 mod vectored;
 pub mod ws;
+pub mod ws_accept;
 
 pub use budget::{Hold, MemoryBudget};
 pub use inbound::{inbound_queue, InboundRx, InboundTx, WeakInboundTx};

@@ -1,6 +1,6 @@
 //! WebSocket: exactly one frame per binary message, no length prefix. Text messages are a protocol error
-//! and close the connection with a reason. Works with axum's server socket and tungstenite's client socket
-//! alike, through `WsMessage`.
+//! and close the connection with a reason. The gateway's socket (`ws_accept.rs`) and the client's are both
+//! tungstenite's, read and written through `WsMessage`.
 
 use std::fmt::Display;
 use std::marker::PhantomData;
@@ -22,37 +22,13 @@ pub enum WsKind {
     Control,
 }
 
-/// A WebSocket message type (axum's or tungstenite's).
+/// A WebSocket message type (tungstenite's; a trait so the loops can be tested with any).
 pub trait WsMessage: Send + Sized + 'static {
     fn binary(data: Bytes) -> Self;
     fn ping() -> Self;
     /// A close message with code 1000 and `reason` (cut to the 123 bytes a close frame allows).
     fn close(reason: &str) -> Self;
     fn kind(self) -> WsKind;
-}
-
-impl WsMessage for axum::extract::ws::Message {
-    fn binary(data: Bytes) -> Self {
-        axum::extract::ws::Message::Binary(data)
-    }
-    fn ping() -> Self {
-        axum::extract::ws::Message::Ping(Bytes::new())
-    }
-    fn close(reason: &str) -> Self {
-        axum::extract::ws::Message::Close(Some(axum::extract::ws::CloseFrame {
-            code: 1000,
-            reason: close_reason(reason).into(),
-        }))
-    }
-    fn kind(self) -> WsKind {
-        use axum::extract::ws::Message as M;
-        match self {
-            M::Binary(b) => WsKind::Binary(b),
-            M::Text(_) => WsKind::Text,
-            M::Close(_) => WsKind::Close,
-            M::Ping(_) | M::Pong(_) => WsKind::Control,
-        }
-    }
 }
 
 impl WsMessage for tokio_tungstenite::tungstenite::Message {
@@ -100,6 +76,21 @@ where
         Some(_) => super::FrameLimit::until_connect(usize::MAX),
         None => super::FrameLimit::fixed(usize::MAX),
     };
+    link_limited(socket, info, liveness, frame_limit)
+}
+
+/// `link` with the frame limit its socket's bytes are already metered by (`ws_accept.rs`).
+pub(super) fn link_limited<S, M, E>(
+    socket: S,
+    info: LinkInfo,
+    liveness: Option<Duration>,
+    frame_limit: super::FrameLimit,
+) -> Link
+where
+    S: Stream<Item = Result<M, E>> + Sink<M> + Send + 'static,
+    M: WsMessage,
+    E: Display + Send + 'static,
+{
     let liveness = liveness.filter(|d| !d.is_zero());
     let (sink, stream) = socket.split();
     let (tx, inbound) = super::inbound_queue(INBOUND_QUEUE);
@@ -116,7 +107,7 @@ where
     };
     Link {
         info,
-        // After `connect`, messages are bounded by the socket's own `max_message_size` (http/ws.rs).
+        // After `connect`, messages are bounded by the socket's own `max_message_size` (ws_accept.rs).
         frame_limit,
         inbound,
         writer: Writer::new(move |rx| write_loop(sink, rx, ping_every)),

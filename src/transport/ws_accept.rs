@@ -1,0 +1,156 @@
+//! The gateway's side of a WebSocket once the HTTP layer has switched protocols (`http/ws.rs`). The upgraded
+//! byte stream is read through `Metered`: until the client's `connect` succeeds it may deliver at most
+//! `PRE_CONNECT_RAW_BYTES` in all, and no read asks for more than is left of that. So the WebSocket library
+//! never gathers a megabyte-long message (`max_frame_bytes`) for someone it does not know: a stranger costs
+//! what a stranger on TCP costs (`limit.rs`). Once the session raises the frame limit, bytes pass unmetered.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+use super::limit::{FrameLimit, PRE_CONNECT_BYTES};
+use super::link::{Link, LinkInfo};
+
+/// All the raw bytes a WebSocket stranger may send before `connect`: the messages' own allowance
+/// (`PRE_CONNECT_BYTES`, charged by the reader) and room for the framing around them and a few pongs.
+pub const PRE_CONNECT_RAW_BYTES: usize = PRE_CONNECT_BYTES + 16 * 1024;
+
+/// How much the WebSocket library reads from the socket at once (its default is 128 KiB a connection).
+const READ_BUFFER: usize = 32 * 1024;
+
+/// Turns an upgraded connection into the gateway's `Link`: messages up to `max_frame_bytes` once connected,
+/// the transport lost after `liveness` without a sign of life (`ws::link`).
+pub async fn accept<IO>(io: IO, info: LinkInfo, liveness: Duration, max_frame_bytes: usize) -> Link
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limit = FrameLimit::until_connect(usize::MAX);
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max_frame_bytes))
+        .max_frame_size(Some(max_frame_bytes))
+        .read_buffer_size(READ_BUFFER);
+    let socket = WebSocketStream::from_raw_socket(
+        Metered::new(io, limit.clone()),
+        Role::Server,
+        Some(config),
+    )
+    .await;
+    super::ws::link_limited(socket, info, Some(liveness), limit)
+}
+
+/// A byte stream whose reads are counted against `PRE_CONNECT_RAW_BYTES` until `limit` is raised.
+pub struct Metered<IO> {
+    io: IO,
+    limit: FrameLimit,
+    left: usize,
+}
+
+impl<IO> Metered<IO> {
+    pub fn new(io: IO, limit: FrameLimit) -> Metered<IO> {
+        Metered {
+            io,
+            limit,
+            left: PRE_CONNECT_RAW_BYTES,
+        }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Metered<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.limit.raised() {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        }
+        if this.left == 0 {
+            // Worded so the reader reports a violation of the frame limit (`ws.rs`).
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("too long: more than {PRE_CONNECT_RAW_BYTES} bytes before connect"),
+            )));
+        }
+        let want = this.left.min(buf.remaining());
+        let mut part = ReadBuf::new(buf.initialize_unfilled_to(want));
+        let res = Pin::new(&mut this.io).poll_read(cx, &mut part);
+        let n = part.filled().len();
+        if let Poll::Ready(Ok(())) = res {
+            this.left -= n;
+            buf.advance(n);
+        }
+        res
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Metered<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_stranger_is_read_no_further_than_the_allowance_until_raised() {
+        let (mut far, near) = tokio::io::duplex(1 << 20);
+        let limit = FrameLimit::until_connect(usize::MAX);
+        let mut metered = Metered::new(near, limit.clone());
+        far.write_all(&vec![7u8; PRE_CONNECT_RAW_BYTES + 10])
+            .await
+            .expect("write");
+        let mut got = vec![0u8; PRE_CONNECT_RAW_BYTES + 10];
+        let mut read = 0;
+        let err = loop {
+            match metered.read(&mut got[read..]).await {
+                Ok(n) => read += n,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(
+            read, PRE_CONNECT_RAW_BYTES,
+            "exactly the allowance, not a byte more"
+        );
+        assert!(err.to_string().contains("too long"), "{err}");
+        limit.raise();
+        let mut rest = [0u8; 10];
+        metered
+            .read_exact(&mut rest)
+            .await
+            .expect("raised: unmetered");
+        assert_eq!(rest, [7u8; 10]);
+    }
+}
