@@ -456,7 +456,11 @@ async fn whip_publications_play_on_signaling_pipes_and_pipe_publications_play_ov
     let (status, answer, location, stream) =
         post_sdp(&format!("{http}/whip/im"), "alice", &off.offer).await;
     assert_eq!(status, 201, "{answer}");
-    assert!(location.starts_with("/rtc/resources/"), "{location}");
+    // Absolute (a page on another origin resolves it against the gateway, not itself), ending with the id.
+    assert!(
+        location.starts_with(&format!("{http}/rtc/resources/")) && location.ends_with("/obs"),
+        "{location}"
+    );
     assert!(
         stream.starts_with("obs@") && stream.ends_with("/im"),
         "{stream}"
@@ -471,7 +475,7 @@ async fn whip_publications_play_on_signaling_pipes_and_pipe_publications_play_ov
 
     // Whoever holds its URL may end it; then the pipe's player is told.
     let delete = |token: &'static str| {
-        let url = format!("{http}{location}");
+        let url = location.clone();
         async move {
             reqwest::Client::new()
                 .delete(url)
@@ -917,7 +921,7 @@ async fn whip_publications_per_user_are_limited_and_freed_by_delete() {
     let (status, ..) = post_sdp(&url, "bob", &Offering::new("three").await.offer).await;
     assert_eq!(status, 201, "the limit is per user");
     let deleted = reqwest::Client::new()
-        .delete(format!("{}{location}", gw.http_url()))
+        .delete(&location)
         .bearer_auth("alice")
         .send()
         .await
@@ -928,10 +932,11 @@ async fn whip_publications_per_user_are_limited_and_freed_by_delete() {
     let (status, ..) = post_sdp(&url, "alice", &Offering::new("four").await.offer).await;
     assert_eq!(status, 201, "freed by DELETE");
     // Resource ids are random: the Location URL is the capability.
-    assert!(
-        location.trim_start_matches("/rtc/resources/").len() > 6,
-        "{location}"
-    );
+    let number = location
+        .rsplit('/')
+        .nth(1)
+        .expect("/rtc/resources/<number>/<id>");
+    assert!(number.len() > 6, "{location}");
 }
 
 /// Guests (each request a new one) are held to the per-user limits by address, and whoever holds a
@@ -965,7 +970,7 @@ async fn guest_whip_is_bounded_per_address_and_deletable_by_its_url() {
     let (third, _) = guest(Offering::new("g3").await.offer).await;
     assert_eq!((first, second, third), (201, 201, 403));
     let deleted = reqwest::Client::new()
-        .delete(format!("{}{location}", gw.http_url()))
+        .delete(&location)
         .send()
         .await
         .expect("HTTP answer")
@@ -1134,4 +1139,135 @@ async fn the_server_api_lists_publishers_and_players_and_ends_them() {
     assert_eq!(end(p["id"].clone()).await, 200);
     assert_eq!(media().await, Vec::<Value>::new());
     assert_eq!(end(p["id"].clone()).await, 404, "already ended");
+}
+
+/// What a web page with odd.js v2.5.08+ does, from another origin than the gateway's (its default WHIP and
+/// WHEP URLs are `/whip/live` and `/whep/live`): publish over WHIP as a guest, name the stream by the last
+/// segment of `Location` (its `Publish.Start` says so), play at `{whep}/{that id}`, `DELETE` the `Location`
+/// it was given. Each call is cross-origin, so each needs its preflight and CORS answer, `Location` must be
+/// readable by the page (exposed) and absolute (a relative one is resolved against the page's own origin).
+/// Before, the preflight got 405 and Chromium refused the POST (seen with the real SDK: docs/rtc.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_page_on_another_origin_publishes_plays_by_the_id_and_ends_over_whip_and_whep() {
+    let gw = TestGateway::start_with(|c| c.cors.origins = vec!["http://app.example".into()]).await;
+    let http = gw.http_url();
+    let page = "http://app.example";
+    let web = reqwest::Client::new();
+    let acao = |r: &reqwest::Response| {
+        r.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let preflight = |url: String, origin: &'static str, method: &'static str| {
+        let web = web.clone();
+        async move {
+            web.request(Method::OPTIONS, url)
+                .header("origin", origin)
+                .header("access-control-request-method", method)
+                .header("access-control-request-headers", "content-type")
+                .send()
+                .await
+                .expect("HTTP answer")
+        }
+    };
+    let pre = preflight(format!("{http}/whip/live"), page, "POST").await;
+    assert!(pre.status().is_success(), "{}", pre.status());
+    assert_eq!(acao(&pre).as_deref(), Some(page));
+    let allowed = pre.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap_or("");
+    assert!(
+        allowed.contains("POST") && allowed.contains("DELETE"),
+        "{allowed}"
+    );
+    // Another site gets no CORS answer, and the server API answers no page at all.
+    let evil = preflight(format!("{http}/whip/live"), "http://evil.example", "POST").await;
+    assert_eq!(acao(&evil), None);
+    let api = preflight(format!("{http}/api/server/rooms"), page, "GET").await;
+    assert_eq!(acao(&api), None, "the server API is not for web pages");
+
+    // Publish as the SDK does: no token (a guest), the offer as application/sdp.
+    let off = Offering::new("f7033d8b-0757-4914-9a5e-ef12bb3414d1").await;
+    let r = web
+        .post(format!("{http}/whip/live"))
+        .header("origin", page)
+        .header("content-type", "application/sdp")
+        .body(off.offer.clone())
+        .send()
+        .await
+        .expect("HTTP answer");
+    assert_eq!(r.status().as_u16(), 201);
+    assert_eq!(acao(&r).as_deref(), Some(page));
+    let exposed = r.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    assert!(exposed.contains("location"), "{exposed}");
+    let location = r.headers()["location"].to_str().unwrap_or("").to_string();
+    assert!(
+        location.starts_with(&format!("{http}/rtc/resources/")),
+        "{location}"
+    );
+    // The SDK's `@id`: what its Publish.Start calls the stream, and what it plays.
+    let id = location.rsplit('/').next().unwrap_or("").to_string();
+    assert_eq!(id, "f7033d8b-0757-4914-9a5e-ef12bb3414d1");
+    let mut publisher = off.answered(&r.text().await.expect("answer"));
+    connected(&mut publisher).await;
+    publisher.stream(Duration::from_millis(20));
+
+    // Play at `{whep}/{id}`, percent-encoded as the SDK does.
+    let viewer = Offering::receiving().await;
+    let r = web
+        .post(format!("{http}/whep/live/{id}"))
+        .header("origin", page)
+        .header("content-type", "application/sdp")
+        .body(viewer.offer.clone())
+        .send()
+        .await
+        .expect("HTTP answer");
+    assert_eq!(r.status().as_u16(), 201);
+    assert_eq!(acao(&r).as_deref(), Some(page));
+    let played = r.headers()["x-odd-stream"]
+        .to_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        played.starts_with(&format!("{id}@")) && played.ends_with("/live"),
+        "{played}"
+    );
+    let mut player = viewer.answered(&r.text().await.expect("answer"));
+    connected(&mut player).await;
+    assert!(
+        frames(&mut player, 10).await.is_some(),
+        "the player gets frames"
+    );
+    // An id no publication has: 404, in words.
+    let r = web
+        .post(format!("{http}/whep/live/nobody"))
+        .header("content-type", "application/sdp")
+        .body(viewer_offer().await)
+        .send()
+        .await
+        .expect("HTTP answer");
+    assert_eq!(r.status().as_u16(), 404);
+    let body = r.text().await.unwrap_or_default();
+    assert!(
+        body.contains("nobody@") && body.contains("not published"),
+        "{body}"
+    );
+
+    // End it at the URL it was given, from the page.
+    let pre = preflight(location.clone(), page, "DELETE").await;
+    assert_eq!(acao(&pre).as_deref(), Some(page));
+    let r = web
+        .delete(&location)
+        .header("origin", page)
+        .send()
+        .await
+        .expect("HTTP answer");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(acao(&r).as_deref(), Some(page));
+    let gone = web.delete(&location).send().await.expect("HTTP answer");
+    assert_eq!(gone.status().as_u16(), 404, "ended");
 }

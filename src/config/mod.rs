@@ -27,7 +27,7 @@ pub use hooks::{
 pub use limits::Limits;
 pub use listen::ListenAddr;
 pub use rtc::Rtc;
-pub use server_api::{Admin, ApiKey, ServerApi};
+pub use server_api::{Admin, ApiKey, Cors, ServerApi};
 pub use validate::MIN_JWT_SECRET_BYTES;
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +84,7 @@ pub struct Config {
     pub cluster: Cluster,
     pub server_api: ServerApi,
     pub admin: Admin,
+    pub cors: Cors,
     pub hooks: Hooks,
     pub history: History,
     pub rtc: Rtc,
@@ -269,6 +270,7 @@ impl Default for Config {
             cluster: Cluster::default(),
             server_api: ServerApi::default(),
             admin: Admin::default(),
+            cors: Cors::default(),
             hooks: Hooks::default(),
             history: History::default(),
             rtc: Rtc::default(),

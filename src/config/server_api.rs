@@ -33,6 +33,47 @@ impl Default for ServerApi {
     }
 }
 
+/// Which web pages may call the members' HTTP API and WHIP/WHEP from another origin (`[cors]`, docs/http-api.md):
+/// the pages of an app are rarely served by the gateway itself. Those routes take a bearer token that the
+/// page's script sends, never a cookie, so answering another origin gives it nothing the browser would add
+/// by itself. The server API and the admin console never answer another origin.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cors {
+    /// Origins such as `https://app.example` (scheme, host and port only), or `*` for any. Empty: no
+    /// cross-origin answers at all.
+    pub origins: Vec<String>,
+}
+
+impl Default for Cors {
+    fn default() -> Cors {
+        Cors {
+            origins: vec!["*".to_string()],
+        }
+    }
+}
+
+impl Cors {
+    /// Why `origin` is not one `origins` may hold, if it is not (the value itself is not quoted, as in every
+    /// configuration error).
+    pub fn refuse(origin: &str) -> Option<&'static str> {
+        if origin == "*" {
+            return None;
+        }
+        let Some((scheme, rest)) = origin.split_once("://") else {
+            return Some("each entry is `*` or scheme://host[:port]");
+        };
+        if scheme != "http" && scheme != "https" {
+            return Some("an origin's scheme is http or https");
+        }
+        let host_ok = !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+        (!host_ok).then_some("an origin is scheme://host[:port]: no path, no trailing `/`")
+    }
+}
+
 /// The admin console at `/admin` (`[admin]`, docs/admin.md): pages that call the server API with a key the
 /// operator types in. It has no powers of its own; without a server-API key configured it cannot sign in.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]

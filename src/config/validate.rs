@@ -6,6 +6,17 @@ use super::{Config, ConfigError};
 impl Config {
     /// Catches settings that would only fail later, at the first connection.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(reason) = self
+            .cors
+            .origins
+            .iter()
+            .find_map(|o| super::Cors::refuse(o))
+        {
+            return Err(ConfigError::Invalid {
+                key: "cors.origins",
+                reason: reason.into(),
+            });
+        }
         let l = &self.limits;
         if l.max_frame_bytes < 64 {
             return Err(ConfigError::Invalid {

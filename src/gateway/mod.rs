@@ -208,6 +208,7 @@ impl Gateway {
             metrics_need_key: config.metrics_need_key(),
             figures: services::figures(&ctx.rooms, &ctx.metrics, &ctx.budget, ctx.store.backend()),
             console: config.admin.enabled_in(config.profile),
+            cors_origins: config.cors.origins.clone().into(),
         });
         if config.admin.enabled_in(config.profile) {
             info!("admin console on at /admin of the HTTP and HTTPS listeners (docs/admin.md)");

@@ -7,6 +7,7 @@ mod auth;
 mod body;
 mod conn;
 mod console;
+mod cors;
 mod error;
 mod headers;
 pub mod health;
@@ -20,6 +21,7 @@ mod server_reads;
 mod server_rights;
 mod server_rooms;
 pub mod whip;
+mod whip_origin;
 mod ws;
 
 use std::sync::Arc;
@@ -59,7 +61,13 @@ pub struct HttpState {
     pub figures: crate::rooms::Figures,
     /// Serve the admin console at `/admin` (`[admin] enabled`).
     pub console: bool,
+    /// Web origins that may call the members' API and WHIP/WHEP (`[cors] origins`; `cors.rs`).
+    pub cors_origins: Arc<[String]>,
 }
+
+/// Whether a request came in over TLS (the HTTPS listener), for absolute URLs the gateway hands out.
+#[derive(Clone, Copy, Debug)]
+pub struct Secure(pub bool);
 
 /// Every route (`routes.rs`, which also makes `/api/openapi.json`).
 pub fn router(state: HttpState) -> Router {

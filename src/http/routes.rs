@@ -75,6 +75,7 @@ pub fn routes() -> Vec<Route> {
         route!("POST" "/whip/{app}", "WHIP: publish media (SDP offer in, answer out; docs/rtc.md)", Member, None, None, 201, post(whip::publish)),
         route!("POST" "/whep/{*stream}", "WHEP: play a stream (SDP offer in, answer out)", Member, None, None, 201, post(whip::play)),
         route!("DELETE" "/rtc/resources/{id}", "End a WHIP/WHEP session (its unguessable URL is its credential)", Anyone, None, None, 200, delete(whip::delete)),
+        route!("DELETE" "/rtc/resources/{id}/{name}", "End a WHIP publication at the URL its Location gave (the name is the stream's id)", Anyone, None, None, 200, delete(whip::delete_named)),
         route!("GET" "/healthz", "Alive", Anyone, None, None, 200, get(health::healthz)),
         route!("GET" "/readyz", "Ready: the store answers and commits", Anyone, None, None, 200, get(health::readyz)),
         route!("GET" "/metrics", "Prometheus metrics (a metrics or server-API key when `metrics_keys` are set)", Anyone, None, None, 200, get(health::metrics)),
@@ -110,6 +111,15 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
+/// Whether web pages of other origins may call `path` (`[cors]`): the members' routes (a bearer token the
+/// page sends) and the WHIP/WHEP resources (a capability URL); never the server API or anything else.
+pub fn crosses_origins(path: &str) -> bool {
+    path.starts_with("/rtc/resources/")
+        || routes()
+            .iter()
+            .any(|r| r.path == path && r.caller == Caller::Member)
+}
+
 /// The router: every route of the table, methods of one path together.
 pub fn router(state: HttpState) -> Router {
     let mut by_path: Vec<(&'static str, MethodRouter<HttpState>)> = Vec::new();
@@ -120,10 +130,21 @@ pub fn router(state: HttpState) -> Router {
         }
     }
     let console_on = state.console;
+    let cors = super::cors::layer(&state.cors_origins);
     let routed = by_path
         .into_iter()
         .fold(Router::new(), |router, (path, methods)| {
-            router.route(path, methods)
+            match &cors {
+                // The preflight needs a route of its own: a method the path does not serve would be
+                // answered 405 before the layer sees it.
+                Some(cors) if crosses_origins(path) => router.route(
+                    path,
+                    methods
+                        .options(|| async { axum::http::StatusCode::NO_CONTENT })
+                        .layer(cors.clone()),
+                ),
+                _ => router.route(path, methods),
+            }
         });
     // The admin console is pages, not API: outside the table and the OpenAPI document.
     let routed = if console_on {

@@ -101,7 +101,8 @@ pub async fn serve(
         let svc = Tracked {
             inner: TowerToHyperService::new(
                 app.clone()
-                    .layer(axum::Extension(ConnectInfo::<SocketAddr>(peer))),
+                    .layer(axum::Extension(ConnectInfo::<SocketAddr>(peer)))
+                    .layer(axum::Extension(super::Secure(tls.is_some()))),
             ),
             activity: Activity::new(),
         };

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::auth::principal;
 use super::error::ApiError;
+use super::whip_origin::Origin;
 use super::HttpState;
 use crate::rooms::Act;
 use crate::sfu::{Notify, PeerKey, SfuError, SfuEvent, StreamName};
@@ -130,20 +131,21 @@ fn answered(
     state: &HttpState,
     id: u64,
     sfu: Result<(String, String), SfuError>,
+    at: &Origin,
 ) -> Result<Response, ApiError> {
     let (answer, stream) = sfu.map_err(|e| {
         state.rtc_resources.owners().remove(&id);
         sfu_error(e)
     })?;
-    Ok(created(id, answer, &stream))
+    Ok(created(id, answer, &stream, at))
 }
 
-fn created(id: u64, answer: String, stream: &str) -> Response {
+fn created(id: u64, answer: String, stream: &str, at: &Origin) -> Response {
     (
         StatusCode::CREATED,
         [
             (CONTENT_TYPE, "application/sdp".to_string()),
-            (LOCATION, format!("/rtc/resources/{id}")),
+            (LOCATION, at.location(id, stream)),
             (
                 axum::http::HeaderName::from_static("x-odd-stream"),
                 stream.to_string(),
@@ -159,6 +161,7 @@ pub async fn publish(
     State(state): State<HttpState>,
     path: Result<Path<String>, PathRejection>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    at: Origin,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
@@ -185,20 +188,34 @@ pub async fn publish(
             forget_on_end(&state.rtc_resources, id),
         )
         .await;
-    answered(&state, id, published.map(|p| (p.answer, p.stream)))
+    answered(&state, id, published.map(|p| (p.answer, p.stream)), &at)
 }
 
-/// `POST /whep/{stream}`: play (the stream's name percent-encoded or as is).
+/// `POST /whep/{stream}`: play. The stream as its whole name (percent-encoded or as is), or as
+/// `{app}/{id}`: the id a WHIP publication's `Location` ends with, on this node's SFU (what odd.js v2.5.08
+/// plays: its `Publish.Start` names the stream by that last segment, and it plays at `{whep}/{id}`).
 pub async fn play(
     State(state): State<HttpState>,
     path: Result<Path<String>, PathRejection>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    at: Origin,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let stream = segment(path)?;
+    let asked = segment(path)?;
     let p = principal(&state, &headers).await?;
     let sdp = offer(&state, &headers, body).await?;
+    let stream = match StreamName::parse(&asked) {
+        Some(_) => asked,
+        None => asked
+            .rsplit_once('/')
+            .and_then(|(app, id)| state.sfu.name_on_this_node(app, id))
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "{asked} is not a stream of an SFU: name it <id>@<ip:port>/<app> or <app>/<id>"
+                ))
+            })?,
+    };
     let name = StreamName::parse(&stream)
         .ok_or_else(|| ApiError::NotFound(format!("{stream} is not a stream of an SFU")))?;
     state
@@ -216,7 +233,7 @@ pub async fn play(
             forget_on_end(&state.rtc_resources, id),
         )
         .await;
-    answered(&state, id, played.map(|answer| (answer, stream)))
+    answered(&state, id, played.map(|answer| (answer, stream)), &at)
 }
 
 /// `DELETE /rtc/resources/{id}`: ends a WHIP publication or WHEP playback. Whoever holds its `Location` URL
@@ -225,7 +242,20 @@ pub async fn delete(
     State(state): State<HttpState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let id: u64 = segment(path)?
+    end(&state, segment(path)?).await
+}
+
+/// `DELETE /rtc/resources/{id}/{name}`: the same, at the URL a publication's `Location` gave (the name is
+/// what clients that take the last segment for the stream's id read; the number is the capability).
+pub async fn delete_named(
+    State(state): State<HttpState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    end(&state, segment(path)?.0).await
+}
+
+async fn end(state: &HttpState, id: String) -> Result<StatusCode, ApiError> {
+    let id: u64 = id
         .parse()
         .map_err(|_| ApiError::NotFound("no such resource".into()))?;
     if state.rtc_resources.owners().remove(&id).is_none() {

@@ -144,6 +144,8 @@ pub struct PeerInfo {
 pub struct Sfu {
     tx: Option<mpsc::UnboundedSender<Command>>,
     bound: Option<SocketAddr>,
+    /// The address in stream names (`rtc.public_ip` and the bound port).
+    announce: Option<SocketAddr>,
     /// The app of streams published without one (`rtc.app`).
     app: Arc<str>,
 }
@@ -153,6 +155,7 @@ impl Sfu {
         Sfu {
             tx: None,
             bound: None,
+            announce: None,
             app: Arc::from("im"),
         }
     }
@@ -181,6 +184,7 @@ impl Sfu {
             Sfu {
                 tx: Some(tx),
                 bound: Some(bound),
+                announce: Some(announce),
                 app: Arc::from(app),
             },
             task,
@@ -199,6 +203,23 @@ impl Sfu {
 
     pub fn is_on(&self) -> bool {
         self.tx.is_some()
+    }
+
+    /// The name a publication with `id` (the part before `@`) of `app` has on this node's SFU; `None` when
+    /// the SFU is off or `id` cannot be one.
+    pub fn name_on_this_node(&self, app: &str, id: &str) -> Option<String> {
+        let token = |c: char| c.is_ascii_alphanumeric() || "-_.+".contains(c);
+        if id.is_empty() || !id.chars().all(token) || !StreamName::valid_app(app) {
+            return None;
+        }
+        Some(
+            StreamName {
+                id: id.to_string(),
+                addr: self.announce?,
+                app: app.to_string(),
+            }
+            .to_string(),
+        )
     }
 
     /// Whether `stream` names a publication of an SFU (of this node or another): such names are played

@@ -313,3 +313,57 @@ export async function mediaLive({ page, shots }) {
     .catch(() => { throw new Error('the ended publication is still listed'); });
   await page.evaluate(() => window.oddTestPeer && window.oddTestPeer.close());
 }
+
+/**
+ * A web page of another origin (an app's page, as odd.js v2.5.08 publishes from) publishes Chromium's fake
+ * camera over WHIP and ends it: Chromium makes the CORS preflight itself, the page reads the exposed,
+ * absolute `Location` and sends its DELETE there. The page is the gateway's `/healthz` under `localhost`
+ * while the calls go to `127.0.0.1`: another origin, and still a secure context for the camera.
+ */
+export async function webPageWhip({ context, base }) {
+  const gw = new URL(base);
+  if (gw.hostname !== '127.0.0.1') throw new Error(`the cross-origin check needs a 127.0.0.1 gateway, not ${base}`);
+  const other = await context.newPage();
+  try {
+    await other.goto(`http://localhost:${gw.port}/healthz`);
+    const got = await other.evaluate(async (target) => {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+      const pc = new RTCPeerConnection();
+      for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise((done) => {
+        if (pc.iceGatheringState === 'complete') return done();
+        pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && done());
+        setTimeout(done, 3000);
+      });
+      let res;
+      try {
+        // As member bob (this gateway takes no guests): the preflight covers Authorization too.
+        res = await fetch(`${target}/whip/live`, { method: 'POST', headers: { 'content-type': 'application/sdp', authorization: 'Bearer bob' }, body: pc.localDescription.sdp });
+      } catch (e) {
+        return { error: `the POST failed: ${e}` };
+      }
+      const location = res.headers.get('location');
+      const answer = await res.text();
+      if (res.status === 201) await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+      let deleted = null;
+      if (location) {
+        try {
+          deleted = (await fetch(location, { method: 'DELETE' })).status;
+        } catch (e) {
+          deleted = `failed: ${e}`;
+        }
+      }
+      pc.close();
+      stream.getTracks().forEach((t) => t.stop());
+      return { origin: location ? window.origin : '', status: res.status, location, deleted };
+    }, gw.origin);
+    ok(!got.error, `a page of another origin: ${got.error}`);
+    ok(got.status === 201, `a page of another origin: WHIP answered ${got.status}`);
+    ok(typeof got.location === 'string' && got.location.startsWith(`${gw.origin}/rtc/resources/`),
+      `a page of another origin (${got.origin}) read the Location ${got.location}`);
+    ok(got.deleted === 200, `a page of another origin: DELETE on the Location answered ${got.deleted}`);
+  } finally {
+    await other.close();
+  }
+}

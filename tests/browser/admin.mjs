@@ -416,6 +416,8 @@ async function main() {
   step('flooded room: nothing skipped, rows capped');
   await checks.leaving(t);
   step('leaving forgets the key');
+  await checks.webPageWhip({ context, base });
+  step('a page of another origin publishes over WHIP and ends it (CORS)');
 
   // 10. Nothing went wrong on the way.
   await page.waitForTimeout(300);
