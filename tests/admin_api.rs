@@ -275,14 +275,17 @@ async fn payloads_are_downloads_that_never_run_on_this_origin() {
     assert!(h("content-security-policy").contains("sandbox"));
 }
 
-/// No member may be the server's publisher identity (what the server publishes, and the rooms it owns, must
-/// not be imitable), and no nick may reorder text (`\u{202E}NIMDA` displayed as "ADMIN").
+/// No member may be the server's publisher identity or look like it (what the server publishes, and the rooms
+/// it owns, must not be imitable), and no nick may reorder text (`\u{202E}NIMDA` displayed as "ADMIN").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_member_is_the_server_and_no_nick_reorders_text() {
     let gw = TestGateway::start_with(|c| {
         with_key(c);
         for (token, id, nick) in [
             ("sys", "system", "System"),
+            // Look-alikes: a Cyrillic `ѕ`, another case.
+            ("cyr", "\u{455}ystem", "System"),
+            ("caps", "SYSTEM", "System"),
             ("rlo", "eve", "\u{202E}NIMDA"),
             ("lsep", "mallory", "a\u{2028}b"),
         ] {
@@ -295,7 +298,7 @@ async fn no_member_is_the_server_and_no_nick_reorders_text() {
         }
     })
     .await;
-    for token in ["sys", "rlo", "lsep"] {
+    for token in ["sys", "cyr", "caps", "rlo", "lsep"] {
         let refused = Client::connect(&gw.tcp_url(), token).await;
         assert!(refused.is_err(), "{token} connected");
         let r = reqwest::Client::new()

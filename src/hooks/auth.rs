@@ -41,7 +41,8 @@ impl Authenticator {
         }
     }
 
-    /// Refuses every principal whose user id is `id` (the server's publisher identity).
+    /// Refuses every principal whose user id is `id` (the server's publisher identity) or looks like it
+    /// (`protocol::args::user::looks_like`).
     pub fn reserving(mut self, id: &str) -> Authenticator {
         self.reserved = Some(Arc::from(id));
         self
@@ -55,11 +56,13 @@ impl Authenticator {
         peer: &str,
     ) -> Result<Principal, AuthError> {
         let p = self.resolve(token, transport, peer).await?;
-        if self.reserved.as_deref() == Some(p.user.id.as_str()) {
-            return Err(AuthError::Invalid(format!(
-                "user id `{}` is the server's own identity (server_api.publisher_id)",
-                p.user.id
-            )));
+        if let Some(reserved) = self.reserved.as_deref() {
+            if crate::protocol::args::user::looks_like(reserved, &p.user.id) {
+                return Err(AuthError::Invalid(format!(
+                    "user id `{}` is or looks like the server's own identity (server_api.publisher_id)",
+                    p.user.id
+                )));
+            }
         }
         Ok(p)
     }

@@ -23,6 +23,15 @@ pub fn valid_user_id(id: &str) -> bool {
             .all(|c| c.is_alphanumeric() || "_-.@:".contains(c))
 }
 
+/// Whether user ids `a` and `b` look alike: the same UTS #39 confusable skeleton once lower-cased (`ѕystem`
+/// with a Cyrillic `ѕ`, `SYSTEM` and `systern` all look like `system`).
+pub fn looks_like(a: &str, b: &str) -> bool {
+    let skeleton = |s: &str| -> String {
+        unicode_security::confusable_detection::skeleton(&s.to_lowercase()).collect()
+    };
+    skeleton(a) == skeleton(b)
+}
+
 /// What a nick or an avatar may not hold besides control characters and markup: characters that reorder the
 /// text around them (bidirectional marks, embeddings, overrides and isolates) or break a line, so a nick
 /// cannot display as another (`\u{202E}NIMDA` shown as "ADMIN") or draw a line of its own. Emoji sequences
@@ -36,6 +45,23 @@ pub fn steers_display(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn look_alikes_of_an_id_are_caught_and_others_are_not() {
+        for alike in [
+            "system",
+            "System",
+            "SYSTEM",
+            "\u{455}ystem",
+            "syst\u{435}m",
+            "systern",
+        ] {
+            assert!(looks_like("system", alike), "{alike}");
+        }
+        for other in ["systems", "sys", "alice", "bob", "system2"] {
+            assert!(!looks_like("system", other), "{other}");
+        }
+    }
 
     #[test]
     fn user_ids_are_plain_and_never_path_steps() {
