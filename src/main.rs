@@ -11,8 +11,20 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// Errors are printed as their chain of causes, never with a backtrace (`RUST_BACKTRACE` in an operator's
+/// shell turned a configuration mistake into 60 lines).
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(GatewayCommand::Genconfig) = cli.command {
         print!("{}", odd_gateway::config::example::commented_toml());

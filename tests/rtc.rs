@@ -1270,4 +1270,33 @@ async fn a_web_page_on_another_origin_publishes_plays_by_the_id_and_ends_over_wh
     assert_eq!(acao(&r).as_deref(), Some(page));
     let gone = web.delete(&location).send().await.expect("HTTP answer");
     assert_eq!(gone.status().as_u16(), 404, "ended");
+
+    // A listed set also decides which pages open the WebSocket (compared as browsers send origins); a
+    // client that is not a browser sends no Origin.
+    let http_addr = gw.gateway.http_addr.expect("http");
+    for (origin, status) in [
+        (Some("http://evil.example"), "403"),
+        (Some("HTTP://App.Example:80"), "101"),
+        (None, "101"),
+    ] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(http_addr)
+            .await
+            .expect("connect");
+        let origin_line = origin
+            .map(|o| format!("Origin: {o}\r\n"))
+            .unwrap_or_default();
+        let req = format!(
+            "GET /im HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{origin_line}\r\n"
+        );
+        s.write_all(req.as_bytes()).await.expect("upgrade");
+        let mut head = [0u8; 512];
+        let n = s.read(&mut head).await.expect("answer");
+        let line = String::from_utf8_lossy(&head[..n]);
+        assert!(
+            line.starts_with(&format!("HTTP/1.1 {status}")),
+            "{origin:?}: {line}"
+        );
+    }
 }

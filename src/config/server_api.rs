@@ -40,8 +40,11 @@ impl Default for ServerApi {
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Cors {
-    /// Origins such as `https://app.example` (scheme, host and port only), or `*` for any. Empty: no
-    /// cross-origin answers at all.
+    /// Origins such as `https://app.example` (scheme, host and port only; compared as browsers send them:
+    /// case-insensitively, `:443`/`:80` the same as none), or `*` for any. Empty: no cross-origin answers.
+    /// A list (not `*`) also decides which pages may open the WebSocket. As an environment variable: a
+    /// comma-separated list (`ODD_CORS__ORIGINS=https://a.example,https://b.example`) or a TOML array.
+    #[serde(deserialize_with = "list_or_commas")]
     pub origins: Vec<String>,
 }
 
@@ -53,24 +56,69 @@ impl Default for Cors {
     }
 }
 
+/// A list, or one string of comma-separated entries (how an environment variable gives it).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<String>),
+        One(String),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::List(l) => l,
+        Either::One(s) => s
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
+    })
+}
+
 impl Cors {
-    /// Why `origin` is not one `origins` may hold, if it is not (the value itself is not quoted, as in every
-    /// configuration error).
-    pub fn refuse(origin: &str) -> Option<&'static str> {
-        if origin == "*" {
-            return None;
-        }
+    /// An origin as browsers send it in `Origin`: scheme and host lower-cased, the scheme's default port
+    /// left out, a port without leading zeros. `Err` says why `origin` cannot be one (the value itself is
+    /// not quoted, as in every configuration error).
+    pub fn normalize(origin: &str) -> Result<String, &'static str> {
         let Some((scheme, rest)) = origin.split_once("://") else {
-            return Some("each entry is `*` or scheme://host[:port]");
+            return Err("each entry is `*` or scheme://host[:port]");
         };
-        if scheme != "http" && scheme != "https" {
-            return Some("an origin's scheme is http or https");
-        }
-        let host_ok = !rest.is_empty()
-            && rest
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return Err("an origin's scheme is http or https"),
+        };
+        let shape = "an origin is scheme://host[:port]: no path, no trailing `/`, no user";
+        let (host, port) = match rest.strip_prefix('[') {
+            Some(v6) => {
+                let (addr, after) = v6.split_once(']').ok_or(shape)?;
+                (format!("[{addr}]"), after.strip_prefix(':'))
+            }
+            None => match rest.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (rest.to_string(), None),
+            },
+        };
+        let host_ok = !host.is_empty()
+            && host
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
-        (!host_ok).then_some("an origin is scheme://host[:port]: no path, no trailing `/`")
+        if !host_ok {
+            return Err(shape);
+        }
+        let port = match port {
+            None => None,
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => Some(
+                p.parse::<u16>()
+                    .map_err(|_| "an origin's port is 1 to 65535")?,
+            ),
+            Some(_) => return Err(shape),
+        };
+        let host = host.to_ascii_lowercase();
+        Ok(match port {
+            Some(p) if p != default_port => format!("{scheme}://{host}:{p}"),
+            _ => format!("{scheme}://{host}"),
+        })
     }
 }
 
@@ -210,5 +258,33 @@ mod tests {
             !format!("{:?}", api.keys).contains("s3cret"),
             "Debug hides keys"
         );
+    }
+
+    #[test]
+    fn origins_are_compared_as_browsers_send_them() {
+        for (given, sent) in [
+            ("https://App.Example", "https://app.example"),
+            ("http://127.0.0.1:80", "http://127.0.0.1"),
+            ("HTTPS://app.example:443", "https://app.example"),
+            ("http://127.0.0.1:08126", "http://127.0.0.1:8126"),
+            ("http://[::1]:3000", "http://[::1]:3000"),
+        ] {
+            assert_eq!(Cors::normalize(given).as_deref(), Ok(sent), "{given}");
+        }
+        for bad in [
+            "app.example",
+            "ftp://app.example",
+            "https://app.example/",
+            "https://user@app.example",
+            "https://app.example:99999",
+            "https://app.example:",
+            "https://",
+        ] {
+            assert!(Cors::normalize(bad).is_err(), "{bad}");
+        }
+        let from_env: Cors =
+            serde_json::from_value(serde_json::json!({"origins": "https://a.example, http://b:1"}))
+                .expect("a comma-separated string");
+        assert_eq!(from_env.origins, ["https://a.example", "http://b:1"]);
     }
 }

@@ -10,7 +10,8 @@ impl Config {
             .cors
             .origins
             .iter()
-            .find_map(|o| super::Cors::refuse(o))
+            .filter(|o| *o != "*")
+            .find_map(|o| super::Cors::normalize(o).err())
         {
             return Err(ConfigError::Invalid {
                 key: "cors.origins",

@@ -186,6 +186,7 @@ impl Gateway {
                 shutdown.clone(),
             ));
         }
+        let origins = http::cors::Origins::new(&config.cors.origins);
         // One router for the HTTP and HTTPS ports: the same routes, state and limits.
         let app = http::router(HttpState {
             rooms: ctx.rooms.clone(),
@@ -208,8 +209,9 @@ impl Gateway {
             metrics_need_key: config.metrics_need_key(),
             figures: services::figures(&ctx.rooms, &ctx.metrics, &ctx.budget, ctx.store.backend()),
             console: config.admin.enabled_in(config.profile),
-            cors_origins: config.cors.origins.clone().into(),
+            origins: origins.clone(),
         });
+        info!(origins = %origins.describe(), "web pages of other origins ([cors] origins)");
         if config.admin.enabled_in(config.profile) {
             info!("admin console on at /admin of the HTTP and HTTPS listeners (docs/admin.md)");
         } else {

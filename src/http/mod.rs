@@ -7,7 +7,7 @@ mod auth;
 mod body;
 mod conn;
 mod console;
-mod cors;
+pub mod cors;
 mod error;
 mod headers;
 pub mod health;
@@ -61,8 +61,8 @@ pub struct HttpState {
     pub figures: crate::rooms::Figures,
     /// Serve the admin console at `/admin` (`[admin] enabled`).
     pub console: bool,
-    /// Web origins that may call the members' API and WHIP/WHEP (`[cors] origins`; `cors.rs`).
-    pub cors_origins: Arc<[String]>,
+    /// Web origins that may call the members' API and WHIP/WHEP, and open the WebSocket (`[cors]`; `cors.rs`).
+    pub origins: cors::Origins,
 }
 
 /// Whether a request came in over TLS (the HTTPS listener), for absolute URLs the gateway hands out.

@@ -130,7 +130,7 @@ pub fn router(state: HttpState) -> Router {
         }
     }
     let console_on = state.console;
-    let cors = super::cors::layer(&state.cors_origins);
+    let cors = state.origins.layer();
     let routed = by_path
         .into_iter()
         .fold(Router::new(), |router, (path, methods)| {

@@ -241,7 +241,7 @@ pub async fn play(
 pub async fn delete(
     State(state): State<HttpState>,
     path: Result<Path<String>, PathRejection>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
     end(&state, segment(path)?).await
 }
 
@@ -250,19 +250,20 @@ pub async fn delete(
 pub async fn delete_named(
     State(state): State<HttpState>,
     path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
     end(&state, segment(path)?.0).await
 }
 
-async fn end(state: &HttpState, id: String) -> Result<StatusCode, ApiError> {
-    let id: u64 = id
-        .parse()
-        .map_err(|_| ApiError::NotFound("no such resource".into()))?;
+/// `200 {"ended": true}`; `404` in the same words whether the resource ended already or never was (the
+/// number, a capability, is not repeated back).
+async fn end(state: &HttpState, id: String) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let gone = || ApiError::NotFound("no such resource: it has ended, or never was".into());
+    let id: u64 = id.parse().map_err(|_| gone())?;
     if state.rtc_resources.owners().remove(&id).is_none() {
-        return Err(ApiError::NotFound(format!("no resource {id}")));
+        return Err(gone());
     }
     state.sfu.close(PeerKey::Http(id)).await;
-    Ok(StatusCode::OK)
+    Ok(axum::Json(serde_json::json!({ "ended": true })))
 }
 
 /// Whose a new resource counts as: the user's, or for a guest (a new one per request) its address's.

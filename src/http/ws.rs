@@ -28,6 +28,16 @@ pub async fn upgrade(
         )
         .into_response();
     };
+    // A browser's page of an origin `[cors] origins` does not list (when it lists them one by one).
+    if !state
+        .origins
+        .allows_websocket(req.headers().get(header::ORIGIN))
+    {
+        return ApiError::Forbidden(
+            "pages of this origin may not open the WebSocket ([cors] origins)".into(),
+        )
+        .into_response();
+    }
     // An HTTP/2 request cannot switch protocols (no extended CONNECT is offered).
     let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
         return ApiError::BadRequest(
