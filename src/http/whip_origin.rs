@@ -36,15 +36,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Origin, Infallible> {
+        // A proxy appends its own value: the last one is the proxy's (the first is whatever the client sent).
         let forwarded = parts
             .headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .get_all("x-forwarded-proto")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
             .map(|v| v.trim().to_ascii_lowercase());
-        let scheme = match forwarded.as_deref() {
-            Some("https") => "https",
-            Some("http") => "http",
+        let scheme = match (forwarded.as_deref(), parts.uri.scheme_str()) {
+            (Some("https"), _) | (None, Some("https")) => "https",
+            (Some("http"), _) | (None, Some("http")) => "http",
             _ if parts.extensions.get::<Secure>().is_some_and(|s| s.0) => "https",
             _ => "http",
         };
@@ -64,12 +67,37 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
     }
 }
 
-/// A host name or address with an optional port: nothing that could make the URL point elsewhere.
+/// A host name (letters, digits and `-` in dot-separated labels), an IPv4 address or a bracketed IPv6 one,
+/// with an optional port 1-65535: nothing that could make the URL point elsewhere or fail to parse.
 fn plain_host(h: &str) -> bool {
-    !h.is_empty()
-        && h.len() <= 255
-        && h.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+    if h.is_empty() || h.len() > 255 {
+        return false;
+    }
+    let (host, port) = match h.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((addr, rest)) if addr.parse::<std::net::Ipv6Addr>().is_ok() => match rest {
+                "" => return true,
+                _ => ("v6", rest.strip_prefix(':')),
+            },
+            _ => return false,
+        },
+        None => match h.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (h, None),
+        },
+    };
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok_and(|p| p > 0)
+    });
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    port_ok && host.split('.').all(label_ok)
 }
 
 #[cfg(test)]
@@ -78,7 +106,13 @@ mod tests {
 
     #[test]
     fn only_plain_hosts_make_absolute_urls() {
-        for good in ["gw.example", "127.0.0.1:7180", "[::1]:7443"] {
+        for good in [
+            "gw.example",
+            "127.0.0.1:7180",
+            "[::1]:7443",
+            "[::1]",
+            "localhost",
+        ] {
             assert!(plain_host(good), "{good}");
         }
         for bad in [
@@ -88,6 +122,16 @@ mod tests {
             "gw.example#",
             "a b",
             "gw\u{202e}",
+            "a:b:c:[]",
+            "]",
+            "[::1",
+            "...",
+            "-",
+            ":",
+            "gw.example:99999",
+            "gw.example:0",
+            "gw.example:",
+            "[zz]:1",
         ] {
             assert!(!plain_host(bad), "{bad}");
         }

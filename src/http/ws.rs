@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
@@ -22,11 +22,25 @@ pub async fn upgrade(
     mut req: Request,
 ) -> Response {
     // Not a WebSocket handshake (a plain GET, a missing key or version): our JSON error.
-    let Some(key) = handshake_key(req.headers()) else {
-        return ApiError::BadRequest(
-            "this is a WebSocket endpoint: open it with a WebSocket handshake (version 13)".into(),
-        )
-        .into_response();
+    let key = match handshake_key(req.method(), req.headers()) {
+        Ok(key) => key,
+        Err(Refusal::Version) => {
+            // RFC 6455 4.4: say which version is spoken.
+            let mut res = (
+                StatusCode::UPGRADE_REQUIRED,
+                axum::Json(serde_json::json!({
+                    "error": "this gateway speaks WebSocket version 13",
+                    "code": "bad_request",
+                })),
+            )
+                .into_response();
+            res.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+            return res;
+        }
+        Err(Refusal::NotOne(why)) => return ApiError::BadRequest(why.into()).into_response(),
     };
     // A browser's page of an origin `[cors] origins` does not list (when it lists them one by one).
     if !state
@@ -78,23 +92,66 @@ pub async fn upgrade(
     res
 }
 
-/// The `Sec-WebSocket-Key` of a version-13 upgrade request; `None` when the request is not one.
-fn handshake_key(h: &HeaderMap) -> Option<String> {
+/// Why a request is not a handshake this gateway takes.
+#[derive(Debug, PartialEq)]
+enum Refusal {
+    /// A WebSocket handshake of another version: `426` with the one spoken.
+    Version,
+    NotOne(&'static str),
+}
+
+/// The `Sec-WebSocket-Key` of a version-13 upgrade request (RFC 6455 4.2.1): a `GET` without a body, each
+/// handshake header once, a key that is 16 bytes in base64.
+fn handshake_key(method: &Method, h: &HeaderMap) -> Result<String, Refusal> {
+    const NOT_ONE: Refusal = Refusal::NotOne(
+        "this is a WebSocket endpoint: open it with a WebSocket handshake (version 13)",
+    );
     let has_token = |name: header::HeaderName, token: &str| {
         h.get_all(name).iter().any(|v| {
             v.to_str()
                 .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         })
     };
-    if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
-        return None;
+    if method != Method::GET
+        || !has_token(header::CONNECTION, "upgrade")
+        || !has_token(header::UPGRADE, "websocket")
+    {
+        return Err(NOT_ONE);
     }
-    if h.get(header::SEC_WEBSOCKET_VERSION)?.as_bytes() != b"13" {
-        return None;
+    let once = |name: header::HeaderName| {
+        let mut all = h.get_all(name).iter();
+        match (all.next(), all.next()) {
+            (Some(v), None) => Ok(v),
+            (None, _) => Err(NOT_ONE),
+            (Some(_), Some(_)) => Err(Refusal::NotOne(
+                "a WebSocket handshake names its key and version once each",
+            )),
+        }
+    };
+    if once(header::SEC_WEBSOCKET_VERSION)?.as_bytes() != b"13" {
+        return Err(Refusal::Version);
     }
-    let key = h.get(header::SEC_WEBSOCKET_KEY)?.to_str().ok()?.trim();
-    // A base64-encoded 16-byte nonce is 24 characters.
-    (key.len() == 24).then(|| key.to_string())
+    let key = once(header::SEC_WEBSOCKET_KEY)?
+        .to_str()
+        .map_err(|_| NOT_ONE)?
+        .trim();
+    // A base64-encoded 16-byte nonce: 22 characters of the alphabet and `==`.
+    let nonce = key.len() == 24
+        && key.ends_with("==")
+        && key[..22]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    if !nonce {
+        return Err(NOT_ONE);
+    }
+    // Bytes after the request would be read as body by one side and as WebSocket data by the other.
+    let body = h.contains_key(header::TRANSFER_ENCODING)
+        || h.get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if body {
+        return Err(Refusal::NotOne("a WebSocket handshake has no body"));
+    }
+    Ok(key.to_string())
 }
 
 #[cfg(test)]
@@ -117,10 +174,9 @@ mod tests {
             ("sec-websocket-version", "13"),
             ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
         ];
-        assert_eq!(
-            handshake_key(&headers(&good)).as_deref(),
-            Some("dGhlIHNhbXBsZSBub25jZQ==")
-        );
+        let get =
+            |pairs: &[(&'static str, &'static str)]| handshake_key(&Method::GET, &headers(pairs));
+        assert_eq!(get(&good).as_deref(), Ok("dGhlIHNhbXBsZSBub25jZQ=="));
         // RFC 6455's example: the answer a client checks.
         assert_eq!(
             derive_accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
@@ -129,18 +185,35 @@ mod tests {
         for i in 0..good.len() {
             let mut some: Vec<_> = good.to_vec();
             some.remove(i);
-            assert_eq!(
-                handshake_key(&headers(&some)),
-                None,
-                "without {}",
-                good[i].0
-            );
+            assert!(get(&some).is_err(), "without {}", good[i].0);
         }
+        assert!(
+            handshake_key(&Method::HEAD, &headers(&good)).is_err(),
+            "HEAD"
+        );
+        let with = |extra: (&'static str, &'static str)| {
+            let mut h = good.to_vec();
+            h.push(extra);
+            get(&h)
+        };
+        assert!(with(("content-length", "5")).is_err(), "a body");
+        assert!(with(("transfer-encoding", "chunked")).is_err(), "a body");
+        assert!(with(("content-length", "0")).is_ok());
+        assert!(
+            with(("sec-websocket-key", "AAAAAAAAAAAAAAAAAAAAAA==")).is_err(),
+            "two keys"
+        );
         let mut old = good.to_vec();
         old[2] = ("sec-websocket-version", "8");
-        assert_eq!(handshake_key(&headers(&old)), None);
-        let mut short = good.to_vec();
-        short[3] = ("sec-websocket-key", "abc");
-        assert_eq!(handshake_key(&headers(&short)), None);
+        assert_eq!(get(&old), Err(Refusal::Version));
+        for key in [
+            "abc",
+            "!!!!!!!!!!!!!!!!!!!!!!!!",
+            "dGhlIHNhbXBsZSBub25jZQ=a",
+        ] {
+            let mut bad = good.to_vec();
+            bad[3] = ("sec-websocket-key", key);
+            assert!(get(&bad).is_err(), "{key}");
+        }
     }
 }

@@ -36,14 +36,15 @@ impl StreamName {
         crate::protocol::args::rooms::valid_room_id(app) && !app.contains('@')
     }
 
-    /// The id part of a name from an msid stream id: token characters only (no `@` or `/`), at most 64.
+    /// The id part of a name from an msid stream id: token characters only (no `@` or `/`), at most 64, and
+    /// never `.` or `..` (it ends a URL: `Location`, `/whep/{app}/{id}`, where those are path steps).
     pub fn id_from_msid(msid: &str) -> String {
         let id: String = msid
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || "-_.+".contains(*c))
             .take(MAX_ID)
             .collect();
-        if id.is_empty() {
+        if id.is_empty() || id == "." || id == ".." {
             "stream".to_string()
         } else {
             id
@@ -98,6 +99,9 @@ mod tests {
         }
         assert_eq!(StreamName::id_from_msid("{a@b/c}"), "abc");
         assert_eq!(StreamName::id_from_msid("@/"), "stream");
+        assert_eq!(StreamName::id_from_msid(".."), "stream");
+        assert_eq!(StreamName::id_from_msid("."), "stream");
+        assert_eq!(StreamName::id_from_msid("..."), "...");
         assert_eq!(
             msid_token("a b/c@d{e}"),
             "abcd{e}",

@@ -2,11 +2,12 @@
 //! byte stream is read through `Metered`: until the client's `connect` succeeds it may deliver at most
 //! `PRE_CONNECT_RAW_BYTES` in all, and no read asks for more than is left of that. So the WebSocket library
 //! never gathers a megabyte-long message (`max_frame_bytes`) for someone it does not know: a stranger costs
-//! what a stranger on TCP costs (`limit.rs`). Once the session raises the frame limit, bytes pass unmetered.
+//! at most about 250 KB (the allowance, gathered into a message, and the read buffer), against about 70 KB on
+//! TCP, and for at most the handshake timeout. Once the session raises the frame limit, bytes pass unmetered.
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -71,6 +72,18 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Metered<IO> {
             return Pin::new(&mut this.io).poll_read(cx, buf);
         }
         if this.left == 0 {
+            // The allowance is spent (the last of it may have been the `connect`, being checked now): only
+            // a byte more is too many. Probe for one; if `connect` succeeded meanwhile it is simply passed on.
+            let mut one = [0u8; 1];
+            let mut probe = ReadBuf::new(&mut one);
+            ready!(Pin::new(&mut this.io).poll_read(cx, &mut probe))?;
+            if probe.filled().is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            if this.limit.raised() {
+                buf.put_slice(probe.filled());
+                return Poll::Ready(Ok(()));
+            }
             // Worded so the reader reports a violation of the frame limit (`ws.rs`).
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -145,12 +158,34 @@ mod tests {
             "exactly the allowance, not a byte more"
         );
         assert!(err.to_string().contains("too long"), "{err}");
+    }
+
+    /// A client whose `connect` ends exactly at the allowance is connected, not cut: the meter waits for a
+    /// byte more before it calls anything too long, and by then the limit is raised.
+    #[tokio::test]
+    async fn the_whole_allowance_then_connect_is_not_too_much() {
+        let (mut far, near) = tokio::io::duplex(1 << 20);
+        let limit = FrameLimit::until_connect(usize::MAX);
+        let mut metered = Metered::new(near, limit.clone());
+        far.write_all(&vec![7u8; PRE_CONNECT_RAW_BYTES])
+            .await
+            .expect("write");
+        let mut got = vec![0u8; PRE_CONNECT_RAW_BYTES];
+        metered.read_exact(&mut got).await.expect("the allowance");
+        // The next read waits (nothing more was sent) instead of failing.
+        let mut more = [0u8; 10];
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            metered.read(&mut more),
+        )
+        .await;
+        assert!(waited.is_err(), "no error before a byte more: {waited:?}");
         limit.raise();
-        let mut rest = [0u8; 10];
+        far.write_all(&[9u8; 10]).await.expect("write");
         metered
-            .read_exact(&mut rest)
+            .read_exact(&mut more)
             .await
             .expect("raised: unmetered");
-        assert_eq!(rest, [7u8; 10]);
+        assert_eq!(more, [9u8; 10]);
     }
 }
