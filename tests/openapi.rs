@@ -2,7 +2,9 @@
 //! as the document says. Without credentials a backend route answers 401 and a member route 401 (guests are off
 //! here); with them, a read answers its documented success status, and a write with an empty body its
 //! documented 400. The document is built from the same table as the router (src/http/routes.rs), so a route
-//! cannot be served without being documented, nor documented without being served.
+//! cannot be served without being documented, nor documented without being served. Every JSON answer (the
+//! errors included) is validated against the schema documented for its status (crate jsonschema), and each
+//! backend write once with a good body, so an answer cannot drift from its documented shape.
 
 mod common;
 
@@ -55,6 +57,7 @@ async fn every_documented_route_answers_as_described() {
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() >= 25, "{} paths", paths.len());
     let mut checked = 0;
+    let mut described = 0;
     for (path, ops) in paths {
         for (method, op) in ops.as_object().expect("operations") {
             let url = format!(
@@ -124,6 +127,28 @@ async fn every_documented_route_answers_as_described() {
             }
             let r = req.send().await.expect("answer");
             let got = r.status().as_u16();
+            let json_answer = r
+                .headers()
+                .get("content-type")
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+            let body: Value = if json_answer {
+                r.json().await.expect("a JSON answer")
+            } else {
+                Value::Null
+            };
+            // The answer is what the document says it is, when the document says (successes and errors alike).
+            if let Some(schema) = responses
+                .get(&got.to_string())
+                .and_then(|a| a.pointer("/content/application~1json/schema"))
+            {
+                let mut schema = schema.clone();
+                schema["components"] = doc["components"].clone();
+                assert!(json_answer, "{method} {path}: {got} is not JSON");
+                if let Err(e) = jsonschema::validate(&schema, &body) {
+                    panic!("{method} {path}: {got} {body} does not match its schema: {e}");
+                }
+                described += 1;
+            }
             let ok: u16 = responses
                 .keys()
                 .filter_map(|k| k.parse().ok())
@@ -145,4 +170,91 @@ async fn every_documented_route_answers_as_described() {
         }
     }
     assert!(checked >= 30, "{checked} operations checked");
+    assert!(
+        described >= 30,
+        "{described} answers checked against their schemas"
+    );
+}
+
+/// Writes that succeed answer what their documented success schema says (the sweep above sends them empty
+/// bodies, so it sees their errors): each backend write once with a good body, its answer validated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn successful_writes_match_their_documented_answers() {
+    let gw = TestGateway::start_with(|c| {
+        common::people(c);
+        common::api_key(c, "backend", KEY);
+    })
+    .await;
+    let (alice, ap, _) = common::member_at(&gw.tcp_url(), "alice", "r1").await;
+    let mid = alice.say(ap, "r1", "hello").await.expect("sent").info()["mid"]
+        .as_i64()
+        .expect("mid");
+    let base = gw.http_url();
+    let doc: Value = reqwest::get(format!("{base}/api/openapi.json"))
+        .await
+        .expect("served")
+        .json()
+        .await
+        .expect("json");
+    let calls = [
+        ("/api/server/rooms", json!({"rid": "news"}), 201),
+        (
+            "/api/server/publish",
+            json!({"room": "r1", "data": "hi"}),
+            200,
+        ),
+        (
+            "/api/server/broadcast",
+            json!({"rooms": ["r1", "nowhere"], "data": "all"}),
+            200,
+        ),
+        (
+            "/api/server/chmod",
+            json!({"room": "r1", "user": "bob", "operator": "+", "mask": "r"}),
+            200,
+        ),
+        ("/api/server/ban", json!({"room": "r1", "user": "bob"}), 200),
+        (
+            "/api/server/unban",
+            json!({"room": "r1", "user": "bob"}),
+            200,
+        ),
+        ("/api/server/redact", json!({"mid": mid}), 200),
+        (
+            "/api/server/erase",
+            json!({"room": "r1", "user": "alice"}),
+            200,
+        ),
+        (
+            "/api/server/rooms/r1/properties",
+            json!({"read_receipts": true}),
+            200,
+        ),
+        (
+            "/api/server/disconnect",
+            json!({"user": "alice", "reason": "done"}),
+            200,
+        ),
+    ];
+    for (path, body, status) in calls {
+        let (got, answer) =
+            common::server_call(&base, reqwest::Method::POST, path, Some(KEY), Some(&body)).await;
+        assert_eq!(got, status, "POST {path} {body}: {answer}");
+        let documented = if path.starts_with("/api/server/rooms/") {
+            "/api/server/rooms/{rid}/properties"
+        } else {
+            path
+        };
+        let mut schema = doc["paths"][documented]["post"]["responses"][status.to_string()]
+            ["content"]["application/json"]["schema"]
+            .clone();
+        assert!(
+            schema.is_object(),
+            "POST {documented}: no schema for {status}"
+        );
+        schema["components"] = doc["components"].clone();
+        if let Err(e) = jsonschema::validate(&schema, &answer) {
+            panic!("POST {path}: {answer} does not match its schema: {e}");
+        }
+    }
 }

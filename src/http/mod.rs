@@ -12,6 +12,7 @@ mod error;
 mod headers;
 pub mod health;
 mod history;
+mod openapi_responses;
 pub mod routes;
 mod search;
 mod serve;

@@ -8,8 +8,8 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use super::{
-    console, error, health, history, search, server_api, server_history, server_reads,
-    server_rights, server_rooms, whip, ws, HttpState,
+    console, error, health, history, openapi_responses, search, server_api, server_history,
+    server_reads, server_rights, server_rooms, whip, ws, HttpState,
 };
 
 /// Who may call a route.
@@ -210,14 +210,20 @@ pub fn openapi() -> Value {
                 op["responses"]["401"] = json!({"description": "no or a wrong `X-API-Key`"});
             }
         }
+        describe_bodies(&mut op, &r);
         let entry = paths.entry(oa_path).or_insert_with(|| json!({}));
         entry[r.method.to_lowercase()] = op;
     }
-    let schemas: Map<String, Value> = generator
+    let mut schemas: Map<String, Value> = generator
         .definitions()
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    schemas.extend(
+        openapi_responses::components()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v)),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {"title": "odd-gateway HTTP API", "version": env!("CARGO_PKG_VERSION")},
@@ -230,6 +236,26 @@ pub fn openapi() -> Value {
             },
         },
     })
+}
+
+/// The bodies of `op`'s answers: its success (`openapi_responses::success`, SDP for WHIP/WHEP) and the
+/// error object of every 4xx.
+fn describe_bodies(op: &mut Value, r: &Route) {
+    let ok = r.ok.to_string();
+    if let Some(schema) = openapi_responses::success(r.method, r.path) {
+        op["responses"][&ok]["content"] = json!({"application/json": {"schema": schema}});
+    } else if r.path.starts_with("/whip/") || r.path.starts_with("/whep/") {
+        op["responses"][&ok]["content"] =
+            json!({"application/sdp": {"schema": {"type": "string"}}});
+    }
+    if let Some(responses) = op["responses"].as_object_mut() {
+        for (code, answer) in responses.iter_mut() {
+            if code.starts_with('4') || code.starts_with('5') {
+                answer["content"] =
+                    json!({"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}});
+            }
+        }
+    }
 }
 
 /// `{name}` and `{*name}` segments of an axum path.
