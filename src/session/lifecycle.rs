@@ -22,6 +22,8 @@ use crate::transport::{LinkInfo, OutboundRx, Outbox};
 
 /// How long a closing session waits for its transport to flush the last frames.
 pub(super) const CLOSE_FLUSH: Duration = Duration::from_secs(5);
+/// How long the answer to a peer's own close may take (the writer is stopped after it).
+const CLOSE_ANSWER: Duration = Duration::from_millis(500);
 
 /// How long a session taken over by a reconnect lets its old transport write the goodbye before the queue
 /// moves to the new one (the reconnecting client waits meanwhile).
@@ -192,6 +194,9 @@ impl Session {
             }),
         };
         let reason = end.reason(&self.ctx.limits);
+        // A peer that closed on purpose waits for the other half of its close handshake (a browser reports
+        // code 1006, "not clean", without it).
+        let answer_close = matches!(end, End::ClientClosed(_));
         let client_listens = !matches!(
             end,
             End::PeerGone
@@ -256,6 +261,15 @@ impl Session {
                 self.out.close(reason.clone()).await;
                 if tokio::time::timeout(CLOSE_FLUSH, writer).await.is_err() {
                     debug!(conn = self.id, "transport did not flush in time");
+                }
+            } else if answer_close {
+                self.out.close(String::new()).await;
+                let mut writer = writer;
+                if tokio::time::timeout(CLOSE_ANSWER, &mut writer)
+                    .await
+                    .is_err()
+                {
+                    writer.abort();
                 }
             } else {
                 writer.abort();

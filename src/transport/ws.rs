@@ -56,6 +56,9 @@ impl WsMessage for tokio_tungstenite::tungstenite::Message {
     }
 }
 
+/// How long the writer waits to send the answer to a peer's close frame.
+const CLOSE_REPLY_WITHIN: Duration = Duration::from_millis(500);
+
 /// A close frame carries at most 123 bytes of reason.
 fn close_reason(reason: &str) -> String {
     super::link::truncate_reason(reason, 123).to_string()
@@ -180,9 +183,17 @@ where
     }
 
     async fn finish(mut self, close: Option<String>) {
-        if let Some(reason) = close {
-            let _ = self.sink.send(M::close(&reason)).await;
-            let _ = self.sink.close().await;
+        match close {
+            Some(reason) => {
+                let _ = self.sink.send(M::close(&reason)).await;
+                let _ = self.sink.close().await;
+            }
+            // The WebSocket library answers a peer's close frame by itself, on the next flush: without
+            // one, a browser that closed its socket saw code 1006, "not clean". Bounded: a dead peer's
+            // full buffers do not hold the writer.
+            None => {
+                let _ = tokio::time::timeout(CLOSE_REPLY_WITHIN, self.sink.flush()).await;
+            }
         }
     }
 }
