@@ -72,6 +72,7 @@ impl Client {
             done: std::sync::atomic::AtomicBool::new(false),
             memory: Mutex::default(),
             strays: std::sync::atomic::AtomicU32::new(0),
+            attempts: Mutex::default(),
         });
         Ok(Client::start(link, Some(reconnect)))
     }

@@ -47,11 +47,46 @@ pub(super) struct Reconnect {
     /// the transport this client settled on. Such a takeover is this client's own doing, not a goodbye: it
     /// comes back again, once per stray.
     pub(super) strays: std::sync::atomic::AtomicU32,
+    /// The names of this client's recent resume attempts (`connect {attempt}`): a gateway that says which
+    /// attempt took the session over (`info.by`) makes `strays` exact. The newest `OWN_ATTEMPTS` are kept.
+    pub(super) attempts: Mutex<std::collections::VecDeque<String>>,
 }
+
+/// Resume attempts whose names a client remembers.
+const OWN_ATTEMPTS: usize = 256;
 
 impl Reconnect {
     pub(super) fn memory(&self) -> std::sync::MutexGuard<'_, super::memory::Memory> {
         self.memory.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A fresh name for a resume attempt, remembered as this client's own.
+    fn new_attempt(&self) -> String {
+        let name = format!("{:016x}", rand::random::<u64>());
+        let mut own = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        if own.len() == OWN_ATTEMPTS {
+            own.pop_front();
+        }
+        own.push_back(name.clone());
+        name
+    }
+
+    /// Whether a takeover (`info.by`, when the gateway names the taker) was this client's own late attempt.
+    fn took_over_by_self(&self, by: Option<&str>) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        match by {
+            Some(by) => self
+                .attempts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|a| a == by),
+            // A gateway that does not say: one abandoned attempt each.
+            None => self
+                .strays
+                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                .is_ok(),
+        }
     }
 }
 
@@ -110,6 +145,7 @@ async fn come_back(
         let mut inbound = link.inbound;
         let txid = next_txid(&conn.txids, 0);
         let mut args = connect_args(token, uuid);
+        args["attempt"] = json!(rc.new_attempt());
         let after = rc.memory().after();
         if !after.is_empty() {
             args["after"] = json!(after);
@@ -300,16 +336,8 @@ async fn read_loop(
         }
         if pipe == 0 && reply.code() == TAKEN_OVER.0 && reply.description() == TAKEN_OVER.1 {
             // One of this client's own abandoned resume attempts got through after all: come back again.
-            let stray = rc.is_some_and(|rc| {
-                rc.strays
-                    .fetch_update(
-                        std::sync::atomic::Ordering::SeqCst,
-                        std::sync::atomic::Ordering::SeqCst,
-                        |n| n.checked_sub(1),
-                    )
-                    .is_ok()
-            });
-            if stray {
+            let by = reply.info().get("by").and_then(serde_json::Value::as_str);
+            if rc.is_some_and(|rc| rc.took_over_by_self(by)) {
                 continue;
             }
         }

@@ -29,7 +29,12 @@ impl Session {
         );
         if !args.uuid.is_empty() {
             let guest = args.parameters.token.is_empty();
-            match self.ctx.resumable.claim(&args.uuid, &user.id, guest).await {
+            match self
+                .ctx
+                .resumable
+                .claim(&args.uuid, &user.id, guest, args.attempt())
+                .await
+            {
                 Err(ClaimError::OtherUser) => return Err(SessionError::NotYourSession(args.uuid)),
                 Ok(Some(handover)) => {
                     let splice = self.adopt(handover);
@@ -62,7 +67,7 @@ impl Session {
                 }
                 Ok(None) => {
                     if let Some(status) = self
-                        .resume_from_other_node(&args.uuid, &user, guest)
+                        .resume_from_other_node(&args.uuid, &user, guest, args.attempt())
                         .await?
                     {
                         return Ok(Answer::from(status).then(self.ack_window()));

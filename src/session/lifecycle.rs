@@ -70,7 +70,11 @@ impl Session {
                 // it so its client does not reconnect and take the session back. What the writer takes from
                 // the queue until then goes to the old transport; the rest follows the session.
                 // A farewell: written only by this transport's writer, never by the one taking over.
-                let goodbye = Status::error(codes::CONNECT_CLOSED, "taken over by a reconnect");
+                // Who took it, when the claimant named its attempt: a client racing attempts knows its own.
+                let mut goodbye = Status::error(codes::CONNECT_CLOSED, "taken over by a reconnect");
+                if let Some(by) = self.kick.taken_by() {
+                    goodbye = goodbye.with_info(serde_json::json!({ "by": by }));
+                }
                 self.out.farewell(
                     status_frame(0, 0, &goodbye, now_secs()),
                     "taken over by a reconnect",

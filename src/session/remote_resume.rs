@@ -32,6 +32,9 @@ struct Takeover {
     uuid: String,
     user: String,
     guest: bool,
+    /// The claimant's `connect {attempt}` (nodes of an older version send none).
+    #[serde(default)]
+    attempt: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -60,6 +63,7 @@ impl Session {
         uuid: &str,
         user: &User,
         guest: bool,
+        attempt: &str,
     ) -> Result<Option<Status>, SessionError> {
         let Some(bus) = self.ctx.rooms.bus().cluster().cloned() else {
             return Ok(None);
@@ -90,6 +94,7 @@ impl Session {
             uuid: uuid.to_string(),
             user: user.id.clone(),
             guest,
+            attempt: attempt.to_string(),
         };
         let answer = match bus
             .request(&node, "takeover", &ask, &[])
@@ -182,7 +187,11 @@ pub async fn serve_takeovers(
 }
 
 async fn hand_over(ctx: &Arc<Context>, t: &Takeover) -> Answer {
-    let h = match ctx.resumable.claim(&t.uuid, &t.user, t.guest).await {
+    let h = match ctx
+        .resumable
+        .claim(&t.uuid, &t.user, t.guest, &t.attempt)
+        .await
+    {
         Ok(Some(h)) => h,
         Ok(None) => return Answer::NotHere,
         Err(_) => return Answer::OtherUser,

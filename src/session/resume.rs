@@ -36,11 +36,22 @@ type Claim = oneshot::Sender<Handover>;
 pub struct Kick {
     notify: Notify,
     disconnect: Mutex<Option<String>>,
+    taker: Mutex<Option<String>>,
 }
 
 impl Kick {
-    fn take_over(&self) {
+    fn take_over(&self, by: &str) {
+        *self.taker.lock().unwrap_or_else(|e| e.into_inner()) = Some(by.to_string());
         self.notify.notify_one();
+    }
+
+    /// The attempt (`connect {attempt}`) that took this session over, when it named one.
+    pub fn taken_by(&self) -> Option<String> {
+        self.taker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .filter(|a| !a.is_empty())
     }
 
     fn disconnect(&self, reason: &str) {
@@ -190,6 +201,7 @@ impl Registry {
         uuid: &str,
         user: &str,
         guest: bool,
+        attempt: &str,
     ) -> Result<Option<Handover>, ClaimError> {
         let other = |u: &str| u != user && !(guest && u.starts_with(crate::auth::GUEST_PREFIX));
         // A live session is kicked off its transport first; it parks itself within moments.
@@ -204,7 +216,7 @@ impl Registry {
                         return Err(ClaimError::OtherUser)
                     }
                     Some(Entry::Live { kick, .. }) => {
-                        kick.take_over();
+                        kick.take_over(attempt);
                         None
                     }
                     Some(Entry::Parked { .. }) => match entries.remove(uuid) {

@@ -18,6 +18,21 @@ pub struct Connect {
     /// have swallowed), then what queued while it was away; a client that sends this drops pushes whose `mid`
     /// it already has.
     pub after: std::collections::BTreeMap<String, i64>,
+    /// With `uuid`: the client's name for this attempt (at most 64 characters; longer is ignored). A session
+    /// it takes over tells its old transport who took it (`info: {by: <attempt>}`), so a client that races
+    /// several attempts knows a takeover by its own late attempt from one by somebody else.
+    pub attempt: String,
+}
+
+impl Connect {
+    /// `attempt`, if it is one the gateway repeats back.
+    pub fn attempt(&self) -> &str {
+        if self.attempt.chars().count() <= 64 {
+            &self.attempt
+        } else {
+            ""
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
