@@ -13,13 +13,18 @@ use serde_json::{json, Value};
 
 const KEY: &str = "openapi-key-0123456789";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_documented_route_answers_as_described() {
-    let gw = TestGateway::start_with(|c| {
+/// A gateway with members and a server-API key.
+async fn gateway() -> TestGateway {
+    TestGateway::start_with(|c| {
         common::people(c);
         common::api_key(c, "backend", KEY);
     })
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_route_answers_as_described() {
+    let gw = gateway().await;
     // Something to read: alice's room with a message.
     let (alice, ap, _) = common::member_at(&gw.tcp_url(), "alice", "r1").await;
     let mid = alice.say(ap, "r1", "hello").await.expect("sent").info()["mid"]
@@ -180,11 +185,7 @@ async fn every_documented_route_answers_as_described() {
 /// bodies, so it sees their errors): each backend write once with a good body, its answer validated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn successful_writes_match_their_documented_answers() {
-    let gw = TestGateway::start_with(|c| {
-        common::people(c);
-        common::api_key(c, "backend", KEY);
-    })
-    .await;
+    let gw = gateway().await;
     let (alice, ap, _) = common::member_at(&gw.tcp_url(), "alice", "r1").await;
     let mid = alice.say(ap, "r1", "hello").await.expect("sent").info()["mid"]
         .as_i64()
