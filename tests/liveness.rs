@@ -608,12 +608,22 @@ async fn abandoned_resume_attempts_that_arrive_late_do_not_end_the_client() {
     bob.join(bp, "thaw").await.expect("join");
     // Messages sent while the stale attempts are read and after: each reaches alice once (until_data fails
     // after its deadline if she is gone).
+    let mut seen = Vec::new();
     for n in 1..=3 {
         let text = format!("after the thaw {n}");
         bob.say(bp, "thaw", &text).await.expect("sent");
-        until_data(&mut alice, text.as_str()).await;
+        seen.extend(until_data(&mut alice, text.as_str()).await);
     }
     assert!(!alice.is_closed(), "alice's client ended");
+    // The answers to her abandoned attempts never reach the app (under load one arrived as a push).
+    assert!(
+        seen.iter().all(|p| p.txid == 0),
+        "answers nobody asked for: {:?}",
+        seen.iter()
+            .filter(|p| p.txid != 0)
+            .map(|p| p.code())
+            .collect::<Vec<_>>()
+    );
 }
 
 /// A resuming `connect` may name its attempt; the session's old transport is told who took it over

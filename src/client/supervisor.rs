@@ -364,6 +364,10 @@ async fn read_loop(
             Some(w) => {
                 let _ = w.send(reply);
             }
+            // An answer nobody waits for any more: a request failed when its transport was lost, whose answer
+            // the gateway moved to the new one with the session (docs/protocol.md, "Connect"), or the answer
+            // to an abandoned resume attempt. Pushes carry txid 0; the app never sees stale answers.
+            None if reply.txid != 0 => {}
             None => {
                 let _ = pushes.send(reply);
             }
