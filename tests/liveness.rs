@@ -658,3 +658,52 @@ async fn a_takeover_tells_the_old_transport_which_attempt_took_it() {
         assert_eq!(goodbye.args["info"], told, "{:?}", goodbye.args);
     }
 }
+
+/// Many attempts at once on one session (a client racing transports, or two holders of a guest uuid): every
+/// transport told "taken over" is told by an attempt that did resume the session. Before, the last attempt
+/// to kick the session was named, and one that then got a fresh session could be named too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_takeovers_name_an_attempt_that_resumed() {
+    let gw = TestGateway::start().await;
+    for round in 0..10 {
+        let mut old = Raw::open(&gw).await;
+        let uuid = old.connect().await.args["info"]["uuid"]
+            .as_str()
+            .expect("uuid")
+            .to_string();
+        let mut racers = Vec::new();
+        for i in 0..8 {
+            racers.push((format!("r{round}-{i}"), Raw::open(&gw).await));
+        }
+        // All at once: the connections are open, the commands go out back to back.
+        for (name, raw) in &mut racers {
+            let args = json!({"name": "connect", "uuid": uuid, "attempt": name, "parameters": {"token": ""}});
+            raw.command(0, 1, &args.to_string()).await;
+        }
+        let mut resumed = Vec::new();
+        let mut conns = vec![old];
+        for (name, mut raw) in racers {
+            let answer = raw.recv_command().await.expect("an answer");
+            if answer.args["info"]["resumed"] == true {
+                resumed.push(name);
+            }
+            conns.push(raw);
+        }
+        assert!(!resumed.is_empty(), "nobody resumed");
+        // Every goodbye names one of those that resumed.
+        for c in &mut conns {
+            let told = tokio::time::timeout(Duration::from_millis(300), async {
+                while let Some(cmd) = c.recv_command().await {
+                    if cmd.code() == "NetConnection.Connect.Closed" {
+                        return Some(cmd.args["info"]["by"].as_str().unwrap_or("").to_string());
+                    }
+                }
+                None
+            })
+            .await;
+            if let Ok(Some(by)) = told {
+                assert!(resumed.contains(&by), "told {by:?}; resumed: {resumed:?}");
+            }
+        }
+    }
+}

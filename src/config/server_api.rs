@@ -100,9 +100,14 @@ impl Cors {
             },
         };
         let host_ok = !host.is_empty()
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+            && (host.starts_with('[')
+                || host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c)))
+            && (!host.starts_with('[')
+                || host[1..host.len() - 1]
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok());
         if !host_ok {
             return Err(shape);
         }
@@ -110,7 +115,9 @@ impl Cors {
             None => None,
             Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => Some(
                 p.parse::<u16>()
-                    .map_err(|_| "an origin's port is 1 to 65535")?,
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or("an origin's port is 1 to 65535")?,
             ),
             Some(_) => return Err(shape),
         };
@@ -279,6 +286,9 @@ mod tests {
             "https://app.example:99999",
             "https://app.example:",
             "https://",
+            "http://a.example:80:80",
+            "https://a.example:0",
+            "http://[zz]:1",
         ] {
             assert!(Cors::normalize(bad).is_err(), "{bad}");
         }

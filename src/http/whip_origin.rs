@@ -77,7 +77,11 @@ fn plain_host(h: &str) -> bool {
         Some(v6) => match v6.split_once(']') {
             Some((addr, rest)) if addr.parse::<std::net::Ipv6Addr>().is_ok() => match rest {
                 "" => return true,
-                _ => ("v6", rest.strip_prefix(':')),
+                // After the address only a port: `[::1]@evil.example` would be a link to another host.
+                _ => match rest.strip_prefix(':') {
+                    Some(port) => ("v6", Some(port)),
+                    None => return false,
+                },
             },
             _ => return false,
         },
@@ -132,6 +136,13 @@ mod tests {
             "gw.example:0",
             "gw.example:",
             "[zz]:1",
+            "[::1]@evil.example",
+            "[::1]#x",
+            "[::1]?x",
+            "[::1]/evil.example",
+            "[::1]\\evil.example",
+            "[::1]:",
+            "[::1]:80:80",
         ] {
             assert!(!plain_host(bad), "{bad}");
         }

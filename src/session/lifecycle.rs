@@ -108,7 +108,11 @@ impl Session {
             return self.finish(end, None).await;
         };
         let registry = &self.ctx.resumable;
-        let mut claim = registry.park(&identity.uuid, &identity.user.id);
+        let reserved = match end {
+            End::TakenOver => self.kick.claimed_by(),
+            _ => None,
+        };
+        let mut claim = registry.park(&identity.uuid, &identity.user.id, reserved);
         self.out.set_away(true);
         self.ctx.metrics.sessions_parked.inc();
         tracing::info!(conn = self.id, uuid = %identity.uuid, user = %identity.user.id, "session kept for a fast reconnect");

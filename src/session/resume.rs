@@ -36,13 +36,29 @@ type Claim = oneshot::Sender<Handover>;
 pub struct Kick {
     notify: Notify,
     disconnect: Mutex<Option<String>>,
-    taker: Mutex<Option<String>>,
+    /// The first claim that kicked it, and that claim's attempt name.
+    taker: Mutex<Option<(u64, String)>>,
 }
 
+/// Numbers claims, so the one that kicked a session is the one that gets it.
+static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// How long a session parked by a takeover is kept for the claim that kicked it before any claim may have it
+/// (that claimant may have given up).
+const RESERVED_FOR: Duration = Duration::from_secs(2);
+
 impl Kick {
-    fn take_over(&self, by: &str) {
-        *self.taker.lock().unwrap_or_else(|e| e.into_inner()) = Some(by.to_string());
+    /// Kicks the session off its transport for claim `claim` (attempt `by`); false when another claim got
+    /// there first (that one gets the session: the goodbye names its attempt).
+    fn take_over(&self, claim: u64, by: &str) -> bool {
+        let mut taker = self.taker.lock().unwrap_or_else(|e| e.into_inner());
+        match &*taker {
+            Some((first, _)) if *first != claim => return false,
+            Some(_) => {}
+            None => *taker = Some((claim, by.to_string())),
+        }
         self.notify.notify_one();
+        true
     }
 
     /// The attempt (`connect {attempt}`) that took this session over, when it named one.
@@ -50,8 +66,18 @@ impl Kick {
         self.taker
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .as_ref()
+            .map(|(_, by)| by.clone())
             .filter(|a| !a.is_empty())
+    }
+
+    /// The claim this session was kicked for, if any: its parked entry is kept for it a moment.
+    pub fn claimed_by(&self) -> Option<u64> {
+        self.taker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|(claim, _)| *claim)
     }
 
     fn disconnect(&self, reason: &str) {
@@ -80,6 +106,8 @@ enum Entry {
     Parked {
         user: String,
         claim: oneshot::Sender<Claim>,
+        /// The claim that kicked it off its transport, and since when.
+        reserved: Option<(u64, tokio::time::Instant)>,
     },
 }
 
@@ -169,14 +197,16 @@ impl Registry {
         }
     }
 
-    /// Parks a session; the receiver yields a claim when a reconnect takes it over.
-    pub fn park(&self, uuid: &str, user: &str) -> oneshot::Receiver<Claim> {
+    /// Parks a session; the receiver yields a claim when a reconnect takes it over. `reserved`: the claim
+    /// that kicked it (`Kick::claimed_by`), which gets it first.
+    pub fn park(&self, uuid: &str, user: &str, reserved: Option<u64>) -> oneshot::Receiver<Claim> {
         let (tx, rx) = oneshot::channel();
         self.lock().insert(
             uuid.to_string(),
             Entry::Parked {
                 user: user.to_string(),
                 claim: tx,
+                reserved: reserved.map(|c| (c, tokio::time::Instant::now())),
             },
         );
         rx
@@ -204,6 +234,7 @@ impl Registry {
         attempt: &str,
     ) -> Result<Option<Handover>, ClaimError> {
         let other = |u: &str| u != user && !(guest && u.starts_with(crate::auth::GUEST_PREFIX));
+        let me = CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // A live session is kicked off its transport first; it parks itself within moments.
         for _ in 0..100 {
             let claim = {
@@ -216,9 +247,14 @@ impl Registry {
                         return Err(ClaimError::OtherUser)
                     }
                     Some(Entry::Live { kick, .. }) => {
-                        kick.take_over(attempt);
+                        // Another claim kicked it first: it gets the session; wait to see what follows.
+                        kick.take_over(me, attempt);
                         None
                     }
+                    Some(Entry::Parked {
+                        reserved: Some((claim, since)),
+                        ..
+                    }) if *claim != me && since.elapsed() < RESERVED_FOR => None,
                     Some(Entry::Parked { .. }) => match entries.remove(uuid) {
                         Some(Entry::Parked { claim, .. }) => Some(claim),
                         _ => None,
