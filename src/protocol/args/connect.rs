@@ -25,9 +25,12 @@ pub struct Connect {
 }
 
 impl Connect {
-    /// `attempt`, if it is one the gateway repeats back.
+    /// `attempt`, if it is one the gateway repeats back: at most 64 characters, none of them a control
+    /// character, markup or one that reorders text (a name is an id, not a message).
     pub fn attempt(&self) -> &str {
-        if self.attempt.chars().count() <= 64 {
+        let plain =
+            |c: char| !c.is_control() && !"<>&\"'\\".contains(c) && !super::user::steers_display(c);
+        if self.attempt.chars().count() <= 64 && self.attempt.chars().all(plain) {
             &self.attempt
         } else {
             ""
@@ -60,4 +63,33 @@ pub struct Ping {}
 #[serde(default)]
 pub struct Close {
     pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_short_attempt_names_are_repeated_back() {
+        let named = |a: &str| {
+            Connect {
+                attempt: a.to_string(),
+                ..Connect::default()
+            }
+            .attempt()
+            .to_string()
+        };
+        assert_eq!(named("a-1f2e"), "a-1f2e");
+        assert_eq!(named("é😀"), "é😀");
+        for bad in [
+            "x\u{0}",
+            "\u{1b}[31m",
+            "a\nb",
+            "\u{202E}x",
+            "<script>",
+            &"x".repeat(65),
+        ] {
+            assert_eq!(named(bad), "", "{bad:?}");
+        }
+    }
 }
