@@ -192,7 +192,11 @@ async fn hand_over(ctx: &Arc<Context>, t: &Takeover) -> Answer {
         .claim(&t.uuid, &t.user, t.guest, &t.attempt)
         .await
     {
-        Ok(Some(h)) => h,
+        Ok(Some(h)) => {
+            // It lives on the other node now: nothing of it stays registered here.
+            ctx.resumable.moved(&t.uuid);
+            h
+        }
         Ok(None) => return Answer::NotHere,
         Err(_) => return Answer::OtherUser,
     };

@@ -109,7 +109,16 @@ enum Entry {
         /// The claim that kicked it off its transport, and since when.
         reserved: Option<(u64, tokio::time::Instant)>,
     },
+    /// Handed to a claim that has not yet registered it as live (`live`): other claims wait instead of
+    /// finding nothing and starting a fresh session. Stale after `MOVING_FOR` (the claimant failed).
+    Moving {
+        user: String,
+        since: tokio::time::Instant,
+    },
 }
+
+/// How long a session being handed over keeps other claims waiting.
+const MOVING_FOR: Duration = Duration::from_secs(3);
 
 /// Why a claim failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,10 +250,17 @@ impl Registry {
                 let mut entries = self.lock();
                 match entries.get(uuid) {
                     None => return Ok(None),
-                    Some(Entry::Live { user: u, .. }) | Some(Entry::Parked { user: u, .. })
+                    Some(Entry::Live { user: u, .. })
+                    | Some(Entry::Parked { user: u, .. })
+                    | Some(Entry::Moving { user: u, .. })
                         if other(u) =>
                     {
                         return Err(ClaimError::OtherUser)
+                    }
+                    Some(Entry::Moving { since, .. }) if since.elapsed() < MOVING_FOR => None,
+                    Some(Entry::Moving { .. }) => {
+                        entries.remove(uuid);
+                        return Ok(None);
                     }
                     Some(Entry::Live { kick, .. }) => {
                         // Another claim kicked it first: it gets the session; wait to see what follows.
@@ -256,7 +272,16 @@ impl Registry {
                         ..
                     }) if *claim != me && since.elapsed() < RESERVED_FOR => None,
                     Some(Entry::Parked { .. }) => match entries.remove(uuid) {
-                        Some(Entry::Parked { claim, .. }) => Some(claim),
+                        Some(Entry::Parked { claim, user: u, .. }) => {
+                            entries.insert(
+                                uuid.to_string(),
+                                Entry::Moving {
+                                    user: u,
+                                    since: tokio::time::Instant::now(),
+                                },
+                            );
+                            Some(claim)
+                        }
                         _ => None,
                     },
                 }
@@ -264,18 +289,31 @@ impl Registry {
             match claim {
                 Some(claim) => {
                     let (tx, rx) = oneshot::channel();
-                    if claim.send(tx).is_err() {
-                        return Ok(None);
+                    let handed = match claim.send(tx) {
+                        Ok(()) => tokio::time::timeout(Duration::from_secs(2), rx)
+                            .await
+                            .ok()
+                            .and_then(Result::ok),
+                        Err(_) => None,
+                    };
+                    if handed.is_none() {
+                        self.moved(uuid);
                     }
-                    return Ok(tokio::time::timeout(Duration::from_secs(2), rx)
-                        .await
-                        .ok()
-                        .and_then(Result::ok));
+                    return Ok(handed);
                 }
                 None => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         }
         Ok(None)
+    }
+
+    /// A session handed over by `claim` went elsewhere (another node), or its hand-over failed: forget
+    /// the placeholder (a live entry registered meanwhile stays).
+    pub fn moved(&self, uuid: &str) {
+        let mut entries = self.lock();
+        if let Some(Entry::Moving { .. }) = entries.get(uuid) {
+            entries.remove(uuid);
+        }
     }
 
     /// Sessions parked right now.
