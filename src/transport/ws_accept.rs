@@ -21,8 +21,10 @@ use super::link::{Link, LinkInfo};
 /// (`PRE_CONNECT_BYTES`, charged by the reader) and room for the framing around them and a few pongs.
 pub const PRE_CONNECT_RAW_BYTES: usize = PRE_CONNECT_BYTES + 16 * 1024;
 
-/// How much the WebSocket library reads from the socket at once (its default is 128 KiB a connection).
-const READ_BUFFER: usize = 32 * 1024;
+/// How much the WebSocket library reads from the socket at once, and keeps allocated for each connection
+/// (its default, 128 KiB, made an idle browser cost 138 KiB; 8 KiB: 19 KiB, with no loss on 1 MB messages:
+/// benches/README.md, "WebSocket accept").
+const READ_BUFFER: usize = 8 * 1024;
 
 /// Turns an upgraded connection into the gateway's `Link`: messages up to `max_frame_bytes` once connected,
 /// the transport lost after `liveness` without a sign of life (`ws::link`).
