@@ -653,6 +653,12 @@ async fn read_positions_unread_counts_properties_and_redactions_from_the_termina
         stdout.trim(),
         format!("news: 2 unread (read up to {first})")
     );
+    // A guest has no read positions: told so, not a 403 about a guest id it never chose.
+    let (ok, _, stderr) = odd(&["--url", &url, "--token", "", "unread", "--http", &http]).await;
+    assert!(
+        !ok && stderr.contains("a guest has no read positions"),
+        "{stderr}"
+    );
 
     let (ok, stdout, stderr) = as_alice(&["prop", "set", "room:news:read_receipts", "true"]).await;
     assert!(ok, "{stderr}");

@@ -55,6 +55,13 @@ pub async fn read(
 
 /// `odd unread`: every thread with its unread count (`GET /api/users/{uid}/unread`, with the same token).
 pub async fn unread(cli: &Cli, http: &str, json_out: bool) -> anyhow::Result<()> {
+    // A guest is a new user on every connection and every request: it has no read positions to list.
+    if cli.token.is_empty() {
+        anyhow::bail!(
+            "a guest has no read positions (each connection is a new guest): give a token, \
+             e.g. ODD_TOKEN=$(odd token --user alice)"
+        );
+    }
     // Who the token is: the connect answer says.
     let options = super::options(cli)?;
     let client = crate::client::Client::connect_with(&cli.url, &cli.token, &options).await?;
