@@ -265,7 +265,7 @@ where
     use tokio_tungstenite::tungstenite::Error;
     let target = url.clone();
     match tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await {
-        Ok((ws, _)) => Ok(transport::ws::link(ws, info, None)),
+        Ok((ws, _)) => Ok(transport::ws::link(ws, info)),
         Err(Error::Http(refused)) => {
             let status = refused.status();
             let why = refused

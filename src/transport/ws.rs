@@ -56,33 +56,27 @@ impl WsMessage for tokio_tungstenite::tungstenite::Message {
     }
 }
 
-/// How long the writer waits to send the answer to a peer's close frame.
-const CLOSE_REPLY_WITHIN: Duration = Duration::from_millis(500);
-
 /// A close frame carries at most 123 bytes of reason.
 fn close_reason(reason: &str) -> String {
     super::link::truncate_reason(reason, 123).to_string()
 }
 
-/// Turns a WebSocket into a `Link`. With `liveness = Some(d)` (the gateway's side), the writer pings every
-/// third of `d` and the reader declares the transport lost when nothing at all (no frame, no pong) arrived
-/// for `d`: a quiet user's browser answers pings by itself, so only a dead peer is dropped, and its session
-/// is parked for a fast reconnect. Clients pass `None`.
-pub fn link<S, M, E>(socket: S, info: LinkInfo, liveness: Option<Duration>) -> Link
+/// A client's WebSocket as a `Link`: frames as long as the peer sends, no liveness pings of its own (the
+/// client watches liveness with `ping`, docs/resilience.md).
+pub fn link<S, M, E>(socket: S, info: LinkInfo) -> Link
 where
     S: Stream<Item = Result<M, E>> + Sink<M> + Send + 'static,
     M: WsMessage,
     E: Display + Send + 'static,
 {
-    // The gateway's side (it watches liveness) holds strangers to a `connect`'s worth until they connect.
-    let frame_limit = match liveness {
-        Some(_) => super::FrameLimit::until_connect(usize::MAX),
-        None => super::FrameLimit::fixed(usize::MAX),
-    };
-    link_limited(socket, info, liveness, frame_limit)
+    link_limited(socket, info, None, super::FrameLimit::fixed(usize::MAX))
 }
 
-/// `link` with the frame limit its socket's bytes are already metered by (`ws_accept.rs`).
+/// Turns a WebSocket into a `Link`, its frames bounded by `frame_limit` (the gateway's side: the limit its
+/// socket's bytes are already metered by, `ws_accept.rs`). With `liveness = Some(d)` (the gateway's side),
+/// the writer pings every third of `d` and the reader declares the transport lost when nothing at all (no
+/// frame, no pong) arrived for `d`: a quiet user's browser answers pings by itself, so only a dead peer is
+/// dropped, and its session is parked for a fast reconnect.
 pub(super) fn link_limited<S, M, E>(
     socket: S,
     info: LinkInfo,
@@ -183,17 +177,9 @@ where
     }
 
     async fn finish(mut self, close: Option<String>) {
-        match close {
-            Some(reason) => {
-                let _ = self.sink.send(M::close(&reason)).await;
-                let _ = self.sink.close().await;
-            }
-            // The WebSocket library answers a peer's close frame by itself, on the next flush: without
-            // one, a browser that closed its socket saw code 1006, "not clean". Bounded: a dead peer's
-            // full buffers do not hold the writer.
-            None => {
-                let _ = tokio::time::timeout(CLOSE_REPLY_WITHIN, self.sink.flush()).await;
-            }
+        if let Some(reason) = close {
+            let _ = self.sink.send(M::close(&reason)).await;
+            let _ = self.sink.close().await;
         }
     }
 }
