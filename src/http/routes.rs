@@ -111,33 +111,35 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// Whether web pages of other origins may call `path` (`[cors]`): the members' routes (a bearer token the
+/// Whether web pages of other origins may call route `r` (`[cors]`): the members' routes (a bearer token the
 /// page sends) and the WHIP/WHEP resources (a capability URL); never the server API or anything else.
-pub fn crosses_origins(path: &str) -> bool {
-    path.starts_with("/rtc/resources/")
-        || routes()
-            .iter()
-            .any(|r| r.path == path && r.caller == Caller::Member)
+fn crosses_origins(r: &Route) -> bool {
+    r.caller == Caller::Member || r.path.starts_with("/rtc/resources/")
 }
 
 /// The router: every route of the table, methods of one path together.
 pub fn router(state: HttpState) -> Router {
-    let mut by_path: Vec<(&'static str, MethodRouter<HttpState>)> = Vec::new();
+    // Each path with its methods, and whether other origins may call it (any of its routes may).
+    let mut by_path: Vec<(&'static str, MethodRouter<HttpState>, bool)> = Vec::new();
     for r in routes() {
-        match by_path.iter_mut().find(|(p, _)| *p == r.path) {
-            Some((_, methods)) => *methods = std::mem::take(methods).merge((r.handler)()),
-            None => by_path.push((r.path, (r.handler)())),
+        let cross = crosses_origins(&r);
+        match by_path.iter_mut().find(|(p, ..)| *p == r.path) {
+            Some((_, methods, any)) => {
+                *methods = std::mem::take(methods).merge((r.handler)());
+                *any |= cross;
+            }
+            None => by_path.push((r.path, (r.handler)(), cross)),
         }
     }
     let console_on = state.console;
     let cors = state.origins.layer();
     let routed = by_path
         .into_iter()
-        .fold(Router::new(), |router, (path, methods)| {
+        .fold(Router::new(), |router, (path, methods, cross)| {
             match &cors {
                 // The preflight needs a route of its own: a method the path does not serve would be
                 // answered 405 before the layer sees it.
-                Some(cors) if crosses_origins(path) => router.route(
+                Some(cors) if cross => router.route(
                     path,
                     methods
                         .options(|| async { axum::http::StatusCode::NO_CONTENT })

@@ -25,15 +25,10 @@ pub async fn upgrade(
     let key = match handshake_key(req.method(), req.headers()) {
         Ok(key) => key,
         Err(Refusal::Version) => {
-            // RFC 6455 4.4: say which version is spoken.
-            let mut res = (
-                StatusCode::UPGRADE_REQUIRED,
-                axum::Json(serde_json::json!({
-                    "error": "this gateway speaks WebSocket version 13",
-                    "code": "bad_request",
-                })),
-            )
+            // RFC 6455 4.4: say which version is spoken (the usual error body, with 426).
+            let mut res = ApiError::BadRequest("this gateway speaks WebSocket version 13".into())
                 .into_response();
+            *res.status_mut() = StatusCode::UPGRADE_REQUIRED;
             res.headers_mut().insert(
                 header::SEC_WEBSOCKET_VERSION,
                 HeaderValue::from_static("13"),
