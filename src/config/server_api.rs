@@ -75,6 +75,52 @@ fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>,
 }
 
 impl Cors {
+    /// `host[:port]` as a URL's authority: a DNS name (letters, digits and `-` in non-empty dot-separated
+    /// labels that neither start nor end with `-`), an IPv4 address or a bracketed IPv6 one, and an optional
+    /// port 1-65535; the host in lower case. `None` for anything else: user info, a path, an empty or zero
+    /// port, text after `]` (`[::1]@evil.example` would be a link to another host). Origins here, and the
+    /// `Host` a WHIP `Location` is built on (`http/whip_origin.rs`).
+    pub fn authority(s: &str) -> Option<(String, Option<u16>)> {
+        if s.is_empty() || s.len() > 255 {
+            return None;
+        }
+        let (host, port) = match s.strip_prefix('[') {
+            Some(v6) => {
+                let (addr, rest) = v6.split_once(']')?;
+                addr.parse::<std::net::Ipv6Addr>().ok()?;
+                let port = match rest {
+                    "" => None,
+                    _ => Some(rest.strip_prefix(':')?),
+                };
+                (format!("[{addr}]"), port)
+            }
+            None => {
+                let (host, port) = match s.split_once(':') {
+                    Some((h, p)) => (h, Some(p)),
+                    None => (s, None),
+                };
+                let label_ok = |l: &str| {
+                    !l.is_empty()
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                };
+                if !host.split('.').all(label_ok) {
+                    return None;
+                }
+                (host.to_string(), port)
+            }
+        };
+        let port = match port {
+            None => None,
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(p.parse::<u16>().ok().filter(|p| *p > 0)?)
+            }
+            Some(_) => return None,
+        };
+        Some((host.to_ascii_lowercase(), port))
+    }
+
     /// An origin as browsers send it in `Origin`: scheme and host lower-cased, the scheme's default port
     /// left out, a port without leading zeros. `Err` says why `origin` cannot be one (the value itself is
     /// not quoted, as in every configuration error).
@@ -88,40 +134,9 @@ impl Cors {
             "https" => 443,
             _ => return Err("an origin's scheme is http or https"),
         };
-        let shape = "an origin is scheme://host[:port]: no path, no trailing `/`, no user";
-        let (host, port) = match rest.strip_prefix('[') {
-            Some(v6) => {
-                let (addr, after) = v6.split_once(']').ok_or(shape)?;
-                (format!("[{addr}]"), after.strip_prefix(':'))
-            }
-            None => match rest.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p)),
-                None => (rest.to_string(), None),
-            },
-        };
-        let host_ok = !host.is_empty()
-            && (host.starts_with('[')
-                || host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c)))
-            && (!host.starts_with('[')
-                || host[1..host.len() - 1]
-                    .parse::<std::net::Ipv6Addr>()
-                    .is_ok());
-        if !host_ok {
-            return Err(shape);
-        }
-        let port = match port {
-            None => None,
-            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => Some(
-                p.parse::<u16>()
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or("an origin's port is 1 to 65535")?,
-            ),
-            Some(_) => return Err(shape),
-        };
-        let host = host.to_ascii_lowercase();
+        let (host, port) = Cors::authority(rest).ok_or(
+            "an origin is scheme://host[:port] with a port 1 to 65535: no path, no trailing `/`, no user",
+        )?;
         Ok(match port {
             Some(p) if p != default_port => format!("{scheme}://{host}:{p}"),
             _ => format!("{scheme}://{host}"),
@@ -289,6 +304,8 @@ mod tests {
             "http://a.example:80:80",
             "https://a.example:0",
             "http://[zz]:1",
+            "http://[::1]evil.example",
+            "http://a..b",
         ] {
             assert!(Cors::normalize(bad).is_err(), "{bad}");
         }

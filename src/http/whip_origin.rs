@@ -67,41 +67,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Origin {
     }
 }
 
-/// A host name (letters, digits and `-` in dot-separated labels), an IPv4 address or a bracketed IPv6 one,
-/// with an optional port 1-65535: nothing that could make the URL point elsewhere or fail to parse.
+/// A host name or address with an optional port (`Cors::authority`): nothing that could make the URL point
+/// elsewhere or fail to parse.
 fn plain_host(h: &str) -> bool {
-    if h.is_empty() || h.len() > 255 {
-        return false;
-    }
-    let (host, port) = match h.strip_prefix('[') {
-        Some(v6) => match v6.split_once(']') {
-            Some((addr, rest)) if addr.parse::<std::net::Ipv6Addr>().is_ok() => match rest {
-                "" => return true,
-                // After the address only a port: `[::1]@evil.example` would be a link to another host.
-                _ => match rest.strip_prefix(':') {
-                    Some(port) => ("v6", Some(port)),
-                    None => return false,
-                },
-            },
-            _ => return false,
-        },
-        None => match h.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (h, None),
-        },
-    };
-    let port_ok = port.is_none_or(|p| {
-        !p.is_empty()
-            && p.bytes().all(|b| b.is_ascii_digit())
-            && p.parse::<u16>().is_ok_and(|p| p > 0)
-    });
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
-    port_ok && host.split('.').all(label_ok)
+    crate::config::Cors::authority(h).is_some()
 }
 
 #[cfg(test)]
