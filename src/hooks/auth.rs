@@ -21,8 +21,9 @@ pub struct Authenticator {
     metrics: Arc<Metrics>,
     /// Hook answers the backend allowed to reuse (`cache_s`): token -> (principal, until).
     cache: Arc<Mutex<HashMap<String, (Principal, Instant)>>>,
-    /// The server's own identity (`server_api.publisher_id`): no member may be it, so what it sends (and the
-    /// rooms it owns) cannot be imitated by a token.
+    /// The look of the server's own identity (`server_api.publisher_id`, its `skeleton`, made once): no
+    /// member may be it or look like it, so what it sends (and the rooms it owns) cannot be imitated by a
+    /// token.
     reserved: Option<Arc<str>>,
 }
 
@@ -42,9 +43,9 @@ impl Authenticator {
     }
 
     /// Refuses every principal whose user id is `id` (the server's publisher identity) or looks like it
-    /// (`protocol::args::user::looks_like`).
+    /// (`protocol::args::user::skeleton`).
     pub fn reserving(mut self, id: &str) -> Authenticator {
-        self.reserved = Some(Arc::from(id));
+        self.reserved = Some(Arc::from(crate::protocol::args::user::skeleton(id)));
         self
     }
 
@@ -57,7 +58,7 @@ impl Authenticator {
     ) -> Result<Principal, AuthError> {
         let p = self.resolve(token, transport, peer).await?;
         if let Some(reserved) = self.reserved.as_deref() {
-            if crate::protocol::args::user::looks_like(reserved, &p.user.id) {
+            if crate::protocol::args::user::skeleton(&p.user.id) == reserved {
                 return Err(AuthError::Invalid(format!(
                     "user id `{}` is or looks like the server's own identity (server_api.publisher_id)",
                     p.user.id
