@@ -205,19 +205,20 @@ pub async fn play(
     let asked = segment(path)?;
     let p = principal(&state, &headers).await?;
     let sdp = offer(&state, &headers, body).await?;
-    let stream = match StreamName::parse(&asked) {
-        Some(_) => asked,
-        None => asked
-            .rsplit_once('/')
-            .and_then(|(app, id)| state.sfu.name_on_this_node(app, id))
-            .ok_or_else(|| {
-                ApiError::NotFound(format!(
-                    "{asked} is not a stream of an SFU: name it <id>@<ip:port>/<app> or <app>/<id>"
-                ))
-            })?,
+    let (stream, name) = match StreamName::parse(&asked) {
+        Some(name) => (asked, name),
+        None => {
+            let name = asked
+                .rsplit_once('/')
+                .and_then(|(app, id)| state.sfu.name_on_this_node(app, id))
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!(
+                        "{asked} is not a stream of an SFU: name it <id>@<ip:port>/<app> or <app>/<id>"
+                    ))
+                })?;
+            (name.to_string(), name)
+        }
     };
-    let name = StreamName::parse(&stream)
-        .ok_or_else(|| ApiError::NotFound(format!("{stream} is not a stream of an SFU")))?;
     state
         .rooms
         .authorize_stream(&name.app, &p.user.id, &p.rooms, Act::Play)

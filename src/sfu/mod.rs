@@ -207,19 +207,15 @@ impl Sfu {
 
     /// The name a publication with `id` (the part before `@`) of `app` has on this node's SFU; `None` when
     /// the SFU is off or `id` cannot be one.
-    pub fn name_on_this_node(&self, app: &str, id: &str) -> Option<String> {
-        let token = |c: char| c.is_ascii_alphanumeric() || "-_.+".contains(c);
-        if id.is_empty() || !id.chars().all(token) || !StreamName::valid_app(app) {
+    pub fn name_on_this_node(&self, app: &str, id: &str) -> Option<StreamName> {
+        if !StreamName::is_id(id) || !StreamName::valid_app(app) {
             return None;
         }
-        Some(
-            StreamName {
-                id: id.to_string(),
-                addr: self.announce?,
-                app: app.to_string(),
-            }
-            .to_string(),
-        )
+        Some(StreamName {
+            id: id.to_string(),
+            addr: self.announce?,
+            app: app.to_string(),
+        })
     }
 
     /// Whether `stream` names a publication of an SFU (of this node or another): such names are played

@@ -39,17 +39,27 @@ impl StreamName {
     /// The id part of a name from an msid stream id: token characters only (no `@` or `/`), at most 64, and
     /// never `.` or `..` (it ends a URL: `Location`, `/whep/{app}/{id}`, where those are path steps).
     pub fn id_from_msid(msid: &str) -> String {
-        let id: String = msid
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || "-_.+".contains(*c))
-            .take(MAX_ID)
-            .collect();
-        if id.is_empty() || id == "." || id == ".." {
-            "stream".to_string()
-        } else {
+        let id: String = msid.chars().filter(|c| id_char(*c)).take(MAX_ID).collect();
+        if StreamName::is_id(&id) {
             id
+        } else {
+            "stream".to_string()
         }
     }
+
+    /// Whether `id` could be the id part of a name this SFU hands out (`id_from_msid`).
+    pub fn is_id(id: &str) -> bool {
+        !id.is_empty()
+            && id != "."
+            && id != ".."
+            && id.chars().count() <= MAX_ID
+            && id.chars().all(id_char)
+    }
+}
+
+/// An msid token character kept in a name's id (RFC 8830's token characters that are safe in a URL path).
+fn id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_.+".contains(c)
 }
 
 /// An msid part as str0m writes it into an SDP (RFC 8830 token characters, at most 64): the track ids the
