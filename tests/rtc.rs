@@ -1188,15 +1188,21 @@ async fn a_web_page_on_another_origin_publishes_plays_by_the_id_and_ends_over_wh
     assert_eq!(acao(&api), None, "the server API is not for web pages");
 
     // Publish as the SDK does: no token (a guest), the offer as application/sdp.
+    // An offer POSTed from the page, as the SDK's XMLHttpRequest does.
+    let from_page = |url: String, sdp: String| {
+        let web = web.clone();
+        async move {
+            web.post(url)
+                .header("origin", page)
+                .header("content-type", "application/sdp")
+                .body(sdp)
+                .send()
+                .await
+                .expect("HTTP answer")
+        }
+    };
     let off = Offering::new("f7033d8b-0757-4914-9a5e-ef12bb3414d1").await;
-    let r = web
-        .post(format!("{http}/whip/live"))
-        .header("origin", page)
-        .header("content-type", "application/sdp")
-        .body(off.offer.clone())
-        .send()
-        .await
-        .expect("HTTP answer");
+    let r = from_page(format!("{http}/whip/live"), off.offer.clone()).await;
     assert_eq!(r.status().as_u16(), 201);
     assert_eq!(acao(&r).as_deref(), Some(page));
     let exposed = r.headers()["access-control-expose-headers"]
@@ -1218,14 +1224,7 @@ async fn a_web_page_on_another_origin_publishes_plays_by_the_id_and_ends_over_wh
 
     // Play at `{whep}/{id}`, percent-encoded as the SDK does.
     let viewer = Offering::receiving().await;
-    let r = web
-        .post(format!("{http}/whep/live/{id}"))
-        .header("origin", page)
-        .header("content-type", "application/sdp")
-        .body(viewer.offer.clone())
-        .send()
-        .await
-        .expect("HTTP answer");
+    let r = from_page(format!("{http}/whep/live/{id}"), viewer.offer.clone()).await;
     assert_eq!(r.status().as_u16(), 201);
     assert_eq!(acao(&r).as_deref(), Some(page));
     let played = r.headers()["x-odd-stream"]
